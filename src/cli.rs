@@ -1,0 +1,238 @@
+//! The command line: clap definitions, and [`run`], which carries a parsed command out.
+//!
+//! Flags read `AVBATCH_*` environment variables too; secret ones never show their values in
+//! `--help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::secret::ApiKey;
+use crate::server::{FaultConfig, RateLimits, Server, ServerConfig, Storm};
+
+/// Move whole video libraries into api.video: fast, within the rate limits, never losing or
+/// duplicating a video.
+#[derive(Debug, Parser)]
+#[command(name = "avbatch", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v: debug, -vv: trace). `RUST_LOG` overrides.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a local api.video-compatible server.
+    ///
+    /// Same routes, JSON, errors, rate-limit headers and chunk rules as api.video, storing what it
+    /// receives under --data so a restart loses nothing. Use it to rehearse a migration offline,
+    /// to test, and to benchmark. The official api.video clients upload to it unchanged.
+    ///
+    /// Prints `listening on http://ADDR` on stdout once it accepts connections (and `api key: KEY`
+    /// when it generated a key). Stops cleanly on Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    parse_size::parse_size(s).map_err(|e| format!("`{s}` is not a size ({e}); try 10MiB or 1048576"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); try 250ms, 5s or 1h"))
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a probability between 0 and 1")),
+    }
+}
+
+/// `avbatch serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", env = "AVBATCH_SERVE_ADDR")]
+    pub addr: SocketAddr,
+
+    /// Folder for videos, sources, upload tokens and auth state; created if missing.
+    #[arg(long, value_name = "DIR", default_value = "avbatch-data", env = "AVBATCH_SERVE_DATA")]
+    pub data: PathBuf,
+
+    /// An accepted API key (repeatable). With none, a key is generated, kept in DIR/api-key and
+    /// printed.
+    #[arg(long = "api-key", value_name = "KEY", env = "AVBATCH_SERVE_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub api_keys: Vec<String>,
+
+    /// Lifetime of access tokens from /auth/api-key and /auth/refresh.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+
+    /// Request quotas: `production` (100 uploads, 200 writes, 500 reads a minute), `sandbox`
+    /// (40/40/100), `off`, or a list like `uploads=10/1s,writes=50/60s,reads=100/60s`
+    /// (`all=N/W` sets the three).
+    #[arg(long, value_name = "LIMITS", default_value = "production")]
+    pub rate_limit: RateLimits,
+
+    /// Discard source bytes after checking and counting them (throughput runs); assets then
+    /// answer 404.
+    #[arg(long)]
+    pub discard: bool,
+
+    /// Base URL written into asset links (default: the listening address).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Delay added before every request is handled.
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration, help_heading = "Fault injection")]
+    pub latency: Duration,
+
+    /// Cap on each connection, each way, in bytes per second (e.g. 10MiB).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Fault injection")]
+    pub bandwidth: Option<u64>,
+
+    /// Probability that an API request is answered 503 without effect.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    pub fail_rate: f64,
+
+    /// Probability that an upload's connection is dropped part-way through its body.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    pub reset_rate: f64,
+
+    /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s).
+    #[arg(long, value_name = "EVERY:FOR", help_heading = "Fault injection")]
+    pub storm: Option<Storm>,
+
+    /// Seed for the fault dice, for repeatable runs.
+    #[arg(long, value_name = "N", help_heading = "Fault injection")]
+    pub seed: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The server configuration these flags describe.
+    pub fn to_config(&self) -> ServerConfig {
+        ServerConfig {
+            data_dir: self.data.clone(),
+            api_keys: self.api_keys.iter().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+            token_ttl: self.token_ttl,
+            rate_limits: self.rate_limit,
+            faults: FaultConfig {
+                latency: self.latency,
+                bandwidth: self.bandwidth,
+                fail_rate: self.fail_rate,
+                reset_rate: self.reset_rate,
+                storm: self.storm,
+                seed: self.seed,
+            },
+            discard: self.discard,
+            public_url: self.public_url.clone(),
+        }
+    }
+}
+
+/// Sends logs to stderr: `info` by default, more with `-v`; `RUST_LOG` overrides.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "avbatch=info",
+        1 => "avbatch=debug",
+        _ => "avbatch=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Carries out a parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let server = Server::start(args.to_config(), args.addr).await.context("cannot start the server")?;
+    println!("listening on {}", server.url());
+    println!("data folder: {}", args.data.display());
+    if let Some(key) = server.generated_key() {
+        // The server's own key, made for the person who started it: showing it is the point.
+        println!("api key: {} (generated; pass --api-key to choose one)", key.expose());
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    server.shutdown().await.context("the server stopped with an error")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_build_a_config() {
+        let cli = Cli::try_parse_from([
+            "avbatch",
+            "serve",
+            "--api-key",
+            "k",
+            "--rate-limit",
+            "uploads=5/1s",
+            "--bandwidth",
+            "2MiB",
+            "--fail-rate",
+            "0.1",
+            "--storm",
+            "10s:1s",
+            "--latency",
+            "20ms",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command;
+        let cfg = args.to_config();
+        assert_eq!(cfg.api_keys, vec![ApiKey::new("k")]);
+        assert_eq!(cfg.faults.bandwidth, Some(2 * 1024 * 1024));
+        assert_eq!(cfg.faults.latency, Duration::from_millis(20));
+        assert_eq!(cfg.rate_limits.uploads.unwrap().limit, 5);
+        assert!(Cli::try_parse_from(["avbatch", "serve", "--fail-rate", "2"]).is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! What `avbatch serve` is told: data folder, keys, token lifetime, rate limits and faults.
+//!
+//! Parsers for the flag syntaxes live here too (`production`, `uploads=10/1s`, `10s:2s`), so the
+//! CLI and the tests build the same [`ServerConfig`].
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::secret::ApiKey;
+
+/// Largest body of one source request api.video accepts: 200 MiB (API.md §3.1).
+pub const MAX_CHUNK_BYTES: u64 = 200 * 1024 * 1024;
+/// Smallest chunk but the last: 5 MiB (API.md §3.2, §3.3).
+pub const MIN_CHUNK_BYTES: u64 = 5 * 1024 * 1024;
+/// Most parts one video may have (API.md §3.2).
+pub const MAX_PARTS: u64 = 10_000;
+/// Largest `total` of a bytes-mode upload (API.md §3.3).
+pub const MAX_TOTAL_BYTES: u64 = 52_428_800_000;
+/// Room for multipart framing and small text fields around the 200 MiB of file data.
+pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// Everything the compatible server needs to run.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Folder where videos, sources, upload tokens and auth state live. Created if missing.
+    pub data_dir: PathBuf,
+    /// Accepted API keys. Empty: the server generates one, keeps it in the data folder and
+    /// reports it (see [`super::Server::generated_key`]).
+    pub api_keys: Vec<ApiKey>,
+    /// Lifetime of access tokens from `/auth/api-key` and `/auth/refresh`.
+    pub token_ttl: Duration,
+    /// Per-bucket request quotas.
+    pub rate_limits: RateLimits,
+    /// Injected latency, bandwidth caps, errors and resets.
+    pub faults: FaultConfig,
+    /// Validate and count source bytes but store none of them (throughput runs).
+    pub discard: bool,
+    /// Base URL used in asset links; default `http://<bound address>`.
+    pub public_url: Option<String>,
+}
+
+impl ServerConfig {
+    /// A server on `data_dir` with production rate limits, no faults and a 3600 s token ttl.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            api_keys: Vec::new(),
+            token_ttl: Duration::from_secs(3600),
+            rate_limits: RateLimits::production(),
+            faults: FaultConfig::default(),
+            discard: false,
+            public_url: None,
+        }
+    }
+}
+
+/// A number of requests per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests allowed in one window.
+    pub limit: u32,
+    /// Length of the window; api.video uses one minute.
+    pub window: Duration,
+}
+
+/// Request quotas per bucket (API.md §5.3). `None` leaves that bucket unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimits {
+    /// `POST /videos/{id}/source` and `POST /upload`.
+    pub uploads: Option<Quota>,
+    /// Every other POST, PATCH and DELETE.
+    pub writes: Option<Quota>,
+    /// Every GET.
+    pub reads: Option<Quota>,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+impl RateLimits {
+    /// api.video production: 100 uploads, 200 writes, 500 reads a minute.
+    pub fn production() -> Self {
+        Self::per_minute(100, 200, 500)
+    }
+
+    /// api.video sandbox: 40 uploads, 40 writes, 100 reads a minute.
+    pub fn sandbox() -> Self {
+        Self::per_minute(40, 40, 100)
+    }
+
+    /// No limits at all.
+    pub fn off() -> Self {
+        RateLimits::default()
+    }
+
+    fn per_minute(uploads: u32, writes: u32, reads: u32) -> Self {
+        let q = |limit| Some(Quota { limit, window: MINUTE });
+        RateLimits { uploads: q(uploads), writes: q(writes), reads: q(reads) }
+    }
+}
+
+/// Why a `--rate-limit` value was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid rate limit `{input}`: {reason}")]
+pub struct ParseRateLimitsError {
+    input: String,
+    reason: &'static str,
+}
+
+impl FromStr for RateLimits {
+    type Err = ParseRateLimitsError;
+
+    /// `production`, `sandbox`, `off`, or a comma list such as `uploads=10/1s,reads=100/60s`
+    /// (`all=N/W` sets the three; buckets not named stay unlimited).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ParseRateLimitsError { input: s.to_owned(), reason };
+        match s.trim() {
+            "production" => return Ok(Self::production()),
+            "sandbox" => return Ok(Self::sandbox()),
+            "off" | "none" => return Ok(Self::off()),
+            _ => {}
+        }
+        let mut limits = RateLimits::off();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (bucket, quota) = item.split_once('=').ok_or_else(|| err("expected BUCKET=N/WINDOW"))?;
+            let (limit, window) = quota.split_once('/').ok_or_else(|| err("expected N/WINDOW, e.g. 100/60s"))?;
+            let limit: u32 = limit.trim().parse().map_err(|_| err("the count must be a whole number"))?;
+            if limit == 0 {
+                return Err(err("the count must be at least 1"));
+            }
+            let window = humantime::parse_duration(window.trim()).map_err(|_| err("the window must be a duration, e.g. 1s or 60s"))?;
+            if window.is_zero() {
+                return Err(err("the window must be longer than zero"));
+            }
+            let quota = Some(Quota { limit, window });
+            match bucket.trim() {
+                "uploads" => limits.uploads = quota,
+                "writes" => limits.writes = quota,
+                "reads" => limits.reads = quota,
+                "all" => limits = RateLimits { uploads: quota, writes: quota, reads: quota },
+                _ => return Err(err("buckets are uploads, writes, reads or all")),
+            }
+        }
+        Ok(limits)
+    }
+}
+
+/// Faults the server injects, for tests and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct FaultConfig {
+    /// Added before every request is handled.
+    pub latency: Duration,
+    /// Cap in bytes per second on each connection, both directions.
+    pub bandwidth: Option<u64>,
+    /// Probability that an API request is answered `503` without effect.
+    pub fail_rate: f64,
+    /// Probability that a source upload's connection is dropped part-way through its body.
+    pub reset_rate: f64,
+    /// Periodic 429 storms.
+    pub storm: Option<Storm>,
+    /// Seed for the fault dice; the same seed and request order give the same faults.
+    pub seed: Option<u64>,
+}
+
+/// A 429 storm: for the first `duration` of every `every`, every API request gets `429`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Storm {
+    /// Period between the starts of two storms.
+    pub every: Duration,
+    /// How long each storm lasts.
+    pub duration: Duration,
+}
+
+/// Why a `--storm` value was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid storm `{0}`: expected EVERY:FOR with FOR shorter than EVERY, e.g. 10s:2s")]
+pub struct ParseStormError(String);
+
+impl FromStr for Storm {
+    type Err = ParseStormError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseStormError(s.to_owned());
+        let (every, duration) = s.split_once(':').ok_or_else(err)?;
+        let every = humantime::parse_duration(every.trim()).map_err(|_| err())?;
+        let duration = humantime::parse_duration(duration.trim()).map_err(|_| err())?;
+        if duration.is_zero() || duration >= every {
+            return Err(err());
+        }
+        Ok(Storm { every, duration })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_presets_and_lists() {
+        assert_eq!("production".parse::<RateLimits>().unwrap(), RateLimits::production());
+        assert_eq!("off".parse::<RateLimits>().unwrap(), RateLimits::off());
+        let l: RateLimits = "uploads=10/1s, reads=5/2s".parse().unwrap();
+        assert_eq!(l.uploads, Some(Quota { limit: 10, window: Duration::from_secs(1) }));
+        assert_eq!(l.reads, Some(Quota { limit: 5, window: Duration::from_secs(2) }));
+        assert_eq!(l.writes, None);
+        let all: RateLimits = "all=3/1s".parse().unwrap();
+        assert_eq!(all.writes, all.uploads);
+        for bad in ["uploads", "uploads=0/1s", "uploads=3/0s", "foo=1/1s", "uploads=x/1s"] {
+            assert!(bad.parse::<RateLimits>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn storms_parse() {
+        let s: Storm = "10s:2s".parse().unwrap();
+        assert_eq!(s.every, Duration::from_secs(10));
+        assert_eq!(s.duration, Duration::from_secs(2));
+        assert!("2s:2s".parse::<Storm>().is_err());
+        assert!("2s".parse::<Storm>().is_err());
+    }
+}

@@ -1,0 +1,295 @@
+//! `avbatch serve`: a local server that behaves like api.video.
+//!
+//! Same routes, JSON shapes, problem+json errors, rate-limit headers and chunk rules as the real
+//! API (`shared/apivideo/`), with sources stored on disk so that a restart loses nothing, and
+//! switches for latency, bandwidth, errors, resets and 429 storms. Every test and benchmark of
+//! avbatch runs against it, and the official clients upload to it unchanged.
+//!
+//! Layout: [`config`] (what it is told), [`net`] (socket, pacing, resets), the gate in this file
+//! (faults, auth, rate limits: one place for what every request goes through), [`routes`]
+//! (handlers), [`store`] (disk), [`upload`] (chunk rules), [`video`], [`auth`], [`ratelimit`],
+//! [`faults`], [`problem`].
+
+pub mod auth;
+pub mod config;
+pub mod faults;
+pub mod net;
+pub mod problem;
+pub mod ratelimit;
+mod routes;
+pub mod store;
+pub mod upload;
+pub mod video;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures::StreamExt;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{FaultConfig, Quota, RateLimits, ServerConfig, Storm};
+use net::{ConnMeta, FaultyListener};
+use problem::ApiError;
+use ratelimit::{Bucket, RateLimiter};
+
+use crate::secret::ApiKey;
+
+/// Everything a handler can reach.
+#[derive(Debug)]
+pub struct App {
+    /// Videos, chunks, tokens.
+    pub store: store::Store,
+    /// Keys and tokens.
+    pub auth: auth::Auth,
+    /// Quotas.
+    pub limits: RateLimiter,
+    /// Fault dice.
+    pub faults: faults::Faults,
+    /// Base URL for asset links.
+    pub public_url: String,
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The address could not be bound.
+    #[error("cannot listen on `{addr}`")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data folder could not be opened or written.
+    #[error("cannot use the data folder `{}`", path.display())]
+    Data {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the gate knows about a route before its handler runs.
+struct RouteClass {
+    bucket: Option<Bucket>,
+    needs_auth: bool,
+    /// Part of the API (faults apply), as opposed to the asset host.
+    api: bool,
+}
+
+fn classify(method: &Method, path: &str) -> RouteClass {
+    if path.starts_with("/vod/") {
+        return RouteClass { bucket: None, needs_auth: false, api: false };
+    }
+    if path.starts_with("/auth/") {
+        return RouteClass { bucket: None, needs_auth: false, api: true };
+    }
+    let upload = *method == Method::POST && (path == "/upload" || (path.starts_with("/videos/") && path.ends_with("/source")));
+    let bucket = if upload {
+        Bucket::Uploads
+    } else if *method == Method::GET || *method == Method::HEAD {
+        Bucket::Reads
+    } else {
+        Bucket::Writes
+    };
+    RouteClass { bucket: Some(bucket), needs_auth: path != "/upload", api: true }
+}
+
+/// Reads and drops a request body, so the client gets the answer instead of a reset. Stops after
+/// a bound: past it, closing the connection is the right answer.
+pub(crate) async fn drain(body: Body) {
+    let limit = config::MAX_CHUNK_BYTES + 64 * 1024 * 1024;
+    let mut seen = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len() as u64;
+        if seen > limit {
+            break;
+        }
+    }
+}
+
+/// Faults, auth and rate limits, in that order, for every request.
+async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let class = classify(req.method(), req.uri().path());
+    let latency = app.faults.config().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let refuse = |err: ApiError, req: Request| async move {
+        drain(req.into_body()).await;
+        err.into_response()
+    };
+    if class.api {
+        if let Some(left) = app.faults.storm_remaining() {
+            let secs = left.as_secs_f64().ceil().max(1.0) as u64;
+            let mut resp = refuse(ApiError::too_many_requests().detail("injected 429 storm"), req).await;
+            for name in ["retry-after", "x-ratelimit-retry-after"] {
+                resp.headers_mut().insert(name, secs.into());
+            }
+            return resp;
+        }
+        if app.faults.should_fail() {
+            let err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service-unavailable", "The service is temporarily unavailable.")
+                .detail("injected fault (--fail-rate)");
+            return refuse(err, req).await;
+        }
+    }
+    if class.needs_auth {
+        if let Err(e) = app.auth.check(req.headers()) {
+            return refuse(e, req).await;
+        }
+    }
+    let decision = match class.bucket {
+        Some(b) => app.limits.take(b),
+        None => None,
+    };
+    let mut resp = match decision {
+        Some(d) if !d.allowed => refuse(ApiError::too_many_requests(), req).await,
+        _ => next.run(req).await,
+    };
+    if let Some(d) = decision {
+        d.write_headers(resp.headers_mut());
+    }
+    resp
+}
+
+/// The router with every route and the gate, over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    routes::routes().layer(axum::middleware::from_fn_with_state(app.clone(), gate)).with_state(app)
+}
+
+/// Builds the shared state: opens the data folder, loads keys, starts the limiter and dice.
+/// Blocks (disk); call from `spawn_blocking` or before the runtime is busy.
+pub fn open_app(config: &ServerConfig, public_url: String) -> Result<(App, Option<ApiKey>), ServerError> {
+    let data_err = |source| ServerError::Data { path: config.data_dir.clone(), source };
+    std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
+    let mut keys = config.api_keys.clone();
+    let mut generated = None;
+    if keys.is_empty() {
+        let key = load_or_generate_key(&config.data_dir).map_err(data_err)?;
+        generated = Some(key.clone());
+        keys.push(key);
+    }
+    let store = store::Store::open(&config.data_dir, config.discard).map_err(data_err)?;
+    let auth = auth::Auth::open(&config.data_dir, keys, config.token_ttl).map_err(data_err)?;
+    let app =
+        App { store, auth, limits: RateLimiter::new(config.rate_limits), faults: faults::Faults::new(config.faults.clone()), public_url };
+    Ok((app, generated))
+}
+
+/// The key kept in `DATA/api-key`, made on first use, so a restarted server accepts the same one.
+fn load_or_generate_key(data: &std::path::Path) -> std::io::Result<ApiKey> {
+    let path = data.join("api-key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        let key = ApiKey::new(key);
+        if !key.is_empty() {
+            return Ok(key);
+        }
+    }
+    let key = ApiKey::new(store::new_id("").to_lowercase() + &store::new_id("").to_lowercase());
+    store::write_atomic(&path, key.expose().as_bytes())?;
+    auth::restrict(&path)?;
+    Ok(key)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    bandwidth: Option<u64>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = router(app).into_make_service_with_connect_info::<ConnMeta>();
+    axum::serve(FaultyListener::new(listener, bandwidth), service).with_graceful_shutdown(shutdown).await
+}
+
+/// A running server: its address, and a handle that stops it (also on drop).
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    url: String,
+    generated_key: Option<ApiKey>,
+    app: Arc<App>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free one), opens the data folder and starts serving.
+    pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<Server, ServerError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
+        let url = format!("http://{local}");
+        let public_url = config.public_url.clone().unwrap_or_else(|| url.clone()).trim_end_matches('/').to_owned();
+        let bandwidth = config.faults.bandwidth;
+        let (app, generated_key) =
+            tokio::task::spawn_blocking(move || open_app(&config, public_url)).await.expect("opening the data folder does not panic")?;
+        let app = Arc::new(app);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, app.clone(), bandwidth, async move {
+            let _ = stopped.await;
+        }));
+        tracing::info!(%url, "serving");
+        Ok(Server { addr: local, url, generated_key, app, stop: Some(stop), task: Some(task) })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The key the server made because none was configured.
+    pub fn generated_key(&self) -> Option<&ApiKey> {
+        self.generated_key.as_ref()
+    }
+
+    /// Source bytes accepted since start.
+    pub fn received_bytes(&self) -> u64 {
+        self.app.store.received_bytes()
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        }
+    }
+
+    /// Serves until the task ends (it ends only on shutdown or a fatal error).
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Receiving sources: `POST /videos/{id}/source` and `POST /upload?token=`.
+//!
+//! The body is parsed as it streams (multer) and the file part goes straight to a file in
+//! `incoming/`, never whole into memory. Header rules are checked before the body is read, all
+//! rules again once its length is known, and only then is the chunk renamed into the video.
+//! Every refusal reads the body to the end first (up to a bound), so the client gets the error
+//! instead of a broken pipe.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::json;
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use super::{blocking, json_response, query_pairs};
+use crate::server::config::{MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, MULTIPART_OVERHEAD};
+use crate::server::net::ConnMeta;
+use crate::server::problem::ApiError;
+use crate::server::store::{new_id, VideoSlot};
+use crate::server::upload::{self, parse_content_range, ContentRange, UploadState};
+use crate::server::video::VideoRecord;
+use crate::server::{drain, App};
+
+/// Largest text field kept (e.g. `videoId`); larger ones are refused.
+const MAX_TEXT_FIELD: usize = 64 * 1024;
+
+/// Answers `err` after reading the body, so the client can read the answer.
+async fn refuse(err: ApiError, body: Body) -> Result<Response, ApiError> {
+    drain(body).await;
+    Err(err)
+}
+
+fn content_range(headers: &HeaderMap) -> Result<Option<ContentRange>, ApiError> {
+    match headers.get(header::CONTENT_RANGE) {
+        None => Ok(None),
+        Some(v) => parse_content_range(v.to_str().unwrap_or("\u{fffd}")).map(Some),
+    }
+}
+
+/// A received file part, deleted on drop unless it was committed.
+struct Incoming {
+    path: Option<PathBuf>,
+    len: u64,
+    file_name: Option<String>,
+    fields: HashMap<String, String>,
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn malformed_body(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("uploaded-file-invalid-file", "The uploaded file is invalid.")
+        .detail(format!("the multipart body cannot be read: {e}"))
+}
+
+/// Streams the multipart body: the file part to disk (or nowhere with `--discard`), the text
+/// fields into memory.
+async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
+    let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
+    let expected = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(MIN_CHUNK_BYTES);
+    let boundary = match req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(multer::parse_boundary) {
+        Some(Ok(b)) => b,
+        _ => {
+            drain(req.into_body()).await;
+            return Err(upload::no_file().detail("the request is not multipart/form-data"));
+        }
+    };
+
+    // `--reset-rate`: cut the connection once this many body bytes have arrived.
+    let reset_at = app.faults.reset_point(expected);
+    let mut seen = 0u64;
+    let body = req.into_body().into_data_stream().map(move |chunk| {
+        if let (Ok(c), Some(limit)) = (&chunk, reset_at) {
+            seen += c.len() as u64;
+            if seen > limit {
+                if let Some(conn) = &conn {
+                    conn.kill();
+                }
+                return Err(axum::Error::new(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset (injected fault)",
+                )));
+            }
+        }
+        chunk
+    });
+    // Past this the connection is closed rather than drained.
+    let hard_cap = MAX_CHUNK_BYTES + MULTIPART_OVERHEAD + 64 * 1024 * 1024;
+    let constraints = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(hard_cap));
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+
+    let mut incoming = Incoming { path: None, len: 0, file_name: None, fields: HashMap::new() };
+    let mut files = 0;
+    let mut too_large = false;
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed_body)? {
+        let is_file = field.file_name().is_some() || field.name() == Some("file");
+        if !is_file {
+            let name = field.name().unwrap_or_default().to_owned();
+            let mut value = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(malformed_body)? {
+                if value.len() + chunk.len() > MAX_TEXT_FIELD {
+                    drop(field);
+                    drop(multipart);
+                    return Err(ApiError::invalid_attribute(&name, "form fields other than the file are limited to 64 KiB"));
+                }
+                value.extend_from_slice(&chunk);
+            }
+            incoming.fields.insert(name, String::from_utf8_lossy(&value).into_owned());
+            continue;
+        }
+        files += 1;
+        if files > 1 {
+            // Read on to the end so the refusal can be sent.
+            while field.chunk().await.map_err(malformed_body)?.is_some() {}
+            continue;
+        }
+        incoming.file_name = field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned());
+        let mut writer = None;
+        if !app.store.discards() {
+            let path = app.store.incoming_path();
+            let file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::internal("receiving the file", e))?;
+            incoming.path = Some(path);
+            writer = Some(BufWriter::with_capacity(1 << 20, file));
+        }
+        while let Some(chunk) = field.chunk().await.map_err(malformed_body)? {
+            incoming.len += chunk.len() as u64;
+            if incoming.len > MAX_CHUNK_BYTES {
+                too_large = true;
+                writer = None;
+                continue;
+            }
+            if let Some(w) = writer.as_mut() {
+                w.write_all(&chunk).await.map_err(|e| ApiError::internal("receiving the file", e))?;
+            }
+        }
+        if let Some(mut w) = writer {
+            w.flush().await.map_err(|e| ApiError::internal("receiving the file", e))?;
+            // Durable before it is acknowledged.
+            w.into_inner().sync_all().await.map_err(|e| ApiError::internal("receiving the file", e))?;
+        }
+    }
+    if too_large {
+        return Err(upload::too_large());
+    }
+    match files {
+        0 => Err(upload::no_file()),
+        1 => Ok(incoming),
+        _ => Err(upload::multiple_files()),
+    }
+}
+
+/// Commits a received chunk to `slot` and answers: the full Video when it completed the source,
+/// `{"videoId"}` otherwise.
+async fn commit(app: Arc<App>, slot: Arc<VideoSlot>, range: Option<ContentRange>, mut incoming: Incoming) -> Result<Response, ApiError> {
+    let app2 = app.clone();
+    let slot2 = slot.clone();
+    // From here the file is either renamed into the video or removed below, not by the guard.
+    let path = incoming.path.take();
+    let len = incoming.len;
+    let complete = blocking(move || {
+        let committed = app2.store.commit_chunk(&slot2, range, path.as_deref(), len);
+        if let (Err(_), Some(path)) = (&committed, &path) {
+            let _ = std::fs::remove_file(path);
+        }
+        committed
+    })
+    .await?;
+    let state = slot.lock();
+    let body = if complete { state.record.to_json(&app.public_url) } else { json!({"videoId": state.record.video_id}) };
+    drop(state);
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+/// `POST /videos/{id}/source`.
+pub async fn upload_source(State(app): State<Arc<App>>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
+    let range = match content_range(req.headers()) {
+        Ok(r) => r,
+        Err(e) => return refuse(e, req.into_body()).await,
+    };
+    let Some(slot) = app.store.video(&id) else {
+        return refuse(ApiError::not_found("videoId"), req.into_body()).await;
+    };
+    let checked = slot.lock().upload.precheck(range);
+    if let Err(e) = checked {
+        return refuse(e, req.into_body()).await;
+    }
+    let incoming = receive(&app, req).await?;
+    commit(app, slot, range, incoming).await
+}
+
+/// `POST /upload?token=`: delegated upload; a chunk without `videoId` starts a new video.
+pub async fn upload_with_token(State(app): State<Arc<App>>, uri: Uri, req: Request) -> Result<Response, ApiError> {
+    let token = query_pairs(&uri).into_iter().find(|(k, _)| k == "token").map(|(_, v)| v).filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        let e = ApiError::new(StatusCode::UNAUTHORIZED, "authentication-missing-upload-token", "The upload token is missing.");
+        return refuse(e, req.into_body()).await;
+    };
+    if app.store.active_token(&token, Utc::now()).is_none() {
+        let e = ApiError::new(StatusCode::UNAUTHORIZED, "authentication-invalid-upload-token", "The upload token is invalid or expired.");
+        return refuse(e, req.into_body()).await;
+    }
+    let range = match content_range(req.headers()) {
+        Ok(r) => r,
+        Err(e) => return refuse(e, req.into_body()).await,
+    };
+    let incoming = receive(&app, req).await?;
+    let slot = match incoming.fields.get("videoId").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        Some(id) => app.store.video(id).ok_or_else(|| ApiError::not_found("videoId"))?,
+        None => {
+            // Check the chunk against a fresh video before making one, so a refused first chunk
+            // leaves no empty video behind.
+            UploadState::default().admit(range, incoming.len)?;
+            let title = incoming.file_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "file".to_owned());
+            let record = VideoRecord::from_upload(new_id("vi"), app.store.next_seq(), Utc::now(), title);
+            let app2 = app.clone();
+            blocking(move || app2.store.insert_video(record).map_err(|e| ApiError::internal("storing the video", e))).await?
+        }
+    };
+    commit(app, slot, range, incoming).await
+}

@@ -1,0 +1,176 @@
+//! `/videos`: create, get, update, delete, list with filters, and `/status`.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::json;
+
+use super::{blocking, json_response, page_params, paginate, query_pairs};
+use crate::server::problem::ApiError;
+use crate::server::store::new_id;
+use crate::server::video::VideoRecord;
+use crate::server::App;
+
+/// `POST /videos` → 201 Video.
+pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+    let record = VideoRecord::create(new_id("vi"), app.store.next_seq(), Utc::now(), &body)?;
+    let json = record.to_json(&app.public_url);
+    let store_app = app.clone();
+    blocking(move || store_app.store.insert_video(record).map(drop).map_err(|e| ApiError::internal("storing the video", e))).await?;
+    Ok(json_response(StatusCode::CREATED, &json))
+}
+
+/// `GET /videos/{id}`.
+pub async fn get(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
+    let json = slot.lock().record.to_json(&app.public_url);
+    Ok(json_response(StatusCode::OK, &json))
+}
+
+/// `PATCH /videos/{id}`: members present replace the stored ones.
+pub async fn update(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
+    let app2 = app.clone();
+    let record = blocking(move || {
+        let mut state = slot.lock();
+        if state.deleted {
+            return Err(ApiError::not_found("videoId"));
+        }
+        let mut record = state.record.clone();
+        record.update(Utc::now(), &body)?;
+        app2.store.save_record(&slot, &record).map_err(|e| ApiError::internal("storing the video", e))?;
+        state.record = record.clone();
+        Ok(record)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &record.to_json(&app.public_url)))
+}
+
+/// `DELETE /videos/{id}` → 204.
+pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let deleted = blocking(move || app.store.delete_video(&id).map_err(|e| ApiError::internal("deleting the video", e))).await?;
+    if !deleted {
+        return Err(ApiError::not_found("videoId"));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /videos/{id}/status`.
+pub async fn status(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
+    let state = slot.lock();
+    let complete = state.upload.is_complete();
+    let body = json!({
+        "ingest": state.upload.ingest_json(),
+        "encoding": {
+            // No transcoding here: the source itself is what `assets.mp4` plays once complete.
+            "playable": complete,
+            "qualities": [],
+            "metadata": {
+                "width": null, "height": null, "bitrate": null, "duration": null, "framerate": null,
+                "samplerate": null, "videoCodec": null, "audioCodec": null, "aspectRatio": null
+            }
+        }
+    });
+    drop(state);
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// What `GET /videos` filters and sorts by.
+#[derive(Default)]
+struct Filter {
+    title: Option<String>,
+    description: Option<String>,
+    tags: Vec<String>,
+    metadata: Vec<(String, String)>,
+    live_stream: Option<String>,
+    sort_by: SortBy,
+    desc: bool,
+}
+
+#[derive(Default, Clone, Copy)]
+enum SortBy {
+    Title,
+    #[default]
+    CreatedAt,
+    PublishedAt,
+    UpdatedAt,
+}
+
+impl Filter {
+    fn from_query(pairs: &[(String, String)]) -> Result<Filter, ApiError> {
+        let mut f = Filter::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "title" => f.title = Some(v.to_lowercase()),
+                "description" => f.description = Some(v.to_lowercase()),
+                "tags[]" | "tags" => f.tags.push(v.clone()),
+                "liveStreamId" => f.live_stream = Some(v.clone()),
+                "sortBy" => {
+                    f.sort_by = match v.as_str() {
+                        "title" => SortBy::Title,
+                        "createdAt" => SortBy::CreatedAt,
+                        "publishedAt" => SortBy::PublishedAt,
+                        "updatedAt" => SortBy::UpdatedAt,
+                        _ => {
+                            return Err(ApiError::invalid_query("sortBy", "sortBy must be one of title, createdAt, publishedAt, updatedAt"))
+                        }
+                    }
+                }
+                "sortOrder" => {
+                    f.desc = match v.as_str() {
+                        "asc" => false,
+                        "desc" => true,
+                        _ => return Err(ApiError::invalid_query("sortOrder", "sortOrder must be asc or desc")),
+                    }
+                }
+                _ => {
+                    if let Some(key) = k.strip_prefix("metadata[").and_then(|r| r.strip_suffix(']')) {
+                        f.metadata.push((key.to_owned(), v.clone()));
+                    }
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, v: &VideoRecord) -> bool {
+        self.title.as_ref().is_none_or(|t| v.title.to_lowercase().contains(t))
+            && self.description.as_ref().is_none_or(|d| v.description.to_lowercase().contains(d))
+            && self.tags.iter().all(|t| v.tags.contains(t))
+            && self.metadata.iter().all(|(k, val)| v.metadata.iter().any(|m| &m.key == k && &m.value == val))
+            // No video here comes from a live stream.
+            && self.live_stream.is_none()
+    }
+
+    fn compare(&self, a: &VideoRecord, b: &VideoRecord) -> Ordering {
+        let primary = match self.sort_by {
+            SortBy::Title => a.title.cmp(&b.title),
+            SortBy::CreatedAt => a.created_at.cmp(&b.created_at),
+            SortBy::PublishedAt => a.published_at.cmp(&b.published_at),
+            SortBy::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+        };
+        let ord = primary.then(a.seq.cmp(&b.seq));
+        if self.desc {
+            ord.reverse()
+        } else {
+            ord
+        }
+    }
+}
+
+/// `GET /videos` with filters, sorting and pagination.
+pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, ApiError> {
+    let pairs = query_pairs(&uri);
+    let filter = Filter::from_query(&pairs)?;
+    let (page, size) = page_params(&pairs)?;
+    let mut records: Vec<VideoRecord> = app.store.records().into_iter().filter(|v| filter.matches(v)).collect();
+    records.sort_by(|a, b| filter.compare(a, b));
+    let items = records.iter().map(|r| r.to_json(&app.public_url)).collect();
+    Ok(json_response(StatusCode::OK, &paginate(items, page, size, "/videos", &pairs)))
+}

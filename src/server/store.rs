@@ -1,0 +1,328 @@
+//! The server's durable state: videos, their received chunks, and upload tokens.
+//!
+//! Layout of the data folder:
+//! ```text
+//! videos/{videoId}/video.json        the record, replaced atomically on every change
+//! videos/{videoId}/<chunk>.chunk     one file per accepted chunk, named by its ChunkKey
+//! tokens/{token}.json                upload tokens
+//! incoming/                          bodies being received; emptied at start
+//! ```
+//! A chunk is streamed into `incoming/`, fsynced, then renamed into its video's folder and the
+//! folder fsynced, all before the `2xx` goes out. The upload state is rebuilt from the chunk file
+//! names at start, so what was acknowledged before a `kill -9` is exactly what is there after it.
+//! All functions here block: handlers call them through `spawn_blocking`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rand::distr::{Alphanumeric, SampleString};
+use serde::{Deserialize, Serialize};
+
+use super::problem::ApiError;
+use super::upload::{ChunkKey, ContentRange, UploadState};
+use super::video::VideoRecord;
+
+/// A fresh id: `prefix` and 22 base62 characters, like api.video's (`vi…`, `to…`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::rng(), 22))
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old or the new content.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
+    let tmp = dir.join(format!(".{}.tmp", new_id("w")));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fsync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Makes a rename or unlink in `dir` durable.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// What one video holds in memory.
+#[derive(Debug)]
+pub struct VideoState {
+    /// The record.
+    pub record: VideoRecord,
+    /// Chunks received.
+    pub upload: UploadState,
+    /// Set once the video is deleted, so an upload racing the delete is refused.
+    pub deleted: bool,
+}
+
+/// One video: its folder and its state behind a lock that is never held across an `.await`.
+#[derive(Debug)]
+pub struct VideoSlot {
+    dir: PathBuf,
+    state: Mutex<VideoState>,
+}
+
+impl VideoSlot {
+    /// Locks the state. A poisoned lock only means another request panicked mid-update of
+    /// in-memory data that is rebuilt from disk on restart; the state itself stays usable.
+    pub fn lock(&self) -> MutexGuard<'_, VideoState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// An upload token as stored and sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadToken {
+    /// `to…`.
+    pub token: String,
+    /// Lifetime in seconds; 0 never expires.
+    pub ttl: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry, when ttl > 0.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl UploadToken {
+    /// Whether the token may still be used at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+/// The server's state, in memory and on disk.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    discard: bool,
+    videos: Mutex<HashMap<String, Arc<VideoSlot>>>,
+    tokens: Mutex<HashMap<String, UploadToken>>,
+    seq: AtomicU64,
+    received_bytes: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Store {
+    /// Opens (or creates) the data folder and loads everything in it.
+    pub fn open(root: &Path, discard: bool) -> io::Result<Store> {
+        for sub in ["videos", "tokens", "incoming"] {
+            fs::create_dir_all(root.join(sub))?;
+        }
+        // Bodies that were still arriving when the last process stopped were never acknowledged.
+        for entry in fs::read_dir(root.join("incoming"))? {
+            let _ = fs::remove_file(entry?.path());
+        }
+        let mut videos = HashMap::new();
+        let mut max_seq = 0;
+        for entry in fs::read_dir(root.join("videos"))? {
+            let dir = entry?.path();
+            let record: VideoRecord = match fs::read(dir.join("video.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+                Some(r) => r,
+                None => {
+                    // A folder whose record never became durable: the create was not acknowledged.
+                    tracing::warn!(dir = %dir.display(), "removing a video folder without a record");
+                    let _ = fs::remove_dir_all(&dir);
+                    continue;
+                }
+            };
+            let mut chunks = Vec::new();
+            for file in fs::read_dir(&dir)? {
+                let file = file?;
+                let name = file.file_name();
+                if let Some(key) = name.to_str().and_then(ChunkKey::from_file_name) {
+                    chunks.push((key, file.metadata()?.len()));
+                } else if name.to_str().is_some_and(|n| n.ends_with(".tmp")) {
+                    let _ = fs::remove_file(file.path());
+                }
+            }
+            max_seq = max_seq.max(record.seq);
+            let state = VideoState { upload: UploadState::from_chunks(chunks), record, deleted: false };
+            videos.insert(state.record.video_id.clone(), Arc::new(VideoSlot { dir, state: Mutex::new(state) }));
+        }
+        let mut tokens = HashMap::new();
+        for entry in fs::read_dir(root.join("tokens"))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                if let Some(t) = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<UploadToken>(&b).ok()) {
+                    tokens.insert(t.token.clone(), t);
+                }
+            }
+        }
+        tracing::info!(videos = videos.len(), tokens = tokens.len(), root = %root.display(), "data folder loaded");
+        Ok(Store {
+            root: root.to_owned(),
+            discard,
+            videos: Mutex::new(videos),
+            tokens: Mutex::new(tokens),
+            seq: AtomicU64::new(max_seq + 1),
+            received_bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// The data folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether source bytes are dropped instead of stored.
+    pub fn discards(&self) -> bool {
+        self.discard
+    }
+
+    /// Source bytes accepted since start (stored or discarded).
+    pub fn received_bytes(&self) -> u64 {
+        self.received_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The next creation sequence number.
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Makes a video durable and visible.
+    pub fn insert_video(&self, record: VideoRecord) -> io::Result<Arc<VideoSlot>> {
+        let dir = self.root.join("videos").join(&record.video_id);
+        fs::create_dir(&dir)?;
+        write_atomic(&dir.join("video.json"), &serde_json::to_vec_pretty(&record)?)?;
+        fsync_dir(&self.root.join("videos"))?;
+        let id = record.video_id.clone();
+        let slot = Arc::new(VideoSlot { dir, state: Mutex::new(VideoState { record, upload: UploadState::default(), deleted: false }) });
+        lock(&self.videos).insert(id, slot.clone());
+        Ok(slot)
+    }
+
+    /// The video with this id.
+    pub fn video(&self, id: &str) -> Option<Arc<VideoSlot>> {
+        lock(&self.videos).get(id).cloned()
+    }
+
+    /// A snapshot of every record.
+    pub fn records(&self) -> Vec<VideoRecord> {
+        let slots: Vec<_> = lock(&self.videos).values().cloned().collect();
+        slots.iter().map(|s| s.lock().record.clone()).collect()
+    }
+
+    /// Writes a changed record.
+    pub fn save_record(&self, slot: &VideoSlot, record: &VideoRecord) -> io::Result<()> {
+        write_atomic(&slot.dir.join("video.json"), &serde_json::to_vec_pretty(record)?)
+    }
+
+    /// Deletes a video and its chunks. `false` if there was none.
+    pub fn delete_video(&self, id: &str) -> io::Result<bool> {
+        let Some(slot) = lock(&self.videos).remove(id) else { return Ok(false) };
+        slot.lock().deleted = true;
+        // Unlink the record first: a crash part-way leaves a folder without a record, which
+        // `open` removes.
+        fs::remove_file(slot.dir.join("video.json"))?;
+        fsync_dir(&slot.dir)?;
+        fs::remove_dir_all(&slot.dir)?;
+        Ok(true)
+    }
+
+    /// A fresh path in `incoming/` for a body being received.
+    pub fn incoming_path(&self) -> PathBuf {
+        self.root.join("incoming").join(format!("{}.tmp", new_id("in")))
+    }
+
+    /// Admits a received chunk of `len` bytes (already fsynced at `file`, or discarded when
+    /// `file` is `None`) and makes it part of the video. Returns whether the source is complete.
+    pub fn commit_chunk(&self, slot: &VideoSlot, range: Option<ContentRange>, file: Option<&Path>, len: u64) -> Result<bool, ApiError> {
+        let mut state = slot.lock();
+        if state.deleted {
+            return Err(ApiError::not_found("videoId"));
+        }
+        let key = state.upload.admit(range, len)?;
+        if let Some(file) = file {
+            fs::rename(file, slot.dir.join(key.file_name())).map_err(|e| ApiError::internal("storing the chunk", e))?;
+            fsync_dir(&slot.dir).map_err(|e| ApiError::internal("storing the chunk", e))?;
+        }
+        state.upload.apply(key, len);
+        self.received_bytes.fetch_add(len, Ordering::Relaxed);
+        Ok(state.upload.is_complete())
+    }
+
+    /// The files of a complete source, in order, with their lengths; `None` while incomplete or
+    /// when bytes are discarded.
+    pub fn source_files(&self, slot: &VideoSlot) -> Option<Vec<(PathBuf, u64)>> {
+        let state = slot.lock();
+        if self.discard || !state.upload.is_complete() {
+            return None;
+        }
+        Some(state.upload.segments().into_iter().map(|(key, len)| (slot.dir.join(key.file_name()), len)).collect())
+    }
+
+    /// Creates and stores an upload token.
+    pub fn create_token(&self, ttl: u64, now: DateTime<Utc>) -> io::Result<UploadToken> {
+        let expires_at = (ttl > 0).then(|| now + chrono::Duration::seconds(ttl.min(i64::MAX as u64 / 1000) as i64));
+        let token = UploadToken { token: new_id("to"), ttl, created_at: now, expires_at };
+        write_atomic(&self.token_path(&token.token), &serde_json::to_vec_pretty(&token)?)?;
+        lock(&self.tokens).insert(token.token.clone(), token.clone());
+        Ok(token)
+    }
+
+    fn token_path(&self, token: &str) -> PathBuf {
+        self.root.join("tokens").join(format!("{token}.json"))
+    }
+
+    /// The token, if it exists and has not expired at `now`.
+    pub fn active_token(&self, token: &str, now: DateTime<Utc>) -> Option<UploadToken> {
+        lock(&self.tokens).get(token).filter(|t| t.is_active(now)).cloned()
+    }
+
+    /// Every token still active at `now`.
+    pub fn active_tokens(&self, now: DateTime<Utc>) -> Vec<UploadToken> {
+        lock(&self.tokens).values().filter(|t| t.is_active(now)).cloned().collect()
+    }
+
+    /// Deletes a token; `false` if there was none.
+    pub fn delete_token(&self, token: &str) -> io::Result<bool> {
+        if lock(&self.tokens).remove(token).is_none() {
+            return Ok(false);
+        }
+        fs::remove_file(self.token_path(token))?;
+        fsync_dir(&self.root.join("tokens"))?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), false).unwrap();
+        let record = VideoRecord::create(new_id("vi"), store.next_seq(), Utc::now(), br#"{"title":"a"}"#).unwrap();
+        let id = record.video_id.clone();
+        let slot = store.insert_video(record).unwrap();
+        let f = store.incoming_path();
+        fs::write(&f, vec![7u8; 6 * 1024 * 1024]).unwrap();
+        let complete = store.commit_chunk(&slot, Some(ContentRange::Part { part: 1, total: Some(2) }), Some(&f), 6 * 1024 * 1024).unwrap();
+        assert!(!complete);
+        let token = store.create_token(0, Utc::now()).unwrap();
+        fs::write(store.incoming_path(), b"half a body").unwrap();
+        drop(store);
+
+        let store = Store::open(dir.path(), false).unwrap();
+        let slot = store.video(&id).expect("video reloaded");
+        assert_eq!(slot.lock().upload.ingest_json()["receivedParts"]["parts"], serde_json::json!([1]));
+        assert!(store.active_token(&token.token, Utc::now()).is_some());
+        assert_eq!(fs::read_dir(dir.path().join("incoming")).unwrap().count(), 0, "unacknowledged bodies are dropped");
+        assert!(store.next_seq() > 1);
+    }
+}

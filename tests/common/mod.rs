@@ -1,0 +1,133 @@
+//! Shared test helpers: start `avbatch serve` in-process or as a real process on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use avbatch::secret::ApiKey;
+use avbatch::server::{RateLimits, Server, ServerConfig};
+
+/// The API key every test server accepts.
+pub const KEY: &str = "test-key-0123456789";
+pub const MIB: usize = 1024 * 1024;
+
+/// An in-process server on 127.0.0.1:0 with its own temporary data folder; shuts down on drop.
+pub struct TestServer {
+    pub server: Server,
+    pub url: String,
+    pub data: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+/// A server with no rate limits and no faults.
+pub async fn spawn_server() -> TestServer {
+    spawn_server_with(|_| {}).await
+}
+
+/// A server whose config the caller adjusts (rate limits, faults, token ttl, …).
+pub async fn spawn_server_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = ServerConfig::new(data.path());
+    config.api_keys = vec![ApiKey::new(KEY)];
+    config.rate_limits = RateLimits::off();
+    adjust(&mut config);
+    let server = Server::start(config, "127.0.0.1:0".parse().unwrap()).await.expect("server starts");
+    let url = server.url().to_owned();
+    TestServer { server, url, data, http: reqwest::Client::new() }
+}
+
+impl TestServer {
+    /// `Authorization` value for Basic auth with the test key.
+    pub fn basic(&self) -> String {
+        basic_auth(KEY)
+    }
+}
+
+pub fn basic_auth(key: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{key}:")))
+}
+
+/// Deterministic test content: `len` bytes that differ at every offset and between seeds.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| ((i as u64).wrapping_mul(2654435761) >> 7) as u8 ^ seed ^ (i / 4093) as u8).collect()
+}
+
+/// A multipart/form-data body with one file part (field `name`, file name `filename`).
+/// Returns (content type, body).
+pub fn multipart_file(name: &str, filename: &str, data: &[u8]) -> (String, Vec<u8>) {
+    multipart(&[], Some((name, filename, data)), &[])
+}
+
+/// A multipart body: text fields before the file, an optional file, text fields after it.
+pub fn multipart(before: &[(&str, &str)], file: Option<(&str, &str, &[u8])>, after: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "avbatchtestboundary7c1e0f";
+    let mut body = Vec::new();
+    let text = |body: &mut Vec<u8>, name: &str, value: &str| {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    };
+    for (n, v) in before {
+        text(&mut body, n, v);
+    }
+    if let Some((name, filename, data)) = file {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    for (n, v) in after {
+        text(&mut body, n, v);
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// `avbatch serve` as a real child process, so tests can `kill -9` it.
+pub struct ServerProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+/// Starts the binary on 127.0.0.1:0 with `data` and `extra` flags and waits for its address line.
+pub fn spawn_server_process(data: &Path, extra: &[&str]) -> ServerProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_avbatch"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--api-key", KEY, "--rate-limit", "off", "--data"])
+        .arg(data)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn avbatch serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("server printed its address").expect("read stdout");
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            break rest.trim().to_owned();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    ServerProcess { child, url }
+}
+
+impl ServerProcess {
+    /// SIGKILL: no shutdown code runs, exactly like a crash.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn data_dir_of(server: &TestServer) -> PathBuf {
+    server.data.path().to_path_buf()
+}
