@@ -1,0 +1,890 @@
+//! The CSV manifest of `avbatch upload`: one row per video, parsed and validated in full before
+//! anything is sent.
+//!
+//! The first record is the header. `path` is required; the other known columns are listed in
+//! [`COLUMNS`], plus any number of `meta.KEY` columns. Surrounding whitespace in header names and
+//! cells is ignored. Relative paths resolve from the manifest's folder.
+//!
+//! Every problem is collected, never just the first: each names the line the user sees in an
+//! editor, and the column and file when they apply. Records are parsed sequentially (the `csv`
+//! crate is fast); the per-file checks (stat, open, size) run in parallel with rayon.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use csv::ByteRecord;
+use rayon::prelude::*;
+
+use crate::server::video::LANGUAGES;
+
+/// The known column names, in the order the documentation lists them (`meta.KEY` aside).
+pub const COLUMNS: &[&str] =
+    &["path", "id", "title", "description", "tags", "metadata", "public", "panoramic", "mp4_support", "player_id", "language"];
+
+/// The prefix of a column that adds one metadata key, as in `meta.genre`.
+pub const META_PREFIX: &str = "meta.";
+
+/// The fewest threads for the file checks. They mostly wait on the file system (a NAS answers a
+/// stat in milliseconds, not microseconds), so there are more of them than cores.
+const MIN_CHECK_THREADS: usize = 32;
+
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// How strictly [`load`] reads a manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Ignore columns avbatch does not know instead of reporting them.
+    pub allow_unknown_columns: bool,
+}
+
+/// One video to upload: a validated manifest row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The line where the record starts in the manifest, 1-based (the header is line 1).
+    pub line: u64,
+    /// The user's own id (the `id` column): the idempotency key when present.
+    pub id: Option<String>,
+    /// The file, resolved against the manifest's folder.
+    pub path: PathBuf,
+    /// The path as written in the manifest.
+    pub path_text: String,
+    /// The file's size in bytes, when validated.
+    pub size: u64,
+    /// The file's modification time, when the platform reports one.
+    pub mtime: Option<SystemTime>,
+    /// The video title: the `title` cell, or the file stem.
+    pub title: String,
+    /// The video description.
+    pub description: Option<String>,
+    /// The tags, trimmed, without empty items.
+    pub tags: Vec<String>,
+    /// Metadata pairs: the `metadata` column's items first, then the `meta.KEY` columns in header
+    /// order.
+    pub metadata: Vec<(String, String)>,
+    /// Whether the video is public; `None` leaves the server's default.
+    pub public: Option<bool>,
+    /// Whether the video is a 360° video; `None` leaves the server's default.
+    pub panoramic: Option<bool>,
+    /// Whether an mp4 asset is made; `None` leaves the server's default.
+    pub mp4_support: Option<bool>,
+    /// The player to attach.
+    pub player_id: Option<String>,
+    /// The spoken language, one of [`LANGUAGES`].
+    pub language: Option<String>,
+}
+
+impl Row {
+    /// The idempotency key: the `id` when present, else `{path_text}:{size}:{mtime}` with the
+    /// mtime in nanoseconds since the Unix epoch (0 when unknown).
+    pub fn key(&self) -> String {
+        match &self.id {
+            Some(id) => id.clone(),
+            None => {
+                let nanos = self.mtime.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+                format!("{}:{}:{}", self.path_text, self.size, nanos)
+            }
+        }
+    }
+
+    fn new(line: u64) -> Self {
+        Row {
+            line,
+            id: None,
+            path: PathBuf::new(),
+            path_text: String::new(),
+            size: 0,
+            mtime: None,
+            title: String::new(),
+            description: None,
+            tags: Vec::new(),
+            metadata: Vec::new(),
+            public: None,
+            panoramic: None,
+            mp4_support: None,
+            player_id: None,
+            language: None,
+        }
+    }
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest file as given.
+    pub path: PathBuf,
+    /// The rows, in file order.
+    pub rows: Vec<Row>,
+}
+
+impl Manifest {
+    /// The sum of all rows' file sizes.
+    pub fn total_bytes(&self) -> u64 {
+        self.rows.iter().map(|r| r.size).sum()
+    }
+}
+
+/// What is wrong with one manifest line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The row's file does not exist.
+    MissingFile,
+    /// The row's path names a directory.
+    IsDirectory,
+    /// The row's file cannot be stat'ed or opened (permissions, for one).
+    Unreadable,
+    /// The row's file has no bytes.
+    EmptyFile,
+    /// A header names a column avbatch does not know.
+    UnknownColumn,
+    /// A header names the same column twice.
+    DuplicateColumn,
+    /// The header has no `path` column.
+    MissingPathColumn,
+    /// A row's `path` cell is empty.
+    MissingPath,
+    /// A boolean cell is not true/false/yes/no/1/0.
+    BadBoolean,
+    /// An `id` is used by an earlier row.
+    DuplicateId,
+    /// A `metadata` item is not `key=value` with a non-empty key.
+    MalformedMetadata,
+    /// A row sets one metadata key twice.
+    DuplicateMetadataKey,
+    /// A `language` cell is not a supported language.
+    InvalidLanguage,
+    /// A cell is not valid UTF-8.
+    NotUtf8,
+    /// A row has more or fewer fields than the header.
+    WrongFieldCount,
+}
+
+/// One problem found in a manifest, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The line where the offending record starts, 1-based (the header is line 1).
+    pub line: u64,
+    /// The column, when the problem is in one cell or header name.
+    pub column: Option<String>,
+    /// The resolved file path, when the problem is about the file.
+    pub path: Option<String>,
+    /// What kind of problem it is.
+    pub kind: ProblemKind,
+    /// What is wrong, for a person; without the line and column, which `Display` adds.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(line: u64, column: Option<&str>, kind: ProblemKind, message: String) -> Self {
+        Problem { line, column: column.map(str::to_owned), path: None, kind, message }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(column) = &self.column {
+            write!(f, ", column `{column}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Why a manifest could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The manifest file itself could not be read.
+    #[error("cannot read the manifest `{}`", path.display())]
+    Read {
+        /// The manifest.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The manifest was read but has problems; all of them are listed, sorted by line.
+    #[error("the manifest `{}` has {} problem(s)", path.display(), problems.len())]
+    Invalid {
+        /// The manifest.
+        path: PathBuf,
+        /// Every problem found, sorted by line.
+        problems: Vec<Problem>,
+    },
+}
+
+impl ManifestError {
+    /// The problems found, empty for a read failure.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ManifestError::Read { .. } => &[],
+            ManifestError::Invalid { problems, .. } => problems,
+        }
+    }
+}
+
+/// Reads, parses and validates the manifest at `path`, checking every row's file.
+///
+/// Returns every problem at once in [`ManifestError::Invalid`].
+pub fn load(path: &Path, options: &LoadOptions) -> Result<Manifest, ManifestError> {
+    let read_error = |source| ManifestError::Read { path: path.to_owned(), source };
+    // The whole file is kept so record offsets can be turned into editor line numbers (see
+    // `Lines`); a million-row manifest is tens of megabytes.
+    let data = fs::read(path).map_err(read_error)?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let (mut rows, mut problems) = parse(&data, dir, options).map_err(read_error)?;
+
+    // A pool of our own, sized for waiting rather than computing; the global one as a fallback.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).max(MIN_CHECK_THREADS);
+    let checks = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(|| check_files(&mut rows)),
+        Err(_) => check_files(&mut rows),
+    };
+    problems.extend(checks);
+
+    if problems.is_empty() {
+        Ok(Manifest { path: path.to_owned(), rows })
+    } else {
+        problems.sort_by_key(|p| p.line);
+        Err(ManifestError::Invalid { path: path.to_owned(), problems })
+    }
+}
+
+/// Parses the CSV text, resolving paths from `dir`; everything but the file checks.
+fn parse(data: &[u8], dir: &Path, options: &LoadOptions) -> io::Result<(Vec<Row>, Vec<Problem>)> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(data);
+    let mut lines = Lines::new(data);
+    let mut problems = Vec::new();
+    let mut record = ByteRecord::new();
+
+    if !reader.read_byte_record(&mut record).map_err(csv_to_io)? {
+        problems.push(Problem::new(1, None, ProblemKind::MissingPathColumn, "missing the header row (a `path` column is required)".into()));
+        return Ok((Vec::new(), problems));
+    }
+    let schema = Schema::parse(&record, lines.start_of(&record), options, &mut problems);
+
+    // Roughly one row per line: a capacity hint that saves regrowing (and copying) a large vector.
+    let mut rows = Vec::with_capacity(data.iter().filter(|&&b| b == b'\n').count());
+    while reader.read_byte_record(&mut record).map_err(csv_to_io)? {
+        let line = lines.start_of(&record);
+        if let Some(row) = schema.row(&record, line, dir, &mut problems) {
+            rows.push(row);
+        }
+    }
+    check_unique_ids(&rows, &mut problems);
+    Ok((rows, problems))
+}
+
+fn csv_to_io(error: csv::Error) -> io::Error {
+    match error.into_kind() {
+        csv::ErrorKind::Io(error) => error,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+/// Turns the offset where csv resumed reading into the line where a record starts.
+///
+/// csv's own `Position::line()` is taken before skipped blank lines and, with CRLF line ends,
+/// before the previous record's `\n`, so it can be a line or more early.
+struct Lines<'a> {
+    data: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        let offset = if data.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
+        Lines { data, offset, line: 1 }
+    }
+
+    /// Records come in file order, so newlines are counted once, forward.
+    fn start_of(&mut self, record: &ByteRecord) -> u64 {
+        let from = record.position().map_or(0, |p| p.byte()) as usize;
+        let mut start = from.clamp(self.offset, self.data.len());
+        while start < self.data.len() && matches!(self.data[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        self.line += self.data[self.offset..start].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.offset = start;
+        self.line
+    }
+}
+
+/// What one header column means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Column {
+    Path,
+    Id,
+    Title,
+    Description,
+    Tags,
+    Metadata,
+    Meta(String),
+    Public,
+    Panoramic,
+    Mp4Support,
+    PlayerId,
+    Language,
+    Ignored,
+}
+
+impl Column {
+    fn from_name(name: &str) -> Option<Column> {
+        Some(match name {
+            "path" => Column::Path,
+            "id" => Column::Id,
+            "title" => Column::Title,
+            "description" => Column::Description,
+            "tags" => Column::Tags,
+            "metadata" => Column::Metadata,
+            "public" => Column::Public,
+            "panoramic" => Column::Panoramic,
+            "mp4_support" => Column::Mp4Support,
+            "player_id" => Column::PlayerId,
+            "language" => Column::Language,
+            _ => return name.strip_prefix(META_PREFIX).filter(|key| !key.is_empty()).map(|key| Column::Meta(key.to_owned())),
+        })
+    }
+}
+
+/// The header, understood: what each field index means.
+struct Schema {
+    columns: Vec<Column>,
+    names: Vec<String>,
+    has_path: bool,
+}
+
+impl Schema {
+    fn parse(header: &ByteRecord, line: u64, options: &LoadOptions, problems: &mut Vec<Problem>) -> Schema {
+        let mut columns = Vec::with_capacity(header.len());
+        let mut names: Vec<String> = Vec::with_capacity(header.len());
+        for field in header {
+            let name = match std::str::from_utf8(field) {
+                Ok(name) => name.trim().to_owned(),
+                Err(_) => {
+                    let name = String::from_utf8_lossy(field).trim().to_owned();
+                    problems.push(Problem::new(line, Some(&name), ProblemKind::NotUtf8, "column name is not valid UTF-8".into()));
+                    columns.push(Column::Ignored);
+                    names.push(name);
+                    continue;
+                }
+            };
+            let column = if names.contains(&name) {
+                problems.push(Problem::new(line, Some(&name), ProblemKind::DuplicateColumn, format!("duplicate column `{name}`")));
+                Column::Ignored
+            } else if let Some(column) = Column::from_name(&name) {
+                column
+            } else {
+                if !options.allow_unknown_columns {
+                    let message = format!("unknown column `{name}` (expected {}, or `meta.KEY`)", COLUMNS.join(", "));
+                    problems.push(Problem::new(line, Some(&name), ProblemKind::UnknownColumn, message));
+                }
+                Column::Ignored
+            };
+            columns.push(column);
+            names.push(name);
+        }
+        let has_path = columns.contains(&Column::Path);
+        if !has_path {
+            problems.push(Problem::new(line, None, ProblemKind::MissingPathColumn, "missing the required column `path`".into()));
+        }
+        Schema { columns, names, has_path }
+    }
+
+    /// Parses one record; `None` when its field count does not match the header.
+    fn row(&self, record: &ByteRecord, line: u64, dir: &Path, problems: &mut Vec<Problem>) -> Option<Row> {
+        if record.len() != self.columns.len() {
+            let message = format!("wrong number of fields: `{}` (the header has `{}`)", record.len(), self.columns.len());
+            problems.push(Problem::new(line, None, ProblemKind::WrongFieldCount, message));
+            return None;
+        }
+        let mut row = Row::new(line);
+        let mut title = None;
+        let mut has_meta_columns = false;
+        for (index, column) in self.columns.iter().enumerate() {
+            if matches!(column, Column::Ignored) {
+                continue;
+            }
+            if matches!(column, Column::Meta(_)) {
+                has_meta_columns = true;
+                continue;
+            }
+            let Some(cell) = self.cell(record, index, line, problems) else { continue };
+            let name = &self.names[index];
+            match column {
+                Column::Path if cell.is_empty() => {
+                    problems.push(Problem::new(line, Some(name), ProblemKind::MissingPath, "empty `path`".into()));
+                }
+                Column::Path => {
+                    row.path = dir.join(cell);
+                    row.path_text = cell.to_owned();
+                }
+                Column::Id => row.id = non_empty(cell),
+                Column::Title => title = non_empty(cell),
+                Column::Description => row.description = non_empty(cell),
+                Column::Tags => row.tags = cell.split(';').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+                Column::Metadata => parse_metadata(cell, line, name, &mut row.metadata, problems),
+                Column::Public => row.public = parse_bool(cell, line, name, problems),
+                Column::Panoramic => row.panoramic = parse_bool(cell, line, name, problems),
+                Column::Mp4Support => row.mp4_support = parse_bool(cell, line, name, problems),
+                Column::PlayerId => row.player_id = non_empty(cell),
+                Column::Language if cell.is_empty() => {}
+                Column::Language if LANGUAGES.contains(&cell) => row.language = Some(cell.to_owned()),
+                Column::Language => {
+                    let message = format!("invalid language `{cell}` (expected one of {})", LANGUAGES.join(", "));
+                    problems.push(Problem::new(line, Some(name), ProblemKind::InvalidLanguage, message));
+                }
+                Column::Meta(_) | Column::Ignored => {}
+            }
+        }
+        // A second pass so the `metadata` column's items come first wherever it sits.
+        if has_meta_columns {
+            for (index, column) in self.columns.iter().enumerate() {
+                let Column::Meta(key) = column else { continue };
+                let Some(value) = self.cell(record, index, line, problems) else { continue };
+                if !value.is_empty() {
+                    add_metadata(&mut row.metadata, key, value, line, &self.names[index], problems);
+                }
+            }
+        }
+        row.title =
+            title.unwrap_or_else(|| Path::new(&row.path_text).file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()));
+        if !self.has_path {
+            // Already reported once, on the header.
+            row.path_text.clear();
+        }
+        Some(row)
+    }
+
+    /// The trimmed cell, or `None` (with a problem) when it is not UTF-8.
+    fn cell<'r>(&self, record: &'r ByteRecord, index: usize, line: u64, problems: &mut Vec<Problem>) -> Option<&'r str> {
+        match std::str::from_utf8(&record[index]) {
+            Ok(cell) => Some(cell.trim()),
+            Err(_) => {
+                problems.push(Problem::new(line, Some(&self.names[index]), ProblemKind::NotUtf8, "not valid UTF-8".into()));
+                None
+            }
+        }
+    }
+}
+
+fn non_empty(cell: &str) -> Option<String> {
+    (!cell.is_empty()).then(|| cell.to_owned())
+}
+
+/// Parses a boolean cell; empty means not set.
+fn parse_bool(cell: &str, line: u64, column: &str, problems: &mut Vec<Problem>) -> Option<bool> {
+    const TRUE: [&str; 3] = ["true", "yes", "1"];
+    const FALSE: [&str; 3] = ["false", "no", "0"];
+    if cell.is_empty() {
+        None
+    } else if TRUE.iter().any(|t| cell.eq_ignore_ascii_case(t)) {
+        Some(true)
+    } else if FALSE.iter().any(|f| cell.eq_ignore_ascii_case(f)) {
+        Some(false)
+    } else {
+        let message = format!("bad boolean `{cell}` (expected true/false/yes/no/1/0)");
+        problems.push(Problem::new(line, Some(column), ProblemKind::BadBoolean, message));
+        None
+    }
+}
+
+/// Parses `key=value;key=value`, splitting each item on its first `=`.
+fn parse_metadata(cell: &str, line: u64, column: &str, out: &mut Vec<(String, String)>, problems: &mut Vec<Problem>) {
+    for item in cell.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+        match item.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => add_metadata(out, key.trim(), value.trim(), line, column, problems),
+            Some(_) => {
+                let message = format!("malformed metadata `{item}` (the key is empty)");
+                problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
+            }
+            None => {
+                let message = format!("malformed metadata `{item}` (expected `key=value`)");
+                problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
+            }
+        }
+    }
+}
+
+fn add_metadata(out: &mut Vec<(String, String)>, key: &str, value: &str, line: u64, column: &str, problems: &mut Vec<Problem>) {
+    if out.iter().any(|(k, _)| k == key) {
+        let message = format!("metadata key `{key}` is given twice");
+        problems.push(Problem::new(line, Some(column), ProblemKind::DuplicateMetadataKey, message));
+    } else {
+        out.push((key.to_owned(), value.to_owned()));
+    }
+}
+
+/// Reports every row whose `id` an earlier row already uses.
+fn check_unique_ids(rows: &[Row], problems: &mut Vec<Problem>) {
+    let mut first: HashMap<&str, u64> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let Some(id) = row.id.as_deref() else { continue };
+        if let Some(&line) = first.get(id) {
+            let message = format!("duplicate id `{id}` (first used on line {line})");
+            problems.push(Problem::new(row.line, Some("id"), ProblemKind::DuplicateId, message));
+        } else {
+            first.insert(id, row.line);
+        }
+    }
+}
+
+/// Checks every row's file in parallel (rows without a path were reported already).
+fn check_files(rows: &mut [Row]) -> Vec<Problem> {
+    rows.par_iter_mut().filter(|row| !row.path_text.is_empty()).filter_map(check_file).collect()
+}
+
+/// Opens the row's file and stats the open handle, filling in its size and mtime; `Some` when
+/// the file is unusable.
+///
+/// Open-then-`fstat` walks the path once, not twice as stat-then-open would: at a million rows
+/// the path walks are most of the time.
+fn check_file(row: &mut Row) -> Option<Problem> {
+    let problem = |kind, describe: &dyn Fn(&str) -> String| {
+        let shown = row.path.display().to_string();
+        let message = describe(&shown);
+        Some(Problem { line: row.line, column: Some("path".into()), path: Some(shown), kind, message })
+    };
+    let metadata = match File::open(&row.path).and_then(|file| file.metadata()) {
+        Ok(metadata) => metadata,
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+            return problem(ProblemKind::MissingFile, &|p| format!("missing file `{p}`"));
+        }
+        // Windows refuses to open a directory as a file; tell that apart from a real failure.
+        Err(_) if fs::metadata(&row.path).is_ok_and(|m| m.is_dir()) => {
+            return problem(ProblemKind::IsDirectory, &|p| format!("`{p}` is a directory, not a file"));
+        }
+        Err(e) => return problem(ProblemKind::Unreadable, &|p| format!("cannot open `{p}` ({e})")),
+    };
+    if metadata.is_dir() {
+        return problem(ProblemKind::IsDirectory, &|p| format!("`{p}` is a directory, not a file"));
+    }
+    if metadata.len() == 0 {
+        return problem(ProblemKind::EmptyFile, &|p| format!("empty file `{p}`"));
+    }
+    row.size = metadata.len();
+    row.mtime = metadata.modified().ok();
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use tempfile::TempDir;
+
+    /// A temp folder with `a.mp4` (3 bytes), `b.mov` (5 bytes), `empty.mp4` and `dir/`.
+    fn folder() -> TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.mp4"), b"abc").unwrap();
+        fs::write(dir.path().join("b.mov"), b"12345").unwrap();
+        fs::write(dir.path().join("empty.mp4"), b"").unwrap();
+        fs::create_dir(dir.path().join("dir")).unwrap();
+        dir
+    }
+
+    fn write(dir: &TempDir, text: impl AsRef<[u8]>) -> PathBuf {
+        let path = dir.path().join("manifest.csv");
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn load_ok(dir: &TempDir, text: impl AsRef<[u8]>) -> Manifest {
+        let path = write(dir, text);
+        match load(&path, &LoadOptions::default()) {
+            Ok(manifest) => manifest,
+            Err(e) => panic!("{e}: {:#?}", e.problems()),
+        }
+    }
+
+    fn problems(dir: &TempDir, text: impl AsRef<[u8]>, options: &LoadOptions) -> Vec<Problem> {
+        match load(&write(dir, text), options) {
+            Ok(m) => panic!("expected problems, got {} rows", m.rows.len()),
+            Err(e @ ManifestError::Read { .. }) => panic!("{e}"),
+            Err(ManifestError::Invalid { problems, .. }) => problems,
+        }
+    }
+
+    fn only(dir: &TempDir, text: &str) -> Problem {
+        let mut all = problems(dir, text, &LoadOptions::default());
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn reads_all_columns() {
+        let dir = folder();
+        let m = load_ok(
+            &dir,
+            "path,id,title,description,tags,metadata,meta.genre,public,panoramic,mp4_support,player_id,language\n\
+             a.mp4,x1,Hello,Some text, a ; b;;c ,k=v;n=1=2,jazz,Yes,0,TRUE,pl1,fr\n",
+        );
+        assert_eq!(m.path, dir.path().join("manifest.csv"));
+        let row = &m.rows[0];
+        assert_eq!(row.line, 2);
+        assert_eq!(row.id.as_deref(), Some("x1"));
+        assert_eq!(row.path, dir.path().join("a.mp4"));
+        assert_eq!(row.path_text, "a.mp4");
+        assert_eq!(row.size, 3);
+        assert!(row.mtime.is_some());
+        assert_eq!(row.title, "Hello");
+        assert_eq!(row.description.as_deref(), Some("Some text"));
+        assert_eq!(row.tags, ["a", "b", "c"]);
+        let pairs = [("k", "v"), ("n", "1=2"), ("genre", "jazz")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(row.metadata, pairs);
+        assert_eq!((row.public, row.panoramic, row.mp4_support), (Some(true), Some(false), Some(true)));
+        assert_eq!(row.player_id.as_deref(), Some("pl1"));
+        assert_eq!(row.language.as_deref(), Some("fr"));
+        assert_eq!(m.total_bytes(), 3);
+    }
+
+    #[test]
+    fn defaults_when_cells_are_empty_or_absent() {
+        let dir = folder();
+        let m = load_ok(&dir, "path,title,public,language\na.mp4,,,\nb.mov, ,no,\n");
+        let row = &m.rows[0];
+        assert_eq!(row.title, "a");
+        assert_eq!((row.id.as_ref(), row.description.as_ref(), row.player_id.as_ref(), row.language.as_ref()), (None, None, None, None));
+        assert!(row.tags.is_empty() && row.metadata.is_empty());
+        assert_eq!(row.public, None);
+        assert_eq!(m.rows[1].title, "b");
+        assert_eq!(m.rows[1].public, Some(false));
+        assert_eq!(m.total_bytes(), 8);
+    }
+
+    #[test]
+    fn metadata_column_comes_before_meta_columns() {
+        let dir = folder();
+        let m = load_ok(&dir, "meta.z,path,metadata,meta.a\n1,a.mp4,m=x;;,2\n");
+        let pairs: Vec<_> = m.rows[0].metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(pairs, ["m=x", "z=1", "a=2"]);
+    }
+
+    #[test]
+    fn malformed_metadata() {
+        let dir = folder();
+        let all = problems(&dir, "path,metadata\na.mp4,ok=1;novalue\nb.mov, = v\n", &LoadOptions::default());
+        assert_eq!(all.len(), 2);
+        for (p, line) in all.iter().zip([2, 3]) {
+            assert_eq!((p.line, p.column.as_deref(), p.kind), (line, Some("metadata"), ProblemKind::MalformedMetadata));
+        }
+        assert!(all[0].message.contains("`novalue`"), "{}", all[0]);
+    }
+
+    #[test]
+    fn duplicate_metadata_key() {
+        let dir = folder();
+        let p = only(&dir, "path,metadata,meta.k\na.mp4,k=1,2\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("meta.k"), ProblemKind::DuplicateMetadataKey));
+        let p = only(&dir, "path,metadata\na.mp4,k=1;k=2\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("metadata"), ProblemKind::DuplicateMetadataKey));
+        // An empty `meta.KEY` cell adds nothing, so it cannot clash.
+        load_ok(&dir, "path,metadata,meta.k\na.mp4,k=1,\n");
+    }
+
+    #[test]
+    fn key_is_the_id_or_the_file_identity() {
+        let dir = folder();
+        let m = load_ok(&dir, "path,id\na.mp4,src-7\na.mp4,\n");
+        assert_eq!(m.rows[0].key(), "src-7");
+        let nanos = m.rows[1].mtime.unwrap().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        assert_eq!(m.rows[1].key(), format!("a.mp4:3:{nanos}"));
+        let row = Row { mtime: None, ..m.rows[1].clone() };
+        assert_eq!(row.key(), "a.mp4:3:0");
+    }
+
+    #[test]
+    fn relative_paths_resolve_from_the_manifest_folder() {
+        let dir = folder();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        let absolute = dir.path().join("b.mov");
+        let path = dir.path().join("sub").join("m.csv");
+        fs::write(&path, format!("path\n../a.mp4\n{}\n", absolute.display())).unwrap();
+        let m = load(&path, &LoadOptions::default()).unwrap();
+        assert_eq!(m.rows[0].path, dir.path().join("sub").join("../a.mp4"));
+        assert_eq!(m.rows[0].path_text, "../a.mp4");
+        assert_eq!(m.rows[1].path, absolute);
+        assert_eq!(m.total_bytes(), 8);
+    }
+
+    #[test]
+    fn quoted_fields_with_commas_and_newlines_keep_line_numbers() {
+        let dir = folder();
+        let text = "path,title,description\n\
+                    a.mp4,\"Hello, world\",\"line one\nline two\n\nline four\"\n\
+                    \n\
+                    b.mov,\"say \"\"hi\"\"\",x\n\
+                    a.mp4,t,\"multi\nline\"\n";
+        let m = load_ok(&dir, text);
+        assert_eq!(m.rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 7, 8]);
+        assert_eq!(m.rows[0].title, "Hello, world");
+        assert_eq!(m.rows[0].description.as_deref(), Some("line one\nline two\n\nline four"));
+        assert_eq!(m.rows[1].title, "say \"hi\"");
+        let p = only(&dir, &format!("{text}a.mp4,t,\"x\ny\"\nnope.mp4,,\n"));
+        assert_eq!((p.line, p.kind), (12, ProblemKind::MissingFile));
+    }
+
+    #[test]
+    fn bom_and_crlf() {
+        let dir = folder();
+        let m = load_ok(&dir, "\u{feff}path,title\r\na.mp4,\"x\r\ny\"\r\n\r\nb.mov,B\r\n");
+        assert_eq!(m.rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 5]);
+        assert_eq!(m.rows[0].title, "x\r\ny");
+        assert_eq!(m.rows[1].title, "B");
+        let p = only(&dir, "\u{feff}path,public\r\na.mp4,\r\nb.mov,maybe\r\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("public"), ProblemKind::BadBoolean));
+        assert_eq!(p.to_string(), "line 3, column `public`: bad boolean `maybe` (expected true/false/yes/no/1/0)");
+    }
+
+    #[test]
+    fn leading_blank_lines_move_the_header() {
+        let dir = folder();
+        let m = load_ok(&dir, "\n\npath\na.mp4\n");
+        assert_eq!(m.rows[0].line, 4);
+        let p = only(&dir, "\n\npath,bogus\na.mp4,1\n");
+        assert_eq!((p.line, p.kind), (3, ProblemKind::UnknownColumn));
+    }
+
+    #[test]
+    fn file_problems() {
+        let dir = folder();
+        let text = "path\na.mp4\nnope.mp4\ndir\nempty.mp4\n";
+        let all = problems(&dir, text, &LoadOptions::default());
+        let got: Vec<_> = all.iter().map(|p| (p.line, p.column.as_deref(), p.kind)).collect();
+        assert_eq!(
+            got,
+            [
+                (3, Some("path"), ProblemKind::MissingFile),
+                (4, Some("path"), ProblemKind::IsDirectory),
+                (5, Some("path"), ProblemKind::EmptyFile)
+            ]
+        );
+        assert_eq!(all[0].path, Some(dir.path().join("nope.mp4").display().to_string()));
+        assert!(all[0].message.contains("nope.mp4"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = folder();
+        let locked = dir.path().join("locked.mp4");
+        fs::write(&locked, b"x").unwrap();
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+        // A symlink loop fails to stat even for root, who ignores permissions.
+        std::os::unix::fs::symlink("loop2", dir.path().join("loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", dir.path().join("loop2")).unwrap();
+        let p = only(&dir, "path\nloop1\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("path"), ProblemKind::Unreadable));
+        if File::open(&locked).is_err() {
+            let p = only(&dir, "path\nlocked.mp4\n");
+            assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("path"), ProblemKind::Unreadable));
+        }
+    }
+
+    #[test]
+    fn header_problems() {
+        let dir = folder();
+        let p = only(&dir, "path,colour\na.mp4,red\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (1, Some("colour"), ProblemKind::UnknownColumn));
+        let allow = LoadOptions { allow_unknown_columns: true };
+        let path = write(&dir, "path, colour \na.mp4,red\n");
+        assert_eq!(load(&path, &allow).unwrap().rows.len(), 1);
+
+        let p = only(&dir, " path ,title,title\na.mp4,x,y\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (1, Some("title"), ProblemKind::DuplicateColumn));
+        // Names are case-sensitive.
+        assert_eq!(all_kinds(&dir, "Path\na.mp4\n"), [ProblemKind::UnknownColumn, ProblemKind::MissingPathColumn]);
+        assert_eq!(all_kinds(&dir, "path,meta.\na.mp4,x\n"), [ProblemKind::UnknownColumn]);
+        let all = problems(&dir, "title\nx\n", &LoadOptions::default());
+        assert_eq!(all.iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(), [(1, ProblemKind::MissingPathColumn)]);
+        let all = problems(&dir, "", &LoadOptions::default());
+        assert_eq!(all.iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(), [(1, ProblemKind::MissingPathColumn)]);
+    }
+
+    fn all_kinds(dir: &TempDir, text: &str) -> Vec<ProblemKind> {
+        problems(dir, text, &LoadOptions::default()).iter().map(|p| p.kind).collect()
+    }
+
+    #[test]
+    fn missing_path_and_wrong_field_count() {
+        let dir = folder();
+        let p = only(&dir, "path,title\n ,x\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("path"), ProblemKind::MissingPath));
+        let p = only(&dir, "path,title\na.mp4\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, None, ProblemKind::WrongFieldCount));
+        let p = only(&dir, "path,title\na.mp4,x,y\n");
+        assert_eq!((p.line, p.kind), (2, ProblemKind::WrongFieldCount));
+    }
+
+    #[test]
+    fn bad_values() {
+        let dir = folder();
+        let p = only(&dir, "path,language\na.mp4,en\nb.mov,klingon\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("language"), ProblemKind::InvalidLanguage));
+        for cell in ["maybe", "y", "2", "tru"] {
+            let p = only(&dir, &format!("path,mp4_support\na.mp4,{cell}\n"));
+            assert_eq!((p.column.as_deref(), p.kind), (Some("mp4_support"), ProblemKind::BadBoolean));
+        }
+        let m = load_ok(&dir, "path,panoramic\na.mp4,YES\na.mp4,False\na.mp4,1\na.mp4,No\n");
+        assert_eq!(m.rows.iter().map(|r| r.panoramic).collect::<Vec<_>>(), [Some(true), Some(false), Some(true), Some(false)]);
+    }
+
+    #[test]
+    fn duplicate_id_names_both_lines() {
+        let dir = folder();
+        let p = only(&dir, "path,id\na.mp4,x\nb.mov,y\na.mp4,x\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (4, Some("id"), ProblemKind::DuplicateId));
+        assert_eq!(p.message, "duplicate id `x` (first used on line 2)");
+    }
+
+    #[test]
+    fn non_utf8_names_the_column() {
+        let dir = folder();
+        let p = only_bytes(&dir, b"path,title\na.mp4,caf\xe9\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("title"), ProblemKind::NotUtf8));
+    }
+
+    fn only_bytes(dir: &TempDir, text: &[u8]) -> Problem {
+        let mut all = problems(dir, text, &LoadOptions::default());
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn reports_all_problems_at_once_sorted_by_line() {
+        let dir = folder();
+        let text = "path,id,public,language,metadata\n\
+                    a.mp4,1,,,\n\
+                    nope.mp4,2,,,\n\
+                    a.mp4,3,perhaps,,\n\
+                    a.mp4,1,,,\n\
+                    a.mp4,5,,xx,\n\
+                    a.mp4,6,,,bad\n";
+        let all = problems(&dir, text, &LoadOptions::default());
+        let kinds: Vec<_> = all.iter().map(|p| (p.line, p.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (3, ProblemKind::MissingFile),
+                (4, ProblemKind::BadBoolean),
+                (5, ProblemKind::DuplicateId),
+                (6, ProblemKind::InvalidLanguage),
+                (7, ProblemKind::MalformedMetadata),
+            ]
+        );
+    }
+
+    #[test]
+    fn unreadable_manifest_is_a_read_error() {
+        let dir = folder();
+        let err = load(&dir.path().join("absent.csv"), &LoadOptions::default()).unwrap_err();
+        assert!(matches!(err, ManifestError::Read { .. }));
+        assert!(err.to_string().starts_with("cannot read the manifest `"));
+        let err = load(&write(&dir, "path\nnope\n"), &LoadOptions::default()).unwrap_err();
+        assert!(err.to_string().ends_with("manifest.csv` has 1 problem(s)"), "{err}");
+    }
+}
