@@ -36,6 +36,21 @@ pub struct GlobalArgs {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Upload every video of a CSV manifest to api.video.
+    ///
+    /// Reads MANIFEST (one row per video: `path` plus optional `id`, `title`, `description`,
+    /// `tags`, `metadata`, `meta.KEY`, `public`, `panoramic`, `mp4_support`, `player_id`,
+    /// `language`), checks every row and file before sending anything, then uploads many videos
+    /// at once, each video's parts strictly in order, within the rate limits. Ends with a report
+    /// mapping every row to its videoId.
+    ///
+    /// The API key comes from AVBATCH_API_KEY or APIVIDEO_API_KEY, or --api-key-file; it is never
+    /// printed. `--env local` needs none: it uploads to an embedded `avbatch serve`.
+    ///
+    /// Exit codes: 0 every row uploaded; 1 some rows failed (see the report); 2 bad flags or
+    /// manifest, nothing sent; 3 the API key or token was refused; 130 interrupted (Ctrl-C,
+    /// SIGTERM).
+    Upload(UploadArgs),
     /// Run a local api.video-compatible server.
     ///
     /// Same routes, JSON, errors, rate-limit headers and chunk rules as api.video, storing what it
@@ -60,6 +75,103 @@ fn parse_probability(s: &str) -> Result<f64, String> {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
         _ => Err(format!("`{s}` is not a probability between 0 and 1")),
     }
+}
+
+/// Which api.video to talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// https://ws.api.video
+    Production,
+    /// https://sandbox.api.video
+    Sandbox,
+    /// An embedded `avbatch serve` on 127.0.0.1, started for this run.
+    Local,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let n = s.trim().trim_end_matches("/s").trim();
+    match n.parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!("`{s}` is not a rate; try 10 or 2.5/s")),
+    }
+}
+
+/// `avbatch upload` flags.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The CSV manifest: one row per video.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+
+    /// Which api.video: production, sandbox, or local (an embedded server).
+    #[arg(long, value_enum, default_value = "production", env = "AVBATCH_ENV")]
+    pub env: Target,
+
+    /// Another API base URL (e.g. a running `avbatch serve`); overrides --env.
+    #[arg(long, value_name = "URL", env = "AVBATCH_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// File holding the API key (when AVBATCH_API_KEY and APIVIDEO_API_KEY are unset).
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Delegated upload token: parts go to /upload?token=.
+    #[arg(long, value_name = "TOKEN", env = "AVBATCH_UPLOAD_TOKEN", hide_env_values = true)]
+    pub upload_token: Option<String>,
+
+    /// Videos uploaded at once (each sends its parts in order, one at a time).
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 8, help_heading = "Speed")]
+    pub concurrency: usize,
+
+    /// Requests per second across all videos (e.g. 10 or 2.5/s); default: as fast as the
+    /// server's rate-limit headers allow.
+    #[arg(long, value_name = "REQ/S", value_parser = parse_rate, help_heading = "Speed")]
+    pub rate: Option<f64>,
+
+    /// Bytes per second across all videos (e.g. 50MiB); default: unlimited.
+    #[arg(long, value_name = "BYTES/S", value_parser = parse_size, help_heading = "Speed")]
+    pub bandwidth: Option<u64>,
+
+    /// Bytes per part, 5MiB to 200MiB. Each part is one request against api.video's per-minute
+    /// upload limit, so the default is the largest part api.video takes.
+    #[arg(long, value_name = "SIZE", default_value = "200MiB", value_parser = parse_size, help_heading = "Speed")]
+    pub chunk_size: u64,
+
+    /// How parts are numbered: `bytes` (Content-Range: bytes A-B/T) or `parts` (part N/M).
+    #[arg(long, value_enum, default_value = "bytes", help_heading = "Speed")]
+    pub mode: crate::engine::Mode,
+
+    /// Retries per request for transient failures (connection errors, timeouts, 408, 429, 5xx).
+    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Speed")]
+    pub retries: u32,
+
+    /// Time allowed per request, on top of the time its body needs at 256 KiB/s.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Speed")]
+    pub timeout: Duration,
+
+    /// Report file, CSV or JSON by extension [default: MANIFEST's name with .report.csv].
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub report: Option<PathBuf>,
+
+    /// Check the manifest, print the plan (rows, bytes, parts) and stop.
+    #[arg(long, help_heading = "Output")]
+    pub dry_run: bool,
+
+    /// No progress on stderr.
+    #[arg(short = 'q', long, help_heading = "Output")]
+    pub quiet: bool,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+
+    /// Ignore manifest columns avbatch does not know (default: they are an error).
+    #[arg(long)]
+    pub allow_unknown_columns: bool,
+
+    /// Data folder of the embedded server with --env local [default: a temporary folder].
+    #[arg(long, value_name = "DIR")]
+    pub local_data: Option<PathBuf>,
 }
 
 /// `avbatch serve` flags.
@@ -144,21 +256,25 @@ impl ServeArgs {
     }
 }
 
-/// Sends logs to stderr: `info` by default, more with `-v`; `RUST_LOG` overrides.
-pub fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "avbatch=info",
+/// Sends logs to stderr: `serve` logs at info, other commands only warnings (their progress and
+/// summary are shown by the reporter); `-v` adds debug, `-vv` trace; `RUST_LOG` overrides.
+pub fn init_logging(cli: &Cli) {
+    let quiet_default = if matches!(cli.command, Command::Serve(_)) { "avbatch=info" } else { "avbatch=warn" };
+    let default = match cli.global.verbose {
+        0 => quiet_default,
         1 => "avbatch=debug",
         _ => "avbatch=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
 
 /// Carries out a parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Upload(args) => crate::upload::run(&args).await,
     }
 }
 
@@ -177,7 +293,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -227,7 +343,7 @@ mod tests {
             "20ms",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
         let cfg = args.to_config();
         assert_eq!(cfg.api_keys, vec![ApiKey::new("k")]);
         assert_eq!(cfg.faults.bandwidth, Some(2 * 1024 * 1024));

@@ -2,13 +2,31 @@
 //! losing or duplicating a video.
 //!
 //! # Layout
+//! Data flows one way: manifest → plan → engine → report.
 //! - [`cli`]: the command line (clap); [`run`] dispatches a parsed command.
+//! - [`config`]: `avbatch upload` flags checked once into an [`config::UploadConfig`].
+//! - [`manifest`]: the CSV manifest, every row and file checked before anything is sent.
+//! - [`chunk`]: memory-mapped files cut into zero-copy parts.
+//! - [`api`]: the api.video client (auth, videos, chunked upload, problem+json errors).
+//! - [`limit`], [`retry`]: request/byte rates and which failures are retried, how soon.
+//! - [`engine`]: many video sessions at once, parts in order within each.
+//! - [`report`]: progress on stderr, the report file, the summary.
+//! - [`upload`]: the `avbatch upload` command, tying the above together.
 //! - [`secret`]: API keys and tokens that never print.
 //! - [`server`]: `avbatch serve`, the local api.video-compatible server every test and benchmark
 //!   runs against.
 
+pub mod api;
+pub mod chunk;
 pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod limit;
+pub mod manifest;
+pub mod report;
+pub mod retry;
 pub mod secret;
 pub mod server;
+pub mod upload;
 
 pub use cli::{run, Cli};

@@ -1,0 +1,197 @@
+//! `avbatch upload` flags turned into a checked [`UploadConfig`], once; nothing below sees clap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::chunk::check_chunk_size;
+use crate::cli::{Target, UploadArgs};
+use crate::engine::Mode;
+use crate::secret::{ApiKey, Token};
+
+/// Exit codes, documented in `--help` and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every row uploaded (or the dry run found nothing wrong).
+    Done = 0,
+    /// Some rows failed; the others are uploaded. See the report.
+    SomeFailed = 1,
+    /// Bad flags, configuration or manifest: nothing was sent.
+    Invalid = 2,
+    /// The API key or token was refused: nothing was uploaded.
+    Auth = 3,
+    /// Stopped by Ctrl-C or SIGTERM; a re-run resumes.
+    Interrupted = 130,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
+
+/// A configuration problem: exit 2, with a hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+fn config_error(message: impl Into<String>, hint: Option<&str>) -> ConfigError {
+    ConfigError { message: message.into(), hint: hint.map(str::to_owned) }
+}
+
+/// Where uploads go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A remote API at this base URL.
+    Remote(String),
+    /// The embedded server, started in-process with this data folder (`None`: a temporary one).
+    Local(Option<PathBuf>),
+}
+
+/// Everything `avbatch upload` needs, checked.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// The manifest.
+    pub manifest: PathBuf,
+    /// Where to.
+    pub destination: Destination,
+    /// The API key (`None` for token-only uploads and `--env local`, which makes its own).
+    pub api_key: Option<ApiKey>,
+    /// Delegated upload token.
+    pub upload_token: Option<Token>,
+    /// Videos at once.
+    pub concurrency: usize,
+    /// Requests per second.
+    pub rate: Option<f64>,
+    /// Bytes per second.
+    pub bandwidth: Option<u64>,
+    /// Bytes per part.
+    pub chunk_size: u64,
+    /// Content-Range style.
+    pub mode: Mode,
+    /// Report file.
+    pub report: PathBuf,
+    /// Print the plan and stop.
+    pub dry_run: bool,
+    /// No progress output.
+    pub quiet: bool,
+    /// Machine-readable report on stdout.
+    pub json: bool,
+    /// Ignore unknown manifest columns.
+    pub allow_unknown_columns: bool,
+    /// Retries per request.
+    pub retries: u32,
+    /// Base timeout per request.
+    pub timeout: Duration,
+}
+
+/// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`.
+fn api_key(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<ApiKey>, ConfigError> {
+    for var in ["AVBATCH_API_KEY", "APIVIDEO_API_KEY"] {
+        if let Some(k) = env(var).map(ApiKey::new).filter(|k| !k.is_empty()) {
+            return Ok(Some(k));
+        }
+    }
+    if let Some(path) = &args.api_key_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| config_error(format!("cannot read the API key file `{}`: {e}", path.display()), None))?;
+        let key = ApiKey::new(text);
+        if key.is_empty() {
+            return Err(config_error(format!("the API key file `{}` is empty", path.display()), None));
+        }
+        return Ok(Some(key));
+    }
+    Ok(None)
+}
+
+impl UploadConfig {
+    /// Checks the flags against each other and the environment (`env` reads a variable).
+    pub fn from_args(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<UploadConfig, ConfigError> {
+        let destination = match (&args.base_url, args.env) {
+            (Some(url), _) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(config_error(format!("`{url}` is not an http(s) URL"), Some("pass e.g. --base-url http://127.0.0.1:8080")));
+                }
+                Destination::Remote(url.trim_end_matches('/').to_owned())
+            }
+            (None, Target::Production) => Destination::Remote("https://ws.api.video".into()),
+            (None, Target::Sandbox) => Destination::Remote("https://sandbox.api.video".into()),
+            (None, Target::Local) => Destination::Local(args.local_data.clone()),
+        };
+        let upload_token = args.upload_token.as_ref().map(Token::new);
+        let api_key = match destination {
+            Destination::Local(_) => None,
+            Destination::Remote(_) => api_key(args, env)?,
+        };
+        if matches!(destination, Destination::Remote(_)) && api_key.is_none() && upload_token.is_none() && !args.dry_run {
+            return Err(config_error(
+                "no API key",
+                Some("set AVBATCH_API_KEY (or APIVIDEO_API_KEY), pass --api-key-file FILE, or use --upload-token; --env local needs none"),
+            ));
+        }
+        let chunk_size = check_chunk_size(args.chunk_size)
+            .map_err(|e| config_error(e.to_string(), Some("api.video takes parts of 5 MiB to 200 MiB")))?;
+        if args.concurrency == 0 {
+            return Err(config_error("--concurrency must be at least 1", None));
+        }
+        let report = args.report.clone().unwrap_or_else(|| {
+            let stem = args.manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
+            args.manifest.with_file_name(format!("{stem}.report.csv"))
+        });
+        Ok(UploadConfig {
+            manifest: args.manifest.clone(),
+            destination,
+            api_key,
+            upload_token,
+            concurrency: args.concurrency,
+            rate: args.rate,
+            bandwidth: args.bandwidth,
+            chunk_size,
+            mode: args.mode,
+            report,
+            dry_run: args.dry_run,
+            quiet: args.quiet,
+            json: args.json,
+            allow_unknown_columns: args.allow_unknown_columns,
+            retries: args.retries,
+            timeout: args.timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> UploadArgs {
+        let mut argv = vec!["avbatch", "upload", "lib/manifest.csv"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Upload(a) => a,
+            _ => unreachable!("parsed an upload"),
+        }
+    }
+
+    #[test]
+    fn key_sources_and_defaults() {
+        let none = |_: &str| None;
+        let err = UploadConfig::from_args(&args(&[]), &none).unwrap_err();
+        assert_eq!(err.message, "no API key");
+        let env = |v: &str| (v == "APIVIDEO_API_KEY").then(|| "k2".to_owned());
+        let c = UploadConfig::from_args(&args(&["--env", "sandbox"]), &env).unwrap();
+        assert_eq!(c.api_key.unwrap().expose(), "k2");
+        assert_eq!(c.destination, Destination::Remote("https://sandbox.api.video".into()));
+        assert_eq!(c.report, PathBuf::from("lib/manifest.report.csv"));
+        assert_eq!(c.chunk_size, 200 * 1024 * 1024);
+        let local = UploadConfig::from_args(&args(&["--env", "local"]), &none).unwrap();
+        assert_eq!(local.destination, Destination::Local(None));
+        assert!(UploadConfig::from_args(&args(&["--env", "local", "--chunk-size", "1MiB"]), &none).is_err());
+        assert!(UploadConfig::from_args(&args(&["--base-url", "ftp://x"]), &env).is_err());
+    }
+}

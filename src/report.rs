@@ -1,0 +1,307 @@
+//! What the person running avbatch sees: live progress, the final summary, the report file.
+//!
+//! [`show_progress`] is the only consumer of the engine's events and the only code that draws on
+//! the terminal: an indicatif display on a TTY, a plain line every few seconds otherwise (cron,
+//! Kubernetes, CI logs), nothing with `--quiet`. [`Report`] maps every manifest row to its
+//! video and is written as CSV or JSON by the file's extension.
+
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use indicatif::{HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::engine::{Event, RowResult, RowStatus};
+use crate::manifest::Row;
+
+/// Where progress goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Bars on a terminal.
+    Bars,
+    /// A line every `interval`.
+    Lines(Duration),
+    /// Nothing.
+    Quiet,
+}
+
+impl Progress {
+    /// Bars when stderr is a terminal, lines every 10 s otherwise; nothing when `quiet`.
+    pub fn detect(quiet: bool) -> Progress {
+        if quiet {
+            Progress::Quiet
+        } else if io::stderr().is_terminal() {
+            Progress::Bars
+        } else {
+            Progress::Lines(Duration::from_secs(10))
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    bytes: u64,
+    done: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn line(&self, rows: usize, total: u64, rate: f64) -> String {
+        let eta = if rate > 0.0 {
+            HumanDuration(Duration::from_secs_f64((total.saturating_sub(self.bytes)) as f64 / rate)).to_string()
+        } else {
+            "-".into()
+        };
+        format!(
+            "{}/{} rows ({} failed), {} of {}, {}/s, ETA {eta}",
+            self.done,
+            rows,
+            self.failed,
+            HumanBytes(self.bytes),
+            HumanBytes(total),
+            HumanBytes(rate as u64)
+        )
+    }
+}
+
+/// Consumes events until the engine drops its sender, drawing progress on stderr.
+pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total_bytes: u64, mode: Progress) {
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    let multi =
+        MultiProgress::with_draw_target(if mode == Progress::Bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let overall = multi.add(ProgressBar::new(total_bytes));
+    overall.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    let video_style =
+        ProgressStyle::with_template("  {msg:40!} {bar:20} {bytes}/{total_bytes}").expect("a valid template").progress_chars("=> ");
+    let mut active: BTreeMap<usize, ProgressBar> = BTreeMap::new();
+    let mut ticker = tokio::time::interval(match mode {
+        Progress::Lines(every) => every,
+        _ => Duration::from_millis(200),
+    });
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                match event {
+                    Event::Started { index, name, bytes, parts } => {
+                        let bar = multi.add(ProgressBar::new(bytes));
+                        bar.set_style(video_style.clone());
+                        bar.set_message(format!("{name} ({parts} part{})", if parts == 1 { "" } else { "s" }));
+                        active.insert(index, bar);
+                    }
+                    Event::PartDone { index, bytes } => {
+                        tally.bytes += bytes;
+                        overall.inc(bytes);
+                        if let Some(bar) = active.get(&index) {
+                            bar.inc(bytes);
+                        }
+                    }
+                    Event::Finished(result) => {
+                        tally.done += 1;
+                        if result.status == RowStatus::Failed {
+                            tally.failed += 1;
+                        }
+                        if let Some(bar) = active.remove(&result.index) {
+                            bar.finish_and_clear();
+                            multi.remove(&bar);
+                        }
+                        if result.status == RowStatus::Failed && mode != Progress::Quiet {
+                            let msg = format!("row {} failed: {}", result.index + 1, result.error.as_deref().unwrap_or("unknown error"));
+                            let _ = multi.println(&msg);
+                            if mode != Progress::Bars {
+                                eprintln!("{msg}");
+                            }
+                        }
+                        overall.set_message(format!("rows {}/{rows}, {} failed", tally.done, tally.failed));
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                if let Progress::Lines(_) = mode {
+                    let rate = tally.bytes as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                    eprintln!("progress: {}", tally.line(rows, total_bytes, rate));
+                }
+            }
+        }
+    }
+    overall.finish_and_clear();
+    let _ = multi.clear();
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportRow {
+    /// The row's `id` column.
+    pub id: Option<String>,
+    /// Line of the row in the manifest.
+    pub line: u64,
+    /// The path as written.
+    pub path: String,
+    /// The api.video video id.
+    pub video_id: Option<String>,
+    /// How the row ended.
+    pub status: RowStatus,
+    /// Bytes acknowledged.
+    pub bytes: u64,
+    /// Parts acknowledged.
+    pub parts: u64,
+    /// Seconds spent.
+    pub seconds: f64,
+    /// Throughput of the row in MB/s (10^6 bytes).
+    pub mb_per_s: f64,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// The run's totals.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Rows in the manifest.
+    pub rows: usize,
+    /// Rows uploaded.
+    pub uploaded: usize,
+    /// Rows failed.
+    pub failed: usize,
+    /// Rows interrupted part-way.
+    pub interrupted: usize,
+    /// Rows not started.
+    pub pending: usize,
+    /// Bytes acknowledged.
+    pub bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Overall throughput in MB/s (10^6 bytes).
+    pub mb_per_s: f64,
+    /// Requests sent, retries among them, and 429 answers.
+    pub requests: u64,
+    /// Attempts that were retries.
+    pub retries: u64,
+    /// 429 answers.
+    pub throttled: u64,
+}
+
+/// Every row with its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Totals.
+    pub summary: Summary,
+    /// One entry per manifest row, in manifest order.
+    pub rows: Vec<ReportRow>,
+}
+
+fn mb_per_s(bytes: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        (bytes as f64 / 1e6 / seconds * 100.0).round() / 100.0
+    } else {
+        0.0
+    }
+}
+
+impl Report {
+    /// Joins rows and results (matched by index) into a report.
+    pub fn new(rows: &[std::sync::Arc<Row>], results: &[RowResult], seconds: f64) -> Report {
+        let by_index: BTreeMap<usize, &RowResult> = results.iter().map(|r| (r.index, r)).collect();
+        let mut summary = Summary { rows: rows.len(), seconds: (seconds * 1000.0).round() / 1000.0, ..Default::default() };
+        let rows: Vec<ReportRow> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let r = by_index.get(&i);
+                let status = r.map_or(RowStatus::Failed, |r| r.status);
+                match status {
+                    RowStatus::Uploaded => summary.uploaded += 1,
+                    RowStatus::Failed => summary.failed += 1,
+                    RowStatus::Interrupted => summary.interrupted += 1,
+                    RowStatus::Pending => summary.pending += 1,
+                }
+                let bytes = r.map_or(0, |r| r.bytes);
+                summary.bytes += bytes;
+                let secs = r.map_or(0.0, |r| r.seconds);
+                ReportRow {
+                    id: row.id.clone(),
+                    line: row.line,
+                    path: row.path_text.clone(),
+                    video_id: r.and_then(|r| r.video_id.clone()),
+                    status,
+                    bytes,
+                    parts: r.map_or(0, |r| r.parts),
+                    seconds: (secs * 1000.0).round() / 1000.0,
+                    mb_per_s: mb_per_s(bytes, secs),
+                    error: r.map_or_else(|| Some("the upload task ended without a result".into()), |r| r.error.clone()),
+                }
+            })
+            .collect();
+        summary.mb_per_s = mb_per_s(summary.bytes, seconds);
+        Report { summary, rows }
+    }
+
+    /// Writes the report: JSON for `.json`, CSV otherwise.
+    pub fn write(&self, path: &Path) -> io::Result<()> {
+        let tmp = path.with_extension("tmp-report");
+        {
+            let mut out = io::BufWriter::new(std::fs::File::create(&tmp)?);
+            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+                serde_json::to_writer_pretty(&mut out, self)?;
+                out.write_all(b"\n")?;
+            } else {
+                let mut csv = csv::Writer::from_writer(&mut out);
+                csv.write_record(["id", "line", "path", "videoId", "status", "bytes", "parts", "seconds", "mbPerS", "error"])?;
+                for r in &self.rows {
+                    let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                    csv.write_record([
+                        r.id.clone().unwrap_or_default(),
+                        r.line.to_string(),
+                        r.path.clone(),
+                        r.video_id.clone().unwrap_or_default(),
+                        status,
+                        r.bytes.to_string(),
+                        r.parts.to_string(),
+                        r.seconds.to_string(),
+                        r.mb_per_s.to_string(),
+                        r.error.clone().unwrap_or_default(),
+                    ])?;
+                }
+                csv.flush()?;
+            }
+            out.flush()?;
+        }
+        std::fs::rename(tmp, path)
+    }
+
+    /// The human summary, for stderr.
+    pub fn human_summary(&self) -> String {
+        let s = &self.summary;
+        let mut text = format!(
+            "{} of {} rows uploaded, {} failed, {} interrupted, {} not started; {} in {:.1} s ({:.1} MB/s); {} requests, {} retries, {} answered 429",
+            s.uploaded,
+            s.rows,
+            s.failed,
+            s.interrupted,
+            s.pending,
+            HumanBytes(s.bytes),
+            s.seconds,
+            s.mb_per_s,
+            s.requests,
+            s.retries,
+            s.throttled
+        );
+        for r in self.rows.iter().filter(|r| r.status == RowStatus::Failed).take(10) {
+            text.push_str(&format!("\n  line {} `{}`: {}", r.line, r.path, r.error.as_deref().unwrap_or("failed")));
+        }
+        text
+    }
+}

@@ -1,0 +1,200 @@
+//! `avbatch upload`: manifest → plan → engine → report, and the exit code a scheduler can trust.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use indicatif::HumanBytes;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{Client, ClientConfig};
+use crate::chunk::plan_parts;
+use crate::cli::UploadArgs;
+use crate::config::{Destination, Exit, UploadConfig};
+use crate::engine::{self, EngineConfig, Job, RowStatus};
+use crate::limit::Limiter;
+use crate::manifest::{self, LoadOptions, ManifestError, Row};
+use crate::report::{self, Progress, Report};
+use crate::retry::RetryConfig;
+use crate::server::{Server, ServerConfig};
+
+/// Most manifest problems printed; the rest are counted.
+const MAX_PROBLEMS_SHOWN: usize = 200;
+
+fn invalid(message: &str, hint: Option<&str>) -> ExitCode {
+    eprintln!("error: {message}");
+    if let Some(h) = hint {
+        eprintln!("hint: {h}");
+    }
+    Exit::Invalid.into()
+}
+
+/// Runs `avbatch upload`.
+pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
+    let config = match UploadConfig::from_args(args, &|v| std::env::var(v).ok()) {
+        Ok(c) => c,
+        Err(e) => return Ok(invalid(&e.message, e.hint.as_deref())),
+    };
+
+    // 1. The manifest, checked whole before anything is sent.
+    let checked = Instant::now();
+    let path = config.manifest.clone();
+    let options = LoadOptions { allow_unknown_columns: config.allow_unknown_columns };
+    let manifest = match tokio::task::spawn_blocking(move || manifest::load(&path, &options)).await.context("manifest check panicked")? {
+        Ok(m) => m,
+        Err(ManifestError::Invalid { path, problems }) => {
+            eprintln!("error: the manifest `{}` has {} problem(s); nothing was uploaded", path.display(), problems.len());
+            for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
+                eprintln!("  {p}");
+            }
+            if problems.len() > MAX_PROBLEMS_SHOWN {
+                eprintln!("  … and {} more", problems.len() - MAX_PROBLEMS_SHOWN);
+            }
+            return Ok(Exit::Invalid.into());
+        }
+        Err(e) => return Ok(invalid(&crate::engine::error_chain(&e), None)),
+    };
+    let rows: Vec<Arc<Row>> = manifest.rows.into_iter().map(Arc::new).collect();
+    let total_bytes: u64 = rows.iter().map(|r| r.size).sum();
+    let mut total_parts = 0u64;
+    for row in &rows {
+        match plan_parts(row.size, config.chunk_size) {
+            Ok(p) => total_parts += p.len() as u64,
+            Err(e) => return Ok(invalid(&format!("line {}: `{}`: {e}", row.line, row.path_text), None)),
+        }
+    }
+    tracing::info!(rows = rows.len(), bytes = total_bytes, parts = total_parts, elapsed = ?checked.elapsed(), "manifest checked");
+
+    if config.dry_run {
+        println!("{:>6}  {:>14}  {:>5}  path", "line", "bytes", "parts");
+        for row in &rows {
+            let parts = plan_parts(row.size, config.chunk_size).map(|p| p.len()).unwrap_or(0);
+            println!("{:>6}  {:>14}  {:>5}  {}", row.line, row.size, parts, row.path_text);
+        }
+        println!(
+            "plan: {} rows, {} ({} bytes), {} parts of up to {}; nothing was sent (dry run)",
+            rows.len(),
+            HumanBytes(total_bytes),
+            total_bytes,
+            total_parts,
+            HumanBytes(config.chunk_size)
+        );
+        return Ok(Exit::Done.into());
+    }
+
+    // 2. Where to: a remote API, or the embedded server.
+    let mut _temp_data = None;
+    let mut _server = None;
+    let (base_url, api_key) = match &config.destination {
+        Destination::Remote(url) => (url.clone(), config.api_key.clone()),
+        Destination::Local(dir) => {
+            let dir = match dir {
+                Some(d) => d.clone(),
+                None => {
+                    let t = tempfile::Builder::new()
+                        .prefix("avbatch-local-")
+                        .tempdir()
+                        .context("cannot create a data folder for the local server")?;
+                    let p = t.path().to_owned();
+                    _temp_data = Some(t);
+                    p
+                }
+            };
+            let server = Server::start(ServerConfig::new(&dir), "127.0.0.1:0".parse().expect("a valid address"))
+                .await
+                .context("cannot start the local server")?;
+            let key = server.generated_key().cloned();
+            eprintln!("local api.video at {} (data in {})", server.url(), dir.display());
+            let url = server.url().to_owned();
+            _server = Some(server);
+            (url, key)
+        }
+    };
+
+    // 3. The client, its limiter, and the two stop levels.
+    let limiter = Arc::new(Limiter::new(config.rate, config.bandwidth));
+    let stop = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let mut client_config = ClientConfig::new(&base_url, api_key);
+    client_config.retry = RetryConfig { max_retries: config.retries, ..RetryConfig::default() };
+    client_config.timeout = config.timeout;
+    client_config.limiter = limiter.clone();
+    client_config.abort = abort.clone();
+    let client = Client::new(client_config);
+    if client.has_api_key() {
+        if let Err(e) = client.authenticate().await {
+            eprintln!("error: cannot authenticate with `{base_url}`: {}", crate::engine::error_chain(&e));
+            if e.is_auth() {
+                eprintln!("hint: check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this environment");
+                return Ok(Exit::Auth.into());
+            }
+            return Ok(Exit::SomeFailed.into());
+        }
+    }
+    let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone()));
+
+    // 4. Upload, with progress.
+    let started = Instant::now();
+    let (events, progress) = mpsc::channel(1024);
+    let reporter = tokio::spawn(report::show_progress(progress, rows.len(), total_bytes, Progress::detect(config.quiet)));
+    let jobs: Vec<Job> = rows.iter().enumerate().map(|(index, row)| Job { index, row: row.clone() }).collect();
+    let engine_config = EngineConfig {
+        concurrency: config.concurrency,
+        chunk_size: config.chunk_size,
+        mode: config.mode,
+        upload_token: config.upload_token.clone(),
+    };
+    let results = engine::run(client.clone(), limiter, engine_config, jobs, events, stop.clone()).await;
+    let _ = reporter.await;
+    signals.abort();
+
+    // 5. Report and exit code.
+    let mut report = Report::new(&rows, &results, started.elapsed().as_secs_f64());
+    let stats = client.stats();
+    report.summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    report.summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
+    report.summary.throttled = stats.throttled.load(std::sync::atomic::Ordering::Relaxed);
+    let written = report.write(&config.report);
+    if config.json {
+        println!("{}", serde_json::to_string_pretty(&report).context("serialising the report")?);
+    } else {
+        println!("{:>6}  {:<11}  {:<24}  path", "line", "status", "videoId");
+        for r in &report.rows {
+            let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            println!("{:>6}  {:<11}  {:<24}  {}", r.line, status, r.video_id.as_deref().unwrap_or("-"), r.path);
+        }
+    }
+    eprintln!("{}", report.human_summary());
+    match written {
+        Ok(()) => eprintln!("report: {}", config.report.display()),
+        Err(e) => {
+            eprintln!("error: cannot write the report `{}`: {e}", config.report.display());
+            return Ok(Exit::SomeFailed.into());
+        }
+    }
+    let s = &report.summary;
+    let code = if stop.is_cancelled() && (s.interrupted > 0 || s.pending > 0) {
+        Exit::Interrupted
+    } else if s.uploaded == s.rows {
+        Exit::Done
+    } else if s.uploaded == 0 && results.iter().any(|r| r.auth_failure) {
+        // Nothing went through and the server refused the credentials (e.g. a bad upload token).
+        Exit::Auth
+    } else {
+        Exit::SomeFailed
+    };
+    debug_assert!(results.iter().all(|r| r.status != RowStatus::Pending) || stop.is_cancelled());
+    Ok(code.into())
+}
+
+/// First Ctrl-C or SIGTERM: stop starting work, let parts in flight finish. Second: abort.
+async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
+    crate::cli::shutdown_signal().await;
+    eprintln!("stopping: no new videos or parts; finishing parts in flight (press Ctrl-C again to abort them)");
+    stop.cancel();
+    crate::cli::shutdown_signal().await;
+    eprintln!("aborting requests in flight");
+    abort.cancel();
+}
