@@ -179,18 +179,15 @@ pub async fn run(
     results
 }
 
-fn not_started(job: &Job) -> RowResult {
-    RowResult {
-        index: job.index,
-        status: RowStatus::Pending,
-        video_id: None,
-        bytes: 0,
-        parts: 0,
-        parts_total: 0,
-        seconds: 0.0,
-        error: None,
-        auth_failure: false,
+impl RowResult {
+    /// A result with nothing done yet.
+    fn new(index: usize, status: RowStatus) -> Self {
+        RowResult { index, status, video_id: None, bytes: 0, parts: 0, parts_total: 0, seconds: 0.0, error: None, auth_failure: false }
     }
+}
+
+fn not_started(job: &Job) -> RowResult {
+    RowResult::new(job.index, RowStatus::Pending)
 }
 
 /// The creation payload for a row, with its idempotency key in the metadata.
@@ -214,17 +211,7 @@ pub fn new_video(row: &Row) -> NewVideo {
 /// becomes the row's error.
 async fn upload_row(ctx: &Ctx, job: &Job) -> RowResult {
     let started = Instant::now();
-    let mut result = RowResult {
-        index: job.index,
-        status: RowStatus::Failed,
-        video_id: None,
-        bytes: 0,
-        parts: 0,
-        parts_total: 0,
-        seconds: 0.0,
-        error: None,
-        auth_failure: false,
-    };
+    let mut result = RowResult::new(job.index, RowStatus::Failed);
     let outcome = session(ctx, job, &mut result).await;
     result.seconds = started.elapsed().as_secs_f64();
     match outcome {
