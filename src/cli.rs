@@ -225,6 +225,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
     pub reset_rate: f64,
 
+    /// Probability that an API request takes effect but its answer is lost (the connection drops
+    /// instead), so the client cannot tell whether it worked.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    pub lose_rate: f64,
+
     /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s).
     #[arg(long, value_name = "EVERY:FOR", help_heading = "Fault injection")]
     pub storm: Option<Storm>,
@@ -247,6 +252,7 @@ impl ServeArgs {
                 bandwidth: self.bandwidth,
                 fail_rate: self.fail_rate,
                 reset_rate: self.reset_rate,
+                lose_rate: self.lose_rate,
                 storm: self.storm,
                 seed: self.seed,
             },

@@ -612,3 +612,102 @@ async fn issue_4_ctrl_c_stops_cleanly_with_the_summary_so_far() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_4_lost_answers_never_duplicate_a_video_or_a_part() {
+    // A third of all answers are lost after the request took effect: creates must be found by
+    // their key, parts confirmed through /status, never sent twice.
+    let server = spawn_server_with(|c| {
+        c.faults.lose_rate = 0.3;
+        c.faults.seed = Some(11);
+    })
+    .await;
+    let lib = Library::new();
+    let mut csv = String::from("id,path\n");
+    let mut sources = Vec::new();
+    for i in 0..8 {
+        sources.push(lib.file(&format!("f{i}.mp4"), 11 * MIB + i * 3, i as u8));
+        csv.push_str(&format!("id-{i},f{i}.mp4\n"));
+    }
+    let manifest = lib.manifest(&csv);
+    let report_path = lib.path("r.json");
+    let out = avbatch(
+        &[
+            "upload",
+            manifest.to_str().unwrap(),
+            "--base-url",
+            &server.url,
+            "--chunk-size",
+            "5MiB",
+            "-c",
+            "4",
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+        Some(KEY),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let rep = report(&report_path);
+    assert!(rep["summary"]["retries"].as_u64().unwrap() > 0, "answers were lost, so there were retries: {rep}");
+    // Other requests' answers get lost too, so read the list until one answer arrives.
+    let videos = loop {
+        if let Ok(r) = server.http.get(format!("{}/videos?pageSize=100", server.url)).header("Authorization", server.basic()).send().await {
+            if let Ok(v) = r.json::<Value>().await {
+                break v["data"].as_array().unwrap().clone();
+            }
+        }
+    };
+    assert_eq!(videos.len(), 8, "exactly one video per row");
+    for (i, row) in rep["rows"].as_array().unwrap().iter().enumerate() {
+        let id = row["videoId"].as_str().unwrap();
+        let back = server.http.get(format!("{}/vod/{id}/mp4/source.mp4", server.url)).send().await.unwrap().bytes().await.unwrap();
+        assert!(back.as_ref() == sources[i].as_slice(), "video {i} differs");
+        assert_eq!(row["parts"], 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_4_a_failed_row_does_not_stop_the_batch_and_exits_1() {
+    // 1 MiB/s per connection and one video at a time: while the first file uploads, the third is
+    // rewritten with another size, so its row fails and the others still upload.
+    let server = spawn_server_with(|c| c.faults.bandwidth = Some(MIB as u64)).await;
+    let lib = Library::new();
+    lib.file("a.mp4", 2 * MIB, 1);
+    let b = lib.file("b.mp4", 1000, 2);
+    lib.file("c.mp4", 1000, 3);
+    let manifest = lib.manifest("path\na.mp4\nb.mp4\nc.mp4\n");
+    let report_path = lib.path("r.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_avbatch"))
+        .args(["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "-c", "1", "--report", report_path.to_str().unwrap()])
+        .env("AVBATCH_API_KEY", KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    std::fs::write(lib.path("c.mp4"), pattern(2000, 3)).unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "some rows failed: exit 1\n{}", text(&out));
+    let rep = report(&report_path);
+    let statuses: Vec<&str> = rep["rows"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["uploaded", "uploaded", "failed"], "{rep}");
+    assert!(rep["rows"][2]["error"].as_str().unwrap().contains("changed since the manifest was checked"), "{rep}");
+    let id = rep["rows"][1]["videoId"].as_str().unwrap();
+    let back = server.http.get(format!("{}/vod/{id}/mp4/source.mp4", server.url)).send().await.unwrap().bytes().await.unwrap();
+    assert!(back.as_ref() == b.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_4_bandwidth_caps_the_whole_run() {
+    let server = spawn_server().await;
+    let lib = Library::new();
+    lib.file("a.mp4", 6 * MIB, 1);
+    lib.file("b.mp4", 6 * MIB, 2);
+    let manifest = lib.manifest("path\na.mp4\nb.mp4\n");
+    let started = Instant::now();
+    let out =
+        avbatch(&["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "--bandwidth", "4MiB", "-c", "2", "-q"], Some(KEY));
+    assert!(out.status.success(), "{}", text(&out));
+    // 12 MiB at 4 MiB/s across both sessions, after a burst of a quarter second: at least 2.5 s.
+    assert!(started.elapsed() >= Duration::from_millis(2500), "--bandwidth was not applied: {:?}", started.elapsed());
+}

@@ -156,6 +156,9 @@ pub struct FaultConfig {
     pub fail_rate: f64,
     /// Probability that a source upload's connection is dropped part-way through its body.
     pub reset_rate: f64,
+    /// Probability that an API request is carried out but its answer is lost: the connection
+    /// drops instead of the response going out (the client cannot tell whether it worked).
+    pub lose_rate: f64,
     /// Periodic 429 storms.
     pub storm: Option<Storm>,
     /// Seed for the fault dice; the same seed and request order give the same faults.

@@ -47,6 +47,11 @@ impl Faults {
         self.roll(self.config.fail_rate)
     }
 
+    /// Whether this request's answer is lost after it took effect.
+    pub fn should_lose(&self) -> bool {
+        self.roll(self.config.lose_rate)
+    }
+
     /// For an upload chosen to be cut, how many body bytes to let through first (of about
     /// `expected` bytes); `None` when this upload goes through.
     pub fn reset_point(&self, expected: u64) -> Option<u64> {

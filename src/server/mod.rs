@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -156,10 +156,17 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         Some(b) => app.limits.take(b),
         None => None,
     };
+    let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
     let mut resp = match decision {
         Some(d) if !d.allowed => refuse(ApiError::too_many_requests(), req).await,
         _ => next.run(req).await,
     };
+    if class.api && app.faults.should_lose() {
+        // `--lose-rate`: the request took effect; drop the connection instead of answering.
+        if let Some(conn) = conn {
+            conn.kill();
+        }
+    }
     if let Some(d) = decision {
         d.write_headers(resp.headers_mut());
     }
