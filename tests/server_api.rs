@@ -246,6 +246,13 @@ async fn rate_limit_buckets_headers_and_reset() {
     let w = s.http.post(format!("{}/videos", s.url)).header("Authorization", s.basic()).json(&json!({"title": "w"})).send().await.unwrap();
     assert_eq!(w.status(), StatusCode::CREATED);
     assert_eq!(w.headers()["x-ratelimit-limit"], "2");
+    // Auth calls report the writes bucket without using it up.
+    for _ in 0..3 {
+        let a = s.http.post(format!("{}/auth/api-key", s.url)).json(&json!({"apiKey": KEY})).send().await.unwrap();
+        assert_eq!(a.status(), StatusCode::OK);
+        assert_eq!(a.headers()["x-ratelimit-limit"], "2");
+        assert!(a.headers().contains_key("x-ratelimit-remaining") && a.headers().contains_key("x-ratelimit-retry-after"));
+    }
     tokio::time::sleep(Duration::from_secs(retry)).await;
     assert_eq!(get().await.unwrap().status(), StatusCode::OK, "the window reset");
 }

@@ -84,6 +84,8 @@ pub enum ServerError {
 /// What the gate knows about a route before its handler runs.
 struct RouteClass {
     bucket: Option<Bucket>,
+    /// Whether the request uses up its bucket; auth calls only report the writes bucket.
+    counted: bool,
     needs_auth: bool,
     /// Part of the API (faults apply), as opposed to the asset host.
     api: bool,
@@ -91,10 +93,10 @@ struct RouteClass {
 
 fn classify(method: &Method, path: &str) -> RouteClass {
     if path.starts_with("/vod/") {
-        return RouteClass { bucket: None, needs_auth: false, api: false };
+        return RouteClass { bucket: None, counted: false, needs_auth: false, api: false };
     }
     if path.starts_with("/auth/") {
-        return RouteClass { bucket: None, needs_auth: false, api: true };
+        return RouteClass { bucket: Some(Bucket::Writes), counted: false, needs_auth: false, api: true };
     }
     let upload = *method == Method::POST && (path == "/upload" || (path.starts_with("/videos/") && path.ends_with("/source")));
     let bucket = if upload {
@@ -104,7 +106,7 @@ fn classify(method: &Method, path: &str) -> RouteClass {
     } else {
         Bucket::Writes
     };
-    RouteClass { bucket: Some(bucket), needs_auth: path != "/upload", api: true }
+    RouteClass { bucket: Some(bucket), counted: true, needs_auth: path != "/upload", api: true }
 }
 
 /// Reads and drops a request body, so the client gets the answer instead of a reset. Stops after
@@ -153,7 +155,8 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         }
     }
     let decision = match class.bucket {
-        Some(b) => app.limits.take(b),
+        Some(b) if class.counted => app.limits.take(b),
+        Some(b) => app.limits.peek(b),
         None => None,
     };
     let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
