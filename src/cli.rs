@@ -51,6 +51,12 @@ pub enum Command {
     /// manifest, nothing sent; 3 the API key or token was refused; 130 interrupted (Ctrl-C,
     /// SIGTERM).
     Upload(UploadArgs),
+
+    /// Show how far an upload run got, from its journal (safe while the run goes on).
+    ///
+    /// Reads the journal of MANIFEST (or --journal FILE) and prints the rows done, failed, in
+    /// progress and not started, and the bytes acknowledged; --json for machines.
+    Status(StatusArgs),
     /// Run a local api.video-compatible server.
     ///
     /// Same routes, JSON, errors, rate-limit headers and chunk rules as api.video, storing what it
@@ -169,9 +175,38 @@ pub struct UploadArgs {
     #[arg(long)]
     pub allow_unknown_columns: bool,
 
+    /// Journal recording each row's progress, so a re-run resumes where this one stopped
+    /// [default: MANIFEST's name with .journal.sqlite, beside it].
+    #[arg(long, value_name = "FILE", help_heading = "Resume")]
+    pub journal: Option<PathBuf>,
+
+    /// Run without a journal (a re-run still finds finished videos by their key on the server).
+    #[arg(long, conflicts_with = "journal", help_heading = "Resume")]
+    pub no_journal: bool,
+
+    /// Upload rows whose file changed since the journal recorded them again, as new videos.
+    #[arg(long, help_heading = "Resume")]
+    pub force: bool,
+
     /// Data folder of the embedded server with --env local [default: a temporary folder].
     #[arg(long, value_name = "DIR")]
     pub local_data: Option<PathBuf>,
+}
+
+/// `avbatch status` flags.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The manifest whose run to show (its journal is beside it unless --journal says otherwise).
+    #[arg(value_name = "MANIFEST", required_unless_present = "journal")]
+    pub manifest: Option<PathBuf>,
+
+    /// The journal to read.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `avbatch serve` flags.
@@ -281,6 +316,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Upload(args) => crate::upload::run(&args).await,
+        Command::Status(args) => crate::upload::status(&args),
     }
 }
 

@@ -87,6 +87,10 @@ pub struct UploadConfig {
     pub retries: u32,
     /// Base timeout per request.
     pub timeout: Duration,
+    /// The journal; `None` with `--no-journal`.
+    pub journal: Option<PathBuf>,
+    /// Re-upload rows whose file changed since the journal recorded them.
+    pub force: bool,
 }
 
 /// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`.
@@ -142,6 +146,14 @@ impl UploadConfig {
             let stem = args.manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
             args.manifest.with_file_name(format!("{stem}.report.csv"))
         });
+        // A temporary local server forgets its videos at exit, so a journal of them would only
+        // mislead the next run: none unless asked for.
+        let journal = match (&args.journal, args.no_journal, &destination) {
+            (_, true, _) => None,
+            (Some(path), false, _) => Some(path.clone()),
+            (None, false, Destination::Local(None)) => None,
+            (None, false, _) => Some(crate::journal::default_path(&args.manifest)),
+        };
         Ok(UploadConfig {
             manifest: args.manifest.clone(),
             destination,
@@ -159,6 +171,8 @@ impl UploadConfig {
             allow_unknown_columns: args.allow_unknown_columns,
             retries: args.retries,
             timeout: args.timeout,
+            journal,
+            force: args.force,
         })
     }
 }

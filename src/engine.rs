@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiError, Client, Metadata, NewVideo, UploadTarget, Video, VideoStatus};
 use crate::chunk::{plan_parts, MappedFile, PartPlan};
+use crate::journal::{FileIdentity, Journal, JournalError, State};
 use crate::limit::Limiter;
 use crate::manifest::Row;
 use crate::secret::Token;
@@ -53,6 +54,10 @@ pub struct EngineConfig {
     pub mode: Mode,
     /// Delegated upload token, if parts go to `/upload?token=`.
     pub upload_token: Option<Token>,
+    /// Where progress is recorded for resuming; `None` runs without one.
+    pub journal: Option<Arc<Journal>>,
+    /// Upload rows whose file changed since the journal recorded them, as new videos.
+    pub force: bool,
 }
 
 /// A row to upload: its position in the manifest and its content.
@@ -70,6 +75,8 @@ pub struct Job {
 pub enum RowStatus {
     /// Every byte is on the server.
     Uploaded,
+    /// Already uploaded by an earlier run (per the journal): nothing sent.
+    Skipped,
     /// A permanent error, or retries exhausted.
     Failed,
     /// Stopped by Ctrl-C or SIGTERM; a re-run resumes it.
@@ -216,9 +223,16 @@ async fn upload_row(ctx: &Ctx, job: &Job) -> RowResult {
     result.seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(()) => result.status = RowStatus::Uploaded,
+        Err(SessionEnd::AlreadyDone) => result.status = RowStatus::Skipped,
         Err(SessionEnd::Stopped) if result.video_id.is_none() => result.status = RowStatus::Pending,
         Err(SessionEnd::Stopped) => result.status = RowStatus::Interrupted,
         Err(SessionEnd::Failed { message, auth }) => {
+            if result.video_id.is_some() {
+                let (key, error) = (job.row.key(), message.clone());
+                if let Err(SessionEnd::Failed { message, .. }) = journal(ctx, move |j| j.finish(&key, State::Failed, Some(&error))).await {
+                    tracing::warn!(row = job.row.line, "cannot record the failure in the journal: {message}");
+                }
+            }
             result.status = RowStatus::Failed;
             result.error = Some(message);
             result.auth_failure = auth;
@@ -228,8 +242,13 @@ async fn upload_row(ctx: &Ctx, job: &Job) -> RowResult {
 }
 
 enum SessionEnd {
+    /// The journal says an earlier run finished this row.
+    AlreadyDone,
     Stopped,
-    Failed { message: String, auth: bool },
+    Failed {
+        message: String,
+        auth: bool,
+    },
 }
 
 impl SessionEnd {
@@ -259,11 +278,98 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Runs blocking journal work off the runtime; no journal, nothing to do.
+async fn journal<T: Send + 'static>(
+    ctx: &Ctx,
+    f: impl FnOnce(&Journal) -> Result<T, JournalError> + Send + 'static,
+) -> Result<Option<T>, SessionEnd> {
+    let Some(j) = ctx.config.journal.clone() else { return Ok(None) };
+    tokio::task::spawn_blocking(move || f(&j))
+        .await
+        .map_err(|e| SessionEnd::failed(format!("a journal task failed: {e}")))?
+        .map(Some)
+        .map_err(|e| SessionEnd::failed(error_chain(&e)))
+}
+
+/// The file's identity as the journal keeps it.
+fn identity(row: &Row) -> FileIdentity {
+    let mtime_ns = row.mtime.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
+    FileIdentity { path: row.path_text.clone(), size: row.size, mtime_ns }
+}
+
+/// What the server already holds of a video, per planned part; `None` if the video is gone.
+async fn server_holds(ctx: &Ctx, video_id: &str, plan: &[PartPlan], mode: &mut Mode) -> Result<Option<(Vec<bool>, bool)>, SessionEnd> {
+    let status = match ctx.client.status(video_id).await {
+        Ok(s) => s,
+        Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let ingest = status.ingest.clone().unwrap_or_default();
+    let parts = ingest.received_parts.clone().unwrap_or_default().parts;
+    // Follow the mode the video was started in, whatever this run's flag says.
+    if !parts.is_empty() {
+        *mode = Mode::Parts;
+    } else if !ingest.received_bytes.is_empty() {
+        *mode = Mode::Bytes;
+    }
+    let held: Vec<bool> = plan
+        .iter()
+        .map(|p| match mode {
+            Mode::Bytes => status.has_range(p.range.start, p.range.end - 1),
+            Mode::Parts => status.has_part(p.number),
+        })
+        .collect();
+    let matched = held.iter().filter(|h| **h).count();
+    if matched < parts.len().max(ingest.received_bytes.len()) {
+        return Err(SessionEnd::failed(format!(
+            "video `{video_id}` holds chunks cut differently from parts of {} bytes; re-run with the --chunk-size it was started with, or delete the video",
+            plan.first().map_or(0, |p| p.range.end - p.range.start)
+        )));
+    }
+    Ok(Some((held, status.is_uploaded())))
+}
+
 async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), SessionEnd> {
     if ctx.stop.is_cancelled() {
         return Err(SessionEnd::Stopped);
     }
     let row = job.row.clone();
+    let key = row.key();
+    let identity = identity(&row);
+
+    // 1. The journal: a finished row is skipped, a changed file refused unless --force, and a
+    //    started video resumed.
+    let lookup_key = key.clone();
+    let entry = journal(ctx, move |j| j.get(&lookup_key)).await?.flatten();
+    let mut video_id = None;
+    let mut chunk_size = ctx.config.chunk_size;
+    let mut fresh = false;
+    if let Some(e) = &entry {
+        if e.file != identity {
+            if !ctx.config.force {
+                return Err(SessionEnd::failed(format!(
+                    "`{}` changed since it was uploaded to video `{}` ({} bytes then, {} now, or a new modification time); pass --force to upload it again as a new video",
+                    row.path_text,
+                    e.video_id.as_deref().unwrap_or("-"),
+                    e.file.size,
+                    identity.size
+                )));
+            }
+            fresh = true;
+        } else {
+            if e.state == State::Done {
+                result.video_id = e.video_id.clone();
+                result.bytes = e.bytes_done;
+                result.parts = e.parts_done;
+                result.parts_total = e.parts_done;
+                return Err(SessionEnd::AlreadyDone);
+            }
+            video_id = e.video_id.clone();
+            chunk_size = e.chunk_size;
+        }
+    }
+
+    // 2. The file, mapped, and its plan.
     let path = row.path.clone();
     let file = tokio::task::spawn_blocking(move || MappedFile::open(&path))
         .await
@@ -278,36 +384,75 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
         )));
     }
     let file = Arc::new(file);
-    let plan = plan_parts(file.len(), ctx.config.chunk_size).map_err(|e| SessionEnd::failed(e.to_string()))?;
+    let plan = plan_parts(file.len(), chunk_size).map_err(|e| SessionEnd::failed(e.to_string()))?;
     result.parts_total = plan.len() as u64;
     let name = row.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| row.path_text.clone());
     let _ = ctx.events.send(Event::Started { index: job.index, name: name.clone(), bytes: file.len(), parts: plan.len() as u64 }).await;
 
-    let mut target = match (&ctx.config.upload_token, ctx.client.has_api_key()) {
-        (Some(token), true) => UploadTarget::Token { token: token.clone(), video_id: Some(create_video(ctx, &row).await?) },
-        (Some(token), false) => UploadTarget::Token { token: token.clone(), video_id: None },
-        (None, _) => UploadTarget::Video(create_video(ctx, &row).await?),
-    };
-    if let UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } = &target {
-        result.video_id = Some(id.clone());
+    // 3. The video: the journal's, else one already made for this key (the journal may have
+    //    been lost), else a new one; and what the server already holds of it.
+    let mut mode = ctx.config.mode;
+    let mut held = vec![false; plan.len()];
+    let with_key = ctx.client.has_api_key();
+    if with_key && video_id.is_none() && !fresh {
+        video_id = ctx.client.find_by_metadata(KEY_METADATA, &key).await?.into_iter().next().map(|v| v.video_id);
     }
-
-    let total = file.len();
-    let mut complete = false;
-    for part in &plan {
-        if ctx.stop.is_cancelled() {
-            return Err(SessionEnd::Stopped);
+    if let (Some(id), true) = (video_id.clone(), with_key) {
+        match server_holds(ctx, &id, &plan, &mut mode).await? {
+            Some((h, uploaded)) => {
+                held = h;
+                if uploaded {
+                    held = vec![true; plan.len()];
+                }
+            }
+            None => video_id = None,
         }
-        complete = send_part(ctx, &file, &mut target, part, total, plan.len() as u64, &name).await?;
-        if let UploadTarget::Token { video_id: Some(id), .. } = &target {
-            result.video_id = Some(id.clone());
+    } else if let (Some(e), Some(_)) = (&entry, &video_id) {
+        // Without an API key the server cannot be asked; the journal's count is the record.
+        for h in held.iter_mut().take(e.parts_done as usize) {
+            *h = true;
         }
-        file.release(part.range.clone());
+    }
+    let resumed = video_id.is_some();
+    if video_id.is_none() && with_key {
+        video_id = Some(create_video(ctx, &row).await?);
+    }
+    let mut target = match (&ctx.config.upload_token, video_id.clone()) {
+        (Some(token), id) => UploadTarget::Token { token: token.clone(), video_id: id },
+        (None, Some(id)) => UploadTarget::Video(id),
+        (None, None) => return Err(SessionEnd::failed("no API key and no upload token")),
+    };
+    result.video_id = video_id.clone();
+    if let Some(id) = &video_id {
+        record_start(ctx, &key, &identity, id, chunk_size, resumed, &plan, &held).await?;
+    }
+    for (part, _) in plan.iter().zip(&held).filter(|(_, h)| **h) {
         result.parts += 1;
         result.bytes += part.range.end - part.range.start;
         let _ = ctx.events.send(Event::PartDone { index: job.index, bytes: part.range.end - part.range.start }).await;
     }
-    if !complete {
+
+    // 4. The parts the server does not hold yet, in order.
+    let total = file.len();
+    let mut complete = held.iter().all(|h| *h);
+    for (part, _) in plan.iter().zip(&held).filter(|(_, h)| !**h) {
+        if ctx.stop.is_cancelled() {
+            return Err(SessionEnd::Stopped);
+        }
+        complete = send_part(ctx, &file, &mut target, part, total, plan.len() as u64, &name, mode).await?;
+        if let (UploadTarget::Token { video_id: Some(id), .. }, None) = (&target, &result.video_id) {
+            // A token upload's first chunk made the video: from now on it can be resumed.
+            result.video_id = Some(id.clone());
+            record_start(ctx, &key, &identity, id, chunk_size, false, &plan, &held).await?;
+        }
+        file.release(part.range.clone());
+        result.parts += 1;
+        result.bytes += part.range.end - part.range.start;
+        let (k, parts, bytes) = (key.clone(), result.parts, result.bytes);
+        journal(ctx, move |j| j.acknowledged(&k, parts, bytes)).await?;
+        let _ = ctx.events.send(Event::PartDone { index: job.index, bytes: part.range.end - part.range.start }).await;
+    }
+    if !complete && with_key {
         // The last answer was not the full Video: ask the server before calling it done.
         let id = result.video_id.clone().unwrap_or_default();
         let status = ctx.client.status(&id).await?;
@@ -315,7 +460,32 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
             return Err(SessionEnd::failed(format!("every part was acknowledged but the server does not report video `{id}` as uploaded")));
         }
     }
+    let k = key.clone();
+    journal(ctx, move |j| j.finish(&k, State::Done, None)).await?;
     Ok(())
+}
+
+/// Writes the row's video and what is already on the server to the journal.
+#[allow(clippy::too_many_arguments)]
+async fn record_start(
+    ctx: &Ctx,
+    key: &str,
+    identity: &FileIdentity,
+    video_id: &str,
+    chunk_size: u64,
+    resumed: bool,
+    plan: &[PartPlan],
+    held: &[bool],
+) -> Result<(), SessionEnd> {
+    let (parts, bytes) = plan.iter().zip(held).filter(|(_, h)| **h).fold((0, 0), |(n, b), (p, _)| (n + 1, b + p.range.end - p.range.start));
+    let (k, f, v) = (key.to_owned(), identity.clone(), video_id.to_owned());
+    tracing::debug!(key, video_id, resumed, parts, "journal: row started");
+    journal(ctx, move |j| {
+        j.start(&k, &f, &v, chunk_size)?;
+        j.acknowledged(&k, parts, bytes)
+    })
+    .await
+    .map(drop)
 }
 
 /// Creates the row's video. If the create may have reached the server before failing, looks
@@ -354,6 +524,7 @@ fn already_received(e: &ApiError) -> bool {
 
 /// Sends one part (with the client's retries). Returns whether the server called the source
 /// complete.
+#[allow(clippy::too_many_arguments)]
 async fn send_part(
     ctx: &Ctx,
     file: &Arc<MappedFile>,
@@ -362,9 +533,10 @@ async fn send_part(
     total: u64,
     count: u64,
     name: &str,
+    mode: Mode,
 ) -> Result<bool, SessionEnd> {
     let range = part.range.clone();
-    let header = match ctx.config.mode {
+    let header = match mode {
         Mode::Bytes => format!("bytes {}-{}/{}", range.start, range.end - 1, total),
         Mode::Parts => format!("part {}/{}", part.number, count),
     };
@@ -388,7 +560,7 @@ async fn send_part(
                 UploadTarget::Token { video_id: None, .. } => return Err(e.into()),
             };
             let status: VideoStatus = ctx.client.status(&id).await?;
-            let there = match ctx.config.mode {
+            let there = match mode {
                 Mode::Bytes => status.has_range(range.start, range.end - 1),
                 Mode::Parts => status.has_part(part.number),
             };

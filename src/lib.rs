@@ -10,6 +10,7 @@
 //! - [`api`]: the api.video client (auth, videos, chunked upload, problem+json errors).
 //! - [`limit`], [`retry`]: request/byte rates and which failures are retried, how soon.
 //! - [`engine`]: many video sessions at once, parts in order within each.
+//! - [`journal`]: SQLite record of every row's progress, so a killed run resumes.
 //! - [`report`]: progress on stderr, the report file, the summary.
 //! - [`upload`]: the `avbatch upload` command, tying the above together.
 //! - [`secret`]: API keys and tokens that never print.
@@ -21,6 +22,7 @@ pub mod chunk;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod journal;
 pub mod limit;
 pub mod manifest;
 pub mod report;

@@ -172,8 +172,10 @@ pub struct ReportRow {
 pub struct Summary {
     /// Rows in the manifest.
     pub rows: usize,
-    /// Rows uploaded.
+    /// Rows uploaded by this run.
     pub uploaded: usize,
+    /// Rows an earlier run had already uploaded (per the journal).
+    pub skipped: usize,
     /// Rows failed.
     pub failed: usize,
     /// Rows interrupted part-way.
@@ -224,12 +226,15 @@ impl Report {
                 let status = r.map_or(RowStatus::Failed, |r| r.status);
                 match status {
                     RowStatus::Uploaded => summary.uploaded += 1,
+                    RowStatus::Skipped => summary.skipped += 1,
                     RowStatus::Failed => summary.failed += 1,
                     RowStatus::Interrupted => summary.interrupted += 1,
                     RowStatus::Pending => summary.pending += 1,
                 }
                 let bytes = r.map_or(0, |r| r.bytes);
-                summary.bytes += bytes;
+                if status != RowStatus::Skipped {
+                    summary.bytes += bytes;
+                }
                 let secs = r.map_or(0.0, |r| r.seconds);
                 ReportRow {
                     id: row.id.clone(),
@@ -286,9 +291,10 @@ impl Report {
     pub fn human_summary(&self) -> String {
         let s = &self.summary;
         let mut text = format!(
-            "{} of {} rows uploaded, {} failed, {} interrupted, {} not started; {} in {:.1} s ({:.1} MB/s); {} requests, {} retries, {} answered 429",
+            "{} of {} rows uploaded, {} already done, {} failed, {} interrupted, {} not started; {} in {:.1} s ({:.1} MB/s); {} requests, {} retries, {} answered 429",
             s.uploaded,
             s.rows,
+            s.skipped,
             s.failed,
             s.interrupted,
             s.pending,

@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Client, ClientConfig};
 use crate::chunk::plan_parts;
-use crate::cli::UploadArgs;
+use crate::cli::{StatusArgs, UploadArgs};
 use crate::config::{Destination, Exit, UploadConfig};
 use crate::engine::{self, EngineConfig, Job, RowStatus};
+use crate::journal::{Journal, JournalError};
 use crate::limit::Limiter;
 use crate::manifest::{self, LoadOptions, ManifestError, Row};
 use crate::report::{self, Progress, Report};
@@ -84,7 +85,26 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         return Ok(Exit::Done.into());
     }
 
-    // 2. Where to: a remote API, or the embedded server.
+    // 2. The journal, locked for this run; a second run, or a folder that takes no writes, stops
+    //    here, before anything is sent.
+    let journal = match &config.journal {
+        None => None,
+        Some(path) => {
+            let path = path.clone();
+            match tokio::task::spawn_blocking(move || Journal::open(&path)).await.context("opening the journal panicked")? {
+                Ok(j) => Some(Arc::new(j)),
+                Err(e) => {
+                    let hint = match e {
+                        JournalError::Locked { .. } => "wait for the other run to finish, or give this one its own --journal",
+                        _ => "choose a writable place with --journal PATH (or run with --no-journal)",
+                    };
+                    return Ok(invalid(&crate::engine::error_chain(&e), Some(hint)));
+                }
+            }
+        }
+    };
+
+    // 3. Where to: a remote API, or the embedded server.
     let mut _temp_data = None;
     let mut _server = None;
     let (base_url, api_key) = match &config.destination {
@@ -113,7 +133,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
-    // 3. The client, its limiter, and the two stop levels.
+    // 4. The client, its limiter, and the two stop levels.
     let limiter = Arc::new(Limiter::new(config.rate, config.bandwidth));
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
@@ -135,7 +155,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     }
     let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone()));
 
-    // 4. Upload, with progress.
+    // 5. Upload, with progress.
     let started = Instant::now();
     let (events, progress) = mpsc::channel(1024);
     let reporter = tokio::spawn(report::show_progress(progress, rows.len(), total_bytes, Progress::detect(config.quiet)));
@@ -145,12 +165,14 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         chunk_size: config.chunk_size,
         mode: config.mode,
         upload_token: config.upload_token.clone(),
+        journal,
+        force: config.force,
     };
     let results = engine::run(client.clone(), limiter, engine_config, jobs, events, stop.clone()).await;
     let _ = reporter.await;
     signals.abort();
 
-    // 5. Report and exit code.
+    // 6. Report and exit code.
     let mut report = Report::new(&rows, &results, started.elapsed().as_secs_f64());
     let stats = client.stats();
     report.summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
@@ -177,7 +199,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     let s = &report.summary;
     let code = if stop.is_cancelled() && (s.interrupted > 0 || s.pending > 0) {
         Exit::Interrupted
-    } else if s.uploaded == s.rows {
+    } else if s.uploaded + s.skipped == s.rows {
         Exit::Done
     } else if s.uploaded == 0 && results.iter().any(|r| r.auth_failure) {
         // Nothing went through and the server refused the credentials (e.g. a bad upload token).
@@ -197,4 +219,45 @@ async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
     crate::cli::shutdown_signal().await;
     eprintln!("aborting requests in flight");
     abort.cancel();
+}
+
+/// Runs `avbatch status`: the journal's totals, and the manifest's row count when given.
+pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let path = match (&args.journal, &args.manifest) {
+        (Some(j), _) => j.clone(),
+        (None, Some(m)) => crate::journal::default_path(m),
+        (None, None) => return Ok(invalid("give a MANIFEST or --journal FILE", None)),
+    };
+    let journal = match Journal::open_read_only(&path) {
+        Ok(j) => j,
+        Err(e) => {
+            return Ok(invalid(
+                &crate::engine::error_chain(&e),
+                Some("no run has recorded anything there yet; the journal is created by `avbatch upload`"),
+            ))
+        }
+    };
+    let totals = journal.totals().with_context(|| format!("reading `{}`", path.display()))?;
+    // Rows of the manifest the journal has not seen yet have not started.
+    let manifest_rows = match &args.manifest {
+        Some(m) => Some(csv::Reader::from_path(m).with_context(|| format!("reading `{}`", m.display()))?.byte_records().count() as u64),
+        None => None,
+    };
+    let not_started = manifest_rows.map(|n| n.saturating_sub(totals.rows));
+    if args.json {
+        let mut v = serde_json::to_value(&totals)?;
+        v["journal"] = serde_json::json!(path.display().to_string());
+        v["manifestRows"] = serde_json::json!(manifest_rows);
+        v["notStarted"] = serde_json::json!(not_started);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let pct = if totals.bytes_total > 0 { totals.bytes_done as f64 * 100.0 / totals.bytes_total as f64 } else { 0.0 };
+        println!("journal: {}", path.display());
+        if let (Some(rows), Some(pending)) = (manifest_rows, not_started) {
+            println!("manifest rows: {rows} ({pending} not started)");
+        }
+        println!("rows: {} done, {} failed, {} in progress", totals.done, totals.failed, totals.uploading);
+        println!("bytes: {} of {} acknowledged ({pct:.1} %)", HumanBytes(totals.bytes_done), HumanBytes(totals.bytes_total));
+    }
+    Ok(Exit::Done.into())
 }

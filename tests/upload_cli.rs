@@ -527,6 +527,7 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
             "5MiB",
             "--report",
             report_path.to_str().unwrap(),
+            "--no-journal",
         ],
         Some(KEY),
     );
@@ -549,6 +550,7 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
             "-vv",
             "--report",
             report_path.to_str().unwrap(),
+            "--no-journal",
         ],
         None,
     );

@@ -1,0 +1,344 @@
+//! The journal: what each row of a manifest has reached, kept in SQLite so a killed run resumes.
+//!
+//! One table, one row per manifest row (by its idempotency key): the file's identity when it was
+//! uploaded (path, size, mtime), the video it went to, the parts and bytes the server
+//! acknowledged, the state, and the last error. The video task writes it after each
+//! acknowledged part and before reporting that part, in WAL mode with `synchronous=FULL`, so a
+//! `kill -9` loses at most the parts in flight. A lock file next to the journal keeps two runs
+//! from sharing it. This is the only module that knows SQL.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Why the journal cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Another avbatch run holds the lock.
+    #[error("the journal `{}` is in use by another avbatch run", path.display())]
+    Locked {
+        /// The journal.
+        path: PathBuf,
+    },
+    /// The journal or its lock file cannot be opened or created (missing or read-only folder,
+    /// full disk).
+    #[error("cannot open the journal `{}`", path.display())]
+    Open {
+        /// The journal.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite refused an operation.
+    #[error("journal `{}`", path.display())]
+    Sql {
+        /// The journal.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// Where a row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Video created (or found), parts under way.
+    Uploading,
+    /// Every byte acknowledged and the video complete.
+    Done,
+    /// Ended in an error; a re-run tries again.
+    Failed,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Uploading => "uploading",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> State {
+        match s {
+            "done" => State::Done,
+            "failed" => State::Failed,
+            _ => State::Uploading,
+        }
+    }
+}
+
+/// The identity of a file when it was uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIdentity {
+    /// Path as written in the manifest.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch (0 when unknown).
+    pub mtime_ns: i64,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The row's idempotency key.
+    pub key: String,
+    /// The file as it was.
+    pub file: FileIdentity,
+    /// The video, once created.
+    pub video_id: Option<String>,
+    /// Part size the video was cut with.
+    pub chunk_size: u64,
+    /// Parts acknowledged.
+    pub parts_done: u64,
+    /// Bytes acknowledged.
+    pub bytes_done: u64,
+    /// Where it stands.
+    pub state: State,
+    /// The last error.
+    pub error: Option<String>,
+}
+
+/// Totals for `avbatch status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    /// Rows with an entry.
+    pub rows: u64,
+    /// Rows done.
+    pub done: u64,
+    /// Rows failed.
+    pub failed: u64,
+    /// Rows started but not finished.
+    pub uploading: u64,
+    /// Bytes acknowledged.
+    pub bytes_done: u64,
+    /// Bytes of every file in the journal.
+    pub bytes_total: u64,
+}
+
+/// An open journal, locked for this run.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    _lock: Option<File>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rows (
+    key        TEXT PRIMARY KEY,
+    path       TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    video_id   TEXT,
+    chunk_size INTEGER NOT NULL,
+    parts_done INTEGER NOT NULL DEFAULT 0,
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    state      TEXT NOT NULL,
+    error      TEXT,
+    updated_at INTEGER NOT NULL DEFAULT (unixepoch())
+);";
+
+/// The default journal for a manifest: `NAME.journal.sqlite` beside it.
+pub fn default_path(manifest: &Path) -> PathBuf {
+    let stem = manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
+    manifest.with_file_name(format!("{stem}.journal.sqlite"))
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+impl Journal {
+    /// Opens (creating if needed) and locks the journal for a run. Blocks: call before the
+    /// runtime is busy or from `spawn_blocking`.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let open_err = |source| JournalError::Open { path: path.to_owned(), source };
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(lock_path(path)).map_err(open_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::Locked { path: path.to_owned() }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(open_err(e)),
+        }
+        let journal = Self::connect(path, false)?;
+        Ok(Journal { _lock: Some(lock), ..journal })
+    }
+
+    /// Opens the journal read-only, without the lock, for `avbatch status` while a run goes on.
+    pub fn open_read_only(path: &Path) -> Result<Journal, JournalError> {
+        if !path.exists() {
+            return Err(JournalError::Open {
+                path: path.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such journal"),
+            });
+        }
+        Self::connect(path, true)
+    }
+
+    fn connect(path: &Path, read_only: bool) -> Result<Journal, JournalError> {
+        let sql = |source| JournalError::Sql { path: path.to_owned(), source };
+        let flags = if read_only {
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            rusqlite::OpenFlags::default()
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+        if !read_only {
+            conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+            // Every acknowledged part must survive a crash of the machine, not only of the
+            // process; one fsync per part is nothing next to a part's upload.
+            conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+            conn.execute_batch(SCHEMA).map_err(sql)?;
+            // Prove the folder takes writes now (read-only folder, full disk), before uploading.
+            conn.execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS probe (x); DROP TABLE probe; COMMIT;").map_err(sql)?;
+        }
+        Ok(Journal { path: path.to_owned(), conn: Mutex::new(conn), _lock: None })
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (each statement is atomic).
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> JournalError {
+        JournalError::Sql { path: self.path.clone(), source }
+    }
+
+    /// The entry of a row, if any.
+    pub fn get(&self, key: &str) -> Result<Option<Entry>, JournalError> {
+        self.conn()
+            .query_row(
+                "SELECT key, path, size, mtime_ns, video_id, chunk_size, parts_done, bytes_done, state, error FROM rows WHERE key = ?1",
+                params![key],
+                |r| {
+                    Ok(Entry {
+                        key: r.get(0)?,
+                        file: FileIdentity { path: r.get(1)?, size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? },
+                        video_id: r.get(4)?,
+                        chunk_size: r.get::<_, i64>(5)? as u64,
+                        parts_done: r.get::<_, i64>(6)? as u64,
+                        bytes_done: r.get::<_, i64>(7)? as u64,
+                        state: State::parse(&r.get::<_, String>(8)?),
+                        error: r.get(9)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Starts (or restarts) a row: its file, its video, nothing acknowledged yet.
+    pub fn start(&self, key: &str, file: &FileIdentity, video_id: &str, chunk_size: u64) -> Result<(), JournalError> {
+        self.conn()
+            .execute(
+                "INSERT INTO rows (key, path, size, mtime_ns, video_id, chunk_size, parts_done, bytes_done, state, error, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 'uploading', NULL, unixepoch())
+                 ON CONFLICT(key) DO UPDATE SET path = ?2, size = ?3, mtime_ns = ?4, video_id = ?5, chunk_size = ?6,
+                   parts_done = 0, bytes_done = 0, state = 'uploading', error = NULL, updated_at = unixepoch()",
+                params![key, file.path, file.size as i64, file.mtime_ns, video_id, chunk_size as i64],
+            )
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records the parts and bytes the server has acknowledged so far.
+    pub fn acknowledged(&self, key: &str, parts_done: u64, bytes_done: u64) -> Result<(), JournalError> {
+        self.conn()
+            .execute(
+                "UPDATE rows SET parts_done = ?2, bytes_done = ?3, updated_at = unixepoch() WHERE key = ?1",
+                params![key, parts_done as i64, bytes_done as i64],
+            )
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Marks a row done or failed.
+    pub fn finish(&self, key: &str, state: State, error: Option<&str>) -> Result<(), JournalError> {
+        self.conn()
+            .execute("UPDATE rows SET state = ?2, error = ?3, updated_at = unixepoch() WHERE key = ?1", params![key, state.as_str(), error])
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Totals over every entry.
+    pub fn totals(&self) -> Result<Totals, JournalError> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(*),
+                        COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'failed'), 0), COALESCE(SUM(state = 'uploading'), 0),
+                        COALESCE(SUM(bytes_done), 0), COALESCE(SUM(size), 0)
+                 FROM rows",
+                [],
+                |r| {
+                    let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
+                    Ok(Totals { rows: n(0)?, done: n(1)?, failed: n(2)?, uploading: n(3)?, bytes_done: n(4)?, bytes_total: n(5)? })
+                },
+            )
+            .map_err(|e| self.sql(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> FileIdentity {
+        FileIdentity { path: "a.mp4".into(), size: 100, mtime_ns: 7 }
+    }
+
+    #[test]
+    fn entries_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        {
+            let j = Journal::open(&path).unwrap();
+            assert_eq!(j.get("k").unwrap(), None);
+            j.start("k", &file(), "vi1", 50).unwrap();
+            j.acknowledged("k", 1, 50).unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let e = j.get("k").unwrap().unwrap();
+        assert_eq!((e.video_id.as_deref(), e.parts_done, e.bytes_done, e.state, e.chunk_size), (Some("vi1"), 1, 50, State::Uploading, 50));
+        j.finish("k", State::Done, None).unwrap();
+        j.start("k2", &file(), "vi2", 50).unwrap();
+        j.finish("k2", State::Failed, Some("boom")).unwrap();
+        assert_eq!(j.get("k2").unwrap().unwrap().error.as_deref(), Some("boom"));
+        let t = j.totals().unwrap();
+        assert_eq!((t.rows, t.done, t.failed, t.uploading, t.bytes_done, t.bytes_total), (2, 1, 1, 0, 50, 200));
+        // Restarting a row clears what it had acknowledged.
+        j.start("k", &FileIdentity { size: 200, ..file() }, "vi3", 50).unwrap();
+        let e = j.get("k").unwrap().unwrap();
+        assert_eq!((e.video_id.as_deref(), e.parts_done, e.state, e.file.size), (Some("vi3"), 0, State::Uploading, 200));
+    }
+
+    #[test]
+    fn a_second_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let _first = Journal::open(&path).unwrap();
+        assert!(matches!(Journal::open(&path), Err(JournalError::Locked { .. })));
+        // Reading for `avbatch status` does not need the lock.
+        assert_eq!(Journal::open_read_only(&path).unwrap().totals().unwrap().rows, 0);
+    }
+
+    #[test]
+    fn a_read_only_folder_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-folder").join("j.sqlite");
+        assert!(matches!(Journal::open(&missing), Err(JournalError::Open { .. })));
+    }
+}
