@@ -77,22 +77,16 @@ fn report(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-async fn videos(s: &TestServer) -> Vec<Value> {
-    let r: Value =
-        s.http.get(format!("{}/videos?pageSize=100", s.url)).header("Authorization", s.basic()).send().await.unwrap().json().await.unwrap();
-    r["data"].as_array().unwrap().clone()
-}
-
 /// Every row exactly once on the server, byte for byte.
 async fn assert_exactly_once(s: &TestServer, batch: &Batch) {
-    let all = videos(s).await;
+    let all = s.all_videos().await;
     assert_eq!(all.len(), batch.sources.len(), "one video per row, no duplicates");
     let rep = report(&batch.report());
     for (i, row) in rep["rows"].as_array().unwrap().iter().enumerate() {
         assert!(row["status"] == "uploaded" || row["status"] == "skipped", "row {i}: {row}");
         let id = row["videoId"].as_str().unwrap_or_else(|| panic!("row {i} has no videoId: {row}"));
-        let back = s.http.get(format!("{}/vod/{id}/mp4/source.mp4", s.url)).send().await.unwrap().bytes().await.unwrap();
-        assert!(back.as_ref() == batch.sources[i].as_slice(), "video of row {i} differs");
+        let back = s.source_of(id).await;
+        assert!(back == batch.sources[i].as_slice(), "video of row {i} differs");
     }
 }
 
@@ -123,7 +117,7 @@ async fn issue_5_kill_9_again_and_again_then_a_final_run_uploads_each_row_once()
     let rep = report(&batch.report());
     assert_eq!(rep["summary"]["skipped"], 8, "{rep}");
     assert_eq!(server.server.received_bytes(), before, "nothing is sent again");
-    assert_eq!(videos(&server).await.len(), 8);
+    assert_eq!(server.all_videos().await.len(), 8);
 
     // `avbatch status` reads the journal.
     let status =
@@ -142,18 +136,9 @@ async fn issue_5_a_partly_uploaded_video_continues_from_the_servers_record() {
     // Wait until the server holds at least one part, then kill.
     let id = loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Some(v) = videos(&server).await.first() {
+        if let Some(v) = server.all_videos().await.first() {
             let id = v["videoId"].as_str().unwrap().to_owned();
-            let st: Value = server
-                .http
-                .get(format!("{}/videos/{id}/status", server.url))
-                .header("Authorization", server.basic())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let st = server.status_of(&id).await;
             if !st["ingest"]["receivedBytes"].as_array().unwrap().is_empty() {
                 break id;
             }
@@ -188,7 +173,7 @@ async fn issue_5_without_the_journal_a_rerun_finds_the_videos_by_key() {
     // And with no journal at all.
     let out = batch.run(&server, &["--no-journal"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(videos(&server).await.len(), 3);
+    assert_eq!(server.all_videos().await.len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -211,12 +196,12 @@ async fn issue_5_two_runs_on_one_journal_and_a_changed_file() {
     let rep = report(&batch.report());
     assert!(rep["rows"][0]["error"].as_str().unwrap().contains("--force"), "{rep}");
     assert_eq!(rep["rows"][1]["status"], "skipped");
-    assert_eq!(videos(&server).await.len(), 2);
+    assert_eq!(server.all_videos().await.len(), 2);
     let out = batch.run(&server, &["--force"]);
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&batch.report());
     let id = rep["rows"][0]["videoId"].as_str().unwrap();
-    let back = server.http.get(format!("{}/vod/{id}/mp4/source.mp4", server.url)).send().await.unwrap().bytes().await.unwrap();
-    assert!(back.as_ref() == changed.as_slice(), "the changed file went up as a new video");
-    assert_eq!(videos(&server).await.len(), 3);
+    let back = server.source_of(id).await;
+    assert!(back == changed.as_slice(), "the changed file went up as a new video");
+    assert_eq!(server.all_videos().await.len(), 3);
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{pattern, spawn_server, spawn_server_with, TestServer, KEY, MIB};
+use common::{pattern, spawn_server, spawn_server_with, KEY, MIB};
 use serde_json::Value;
 
 /// A folder of files and a manifest describing them.
@@ -31,6 +31,18 @@ impl Library {
         data
     }
 
+    /// `n` files `f{i}.mp4` of `size(i)` bytes and a manifest of them with ids `id-{i}`.
+    /// Returns the manifest and the files' contents.
+    fn batch(&self, n: usize, size: impl Fn(usize) -> usize) -> (PathBuf, Vec<Vec<u8>>) {
+        let mut csv = String::from("id,path\n");
+        let mut sources = Vec::new();
+        for i in 0..n {
+            sources.push(self.file(&format!("f{i}.mp4"), size(i), i as u8));
+            csv.push_str(&format!("id-{i},f{i}.mp4\n"));
+        }
+        (self.manifest(&csv), sources)
+    }
+
     fn manifest(&self, text: &str) -> PathBuf {
         let p = self.path("manifest.csv");
         std::fs::write(&p, text).unwrap();
@@ -49,16 +61,6 @@ fn avbatch(args: &[&str], key: Option<&str>) -> Output {
 
 fn text(o: &Output) -> String {
     format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-async fn get_json(s: &TestServer, path: &str) -> Value {
-    let r = s.http.get(format!("{}{path}", s.url)).header("Authorization", s.basic()).send().await.unwrap();
-    assert!(r.status().is_success(), "GET {path}: {}", r.status());
-    r.json().await.unwrap()
-}
-
-async fn all_videos(s: &TestServer) -> Vec<Value> {
-    get_json(s, "/videos?pageSize=100").await["data"].as_array().unwrap().clone()
 }
 
 fn report(path: &Path) -> Value {
@@ -116,13 +118,13 @@ async fn issue_4_a_batch_of_edge_sizes_arrives_byte_exact_with_every_field() {
     let rep = report(&report_path);
     assert_eq!(rep["summary"]["uploaded"], 32, "{rep}");
 
-    let videos = all_videos(&server).await;
+    let videos = server.all_videos().await;
     assert_eq!(videos.len(), 32, "one video per row, no duplicates");
     for (i, row) in rep["rows"].as_array().unwrap().iter().enumerate() {
         assert_eq!(row["status"], "uploaded");
         assert_eq!(row["id"], format!("row-{i}"));
         let id = row["videoId"].as_str().expect("videoId in the report");
-        let video = get_json(&server, &format!("/videos/{id}")).await;
+        let video = server.get_json(&format!("/videos/{id}")).await;
         let size = sources[i].len();
         assert_eq!(video["title"], format!("Video {i}, size {size}"));
         assert_eq!(video["description"], format!("Description of {i}"));
@@ -142,7 +144,7 @@ async fn issue_4_a_batch_of_edge_sizes_arrives_byte_exact_with_every_field() {
             assert!(meta.contains(&(want.0.to_owned(), want.1.clone())), "video {i} metadata {meta:?} lacks {want:?}");
         }
         let back = server.http.get(video["assets"]["mp4"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
-        assert!(back.as_ref() == sources[i].as_slice(), "video {i} ({size} bytes) differs through assets.mp4 ({} bytes back)", back.len());
+        assert!(back == sources[i].as_slice(), "video {i} ({size} bytes) differs through assets.mp4 ({} bytes back)", back.len());
 
         // Parts arrived strictly in order: each chunk file was written after the one before it.
         let dir = server.data.path().join("videos").join(id);
@@ -189,13 +191,13 @@ async fn issue_4_every_manifest_problem_is_reported_with_its_line_and_nothing_is
         assert!(err.contains(&format!("line {line}")), "no problem reported for line {line}:\n{err}");
     }
     assert!(err.contains("`public`"), "the bad boolean names its column:\n{err}");
-    assert!(all_videos(&server).await.is_empty(), "nothing may be sent for an invalid manifest");
+    assert!(server.all_videos().await.is_empty(), "nothing may be sent for an invalid manifest");
 
     let unknown = lib.manifest("path,colour\nok.mp4,red\n");
     let out = avbatch(&["upload", unknown.to_str().unwrap(), "--base-url", &server.url], Some(KEY));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("colour"), "{}", text(&out));
-    assert!(all_videos(&server).await.is_empty());
+    assert!(server.all_videos().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -209,7 +211,7 @@ async fn issue_4_dry_run_prints_the_plan_and_sends_nothing() {
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("2 rows") && stdout.contains("4 parts") && stdout.contains(&(12 * MIB + 10).to_string()), "{stdout}");
-    assert!(all_videos(&server).await.is_empty());
+    assert!(server.all_videos().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,12 +220,7 @@ async fn issue_4_client_rate_keeps_the_server_under_rate_plus_burst() {
     // enforces per bucket. Zero 429s means the client never exceeded it.
     let server = spawn_server_with(|c| c.rate_limits = "all=20/1s".parse().unwrap()).await;
     let lib = Library::new();
-    let mut csv = String::from("path\n");
-    for i in 0..40 {
-        lib.file(&format!("f{i}.mp4"), 1000 + i, i as u8);
-        csv.push_str(&format!("f{i}.mp4\n"));
-    }
-    let manifest = lib.manifest(&csv);
+    let (manifest, _) = lib.batch(40, |i| 1000 + i);
     let report_path = lib.path("r.json");
     let started = Instant::now();
     let out = avbatch(
@@ -258,13 +255,7 @@ async fn issue_4_storms_and_503s_still_end_byte_exact() {
     })
     .await;
     let lib = Library::new();
-    let mut csv = String::from("path\n");
-    let mut sources = Vec::new();
-    for i in 0..8 {
-        sources.push(lib.file(&format!("f{i}.mp4"), 11 * MIB + i * 7, i as u8));
-        csv.push_str(&format!("f{i}.mp4\n"));
-    }
-    let manifest = lib.manifest(&csv);
+    let (manifest, sources) = lib.batch(8, |i| 11 * MIB + i * 7);
     let report_path = lib.path("r.json");
     let out = avbatch(
         &[
@@ -284,12 +275,12 @@ async fn issue_4_storms_and_503s_still_end_byte_exact() {
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&report_path);
     assert!(rep["summary"]["retries"].as_u64().unwrap() > 0, "faults were injected, so there must be retries: {rep}");
-    let videos = all_videos(&server).await;
+    let videos = server.all_videos().await;
     assert_eq!(videos.len(), 8, "no duplicates after retried creates");
     for (i, row) in rep["rows"].as_array().unwrap().iter().enumerate() {
         let id = row["videoId"].as_str().unwrap();
-        let back = server.http.get(format!("{}/vod/{id}/mp4/source.mp4", server.url)).send().await.unwrap().bytes().await.unwrap();
-        assert!(back.as_ref() == sources[i].as_slice(), "video {i} differs");
+        let back = server.source_of(id).await;
+        assert!(back == sources[i].as_slice(), "video {i} differs");
     }
 }
 
@@ -437,13 +428,7 @@ async fn issue_4_tokens_refresh_before_expiry_and_after_a_401() {
     })
     .await;
     let lib = Library::new();
-    let mut csv = String::from("path\n");
-    let mut sources = Vec::new();
-    for i in 0..3 {
-        sources.push(lib.file(&format!("f{i}.mp4"), 16 * MIB, i as u8));
-        csv.push_str(&format!("f{i}.mp4\n"));
-    }
-    let manifest = lib.manifest(&csv);
+    let (manifest, sources) = lib.batch(3, |_| 16 * MIB);
     let report_path = lib.path("r.json");
     let out = avbatch(
         &[
@@ -465,8 +450,8 @@ async fn issue_4_tokens_refresh_before_expiry_and_after_a_401() {
     assert!(rep["summary"]["seconds"].as_f64().unwrap() > 3.0, "the run must outlive several tokens: {rep}");
     for (i, row) in rep["rows"].as_array().unwrap().iter().enumerate() {
         let id = row["videoId"].as_str().unwrap();
-        let back = server.http.get(format!("{}/vod/{id}/mp4/source.mp4", server.url)).send().await.unwrap().bytes().await.unwrap();
-        assert!(back.as_ref() == sources[i].as_slice(), "video {i} differs");
+        let back = server.source_of(id).await;
+        assert!(back == sources[i].as_slice(), "video {i} differs");
     }
 }
 
@@ -508,11 +493,11 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&report_path);
-    assert_eq!(all_videos(&server).await.len(), 2, "chained chunks go to one video each");
+    assert_eq!(server.all_videos().await.len(), 2, "chained chunks go to one video each");
     for (row, source) in rep["rows"].as_array().unwrap().iter().zip([&a, &b]) {
         let id = row["videoId"].as_str().expect("the first chunk's answer names the video");
-        let back = server.http.get(format!("{}/vod/{id}/mp4/source.mp4", server.url)).send().await.unwrap().bytes().await.unwrap();
-        assert!(back.as_ref() == source.as_slice());
+        let back = server.source_of(id).await;
+        assert!(back == source.as_slice());
     }
     // With a key too, the video is created with the row's fields and the parts go through the token.
     let out = avbatch(
@@ -534,7 +519,7 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&report_path);
     let id = rep["rows"][0]["videoId"].as_str().unwrap();
-    let video = get_json(&server, &format!("/videos/{id}")).await;
+    let video = server.get_json(&format!("/videos/{id}")).await;
     assert_eq!((video["title"].as_str(), video["tags"][0].as_str()), (Some("Delegated"), Some("x")));
 
     // A refused token: exit 3, and the token itself is printed nowhere.
@@ -565,12 +550,7 @@ async fn issue_4_ctrl_c_stops_cleanly_with_the_summary_so_far() {
     // 2 MiB/s per connection: each 6 MiB file takes about 3 s, so SIGINT lands mid-batch.
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(2 * MIB as u64)).await;
     let lib = Library::new();
-    let mut csv = String::from("path\n");
-    for i in 0..6 {
-        lib.file(&format!("f{i}.mp4"), 6 * MIB, i as u8);
-        csv.push_str(&format!("f{i}.mp4\n"));
-    }
-    let manifest = lib.manifest(&csv);
+    let (manifest, _) = lib.batch(6, |_| 6 * MIB);
     let report_path = lib.path("r.json");
     let child = Command::new(env!("CARGO_BIN_EXE_avbatch"))
         .args([
@@ -603,7 +583,7 @@ async fn issue_4_ctrl_c_stops_cleanly_with_the_summary_so_far() {
     // Parts in flight were allowed to finish: every acknowledged byte is on the server.
     for row in rep["rows"].as_array().unwrap() {
         if let Some(id) = row["videoId"].as_str() {
-            let status = get_json(&server, &format!("/videos/{id}/status")).await;
+            let status = server.get_json(&format!("/videos/{id}/status")).await;
             let received: u64 = status["ingest"]["receivedBytes"]
                 .as_array()
                 .unwrap()
@@ -625,13 +605,7 @@ async fn issue_4_lost_answers_never_duplicate_a_video_or_a_part() {
     })
     .await;
     let lib = Library::new();
-    let mut csv = String::from("id,path\n");
-    let mut sources = Vec::new();
-    for i in 0..8 {
-        sources.push(lib.file(&format!("f{i}.mp4"), 11 * MIB + i * 3, i as u8));
-        csv.push_str(&format!("id-{i},f{i}.mp4\n"));
-    }
-    let manifest = lib.manifest(&csv);
+    let (manifest, sources) = lib.batch(8, |i| 11 * MIB + i * 3);
     let report_path = lib.path("r.json");
     let out = avbatch(
         &[
@@ -662,8 +636,8 @@ async fn issue_4_lost_answers_never_duplicate_a_video_or_a_part() {
     assert_eq!(videos.len(), 8, "exactly one video per row");
     for (i, row) in rep["rows"].as_array().unwrap().iter().enumerate() {
         let id = row["videoId"].as_str().unwrap();
-        let back = server.http.get(format!("{}/vod/{id}/mp4/source.mp4", server.url)).send().await.unwrap().bytes().await.unwrap();
-        assert!(back.as_ref() == sources[i].as_slice(), "video {i} differs");
+        let back = server.source_of(id).await;
+        assert!(back == sources[i].as_slice(), "video {i} differs");
         assert_eq!(row["parts"], 3);
     }
 }
@@ -695,8 +669,8 @@ async fn issue_4_a_failed_row_does_not_stop_the_batch_and_exits_1() {
     assert_eq!(statuses, ["uploaded", "uploaded", "failed"], "{rep}");
     assert!(rep["rows"][2]["error"].as_str().unwrap().contains("changed since the manifest was checked"), "{rep}");
     let id = rep["rows"][1]["videoId"].as_str().unwrap();
-    let back = server.http.get(format!("{}/vod/{id}/mp4/source.mp4", server.url)).send().await.unwrap().bytes().await.unwrap();
-    assert!(back.as_ref() == b.as_slice());
+    let back = server.source_of(id).await;
+    assert!(back == b.as_slice());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -17,20 +17,6 @@ const TYPE_BASE: &str = "https://docs.api.video/reference/";
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-async fn create_video(ts: &TestServer, title: &str) -> String {
-    let resp = ts
-        .http
-        .post(format!("{}/videos", ts.url))
-        .header("Authorization", ts.basic())
-        .json(&json!({ "title": title }))
-        .send()
-        .await
-        .expect("POST /videos reaches the server");
-    assert_eq!(resp.status().as_u16(), 201, "POST /videos {{title:{title:?}}} must answer 201");
-    let v: Value = resp.json().await.expect("POST /videos answers JSON");
-    v["videoId"].as_str().unwrap_or_else(|| panic!("POST /videos answer has no videoId: {v}")).to_owned()
-}
-
 async fn get_video(ts: &TestServer, id: &str) -> (u16, Value) {
     let resp = ts.http.get(format!("{}/videos/{id}", ts.url)).header("Authorization", ts.basic()).send().await.expect("GET video");
     let st = resp.status().as_u16();
@@ -169,7 +155,7 @@ async fn video_count(ts: &TestServer) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_request_upload() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "single").await;
+    let id = ts.create_video("single").await;
     let before = ingest_of(&ts, &id).await;
     assert!(before.get("status").is_none(), "before any chunk ingest has no status key: {before}");
     assert_asset_missing(&ts, &id, "single request").await;
@@ -190,7 +176,7 @@ async fn single_request_upload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_mode_three_chunks_in_order() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "bytes").await;
+    let id = ts.create_video("bytes").await;
     let data = three_chunk_file(5);
     let t = data.len() as u64;
     let p = P as u64;
@@ -231,7 +217,7 @@ async fn bytes_mode_three_chunks_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_mode_out_of_order() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "bytes out of order").await;
+    let id = ts.create_video("bytes out of order").await;
     let data = three_chunk_file(6);
     let t = data.len() as u64;
     let p = P as u64;
@@ -249,7 +235,7 @@ async fn bytes_mode_out_of_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn part_mode_with_known_total() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "part N/M").await;
+    let id = ts.create_video("part N/M").await;
     let data = three_chunk_file(7);
     let [a, b, c] = parts_of(&data);
 
@@ -277,7 +263,7 @@ async fn part_mode_with_known_total() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn part_mode_with_unknown_total_until_the_last() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "part N/*").await;
+    let id = ts.create_video("part N/*").await;
     let data = three_chunk_file(8);
     let [a, b, c] = parts_of(&data);
 
@@ -305,7 +291,7 @@ async fn part_mode_out_of_order_reassembles_in_part_order() {
     let ts = spawn_server().await;
 
     // Last part first (it carries the total), then 1, then 2.
-    let id = create_video(&ts, "parts 3,1,2").await;
+    let id = ts.create_video("parts 3,1,2").await;
     let data = three_chunk_file(9);
     let [a, b, c] = parts_of(&data);
     send_partial(&ts, &id, "part 3/3", c).await;
@@ -322,7 +308,7 @@ async fn part_mode_out_of_order_reassembles_in_part_order() {
     assert_asset_is(&ts, &video, &data, "parts sent 3,1,2").await;
 
     // 2 with no total, then the last, then 1.
-    let id = create_video(&ts, "parts 2,3,1").await;
+    let id = ts.create_video("parts 2,3,1").await;
     let data = three_chunk_file(10);
     let [a, b, c] = parts_of(&data);
     send_partial(&ts, &id, "part 2/*", b).await;
@@ -337,7 +323,7 @@ async fn part_mode_out_of_order_reassembles_in_part_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn part_one_of_one_completes() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "part 1/1").await;
+    let id = ts.create_video("part 1/1").await;
     let data = pattern(4096, 2);
     let video = send_final(&ts, &id, Some("part 1/1"), &data).await;
     let ingest = ingest_of(&ts, &id).await;
@@ -350,7 +336,7 @@ async fn part_one_of_one_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn range_requests_on_the_mp4_asset() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "ranges").await;
+    let id = ts.create_video("ranges").await;
     let data = three_chunk_file(11);
     let [a, b, c] = parts_of(&data);
     send_partial(&ts, &id, "part 1/3", a).await;
@@ -585,7 +571,7 @@ async fn chunked_token_upload_chained_by_video_id() {
     assert_eq!(video_count(&ts).await, 1, "a chained /upload session makes exactly one video");
 
     // Into a video made with POST /videos, in bytes mode, videoId after then before the file.
-    let id2 = create_video(&ts, "made first").await;
+    let id2 = ts.create_video("made first").await;
     let data2 = three_chunk_file(13);
     let [a, b, c] = parts_of(&data2);
     let t = data2.len();

@@ -73,32 +73,6 @@ fn build(form: &Form) -> (String, Vec<u8>) {
     }
 }
 
-async fn create_video(ts: &TestServer, title: &str) -> String {
-    let resp = ts
-        .http
-        .post(format!("{}/videos", ts.url))
-        .header("Authorization", ts.basic())
-        .json(&json!({ "title": title }))
-        .send()
-        .await
-        .expect("POST /videos reaches the server");
-    assert_eq!(resp.status().as_u16(), 201, "POST /videos {{title:{title:?}}} must answer 201");
-    let v: Value = resp.json().await.expect("POST /videos answers JSON");
-    v["videoId"].as_str().unwrap_or_else(|| panic!("POST /videos answer has no videoId: {v}")).to_owned()
-}
-
-async fn status_of(ts: &TestServer, id: &str) -> Value {
-    let resp = ts
-        .http
-        .get(format!("{}/videos/{id}/status", ts.url))
-        .header("Authorization", ts.basic())
-        .send()
-        .await
-        .expect("GET status reaches the server");
-    assert_eq!(resp.status().as_u16(), 200, "GET /videos/{id}/status must answer 200");
-    resp.json().await.expect("status is JSON")
-}
-
 /// Sends one chunk to `POST /videos/{id}/source`.
 async fn send(ts: &TestServer, id: &str, range: Option<&str>, form: &Form) -> reqwest::Response {
     let (ct, body) = build(form);
@@ -173,7 +147,7 @@ fn case(name: &'static str, setup: &[(&str, Form)], range: &str, form: Form, slu
 
 /// Runs one case on a fresh video. Errors name the case, what was sent and what came back.
 async fn run_case(ts: &TestServer, c: &Case) -> Result<(), String> {
-    let id = create_video(ts, c.name).await;
+    let id = ts.create_video(c.name).await;
     for (i, (range, form)) in c.setup.iter().enumerate() {
         let resp = send(ts, &id, range.as_deref(), form).await;
         let st = resp.status().as_u16();
@@ -182,10 +156,10 @@ async fn run_case(ts: &TestServer, c: &Case) -> Result<(), String> {
             return Err(format!("[{}] setup chunk #{i} (Content-Range {range:?}) must be accepted with 201, got {st}: {text}", c.name));
         }
     }
-    let before = status_of(ts, &id).await;
+    let before = ts.status_of(&id).await;
     let resp = send(ts, &id, c.range.as_deref(), &c.form).await;
     let checked = check_problem(resp, c.status, c.slug).await;
-    let after = status_of(ts, &id).await;
+    let after = ts.status_of(&id).await;
     let mut errs = Vec::new();
     if let Err(e) = checked {
         errs.push(format!("expected {} {}: {e}", c.status, c.slug));
@@ -398,19 +372,19 @@ async fn already_uploaded_already_initiated_and_mode_mixing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_chunk_on_a_complete_video_keeps_the_source() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "keep source").await;
+    let id = ts.create_video("keep source").await;
     let original = pattern(4321, 9);
     let (ct, body) = multipart_file("file", "clip.mp4", &original);
     let resp = send_raw(&ts, &id, None, ct, body).await;
     assert_eq!(resp.status().as_u16(), 201, "single-request upload of 4321 bytes must answer 201");
     let video: Value = resp.json().await.expect("Video JSON");
     let url = mp4_url(&video);
-    let before = status_of(&ts, &id).await;
+    let before = ts.status_of(&id).await;
 
     let (ct, body) = multipart_file("file", "clip.mp4", &pattern(999, 3));
     let resp = send_raw(&ts, &id, None, ct, body).await;
     check_problem(resp, 400, "video-source-already-uploaded").await.unwrap_or_else(|e| panic!("second single upload: {e}"));
-    assert_eq!(status_of(&ts, &id).await, before, "a refused second upload must not change /status");
+    assert_eq!(ts.status_of(&id).await, before, "a refused second upload must not change /status");
     let (st, got) = get_bytes(&ts, &url).await;
     assert_eq!(st, 200, "GET {url} after the refused second upload");
     assert!(got == original, "assets.mp4 must still be the first upload (got {} bytes, expected 4321)", got.len());
@@ -481,16 +455,16 @@ async fn part_mode_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_duplicate_part_keeps_the_first_one() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "dup part").await;
+    let id = ts.create_video("dup part").await;
     let part1 = pattern(P, 11);
     let part2 = pattern(77, 12);
     let (ct, body) = multipart_file("file", "clip.mp4", &part1);
     assert_eq!(send_raw(&ts, &id, Some("part 1/*"), ct, body).await.status().as_u16(), 201, "part 1/* of 5 MiB");
-    let before = status_of(&ts, &id).await;
+    let before = ts.status_of(&id).await;
     let (ct, body) = multipart_file("file", "clip.mp4", &pattern(P, 99));
     let resp = send_raw(&ts, &id, Some("part 1/2"), ct, body).await;
     check_problem(resp, 400, "video-content-range-by-part-part-already-sent").await.unwrap_or_else(|e| panic!("resent part 1/2: {e}"));
-    assert_eq!(status_of(&ts, &id).await, before, "refused duplicate part changed /status");
+    assert_eq!(ts.status_of(&id).await, before, "refused duplicate part changed /status");
     let (ct, body) = multipart_file("file", "clip.mp4", &part2);
     let resp = send_raw(&ts, &id, Some("part 2/2"), ct, body).await;
     assert_eq!(resp.status().as_u16(), 201, "part 2/2 completes the upload");
@@ -622,7 +596,7 @@ async fn bytes_mode_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_overlapping_range_keeps_the_stored_bytes() {
     let ts = spawn_server().await;
-    let id = create_video(&ts, "overlap").await;
+    let id = ts.create_video("overlap").await;
     let total = P + 500;
     let source = pattern(total, 21);
     let (ct, body) = multipart_file("file", "clip.mp4", &source[..P]);
@@ -668,8 +642,8 @@ async fn file_over_200_mib_is_too_large() {
     use futures::StreamExt;
 
     let ts = spawn_server().await;
-    let id = create_video(&ts, "too large").await;
-    let before = status_of(&ts, &id).await;
+    let id = ts.create_video("too large").await;
+    let before = ts.status_of(&id).await;
 
     let boundary = "bigboundary5d2e";
     let head = format!(
@@ -696,7 +670,7 @@ async fn file_over_200_mib_is_too_large() {
         .await
         .expect("the server must read the whole 200 MiB + 1 body and answer, not reset the connection");
     check_problem(resp, 400, "uploaded-file-too-large").await.unwrap_or_else(|e| panic!("single request of 200 MiB + 1 bytes: {e}"));
-    assert_eq!(status_of(&ts, &id).await, before, "a refused too-large upload changed /status");
+    assert_eq!(ts.status_of(&id).await, before, "a refused too-large upload changed /status");
 
     // The video still takes a normal upload afterwards.
     let (ct, body) = multipart_file("file", "ok.mp4", &pattern(100, 1));
@@ -739,7 +713,7 @@ async fn file_part_under_any_field_name_and_text_fields_around_it() {
     ];
     let mut failures = Vec::new();
     for (what, (ct, body)) in forms.drain(..) {
-        let id = create_video(&ts, what).await;
+        let id = ts.create_video(what).await;
         let resp = send_raw(&ts, &id, None, ct, body).await;
         let st = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
@@ -756,13 +730,13 @@ async fn file_part_under_any_field_name_and_text_fields_around_it() {
         if st != 200 || got != data {
             failures.push(format!("[{what}] assets.mp4 answered {st} with {} bytes, expected 200 with the 3000 bytes sent", got.len()));
         }
-        let s = status_of(&ts, &id).await;
+        let s = ts.status_of(&id).await;
         if s["ingest"]["status"] != json!("uploaded") || s["ingest"]["filesize"] != json!(3000) {
             failures.push(format!("[{what}] /status after the upload: {s}"));
         }
     }
     // Also as a chunk: a part under the basename field, with a text field after it.
-    let id = create_video(&ts, "chunk under basename").await;
+    let id = ts.create_video("chunk under basename").await;
     let (ct, body) = multipart(&[], Some(("clip.mp4", "clip.mp4", &pattern(P, 1))), &[("videoId", "vi_other")]);
     let resp = send_raw(&ts, &id, Some("part 1/*"), ct, body).await;
     if resp.status().as_u16() != 201 {

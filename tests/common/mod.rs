@@ -42,6 +42,57 @@ impl TestServer {
     pub fn basic(&self) -> String {
         basic_auth(KEY)
     }
+
+    /// `GET path` with Basic auth; the answer must be 200 JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header("Authorization", self.basic())
+            .send()
+            .await
+            .expect("GET reaches the server");
+        assert_eq!(resp.status().as_u16(), 200, "GET {path} must answer 200");
+        resp.json().await.expect("GET answers JSON")
+    }
+
+    /// `GET /videos/{id}/status`.
+    pub async fn status_of(&self, id: &str) -> serde_json::Value {
+        self.get_json(&format!("/videos/{id}/status")).await
+    }
+
+    /// Every video (first 100).
+    pub async fn all_videos(&self) -> Vec<serde_json::Value> {
+        self.get_json("/videos?pageSize=100").await["data"].as_array().expect("a data array").clone()
+    }
+
+    /// `POST /videos` with a title; returns the new video's id.
+    pub async fn create_video(&self, title: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/videos", self.url))
+            .header("Authorization", self.basic())
+            .json(&serde_json::json!({ "title": title }))
+            .send()
+            .await
+            .expect("POST /videos reaches the server");
+        assert_eq!(resp.status().as_u16(), 201, "POST /videos {{title:{title:?}}} must answer 201");
+        let v: serde_json::Value = resp.json().await.expect("POST /videos answers JSON");
+        v["videoId"].as_str().unwrap_or_else(|| panic!("POST /videos answer has no videoId: {v}")).to_owned()
+    }
+
+    /// The stored source of a video, through the asset host.
+    pub async fn source_of(&self, id: &str) -> Vec<u8> {
+        self.http
+            .get(format!("{}/vod/{id}/mp4/source.mp4", self.url))
+            .send()
+            .await
+            .expect("GET source")
+            .bytes()
+            .await
+            .expect("source bytes")
+            .to_vec()
+    }
 }
 
 pub fn basic_auth(key: &str) -> String {
