@@ -509,17 +509,19 @@ async fn create_video(ctx: &Ctx, row: &Row) -> Result<String, SessionEnd> {
     Err(SessionEnd::failed("creating the video kept failing after the request was sent"))
 }
 
-/// The slug of a refusal that, after a retry, may only mean "the first attempt got through".
+/// A refusal that may only mean "these bytes are already there": an earlier attempt of this run
+/// got through before its connection broke, or a killed run's last request was still in the
+/// kernel's buffers and the server finished receiving it after that run died (and after this
+/// run asked what the server holds). Either way the server's own record decides, not the slug.
 fn already_received(e: &ApiError) -> bool {
-    e.attempts() > 1
-        && matches!(
-            e.slug(),
-            Some(
-                "video-content-range-by-part-part-already-sent"
-                    | "video-content-range-by-bytes-range-overlap"
-                    | "video-source-already-uploaded"
-            )
+    matches!(
+        e.slug(),
+        Some(
+            "video-content-range-by-part-part-already-sent"
+                | "video-content-range-by-bytes-range-overlap"
+                | "video-source-already-uploaded"
         )
+    )
 }
 
 /// Sends one part (with the client's retries). Returns whether the server called the source
@@ -553,7 +555,7 @@ async fn send_part(
             Ok(answer.complete)
         }
         Err(e) if already_received(&e) => {
-            // An earlier attempt reached the server before its connection broke. Confirm it from
+            // Some earlier request delivered this part (see `already_received`). Confirm it from
             // the server's own record rather than trusting the refusal.
             let id = match target {
                 UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => id.clone(),

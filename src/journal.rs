@@ -32,6 +32,16 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    /// The journal records uploads to another API.
+    #[error("the journal `{}` records uploads to `{recorded}`, not `{now}`", path.display())]
+    OtherDestination {
+        /// The journal.
+        path: PathBuf,
+        /// Where its rows went.
+        recorded: String,
+        /// Where this run goes.
+        now: String,
+    },
     /// SQLite refused an operation.
     #[error("journal `{}`", path.display())]
     Sql {
@@ -143,6 +153,10 @@ CREATE TABLE IF NOT EXISTS rows (
     state      TEXT NOT NULL,
     error      TEXT,
     updated_at INTEGER NOT NULL DEFAULT (unixepoch())
+);
+CREATE TABLE IF NOT EXISTS meta (
+    k TEXT PRIMARY KEY,
+    v TEXT NOT NULL
 );";
 
 /// The default journal for a manifest: `NAME.journal.sqlite` beside it.
@@ -216,6 +230,22 @@ impl Journal {
 
     fn sql(&self, source: rusqlite::Error) -> JournalError {
         JournalError::Sql { path: self.path.clone(), source }
+    }
+
+    /// Ties the journal to one destination (an API base URL, or a local server's data folder):
+    /// the first run records it, later runs must match, so rows done in the sandbox are never
+    /// taken as done in production.
+    pub fn bind_destination(&self, destination: &str) -> Result<(), JournalError> {
+        let conn = self.conn();
+        let recorded: Option<String> =
+            conn.query_row("SELECT v FROM meta WHERE k = 'destination'", [], |r| r.get(0)).optional().map_err(|e| self.sql(e))?;
+        match recorded {
+            Some(r) if r == destination => Ok(()),
+            Some(recorded) => Err(JournalError::OtherDestination { path: self.path.clone(), recorded, now: destination.to_owned() }),
+            None => {
+                conn.execute("INSERT INTO meta (k, v) VALUES ('destination', ?1)", params![destination]).map(drop).map_err(|e| self.sql(e))
+            }
+        }
     }
 
     /// The entry of a row, if any.
@@ -323,6 +353,16 @@ mod tests {
         j.start("k", &FileIdentity { size: 200, ..file() }, "vi3", 50).unwrap();
         let e = j.get("k").unwrap().unwrap();
         assert_eq!((e.video_id.as_deref(), e.parts_done, e.state, e.file.size), (Some("vi3"), 0, State::Uploading, 200));
+    }
+
+    #[test]
+    fn a_journal_belongs_to_one_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let j = Journal::open(&path).unwrap();
+        j.bind_destination("https://sandbox.api.video").unwrap();
+        j.bind_destination("https://sandbox.api.video").unwrap();
+        assert!(matches!(j.bind_destination("https://ws.api.video"), Err(JournalError::OtherDestination { .. })));
     }
 
     #[test]

@@ -91,11 +91,19 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         None => None,
         Some(path) => {
             let path = path.clone();
-            match tokio::task::spawn_blocking(move || Journal::open(&path)).await.context("opening the journal panicked")? {
+            let destination = match &config.destination {
+                Destination::Remote(url) => url.clone(),
+                Destination::Local(Some(dir)) => format!("local:{}", std::path::absolute(dir).unwrap_or_else(|_| dir.clone()).display()),
+                Destination::Local(None) => "local:temporary".to_owned(),
+            };
+            let opened =
+                tokio::task::spawn_blocking(move || Journal::open(&path).and_then(|j| j.bind_destination(&destination).map(|()| j)));
+            match opened.await.context("opening the journal panicked")? {
                 Ok(j) => Some(Arc::new(j)),
                 Err(e) => {
                     let hint = match e {
                         JournalError::Locked { .. } => "wait for the other run to finish, or give this one its own --journal",
+                        JournalError::OtherDestination { .. } => "give each destination its own journal with --journal FILE",
                         _ => "choose a writable place with --journal PATH (or run with --no-journal)",
                     };
                     return Ok(invalid(&crate::engine::error_chain(&e), Some(hint)));

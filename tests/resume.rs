@@ -205,3 +205,55 @@ async fn issue_5_two_runs_on_one_journal_and_a_changed_file() {
     assert!(back == changed.as_slice(), "the changed file went up as a new video");
     assert_eq!(server.all_videos().await.len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_5_a_journal_is_not_taken_to_another_destination() {
+    let sandbox = spawn_server_with(|_| {}).await;
+    let production = spawn_server_with(|_| {}).await;
+    let batch = Batch::new(1);
+    let out = batch.run(&sandbox, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = batch.run(&production, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("records uploads to"), "{}", text(&out));
+    assert!(production.all_videos().await.is_empty(), "nothing sent to the other destination");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_5_a_part_a_dead_run_left_in_flight_is_not_sent_twice() {
+    // A run killed with its last part still in the kernel's buffers: the server goes on
+    // receiving that part after the run died, and commits it while the next run sends the same
+    // part. The next run must take the server's refusal as "already there", not fail the row.
+    let server = spawn_server_with(|c| c.faults.bandwidth = Some(4 * MIB as u64)).await;
+    let batch = Batch::new(1);
+    let data = batch.sources[0].clone();
+    let created: Value = server
+        .http
+        .post(format!("{}/videos", server.url))
+        .header("Authorization", server.basic())
+        .json(&serde_json::json!({"title": "f0", "metadata": [{"key": "avbatch_key", "value": "row-0"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["videoId"].as_str().unwrap().to_owned();
+    let (ctype, body) = common::multipart_file("file", "f0.mp4", &data[..5 * MIB]);
+    let ghost = server
+        .http
+        .post(format!("{}/videos/{id}/source", server.url))
+        .header("Authorization", server.basic())
+        .header("Content-Type", ctype)
+        .header("Content-Range", format!("bytes 0-{}/{}", 5 * MIB - 1, data.len()))
+        .body(body)
+        .send();
+    let ghost = tokio::spawn(ghost);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    let out = batch.run(&server, &["--no-journal"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(ghost.await.unwrap().unwrap().status().as_u16(), 201, "the dead run's part went in first");
+    assert_exactly_once(&server, &batch).await;
+    assert_eq!(report(&batch.report())["rows"][0]["videoId"], id.as_str(), "the video made for the key was continued");
+}
