@@ -10,6 +10,7 @@ use std::io;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use memmap2::Mmap;
@@ -21,19 +22,60 @@ pub const MAX_PART_SIZE: u64 = 200 * 1024 * 1024;
 /// Most parts one video may have.
 pub const MAX_PARTS: u64 = 10_000;
 
-/// The map, shared by every `Bytes` cut from it.
-struct SharedMap(Mmap);
+/// The map, shared by every `Bytes` cut from it. The guard is declared first so it is dropped
+/// (unregistered) before the map is unmapped.
+struct SharedMap {
+    #[cfg(target_os = "linux")]
+    guard: Option<crate::sigbus::Guard>,
+    map: Mmap,
+}
 
 impl AsRef<[u8]> for SharedMap {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        &self.map
     }
 }
 
-/// A read-only memory map of a whole file.
+/// How a file differs from what was mapped; a part read from it must not be completed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{path}` {what} while it was being uploaded")]
+pub struct FileChanged {
+    /// The file, as given.
+    pub path: String,
+    /// What happened to it.
+    pub what: String,
+}
+
+/// What identifies the file that was mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            inode: (meta.dev(), meta.ino()),
+        }
+    }
+}
+
+/// A read-only memory map of a whole file, and what it takes to tell whether the file changed
+/// since it was mapped.
 pub struct MappedFile {
     map: Arc<SharedMap>,
     bytes: Bytes,
+    file: File,
+    path: std::path::PathBuf,
+    stamp: Stamp,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -46,17 +88,56 @@ impl MappedFile {
     /// Maps `path` read-only. Blocks (open, fstat, mmap): call from `spawn_blocking`.
     pub fn open(path: &Path) -> io::Result<MappedFile> {
         let file = File::open(path)?;
+        let stamp = Stamp::of(&file.metadata()?);
         // SAFETY: the map is read-only and private to this process. The one hazard is another
         // process truncating the file while it is mapped: touching a page past the new end
-        // raises SIGBUS. The engine checks the file's size and mtime against the manifest before
-        // mapping and after the last part, and the journal issue (#5) adds a guard for the
-        // window in between.
+        // raises SIGBUS. `crate::sigbus` turns such a fault into a page of zeros and a count,
+        // and `check` (called before a part's last bytes go out) reports it, so the process
+        // survives and no part read from a changed file is completed.
         let map = unsafe { Mmap::map(&file)? };
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Sequential);
-        let map = Arc::new(SharedMap(map));
+        #[cfg(target_os = "linux")]
+        let guard = crate::sigbus::Guard::register(map.as_ptr(), map.len());
+        let map = Arc::new(SharedMap {
+            #[cfg(target_os = "linux")]
+            guard,
+            map,
+        });
         let bytes = Bytes::from_owner(ArcMap(map.clone()));
-        Ok(MappedFile { map, bytes })
+        Ok(MappedFile { map, bytes, file, path: path.to_owned(), stamp })
+    }
+
+    /// The file's modification time when it was mapped.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.stamp.modified
+    }
+
+    /// Whether the file is still the one that was mapped: same length and modification time,
+    /// still at its path, and every page read so far was there. Two `stat` calls.
+    pub fn check(&self) -> Result<(), FileChanged> {
+        let changed = |what: String| FileChanged { path: self.path.display().to_string(), what };
+        #[cfg(target_os = "linux")]
+        if let Some(faults) = self.map.guard.as_ref().map(|g| g.faults()).filter(|f| *f > 0) {
+            return Err(changed(format!("lost {faults} page(s) (it was truncated)")));
+        }
+        let now = self.file.metadata().map(|m| Stamp::of(&m)).map_err(|e| changed(format!("could not be checked ({e})")))?;
+        if now.len < self.stamp.len {
+            return Err(changed(format!("was truncated from {} to {} bytes", self.stamp.len, now.len)));
+        }
+        if now.len > self.stamp.len {
+            return Err(changed(format!("grew from {} to {} bytes", self.stamp.len, now.len)));
+        }
+        if now.modified != self.stamp.modified {
+            return Err(changed("was modified".to_owned()));
+        }
+        #[cfg(unix)]
+        match std::fs::metadata(&self.path) {
+            Ok(m) if Stamp::of(&m).inode == self.stamp.inode => {}
+            Ok(_) => return Err(changed("was replaced by another file".to_owned())),
+            Err(e) => return Err(changed(format!("was removed or moved ({e})"))),
+        }
+        Ok(())
     }
 
     /// The file's length.
@@ -87,7 +168,7 @@ impl MappedFile {
                 // the next access faults them back in from the file, so no `Bytes` cut from the
                 // map ever observes different contents.
                 let _ = unsafe {
-                    self.map.0.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start as usize, (end - start) as usize)
+                    self.map.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start as usize, (end - start) as usize)
                 };
             }
         }
@@ -101,7 +182,7 @@ struct ArcMap(Arc<SharedMap>);
 
 impl AsRef<[u8]> for ArcMap {
     fn as_ref(&self) -> &[u8] {
-        self.0.as_ref().as_ref()
+        &self.0.map
     }
 }
 
@@ -182,5 +263,49 @@ mod tests {
         assert_eq!(&s[..], &data[4096..50_000]);
         m.release(0..100_000);
         assert_eq!(&s[..], &data[4096..50_000], "released pages read back from the file");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_file_truncated_under_the_map_reads_as_zeros_and_reports_itself() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&vec![7u8; 5 * 4096]).unwrap();
+        let m = MappedFile::open(f.path()).unwrap();
+        let s = m.slice(0..5 * 4096);
+        assert_eq!(m.check(), Ok(()));
+        f.as_file().set_len(4096).unwrap();
+        // Reading past the new end raises SIGBUS; the guard turns it into zeros, not a crash.
+        assert!(s[..4096].iter().all(|b| *b == 7));
+        assert!(s[4096..].iter().all(|b| *b == 0));
+        let e = m.check().unwrap_err();
+        assert_eq!(e.what, "lost 4 page(s) (it was truncated)", "{e}");
+    }
+
+    #[test]
+    fn growth_rewrites_and_replacement_are_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.mp4");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let m = MappedFile::open(&path).unwrap();
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"more").unwrap();
+        assert!(m.check().unwrap_err().what.contains("grew from 10 to 14"), "{:?}", m.check());
+
+        std::fs::write(&path, b"0123456789").unwrap();
+        let m = MappedFile::open(&path).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!(m.check().unwrap_err().what, "was modified");
+
+        let m = MappedFile::open(&path).unwrap();
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"0123456789").unwrap();
+        let f = std::fs::File::options().write(true).open(&other).unwrap();
+        f.set_modified(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1)).unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert_eq!(m.check().unwrap_err().what, "was replaced by another file");
+        assert_eq!(
+            m.check().unwrap_err().to_string(),
+            format!("`{}` was replaced by another file while it was being uploaded", path.display())
+        );
     }
 }

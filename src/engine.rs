@@ -33,6 +33,8 @@ const CREATE_LOOKUPS: u32 = 3;
 
 /// Pages are handed back to the kernel in slices of this size, one slice behind the sender.
 const RELEASE_SLICE: u64 = 8 * 1024 * 1024;
+/// The short last slice of a part, sent after the file is checked one last time.
+const CHECK_TAIL: u64 = 64 * 1024;
 
 /// How the parts of a video are described to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -375,9 +377,9 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
         .await
         .map_err(|e| SessionEnd::failed(format!("mapping the file failed: {e}")))?
         .map_err(|e| SessionEnd::failed(format!("cannot open `{}`: {e}", row.path_text)))?;
-    if file.len() != row.size {
+    if file.len() != row.size || (row.mtime.is_some() && file.modified() != row.mtime) {
         return Err(SessionEnd::failed(format!(
-            "`{}` changed since the manifest was checked: {} bytes then, {} now",
+            "`{}` changed since the manifest was checked ({} bytes then, {} now, or a new modification time); nothing was sent",
             row.path_text,
             row.size,
             file.len()
@@ -524,6 +526,18 @@ fn already_received(e: &ApiError) -> bool {
     )
 }
 
+/// The row's end when its file changed under a part.
+fn file_changed(e: crate::chunk::FileChanged, target: &UploadTarget, part: &PartPlan) -> SessionEnd {
+    let video = match target {
+        UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => format!("video `{id}`"),
+        UploadTarget::Token { video_id: None, .. } => "no video".to_owned(),
+    };
+    SessionEnd::failed(format!(
+        "{e}: part {} was broken off, so {video} stays incomplete and never plays; re-run with --force to upload the file as it is now as a new video",
+        part.number
+    ))
+}
+
 /// Sends one part (with the client's retries). Returns whether the server called the source
 /// complete.
 #[allow(clippy::too_many_arguments)]
@@ -538,6 +552,7 @@ async fn send_part(
     mode: Mode,
 ) -> Result<bool, SessionEnd> {
     let range = part.range.clone();
+    file.check().map_err(|e| file_changed(e, target, part))?;
     let header = match mode {
         Mode::Bytes => format!("bytes {}-{}/{}", range.start, range.end - 1, total),
         Mode::Parts => format!("part {}/{}", part.number, count),
@@ -553,6 +568,10 @@ async fn send_part(
                 video_id.get_or_insert(answer.video_id);
             }
             Ok(answer.complete)
+        }
+        Err(e) if file.check().is_err() => {
+            tracing::debug!(error = %e, "the part failed because its file changed");
+            Err(file.check().map_err(|e| file_changed(e, target, part)).unwrap_err())
         }
         Err(e) if already_received(&e) => {
             // Some earlier request delivered this part (see `already_received`). Confirm it from
@@ -582,16 +601,29 @@ async fn send_part(
 fn paced(bytes: Bytes, file_offset: u64, limiter: Arc<Limiter>, map: Arc<MappedFile>) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
     let slice = limiter.byte_slice().unwrap_or(RELEASE_SLICE).clamp(1, RELEASE_SLICE);
     let len = bytes.len() as u64;
-    let ranges: Vec<Range<u64>> = (0..len.div_ceil(slice)).map(|i| i * slice..((i + 1) * slice).min(len)).collect();
-    stream::iter(ranges.into_iter().enumerate())
-        .then(move |(i, r)| {
+    let mut ranges: Vec<Range<u64>> = (0..len.div_ceil(slice)).map(|i| i * slice..((i + 1) * slice).min(len)).collect();
+    // The last check (below) comes before a short last slice, so what leaves after it is that
+    // slice and what the HTTP stack still holds of earlier ones (a few hundred KiB at most).
+    if let Some(last) = ranges.pop() {
+        let cut = last.end.saturating_sub(CHECK_TAIL).max(last.start);
+        ranges.extend([last.start..cut, cut..last.end].into_iter().filter(|r| !r.is_empty()));
+    }
+    let ranges = Arc::new(ranges);
+    stream::iter(0..ranges.len())
+        .then(move |i| {
             let bytes = bytes.clone();
             let limiter = limiter.clone();
             let map = map.clone();
+            let ranges = ranges.clone();
             async move {
-                if i >= 2 {
-                    let behind = (i as u64 - 2) * slice;
-                    map.release(file_offset + behind..file_offset + behind + slice);
+                let r = ranges[i].clone();
+                // Before the first and the last slice: a part read from a file that changed must
+                // never be completed, so its body breaks off and the server drops it.
+                if i == 0 || r.end == len {
+                    map.check().map_err(std::io::Error::other)?;
+                }
+                if let Some(behind) = i.checked_sub(2).map(|j| &ranges[j]) {
+                    map.release(file_offset + behind.start..file_offset + behind.end);
                 }
                 limiter.take_bytes(r.end - r.start).await;
                 Ok(bytes.slice(r.start as usize..r.end as usize))

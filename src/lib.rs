@@ -29,6 +29,8 @@ pub mod report;
 pub mod retry;
 pub mod secret;
 pub mod server;
+#[cfg(target_os = "linux")]
+pub mod sigbus;
 pub mod upload;
 
 pub use cli::{run, Cli};

@@ -216,7 +216,7 @@ impl Client {
                     let source = source.without_url();
                     let maybe_sent = !source.is_connect();
                     let err = ApiError::Transport { site: Self::site(call), attempts, elapsed: t0.elapsed(), maybe_sent, source };
-                    if maybe_sent && !call.idempotent {
+                    if (maybe_sent && !call.idempotent) || body_gave_up(&err) {
                         return Err(err);
                     }
                     (err, None)
@@ -244,6 +244,25 @@ impl Client {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::Unexpected { site: Self::site(call), what: format!("the JSON is not as documented: {e}") })
     }
+}
+
+/// Whether a request broke off because its body refused to go on (the file under it changed):
+/// trying again cannot help.
+fn body_gave_up(err: &ApiError) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<crate::chunk::FileChanged>().is_some() {
+            return true;
+        }
+        // `io::Error::source` skips the error it wraps, so look inside it too.
+        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            if inner.downcast_ref::<crate::chunk::FileChanged>().is_some() {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// A token wrapped for a header that is marked sensitive (never logged by the HTTP stack).
