@@ -50,7 +50,7 @@ async fn issue_5_files_changed_mid_upload_fail_their_row_and_never_complete_a_vi
         let mut started = 0;
         for v in &videos {
             let st = server.status_of(v["videoId"].as_str().unwrap()).await;
-            started += usize::from(!st["ingest"]["receivedBytes"].as_array().map_or(true, |r| r.is_empty()));
+            started += usize::from(st["ingest"]["receivedBytes"].as_array().is_some_and(|r| !r.is_empty()));
         }
         if videos.len() == 5 && started == 5 {
             break;
