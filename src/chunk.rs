@@ -140,6 +140,22 @@ impl MappedFile {
         Ok(())
     }
 
+    /// SHA-256 of the contents, hex; reads the whole file, handing pages back as it goes.
+    /// Blocks: call from `spawn_blocking`.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        const STEP: u64 = 8 * 1024 * 1024;
+        let mut hasher = Sha256::new();
+        let mut at = 0;
+        while at < self.len() {
+            let end = (at + STEP).min(self.len());
+            hasher.update(&self.bytes[at as usize..end as usize]);
+            self.release(at..end);
+            at = end;
+        }
+        hex::encode(hasher.finalize())
+    }
+
     /// The file's length.
     pub fn len(&self) -> u64 {
         self.bytes.len() as u64

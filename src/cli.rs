@@ -188,6 +188,12 @@ pub struct UploadArgs {
     #[arg(long, help_heading = "Resume")]
     pub force: bool,
 
+    /// Identify files by SHA-256 of their contents too, not only size and modification time:
+    /// a touched or copied file is not uploaded again, a rewritten one of the same size and
+    /// time is. Costs one extra read of every file per run.
+    #[arg(long, help_heading = "Resume")]
+    pub checksum: bool,
+
     /// Data folder of the embedded server with --env local [default: a temporary folder].
     #[arg(long, value_name = "DIR")]
     pub local_data: Option<PathBuf>,

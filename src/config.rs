@@ -91,6 +91,8 @@ pub struct UploadConfig {
     pub journal: Option<PathBuf>,
     /// Re-upload rows whose file changed since the journal recorded them.
     pub force: bool,
+    /// Identify files by content hash too.
+    pub checksum: bool,
 }
 
 /// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`.
@@ -173,6 +175,7 @@ impl UploadConfig {
             timeout: args.timeout,
             journal,
             force: args.force,
+            checksum: args.checksum,
         })
     }
 }

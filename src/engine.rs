@@ -60,6 +60,8 @@ pub struct EngineConfig {
     pub journal: Option<Arc<Journal>>,
     /// Upload rows whose file changed since the journal recorded them, as new videos.
     pub force: bool,
+    /// Identify files by SHA-256 of their contents too.
+    pub checksum: bool,
 }
 
 /// A row to upload: its position in the manifest and its content.
@@ -293,10 +295,21 @@ async fn journal<T: Send + 'static>(
         .map_err(|e| SessionEnd::failed(error_chain(&e)))
 }
 
+/// A row refused because its file is not the one the journal saw uploaded.
+fn changed_since_uploaded(row: &Row, before: &crate::journal::Entry, now: &FileIdentity) -> SessionEnd {
+    SessionEnd::failed(format!(
+        "`{}` changed since it was uploaded to video `{}` ({} bytes then, {} now, or other contents or modification time); pass --force to upload it again as a new video",
+        row.path_text,
+        before.video_id.as_deref().unwrap_or("-"),
+        before.file.size,
+        now.size
+    ))
+}
+
 /// The file's identity as the journal keeps it.
 fn identity(row: &Row) -> FileIdentity {
     let mtime_ns = row.mtime.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
-    FileIdentity { path: row.path_text.clone(), size: row.size, mtime_ns }
+    FileIdentity { path: row.path_text.clone(), size: row.size, mtime_ns, sha256: None }
 }
 
 /// What the server already holds of a video, per planned part; `None` if the video is gone.
@@ -339,23 +352,55 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
     let key = row.key();
     let identity = identity(&row);
 
-    // 1. The journal: a finished row is skipped, a changed file refused unless --force, and a
+    // 1. The file, mapped (and hashed with --checksum).
+    let path = row.path.clone();
+    let mut file = tokio::task::spawn_blocking(move || MappedFile::open(&path))
+        .await
+        .map_err(|e| SessionEnd::failed(format!("mapping the file failed: {e}")))?
+        .map_err(|e| SessionEnd::failed(format!("cannot open `{}`: {e}", row.path_text)))?;
+    if file.len() != row.size || (row.mtime.is_some() && file.modified() != row.mtime) {
+        return Err(SessionEnd::failed(format!(
+            "`{}` changed since the manifest was checked ({} bytes then, {} now, or a new modification time); nothing was sent",
+            row.path_text,
+            row.size,
+            file.len()
+        )));
+    }
+    let mut identity = identity;
+    if ctx.config.checksum {
+        let (f, sha) = tokio::task::spawn_blocking(move || {
+            let sha = file.sha256();
+            (file, sha)
+        })
+        .await
+        .map_err(|e| SessionEnd::failed(format!("hashing the file failed: {e}")))?;
+        file = f;
+        identity.sha256 = Some(sha);
+    }
+
+    // 2. The journal: a finished row is skipped, a changed file refused unless --force, and a
     //    started video resumed.
     let lookup_key = key.clone();
-    let entry = journal(ctx, move |j| j.get(&lookup_key)).await?.flatten();
+    let keyed_by_file = row.id.is_none();
+    let lookup_path = row.path_text.clone();
+    let (entry, before) = journal(ctx, move |j| {
+        let entry = j.get(&lookup_key)?;
+        // Without an `id` the key changes with the file: find what this path held before.
+        let before = if entry.is_none() && keyed_by_file { j.latest_for_path(&lookup_path, &lookup_key)? } else { None };
+        Ok::<_, crate::journal::JournalError>((entry, before))
+    })
+    .await?
+    .unwrap_or_default();
+    if let Some(e) = before.filter(|e| !e.file.same_file(&identity) && !ctx.config.force) {
+        return Err(changed_since_uploaded(&row, &e, &identity));
+    }
     let mut video_id = None;
     let mut chunk_size = ctx.config.chunk_size;
     let mut fresh = false;
     if let Some(e) = &entry {
-        if e.file != identity {
+        if !e.file.same_file(&identity) {
             if !ctx.config.force {
-                return Err(SessionEnd::failed(format!(
-                    "`{}` changed since it was uploaded to video `{}` ({} bytes then, {} now, or a new modification time); pass --force to upload it again as a new video",
-                    row.path_text,
-                    e.video_id.as_deref().unwrap_or("-"),
-                    e.file.size,
-                    identity.size
-                )));
+                return Err(changed_since_uploaded(&row, e, &identity));
             }
             fresh = true;
         } else {
@@ -371,27 +416,14 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
         }
     }
 
-    // 2. The file, mapped, and its plan.
-    let path = row.path.clone();
-    let file = tokio::task::spawn_blocking(move || MappedFile::open(&path))
-        .await
-        .map_err(|e| SessionEnd::failed(format!("mapping the file failed: {e}")))?
-        .map_err(|e| SessionEnd::failed(format!("cannot open `{}`: {e}", row.path_text)))?;
-    if file.len() != row.size || (row.mtime.is_some() && file.modified() != row.mtime) {
-        return Err(SessionEnd::failed(format!(
-            "`{}` changed since the manifest was checked ({} bytes then, {} now, or a new modification time); nothing was sent",
-            row.path_text,
-            row.size,
-            file.len()
-        )));
-    }
+    // 3. The plan.
     let file = Arc::new(file);
     let plan = plan_parts(file.len(), chunk_size).map_err(|e| SessionEnd::failed(e.to_string()))?;
     result.parts_total = plan.len() as u64;
     let name = row.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| row.path_text.clone());
     let _ = ctx.events.send(Event::Started { index: job.index, name: name.clone(), bytes: file.len(), parts: plan.len() as u64 }).await;
 
-    // 3. The video: the journal's, else one already made for this key (the journal may have
+    // 4. The video: the journal's, else one already made for this key (the journal may have
     //    been lost), else a new one; and what the server already holds of it.
     let mut mode = ctx.config.mode;
     let mut held = vec![false; plan.len()];
@@ -434,7 +466,7 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
         let _ = ctx.events.send(Event::PartDone { index: job.index, bytes: part.range.end - part.range.start }).await;
     }
 
-    // 4. The parts the server does not hold yet, in order.
+    // 5. The parts the server does not hold yet, in order.
     let total = file.len();
     let mut complete = held.iter().all(|h| *h);
     for (part, _) in plan.iter().zip(&held).filter(|(_, h)| !**h) {

@@ -91,6 +91,20 @@ pub struct FileIdentity {
     pub size: u64,
     /// Modification time, nanoseconds since the epoch (0 when unknown).
     pub mtime_ns: i64,
+    /// SHA-256 of the contents, hex, when the run had `--checksum`.
+    pub sha256: Option<String>,
+}
+
+impl FileIdentity {
+    /// Whether `now` is the file this identity was taken of. With a checksum on both sides the
+    /// contents decide (a file touched or copied with a new mtime is the same file); otherwise
+    /// size and modification time do. The path may differ: a moved file is the same file.
+    pub fn same_file(&self, now: &FileIdentity) -> bool {
+        match (&self.sha256, &now.sha256) {
+            (Some(a), Some(b)) => self.size == now.size && a == b,
+            _ => self.size == now.size && self.mtime_ns == now.mtime_ns,
+        }
+    }
 }
 
 /// One journal entry.
@@ -146,6 +160,7 @@ CREATE TABLE IF NOT EXISTS rows (
     path       TEXT NOT NULL,
     size       INTEGER NOT NULL,
     mtime_ns   INTEGER NOT NULL,
+    sha256     TEXT,
     video_id   TEXT,
     chunk_size INTEGER NOT NULL,
     parts_done INTEGER NOT NULL DEFAULT 0,
@@ -154,10 +169,26 @@ CREATE TABLE IF NOT EXISTS rows (
     error      TEXT,
     updated_at INTEGER NOT NULL DEFAULT (unixepoch())
 );
+CREATE INDEX IF NOT EXISTS rows_by_path ON rows (path);
 CREATE TABLE IF NOT EXISTS meta (
     k TEXT PRIMARY KEY,
     v TEXT NOT NULL
 );";
+
+const ENTRY_COLUMNS: &str = "key, path, size, mtime_ns, video_id, chunk_size, parts_done, bytes_done, state, error, sha256";
+
+fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        key: r.get(0)?,
+        file: FileIdentity { path: r.get(1)?, size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)?, sha256: r.get(10)? },
+        video_id: r.get(4)?,
+        chunk_size: r.get::<_, i64>(5)? as u64,
+        parts_done: r.get::<_, i64>(6)? as u64,
+        bytes_done: r.get::<_, i64>(7)? as u64,
+        state: State::parse(&r.get::<_, String>(8)?),
+        error: r.get(9)?,
+    })
+}
 
 /// The default journal for a manifest: `NAME.journal.sqlite` beside it.
 pub fn default_path(manifest: &Path) -> PathBuf {
@@ -212,6 +243,12 @@ impl Journal {
             // process; one fsync per part is nothing next to a part's upload.
             conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
             conn.execute_batch(SCHEMA).map_err(sql)?;
+            // Journals written before `--checksum` existed lack its column.
+            let has_sha: bool =
+                conn.query_row("SELECT count(*) FROM pragma_table_info('rows') WHERE name = 'sha256'", [], |r| r.get(0)).map_err(sql)?;
+            if !has_sha {
+                conn.execute_batch("ALTER TABLE rows ADD COLUMN sha256 TEXT").map_err(sql)?;
+            }
             // Prove the folder takes writes now (read-only folder, full disk), before uploading.
             conn.execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS probe (x); DROP TABLE probe; COMMIT;").map_err(sql)?;
         }
@@ -251,21 +288,19 @@ impl Journal {
     /// The entry of a row, if any.
     pub fn get(&self, key: &str) -> Result<Option<Entry>, JournalError> {
         self.conn()
+            .query_row(&format!("SELECT {ENTRY_COLUMNS} FROM rows WHERE key = ?1"), params![key], entry)
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The newest entry for a path under another key: a row keyed by path, size and mtime gets
+    /// a new key when its file changes, and this finds what was uploaded from that path before.
+    pub fn latest_for_path(&self, path: &str, other_than: &str) -> Result<Option<Entry>, JournalError> {
+        self.conn()
             .query_row(
-                "SELECT key, path, size, mtime_ns, video_id, chunk_size, parts_done, bytes_done, state, error FROM rows WHERE key = ?1",
-                params![key],
-                |r| {
-                    Ok(Entry {
-                        key: r.get(0)?,
-                        file: FileIdentity { path: r.get(1)?, size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? },
-                        video_id: r.get(4)?,
-                        chunk_size: r.get::<_, i64>(5)? as u64,
-                        parts_done: r.get::<_, i64>(6)? as u64,
-                        bytes_done: r.get::<_, i64>(7)? as u64,
-                        state: State::parse(&r.get::<_, String>(8)?),
-                        error: r.get(9)?,
-                    })
-                },
+                &format!("SELECT {ENTRY_COLUMNS} FROM rows WHERE path = ?1 AND key <> ?2 ORDER BY updated_at DESC, rowid DESC LIMIT 1"),
+                params![path, other_than],
+                entry,
             )
             .optional()
             .map_err(|e| self.sql(e))
@@ -275,11 +310,11 @@ impl Journal {
     pub fn start(&self, key: &str, file: &FileIdentity, video_id: &str, chunk_size: u64) -> Result<(), JournalError> {
         self.conn()
             .execute(
-                "INSERT INTO rows (key, path, size, mtime_ns, video_id, chunk_size, parts_done, bytes_done, state, error, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 'uploading', NULL, unixepoch())
-                 ON CONFLICT(key) DO UPDATE SET path = ?2, size = ?3, mtime_ns = ?4, video_id = ?5, chunk_size = ?6,
+                "INSERT INTO rows (key, path, size, mtime_ns, sha256, video_id, chunk_size, parts_done, bytes_done, state, error, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6, 0, 0, 'uploading', NULL, unixepoch())
+                 ON CONFLICT(key) DO UPDATE SET path = ?2, size = ?3, mtime_ns = ?4, sha256 = ?7, video_id = ?5, chunk_size = ?6,
                    parts_done = 0, bytes_done = 0, state = 'uploading', error = NULL, updated_at = unixepoch()",
-                params![key, file.path, file.size as i64, file.mtime_ns, video_id, chunk_size as i64],
+                params![key, file.path, file.size as i64, file.mtime_ns, video_id, chunk_size as i64, file.sha256],
             )
             .map(drop)
             .map_err(|e| self.sql(e))
@@ -326,8 +361,20 @@ impl Journal {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_checksum_on_both_sides_decides_sameness() {
+        let f = file();
+        assert!(f.same_file(&FileIdentity { path: "moved/a.mp4".into(), ..file() }), "a moved file is the same file");
+        assert!(!f.same_file(&FileIdentity { mtime_ns: 8, ..file() }));
+        assert!(!f.same_file(&FileIdentity { size: 101, ..file() }));
+        let hashed = |h: &str, t| FileIdentity { sha256: Some(h.into()), mtime_ns: t, ..file() };
+        assert!(hashed("ab", 7).same_file(&hashed("ab", 9)), "touched: same contents");
+        assert!(!hashed("ab", 7).same_file(&hashed("cd", 7)), "rewritten with the old mtime");
+        assert!(!hashed("ab", 7).same_file(&FileIdentity { mtime_ns: 9, ..file() }), "one side without a hash: size and mtime");
+    }
+
     fn file() -> FileIdentity {
-        FileIdentity { path: "a.mp4".into(), size: 100, mtime_ns: 7 }
+        FileIdentity { path: "a.mp4".into(), size: 100, mtime_ns: 7, sha256: None }
     }
 
     #[test]

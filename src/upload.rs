@@ -175,6 +175,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         upload_token: config.upload_token.clone(),
         journal,
         force: config.force,
+        checksum: config.checksum,
     };
     let results = engine::run(client.clone(), limiter, engine_config, jobs, events, stop.clone()).await;
     let _ = reporter.await;

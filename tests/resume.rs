@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -256,4 +257,67 @@ async fn issue_5_a_part_a_dead_run_left_in_flight_is_not_sent_twice() {
     assert_eq!(ghost.await.unwrap().unwrap().status().as_u16(), 201, "the dead run's part went in first");
     assert_exactly_once(&server, &batch).await;
     assert_eq!(report(&batch.report())["rows"][0]["videoId"], id.as_str(), "the video made for the key was continued");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_5_checksum_tells_a_touched_file_from_a_rewritten_one() {
+    let server = spawn_server_with(|_| {}).await;
+    let batch = Batch::new(2);
+    let out = batch.run(&server, &["--checksum"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let before = server.server.received_bytes();
+    let path = |i: usize| batch.dir.path().join(format!("f{i}.mp4"));
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+
+    // Row 0 touched (same bytes, new mtime); row 1 rewritten in place with its old size and mtime.
+    std::fs::File::options().write(true).open(path(0)).unwrap().set_modified(later).unwrap();
+    let old_mtime = std::fs::metadata(path(1)).unwrap().modified().unwrap();
+    let mut rewritten = batch.sources[1].clone();
+    rewritten[7] ^= 0xff;
+    std::fs::write(path(1), &rewritten).unwrap();
+    std::fs::File::options().write(true).open(path(1)).unwrap().set_modified(old_mtime).unwrap();
+
+    let out = batch.run(&server, &["--checksum"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rep = report(&batch.report());
+    assert_eq!(rep["rows"][0]["status"], "skipped", "same contents: {rep}");
+    assert_eq!(rep["rows"][1]["status"], "failed", "{rep}");
+    assert!(rep["rows"][1]["error"].as_str().unwrap().contains("--force"), "{rep}");
+    assert_eq!(server.server.received_bytes(), before, "nothing sent");
+
+    // Without --checksum size and mtime decide: row 1 looks unchanged, row 0 changed.
+    let out = batch.run(&server, &[]);
+    let rep = report(&batch.report());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!((&rep["rows"][0]["status"], &rep["rows"][1]["status"]), (&"failed".into(), &"skipped".into()), "{rep}");
+
+    let out = batch.run(&server, &["--checksum", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rep = report(&batch.report());
+    assert!(server.source_of(rep["rows"][1]["videoId"].as_str().unwrap()).await == rewritten);
+    assert_eq!(server.all_videos().await.len(), 3, "only the rewritten file went up again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_5_without_an_id_column_a_changed_file_still_needs_force() {
+    // Keyed by path, size and mtime, a changed file gets a new key; the journal still knows
+    // what its path held.
+    let server = spawn_server_with(|_| {}).await;
+    let batch = Batch::new(2);
+    std::fs::write(batch.manifest(), "path\nf0.mp4\nf1.mp4\n").unwrap();
+    let out = batch.run(&server, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::File::options().append(true).open(batch.dir.path().join("f1.mp4")).unwrap().write_all(b"+").unwrap();
+    let out = batch.run(&server, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rep = report(&batch.report());
+    assert_eq!(rep["rows"][0]["status"], "skipped");
+    assert!(rep["rows"][1]["error"].as_str().unwrap().contains("changed since it was uploaded"), "{rep}");
+    assert_eq!(server.all_videos().await.len(), 2, "nothing uploaded without --force");
+    let out = batch.run(&server, &["--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = batch.run(&server, &[]);
+    assert!(out.status.success(), "a run after --force takes the new upload as done: {}", text(&out));
+    assert_eq!(report(&batch.report())["summary"]["skipped"], 2);
+    assert_eq!(server.all_videos().await.len(), 3);
 }
