@@ -123,8 +123,63 @@ pub(crate) async fn drain(body: Body) {
     }
 }
 
+/// Most header bytes a request may carry (names and values); hyper's own buffer limit
+/// (about 400 KiB) closes the connection on anything larger before it is parsed.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most headers a request may carry.
+pub const MAX_HEADERS: usize = 100;
+/// Largest JSON body the API routes read (uploads stream and have their own limits).
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// Refuses requests no client sends: oversized headers, and path segments that try to leave
+/// their folder (`..`, slashes or NUL once percent-decoded) or are absurdly long. Ids only ever
+/// reach the disk after they were found in memory, so this is defence in depth.
+fn hostile(req: &Request) -> Option<ApiError> {
+    let headers = req.headers();
+    let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return Some(
+            ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request-header-fields-too-large", "Request header fields too large.")
+                .detail(format!("at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes of them")),
+        );
+    }
+    for segment in req.uri().path().split('/') {
+        let decoded = percent_decode(segment);
+        if decoded == ".." || decoded == "." || decoded.contains(['/', '\\', '\0']) || decoded.len() > 256 {
+            return Some(ApiError::new(StatusCode::NOT_FOUND, "unrecognized-request-url", "Unrecognized request URL."));
+        }
+    }
+    None
+}
+
+fn percent_decode(segment: &str) -> String {
+    form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// Axum answers its own refusals (a JSON body over the limit, say) in plain text; api.video
+/// answers everything in problem+json, so this rewrites them, keeping status and text.
+async fn as_problem(resp: Response) -> Response {
+    let plain = resp.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !plain || !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return resp;
+    }
+    let status = resp.status();
+    let text = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
+    let (slug, title) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "The payload is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "The media type is not supported."),
+        s if s.is_server_error() => ("internal-error", "An internal error occurred."),
+        _ => ("invalid-payload", "The payload is invalid."),
+    };
+    ApiError::new(status, slug, title).detail(String::from_utf8_lossy(&text).into_owned()).into_response()
+}
+
 /// Faults, auth and rate limits, in that order, for every request.
 async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    if let Some(e) = hostile(&req) {
+        drain(req.into_body()).await;
+        return e.into_response();
+    }
     let class = classify(req.method(), req.uri().path());
     let latency = app.faults.config().latency;
     if !latency.is_zero() {
@@ -162,7 +217,7 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
     let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
     let mut resp = match decision {
         Some(d) if !d.allowed => refuse(ApiError::too_many_requests(), req).await,
-        _ => next.run(req).await,
+        _ => as_problem(next.run(req).await).await,
     };
     if class.api && app.faults.should_lose() {
         // `--lose-rate`: the request took effect; drop the connection instead of answering.
@@ -178,7 +233,10 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
 
 /// The router with every route and the gate, over `app`.
 pub fn router(app: Arc<App>) -> Router {
-    routes::routes().layer(axum::middleware::from_fn_with_state(app.clone(), gate)).with_state(app)
+    routes::routes()
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), gate))
+        .with_state(app)
 }
 
 /// Builds the shared state: opens the data folder, loads keys, starts the limiter and dice.
