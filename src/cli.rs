@@ -57,6 +57,9 @@ pub enum Command {
     /// Reads the journal of MANIFEST (or --journal FILE) and prints the rows done, failed, in
     /// progress and not started, and the bytes acknowledged; --json for machines.
     Status(StatusArgs),
+    /// Work with upload reports: `avbatch report merge` joins the reports of a manifest's shards.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Run a local api.video-compatible server.
     ///
     /// Same routes, JSON, errors, rate-limit headers and chunk rules as api.video, storing what it
@@ -197,6 +200,41 @@ pub struct UploadArgs {
     /// Data folder of the embedded server with --env local [default: a temporary folder].
     #[arg(long, value_name = "DIR")]
     pub local_data: Option<PathBuf>,
+
+    /// Upload only shard K of N (K from 0): the rows whose key hashes to K. N runs with
+    /// 0/N .. N-1/N over one manifest upload every row exactly once between them; each keeps
+    /// its own journal and report (`NAME.shard-K-of-N.*`) and takes 1/N of --rate. Default: from
+    /// a Kubernetes Indexed Job (JOB_COMPLETION_INDEX + AVBATCH_SHARD_COUNT) or a Slurm array
+    /// (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN), else the whole
+    /// manifest.
+    #[arg(long, value_name = "K/N", env = "AVBATCH_SHARD", help_heading = "Shards")]
+    pub shard: Option<crate::shard::Shard>,
+}
+
+/// `avbatch report` commands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Join the reports of a manifest's shards into one, sorted by manifest line.
+    ///
+    /// Fails (exit 2) when a manifest line is in two reports, and with --manifest when a row of
+    /// the manifest is in none. Exit 1 when the merged report has rows that are not uploaded.
+    Merge(MergeArgs),
+}
+
+/// `avbatch report merge` flags.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' reports (CSV or JSON, by extension).
+    #[arg(value_name = "REPORT", required = true)]
+    pub reports: Vec<PathBuf>,
+
+    /// Where to write the merged report (CSV or JSON, by extension).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Check that every row of this manifest is in exactly one report.
+    #[arg(long, value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
 }
 
 /// `avbatch status` flags.
@@ -209,6 +247,10 @@ pub struct StatusArgs {
     /// The journal to read.
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+
+    /// The shard whose run to show (its journal is `NAME.shard-K-of-N.journal.sqlite`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::Shard>,
 
     /// Print JSON on stdout.
     #[arg(long)]
@@ -323,6 +365,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args).await,
         Command::Upload(args) => crate::upload::run(&args).await,
         Command::Status(args) => crate::upload::status(&args),
+        Command::Report(ReportCommand::Merge(args)) => crate::upload::merge_reports(&args),
     }
 }
 

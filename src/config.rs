@@ -7,6 +7,7 @@ use crate::chunk::check_chunk_size;
 use crate::cli::{Target, UploadArgs};
 use crate::engine::Mode;
 use crate::secret::{ApiKey, Token};
+use crate::shard::Shard;
 
 /// Exit codes, documented in `--help` and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +94,17 @@ pub struct UploadConfig {
     pub force: bool,
     /// Identify files by content hash too.
     pub checksum: bool,
+    /// This run's shard of the manifest; `None` for all of it.
+    pub shard: Option<Shard>,
+}
+
+/// `NAME.SUFFIX` beside the manifest, `NAME.shard-K-of-N.SUFFIX` for a shard.
+pub fn beside(manifest: &std::path::Path, shard: Option<Shard>, suffix: &str) -> PathBuf {
+    let stem = manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
+    match shard {
+        Some(s) => manifest.with_file_name(format!("{stem}.{}.{suffix}", s.file_tag())),
+        None => manifest.with_file_name(format!("{stem}.{suffix}")),
+    }
 }
 
 /// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`.
@@ -144,17 +156,19 @@ impl UploadConfig {
         if args.concurrency == 0 {
             return Err(config_error("--concurrency must be at least 1", None));
         }
-        let report = args.report.clone().unwrap_or_else(|| {
-            let stem = args.manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
-            args.manifest.with_file_name(format!("{stem}.report.csv"))
-        });
+        let shard = match args.shard {
+            Some(s) => Some(s),
+            None => Shard::from_env(env).map_err(|e| config_error(e.to_string(), Some("pass --shard K/N to choose the shard yourself")))?,
+        }
+        .filter(|s| s.count > 1);
+        let report = args.report.clone().unwrap_or_else(|| beside(&args.manifest, shard, "report.csv"));
         // A temporary local server forgets its videos at exit, so a journal of them would only
         // mislead the next run: none unless asked for.
         let journal = match (&args.journal, args.no_journal, &destination) {
             (_, true, _) => None,
             (Some(path), false, _) => Some(path.clone()),
             (None, false, Destination::Local(None)) => None,
-            (None, false, _) => Some(crate::journal::default_path(&args.manifest)),
+            (None, false, _) => Some(crate::journal::default_path(&args.manifest, shard)),
         };
         Ok(UploadConfig {
             manifest: args.manifest.clone(),
@@ -162,7 +176,8 @@ impl UploadConfig {
             api_key,
             upload_token,
             concurrency: args.concurrency,
-            rate: args.rate,
+            // --rate is the fleet's: each of N shards takes its share.
+            rate: args.rate.map(|r| r / f64::from(shard.map_or(1, |s| s.count))),
             bandwidth: args.bandwidth,
             chunk_size,
             mode: args.mode,
@@ -176,6 +191,7 @@ impl UploadConfig {
             journal,
             force: args.force,
             checksum: args.checksum,
+            shard,
         })
     }
 }

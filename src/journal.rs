@@ -190,10 +190,10 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
-/// The default journal for a manifest: `NAME.journal.sqlite` beside it.
-pub fn default_path(manifest: &Path) -> PathBuf {
-    let stem = manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
-    manifest.with_file_name(format!("{stem}.journal.sqlite"))
+/// The default journal for a manifest: `NAME.journal.sqlite` beside it
+/// (`NAME.shard-K-of-N.journal.sqlite` for a shard).
+pub fn default_path(manifest: &Path, shard: Option<crate::shard::Shard>) -> PathBuf {
+    crate::config::beside(manifest, shard, "journal.sqlite")
 }
 
 fn lock_path(path: &Path) -> PathBuf {

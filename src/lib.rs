@@ -29,6 +29,7 @@ pub mod report;
 pub mod retry;
 pub mod secret;
 pub mod server;
+pub mod shard;
 #[cfg(target_os = "linux")]
 pub mod sigbus;
 pub mod upload;

@@ -225,6 +225,17 @@ impl ManifestError {
     }
 }
 
+/// The manifest's rows as written, without looking at their files: enough for line numbers and
+/// `id` columns (not for keys made of a file's size and time, which stay unset). Syntax
+/// problems are ignored; `load` reports them.
+pub fn read_rows(path: &Path) -> Result<Vec<Row>, ManifestError> {
+    let data = fs::read(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let (rows, _) = parse(&data, dir, &LoadOptions { allow_unknown_columns: true })
+        .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
+    Ok(rows)
+}
+
 /// Reads, parses and validates the manifest at `path`, checking every row's file.
 ///
 /// Returns every problem at once in [`ManifestError::Invalid`].

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use indicatif::{HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -141,7 +141,7 @@ pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total
 }
 
 /// One line of the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportRow {
     /// The row's `id` column.
@@ -167,7 +167,7 @@ pub struct ReportRow {
 }
 
 /// The run's totals.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Rows in the manifest.
@@ -194,15 +194,63 @@ pub struct Summary {
     pub retries: u64,
     /// 429 answers.
     pub throttled: u64,
+    /// The shard of the manifest this run covered (`K/N`); absent for the whole manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 /// Every row with its outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Totals.
     pub summary: Summary,
     /// One entry per manifest row, in manifest order.
     pub rows: Vec<ReportRow>,
+}
+
+/// Why reports cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// A report could not be read.
+    #[error("cannot read the report `{}`: {what}", path.display())]
+    Read {
+        /// The report.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        what: String,
+    },
+    /// Manifest lines in more than one report.
+    #[error("manifest line(s) {} appear in more than one report (the same shard twice, or shards of different counts?)", list(.0))]
+    Duplicate(Vec<u64>),
+}
+
+fn list(lines: &[u64]) -> String {
+    let shown: Vec<String> = lines.iter().take(20).map(u64::to_string).collect();
+    if lines.len() > 20 {
+        format!("{} … ({} in all)", shown.join(", "), lines.len())
+    } else {
+        shown.join(", ")
+    }
+}
+
+impl Summary {
+    /// Counts rows by status, and the bytes this run sent.
+    fn recount(&mut self, rows: &[ReportRow]) {
+        self.rows = rows.len();
+        (self.uploaded, self.skipped, self.failed, self.interrupted, self.pending, self.bytes) = (0, 0, 0, 0, 0, 0);
+        for r in rows {
+            match r.status {
+                RowStatus::Uploaded => self.uploaded += 1,
+                RowStatus::Skipped => self.skipped += 1,
+                RowStatus::Failed => self.failed += 1,
+                RowStatus::Interrupted => self.interrupted += 1,
+                RowStatus::Pending => self.pending += 1,
+            }
+            if r.status != RowStatus::Skipped {
+                self.bytes += r.bytes;
+            }
+        }
+    }
 }
 
 fn mb_per_s(bytes: u64, seconds: f64) -> f64 {
@@ -217,24 +265,14 @@ impl Report {
     /// Joins rows and results (matched by index) into a report.
     pub fn new(rows: &[std::sync::Arc<Row>], results: &[RowResult], seconds: f64) -> Report {
         let by_index: BTreeMap<usize, &RowResult> = results.iter().map(|r| (r.index, r)).collect();
-        let mut summary = Summary { rows: rows.len(), seconds: (seconds * 1000.0).round() / 1000.0, ..Default::default() };
+        let mut summary = Summary { seconds: (seconds * 1000.0).round() / 1000.0, ..Default::default() };
         let rows: Vec<ReportRow> = rows
             .iter()
             .enumerate()
             .map(|(i, row)| {
                 let r = by_index.get(&i);
                 let status = r.map_or(RowStatus::Failed, |r| r.status);
-                match status {
-                    RowStatus::Uploaded => summary.uploaded += 1,
-                    RowStatus::Skipped => summary.skipped += 1,
-                    RowStatus::Failed => summary.failed += 1,
-                    RowStatus::Interrupted => summary.interrupted += 1,
-                    RowStatus::Pending => summary.pending += 1,
-                }
                 let bytes = r.map_or(0, |r| r.bytes);
-                if status != RowStatus::Skipped {
-                    summary.bytes += bytes;
-                }
                 let secs = r.map_or(0.0, |r| r.seconds);
                 ReportRow {
                     id: row.id.clone(),
@@ -250,6 +288,7 @@ impl Report {
                 }
             })
             .collect();
+        summary.recount(&rows);
         summary.mb_per_s = mb_per_s(summary.bytes, seconds);
         Report { summary, rows }
     }
@@ -285,6 +324,74 @@ impl Report {
             out.flush()?;
         }
         std::fs::rename(tmp, path)
+    }
+
+    /// Reads a report written by [`Report::write`]: JSON for `.json`, CSV otherwise (a CSV
+    /// report has no run totals, so they are counted from its rows).
+    pub fn read(path: &Path) -> Result<Report, MergeError> {
+        let bad = |what: String| MergeError::Read { path: path.to_owned(), what };
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+            let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+            return serde_json::from_reader(io::BufReader::new(file)).map_err(|e| bad(e.to_string()));
+        }
+        let mut reader = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let r = record.map_err(|e| bad(e.to_string()))?;
+            let field = |i: usize| r.get(i).unwrap_or_default().to_owned();
+            let opt = |i: usize| Some(field(i)).filter(|s| !s.is_empty());
+            let num = |i: usize| {
+                field(i)
+                    .parse::<f64>()
+                    .map_err(|_| bad(format!("line {}: `{}` is not a number", r.position().map_or(0, |p| p.line()), field(i))))
+            };
+            let status: RowStatus = serde_json::from_value(serde_json::Value::String(field(4))).map_err(|e| bad(e.to_string()))?;
+            rows.push(ReportRow {
+                id: opt(0),
+                line: num(1)? as u64,
+                path: field(2),
+                video_id: opt(3),
+                status,
+                bytes: num(5)? as u64,
+                parts: num(6)? as u64,
+                seconds: num(7)?,
+                mb_per_s: num(8)?,
+                error: opt(9),
+            });
+        }
+        let mut summary = Summary::default();
+        summary.recount(&rows);
+        summary.seconds = rows.iter().map(|r| r.seconds).fold(0.0, f64::max);
+        summary.mb_per_s = mb_per_s(summary.bytes, summary.seconds);
+        Ok(Report { summary, rows })
+    }
+
+    /// Joins the reports of a manifest's shards into the manifest's report. A line in two
+    /// reports is an error (the same shard twice, or shards cut differently). Rows are sorted by
+    /// line; totals are summed, wall time is the longest shard's.
+    pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
+        let mut by_line: BTreeMap<u64, ReportRow> = BTreeMap::new();
+        let mut summary = Summary::default();
+        let mut twice = Vec::new();
+        for report in reports {
+            summary.requests += report.summary.requests;
+            summary.retries += report.summary.retries;
+            summary.throttled += report.summary.throttled;
+            summary.seconds = summary.seconds.max(report.summary.seconds);
+            for row in report.rows {
+                let line = row.line;
+                if by_line.insert(line, row).is_some() {
+                    twice.push(line);
+                }
+            }
+        }
+        if !twice.is_empty() {
+            return Err(MergeError::Duplicate(twice));
+        }
+        let rows: Vec<ReportRow> = by_line.into_values().collect();
+        summary.recount(&rows);
+        summary.mb_per_s = mb_per_s(summary.bytes, summary.seconds);
+        Ok(Report { summary, rows })
     }
 
     /// The human summary, for stderr.

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Client, ClientConfig};
 use crate::chunk::plan_parts;
-use crate::cli::{StatusArgs, UploadArgs};
+use crate::cli::{MergeArgs, StatusArgs, UploadArgs};
 use crate::config::{Destination, Exit, UploadConfig};
 use crate::engine::{self, EngineConfig, Job, RowStatus};
 use crate::journal::{Journal, JournalError};
@@ -57,7 +57,12 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Ok(invalid(&crate::engine::error_chain(&e), None)),
     };
-    let rows: Vec<Arc<Row>> = manifest.rows.into_iter().map(Arc::new).collect();
+    let manifest_rows = manifest.rows.len();
+    let rows: Vec<Arc<Row>> =
+        manifest.rows.into_iter().filter(|r| config.shard.is_none_or(|s| s.contains(&r.key()))).map(Arc::new).collect();
+    if let Some(shard) = config.shard {
+        eprintln!("shard {shard}: {} of the manifest's {manifest_rows} rows", rows.len());
+    }
     let total_bytes: u64 = rows.iter().map(|r| r.size).sum();
     let mut total_parts = 0u64;
     for row in &rows {
@@ -142,7 +147,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     };
 
     // 4. The client, its limiter, and the two stop levels.
-    let limiter = Arc::new(Limiter::new(config.rate, config.bandwidth));
+    let limiter = Arc::new(Limiter::new(config.rate, config.bandwidth).shared_by(config.shard.map_or(1, |s| s.count)));
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
     let mut client_config = ClientConfig::new(&base_url, api_key);
@@ -183,6 +188,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
 
     // 6. Report and exit code.
     let mut report = Report::new(&rows, &results, started.elapsed().as_secs_f64());
+    report.summary.shard = config.shard.map(|s| s.to_string());
     let stats = client.stats();
     report.summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
     report.summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
@@ -234,7 +240,7 @@ async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
 pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let path = match (&args.journal, &args.manifest) {
         (Some(j), _) => j.clone(),
-        (None, Some(m)) => crate::journal::default_path(m),
+        (None, Some(m)) => crate::journal::default_path(m, args.shard.filter(|s| s.count > 1)),
         (None, None) => return Ok(invalid("give a MANIFEST or --journal FILE", None)),
     };
     let journal = match Journal::open_read_only(&path) {
@@ -248,9 +254,15 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     };
     let totals = journal.totals().with_context(|| format!("reading `{}`", path.display()))?;
     // Rows of the manifest the journal has not seen yet have not started.
-    let manifest_rows = match &args.manifest {
-        Some(m) => Some(csv::Reader::from_path(m).with_context(|| format!("reading `{}`", m.display()))?.byte_records().count() as u64),
-        None => None,
+    let manifest_rows = match (&args.manifest, args.shard.filter(|s| s.count > 1)) {
+        (Some(m), None) => {
+            Some(csv::Reader::from_path(m).with_context(|| format!("reading `{}`", m.display()))?.byte_records().count() as u64)
+        }
+        // A shard's rows are known by their keys, which may need the files' sizes and times.
+        (Some(m), Some(shard)) => manifest::load(m, &LoadOptions { allow_unknown_columns: true })
+            .ok()
+            .map(|man| man.rows.iter().filter(|r| shard.contains(&r.key())).count() as u64),
+        (None, _) => None,
     };
     let not_started = manifest_rows.map(|n| n.saturating_sub(totals.rows));
     if args.json {
@@ -269,4 +281,44 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         println!("bytes: {} of {} acknowledged ({pct:.1} %)", HumanBytes(totals.bytes_done), HumanBytes(totals.bytes_total));
     }
     Ok(Exit::Done.into())
+}
+
+/// Runs `avbatch report merge`.
+pub fn merge_reports(args: &MergeArgs) -> anyhow::Result<ExitCode> {
+    let mut reports = Vec::new();
+    for path in &args.reports {
+        match Report::read(path) {
+            Ok(r) => reports.push(r),
+            Err(e) => return Ok(invalid(&e.to_string(), None)),
+        }
+    }
+    let merged = match Report::merge(reports) {
+        Ok(m) => m,
+        Err(e) => return Ok(invalid(&e.to_string(), Some("give each shard's report once, all from one shard count"))),
+    };
+    if let Some(manifest) = &args.manifest {
+        let rows = match manifest::read_rows(manifest) {
+            Ok(r) => r,
+            Err(e) => return Ok(invalid(&crate::engine::error_chain(&e), None)),
+        };
+        let have: std::collections::HashSet<u64> = merged.rows.iter().map(|r| r.line).collect();
+        let missing: Vec<String> = rows.iter().filter(|r| !have.contains(&r.line)).map(|r| r.line.to_string()).collect();
+        if !missing.is_empty() {
+            let shown = missing.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
+            return Ok(invalid(
+                &format!(
+                    "{} row(s) of `{}` are in no report (lines {shown}{})",
+                    missing.len(),
+                    manifest.display(),
+                    if missing.len() > 20 { ", …" } else { "" }
+                ),
+                Some("a shard's report is missing, or a shard has not run yet"),
+            ));
+        }
+    }
+    merged.write(&args.output).with_context(|| format!("cannot write `{}`", args.output.display()))?;
+    eprintln!("{}", merged.human_summary());
+    eprintln!("merged report: {}", args.output.display());
+    let s = &merged.summary;
+    Ok(if s.uploaded + s.skipped == s.rows { Exit::Done } else { Exit::SomeFailed }.into())
 }

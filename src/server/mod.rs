@@ -139,8 +139,12 @@ fn hostile(req: &Request) -> Option<ApiError> {
     let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
         return Some(
-            ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request-header-fields-too-large", "Request header fields too large.")
-                .detail(format!("at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes of them")),
+            ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request-header-fields-too-large",
+                "Request header fields too large.",
+            )
+            .detail(format!("at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes of them")),
         );
     }
     for segment in req.uri().path().split('/') {
