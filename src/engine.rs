@@ -192,7 +192,7 @@ pub async fn run(
 
 impl RowResult {
     /// A result with nothing done yet.
-    fn new(index: usize, status: RowStatus) -> Self {
+    pub(crate) fn new(index: usize, status: RowStatus) -> Self {
         RowResult { index, status, video_id: None, bytes: 0, parts: 0, parts_total: 0, seconds: 0.0, error: None, auth_failure: false }
     }
 }

@@ -158,7 +158,21 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(client_config);
     if client.has_api_key() {
         if let Err(e) = client.authenticate().await {
-            eprintln!("error: cannot authenticate with `{base_url}`: {}", crate::engine::error_chain(&e));
+            let why = format!("cannot authenticate with `{base_url}`: {}", crate::engine::error_chain(&e));
+            eprintln!("error: {why}");
+            // Still a report, so a scheduler's "see the report" holds: every row not started.
+            let results: Vec<engine::RowResult> = (0..rows.len())
+                .map(|i| {
+                    let mut r = engine::RowResult::new(i, RowStatus::Pending);
+                    r.error = Some(format!("not started: {why}"));
+                    r
+                })
+                .collect();
+            let report = Report::new(&rows, &results, 0.0);
+            match report.write(&config.report) {
+                Ok(()) => eprintln!("report: {}", config.report.display()),
+                Err(e) => eprintln!("error: cannot write the report `{}`: {e}", config.report.display()),
+            }
             if e.is_auth() {
                 eprintln!("hint: check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this environment");
                 return Ok(Exit::Auth.into());

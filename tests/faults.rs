@@ -559,6 +559,9 @@ async fn issue_5_answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeo
     assert!(done.stderr.contains("timed out"), "the message says the calls timed out\n{}", done.text());
     assert!(started.elapsed() < Duration::from_secs(20), "gave up in bounded time: {:?}", started.elapsed());
     assert!(list_videos(&server.url).await.is_empty());
+    let rep = batch.read_report();
+    assert_eq!(rep["summary"]["pending"], 3, "the report says no row started: {rep}");
+    assert!(rep["rows"][0]["error"].as_str().unwrap().contains("timed out"), "{rep}");
 
     // With an upload token (no auth call first): every row fails with a timeout, in the report.
     let other = spawn_server_with(|c| c.faults.latency = Duration::from_millis(1500)).await;
