@@ -31,6 +31,50 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v: debug, -vv: trace). `RUST_LOG` overrides.
     #[arg(short = 'v', long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// Log format on stderr: `text` for people, `json` (one object per line) for log shippers.
+    /// With `json`, progress, errors and the final summary are JSON events too.
+    #[arg(long, value_enum, default_value = "text", global = true, env = "AVBATCH_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether stderr carries JSON events (`--log-format json`).
+pub fn json_logs() -> bool {
+    JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A message for the person running avbatch: a plain stderr line, or an info event with
+/// `--log-format json`.
+pub fn say(message: &str) {
+    if json_logs() {
+        tracing::info!(target: "avbatch", "{message}");
+    } else {
+        eprintln!("{message}");
+    }
+}
+
+/// An error (and a hint) for the person running avbatch: `error: …` / `hint: …` lines, or one
+/// error event with `--log-format json`.
+pub fn say_error(message: &str, hint: Option<&str>) {
+    if json_logs() {
+        tracing::error!(target: "avbatch", hint, "{message}");
+    } else {
+        eprintln!("error: {message}");
+        if let Some(h) = hint {
+            eprintln!("hint: {h}");
+        }
+    }
 }
 
 /// What to do.
@@ -60,6 +104,20 @@ pub enum Command {
     /// Work with upload reports: `avbatch report merge` joins the reports of a manifest's shards.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Write a manifest of the videos under a folder (for drop folders and nightly jobs).
+    ///
+    /// Walks DIR (hidden files and folders skipped), keeps the files matching --glob (default:
+    /// common video extensions, any case), and writes `path,id,title` rows sorted by path: `id`
+    /// is the path under DIR, so with the journal a nightly run uploads only what is new.
+    Manifest(ManifestArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: `avbatch man > avbatch.1`.
+    Man,
     /// Run a local api.video-compatible server.
     ///
     /// Same routes, JSON, errors, rate-limit headers and chunk rules as api.video, storing what it
@@ -211,6 +269,32 @@ pub struct UploadArgs {
     pub shard: Option<crate::shard::Shard>,
 }
 
+/// `avbatch manifest` flags.
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// The folder to scan.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Files to take, e.g. `*.mp4` (a name at any depth) or `2024/**/*.mov` (a path under DIR);
+    /// repeatable [default: common video extensions].
+    #[arg(long, value_name = "PATTERN")]
+    pub glob: Vec<String>,
+
+    /// Where titles come from: the file name's stem, or the path under DIR.
+    #[arg(long, value_enum, default_value = "stem")]
+    pub title_from: crate::scan::TitleFrom,
+
+    /// Write the manifest here (paths relative to its folder when the videos are under it)
+    /// instead of stdout (absolute paths).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Follow symbolic links.
+    #[arg(long)]
+    pub follow_links: bool,
+}
+
 /// `avbatch report` commands.
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -354,9 +438,17 @@ pub fn init_logging(cli: &Cli) {
         1 => "avbatch=debug",
         _ => "avbatch=trace",
     };
+    // JSON logs are for shippers: progress and the summary are events, so info is the floor.
+    let json = cli.global.log_format == LogFormat::Json;
+    let default = if json && cli.global.verbose == 0 { "avbatch=info" } else { default };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    if json {
+        JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing_subscriber::fmt().json().flatten_event(true).with_env_filter(filter).with_writer(std::io::stderr).init();
+    } else {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    }
 }
 
 /// Carries out a parsed command.
@@ -366,7 +458,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Upload(args) => crate::upload::run(&args).await,
         Command::Status(args) => crate::upload::status(&args),
         Command::Report(ReportCommand::Merge(args)) => crate::upload::merge_reports(&args),
+        Command::Manifest(args) => manifest(&args),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "avbatch", &mut out);
+            print_all(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out).context("rendering the man page")?;
+            print_all(&out)
+        }
     }
+}
+
+/// Writes `bytes` to stdout; a reader that stops early (`| head`) is not an error.
+fn print_all(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn manifest(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
+    use crate::scan::{scan, write_manifest, ScanOptions};
+    let options = ScanOptions { globs: args.glob.clone(), title_from: args.title_from, follow_links: args.follow_links };
+    let manifest_dir = args.output.as_ref().map(|o| o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")));
+    let found = match scan(&args.dir, manifest_dir, &options) {
+        Ok(f) => f,
+        Err(e) => {
+            say_error(&e.to_string(), None);
+            return Ok(crate::config::Exit::Invalid.into());
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            // Written whole then renamed, so a run reading it never sees half a manifest.
+            let tmp = path.with_extension("tmp-manifest");
+            let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+            write_manifest(std::io::BufWriter::new(file), &found).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+            std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
+            say(&format!("{} video(s) under `{}` written to `{}`", found.len(), args.dir.display(), path.display()));
+        }
+        None => write_manifest(std::io::stdout().lock(), &found).context("writing the manifest")?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

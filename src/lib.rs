@@ -27,6 +27,7 @@ pub mod limit;
 pub mod manifest;
 pub mod report;
 pub mod retry;
+pub mod scan;
 pub mod secret;
 pub mod server;
 pub mod shard;

@@ -121,7 +121,7 @@ pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total
                             let msg = format!("row {} failed: {}", result.index + 1, result.error.as_deref().unwrap_or("unknown error"));
                             let _ = multi.println(&msg);
                             if mode != Progress::Bars {
-                                eprintln!("{msg}");
+                                crate::cli::say(&msg);
                             }
                         }
                         overall.set_message(format!("rows {}/{rows}, {} failed", tally.done, tally.failed));
@@ -131,7 +131,20 @@ pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total
             _ = ticker.tick() => {
                 if let Progress::Lines(_) = mode {
                     let rate = tally.bytes as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                    eprintln!("progress: {}", tally.line(rows, total_bytes, rate));
+                    if crate::cli::json_logs() {
+                        tracing::info!(
+                            target: "avbatch::progress",
+                            rows_done = tally.done,
+                            rows,
+                            failed = tally.failed,
+                            bytes = tally.bytes,
+                            total_bytes,
+                            bytes_per_s = rate as u64,
+                            "progress"
+                        );
+                    } else {
+                        eprintln!("progress: {}", tally.line(rows, total_bytes, rate));
+                    }
                 }
             }
         }
@@ -392,6 +405,36 @@ impl Report {
         summary.recount(&rows);
         summary.mb_per_s = mb_per_s(summary.bytes, summary.seconds);
         Ok(Report { summary, rows })
+    }
+
+    /// Tells the run's end on stderr: the human summary, or with `--log-format json` one
+    /// `summary` event carrying every total (and one `row failed` event per failed row).
+    pub fn announce(&self) {
+        if !crate::cli::json_logs() {
+            eprintln!("{}", self.human_summary());
+            return;
+        }
+        for r in self.rows.iter().filter(|r| r.status == RowStatus::Failed) {
+            tracing::warn!(target: "avbatch::summary", line = r.line, path = %r.path, video_id = r.video_id.as_deref(), error = r.error.as_deref(), "row failed");
+        }
+        let s = &self.summary;
+        tracing::info!(
+            target: "avbatch::summary",
+            rows = s.rows,
+            uploaded = s.uploaded,
+            skipped = s.skipped,
+            failed = s.failed,
+            interrupted = s.interrupted,
+            pending = s.pending,
+            bytes = s.bytes,
+            seconds = s.seconds,
+            mb_per_s = s.mb_per_s,
+            requests = s.requests,
+            retries = s.retries,
+            throttled = s.throttled,
+            shard = s.shard.as_deref(),
+            "summary"
+        );
     }
 
     /// The human summary, for stderr.

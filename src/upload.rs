@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Client, ClientConfig};
 use crate::chunk::plan_parts;
-use crate::cli::{MergeArgs, StatusArgs, UploadArgs};
+use crate::cli::{say, say_error, MergeArgs, StatusArgs, UploadArgs};
 use crate::config::{Destination, Exit, UploadConfig};
 use crate::engine::{self, EngineConfig, Job, RowStatus};
 use crate::journal::{Journal, JournalError};
@@ -25,10 +25,7 @@ use crate::server::{Server, ServerConfig};
 const MAX_PROBLEMS_SHOWN: usize = 200;
 
 fn invalid(message: &str, hint: Option<&str>) -> ExitCode {
-    eprintln!("error: {message}");
-    if let Some(h) = hint {
-        eprintln!("hint: {h}");
-    }
+    say_error(message, hint);
     Exit::Invalid.into()
 }
 
@@ -46,13 +43,14 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     let manifest = match tokio::task::spawn_blocking(move || manifest::load(&path, &options)).await.context("manifest check panicked")? {
         Ok(m) => m,
         Err(ManifestError::Invalid { path, problems }) => {
-            eprintln!("error: the manifest `{}` has {} problem(s); nothing was uploaded", path.display(), problems.len());
+            let mut text = format!("the manifest `{}` has {} problem(s); nothing was uploaded", path.display(), problems.len());
             for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
-                eprintln!("  {p}");
+                text.push_str(&format!("\n  {p}"));
             }
             if problems.len() > MAX_PROBLEMS_SHOWN {
-                eprintln!("  … and {} more", problems.len() - MAX_PROBLEMS_SHOWN);
+                text.push_str(&format!("\n  … and {} more", problems.len() - MAX_PROBLEMS_SHOWN));
             }
+            say_error(&text, None);
             return Ok(Exit::Invalid.into());
         }
         Err(e) => return Ok(invalid(&crate::engine::error_chain(&e), None)),
@@ -61,7 +59,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     let rows: Vec<Arc<Row>> =
         manifest.rows.into_iter().filter(|r| config.shard.is_none_or(|s| s.contains(&r.key()))).map(Arc::new).collect();
     if let Some(shard) = config.shard {
-        eprintln!("shard {shard}: {} of the manifest's {manifest_rows} rows", rows.len());
+        say(&format!("shard {shard}: {} of the manifest's {manifest_rows} rows", rows.len()));
     }
     let total_bytes: u64 = rows.iter().map(|r| r.size).sum();
     let mut total_parts = 0u64;
@@ -139,7 +137,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .context("cannot start the local server")?;
             let key = server.generated_key().cloned();
-            eprintln!("local api.video at {} (data in {})", server.url(), dir.display());
+            say(&format!("local api.video at {} (data in {})", server.url(), dir.display()));
             let url = server.url().to_owned();
             _server = Some(server);
             (url, key)
@@ -159,7 +157,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     if client.has_api_key() {
         if let Err(e) = client.authenticate().await {
             let why = format!("cannot authenticate with `{base_url}`: {}", crate::engine::error_chain(&e));
-            eprintln!("error: {why}");
+            say_error(&why, e.is_auth().then_some("check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this environment"));
             // Still a report, so a scheduler's "see the report" holds: every row not started.
             let results: Vec<engine::RowResult> = (0..rows.len())
                 .map(|i| {
@@ -170,11 +168,10 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
                 .collect();
             let report = Report::new(&rows, &results, 0.0);
             match report.write(&config.report) {
-                Ok(()) => eprintln!("report: {}", config.report.display()),
-                Err(e) => eprintln!("error: cannot write the report `{}`: {e}", config.report.display()),
+                Ok(()) => say(&format!("report: {}", config.report.display())),
+                Err(e) => say_error(&format!("cannot write the report `{}`: {e}", config.report.display()), None),
             }
             if e.is_auth() {
-                eprintln!("hint: check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this environment");
                 return Ok(Exit::Auth.into());
             }
             return Ok(Exit::SomeFailed.into());
@@ -217,11 +214,11 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
             println!("{:>6}  {:<11}  {:<24}  {}", r.line, status, r.video_id.as_deref().unwrap_or("-"), r.path);
         }
     }
-    eprintln!("{}", report.human_summary());
+    report.announce();
     match written {
-        Ok(()) => eprintln!("report: {}", config.report.display()),
+        Ok(()) => say(&format!("report: {}", config.report.display())),
         Err(e) => {
-            eprintln!("error: cannot write the report `{}`: {e}", config.report.display());
+            say_error(&format!("cannot write the report `{}`: {e}", config.report.display()), None);
             return Ok(Exit::SomeFailed.into());
         }
     }
@@ -243,10 +240,10 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
 /// First Ctrl-C or SIGTERM: stop starting work, let parts in flight finish. Second: abort.
 async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
     crate::cli::shutdown_signal().await;
-    eprintln!("stopping: no new videos or parts; finishing parts in flight (press Ctrl-C again to abort them)");
+    say("stopping: no new videos or parts; finishing parts in flight (press Ctrl-C again to abort them)");
     stop.cancel();
     crate::cli::shutdown_signal().await;
-    eprintln!("aborting requests in flight");
+    say("aborting requests in flight");
     abort.cancel();
 }
 
@@ -331,8 +328,8 @@ pub fn merge_reports(args: &MergeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     merged.write(&args.output).with_context(|| format!("cannot write `{}`", args.output.display()))?;
-    eprintln!("{}", merged.human_summary());
-    eprintln!("merged report: {}", args.output.display());
+    merged.announce();
+    say(&format!("merged report: {}", args.output.display()));
     let s = &merged.summary;
     Ok(if s.uploaded + s.skipped == s.rows { Exit::Done } else { Exit::SomeFailed }.into())
 }
