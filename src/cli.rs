@@ -104,6 +104,14 @@ pub enum Command {
     /// Work with upload reports: `avbatch report merge` joins the reports of a manifest's shards.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Measure the upload engine against a local server with a network profile.
+    ///
+    /// Makes (once, then cached) a synthetic library, starts `avbatch serve` as a child process
+    /// with the profile's latency, bandwidth and rate limits, uploads the library with the real
+    /// engine, and prints MB/s, files/s, requests/s, 429s, CPU seconds and peak memory of the
+    /// uploading process. Profiles: loopback (nothing added, the server discards), wan (50 ms,
+    /// 10 MiB/s per connection), ratelimited (1000 × 100 KiB under 100 requests/s).
+    Bench(crate::bench::BenchArgs),
     /// Write a manifest of the videos under a folder (for drop folders and nightly jobs).
     ///
     /// Walks DIR (hidden files and folders skipped), keeps the files matching --glob (default:
@@ -129,11 +137,11 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     parse_size::parse_size(s).map_err(|e| format!("`{s}` is not a size ({e}); try 10MiB or 1048576"))
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); try 250ms, 5s or 1h"))
 }
 
@@ -459,6 +467,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => crate::upload::status(&args),
         Command::Report(ReportCommand::Merge(args)) => crate::upload::merge_reports(&args),
         Command::Manifest(args) => manifest(&args),
+        Command::Bench(args) => crate::bench::run(&args).await,
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "avbatch", &mut out);

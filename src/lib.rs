@@ -18,6 +18,7 @@
 //!   runs against.
 
 pub mod api;
+pub mod bench;
 pub mod chunk;
 pub mod cli;
 pub mod config;

@@ -1,14 +1,19 @@
 //! Request and byte rates shared by every upload session.
 //!
 //! One governor limiter paces requests (`--rate`), an optional second one paces bytes
-//! (`--bandwidth`). On top, each api.video bucket (uploads, writes, reads) adapts to what the
-//! server says of it:
-//! - its requests are spread over the window: with `Remaining` requests left and the reset
-//!   `Retry-After` seconds away, one goes every `Retry-After / Remaining` (times the number of
-//!   shards sharing the account, each taking its share), instead of a burst and then 429s;
+//! (`--bandwidth`). On top, each api.video bucket (uploads, writes, reads) follows what the
+//! server says of it in `X-RateLimit-Limit`, `-Remaining` and `-Retry-After`:
+//! - requests keep to 98 % of the bucket's steady rate (`Limit` per window, the window being the
+//!   longest `Retry-After` seen), each of N shards to 1/N of it: a long run sustains the account's
+//!   rate without the burst-then-429 cycle;
+//! - a process never sends more in a window than its share of what the server said was left, and
+//!   waits for the window's end when that is spent (seen precisely when `Remaining` goes up);
 //! - until the first answer of a bucket arrives, one request probes it and the others wait (at
 //!   most [`PROBE_WAIT`]), so a fleet of shards starting together does not open with a burst;
-//! - an empty bucket (`Remaining: 0`, or a 429) holds its requests until the announced reset.
+//! - a 429 holds the bucket for its `Retry-After`.
+//!
+//! The cost: a small batch does not burst through a fresh per-minute window; over a run of many
+//! minutes nothing is lost, since the account allows no more than the steady rate anyway.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -39,11 +44,22 @@ pub struct RateInfo {
 /// What is known of one bucket.
 #[derive(Debug, Default)]
 struct BucketState {
-    /// Held until the server's reset (empty bucket).
+    /// Held until then (a 429, or an empty bucket).
     paused_until: Option<Instant>,
-    /// The next request's slot, and the spacing between slots.
-    next: Option<Instant>,
+    /// Requests this process may still send in the current window: its share of what the server
+    /// said was left, less what it sent since. `None`: unknown, send and learn.
+    budget: Option<u64>,
+    /// `Remaining` in the last answer, to see the window reset (it goes up).
+    last_remaining: Option<u64>,
+    /// When the current window ends: learnt from a reset seen (precise), else from the
+    /// whole-second `Retry-After` (late by up to a second).
+    window_ends: Option<Instant>,
+    /// The window's length: the longest `Retry-After` seen.
+    window: Duration,
+    /// Spacing between requests: 98 % of the bucket's steady rate (`Limit` per window), this
+    /// process's share of it; and the next free slot.
     interval: Duration,
+    next: Option<Instant>,
     /// An answer of this bucket has arrived; until then one request probes.
     learned: bool,
     probe_started: Option<Instant>,
@@ -108,17 +124,27 @@ impl Limiter {
     pub async fn acquire(&self, bucket: Bucket) {
         loop {
             let now = Instant::now();
-            // (when to look again, or when to go)
-            let (at, go) = {
+            // (when, and whether to go then or to look again)
+            let (at, go): (Instant, bool) = {
                 let mut st = self.state(bucket);
-                match (st.paused_until, st.learned, st.probe_started) {
-                    (Some(t), _, _) if t > now => (t, false),
-                    (_, false, None) => {
+                if let Some(end) = st.window_ends.filter(|e| *e <= now) {
+                    // A new window: what was left of the old one says nothing of it.
+                    let w = st.window.max(Duration::from_millis(1));
+                    let behind = (now - end).as_nanos() / w.as_nanos() + 1;
+                    st.window_ends = Some(end + w * behind.min(u128::from(u32::MAX)) as u32);
+                    st.budget = None;
+                }
+                match (st.paused_until, st.learned, st.probe_started, st.budget) {
+                    (Some(t), ..) if t > now => (t, false),
+                    (_, false, None, _) => {
                         st.probe_started = Some(now);
                         (now, true)
                     }
-                    (_, false, Some(p)) if now < p + PROBE_WAIT => ((now + Duration::from_millis(10)).min(p + PROBE_WAIT), false),
-                    _ => {
+                    (_, false, Some(p), _) if now < p + PROBE_WAIT => ((now + Duration::from_millis(10)).min(p + PROBE_WAIT), false),
+                    // This window's share is spent: wait for the next one.
+                    (_, _, _, Some(0)) => (st.window_ends.unwrap_or(now + Duration::from_secs(1)), false),
+                    (_, _, _, budget) => {
+                        st.budget = budget.map(|b| b - 1);
                         let slot = st.next.map_or(now, |n| n.max(now));
                         st.next = Some(slot + st.interval);
                         (slot, true)
@@ -143,19 +169,34 @@ impl Limiter {
         }
     }
 
-    /// Learns from a response: the spacing that spreads what is left of the bucket over the
-    /// rest of its window, and a pause when it is empty.
+    /// Learns from a response: this process's share of what is left of the bucket's window, when
+    /// the window ends, and a pause when the server refused (429).
     pub fn observe(&self, bucket: Bucket, info: RateInfo, was_429: bool) {
+        let now = Instant::now();
         {
             let mut st = self.state(bucket);
             st.learned = true;
             if let (Some(left), Some(reset)) = (info.remaining, info.retry_after) {
-                // Retry-After is whole seconds: count the current one as a full second.
-                let window = reset.max(Duration::from_secs(1));
-                st.interval = (window * self.share / left.max(1).min(u64::from(u32::MAX)) as u32).min(window);
+                st.window = st.window.max(reset);
+                let share = left / u64::from(self.share);
+                if st.last_remaining.is_some_and(|before| left > before) {
+                    // The window reset just before this answer: the next ends one window later.
+                    st.window_ends = Some(now + st.window);
+                    st.budget = Some(share);
+                } else {
+                    if st.window_ends.is_none() {
+                        st.window_ends = Some(now + reset);
+                    }
+                    // Answers come back out of order; the smallest share seen this window holds.
+                    st.budget = Some(st.budget.map_or(share, |b| b.min(share)));
+                }
+                st.last_remaining = Some(left);
+                if let Some(limit) = info.limit.filter(|l| *l > 0) {
+                    st.interval = st.window * self.share * 50 / (limit.min(u64::from(u32::MAX / 64)) as u32 * 49);
+                }
             }
         }
-        if was_429 || info.remaining == Some(0) {
+        if was_429 {
             self.pause(bucket, info.retry_after.unwrap_or(Duration::from_secs(1)));
         }
     }
@@ -187,23 +228,46 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn requests_spread_what_is_left_over_the_window_and_shards_take_their_share() {
+    async fn requests_keep_to_98_percent_of_the_steady_rate_and_shards_take_their_share() {
         for share in [1u32, 4] {
             let l = Limiter::new(None, None).shared_by(share);
-            let start = Instant::now();
             l.acquire(Bucket::Writes).await; // the probe
             l.observe(
                 Bucket::Writes,
-                RateInfo { limit: Some(100), remaining: Some(50), retry_after: Some(Duration::from_secs(10)) },
+                RateInfo { limit: Some(100), remaining: Some(99), retry_after: Some(Duration::from_secs(10)) },
                 false,
             );
+            let start = Instant::now();
             for _ in 0..10 {
                 l.acquire(Bucket::Writes).await;
             }
-            // 50 left over 10 s: one every 200 ms, times the shards sharing them.
-            let expected = Duration::from_millis(200) * share * 9;
-            assert_eq!(start.elapsed(), expected, "share {share}");
+            // 100 per 10 s window: one every 100 ms at the full rate, 102 ms at 98 %.
+            let interval = Duration::from_secs(10) * share * 50 / (100 * 49);
+            let took = start.elapsed();
+            assert!(took >= interval * 9 && took < interval * 9 + Duration::from_millis(10), "share {share}: {took:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_share_waits_for_the_next_window_seen_by_its_reset() {
+        let l = Limiter::new(None, None).shared_by(2);
+        l.acquire(Bucket::Uploads).await;
+        let start = Instant::now();
+        let info = |left| RateInfo { limit: None, remaining: Some(left), retry_after: Some(Duration::from_secs(1)) };
+        l.observe(Bucket::Uploads, info(6), false);
+        for _ in 0..3 {
+            l.acquire(Bucket::Uploads).await; // half of the 6 left
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        l.acquire(Bucket::Uploads).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(1), "the fourth waits for the window's end");
+        // Remaining going up shows the reset: the share is fresh and the next end is a window on.
+        l.observe(Bucket::Uploads, info(10), false);
+        let t = Instant::now();
+        for _ in 0..5 {
+            l.acquire(Bucket::Uploads).await;
+        }
+        assert_eq!(t.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

@@ -35,7 +35,14 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(e) => return Ok(invalid(&e.message, e.hint.as_deref())),
     };
+    Ok(execute(&config, true).await?.0)
+}
 
+/// Carries out an upload run: manifest, journal, destination, engine, report file. With `show`,
+/// prints the per-row table (or the JSON report) on stdout and the summary on stderr, as
+/// `avbatch upload` does; without, only progress per `config.quiet`. Returns the exit code and,
+/// when the run got as far as uploading, its report.
+pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitCode, Option<Report>)> {
     // 1. The manifest, checked whole before anything is sent.
     let checked = Instant::now();
     let path = config.manifest.clone();
@@ -51,9 +58,9 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
                 text.push_str(&format!("\n  … and {} more", problems.len() - MAX_PROBLEMS_SHOWN));
             }
             say_error(&text, None);
-            return Ok(Exit::Invalid.into());
+            return Ok((Exit::Invalid.into(), None));
         }
-        Err(e) => return Ok(invalid(&crate::engine::error_chain(&e), None)),
+        Err(e) => return Ok((invalid(&crate::engine::error_chain(&e), None), None)),
     };
     let manifest_rows = manifest.rows.len();
     let rows: Vec<Arc<Row>> =
@@ -66,7 +73,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     for row in &rows {
         match plan_parts(row.size, config.chunk_size) {
             Ok(p) => total_parts += p.len() as u64,
-            Err(e) => return Ok(invalid(&format!("line {}: `{}`: {e}", row.line, row.path_text), None)),
+            Err(e) => return Ok((invalid(&format!("line {}: `{}`: {e}", row.line, row.path_text), None), None)),
         }
     }
     tracing::info!(rows = rows.len(), bytes = total_bytes, parts = total_parts, elapsed = ?checked.elapsed(), "manifest checked");
@@ -85,7 +92,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
             total_parts,
             HumanBytes(config.chunk_size)
         );
-        return Ok(Exit::Done.into());
+        return Ok((Exit::Done.into(), None));
     }
 
     // 2. The journal, locked for this run; a second run, or a folder that takes no writes, stops
@@ -109,7 +116,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
                         JournalError::OtherDestination { .. } => "give each destination its own journal with --journal FILE",
                         _ => "choose a writable place with --journal PATH (or run with --no-journal)",
                     };
-                    return Ok(invalid(&crate::engine::error_chain(&e), Some(hint)));
+                    return Ok((invalid(&crate::engine::error_chain(&e), Some(hint)), None));
                 }
             }
         }
@@ -172,9 +179,9 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => say_error(&format!("cannot write the report `{}`: {e}", config.report.display()), None),
             }
             if e.is_auth() {
-                return Ok(Exit::Auth.into());
+                return Ok((Exit::Auth.into(), None));
             }
-            return Ok(Exit::SomeFailed.into());
+            return Ok((Exit::SomeFailed.into(), None));
         }
     }
     let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone()));
@@ -205,21 +212,24 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     report.summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
     report.summary.throttled = stats.throttled.load(std::sync::atomic::Ordering::Relaxed);
     let written = report.write(&config.report);
-    if config.json {
+    if show && config.json {
         println!("{}", serde_json::to_string_pretty(&report).context("serialising the report")?);
-    } else {
+    } else if show {
         println!("{:>6}  {:<11}  {:<24}  path", "line", "status", "videoId");
         for r in &report.rows {
             let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             println!("{:>6}  {:<11}  {:<24}  {}", r.line, status, r.video_id.as_deref().unwrap_or("-"), r.path);
         }
     }
-    report.announce();
+    if show {
+        report.announce();
+    }
     match written {
+        Ok(()) if !show => {}
         Ok(()) => say(&format!("report: {}", config.report.display())),
         Err(e) => {
             say_error(&format!("cannot write the report `{}`: {e}", config.report.display()), None);
-            return Ok(Exit::SomeFailed.into());
+            return Ok((Exit::SomeFailed.into(), None));
         }
     }
     let s = &report.summary;
@@ -234,7 +244,7 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         Exit::SomeFailed
     };
     debug_assert!(results.iter().all(|r| r.status != RowStatus::Pending) || stop.is_cancelled());
-    Ok(code.into())
+    Ok((code.into(), Some(report)))
 }
 
 /// First Ctrl-C or SIGTERM: stop starting work, let parts in flight finish. Second: abort.

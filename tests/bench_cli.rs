@@ -1,0 +1,69 @@
+//! `avbatch bench` (issue #6) on a tiny library: it runs the real engine against a child
+//! `avbatch serve` and reports its measurements. Speed is never asserted here.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(cache: &std::path::Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_avbatch"))
+        .args(["bench", "--json", "--cache", cache.to_str().unwrap()])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn issue_6_bench_runs_each_profile_on_a_tiny_library_and_reports_its_measures() {
+    let cache = tempfile::tempdir().unwrap();
+    let r = bench(cache.path(), &["--profile", "loopback", "--files", "3", "--size", "6MiB", "--max-size", "7MiB", "--chunk-size", "5MiB"]);
+    assert_eq!(
+        (r["profile"].as_str(), r["files"].as_u64(), r["uploaded"].as_u64(), r["failed"].as_u64()),
+        (Some("loopback"), Some(3), Some(3), Some(0))
+    );
+    let bytes = r["bytes"].as_u64().unwrap();
+    assert!((18 << 20..=21 << 20).contains(&bytes), "{r}");
+    assert_eq!(r["requests"].as_u64(), Some(3 + 3 * 2 + 3 + 1), "per file: create, 2 parts, a key lookup; and one token: {r}");
+    for field in ["mbPerS", "filesPerS", "requestsPerS", "cpuSeconds", "peakRss", "peakAnonRss"] {
+        assert!(r[field].as_f64().is_some_and(|v| v > 0.0), "{field} measured: {r}");
+    }
+    assert!(r["serverFlags"].as_array().unwrap().iter().any(|f| f == "--discard"));
+
+    // The library is cached: a second run reuses it (same files, same modification times).
+    let files = || {
+        let mut v: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        v.sort();
+        v
+    };
+    let before = files();
+    let lib = before[0].join("v000000.mp4");
+    let mtime = std::fs::metadata(&lib).unwrap().modified().unwrap();
+    bench(
+        cache.path(),
+        &[
+            "--profile",
+            "wan",
+            "--files",
+            "3",
+            "--size",
+            "6MiB",
+            "--max-size",
+            "7MiB",
+            "--chunk-size",
+            "5MiB",
+            "--latency",
+            "5ms",
+            "--bandwidth",
+            "64MiB",
+        ],
+    );
+    assert_eq!(files(), before);
+    assert_eq!(std::fs::metadata(&lib).unwrap().modified().unwrap(), mtime);
+
+    let r = bench(cache.path(), &["--profile", "ratelimited", "--files", "20", "--content", "random"]);
+    assert_eq!(r["uploaded"].as_u64(), Some(20));
+    assert!(r["serverFlags"].as_array().unwrap().iter().any(|f| f == "all=100/1s"), "{r}");
+}
