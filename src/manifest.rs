@@ -30,7 +30,7 @@ pub const META_PREFIX: &str = "meta.";
 
 /// The fewest threads for the file checks. They mostly wait on the file system (a NAS answers a
 /// stat in milliseconds, not microseconds), so there are more of them than cores.
-const MIN_CHECK_THREADS: usize = 32;
+pub const MIN_CHECK_THREADS: usize = 32;
 
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 

@@ -76,7 +76,8 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
             Err(e) => return Ok((invalid(&format!("line {}: `{}`: {e}", row.line, row.path_text), None), None)),
         }
     }
-    tracing::info!(rows = rows.len(), bytes = total_bytes, parts = total_parts, elapsed = ?checked.elapsed(), "manifest checked");
+    let check_time = checked.elapsed();
+    tracing::info!(rows = rows.len(), bytes = total_bytes, parts = total_parts, elapsed = ?check_time, "manifest checked");
 
     if config.dry_run {
         println!("{:>6}  {:>14}  {:>5}  path", "line", "bytes", "parts");
@@ -92,6 +93,12 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
             total_parts,
             HumanBytes(config.chunk_size)
         );
+        let secs = check_time.as_secs_f64();
+        say(&format!(
+            "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {} threads",
+            manifest_rows as f64 / secs.max(1e-9),
+            std::thread::available_parallelism().map_or(1, usize::from).max(manifest::MIN_CHECK_THREADS)
+        ));
         return Ok((Exit::Done.into(), None));
     }
 

@@ -17,7 +17,7 @@
 
 mod auth;
 mod error;
-mod upload;
+pub mod upload;
 mod videos;
 
 use std::sync::atomic::{AtomicU64, Ordering};
