@@ -565,16 +565,7 @@ async fn issue_5_answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeo
 
     // With an upload token (no auth call first): every row fails with a timeout, in the report.
     let other = spawn_server_with(|c| c.faults.latency = Duration::from_millis(1500)).await;
-    let token: Value = http()
-        .post(format!("{}/upload-tokens", other.url))
-        .header("Authorization", other.basic())
-        .json(&json!({"ttl": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = other.post_json("/upload-tokens", &json!({"ttl": 0})).await;
     let token = token["token"].as_str().unwrap().to_owned();
     let mut cmd = batch.upload(&other.url, &["--timeout", "300ms", "--retries", "1", "--no-journal", "--upload-token", &token]);
     cmd.env_remove("AVBATCH_API_KEY");

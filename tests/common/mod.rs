@@ -66,6 +66,15 @@ impl TestServer {
         self.get_json("/videos?pageSize=100").await["data"].as_array().expect("a data array").clone()
     }
 
+    /// A POST of `body` as JSON with Basic auth; the answer's JSON (whatever the status).
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let resp = self.http.post(format!("{}{path}", self.url)).header("Authorization", self.basic()).json(body).send().await;
+        resp.unwrap_or_else(|e| panic!("POST {path} reaches the server: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path} answers JSON: {e}"))
+    }
+
     /// `POST /videos` with a title; returns the new video's id.
     pub async fn create_video(&self, title: &str) -> String {
         let resp = self
