@@ -391,9 +391,12 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
     })
     .await?
     .unwrap_or_default();
-    if let Some(e) = before.filter(|e| !e.file.same_file(&identity) && !ctx.config.force) {
-        return Err(changed_since_uploaded(&row, &e, &identity));
+    if let Some(e) = before.as_ref().filter(|e| !e.file.same_file(&identity) && !ctx.config.force) {
+        return Err(changed_since_uploaded(&row, e, &identity));
     }
+    // The same contents under a new key (a touched file, with --checksum): the earlier upload
+    // stands for it.
+    let entry = entry.or_else(|| before.filter(|e| e.file.same_file(&identity)));
     let mut video_id = None;
     let mut chunk_size = ctx.config.chunk_size;
     let mut fresh = false;

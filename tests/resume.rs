@@ -287,6 +287,20 @@ async fn issue_5_checksum_tells_a_touched_file_from_a_rewritten_one() {
     let rep = report(&batch.report());
     assert!(server.source_of(rep["rows"][1]["videoId"].as_str().unwrap()).await == rewritten);
     assert_eq!(server.all_videos().await.len(), 3, "only the rewritten file went up again");
+
+    // Without an `id` column the key holds the mtime, so a touched file gets a new key; with
+    // --checksum its earlier upload still stands.
+    std::fs::write(batch.manifest(), "path\nf0.mp4\n").unwrap();
+    std::fs::remove_file(batch.dir.path().join("manifest.journal.sqlite")).unwrap();
+    let out = batch.run(&server, &["--checksum"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = report(&batch.report())["rows"][0]["videoId"].clone();
+    std::fs::File::options().write(true).open(path(0)).unwrap().set_modified(later + Duration::from_secs(60)).unwrap();
+    let out = batch.run(&server, &["--checksum"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rep = report(&batch.report());
+    assert_eq!((&rep["rows"][0]["status"], &rep["rows"][0]["videoId"]), (&"skipped".into(), &first), "{rep}");
+    assert_eq!(server.all_videos().await.len(), 4, "one video for the id-less row, none for its touch");
 }
 
 #[tokio::test(flavor = "multi_thread")]
