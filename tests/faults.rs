@@ -231,9 +231,22 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
 }
 
+/// An authenticated GET of the API, tried again while the server's injected faults (503s,
+/// storms) refuse it: the checks look at the server, not at its dice.
+async fn get_api(url: String) -> reqwest::Response {
+    for _ in 0..100 {
+        let resp = http().get(&url).header("Authorization", basic_auth(KEY)).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        if !matches!(resp.status().as_u16(), 429 | 503) {
+            return resp;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("GET {url} kept answering 503/429");
+}
+
 /// Every video on the server at `url` (the batches here stay under one page of 100).
 async fn list_videos(url: &str) -> Vec<Value> {
-    let resp = http().get(format!("{url}/videos?pageSize=100")).header("Authorization", basic_auth(KEY)).send().await.expect("GET /videos");
+    let resp = get_api(format!("{url}/videos?pageSize=100")).await;
     assert_eq!(resp.status().as_u16(), 200, "GET /videos");
     let v: Value = resp.json().await.unwrap();
     assert!(v["pagination"]["itemsTotal"].as_u64().unwrap() <= 100, "more than one page: {}", v["pagination"]);
@@ -248,7 +261,7 @@ async fn source_of(url: &str, id: &str) -> Vec<u8> {
 
 /// The server's own record of the bytes it holds for a video.
 async fn held_bytes(url: &str, id: &str) -> u64 {
-    let resp = http().get(format!("{url}/videos/{id}/status")).header("Authorization", basic_auth(KEY)).send().await.unwrap();
+    let resp = get_api(format!("{url}/videos/{id}/status")).await;
     assert_eq!(resp.status().as_u16(), 200);
     let status: Value = resp.json().await.unwrap();
     status["ingest"]["receivedBytes"]

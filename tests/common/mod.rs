@@ -43,17 +43,25 @@ impl TestServer {
         basic_auth(KEY)
     }
 
-    /// `GET path` with Basic auth; the answer must be 200 JSON.
+    /// `GET path` with Basic auth; the answer must be 200 JSON. Tried again while the server's
+    /// injected faults (503s, 429 storms) refuse it: the checks look at the server, not its dice.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .header("Authorization", self.basic())
-            .send()
-            .await
-            .expect("GET reaches the server");
-        assert_eq!(resp.status().as_u16(), 200, "GET {path} must answer 200");
-        resp.json().await.expect("GET answers JSON")
+        for _ in 0..100 {
+            let resp = self
+                .http
+                .get(format!("{}{path}", self.url))
+                .header("Authorization", self.basic())
+                .send()
+                .await
+                .expect("GET reaches the server");
+            if matches!(resp.status().as_u16(), 429 | 503) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+            assert_eq!(resp.status().as_u16(), 200, "GET {path} must answer 200");
+            return resp.json().await.expect("GET answers JSON");
+        }
+        panic!("GET {path} kept answering 503/429")
     }
 
     /// `GET /videos/{id}/status`.
