@@ -69,7 +69,7 @@ pub struct BenchArgs {
     pub cache: Option<PathBuf>,
 
     /// Videos uploaded at once.
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 8)]
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
 
     /// Bytes per part.

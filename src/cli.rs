@@ -194,8 +194,10 @@ pub struct UploadArgs {
     #[arg(long, value_name = "TOKEN", env = "AVBATCH_UPLOAD_TOKEN", hide_env_values = true)]
     pub upload_token: Option<String>,
 
-    /// Videos uploaded at once (each sends its parts in order, one at a time).
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 8, help_heading = "Speed")]
+    /// Videos uploaded at once (each sends its parts in order, one at a time). On a long link
+    /// each connection is held back by its round trips, so more connections fill it; memory
+    /// barely grows with N (parts are mapped, not copied).
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, help_heading = "Speed")]
     pub concurrency: usize,
 
     /// Requests per second across all videos (e.g. 10 or 2.5/s); default: as fast as the
