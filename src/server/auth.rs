@@ -101,8 +101,11 @@ impl Auth {
 
     /// Issues an access and refresh token for the key with fingerprint `sub`.
     fn issue(&self, sub: String) -> Result<Value, ApiError> {
-        let now = Utc::now().timestamp();
-        let claims = Claims { sub: sub.clone(), iat: now, exp: now + self.ttl.as_secs() as i64, jti: random_hex(8) };
+        // `exp` is in whole seconds, as in a JWT: rounded up, so a token lives at least the
+        // `expires_in` it is sold with (rounding down made a 1 s token live 0 to 1 s).
+        let now_ms = Utc::now().timestamp_millis();
+        let exp = (now_ms + self.ttl.as_millis() as i64 + 999) / 1000;
+        let claims = Claims { sub: sub.clone(), iat: now_ms / 1000, exp, jti: random_hex(8) };
         let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialise"));
         let unsigned = format!("{header}.{payload}");
@@ -179,7 +182,7 @@ impl Auth {
         mac.verify_slice(&given).map_err(|_| invalid())?;
         let payload = unsigned.split_once('.').map(|(_, p)| p).ok_or_else(invalid)?;
         let claims: Claims = URL_SAFE_NO_PAD.decode(payload).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(invalid)?;
-        if claims.exp <= Utc::now().timestamp() || !self.key_by_fingerprint(&claims.sub) {
+        if claims.exp * 1000 <= Utc::now().timestamp_millis() || !self.key_by_fingerprint(&claims.sub) {
             return Err(invalid());
         }
         Ok(())
