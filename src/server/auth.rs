@@ -104,7 +104,7 @@ impl Auth {
         // `exp` is in whole seconds, as in a JWT: rounded up, so a token lives at least the
         // `expires_in` it is sold with (rounding down made a 1 s token live 0 to 1 s).
         let now_ms = Utc::now().timestamp_millis();
-        let exp = (now_ms + self.ttl.as_millis() as i64 + 999) / 1000;
+        let exp = if self.ttl.is_zero() { now_ms / 1000 } else { (now_ms + self.ttl.as_millis() as i64 + 999) / 1000 };
         let claims = Claims { sub: sub.clone(), iat: now_ms / 1000, exp, jti: random_hex(8) };
         let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialise"));
