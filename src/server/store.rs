@@ -210,10 +210,17 @@ impl Store {
         lock(&self.videos).get(id).cloned()
     }
 
-    /// A snapshot of every record.
-    pub fn records(&self) -> Vec<VideoRecord> {
+    /// The records that pass `keep`, copied; the others are only looked at (a list filtered by
+    /// metadata over thousands of videos copies just its matches).
+    pub fn records_where(&self, keep: impl Fn(&VideoRecord) -> bool) -> Vec<VideoRecord> {
         let slots: Vec<_> = lock(&self.videos).values().cloned().collect();
-        slots.iter().map(|s| s.lock().record.clone()).collect()
+        slots
+            .iter()
+            .filter_map(|s| {
+                let state = s.lock();
+                keep(&state.record).then(|| state.record.clone())
+            })
+            .collect()
     }
 
     /// Writes a changed record.

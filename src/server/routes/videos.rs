@@ -169,7 +169,7 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
     let pairs = query_pairs(&uri);
     let filter = Filter::from_query(&pairs)?;
     let (page, size) = page_params(&pairs)?;
-    let mut records: Vec<VideoRecord> = app.store.records().into_iter().filter(|v| filter.matches(v)).collect();
+    let mut records: Vec<VideoRecord> = app.store.records_where(|v| filter.matches(v));
     records.sort_by(|a, b| filter.compare(a, b));
     let items = records.iter().map(|r| r.to_json(&app.public_url)).collect();
     Ok(json_response(StatusCode::OK, &paginate(items, page, size, "/videos", &pairs)))
