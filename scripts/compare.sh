@@ -172,6 +172,12 @@ if [ -z "$bin" ]; then
 fi
 cp "$bin" "$work/avbatch"
 bin="$work/avbatch"
+# avbatch's own defaults, for the labels of its default run: read from its help, not assumed.
+upload_help="$("$bin" upload --help)"
+help_default() { printf '%s\n' "$upload_help" | awk -v flag="$1 <" 'index($0, flag) {f = 1} f && /\[default:/ {gsub(/.*\[default: |\].*/, ""); print; exit}'; }
+def_conc=$(help_default --concurrency)
+def_chunk=$(to_bytes "$(help_default --chunk-size)")
+[[ "$def_conc" =~ ^[0-9]+$ ]] || { echo "error: could not read avbatch's default --concurrency from its help" >&2; exit 1; }
 
 # --- the official clients, in the temporary folder ----------------------------------------------
 py_version="" node_version=""
@@ -182,7 +188,9 @@ if has_tool python; then
   py_version="$("$work/venv/bin/python" --version 2>&1), $("$work/venv/bin/pip" show api.video 2>/dev/null | sed -n 's/^Version: /api.video /p')"
 fi
 if has_tool node; then
-  command -v node >/dev/null && command -v npm >/dev/null || { echo "error: node and npm are needed for --tools node" >&2; exit 2; }
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "error: node and npm are needed for --tools node" >&2; exit 2
+  fi
   say "installing $NODE_CLIENT into $work/node"
   mkdir -p "$work/node"
   (cd "$work/node" && npm install --silent --no-audit --no-fund --no-save "$NODE_CLIENT" >/dev/null)
@@ -343,6 +351,7 @@ cpu_busy() {
   b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
   echo "$a $b" | awk '{d = $4 - $2; print (d > 0 ? int(100 * ($3 - $1) / d) : 0)}'
 }
+busy_runs=0 total_runs=0
 wait_idle() {
   [ "$wait_idle" -gt 0 ] || return 0
   local start=$SECONDS busy
@@ -351,6 +360,7 @@ wait_idle() {
     [ "$busy" -lt 25 ] && return 0
     if [ $((SECONDS - start)) -ge "$wait_idle" ]; then
       say "the machine is still ${busy}% busy after ${wait_idle} s: measuring anyway"
+      busy_runs=$((busy_runs + 1))
       return 0
     fi
     sleep 4
@@ -376,6 +386,7 @@ run_case() {
   for rep in $(seq 1 "$repeat"); do
     log="$work/$profile-$wl-$case-$rep.log" tfile="$work/$profile-$wl-$case-$rep.time"
     wait_idle
+    total_runs=$((total_runs + 1))
     xargs -d '\n' -a "$files" cat >/dev/null # the same warm page cache for every tool
     server_cpu=""
     if [ "$server" = iperf3 ]; then
@@ -427,7 +438,7 @@ run_workload() {
   nfiles=$(wc -l <"$work/wl/$wl/files.txt")
   local mib=$((chunk_b >> 20))
   if has_tool avbatch; then
-    run_case "$profile" "$wl" avbatch-default avbatch "avbatch (defaults: -c 16, 200 MiB parts)" 16 $((200 << 20)) "" "$sflags" -- \
+    run_case "$profile" "$wl" avbatch-default avbatch "avbatch (defaults: -c $def_conc, $((def_chunk >> 20)) MiB parts)" "$def_conc" "$def_chunk" "" "$sflags" -- \
       env AVBATCH_API_KEY="$KEY" "$bin" upload "$manifest" --base-url @URL@ -q --no-journal --report "$work/report.csv"
     run_case "$profile" "$wl" avbatch-peer avbatch "avbatch -c $conc --chunk-size ${mib}MiB" "$conc" "$chunk_b" "" "$sflags" -- \
       env AVBATCH_API_KEY="$KEY" "$bin" upload "$manifest" --base-url @URL@ -q --no-journal --report "$work/report.csv" \
@@ -479,7 +490,7 @@ run_workload() {
   printf 'nproc\t%s\n' "$(nproc)"
   printf 'memory\t%s\n' "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
   printf 'kernel\t%s\n' "$(uname -srm)"
-  printf 'os\t%s\n' "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+  printf 'os\t%s\n' "$(sed -n 's/^PRETTY_NAME=//p' /etc/os-release 2>/dev/null | tr -d '"')"
   printf 'avbatch\t%s (%s; tree at git %s)\n' "$("$bin" --version)" "$bin_from" "$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
   printf 'python\t%s\n' "${py_version:-not run}"
   printf 'node\t%s\n' "${node_version:-not run}"
@@ -523,11 +534,15 @@ for profile in ${profiles//,/ }; do
 done
 
 printf 'load.end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$meta"
+printf 'busy_runs\t%s of %s\n' "$busy_runs" "$total_runs" >>"$meta"
 args=(--results "$results" --meta "$meta")
 if [ "$write" = 1 ]; then
   mkdir -p "$(dirname "$out")"
   args+=(--md "$out" --svg "${out%.md}.svg")
 fi
-mkdir -p "$root/target/compare-results"
-cp "$results" "$meta" "$root/target/compare-results/"
+if [ "$write" = 1 ]; then
+  # The raw numbers, to render again with scripts/compare_report.py without measuring again.
+  mkdir -p "$root/target/compare-results"
+  cp "$results" "$meta" "$root/target/compare-results/"
+fi
 python3 "$here/compare_report.py" "${args[@]}"

@@ -3,18 +3,16 @@
 //! One governor limiter paces requests (`--rate`), an optional second one paces bytes
 //! (`--bandwidth`). On top, each api.video bucket (uploads, writes, reads) follows what the
 //! server says of it in `X-RateLimit-Limit`, `-Remaining` and `-Retry-After`:
-//! - requests keep to 98 % of the bucket's steady rate (`Limit` per window, the window being the
-//!   longest `Retry-After` seen), each of N shards to 1/N of it: a long run sustains the account's
-//!   rate without the burst-then-429 cycle;
+//! - in windows shorter than [`BURST_WINDOW`] (test servers' per-second quotas), requests keep
+//!   to 98 % of the bucket's steady rate (`Limit` per window, the window being the longest
+//!   `Retry-After` seen), each of N shards to 1/N of it, since a whole-second `Retry-After` cannot
+//!   place the end of a one-second window; api.video's minute windows are spent at once;
 //! - a process never sends more in a window than its share of what the server said was left, and
 //!   waits for the window's end when that is spent (seen precisely when `Remaining` goes up);
 //! - until the first answer of a bucket arrives, one request probes it and the others wait (at
 //!   most [`PROBE_WAIT`]), so a fleet of shards starting together does not open with a burst;
 //! - a 429 holds the bucket for its `Retry-After`.
 //!
-//! The cost: a small batch does not burst through a fresh per-minute window; over a run of many
-//! minutes nothing is lost, since the account allows no more than the steady rate anyway.
-
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -26,6 +24,9 @@ pub use crate::server::ratelimit::Bucket;
 
 /// Bytes per governor cell for the bandwidth limiter.
 const BYTE_CELL: u64 = 1024;
+/// Windows at least this long are spent at once (their end is known to a second); shorter ones
+/// are paced evenly.
+pub const BURST_WINDOW: Duration = Duration::from_secs(10);
 /// Longest wait for a bucket's first answer before the other requests go anyway (a first
 /// upload of 200 MiB answers only after its body is sent).
 pub const PROBE_WAIT: Duration = Duration::from_millis(500);
@@ -191,8 +192,14 @@ impl Limiter {
                     st.budget = Some(st.budget.map_or(share, |b| b.min(share)));
                 }
                 st.last_remaining = Some(left);
-                if let Some(limit) = info.limit.filter(|l| *l > 0) {
+                // Retry-After is whole seconds, so a window's end is known to about a second: for
+                // api.video's minute windows that is close enough to spend the share at once and
+                // wait for the reset; for windows of a few seconds it is not, and an even pace
+                // sustains the rate instead.
+                if let Some(limit) = info.limit.filter(|l| *l > 0 && st.window < BURST_WINDOW) {
                     st.interval = st.window * self.share * 50 / (limit.min(u64::from(u32::MAX / 64)) as u32 * 49);
+                } else {
+                    st.interval = Duration::ZERO;
                 }
             }
         }
@@ -232,20 +239,30 @@ mod tests {
         for share in [1u32, 4] {
             let l = Limiter::new(None, None).shared_by(share);
             l.acquire(Bucket::Writes).await; // the probe
-            l.observe(
-                Bucket::Writes,
-                RateInfo { limit: Some(100), remaining: Some(99), retry_after: Some(Duration::from_secs(10)) },
-                false,
-            );
+            l.observe(Bucket::Writes, RateInfo { limit: Some(100), remaining: Some(99), retry_after: Some(Duration::from_secs(5)) }, false);
             let start = Instant::now();
             for _ in 0..10 {
                 l.acquire(Bucket::Writes).await;
             }
-            // 100 per 10 s window: one every 100 ms at the full rate, 102 ms at 98 %.
-            let interval = Duration::from_secs(10) * share * 50 / (100 * 49);
+            // 100 per 5 s window: one every 50 ms at the full rate, 51 ms at 98 %.
+            let interval = Duration::from_secs(5) * share * 50 / (100 * 49);
             let took = start.elapsed();
             assert!(took >= interval * 9 && took < interval * 9 + Duration::from_millis(10), "share {share}: {took:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_minute_window_is_spent_at_once() {
+        let l = Limiter::new(None, None);
+        l.acquire(Bucket::Uploads).await;
+        l.observe(Bucket::Uploads, RateInfo { limit: Some(100), remaining: Some(99), retry_after: Some(Duration::from_secs(60)) }, false);
+        let start = Instant::now();
+        for _ in 0..99 {
+            l.acquire(Bucket::Uploads).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        l.acquire(Bucket::Uploads).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(60), "the 100th waits for the reset");
     }
 
     #[tokio::test(start_paused = true)]
