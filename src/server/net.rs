@@ -82,6 +82,9 @@ impl Connected<IncomingStream<'_, FaultyListener>> for ConnMeta {
     }
 }
 
+/// The time one paced transfer may take at most.
+const SLICE_TIME: Duration = Duration::from_millis(20);
+
 /// Paces one direction of a connection to `rate` bytes per second.
 struct Pacer {
     rate: u64,
@@ -94,9 +97,9 @@ impl Pacer {
         Pacer { rate, next: Instant::now(), sleep: None }
     }
 
-    /// Largest transfer allowed at once: 20 ms worth, so the pace stays smooth.
+    /// Largest transfer allowed at once: [`SLICE_TIME`] worth, so the pace stays smooth.
     fn slice(&self) -> usize {
-        (self.rate / 50).clamp(1, 1 << 20) as usize
+        ((self.rate as u128 * SLICE_TIME.as_millis()) / 1000).clamp(1, 1 << 20) as usize
     }
 
     /// Ready when the next transfer may start.
@@ -113,10 +116,15 @@ impl Pacer {
         Poll::Ready(())
     }
 
+    /// Books `n` bytes. A transfer that starts late (timers wake on the millisecond, and a read
+    /// waits for the peer) may catch up on up to one slice of the time it lost, so the cap is
+    /// the rate asked for and not a few percent under it, while an idle connection still earns
+    /// no burst beyond that slice.
     fn spent(&mut self, n: usize) {
         let now = Instant::now();
         let cost = Duration::from_secs_f64(n as f64 / self.rate as f64);
-        self.next = self.next.max(now) + cost;
+        let catch_up = now.checked_sub(SLICE_TIME).unwrap_or(now);
+        self.next = self.next.max(catch_up) + cost;
     }
 }
 
