@@ -197,7 +197,7 @@ pub struct UploadArgs {
     /// Videos uploaded at once (each sends its parts in order, one at a time). On a long link
     /// each connection is held back by its round trips, so more connections fill it. Parts are
     /// mapped, not copied: the process's own memory barely grows with N, while the file pages in
-    /// flight (up to N parts) count in its resident size until they are sent.
+    /// flight (at most 12 MiB per video) count in its resident size until they are sent.
     #[arg(short = 'c', long, value_name = "N", default_value_t = 16, help_heading = "Speed")]
     pub concurrency: usize,
 
