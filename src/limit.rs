@@ -10,10 +10,14 @@
 //! - a process never sends more in a window than its share of what the server said was left, and
 //!   waits for the window's end when that is spent (seen precisely when `Remaining` goes up);
 //! - until the first answer of a bucket arrives, one request probes it and the others wait (at
-//!   most [`PROBE_WAIT`]), so a fleet of shards starting together does not open with a burst;
+//!   most [`PROBE_WAIT`]), so a fleet of shards starting together does not open with a burst.
+//!   api.video puts the rate-limit headers on every answer; once two buckets have answered
+//!   without them (and no answer came with them), the server has no limits to learn, and no
+//!   bucket is probed;
 //! - a 429 holds the bucket for its `Retry-After`.
 //!
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -74,7 +78,13 @@ pub struct Limiter {
     buckets: [Mutex<BucketState>; 3],
     /// Processes sharing the account's limits (shards); each paces to its share.
     share: u32,
+    /// What answers have said of limits: a bit per bucket that answered without rate-limit
+    /// headers, and [`HEADERS_SEEN`] once any answer carried them.
+    headers: AtomicU8,
 }
+
+/// Some answer carried rate-limit headers.
+const HEADERS_SEEN: u8 = 0x80;
 
 fn index(bucket: Bucket) -> usize {
     match bucket {
@@ -102,7 +112,7 @@ impl Limiter {
             );
             (limiter, burst)
         });
-        Limiter { requests, bytes, buckets: Default::default(), share: 1 }
+        Limiter { requests, bytes, buckets: Default::default(), share: 1, headers: AtomicU8::new(0) }
     }
 
     /// Paces each bucket to 1/`share` of what the server has left: for `share` shards of one
@@ -121,6 +131,15 @@ impl Limiter {
         self.bytes.as_ref().map(|(_, burst)| *burst as u64 * BYTE_CELL)
     }
 
+    /// Whether the server limits nothing: two buckets answered without rate-limit headers (a
+    /// lookup and a create do before any upload), and no answer ever carried them. api.video
+    /// puts them on every answer, and a test server limiting only some buckets puts them on
+    /// those; either way the buckets are probed.
+    fn unlimited(&self) -> bool {
+        let h = self.headers.load(Ordering::Relaxed);
+        h & HEADERS_SEEN == 0 && h.count_ones() >= 2
+    }
+
     /// Waits until a request of `bucket` may go.
     pub async fn acquire(&self, bucket: Bucket) {
         loop {
@@ -135,7 +154,8 @@ impl Limiter {
                     st.window_ends = Some(end + w * behind.min(u128::from(u32::MAX)) as u32);
                     st.budget = None;
                 }
-                match (st.paused_until, st.learned, st.probe_started, st.budget) {
+                let learned = st.learned || self.unlimited();
+                match (st.paused_until, learned, st.probe_started, st.budget) {
                     (Some(t), ..) if t > now => (t, false),
                     (_, false, None, _) => {
                         st.probe_started = Some(now);
@@ -174,6 +194,11 @@ impl Limiter {
     /// the window ends, and a pause when the server refused (429).
     pub fn observe(&self, bucket: Bucket, info: RateInfo, was_429: bool) {
         let now = Instant::now();
+        if info.limit.is_some() || info.remaining.is_some() {
+            self.headers.fetch_or(HEADERS_SEEN, Ordering::Relaxed);
+        } else if !was_429 {
+            self.headers.fetch_or(1 << index(bucket), Ordering::Relaxed);
+        }
         {
             let mut st = self.state(bucket);
             st.learned = true;
@@ -307,6 +332,36 @@ mod tests {
         let start = Instant::now();
         l.acquire(Bucket::Reads).await;
         l.acquire(Bucket::Reads).await;
+        assert_eq!(start.elapsed(), PROBE_WAIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_answers_without_limits_is_not_probed_again() {
+        let l = Limiter::new(None, None);
+        l.acquire(Bucket::Reads).await;
+        l.observe(Bucket::Reads, RateInfo::default(), false);
+        l.acquire(Bucket::Writes).await;
+        l.observe(Bucket::Writes, RateInfo::default(), false);
+        // Another bucket, never answered: no probe, since the server sends no limits at all.
+        let start = Instant::now();
+        for _ in 0..4 {
+            l.acquire(Bucket::Uploads).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // One bucket answered without limits says nothing of the others.
+        let l = Limiter::new(None, None);
+        l.observe(Bucket::Reads, RateInfo::default(), false);
+        let start = Instant::now();
+        l.acquire(Bucket::Uploads).await;
+        l.acquire(Bucket::Uploads).await;
+        assert_eq!(start.elapsed(), PROBE_WAIT);
+        // A server that sent limits once keeps its buckets probed.
+        let l = Limiter::new(None, None);
+        l.observe(Bucket::Writes, RateInfo { limit: Some(100), remaining: Some(99), retry_after: Some(Duration::from_secs(60)) }, false);
+        l.observe(Bucket::Reads, RateInfo::default(), false);
+        let start = Instant::now();
+        l.acquire(Bucket::Uploads).await;
+        l.acquire(Bucket::Uploads).await;
         assert_eq!(start.elapsed(), PROBE_WAIT);
     }
 
