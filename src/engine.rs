@@ -1,19 +1,24 @@
 //! The upload engine: many video sessions at once, each sending its parts strictly in order.
 //!
-//! One task per video. A `--concurrency` permit is taken before the task is spawned and lives as
-//! long as the task, so at most that many videos (and so that many parts) are in flight. Tasks
-//! share one [`Client`] (one connection pool, one limiter) and report through [`Event`]s; the
-//! reporter is the only code that touches the terminal.
+//! One task per video, in two steps. [`prepare`] does everything before the first byte: map and
+//! check the file, consult the journal, find the video by its key or create it, ask what the
+//! server holds. [`transfer`] then sends the parts in a *lane*. `--concurrency` bounds both: at
+//! most N videos send parts at once (so at most N parts are in flight), and at most N more are
+//! prepared ahead of them. A lane thus goes from one video's last part straight to the next
+//! video's first part, and the lookup and create round trips overlap the uploads instead of
+//! leaving a connection idle. Tasks share one [`Client`] (one connection pool, one limiter) and
+//! report through [`Event`]s; the reporter is the only code that touches the terminal.
 //!
 //! Stopping: `stop` (first Ctrl-C) starts no new video and no new part, and lets parts in flight
 //! finish; the client's abort token (second Ctrl-C) cancels the requests in flight.
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -158,14 +163,15 @@ pub async fn run(
     events: mpsc::Sender<Event>,
     stop: CancellationToken,
 ) -> Vec<RowResult> {
-    let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let lanes = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let ahead = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let ctx = Arc::new(Ctx { client, config, limiter, events, stop });
     let mut tasks = JoinSet::new();
     let mut results: Vec<RowResult> = Vec::with_capacity(jobs.len());
     let mut pending = jobs.into_iter();
     for job in pending.by_ref() {
         let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            p = ahead.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             () = ctx.stop.cancelled() => { results.push(not_started(&job)); break; }
         };
         if ctx.stop.is_cancelled() {
@@ -173,9 +179,9 @@ pub async fn run(
             break;
         }
         let ctx = ctx.clone();
+        let lanes = lanes.clone();
         tasks.spawn(async move {
-            let _permit = permit;
-            let result = upload_row(&ctx, &job).await;
+            let result = upload_row(&ctx, &job, permit, lanes).await;
             let _ = ctx.events.send(Event::Finished(result.clone())).await;
             result
         });
@@ -223,11 +229,12 @@ pub fn new_video(row: &Row) -> NewVideo {
 
 /// One video session, start to finish. Never panics on I/O or network failures: every one
 /// becomes the row's error.
-async fn upload_row(ctx: &Ctx, job: &Job) -> RowResult {
+async fn upload_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit, lanes: Arc<Semaphore>) -> RowResult {
     let started = Instant::now();
     let mut result = RowResult::new(job.index, RowStatus::Failed);
-    let outcome = session(ctx, job, &mut result).await;
-    result.seconds = started.elapsed().as_secs_f64();
+    let mut waited = Duration::ZERO;
+    let outcome = session(ctx, job, ahead, lanes, &mut result, &mut waited).await;
+    result.seconds = started.elapsed().saturating_sub(waited).as_secs_f64();
     match outcome {
         Ok(()) => result.status = RowStatus::Uploaded,
         Err(SessionEnd::AlreadyDone) => result.status = RowStatus::Skipped,
@@ -245,6 +252,7 @@ async fn upload_row(ctx: &Ctx, job: &Job) -> RowResult {
             result.auth_failure = auth;
         }
     }
+    tracing::debug!(row = job.row.line, key = job.row.key(), status = ?result.status, video_id = result.video_id.as_deref(), "row ended");
     result
 }
 
@@ -347,7 +355,50 @@ async fn server_holds(ctx: &Ctx, video_id: &str, plan: &[PartPlan], mode: &mut M
     Ok(Some((held, status.is_uploaded())))
 }
 
-async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), SessionEnd> {
+/// A row's session: prepared ahead (holding an `ahead` permit), then its parts sent in a lane.
+/// `waited` is the time spent between the two, waiting for a lane.
+async fn session(
+    ctx: &Ctx,
+    job: &Job,
+    ahead: OwnedSemaphorePermit,
+    lanes: Arc<Semaphore>,
+    result: &mut RowResult,
+    waited: &mut Duration,
+) -> Result<(), SessionEnd> {
+    let prepared = prepare(ctx, job, result).await?;
+    let wait = Instant::now();
+    let _lane = tokio::select! {
+        p = lanes.acquire_owned() => p.expect("the semaphore is never closed"),
+        () = ctx.stop.cancelled() => return Err(SessionEnd::Stopped),
+    };
+    drop(ahead);
+    *waited = wait.elapsed();
+    if ctx.stop.is_cancelled() {
+        return Err(SessionEnd::Stopped);
+    }
+    transfer(ctx, job, prepared, result).await
+}
+
+/// A row made ready to send: its file mapped and checked, its video found or created and
+/// recorded in the journal, and what the server already holds of it known.
+struct Prepared {
+    key: String,
+    file: Arc<MappedFile>,
+    plan: Vec<PartPlan>,
+    held: Vec<bool>,
+    target: UploadTarget,
+    mode: Mode,
+    name: String,
+    identity: FileIdentity,
+    chunk_size: u64,
+    with_key: bool,
+}
+
+/// Everything before the first byte of a row: the work of the requests that do not carry the
+/// file (the lookup by key, the status, the create). It runs up to `--concurrency` rows ahead
+/// of the lanes, so a lane goes from one video's last part straight to the next video's first
+/// instead of spending those round trips idle.
+async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepared, SessionEnd> {
     if ctx.stop.is_cancelled() {
         return Err(SessionEnd::Stopped);
     }
@@ -427,7 +478,6 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
     let plan = plan_parts(file.len(), chunk_size).map_err(|e| SessionEnd::failed(e.to_string()))?;
     result.parts_total = plan.len() as u64;
     let name = row.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| row.path_text.clone());
-    let _ = ctx.events.send(Event::Started { index: job.index, name: name.clone(), bytes: file.len(), parts: plan.len() as u64 }).await;
 
     // 4. The video: the journal's, else one already made for this key (the journal may have
     //    been lost), else a new one; and what the server already holds of it.
@@ -457,7 +507,7 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
     if video_id.is_none() && with_key {
         video_id = Some(create_video(ctx, &row).await?);
     }
-    let mut target = match (&ctx.config.upload_token, video_id.clone()) {
+    let target = match (&ctx.config.upload_token, video_id.clone()) {
         (Some(token), id) => UploadTarget::Token { token: token.clone(), video_id: id },
         (None, Some(id)) => UploadTarget::Video(id),
         (None, None) => return Err(SessionEnd::failed("no API key and no upload token")),
@@ -466,13 +516,19 @@ async fn session(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<(), Ses
     if let Some(id) = &video_id {
         record_start(ctx, &key, &identity, id, chunk_size, resumed, &plan, &held).await?;
     }
+    Ok(Prepared { key, file, plan, held, target, mode, name, identity, chunk_size, with_key })
+}
+
+/// The parts of a prepared row that the server does not hold yet, in order.
+async fn transfer(ctx: &Ctx, job: &Job, prepared: Prepared, result: &mut RowResult) -> Result<(), SessionEnd> {
+    let Prepared { key, file, plan, held, mut target, mode, name, identity, chunk_size, with_key } = prepared;
+    let _ = ctx.events.send(Event::Started { index: job.index, name: name.clone(), bytes: file.len(), parts: plan.len() as u64 }).await;
     for (part, _) in plan.iter().zip(&held).filter(|(_, h)| **h) {
         result.parts += 1;
         result.bytes += part.range.end - part.range.start;
         let _ = ctx.events.send(Event::PartDone { index: job.index, bytes: part.range.end - part.range.start }).await;
     }
 
-    // 5. The parts the server does not hold yet, in order.
     let total = file.len();
     let mut complete = held.iter().all(|h| *h);
     for (part, _) in plan.iter().zip(&held).filter(|(_, h)| !**h) {

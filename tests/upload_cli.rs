@@ -687,3 +687,52 @@ async fn issue_4_bandwidth_caps_the_whole_run() {
     // 12 MiB at 4 MiB/s across both sessions, after a burst of a quarter second: at least 2.5 s.
     assert!(started.elapsed() >= Duration::from_millis(2500), "--bandwidth was not applied: {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_6_the_next_video_is_made_while_the_lane_still_uploads() {
+    // One lane (`-c 1`), each request held 100 ms and each 1 MiB body taking a second: the next
+    // row's lookup and create run while this row's part is on the wire, so its video exists
+    // before this row ends, and the lane spends no round trip of its own on them.
+    let server = spawn_server_with(|c| {
+        c.faults.latency = Duration::from_millis(100);
+        c.faults.bandwidth = Some(MIB as u64);
+    })
+    .await;
+    let lib = Library::new();
+    let (manifest, sources) = lib.batch(3, |_| MIB);
+    let report_path = lib.path("report.json");
+    let out = avbatch(
+        &[
+            "upload",
+            manifest.to_str().unwrap(),
+            "--base-url",
+            &server.url,
+            "--no-journal",
+            "-c",
+            "1",
+            "-vv",
+            "--log-format",
+            "json",
+            "--report",
+            report_path.to_str().unwrap(),
+        ],
+        Some(KEY),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stderr).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let at = |message: &str, key: &str| {
+        events
+            .iter()
+            .position(|e| e["message"] == message && e["key"] == key)
+            .unwrap_or_else(|| panic!("no `{message}` event for {key}: {}", text(&out)))
+    };
+    for i in 0..2 {
+        let (this, next) = (format!("id-{i}"), format!("id-{}", i + 1));
+        assert!(at("journal: row started", &next) < at("row ended", &this), "row {next} was prepared only after {this} ended");
+    }
+    let rep = report(&report_path);
+    for (i, source) in sources.iter().enumerate() {
+        let id = rep["rows"][i]["videoId"].as_str().unwrap();
+        assert!(server.source_of(id).await == source.as_slice(), "row {i} differs on the server");
+    }
+}
