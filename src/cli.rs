@@ -194,8 +194,10 @@ pub struct UploadArgs {
     #[arg(long, value_name = "TOKEN", env = "AVBATCH_UPLOAD_TOKEN", hide_env_values = true)]
     pub upload_token: Option<String>,
 
-    /// Videos uploaded at once (each sends its parts in order, one at a time). On a long link
-    /// each connection is held back by its round trips, so more connections fill it. Parts are
+    /// Videos uploaded at once (each sends its parts in order, one at a time); as many more are
+    /// prepared ahead (video looked up or created), so no connection waits on those round
+    /// trips. On a long link each connection is held back by its round trips, so more
+    /// connections fill it. Parts are
     /// mapped, not copied: the process's own memory barely grows with N, while the file pages in
     /// flight (at most 12 MiB per video) count in its resident size until they are sent.
     #[arg(short = 'c', long, value_name = "N", default_value_t = 16, help_heading = "Speed")]
