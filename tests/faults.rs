@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{basic_auth, pattern, spawn_server, spawn_server_with, KEY, MIB};
+use common::{basic_auth, create_video_at, pattern, spawn_server, spawn_server_with, KEY, MIB};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -872,17 +872,7 @@ async fn issue_5_serve_refuses_path_traversal_in_ids() {
         ));
     }
     // A chunk for an existing video whose file name tries to climb out.
-    let video: Value = http()
-        .post(format!("{}/videos", server.url))
-        .header("Authorization", &auth)
-        .json(&json!({"title": "target"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = video["videoId"].as_str().unwrap().to_owned();
+    let id = create_video_at(&http(), &server.url, "target").await;
     requests.push((
         format!("POST /videos/{id}/source HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: {ct}"),
         "POST source with file name ../../escape.mp4".into(),

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{basic_auth, multipart_file, pattern, spawn_server_process, KEY, MIB};
+use common::{basic_auth, create_video_at, multipart_file, pattern, spawn_server_process, KEY, MIB};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -16,26 +16,8 @@ async fn everything_acknowledged_survives_kill_9() {
     // State before the crash: a part-mode video with parts 1 and 2 of 3, a bytes-mode video with
     // its first chunk, an upload token, a bearer token.
     let source = pattern(10 * MIB + 4321, 5);
-    let create = |title: &'static str| {
-        let http = http.clone();
-        let url = url.clone();
-        let auth = auth.clone();
-        async move {
-            let v: Value = http
-                .post(format!("{url}/videos"))
-                .header("Authorization", auth)
-                .json(&json!({"title": title}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["videoId"].as_str().unwrap().to_owned()
-        }
-    };
-    let parts_video = create("parts").await;
-    let bytes_video = create("bytes").await;
+    let parts_video = create_video_at(&http, &url, "parts").await;
+    let bytes_video = create_video_at(&http, &url, "bytes").await;
     let send = |url: String, video: String, range: String, chunk: Vec<u8>| {
         let http = http.clone();
         let auth = auth.clone();

@@ -85,17 +85,7 @@ impl TestServer {
 
     /// `POST /videos` with a title; returns the new video's id.
     pub async fn create_video(&self, title: &str) -> String {
-        let resp = self
-            .http
-            .post(format!("{}/videos", self.url))
-            .header("Authorization", self.basic())
-            .json(&serde_json::json!({ "title": title }))
-            .send()
-            .await
-            .expect("POST /videos reaches the server");
-        assert_eq!(resp.status().as_u16(), 201, "POST /videos {{title:{title:?}}} must answer 201");
-        let v: serde_json::Value = resp.json().await.expect("POST /videos answers JSON");
-        v["videoId"].as_str().unwrap_or_else(|| panic!("POST /videos answer has no videoId: {v}")).to_owned()
+        create_video_at(&self.http, &self.url, title).await
     }
 
     /// The stored source of a video, through the asset host.
@@ -110,6 +100,21 @@ impl TestServer {
             .expect("source bytes")
             .to_vec()
     }
+}
+
+/// `POST /videos` with a title on any server taking the test key (in-process or a child
+/// process); returns the new video's id.
+pub async fn create_video_at(http: &reqwest::Client, url: &str, title: &str) -> String {
+    let resp = http
+        .post(format!("{url}/videos"))
+        .header("Authorization", basic_auth(KEY))
+        .json(&serde_json::json!({ "title": title }))
+        .send()
+        .await
+        .expect("POST /videos reaches the server");
+    assert_eq!(resp.status().as_u16(), 201, "POST /videos {{title:{title:?}}} must answer 201");
+    let v: serde_json::Value = resp.json().await.expect("POST /videos answers JSON");
+    v["videoId"].as_str().unwrap_or_else(|| panic!("POST /videos answer has no videoId: {v}")).to_owned()
 }
 
 pub fn basic_auth(key: &str) -> String {
