@@ -11,8 +11,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
-PY_CLIENT="api.video==1.4.7"
-NODE_CLIENT="@api.video/nodejs-client@2.6.8"
+# shellcheck source=official-clients.sh
+. "$here/official-clients.sh"
 KEY="compare-local-key"
 
 usage() {
@@ -183,8 +183,7 @@ def_chunk=$(to_bytes "$(help_default --chunk-size)")
 py_version="" node_version=""
 if has_tool python; then
   say "installing $PY_CLIENT into $work/venv"
-  python3 -m venv "$work/venv"
-  "$work/venv/bin/pip" install --quiet --disable-pip-version-check "$PY_CLIENT"
+  install_python_client "$work"
   py_version="$("$work/venv/bin/python" --version 2>&1), $("$work/venv/bin/pip" show api.video 2>/dev/null | sed -n 's/^Version: /api.video /p')"
 fi
 if has_tool node; then
@@ -192,8 +191,7 @@ if has_tool node; then
     echo "error: node and npm are needed for --tools node" >&2; exit 2
   fi
   say "installing $NODE_CLIENT into $work/node"
-  mkdir -p "$work/node"
-  (cd "$work/node" && npm install --silent --no-audit --no-fund --no-save "$NODE_CLIENT" >/dev/null)
+  install_node_client "$work"
   node_version="node $(node --version), @api.video/nodejs-client $(node -p "require('$work/node/node_modules/@api.video/nodejs-client/package.json').version")"
 fi
 iperf_ok=0

@@ -8,8 +8,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
-PY_CLIENT="api.video==1.4.7"
-NODE_CLIENT="@api.video/nodejs-client@2.6.8"
+# shellcheck source=official-clients.sh
+. "$here/official-clients.sh"
 
 work="$(mktemp -d -t avbatch-compat-XXXXXX)"
 server_pid=""
@@ -26,10 +26,8 @@ if [ -z "$bin" ]; then
 fi
 
 echo "== installing $PY_CLIENT and $NODE_CLIENT into $work"
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check "$PY_CLIENT"
-mkdir -p "$work/node"
-(cd "$work/node" && npm install --silent --no-audit --no-fund --no-save "$NODE_CLIENT" >/dev/null)
+install_python_client "$work"
+install_node_client "$work"
 
 key="compat-$(date +%s)-$RANDOM"
 "$bin" serve --addr 127.0.0.1:0 --data "$work/data" --api-key "$key" --rate-limit off >"$work/server.out" 2>"$work/server.err" &
