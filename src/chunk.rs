@@ -249,6 +249,69 @@ pub fn plan_parts(len: u64, chunk: u64) -> Result<Vec<PartPlan>, ChunkError> {
     Ok((0..parts).map(|i| PartPlan { number: i + 1, range: i * chunk..((i + 1) * chunk).min(len) }).collect())
 }
 
+/// A part of a plan: one to send, or one the server already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Its number and byte range.
+    pub part: PartPlan,
+    /// Whether the server already holds these bytes.
+    pub held: bool,
+}
+
+/// Why what the server holds cannot be completed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the server holds bytes around a gap of {} bytes at {}, under api.video's 5 MiB minimum for a chunk that is not the last", .0.end - .0.start, .0.start)]
+pub struct GapTooSmall(pub Range<u64>);
+
+/// Plans a `len`-byte file around the byte ranges the server already holds (sorted, disjoint,
+/// within the file): the held ranges as they are, and every gap between them cut into parts of
+/// `chunk` bytes. The cut of an earlier run does not matter, so a partial upload continues with
+/// any part size. A part that ends before the end of the file is never under
+/// [`MIN_PART_SIZE`] (a short remainder joins the part before it), nor over [`MAX_PART_SIZE`].
+pub fn plan_around(len: u64, chunk: u64, held: &[Range<u64>]) -> Result<Vec<Piece>, GapTooSmall> {
+    let mut ranges: Vec<(Range<u64>, bool)> = Vec::new();
+    let mut at = 0;
+    for h in held.iter().filter(|h| h.start < h.end) {
+        if h.start > at {
+            ranges.extend(cut_gap(at..h.start, chunk, false)?.into_iter().map(|r| (r, false)));
+        }
+        ranges.push((h.clone(), true));
+        at = at.max(h.end);
+    }
+    if at < len {
+        ranges.extend(cut_gap(at..len, chunk, true)?.into_iter().map(|r| (r, false)));
+    }
+    Ok(ranges.into_iter().enumerate().map(|(i, (range, held))| Piece { part: PartPlan { number: i as u64 + 1, range }, held }).collect())
+}
+
+/// Cuts one gap into parts of `chunk` bytes; only the gap at the end of the file may end with a
+/// short part.
+fn cut_gap(gap: Range<u64>, chunk: u64, at_end: bool) -> Result<Vec<Range<u64>>, GapTooSmall> {
+    if !at_end && gap.end - gap.start < MIN_PART_SIZE {
+        return Err(GapTooSmall(gap));
+    }
+    let mut parts: Vec<Range<u64>> = Vec::new();
+    let mut at = gap.start;
+    while at < gap.end {
+        let end = (at + chunk).min(gap.end);
+        parts.push(at..end);
+        at = end;
+    }
+    let short = parts.last().is_some_and(|p| p.end - p.start < MIN_PART_SIZE);
+    if !at_end && short && parts.len() > 1 {
+        let last = parts.pop().expect("more than one part");
+        let before = parts.pop().expect("more than one part");
+        if last.end - before.start <= MAX_PART_SIZE {
+            parts.push(before.start..last.end);
+        } else {
+            // Only with parts near the 200 MiB maximum: two halves, each well over 5 MiB.
+            let middle = before.start + (last.end - before.start) / 2;
+            parts.extend([before.start..middle, middle..last.end]);
+        }
+    }
+    Ok(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +329,44 @@ mod tests {
         assert_eq!(plan_parts(5 * MIB + 1, 5 * MIB).unwrap().len(), 2);
         assert_eq!(plan_parts(1, 4 * MIB), Err(ChunkError::ChunkSize(4 * MIB)));
         assert!(matches!(plan_parts(10_001 * 5 * MIB, 5 * MIB), Err(ChunkError::TooManyParts { .. })));
+    }
+
+    #[test]
+    fn a_partial_upload_continues_with_any_part_size() {
+        let ranges = |p: &[Piece]| p.iter().map(|p| (p.part.range.clone(), p.held)).collect::<Vec<_>>();
+        // Nothing held: the plain cut.
+        let p = plan_around(12 * MIB, 5 * MIB, &[]).unwrap();
+        assert_eq!(ranges(&p), vec![(0..5 * MIB, false), (5 * MIB..10 * MIB, false), (10 * MIB..12 * MIB, false)]);
+        // 20 MiB held from 10 MiB parts, continued with 8 MiB parts.
+        let p = plan_around(50 * MIB, 8 * MIB, &[0..10 * MIB, 10 * MIB..20 * MIB]).unwrap();
+        assert_eq!(
+            ranges(&p),
+            vec![
+                (0..10 * MIB, true),
+                (10 * MIB..20 * MIB, true),
+                (20 * MIB..28 * MIB, false),
+                (28 * MIB..36 * MIB, false),
+                (36 * MIB..44 * MIB, false),
+                (44 * MIB..50 * MIB, false)
+            ]
+        );
+        assert_eq!(p.iter().map(|p| p.part.number).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+        // A gap in the middle: its short remainder joins the part before it.
+        let p = plan_around(40 * MIB, 5 * MIB, &[0..5 * MIB, 17 * MIB..40 * MIB]).unwrap();
+        assert_eq!(
+            ranges(&p),
+            vec![(0..5 * MIB, true), (5 * MIB..10 * MIB, false), (10 * MIB..17 * MIB, false), (17 * MIB..40 * MIB, true)]
+        );
+        // Next to the maximum, the two last parts of a gap share it instead.
+        let p = plan_around(400 * MIB + MIB, 200 * MIB, &[0..0, 400 * MIB + MIB - 10..400 * MIB + MIB]).unwrap();
+        assert!(p.iter().all(|p| p.part.range.end - p.part.range.start <= MAX_PART_SIZE), "{p:?}");
+        assert!(p.iter().all(|p| p.held || p.part.range.end - p.part.range.start >= MIN_PART_SIZE), "{p:?}");
+        assert_eq!(p.iter().map(|p| p.part.range.end - p.part.range.start).sum::<u64>(), 400 * MIB + MIB);
+        // A gap under 5 MiB that is not at the end cannot be filled.
+        assert_eq!(plan_around(20 * MIB, 5 * MIB, &[0..5 * MIB, 6 * MIB..20 * MIB]), Err(GapTooSmall(5 * MIB..6 * MIB)));
+        // Everything held: nothing to send.
+        let everything: Vec<Range<u64>> = vec![Range { start: 0, end: 3 }];
+        assert!(plan_around(3, 5 * MIB, &everything).unwrap().iter().all(|p| p.held));
     }
 
     #[test]

@@ -213,8 +213,12 @@ pub struct UploadArgs {
     pub bandwidth: Option<u64>,
 
     /// Bytes per part, 5MiB to 200MiB. Each part is one request against api.video's per-minute
-    /// upload limit, so the default is the largest part api.video takes.
-    #[arg(long, value_name = "SIZE", default_value = "200MiB", value_parser = parse_size, help_heading = "Speed")]
+    /// upload limit, so larger parts move more per minute. The default, 128 MiB, is the largest
+    /// part every official api.video uploader sends, and leaves a whole request (file bytes,
+    /// multipart envelope, headers) far under the 200 MiB a request may carry, however a proxy
+    /// in front of the API counts it, and under 200 MB too: 12.5 GiB a minute within the
+    /// production quota.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size, help_heading = "Speed")]
     pub chunk_size: u64,
 
     /// How parts are numbered: `bytes` (Content-Range: bytes A-B/T) or `parts` (part N/M).
@@ -225,7 +229,10 @@ pub struct UploadArgs {
     #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Speed")]
     pub retries: u32,
 
-    /// Time allowed per request, on top of the time its body needs at 256 KiB/s.
+    /// How long a request may go without progress before it is cut and tried again: no body
+    /// bytes taken by the connection, or no answer after the body (plus the time the last
+    /// 4 MiB of a body may need to drain at 64 KiB/s). Requests are never cut for taking long
+    /// while they move, so a large part on a slow uplink completes.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Speed")]
     pub timeout: Duration,
 

@@ -221,7 +221,7 @@ mod tests {
         assert_eq!(c.api_key.unwrap().expose(), "k2");
         assert_eq!(c.destination, Destination::Remote("https://sandbox.api.video".into()));
         assert_eq!(c.report, PathBuf::from("lib/manifest.report.csv"));
-        assert_eq!(c.chunk_size, 200 * 1024 * 1024);
+        assert_eq!(c.chunk_size, 128 * 1024 * 1024);
         let local = UploadConfig::from_args(&args(&["--env", "local"]), &none).unwrap();
         assert_eq!(local.destination, Destination::Local(None));
         assert!(UploadConfig::from_args(&args(&["--env", "local", "--chunk-size", "1MiB"]), &none).is_err());

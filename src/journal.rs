@@ -293,6 +293,25 @@ impl Journal {
             .map_err(|e| self.sql(e))
     }
 
+    /// The entry of a row under its key, or under the key avbatch 0.1 gave it (its raw
+    /// identity), which is then moved to the new key.
+    pub fn get_or_migrate(&self, key: &str, legacy_key: &str) -> Result<Option<Entry>, JournalError> {
+        if let Some(e) = self.get(key)? {
+            return Ok(Some(e));
+        }
+        if legacy_key == key {
+            return Ok(None);
+        }
+        let moved = self
+            .conn()
+            .execute("UPDATE rows SET key = ?1 WHERE key = ?2 AND NOT EXISTS (SELECT 1 FROM rows WHERE key = ?1)", params![key, legacy_key])
+            .map_err(|e| self.sql(e))?;
+        if moved == 0 {
+            return Ok(None);
+        }
+        self.get(key)
+    }
+
     /// The newest entry for a path under another key: a row keyed by path, size and mtime gets
     /// a new key when its file changes, and this finds what was uploaded from that path before.
     pub fn latest_for_path(&self, path: &str, other_than: &str) -> Result<Option<Entry>, JournalError> {
@@ -400,6 +419,17 @@ mod tests {
         j.start("k", &FileIdentity { size: 200, ..file() }, "vi3", 50).unwrap();
         let e = j.get("k").unwrap().unwrap();
         assert_eq!((e.video_id.as_deref(), e.parts_done, e.state, e.file.size), (Some("vi3"), 0, State::Uploading, 200));
+    }
+
+    #[test]
+    fn an_entry_under_an_old_key_moves_to_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        j.start("a.mp4:100:7", &file(), "vi1", 50).unwrap();
+        assert_eq!(j.get_or_migrate("digest", "a.mp4:100:7").unwrap().unwrap().video_id.as_deref(), Some("vi1"));
+        assert_eq!(j.get("a.mp4:100:7").unwrap(), None, "moved, not copied");
+        assert_eq!(j.get_or_migrate("digest", "a.mp4:100:7").unwrap().unwrap().key, "digest");
+        assert_eq!(j.get_or_migrate("other", "none").unwrap(), None);
     }
 
     #[test]

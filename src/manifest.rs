@@ -77,10 +77,42 @@ pub struct Row {
     pub language: Option<String>,
 }
 
+/// Length of an idempotency key: 32 hex digits, 128 bits of SHA-256.
+pub const KEY_LEN: usize = 32;
+
+/// The idempotency key of a row whose `id` is `id`.
+pub fn id_key(id: &str) -> String {
+    digest_key("id", id)
+}
+
+/// A fixed-length key from what identifies a row; `kind` keeps an id from ever meeting a file
+/// identity that happens to be spelled the same.
+fn digest_key(kind: &str, identity: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for piece in ["avbatch-key-1", kind, identity] {
+        hasher.update(piece.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())[..KEY_LEN].to_owned()
+}
+
 impl Row {
-    /// The idempotency key: the `id` when present, else `{path_text}:{size}:{mtime}` with the
-    /// mtime in nanoseconds since the Unix epoch (0 when unknown).
+    /// The idempotency key, stored on the video as `avbatch_key` and in the journal: a
+    /// fixed-length digest ([`KEY_LEN`] hex digits) of [`Row::identity`], whatever the length of
+    /// the path or id behind it.
     pub fn key(&self) -> String {
+        match &self.id {
+            Some(id) => id_key(id),
+            None => digest_key("file", &self.identity()),
+        }
+    }
+
+    /// What identifies the row: the `id` when present, else `{path_text}:{size}:{mtime}` with
+    /// the mtime in nanoseconds since the Unix epoch (0 when unknown). avbatch 0.1 stored this
+    /// itself as the key, so it still finds videos tagged that way, and shards by it so a row
+    /// stays in its shard across versions.
+    pub fn identity(&self) -> String {
         match &self.id {
             Some(id) => id.clone(),
             None => {
@@ -699,12 +731,22 @@ mod tests {
     #[test]
     fn key_is_the_id_or_the_file_identity() {
         let dir = folder();
-        let m = load_ok(&dir, "path,id\na.mp4,src-7\na.mp4,\n");
-        assert_eq!(m.rows[0].key(), "src-7");
+        let m = load_ok(&dir, "path,id\na.mp4,src-7\nb.mov,\n");
+        assert_eq!(m.rows[0].identity(), "src-7");
         let nanos = m.rows[1].mtime.unwrap().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        assert_eq!(m.rows[1].key(), format!("a.mp4:3:{nanos}"));
+        assert_eq!(m.rows[1].identity(), format!("b.mov:5:{nanos}"));
         let row = Row { mtime: None, ..m.rows[1].clone() };
-        assert_eq!(row.key(), "a.mp4:3:0");
+        assert_eq!(row.identity(), "b.mov:5:0");
+        // Keys are fixed-length digests, apart for ids and files, whatever the input's length.
+        assert_eq!(m.rows[0].key(), id_key("src-7"));
+        // Pinned: a key that changed between versions would upload a library twice.
+        assert_eq!(id_key("src-7"), "9ec062405aef08bc1645d4827b343b97");
+        for k in [m.rows[0].key(), m.rows[1].key(), row.key(), id_key(&"x".repeat(10 << 20))] {
+            assert!(k.len() == KEY_LEN && k.bytes().all(|b| b.is_ascii_hexdigit()), "{k}");
+        }
+        assert_ne!(row.key(), m.rows[1].key(), "another mtime is another key");
+        let spelled_alike = Row { id: Some(row.identity()), ..row.clone() };
+        assert_ne!(spelled_alike.key(), row.key(), "an id never meets a file identity");
     }
 
     #[test]

@@ -44,34 +44,45 @@ impl Progress {
 
 #[derive(Default)]
 struct Tally {
+    /// Bytes this run sent.
     bytes: u64,
+    /// Bytes this run has to send: the rows' sizes, less what the server already held.
+    total: u64,
     done: usize,
     failed: usize,
+    skipped: usize,
 }
 
 impl Tally {
-    fn line(&self, rows: usize, total: u64, rate: f64) -> String {
+    fn line(&self, rows: usize, rate: f64) -> String {
         let eta = if rate > 0.0 {
-            HumanDuration(Duration::from_secs_f64((total.saturating_sub(self.bytes)) as f64 / rate)).to_string()
+            HumanDuration(Duration::from_secs_f64((self.total.saturating_sub(self.bytes)) as f64 / rate)).to_string()
         } else {
             "-".into()
         };
         format!(
-            "{}/{} rows ({} failed), {} of {}, {}/s, ETA {eta}",
+            "{}/{} rows ({} already done, {} failed), {} of {}, {}/s, ETA {eta}",
             self.done,
             rows,
+            self.skipped,
             self.failed,
             HumanBytes(self.bytes),
-            HumanBytes(total),
+            HumanBytes(self.total),
             HumanBytes(rate as u64)
         )
+    }
+
+    /// Bytes the server already held: not this run's to send.
+    fn held(&mut self, bytes: u64, overall: &ProgressBar) {
+        self.total = self.total.saturating_sub(bytes);
+        overall.set_length(self.total);
     }
 }
 
 /// Consumes events until the engine drops its sender, drawing progress on stderr.
 pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total_bytes: u64, mode: Progress) {
     let started = Instant::now();
-    let mut tally = Tally::default();
+    let mut tally = Tally { total: total_bytes, ..Tally::default() };
     let multi =
         MultiProgress::with_draw_target(if mode == Progress::Bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     let overall = multi.add(ProgressBar::new(total_bytes));
@@ -101,6 +112,12 @@ pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total
                         bar.set_message(format!("{name} ({parts} part{})", if parts == 1 { "" } else { "s" }));
                         active.insert(index, bar);
                     }
+                    Event::Held { index, bytes } => {
+                        tally.held(bytes, &overall);
+                        if let Some(bar) = active.get(&index) {
+                            bar.inc(bytes);
+                        }
+                    }
                     Event::PartDone { index, bytes } => {
                         tally.bytes += bytes;
                         overall.inc(bytes);
@@ -110,8 +127,13 @@ pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total
                     }
                     Event::Finished(result) => {
                         tally.done += 1;
-                        if result.status == RowStatus::Failed {
-                            tally.failed += 1;
+                        match result.status {
+                            RowStatus::Failed => tally.failed += 1,
+                            RowStatus::Skipped => {
+                                tally.skipped += 1;
+                                tally.held(result.bytes, &overall);
+                            }
+                            _ => {}
                         }
                         if let Some(bar) = active.remove(&result.index) {
                             bar.finish_and_clear();
@@ -124,7 +146,7 @@ pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total
                                 crate::cli::say(&msg);
                             }
                         }
-                        overall.set_message(format!("rows {}/{rows}, {} failed", tally.done, tally.failed));
+                        overall.set_message(format!("rows {}/{rows}, {} already done, {} failed", tally.done, tally.skipped, tally.failed));
                     }
                 }
             }
@@ -136,14 +158,15 @@ pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total
                             target: "avbatch::progress",
                             rows_done = tally.done,
                             rows,
+                            skipped = tally.skipped,
                             failed = tally.failed,
                             bytes = tally.bytes,
-                            total_bytes,
+                            total_bytes = tally.total,
                             bytes_per_s = rate as u64,
                             "progress"
                         );
                     } else {
-                        eprintln!("progress: {}", tally.line(rows, total_bytes, rate));
+                        eprintln!("progress: {}", tally.line(rows, rate));
                     }
                 }
             }
@@ -152,6 +175,9 @@ pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total
     overall.finish_and_clear();
     let _ = multi.clear();
 }
+
+/// The report's CSV columns, in order.
+const CSV_COLUMNS: [&str; 12] = ["id", "line", "path", "videoId", "status", "bytes", "sent", "parts", "seconds", "mbPerS", "error", "note"];
 
 /// One line of the report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,16 +193,22 @@ pub struct ReportRow {
     pub video_id: Option<String>,
     /// How the row ended.
     pub status: RowStatus,
-    /// Bytes acknowledged.
+    /// Bytes of the file the server holds.
     pub bytes: u64,
-    /// Parts acknowledged.
+    /// Bytes this run sent (what the server already held is not counted).
+    #[serde(default)]
+    pub sent: u64,
+    /// Parts the server holds.
     pub parts: u64,
     /// Seconds spent.
     pub seconds: f64,
-    /// Throughput of the row in MB/s (10^6 bytes).
+    /// This run's throughput for the row in MB/s (10^6 bytes): `sent` over `seconds`.
     pub mb_per_s: f64,
     /// What went wrong.
     pub error: Option<String>,
+    /// What else to know: other videos under the row's key, an unfinished upload replaced.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// The run's totals.
@@ -187,7 +219,7 @@ pub struct Summary {
     pub rows: usize,
     /// Rows uploaded by this run.
     pub uploaded: usize,
-    /// Rows an earlier run had already uploaded (per the journal).
+    /// Rows already complete before this run (per the journal or the server): nothing sent.
     pub skipped: usize,
     /// Rows failed.
     pub failed: usize,
@@ -195,7 +227,7 @@ pub struct Summary {
     pub interrupted: usize,
     /// Rows not started.
     pub pending: usize,
-    /// Bytes acknowledged.
+    /// Bytes this run sent.
     pub bytes: u64,
     /// Wall time.
     pub seconds: f64,
@@ -259,9 +291,7 @@ impl Summary {
                 RowStatus::Interrupted => self.interrupted += 1,
                 RowStatus::Pending => self.pending += 1,
             }
-            if r.status != RowStatus::Skipped {
-                self.bytes += r.bytes;
-            }
+            self.bytes += r.sent;
         }
     }
 }
@@ -285,7 +315,7 @@ impl Report {
             .map(|(i, row)| {
                 let r = by_index.get(&i);
                 let status = r.map_or(RowStatus::Failed, |r| r.status);
-                let bytes = r.map_or(0, |r| r.bytes);
+                let sent = r.map_or(0, |r| r.sent);
                 let secs = r.map_or(0.0, |r| r.seconds);
                 ReportRow {
                     id: row.id.clone(),
@@ -293,11 +323,13 @@ impl Report {
                     path: row.path_text.clone(),
                     video_id: r.and_then(|r| r.video_id.clone()),
                     status,
-                    bytes,
+                    bytes: r.map_or(0, |r| r.bytes),
+                    sent,
                     parts: r.map_or(0, |r| r.parts),
                     seconds: (secs * 1000.0).round() / 1000.0,
-                    mb_per_s: mb_per_s(bytes, secs),
+                    mb_per_s: mb_per_s(sent, secs),
                     error: r.map_or_else(|| Some("the upload task ended without a result".into()), |r| r.error.clone()),
+                    note: r.and_then(|r| r.note.clone()),
                 }
             })
             .collect();
@@ -316,7 +348,7 @@ impl Report {
                 out.write_all(b"\n")?;
             } else {
                 let mut csv = csv::Writer::from_writer(&mut out);
-                csv.write_record(["id", "line", "path", "videoId", "status", "bytes", "parts", "seconds", "mbPerS", "error"])?;
+                csv.write_record(CSV_COLUMNS)?;
                 for r in &self.rows {
                     let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
                     csv.write_record([
@@ -326,10 +358,12 @@ impl Report {
                         r.video_id.clone().unwrap_or_default(),
                         status,
                         r.bytes.to_string(),
+                        r.sent.to_string(),
                         r.parts.to_string(),
                         r.seconds.to_string(),
                         r.mb_per_s.to_string(),
                         r.error.clone().unwrap_or_default(),
+                        r.note.clone().unwrap_or_default(),
                     ])?;
                 }
                 csv.flush()?;
@@ -348,28 +382,41 @@ impl Report {
             return serde_json::from_reader(io::BufReader::new(file)).map_err(|e| bad(e.to_string()));
         }
         let mut reader = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+        // Columns are found by name, so reports written before a column existed still merge.
+        let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
+        let column = |name: &str| headers.iter().position(|h| h == name);
+        let required = |name: &str| column(name).ok_or_else(|| bad(format!("no `{name}` column")));
+        let (id, line, path_col, video, status_col) =
+            (column("id"), required("line")?, required("path")?, column("videoId"), required("status")?);
+        let (bytes, sent, parts, seconds, mbps, error, note) =
+            (column("bytes"), column("sent"), column("parts"), column("seconds"), column("mbPerS"), column("error"), column("note"));
         let mut rows = Vec::new();
         for record in reader.records() {
             let r = record.map_err(|e| bad(e.to_string()))?;
-            let field = |i: usize| r.get(i).unwrap_or_default().to_owned();
-            let opt = |i: usize| Some(field(i)).filter(|s| !s.is_empty());
-            let num = |i: usize| {
-                field(i)
-                    .parse::<f64>()
-                    .map_err(|_| bad(format!("line {}: `{}` is not a number", r.position().map_or(0, |p| p.line()), field(i))))
+            let field = |i: Option<usize>| i.and_then(|i| r.get(i)).unwrap_or_default().to_owned();
+            let opt = |i: Option<usize>| Some(field(i)).filter(|s| !s.is_empty());
+            let num = |i: Option<usize>| {
+                let text = field(i);
+                if text.is_empty() {
+                    return Ok(0.0);
+                }
+                text.parse::<f64>().map_err(|_| bad(format!("line {}: `{text}` is not a number", r.position().map_or(0, |p| p.line()))))
             };
-            let status: RowStatus = serde_json::from_value(serde_json::Value::String(field(4))).map_err(|e| bad(e.to_string()))?;
+            let status: RowStatus =
+                serde_json::from_value(serde_json::Value::String(field(Some(status_col)))).map_err(|e| bad(e.to_string()))?;
             rows.push(ReportRow {
-                id: opt(0),
-                line: num(1)? as u64,
-                path: field(2),
-                video_id: opt(3),
+                id: opt(id),
+                line: num(Some(line))? as u64,
+                path: field(Some(path_col)),
+                video_id: opt(video),
                 status,
-                bytes: num(5)? as u64,
-                parts: num(6)? as u64,
-                seconds: num(7)?,
-                mb_per_s: num(8)?,
-                error: opt(9),
+                bytes: num(bytes)? as u64,
+                sent: num(sent)? as u64,
+                parts: num(parts)? as u64,
+                seconds: num(seconds)?,
+                mb_per_s: num(mbps)?,
+                error: opt(error),
+                note: opt(note),
             });
         }
         let mut summary = Summary::default();
@@ -457,6 +504,9 @@ impl Report {
         );
         for r in self.rows.iter().filter(|r| r.status == RowStatus::Failed).take(10) {
             text.push_str(&format!("\n  line {} `{}`: {}", r.line, r.path, r.error.as_deref().unwrap_or("failed")));
+        }
+        for r in self.rows.iter().filter(|r| r.note.is_some()).take(10) {
+            text.push_str(&format!("\n  note, line {} `{}`: {}", r.line, r.path, r.note.as_deref().unwrap_or_default()));
         }
         text
     }

@@ -1,7 +1,10 @@
 //! Which failures are retried, and how long to wait between tries.
 //!
-//! Connection errors, timeouts, 408, 429 and 5xx are transient; 401 means "refresh the token,
-//! then try again"; every other 4xx is final and the row fails with the server's detail. The
+//! Connection errors, timeouts, 408, 429 and 5xx are transient; every 4xx but those is final (a
+//! 401 is a refused key: avbatch sends the key itself, there is no token to refresh) and the row
+//! fails with the server's detail. Whether a transient failure may be retried also depends on
+//! the call: one that is not idempotent is not repeated after a failure that may have taken
+//! effect (`ApiError::maybe_applied`). The
 //! backoff schedule is exponential with full jitter (retry-policies), never shorter than what
 //! the server asked for in `Retry-After` / `X-RateLimit-Retry-After`.
 
@@ -71,8 +74,6 @@ impl RetryConfig {
 pub enum Verdict {
     /// Try again after a backoff.
     Retry,
-    /// Refresh the access token, then try again.
-    Refresh,
     /// Give up: the failure will not go away by itself.
     Fail,
 }
@@ -92,7 +93,6 @@ pub enum Outcome {
 pub fn classify(outcome: Outcome) -> Verdict {
     match outcome {
         Outcome::ConnectFailed | Outcome::Broken => Verdict::Retry,
-        Outcome::Status(s) if s == StatusCode::UNAUTHORIZED => Verdict::Refresh,
         Outcome::Status(s) if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
             Verdict::Retry
         }
@@ -116,7 +116,7 @@ mod tests {
             (s(502), Verdict::Retry),
             (s(503), Verdict::Retry),
             (s(504), Verdict::Retry),
-            (s(401), Verdict::Refresh),
+            (s(401), Verdict::Fail),
             (s(400), Verdict::Fail),
             (s(403), Verdict::Fail),
             (s(404), Verdict::Fail),

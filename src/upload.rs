@@ -64,7 +64,7 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     };
     let manifest_rows = manifest.rows.len();
     let rows: Vec<Arc<Row>> =
-        manifest.rows.into_iter().filter(|r| config.shard.is_none_or(|s| s.contains(&r.key()))).map(Arc::new).collect();
+        manifest.rows.into_iter().filter(|r| config.shard.is_none_or(|s| s.contains(&r.identity()))).map(Arc::new).collect();
     if let Some(shard) = config.shard {
         say(&format!("shard {shard}: {} of the manifest's {manifest_rows} rows", rows.len()));
     }
@@ -74,6 +74,31 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
         match plan_parts(row.size, config.chunk_size) {
             Ok(p) => total_parts += p.len() as u64,
             Err(e) => return Ok((invalid(&format!("line {}: `{}`: {e}", row.line, row.path_text), None), None)),
+        }
+    }
+    // A delegated upload without an API key makes each video from its first chunk alone: the
+    // row's fields cannot go with it, and a private video would go up public.
+    if config.upload_token.is_some() && config.api_key.is_none() && matches!(config.destination, Destination::Remote(_)) {
+        let refused: Vec<String> = rows
+            .iter()
+            .filter_map(|r| {
+                let columns = columns_needing_a_key(r);
+                (!columns.is_empty()).then(|| format!("line {}: {}", r.line, columns.join(", ")))
+            })
+            .collect();
+        if !refused.is_empty() {
+            let mut text = format!(
+                "{} row(s) set fields that an upload token alone cannot apply (the video is made by its first chunk, with the file name as its title and api.video's defaults, public included); nothing was sent",
+                refused.len()
+            );
+            for line in refused.iter().take(MAX_PROBLEMS_SHOWN) {
+                text.push_str(&format!("\n  {line}"));
+            }
+            if refused.len() > MAX_PROBLEMS_SHOWN {
+                text.push_str(&format!("\n  … and {} more", refused.len() - MAX_PROBLEMS_SHOWN));
+            }
+            let hint = "set AVBATCH_API_KEY (or --api-key-file) as well: each video is then made with its row's fields and its parts go through the token; or drop those columns";
+            return Ok((invalid(&text, Some(hint)), None));
         }
     }
     let check_time = checked.elapsed();
@@ -166,6 +191,7 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     client_config.retry = RetryConfig { max_retries: config.retries, ..RetryConfig::default() };
     client_config.timeout = config.timeout;
     client_config.limiter = limiter.clone();
+    client_config.stop = stop.clone();
     client_config.abort = abort.clone();
     let client = Client::new(client_config);
     if client.has_api_key() {
@@ -254,6 +280,26 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     Ok((code.into(), Some(report)))
 }
 
+/// The columns of a row that only an API key can apply (`title` counts when it differs from
+/// the file's stem, the default).
+fn columns_needing_a_key(row: &Row) -> Vec<&'static str> {
+    let stem = std::path::Path::new(&row.path_text).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    [
+        ("title", row.title != stem),
+        ("description", row.description.is_some()),
+        ("tags", !row.tags.is_empty()),
+        ("metadata", !row.metadata.is_empty()),
+        ("public", row.public.is_some()),
+        ("panoramic", row.panoramic.is_some()),
+        ("mp4_support", row.mp4_support.is_some()),
+        ("player_id", row.player_id.is_some()),
+        ("language", row.language.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
 /// First Ctrl-C or SIGTERM: stop starting work, let parts in flight finish. Second: abort.
 async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
     crate::cli::shutdown_signal().await;
@@ -289,7 +335,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         // A shard's rows are known by their keys, which may need the files' sizes and times.
         (Some(m), Some(shard)) => manifest::load(m, &LoadOptions { allow_unknown_columns: true })
             .ok()
-            .map(|man| man.rows.iter().filter(|r| shard.contains(&r.key())).count() as u64),
+            .map(|man| man.rows.iter().filter(|r| shard.contains(&r.identity())).count() as u64),
         (None, _) => None,
     };
     let not_started = manifest_rows.map(|n| n.saturating_sub(totals.rows));

@@ -475,22 +475,33 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
     let b = lib.file("small.mp4", 1000, 4);
     let manifest = lib.manifest("path,title,tags\ndelegated.mp4,Delegated,x\nsmall.mp4,Small,y\n");
     let report_path = lib.path("r.json");
-    // No API key at all: only the token.
-    let out = avbatch(
-        &[
-            "upload",
-            manifest.to_str().unwrap(),
-            "--base-url",
-            &server.url,
-            "--upload-token",
-            &token,
-            "--chunk-size",
-            "5MiB",
-            "--report",
-            report_path.to_str().unwrap(),
-        ],
-        None,
-    );
+    // No API key at all: the token alone cannot give a video its row's fields (issue #11), so a
+    // manifest that sets them is refused before anything is sent.
+    let token_only = |manifest: &std::path::Path| {
+        avbatch(
+            &[
+                "upload",
+                manifest.to_str().unwrap(),
+                "--base-url",
+                &server.url,
+                "--upload-token",
+                &token,
+                "--chunk-size",
+                "5MiB",
+                "--report",
+                report_path.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let out = token_only(&manifest);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2: title, tags") && err.contains("line 3: title, tags") && err.contains("AVBATCH_API_KEY"), "{err}");
+    assert!(server.all_videos().await.is_empty(), "nothing was sent");
+    let plain = lib.path("plain.csv");
+    std::fs::write(&plain, "path\ndelegated.mp4\nsmall.mp4\n").unwrap();
+    let out = token_only(&plain);
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&report_path);
     assert_eq!(server.all_videos().await.len(), 2, "chained chunks go to one video each");
@@ -527,7 +538,7 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
     let out = avbatch(
         &[
             "upload",
-            manifest.to_str().unwrap(),
+            plain.to_str().unwrap(),
             "--base-url",
             &server.url,
             "--upload-token",
@@ -727,7 +738,7 @@ async fn issue_6_the_next_video_is_made_while_the_lane_still_uploads() {
             .unwrap_or_else(|| panic!("no `{message}` event for {key}: {}", text(&out)))
     };
     for i in 0..2 {
-        let (this, next) = (format!("id-{i}"), format!("id-{}", i + 1));
+        let (this, next) = (avbatch::manifest::id_key(&format!("id-{i}")), avbatch::manifest::id_key(&format!("id-{}", i + 1)));
         assert!(at("journal: row started", &next) < at("row ended", &this), "row {next} was prepared only after {this} ended");
     }
     let rep = report(&report_path);

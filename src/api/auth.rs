@@ -1,99 +1,44 @@
-//! Bearer tokens: fetched with the API key, refreshed ahead of expiry and after a 401.
+//! Authentication: the API key as HTTP Basic on every call, checked once up front.
 //!
-//! One refresh at a time: the cache is behind a tokio `Mutex` because the lock is held across
-//! the refresh request, so concurrent sessions wait for one new token instead of each fetching
-//! their own.
+//! api.video takes `Authorization: Basic base64(KEY:)` on every endpoint (the spec declares it on
+//! all of them, and the official Node client sends nothing else). avbatch does the same rather
+//! than trade the key for 1-hour bearer tokens: a token can expire while a large part is still
+//! going up a slow link, and the server then refuses a part that was sent in full. With Basic
+//! there is nothing to expire and nothing to refresh.
 
-use std::time::Duration;
-
+use base64::Engine;
 use reqwest::header::HeaderValue;
 use reqwest::Method;
-use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use super::{sensitive, ApiError, Call, Client};
-use crate::secret::{ApiKey, Token};
+use crate::secret::ApiKey;
 
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    refresh_token: String,
-    expires_in: u64,
+/// `Basic base64(KEY:)`: the key as user name, an empty password.
+pub(super) fn basic(key: &ApiKey) -> HeaderValue {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{}:", key.expose()));
+    sensitive(format!("Basic {encoded}"))
 }
 
-struct Tokens {
-    access: Token,
-    refresh: Token,
-    expires_at: Instant,
-    ttl: Duration,
-}
-
-/// The current token pair.
-pub(super) struct TokenCache {
-    key: Option<ApiKey>,
-    tokens: Mutex<Option<Tokens>>,
-}
-
-impl std::fmt::Debug for TokenCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenCache((redacted))")
-    }
-}
-
-impl TokenCache {
-    pub(super) fn new(key: Option<ApiKey>) -> Self {
-        TokenCache { key, tokens: Mutex::new(None) }
-    }
-
-    /// The header for the next call. Refreshes when the token is within a tenth of its life
-    /// (at most a minute) of expiring, or when `force` says the server refused it.
-    pub(super) async fn header(&self, client: &Client, force: bool) -> Result<HeaderValue, ApiError> {
-        let mut guard = self.tokens.lock().await;
-        let fresh = guard.as_ref().is_some_and(|t| {
-            let margin = (t.ttl / 10).min(Duration::from_secs(60));
-            t.expires_at.saturating_duration_since(Instant::now()) > margin
-        });
-        if force || !fresh {
-            let refreshed = match guard.as_ref() {
-                Some(t) => self.fetch(client, "/auth/refresh", json!({"refreshToken": t.refresh.expose()})).await.ok(),
-                None => None,
-            };
-            let tokens = match refreshed {
-                Some(t) => t,
-                None => {
-                    let key = self.key.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default();
-                    self.fetch(client, "/auth/api-key", json!({"apiKey": key})).await?
-                }
-            };
-            *guard = Some(tokens);
-        }
-        let access = guard.as_ref().map(|t| t.access.expose().to_owned()).unwrap_or_default();
-        Ok(sensitive(format!("Bearer {access}")))
-    }
-
-    async fn fetch(&self, client: &Client, path: &str, body: serde_json::Value) -> Result<Tokens, ApiError> {
-        let build = move |r: reqwest::RequestBuilder| r.json(&body);
+impl Client {
+    /// Checks the API key now (`POST /auth/api-key`, whose answer is dropped), so a wrong key
+    /// fails the run before any upload starts, with api.video's own words for it.
+    pub async fn authenticate(&self) -> Result<(), ApiError> {
+        let key = self.config.api_key.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default();
+        let body = json!({ "apiKey": key });
+        let build = move |r: reqwest::RequestBuilder, _: &std::sync::Arc<super::Watch>| r.json(&body);
         let call = Call {
             method: Method::POST,
-            path: path.to_owned(),
-            route: path.to_owned(),
+            path: "/auth/api-key".to_owned(),
+            route: "/auth/api-key".to_owned(),
             bucket: None,
             authenticated: false,
             idempotent: true,
             body_len: 0,
             build: &build,
         };
-        let response = client.execute(&call).await?;
-        let answer: TokenAnswer = client.json(&call, response).await?;
-        let ttl = Duration::from_secs(answer.expires_in);
-        tracing::debug!(route = path, ttl = ?ttl, "new access token");
-        Ok(Tokens {
-            access: Token::new(answer.access_token),
-            refresh: Token::new(answer.refresh_token),
-            expires_at: Instant::now() + ttl,
-            ttl,
-        })
+        // A wrong key is answered 400 `authentication-invalid-user-credentials` here, which
+        // `ApiError::is_auth` counts as a refused key.
+        self.execute(&call).await.map(drop)
     }
 }

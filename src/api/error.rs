@@ -81,8 +81,8 @@ pub enum ApiError {
         site: CallSite,
         /// HTTP status.
         status: StatusCode,
-        /// The problem+json body, when there was one.
-        problem: Option<Problem>,
+        /// The problem+json body, when there was one (boxed: errors travel in every `Result`).
+        problem: Option<Box<Problem>>,
         /// Attempts made.
         attempts: u32,
         /// Time from the first attempt to the last answer.
@@ -102,6 +102,21 @@ pub enum ApiError {
         /// The last transport error.
         #[source]
         source: reqwest::Error,
+    },
+    /// The request stopped moving: its body was not taken, or no answer came, for `idle` (plus
+    /// the time the kernel may need to send the tail of a body).
+    #[error("{site} timed out: nothing moved for {idle:.0?} ({}) after {attempts} attempt(s) in {:.1?}", if *body_sent { "no answer after the body" } else { "the connection took no more of the body" }, elapsed)]
+    TimedOut {
+        /// The call.
+        site: CallSite,
+        /// Attempts made.
+        attempts: u32,
+        /// Time from the first attempt to the last failure.
+        elapsed: Duration,
+        /// The time-out.
+        idle: Duration,
+        /// Whether the whole body had been handed to the connection.
+        body_sent: bool,
     },
     /// The answer could not be read as expected.
     #[error("{site} answered something unexpected: {what}")]
@@ -139,8 +154,20 @@ impl ApiError {
     /// How many attempts the call made.
     pub fn attempts(&self) -> u32 {
         match self {
-            ApiError::Status { attempts, .. } | ApiError::Transport { attempts, .. } => *attempts,
+            ApiError::Status { attempts, .. } | ApiError::Transport { attempts, .. } | ApiError::TimedOut { attempts, .. } => *attempts,
             _ => 1,
+        }
+    }
+
+    /// Whether the call may have taken effect although it failed: the request may have reached
+    /// the server before the connection broke or the time-out struck, or a gateway answered
+    /// 5xx or 408 for a request the API behind it may have carried out.
+    pub fn maybe_applied(&self) -> bool {
+        match self {
+            ApiError::Transport { maybe_sent, .. } => *maybe_sent,
+            ApiError::TimedOut { .. } => true,
+            ApiError::Status { status, .. } => status.is_server_error() || *status == StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unexpected { .. } | ApiError::Cancelled { .. } => false,
         }
     }
 

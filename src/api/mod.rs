@@ -1,9 +1,16 @@
-//! The api.video client: one connection pool, one limiter, bearer tokens, retries.
+//! The api.video client: one connection pool, one limiter, Basic auth, retries, progress
+//! time-outs.
 //!
-//! Every call goes through [`Client::execute`]: wait for the limiter, attach the token, send,
-//! learn from the rate-limit headers, and retry what [`crate::retry::classify`] says is
-//! transient. Calls mark themselves idempotent or not: a create that may have reached the server
-//! is never blindly repeated (the caller looks the video up by its key instead).
+//! Every call goes through [`Client::execute`]: wait for the limiter, attach the key, send, read
+//! the answer, learn from the rate-limit headers, and retry what [`crate::retry::classify`] says is
+//! transient. Calls mark themselves idempotent or not: a call that is not (creating a video, the
+//! first chunk of a delegated upload) is never repeated after a failure that may have taken
+//! effect (a broken connection, a time-out, a 5xx or 408 from a gateway); the error says so
+//! ([`ApiError::maybe_applied`]) and the caller looks for what the call made before trying again.
+//!
+//! Time-outs measure progress, not duration: a request is cut when its body stops moving, or
+//! when its answer does not come, for `timeout` ([`ClientConfig::timeout`]). Any link that moves
+//! completes, however slow, and a dead one is cut within about that time.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), avbatch::api::ApiError> {
@@ -17,6 +24,7 @@
 
 mod auth;
 mod error;
+mod progress;
 pub mod upload;
 mod videos;
 
@@ -24,14 +32,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderValue, AUTHORIZATION};
-use reqwest::{Method, RequestBuilder, Response};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{rate_info, ApiError, CallSite, Problem};
+pub(crate) use progress::Watch;
 pub use upload::{ChunkAnswer, Framing, UploadTarget};
-pub use videos::{BytesRange, Ingest, Metadata, NewVideo, ReceivedParts, Video, VideoStatus};
+pub use videos::{BytesRange, Ingest, Metadata, NewVideo, Progress, ReceivedParts, Video, VideoStatus};
 
 use crate::limit::{Bucket, Limiter};
 use crate::retry::{classify, Outcome, RetryConfig, Verdict};
@@ -46,26 +56,28 @@ pub struct ClientConfig {
     pub api_key: Option<ApiKey>,
     /// Retry policy for every call.
     pub retry: RetryConfig,
-    /// Time allowed for a call without a body, and added to the body's allowance.
+    /// How long a request may go without progress: no body bytes taken by the connection, or
+    /// no answer after the body. Also the TCP user time-out (data unacknowledged that long
+    /// breaks the connection).
     pub timeout: Duration,
-    /// Slowest transfer rate tolerated before a body upload times out, in bytes/s.
-    pub min_rate: u64,
     /// Request pacing, shared by every call.
     pub limiter: Arc<Limiter>,
+    /// A stop (first Ctrl-C): calls under way finish, but a failed one is not tried again.
+    pub stop: CancellationToken,
     /// Aborts every call under way (a second Ctrl-C).
     pub abort: CancellationToken,
 }
 
 impl ClientConfig {
-    /// Defaults: 60 s per call plus time for the body at 256 KiB/s, no rate limit.
+    /// Defaults: 60 s without progress cuts a request, no rate limit.
     pub fn new(base_url: &str, api_key: Option<ApiKey>) -> Self {
         ClientConfig {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             retry: RetryConfig::default(),
             timeout: Duration::from_secs(60),
-            min_rate: 256 * 1024,
             limiter: Arc::new(Limiter::new(None, None)),
+            stop: CancellationToken::new(),
             abort: CancellationToken::new(),
         }
     }
@@ -87,7 +99,8 @@ pub struct Stats {
 pub struct Client {
     http: reqwest::Client,
     config: Arc<ClientConfig>,
-    auth: Arc<auth::TokenCache>,
+    /// `Basic base64(KEY:)`, marked sensitive; `None` without a key.
+    authorization: Option<HeaderValue>,
     stats: Arc<Stats>,
 }
 
@@ -100,30 +113,46 @@ pub(crate) struct Call<'a> {
     pub route: String,
     pub bucket: Option<Bucket>,
     pub authenticated: bool,
-    /// Safe to repeat after a failure that may have reached the server.
+    /// Safe to repeat after a failure that may have taken effect.
     pub idempotent: bool,
-    /// Bytes in the body, to scale the timeout.
+    /// Bytes in the body: how long the tail of a body may take to drain after the connection
+    /// took the last of it.
     pub body_len: u64,
-    /// Adds the body and headers to each attempt.
-    pub build: &'a (dyn Fn(RequestBuilder) -> RequestBuilder + Send + Sync),
+    /// Adds the body and headers to each attempt; a streamed body reports its progress to the
+    /// [`Watch`].
+    pub build: &'a (dyn Fn(RequestBuilder, &Arc<Watch>) -> RequestBuilder + Send + Sync),
 }
+
+/// A successful answer, read whole (api.video's answers are small JSON documents).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub body: Bytes,
+}
+
+/// Once a body is all handed to the connection, the kernel may still hold up to this much of it
+/// (Linux grows a socket's send buffer to 4 MiB) ...
+const SOCKET_BUFFER: u64 = 4 * 1024 * 1024;
+/// ... which must be allowed to drain at this rate before the wait for the answer counts as a
+/// stall: the slowest uplink avbatch is meant to keep working on.
+const SLOWEST_DRAIN: u64 = 64 * 1024;
 
 impl Client {
     /// A client with its own connection pool.
     pub fn new(config: ClientConfig) -> Client {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("avbatch/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .expect("a client with rustls and no custom certificates builds");
-        Client {
-            http,
-            auth: Arc::new(auth::TokenCache::new(config.api_key.clone())),
-            config: Arc::new(config),
-            stats: Arc::new(Stats::default()),
+            .pool_idle_timeout(Duration::from_secs(60));
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        {
+            // Data the peer does not acknowledge for this long breaks the connection, even when
+            // it sits in the kernel's buffer after the body was handed over.
+            builder = builder.tcp_user_timeout(config.timeout);
         }
+        let http = builder.build().expect("a client with rustls and no custom certificates builds");
+        let authorization = config.api_key.as_ref().map(auth::basic);
+        Client { http, authorization, config: Arc::new(config), stats: Arc::new(Stats::default()) }
     }
 
     /// What the client did so far.
@@ -136,92 +165,100 @@ impl Client {
         &self.config.base_url
     }
 
-    /// Whether calls carry an API key (or its tokens).
+    /// How calls are retried.
+    pub fn retry_config(&self) -> &RetryConfig {
+        &self.config.retry
+    }
+
+    /// Whether calls carry an API key.
     pub fn has_api_key(&self) -> bool {
         self.config.api_key.is_some()
-    }
-
-    /// Checks the API key now (`POST /auth/api-key`), so a wrong key fails the run before any
-    /// upload starts.
-    pub async fn authenticate(&self) -> Result<(), ApiError> {
-        self.bearer(true).await.map(drop)
-    }
-
-    /// `Authorization: Bearer …`, refreshed ahead of expiry; `force` fetches a new one.
-    async fn bearer(&self, force: bool) -> Result<HeaderValue, ApiError> {
-        // Boxed: token calls go through `execute`, which calls back here for other calls.
-        Box::pin(self.auth.header(self, force)).await
     }
 
     fn site(call: &Call<'_>) -> CallSite {
         CallSite { method: call.method.clone(), route: call.route.clone() }
     }
 
-    /// Sends a call with limiting, auth and retries; returns the first 2xx response.
-    pub(crate) async fn execute(&self, call: &Call<'_>) -> Result<Response, ApiError> {
+    /// How long the answer may take once the body is all handed over: the time-out, plus what
+    /// the kernel may still hold of the body draining at the slowest rate.
+    fn answer_allowance(&self, body_len: u64) -> Duration {
+        self.config.timeout + Duration::from_secs_f64(body_len.min(SOCKET_BUFFER) as f64 / SLOWEST_DRAIN as f64)
+    }
+
+    /// Sends a call with limiting, auth and retries; returns the first 2xx answer.
+    pub(crate) async fn execute(&self, call: &Call<'_>) -> Result<Answer, ApiError> {
         let started = SystemTime::now();
         let t0 = Instant::now();
         let url = format!("{}{}", self.config.base_url, call.path);
-        let timeout = self.config.timeout + Duration::from_secs_f64(call.body_len as f64 / self.config.min_rate.max(1) as f64);
         let abort = &self.config.abort;
+        let cancelled = || ApiError::Cancelled { site: Self::site(call) };
         let mut attempts = 0u32;
-        let mut refreshed = false;
         loop {
             attempts += 1;
             if let Some(bucket) = call.bucket {
                 tokio::select! {
                     () = self.config.limiter.acquire(bucket) => {}
-                    () = abort.cancelled() => return Err(ApiError::Cancelled { site: Self::site(call) }),
+                    () = abort.cancelled() => return Err(cancelled()),
                 }
             }
-            let mut request = self.http.request(call.method.clone(), &url).timeout(timeout);
-            if call.authenticated && self.config.api_key.is_some() {
-                request = request.header(AUTHORIZATION, self.bearer(false).await?);
+            let mut request = self.http.request(call.method.clone(), &url);
+            if let (true, Some(value)) = (call.authenticated, &self.authorization) {
+                request = request.header(AUTHORIZATION, value.clone());
             }
-            request = (call.build)(request);
+            let watch = Arc::new(Watch::new(call.body_len > 0));
+            request = (call.build)(request, &watch);
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let sent = tokio::select! {
-                r = request.send() => r,
-                () = abort.cancelled() => return Err(ApiError::Cancelled { site: Self::site(call) }),
+            let attempt = async {
+                let response = request.send().await?;
+                watch.progress();
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = response.bytes().await?;
+                Ok::<_, reqwest::Error>((status, headers, body))
             };
-            let (failure, server_wait) = match sent {
-                Ok(response) => {
-                    let status = response.status();
-                    let info = rate_info(response.headers());
-                    if let Some(bucket) = call.bucket {
-                        self.config.limiter.observe(bucket, info, status.as_u16() == 429);
-                    }
-                    if status.is_success() {
-                        return Ok(response);
-                    }
-                    if status.as_u16() == 429 {
-                        self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let problem = response.json::<Problem>().await.ok();
-                    let err = ApiError::Status { site: Self::site(call), status, problem, attempts, elapsed: t0.elapsed() };
-                    match classify(Outcome::Status(status)) {
-                        Verdict::Refresh if call.authenticated && !refreshed && self.config.api_key.is_some() => {
-                            refreshed = true;
-                            tracing::debug!(site = %Self::site(call), "401: fetching a new token and trying again");
-                            self.bearer(true).await?;
-                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        Verdict::Retry => (err, info.retry_after),
-                        _ => return Err(err),
-                    }
-                }
-                Err(source) => {
+            let outcome = tokio::select! {
+                r = attempt => Some(r),
+                () = watch.stalled(self.config.timeout, self.answer_allowance(call.body_len)) => None,
+                () = abort.cancelled() => return Err(cancelled()),
+            };
+            let (failure, server_wait) = match outcome {
+                Some(Ok((status, headers, body))) => match self.judge(call, status, &headers, body, attempts, t0) {
+                    Ok(answer) => return Ok(answer),
+                    Err((err, Verdict::Retry, wait)) if call.idempotent || !err.maybe_applied() => (err, wait),
+                    Err((err, _, _)) => return Err(err),
+                },
+                Some(Err(source)) => {
                     // The URL may carry an upload token; the call site names the route instead.
                     let source = source.without_url();
+                    let local = source.is_builder() || crate::api::body_gave_up(&source);
                     let maybe_sent = !source.is_connect();
                     let err = ApiError::Transport { site: Self::site(call), attempts, elapsed: t0.elapsed(), maybe_sent, source };
-                    if (maybe_sent && !call.idempotent) || body_gave_up(&err) {
+                    // A request that could not be built, or whose body refused to go on (the
+                    // file under it changed), fails the same way every time.
+                    if local || (maybe_sent && !call.idempotent) {
+                        return Err(err);
+                    }
+                    (err, None)
+                }
+                None => {
+                    let err = ApiError::TimedOut {
+                        site: Self::site(call),
+                        attempts,
+                        elapsed: t0.elapsed(),
+                        idle: self.config.timeout,
+                        body_sent: watch.body_done(),
+                    };
+                    if !call.idempotent {
                         return Err(err);
                     }
                     (err, None)
                 }
             };
+            // After a stop, a failed request is not tried again: the row is left to the next run.
+            if self.config.stop.is_cancelled() {
+                tracing::debug!(error = %failure, "not retried: the run is stopping");
+                return Err(cancelled());
+            }
             let Some(backoff) = self.config.retry.backoff(started, attempts - 1) else {
                 return Err(failure);
             };
@@ -230,25 +267,50 @@ impl Client {
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = abort.cancelled() => return Err(ApiError::Cancelled { site: Self::site(call) }),
+                () = abort.cancelled() => return Err(cancelled()),
+                () = self.config.stop.cancelled() => return Err(cancelled()),
             }
         }
     }
 
+    /// What an answer means: the answer itself, or the error with whether to try again and how
+    /// long the server asked to wait.
+    #[allow(clippy::type_complexity)]
+    fn judge(
+        &self,
+        call: &Call<'_>,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: Bytes,
+        attempts: u32,
+        t0: Instant,
+    ) -> Result<Answer, (ApiError, Verdict, Option<Duration>)> {
+        let info = rate_info(headers);
+        if let Some(bucket) = call.bucket {
+            self.config.limiter.observe(bucket, info, status.as_u16() == 429);
+        }
+        if status.is_success() {
+            return Ok(Answer { body });
+        }
+        if status.as_u16() == 429 {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        // A gateway in front of the API answers in HTML: no problem to read, only the status.
+        let problem = serde_json::from_slice::<Problem>(&body).ok().map(Box::new);
+        let err = ApiError::Status { site: Self::site(call), status, problem, attempts, elapsed: t0.elapsed() };
+        Err((err, classify(Outcome::Status(status)), info.retry_after))
+    }
+
     /// Reads a JSON answer.
-    pub(crate) async fn json<T: serde::de::DeserializeOwned>(&self, call: &Call<'_>, response: Response) -> Result<T, ApiError> {
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::Unexpected { site: Self::site(call), what: format!("the body could not be read: {e}") })?;
-        serde_json::from_slice(&body)
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, call: &Call<'_>, answer: &Answer) -> Result<T, ApiError> {
+        serde_json::from_slice(&answer.body)
             .map_err(|e| ApiError::Unexpected { site: Self::site(call), what: format!("the JSON is not as documented: {e}") })
     }
 }
 
 /// Whether a request broke off because its body refused to go on (the file under it changed):
 /// trying again cannot help.
-fn body_gave_up(err: &ApiError) -> bool {
+pub(crate) fn body_gave_up(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = next {
         if e.downcast_ref::<crate::chunk::FileChanged>().is_some() {
@@ -265,7 +327,7 @@ fn body_gave_up(err: &ApiError) -> bool {
     false
 }
 
-/// A token wrapped for a header that is marked sensitive (never logged by the HTTP stack).
+/// A header value that is marked sensitive (never logged by the HTTP stack).
 fn sensitive(value: String) -> HeaderValue {
     let mut v = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     v.set_sensitive(true);

@@ -11,7 +11,9 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::Value;
 
-use super::{ApiError, Call, Client};
+use std::sync::Arc;
+
+use super::{ApiError, Call, Client, Watch};
 use crate::limit::Bucket;
 use crate::secret::Token;
 
@@ -70,11 +72,15 @@ impl Framing {
         self.preamble.len() as u64 + file_len + self.epilogue.len() as u64
     }
 
-    /// The body: preamble, then `file` (a stream of slices), then the closing boundary.
-    pub fn body(&self, file: BoxStream<'static, Result<Bytes, std::io::Error>>) -> reqwest::Body {
+    /// The body: preamble, then `file` (a stream of slices), then the closing boundary. Each
+    /// slice the connection asks for tells `watch` that the one before it was taken, and the
+    /// ask after the last one that the whole body was.
+    pub(crate) fn body(&self, file: BoxStream<'static, Result<Bytes, std::io::Error>>, watch: Arc<Watch>) -> reqwest::Body {
         let head = stream::once(futures::future::ready(Ok::<_, std::io::Error>(self.preamble.clone())));
         let tail = stream::once(futures::future::ready(Ok(self.epilogue.clone())));
-        reqwest::Body::wrap_stream(head.chain(file).chain(tail))
+        let moving = watch.clone();
+        let end = stream::once(async move { watch.finish_body() }).filter_map(|()| futures::future::ready(None));
+        reqwest::Body::wrap_stream(head.chain(file).chain(tail).inspect(move |_| moving.progress()).chain(end))
     }
 }
 
@@ -98,6 +104,9 @@ impl Client {
         file_len: u64,
         file: &(dyn Fn() -> BoxStream<'static, Result<Bytes, std::io::Error>> + Send + Sync),
     ) -> Result<ChunkAnswer, ApiError> {
+        // A chunk sent to a video is safe to send again (the server refuses what it holds); a
+        // token chunk without a video makes one, so after a failure that may have taken effect
+        // it is never sent blindly again.
         let (path, route, authenticated, fields) = match target {
             UploadTarget::Video(id) => {
                 let p = format!("/videos/{id}/source");
@@ -112,12 +121,13 @@ impl Client {
         let field_refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let framing = Framing::new(file_name, &field_refs);
         let length = framing.content_length(file_len);
-        let build = |r: reqwest::RequestBuilder| {
+        let creates = matches!(target, UploadTarget::Token { video_id: None, .. });
+        let build = |r: reqwest::RequestBuilder, watch: &Arc<Watch>| {
             let mut r = r.header(CONTENT_TYPE, framing.content_type()).header(CONTENT_LENGTH, length);
             if let Some(range) = content_range {
                 r = r.header(CONTENT_RANGE, range);
             }
-            r.body(framing.body(file()))
+            r.body(framing.body(file(), watch.clone()))
         };
         let call = Call {
             method: Method::POST,
@@ -125,12 +135,12 @@ impl Client {
             route,
             bucket: Some(Bucket::Uploads),
             authenticated,
-            idempotent: true,
+            idempotent: !creates,
             body_len: length,
             build: &build,
         };
-        let response = self.execute(&call).await?;
-        let answer: Value = self.json(&call, response).await?;
+        let answer = self.execute(&call).await?;
+        let answer: Value = self.json(&call, &answer)?;
         let video_id = answer
             .get("videoId")
             .and_then(Value::as_str)

@@ -1,10 +1,23 @@
-//! `POST /videos`, `GET /videos?metadata[…]`, `GET /videos/{id}/status`.
+//! `POST /videos`, `GET /videos?metadata[…]`, `GET|DELETE /videos/{id}`,
+//! `GET /videos/{id}/status`.
 
-use reqwest::Method;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, RequestBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Call, Client};
+use super::{ApiError, Call, Client, Watch};
 use crate::limit::Bucket;
+
+/// Pages of a metadata lookup read at most: 50 pages of 100 videos. A key is a fixed-length
+/// digest, so more than a handful of videos under one key means something else is wrong.
+const MAX_LOOKUP_PAGES: u32 = 50;
+
+/// No body: the calls that only read or delete.
+fn no_body(r: RequestBuilder, _: &Arc<Watch>) -> RequestBuilder {
+    r
+}
 
 /// One `{key, value}` metadata pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +79,33 @@ pub struct Video {
     /// Metadata.
     #[serde(default)]
     pub metadata: Vec<Metadata>,
+    /// When it was created (absent from some of api.video's examples; a value that does not
+    /// parse is taken as absent rather than failing the whole answer).
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+fn lenient_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let text = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(text.as_ref().and_then(serde_json::Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)))
+}
+
+impl Video {
+    /// The value of metadata `key`, if the video has it.
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata.iter().find(|m| m.key == key).map(|m| m.value.as_str())
+    }
+}
+
+/// How far a video's source got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Progress {
+    /// Nothing received.
+    Empty,
+    /// Some chunks received.
+    Partial,
+    /// The whole source arrived.
+    Complete,
 }
 
 /// One received byte range.
@@ -119,6 +159,18 @@ impl VideoStatus {
         self.ingest.as_ref().and_then(|i| i.status.as_deref()).is_some_and(|s| s != "uploading")
     }
 
+    /// How far the source got.
+    pub fn progress(&self) -> Progress {
+        let Some(ingest) = &self.ingest else { return Progress::Empty };
+        if self.is_uploaded() {
+            Progress::Complete
+        } else if !ingest.received_bytes.is_empty() || ingest.received_parts.as_ref().is_some_and(|p| !p.parts.is_empty()) {
+            Progress::Partial
+        } else {
+            Progress::Empty
+        }
+    }
+
     /// Whether bytes `from..=to` arrived as one chunk.
     pub fn has_range(&self, from: u64, to: u64) -> bool {
         self.ingest.as_ref().is_some_and(|i| i.received_bytes.iter().any(|r| r.from == from && r.to == to))
@@ -133,6 +185,15 @@ impl VideoStatus {
 #[derive(Deserialize)]
 struct VideoPage {
     data: Vec<Video>,
+    #[serde(default)]
+    pagination: Option<Pagination>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pagination {
+    #[serde(default)]
+    pages_total: Option<u32>,
 }
 
 fn encode(s: &str) -> String {
@@ -143,7 +204,7 @@ impl Client {
     /// Creates a video. Not idempotent: after a failure that may have reached the server the
     /// error says so (`maybe_sent`), and the caller looks the video up before trying again.
     pub async fn create_video(&self, video: &NewVideo) -> Result<Video, ApiError> {
-        let build = |r: reqwest::RequestBuilder| r.json(video);
+        let build = |r: RequestBuilder, _: &Arc<Watch>| r.json(video);
         let call = Call {
             method: Method::POST,
             path: "/videos".into(),
@@ -154,32 +215,47 @@ impl Client {
             body_len: 0,
             build: &build,
         };
-        let response = self.execute(&call).await?;
-        self.json(&call, response).await
+        let answer = self.execute(&call).await?;
+        self.json(&call, &answer)
     }
 
-    /// Videos whose metadata has `key` = `value` (first page of 100, oldest first).
+    /// The videos whose metadata `key` is exactly `value`, oldest first (in the server's order).
+    ///
+    /// How api.video matches `metadata[KEY]=VALUE` is not documented (its `title` filter matches
+    /// substrings), so every page the filter returns is read and only exact matches are kept.
     pub async fn find_by_metadata(&self, key: &str, value: &str) -> Result<Vec<Video>, ApiError> {
-        let path = format!("/videos?metadata%5B{}%5D={}&sortBy=createdAt&sortOrder=asc&pageSize=100", encode(key), encode(value));
-        let build = |r: reqwest::RequestBuilder| r;
-        let call = Call {
-            method: Method::GET,
-            path,
-            route: "/videos".into(),
-            bucket: Some(Bucket::Reads),
-            authenticated: true,
-            idempotent: true,
-            body_len: 0,
-            build: &build,
-        };
-        let response = self.execute(&call).await?;
-        Ok(self.json::<VideoPage>(&call, response).await?.data)
+        let mut found = Vec::new();
+        for page in 1..=MAX_LOOKUP_PAGES {
+            let path = format!(
+                "/videos?metadata%5B{}%5D={}&sortBy=createdAt&sortOrder=asc&pageSize=100&currentPage={page}",
+                encode(key),
+                encode(value)
+            );
+            let call = Call {
+                method: Method::GET,
+                path,
+                route: "/videos".into(),
+                bucket: Some(Bucket::Reads),
+                authenticated: true,
+                idempotent: true,
+                body_len: 0,
+                build: &no_body,
+            };
+            let answer = self.execute(&call).await?;
+            let listed: VideoPage = self.json(&call, &answer)?;
+            let full = listed.data.len() >= 100;
+            found.extend(listed.data.into_iter().filter(|v| v.metadata_value(key) == Some(value)));
+            let last = listed.pagination.and_then(|p| p.pages_total).map_or(!full, |total| page >= total);
+            if last {
+                break;
+            }
+        }
+        Ok(found)
     }
 
-    /// `GET /videos/{id}/status`.
-    pub async fn status(&self, video_id: &str) -> Result<VideoStatus, ApiError> {
-        let path = format!("/videos/{}/status", encode(video_id));
-        let build = |r: reqwest::RequestBuilder| r;
+    /// `GET /videos/{id}`; `None` when there is no such video.
+    pub async fn video(&self, video_id: &str) -> Result<Option<Video>, ApiError> {
+        let path = format!("/videos/{}", encode(video_id));
         let call = Call {
             method: Method::GET,
             route: path.clone(),
@@ -188,9 +264,68 @@ impl Client {
             authenticated: true,
             idempotent: true,
             body_len: 0,
+            build: &no_body,
+        };
+        match self.execute(&call).await {
+            Ok(answer) => self.json(&call, &answer).map(Some),
+            Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces a video's metadata (`PATCH /videos/{id}` with `metadata` only: api.video
+    /// replaces the whole list).
+    pub async fn set_metadata(&self, video_id: &str, metadata: &[Metadata]) -> Result<(), ApiError> {
+        let path = format!("/videos/{}", encode(video_id));
+        let body = serde_json::json!({ "metadata": metadata });
+        let build = |r: RequestBuilder, _: &Arc<Watch>| r.json(&body);
+        let call = Call {
+            method: Method::PATCH,
+            route: path.clone(),
+            path,
+            bucket: Some(Bucket::Writes),
+            authenticated: true,
+            idempotent: true,
+            body_len: 0,
             build: &build,
         };
-        let response = self.execute(&call).await?;
-        self.json(&call, response).await
+        self.execute(&call).await.map(drop)
+    }
+
+    /// `DELETE /videos/{id}`; a video already gone counts as deleted.
+    pub async fn delete_video(&self, video_id: &str) -> Result<(), ApiError> {
+        let path = format!("/videos/{}", encode(video_id));
+        let call = Call {
+            method: Method::DELETE,
+            route: path.clone(),
+            path,
+            bucket: Some(Bucket::Writes),
+            authenticated: true,
+            idempotent: true,
+            body_len: 0,
+            build: &no_body,
+        };
+        match self.execute(&call).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /videos/{id}/status`.
+    pub async fn status(&self, video_id: &str) -> Result<VideoStatus, ApiError> {
+        let path = format!("/videos/{}/status", encode(video_id));
+        let call = Call {
+            method: Method::GET,
+            route: path.clone(),
+            path,
+            bucket: Some(Bucket::Reads),
+            authenticated: true,
+            idempotent: true,
+            body_len: 0,
+            build: &no_body,
+        };
+        let answer = self.execute(&call).await?;
+        self.json(&call, &answer)
     }
 }

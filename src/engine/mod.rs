@@ -1,30 +1,32 @@
 //! The upload engine: many video sessions at once, each sending its parts strictly in order.
 //!
-//! One task per video, in two steps. [`prepare`] does everything before the first byte: map and
-//! check the file, consult the journal, find the video by its key or create it, ask what the
-//! server holds. [`transfer`] then sends the parts in a *lane*. `--concurrency` bounds both: at
-//! most N videos send parts at once (so at most N parts are in flight), and at most N more are
-//! prepared ahead of them. A lane thus goes from one video's last part straight to the next
-//! video's first part, and the lookup and create round trips overlap the uploads instead of
-//! leaving a connection idle. Tasks share one [`Client`] (one connection pool, one limiter) and
-//! report through [`Event`]s; the reporter is the only code that touches the terminal.
+//! One task per row, in two steps. [`prepare`] does everything before the first byte: map and
+//! check the file, consult the journal, find the row's video by its key or create it
+//! ([`video`]), and plan its parts around what the server already holds. [`transfer`] then
+//! sends the parts in a *lane* ([`send`]). `--concurrency` bounds both: at most N videos send
+//! parts at once (so at most N parts are in flight), and at most N more are prepared ahead of
+//! them. A lane thus goes from one video's last part straight to the next video's first part,
+//! and the lookup and create round trips overlap the uploads instead of leaving a connection
+//! idle. Tasks share one [`Client`] (one connection pool, one limiter) and report through
+//! [`Event`]s; the reporter is the only code that touches the terminal.
 //!
 //! Stopping: `stop` (first Ctrl-C) starts no new video and no new part, and lets parts in flight
-//! finish; the client's abort token (second Ctrl-C) cancels the requests in flight.
+//! finish without trying a failed one again; the client's abort token (second Ctrl-C) cancels
+//! the requests in flight.
 
-use std::ops::Range;
+mod send;
+mod video;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, Client, Metadata, NewVideo, UploadTarget, Video, VideoStatus};
-use crate::chunk::{plan_parts, MappedFile, PartPlan};
+use crate::api::{ApiError, Client, Metadata, NewVideo, UploadTarget, VideoStatus};
+use crate::chunk::{plan_around, plan_parts, MappedFile, Piece};
 use crate::journal::{FileIdentity, Journal, JournalError, State};
 use crate::limit::Limiter;
 use crate::manifest::Row;
@@ -32,17 +34,6 @@ use crate::secret::Token;
 
 /// Metadata key under which each video carries its row's idempotency key.
 pub const KEY_METADATA: &str = "avbatch_key";
-
-/// How many times a create that may have reached the server is looked up and tried again.
-const CREATE_LOOKUPS: u32 = 3;
-
-/// Pages are handed back to the kernel in slices of this size, two slices behind the one being
-/// sent, so at most three slices (12 MiB) of a video's file are resident at once. 8 MiB slices
-/// held 60 MiB at `-c 4`, 4 MiB hold 41 MiB; 2 MiB held 25 MiB but cost one stream of 4 GiB
-/// about a tenth of its speed on loopback.
-const RELEASE_SLICE: u64 = 4 * 1024 * 1024;
-/// The short last slice of a part, sent after the file is checked one last time.
-const CHECK_TAIL: u64 = 64 * 1024;
 
 /// How the parts of a video are described to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -85,9 +76,9 @@ pub struct Job {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RowStatus {
-    /// Every byte is on the server.
+    /// This run sent what the server lacked, and the video is complete.
     Uploaded,
-    /// Already uploaded by an earlier run (per the journal): nothing sent.
+    /// Already complete before this run (per the journal, or per the server): nothing sent.
     Skipped,
     /// A permanent error, or retries exhausted.
     Failed,
@@ -104,11 +95,13 @@ pub struct RowResult {
     pub index: usize,
     /// How it ended.
     pub status: RowStatus,
-    /// The video, once created.
+    /// The video, once known (kept when the row fails after it was found or created).
     pub video_id: Option<String>,
-    /// Bytes the server acknowledged.
+    /// Bytes of the file the server holds.
     pub bytes: u64,
-    /// Parts the server acknowledged.
+    /// Bytes this run sent and the server acknowledged.
+    pub sent: u64,
+    /// Parts the server holds.
     pub parts: u64,
     /// Parts planned.
     pub parts_total: u64,
@@ -116,6 +109,9 @@ pub struct RowResult {
     pub seconds: f64,
     /// What went wrong.
     pub error: Option<String>,
+    /// What the person running avbatch should know although the row went well: other videos
+    /// under its key left in place, an unfinished upload replaced by a new video.
+    pub note: Option<String>,
     /// Whether it failed because the server refused the credentials.
     pub auth_failure: bool,
 }
@@ -123,7 +119,7 @@ pub struct RowResult {
 /// Progress, sent by video tasks to the reporter.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A video session started.
+    /// A video session started sending.
     Started {
         /// Row index.
         index: usize,
@@ -133,6 +129,13 @@ pub enum Event {
         bytes: u64,
         /// Parts planned.
         parts: u64,
+    },
+    /// Bytes of a started row that the server already held: not sent by this run.
+    Held {
+        /// Row index.
+        index: usize,
+        /// How many.
+        bytes: u64,
     },
     /// A part was acknowledged.
     PartDone {
@@ -202,7 +205,28 @@ pub async fn run(
 impl RowResult {
     /// A result with nothing done yet.
     pub(crate) fn new(index: usize, status: RowStatus) -> Self {
-        RowResult { index, status, video_id: None, bytes: 0, parts: 0, parts_total: 0, seconds: 0.0, error: None, auth_failure: false }
+        RowResult {
+            index,
+            status,
+            video_id: None,
+            bytes: 0,
+            sent: 0,
+            parts: 0,
+            parts_total: 0,
+            seconds: 0.0,
+            error: None,
+            note: None,
+            auth_failure: false,
+        }
+    }
+
+    /// Adds a sentence to the row's note.
+    fn add_note(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        self.note = Some(match self.note.take() {
+            Some(before) => format!("{before}; {text}"),
+            None => text,
+        });
     }
 }
 
@@ -227,39 +251,57 @@ pub fn new_video(row: &Row) -> NewVideo {
     }
 }
 
-/// One video session, start to finish. Never panics on I/O or network failures: every one
-/// becomes the row's error.
+/// One row, start to finish. Never panics on I/O or network failures: every one becomes the
+/// row's error.
 async fn upload_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit, lanes: Arc<Semaphore>) -> RowResult {
     let started = Instant::now();
     let mut result = RowResult::new(job.index, RowStatus::Failed);
     let mut waited = Duration::ZERO;
-    let outcome = session(ctx, job, ahead, lanes, &mut result, &mut waited).await;
+    let mut outcome = session(ctx, job, Some(ahead), &lanes, &mut result, &mut waited).await;
+    if let Err(SessionEnd::Gone { video_id }) = &outcome {
+        // The video went away under the upload (api.video deletes unfinished uploads 7 days
+        // after they start): once, the row starts over in a new video.
+        result.add_note(format!("video `{video_id}` disappeared from the server mid-upload; the row was uploaded again"));
+        result.video_id = None;
+        (result.bytes, result.sent, result.parts) = (0, 0, 0);
+        outcome = session(ctx, job, None, &lanes, &mut result, &mut waited).await;
+    }
     result.seconds = started.elapsed().saturating_sub(waited).as_secs_f64();
     match outcome {
         Ok(()) => result.status = RowStatus::Uploaded,
         Err(SessionEnd::AlreadyDone) => result.status = RowStatus::Skipped,
         Err(SessionEnd::Stopped) if result.video_id.is_none() => result.status = RowStatus::Pending,
         Err(SessionEnd::Stopped) => result.status = RowStatus::Interrupted,
-        Err(SessionEnd::Failed { message, auth }) => {
-            if result.video_id.is_some() {
-                let (key, error) = (job.row.key(), message.clone());
-                if let Err(SessionEnd::Failed { message, .. }) = journal(ctx, move |j| j.finish(&key, State::Failed, Some(&error))).await {
-                    tracing::warn!(row = job.row.line, "cannot record the failure in the journal: {message}");
-                }
-            }
-            result.status = RowStatus::Failed;
-            result.error = Some(message);
-            result.auth_failure = auth;
+        Err(SessionEnd::Gone { video_id }) => {
+            fail(ctx, job, &mut result, format!("video `{video_id}` disappeared from the server twice"), false).await
         }
+        Err(SessionEnd::Failed { message, auth }) => fail(ctx, job, &mut result, message, auth).await,
     }
     tracing::debug!(row = job.row.line, key = job.row.key(), status = ?result.status, video_id = result.video_id.as_deref(), "row ended");
     result
 }
 
+/// Records a failed row (in the journal too, once it has a video).
+async fn fail(ctx: &Ctx, job: &Job, result: &mut RowResult, message: String, auth: bool) {
+    if result.video_id.is_some() {
+        let (key, error) = (job.row.key(), message.clone());
+        if let Err(SessionEnd::Failed { message, .. }) = journal(ctx, move |j| j.finish(&key, State::Failed, Some(&error))).await {
+            tracing::warn!(row = job.row.line, "cannot record the failure in the journal: {message}");
+        }
+    }
+    result.status = RowStatus::Failed;
+    result.error = Some(message);
+    result.auth_failure = auth;
+}
+
 enum SessionEnd {
-    /// The journal says an earlier run finished this row.
+    /// Complete before this run: the journal or the server says so.
     AlreadyDone,
     Stopped,
+    /// The row's video is no longer on the server.
+    Gone {
+        video_id: String,
+    },
     Failed {
         message: String,
         auth: bool,
@@ -323,62 +365,34 @@ fn identity(row: &Row) -> FileIdentity {
     FileIdentity { path: row.path_text.clone(), size: row.size, mtime_ns, sha256: None }
 }
 
-/// What the server already holds of a video, per planned part; `None` if the video is gone.
-async fn server_holds(ctx: &Ctx, video_id: &str, plan: &[PartPlan], mode: &mut Mode) -> Result<Option<(Vec<bool>, bool)>, SessionEnd> {
-    let status = match ctx.client.status(video_id).await {
-        Ok(s) => s,
-        Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let ingest = status.ingest.clone().unwrap_or_default();
-    let parts = ingest.received_parts.clone().unwrap_or_default().parts;
-    // Follow the mode the video was started in, whatever this run's flag says.
-    if !parts.is_empty() {
-        *mode = Mode::Parts;
-    } else if !ingest.received_bytes.is_empty() {
-        *mode = Mode::Bytes;
-    }
-    let held: Vec<bool> = plan
-        .iter()
-        .map(|p| match mode {
-            Mode::Bytes => status.has_range(p.range.start, p.range.end - 1),
-            Mode::Parts => status.has_part(p.number),
-        })
-        .collect();
-    let matched = held.iter().filter(|h| **h).count();
-    if matched < parts.len().max(ingest.received_bytes.len()) {
-        return Err(SessionEnd::failed(format!(
-            "video `{video_id}` holds chunks cut differently from parts of {} bytes; re-run with the --chunk-size it was started with, or delete the video",
-            plan.first().map_or(0, |p| p.range.end - p.range.start)
-        )));
-    }
-    Ok(Some((held, status.is_uploaded())))
-}
-
-/// A row's session: prepared ahead (holding an `ahead` permit), then its parts sent in a lane.
-/// `waited` is the time spent between the two, waiting for a lane.
+/// A row's session: prepared ahead (holding an `ahead` permit, when it has one), then its parts
+/// sent in a lane. `waited` accumulates the time spent waiting for a lane.
 async fn session(
     ctx: &Ctx,
     job: &Job,
-    ahead: OwnedSemaphorePermit,
-    lanes: Arc<Semaphore>,
+    ahead: Option<OwnedSemaphorePermit>,
+    lanes: &Arc<Semaphore>,
     result: &mut RowResult,
     waited: &mut Duration,
 ) -> Result<(), SessionEnd> {
     let prepared = prepare(ctx, job, result).await?;
-    if prepared.held.iter().all(|h| *h) {
-        // The server holds every part (a re-run without its journal): nothing to send, so no
-        // lane to wait for behind long uploads.
+    if prepared.plan.iter().all(|p| p.held) {
+        // The server holds everything (a re-run without its journal, or another run's work):
+        // nothing to send, so no lane to wait for behind long uploads.
         drop(ahead);
-        return transfer(ctx, job, prepared, result).await;
+        result.parts = prepared.plan.len() as u64;
+        result.bytes = prepared.file.len();
+        let key = prepared.key.clone();
+        journal(ctx, move |j| j.finish(&key, State::Done, None)).await?;
+        return Err(SessionEnd::AlreadyDone);
     }
     let wait = Instant::now();
     let _lane = tokio::select! {
-        p = lanes.acquire_owned() => p.expect("the semaphore is never closed"),
+        p = lanes.clone().acquire_owned() => p.expect("the semaphore is never closed"),
         () = ctx.stop.cancelled() => return Err(SessionEnd::Stopped),
     };
     drop(ahead);
-    *waited = wait.elapsed();
+    *waited += wait.elapsed();
     if ctx.stop.is_cancelled() {
         return Err(SessionEnd::Stopped);
     }
@@ -386,18 +400,17 @@ async fn session(
 }
 
 /// A row made ready to send: its file mapped and checked, its video found or created and
-/// recorded in the journal, and what the server already holds of it known.
+/// recorded in the journal, and its parts planned around what the server already holds.
 struct Prepared {
     key: String,
     file: Arc<MappedFile>,
-    plan: Vec<PartPlan>,
-    held: Vec<bool>,
+    plan: Vec<Piece>,
     target: UploadTarget,
     mode: Mode,
     name: String,
+    with_key: bool,
     identity: FileIdentity,
     chunk_size: u64,
-    with_key: bool,
 }
 
 /// Everything before the first byte of a row: the work of the requests that do not carry the
@@ -410,7 +423,7 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     }
     let row = job.row.clone();
     let key = row.key();
-    let identity = identity(&row);
+    let mut identity = identity(&row);
 
     // 1. The file, mapped (and hashed with --checksum).
     let path = row.path.clone();
@@ -426,7 +439,6 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
             file.len()
         )));
     }
-    let mut identity = identity;
     if ctx.config.checksum {
         let (f, sha) = tokio::task::spawn_blocking(move || {
             let sha = file.sha256();
@@ -439,15 +451,15 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     }
 
     // 2. The journal: a finished row is skipped, a changed file refused unless --force, and a
-    //    started video resumed.
-    let lookup_key = key.clone();
+    //    started video resumed. Entries written by avbatch 0.1 are found by its key too.
+    let (lookup_key, legacy_key) = (key.clone(), row.identity());
     let keyed_by_file = row.id.is_none();
     let lookup_path = row.path_text.clone();
     let (entry, before) = journal(ctx, move |j| {
-        let entry = j.get(&lookup_key)?;
+        let entry = j.get_or_migrate(&lookup_key, &legacy_key)?;
         // Without an `id` the key changes with the file: find what this path held before.
         let before = if entry.is_none() && keyed_by_file { j.latest_for_path(&lookup_path, &lookup_key)? } else { None };
-        Ok::<_, crate::journal::JournalError>((entry, before))
+        Ok::<_, JournalError>((entry, before))
     })
     .await?
     .unwrap_or_default();
@@ -457,7 +469,7 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     // The same contents under a new key (a touched file, with --checksum): the earlier upload
     // stands for it.
     let entry = entry.or_else(|| before.filter(|e| e.file.same_file(&identity)));
-    let mut video_id = None;
+    let mut journal_video = None;
     let mut chunk_size = ctx.config.chunk_size;
     let mut fresh = false;
     if let Some(e) = &entry {
@@ -474,85 +486,133 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
                 result.parts_total = e.parts_done;
                 return Err(SessionEnd::AlreadyDone);
             }
-            video_id = e.video_id.clone();
+            journal_video = e.video_id.clone();
             chunk_size = e.chunk_size;
         }
     }
-
-    // 3. The plan.
-    let file = Arc::new(file);
-    let plan = plan_parts(file.len(), chunk_size).map_err(|e| SessionEnd::failed(e.to_string()))?;
-    result.parts_total = plan.len() as u64;
     let name = row.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| row.path_text.clone());
-
-    // 4. The video: the journal's, else one already made for this key (the journal may have
-    //    been lost), else a new one; and what the server already holds of it.
-    let mut mode = ctx.config.mode;
-    let mut held = vec![false; plan.len()];
+    let file = Arc::new(file);
     let with_key = ctx.client.has_api_key();
-    if with_key && video_id.is_none() && !fresh {
-        video_id = ctx.client.find_by_metadata(KEY_METADATA, &key).await?.into_iter().next().map(|v| v.video_id);
-    }
-    if let (Some(id), true) = (video_id.clone(), with_key) {
-        match server_holds(ctx, &id, &plan, &mut mode).await? {
-            Some((h, uploaded)) => {
-                held = h;
-                if uploaded {
-                    held = vec![true; plan.len()];
-                }
+
+    // 3. The video: the journal's, else one already made for this key (the journal may have
+    //    been lost, or another run made it), else a new one; and what the server holds of it.
+    let (video_id, status) = if with_key {
+        let found = video::resolve(ctx, &row, &key, journal_video.as_deref(), fresh, result).await?;
+        (Some(found.video_id), Some(found.status))
+    } else {
+        (journal_video.clone(), None)
+    };
+    result.video_id = video_id.clone();
+    let resumed = video_id.is_some() && video_id == journal_video;
+
+    // 4. The plan, around what the server holds: its record with a key, the journal's without.
+    let mut mode = ctx.config.mode;
+    let plan = match &status {
+        Some(status) => plan_held(status, &file, chunk_size, &mut mode, video_id.as_deref().unwrap_or_default())?,
+        None => {
+            let mut plan = pieces(file.len(), chunk_size)?;
+            let done = entry.as_ref().filter(|_| resumed).map_or(0, |e| e.parts_done);
+            for piece in plan.iter_mut().take(done as usize) {
+                piece.held = true;
             }
-            None => video_id = None,
+            plan
         }
-    } else if let (Some(e), Some(_)) = (&entry, &video_id) {
-        // Without an API key the server cannot be asked; the journal's count is the record.
-        for h in held.iter_mut().take(e.parts_done as usize) {
-            *h = true;
-        }
-    }
-    let resumed = video_id.is_some();
-    if video_id.is_none() && with_key {
-        video_id = Some(create_video(ctx, &row).await?);
-    }
+    };
+    result.parts_total = plan.len() as u64;
     let target = match (&ctx.config.upload_token, video_id.clone()) {
         (Some(token), id) => UploadTarget::Token { token: token.clone(), video_id: id },
         (None, Some(id)) => UploadTarget::Video(id),
         (None, None) => return Err(SessionEnd::failed("no API key and no upload token")),
     };
-    result.video_id = video_id.clone();
     if let Some(id) = &video_id {
-        record_start(ctx, &key, &identity, id, chunk_size, resumed, &plan, &held).await?;
+        record_start(ctx, &key, &identity, id, chunk_size, &plan).await?;
     }
-    Ok(Prepared { key, file, plan, held, target, mode, name, identity, chunk_size, with_key })
+    Ok(Prepared { key, file, plan, target, mode, name, with_key, identity, chunk_size })
+}
+
+/// The plain cut of a file, nothing held.
+fn pieces(len: u64, chunk_size: u64) -> Result<Vec<Piece>, SessionEnd> {
+    let plan = plan_parts(len, chunk_size).map_err(|e| SessionEnd::failed(e.to_string()))?;
+    Ok(plan.into_iter().map(|part| Piece { part, held: false }).collect())
+}
+
+/// Plans a video's parts from what the server says it holds. A complete video needs nothing,
+/// whatever the part size. A partial one continues in the mode it was started in: in bytes
+/// mode from the byte ranges it holds, with any part size; in part mode only with the cut it
+/// was started with, since part numbers say nothing of where a part began.
+fn plan_held(status: &VideoStatus, file: &MappedFile, chunk_size: u64, mode: &mut Mode, video_id: &str) -> Result<Vec<Piece>, SessionEnd> {
+    let len = file.len();
+    if status.is_uploaded() {
+        let mut plan = pieces(len, chunk_size)?;
+        plan.iter_mut().for_each(|p| p.held = true);
+        return Ok(plan);
+    }
+    let ingest = status.ingest.clone().unwrap_or_default();
+    let parts = ingest.received_parts.clone().unwrap_or_default();
+    if !parts.parts.is_empty() {
+        *mode = Mode::Parts;
+        let mut plan = pieces(len, chunk_size)?;
+        let cut_differently = parts.total.is_some_and(|t| t != plan.len() as u64) || parts.parts.iter().any(|n| *n > plan.len() as u64);
+        if cut_differently {
+            return Err(SessionEnd::failed(format!(
+                "video `{video_id}` holds parts of an upload cut into {} parts, not the {} parts of {chunk_size} bytes of this run; re-run with the --chunk-size it was started with, or delete the video",
+                parts.total.map_or_else(|| "an unknown number of".to_owned(), |t| t.to_string()),
+                plan.len()
+            )));
+        }
+        for piece in &mut plan {
+            piece.held = status.has_part(piece.part.number);
+        }
+        return Ok(plan);
+    }
+    if ingest.received_bytes.is_empty() {
+        return pieces(len, chunk_size);
+    }
+    *mode = Mode::Bytes;
+    if let Some(other) = ingest.received_bytes.iter().find(|r| r.total != len) {
+        return Err(SessionEnd::failed(format!(
+            "video `{video_id}` holds the start of a source of {} bytes, but the file has {len}; delete the video or check the row's file",
+            other.total
+        )));
+    }
+    let mut held: Vec<std::ops::Range<u64>> = ingest.received_bytes.iter().map(|r| r.from..r.to + 1).collect();
+    held.sort_by_key(|r| r.start);
+    plan_around(len, chunk_size, &held)
+        .map_err(|e| SessionEnd::failed(format!("video `{video_id}`: {e}; delete the video to upload it anew")))
 }
 
 /// The parts of a prepared row that the server does not hold yet, in order.
 async fn transfer(ctx: &Ctx, job: &Job, prepared: Prepared, result: &mut RowResult) -> Result<(), SessionEnd> {
-    let Prepared { key, file, plan, held, mut target, mode, name, identity, chunk_size, with_key } = prepared;
-    let _ = ctx.events.send(Event::Started { index: job.index, name: name.clone(), bytes: file.len(), parts: plan.len() as u64 }).await;
-    for (part, _) in plan.iter().zip(&held).filter(|(_, h)| **h) {
-        result.parts += 1;
-        result.bytes += part.range.end - part.range.start;
-        let _ = ctx.events.send(Event::PartDone { index: job.index, bytes: part.range.end - part.range.start }).await;
+    let Prepared { key, file, plan, mut target, mode, name, with_key, identity, chunk_size } = prepared;
+    let total = file.len();
+    let _ = ctx.events.send(Event::Started { index: job.index, name: name.clone(), bytes: total, parts: plan.len() as u64 }).await;
+    let held: u64 = plan.iter().filter(|p| p.held).map(|p| p.part.range.end - p.part.range.start).sum();
+    result.parts = plan.iter().filter(|p| p.held).count() as u64;
+    result.bytes = held;
+    if held > 0 {
+        let _ = ctx.events.send(Event::Held { index: job.index, bytes: held }).await;
     }
 
-    let total = file.len();
-    let mut complete = held.iter().all(|h| *h);
-    for (part, _) in plan.iter().zip(&held).filter(|(_, h)| !**h) {
+    let mut complete = false;
+    for piece in plan.iter().filter(|p| !p.held) {
         if ctx.stop.is_cancelled() {
             return Err(SessionEnd::Stopped);
         }
-        complete = send_part(ctx, &file, &mut target, part, total, plan.len() as u64, &name, mode).await?;
+        let part = &piece.part;
+        complete = send::part(ctx, &file, &mut target, part, total, plan.len() as u64, &name, mode).await?;
         if let (UploadTarget::Token { video_id: Some(id), .. }, None) = (&target, &result.video_id) {
             // A token upload's first chunk made the video: from now on it can be resumed.
             result.video_id = Some(id.clone());
-            record_start(ctx, &key, &identity, id, chunk_size, false, &plan, &held).await?;
+            record_start(ctx, &key, &identity, id, chunk_size, &plan).await?;
         }
         file.release(part.range.clone());
+        let len = part.range.end - part.range.start;
         result.parts += 1;
-        result.bytes += part.range.end - part.range.start;
+        result.bytes += len;
+        result.sent += len;
         let (k, parts, bytes) = (key.clone(), result.parts, result.bytes);
         journal(ctx, move |j| j.acknowledged(&k, parts, bytes)).await?;
-        let _ = ctx.events.send(Event::PartDone { index: job.index, bytes: part.range.end - part.range.start }).await;
+        let _ = ctx.events.send(Event::PartDone { index: job.index, bytes: len }).await;
     }
     if !complete && with_key {
         // The last answer was not the full Video: ask the server before calling it done.
@@ -568,166 +628,21 @@ async fn transfer(ctx: &Ctx, job: &Job, prepared: Prepared, result: &mut RowResu
 }
 
 /// Writes the row's video and what is already on the server to the journal.
-#[allow(clippy::too_many_arguments)]
 async fn record_start(
     ctx: &Ctx,
     key: &str,
     identity: &FileIdentity,
     video_id: &str,
     chunk_size: u64,
-    resumed: bool,
-    plan: &[PartPlan],
-    held: &[bool],
+    plan: &[Piece],
 ) -> Result<(), SessionEnd> {
-    let (parts, bytes) = plan.iter().zip(held).filter(|(_, h)| **h).fold((0, 0), |(n, b), (p, _)| (n + 1, b + p.range.end - p.range.start));
+    let (parts, bytes) = plan.iter().filter(|p| p.held).fold((0, 0), |(n, b), p| (n + 1, b + p.part.range.end - p.part.range.start));
     let (k, f, v) = (key.to_owned(), identity.clone(), video_id.to_owned());
-    tracing::debug!(key, video_id, resumed, parts, "journal: row started");
+    tracing::debug!(key, video_id, parts, "journal: row started");
     journal(ctx, move |j| {
         j.start(&k, &f, &v, chunk_size)?;
         j.acknowledged(&k, parts, bytes)
     })
     .await
     .map(drop)
-}
-
-/// Creates the row's video. If the create may have reached the server before failing, looks
-/// the video up by its key rather than risk a duplicate.
-async fn create_video(ctx: &Ctx, row: &Row) -> Result<String, SessionEnd> {
-    let payload = new_video(row);
-    let key = row.key();
-    for _ in 0..=CREATE_LOOKUPS {
-        match ctx.client.create_video(&payload).await {
-            Ok(video) => return Ok(video.video_id),
-            Err(ApiError::Transport { maybe_sent: true, .. }) => {
-                tracing::debug!(row = row.line, "create may have reached the server; looking it up by key");
-                let found: Vec<Video> = ctx.client.find_by_metadata(KEY_METADATA, &key).await?;
-                if let Some(video) = found.into_iter().next() {
-                    return Ok(video.video_id);
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(SessionEnd::failed("creating the video kept failing after the request was sent"))
-}
-
-/// A refusal that may only mean "these bytes are already there": an earlier attempt of this run
-/// got through before its connection broke, or a killed run's last request was still in the
-/// kernel's buffers and the server finished receiving it after that run died (and after this
-/// run asked what the server holds). Either way the server's own record decides, not the slug.
-fn already_received(e: &ApiError) -> bool {
-    matches!(
-        e.slug(),
-        Some(
-            "video-content-range-by-part-part-already-sent"
-                | "video-content-range-by-bytes-range-overlap"
-                | "video-source-already-uploaded"
-        )
-    )
-}
-
-/// The row's end when its file changed under a part.
-fn file_changed(e: crate::chunk::FileChanged, target: &UploadTarget, part: &PartPlan) -> SessionEnd {
-    let video = match target {
-        UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => format!("video `{id}`"),
-        UploadTarget::Token { video_id: None, .. } => "no video".to_owned(),
-    };
-    SessionEnd::failed(format!(
-        "{e}: part {} was broken off, so {video} stays incomplete and never plays; re-run with --force to upload the file as it is now as a new video",
-        part.number
-    ))
-}
-
-/// Sends one part (with the client's retries). Returns whether the server called the source
-/// complete.
-#[allow(clippy::too_many_arguments)]
-async fn send_part(
-    ctx: &Ctx,
-    file: &Arc<MappedFile>,
-    target: &mut UploadTarget,
-    part: &PartPlan,
-    total: u64,
-    count: u64,
-    name: &str,
-    mode: Mode,
-) -> Result<bool, SessionEnd> {
-    let range = part.range.clone();
-    file.check().map_err(|e| file_changed(e, target, part))?;
-    let header = match mode {
-        Mode::Bytes => format!("bytes {}-{}/{}", range.start, range.end - 1, total),
-        Mode::Parts => format!("part {}/{}", part.number, count),
-    };
-    let bytes = file.slice(range.clone());
-    let limiter = ctx.limiter.clone();
-    let map = file.clone();
-    let start = range.start;
-    let body = move || paced(bytes.clone(), start, limiter.clone(), map.clone());
-    match ctx.client.upload_chunk(target, Some(&header), name, range.end - range.start, &body).await {
-        Ok(answer) => {
-            if let UploadTarget::Token { video_id, .. } = target {
-                video_id.get_or_insert(answer.video_id);
-            }
-            Ok(answer.complete)
-        }
-        Err(e) if file.check().is_err() => {
-            tracing::debug!(error = %e, "the part failed because its file changed");
-            Err(file.check().map_err(|e| file_changed(e, target, part)).unwrap_err())
-        }
-        Err(e) if already_received(&e) => {
-            // Some earlier request delivered this part (see `already_received`). Confirm it from
-            // the server's own record rather than trusting the refusal.
-            let id = match target {
-                UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => id.clone(),
-                UploadTarget::Token { video_id: None, .. } => return Err(e.into()),
-            };
-            let status: VideoStatus = ctx.client.status(&id).await?;
-            let there = match mode {
-                Mode::Bytes => status.has_range(range.start, range.end - 1),
-                Mode::Parts => status.has_part(part.number),
-            };
-            if there || status.is_uploaded() {
-                tracing::debug!(video = %id, header, "part confirmed by status after a retry");
-                Ok(status.is_uploaded())
-            } else {
-                Err(e.into())
-            }
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The part's bytes as a stream of slices: paced by the byte limiter when there is one, and
-/// handing pages back to the kernel two slices behind the one being sent.
-fn paced(bytes: Bytes, file_offset: u64, limiter: Arc<Limiter>, map: Arc<MappedFile>) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
-    let slice = limiter.byte_slice().unwrap_or(RELEASE_SLICE).clamp(1, RELEASE_SLICE);
-    let len = bytes.len() as u64;
-    let mut ranges: Vec<Range<u64>> = (0..len.div_ceil(slice)).map(|i| i * slice..((i + 1) * slice).min(len)).collect();
-    // The last check (below) comes before a short last slice, so what leaves after it is that
-    // slice and what the HTTP stack still holds of earlier ones (a few hundred KiB at most).
-    if let Some(last) = ranges.pop() {
-        let cut = last.end.saturating_sub(CHECK_TAIL).max(last.start);
-        ranges.extend([last.start..cut, cut..last.end].into_iter().filter(|r| !r.is_empty()));
-    }
-    let ranges = Arc::new(ranges);
-    stream::iter(0..ranges.len())
-        .then(move |i| {
-            let bytes = bytes.clone();
-            let limiter = limiter.clone();
-            let map = map.clone();
-            let ranges = ranges.clone();
-            async move {
-                let r = ranges[i].clone();
-                // Before the first and the last slice: a part read from a file that changed must
-                // never be completed, so its body breaks off and the server drops it.
-                if i == 0 || r.end == len {
-                    map.check().map_err(std::io::Error::other)?;
-                }
-                if let Some(behind) = i.checked_sub(2).map(|j| &ranges[j]) {
-                    map.release(file_offset + behind.start..file_offset + behind.end);
-                }
-                limiter.take_bytes(r.end - r.start).await;
-                Ok(bytes.slice(r.start as usize..r.end as usize))
-            }
-        })
-        .boxed()
 }

@@ -1,0 +1,171 @@
+//! Sending one part: its body as a paced stream of slices of the map, and what a refusal means.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use super::{Ctx, Mode, SessionEnd};
+use crate::api::{ApiError, UploadTarget, VideoStatus};
+use crate::chunk::{FileChanged, MappedFile, PartPlan};
+use crate::limit::Limiter;
+
+/// Pages are handed back to the kernel in slices of this size, two slices behind the one being
+/// sent, so at most three slices (12 MiB) of a video's file are resident at once. 8 MiB slices
+/// held 60 MiB at `-c 4`, 4 MiB hold 41 MiB; 2 MiB held 25 MiB but cost one stream of 4 GiB
+/// about a tenth of its speed on loopback.
+const RELEASE_SLICE: u64 = 4 * 1024 * 1024;
+/// The body goes to the connection in slices of at most this size. Each slice the connection
+/// takes is progress ([`crate::api::Watch`]), so a slice must go in well under the time-out on
+/// the slowest link that should keep working: 256 KiB take 4 s at 64 KiB/s, and a link has to
+/// fall under 4.3 KiB/s before 60 s pass without one.
+const YIELD_SLICE: u64 = 256 * 1024;
+/// The short last slice of a part, sent after the file is checked one last time.
+const CHECK_TAIL: u64 = 64 * 1024;
+
+/// A refusal that may only mean "these bytes are already there": an earlier attempt of this run
+/// got through before its connection broke, or a killed run's last request was still in the
+/// kernel's buffers and the server finished receiving it after that run died (and after this
+/// run asked what the server holds). With an API key the server's own record decides, not the
+/// slug; without one (an upload token only) the refusal is the only record there is.
+fn already_received(e: &ApiError) -> bool {
+    matches!(
+        e.slug(),
+        Some(
+            "video-content-range-by-part-part-already-sent"
+                | "video-content-range-by-bytes-range-overlap"
+                | "video-source-already-uploaded"
+        )
+    )
+}
+
+/// The row's end when its file changed under a part.
+fn file_changed(e: FileChanged, target: &UploadTarget, part: &PartPlan) -> SessionEnd {
+    let video = match target {
+        UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => format!("video `{id}`"),
+        UploadTarget::Token { video_id: None, .. } => "no video".to_owned(),
+    };
+    SessionEnd::failed(format!(
+        "{e}: part {} was broken off, so {video} stays incomplete and never plays; re-run with --force to upload the file as it is now as a new video",
+        part.number
+    ))
+}
+
+/// Sends one part (with the client's retries). Returns whether the server called the source
+/// complete.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn part(
+    ctx: &Ctx,
+    file: &Arc<MappedFile>,
+    target: &mut UploadTarget,
+    part: &PartPlan,
+    total: u64,
+    count: u64,
+    name: &str,
+    mode: Mode,
+) -> Result<bool, SessionEnd> {
+    let range = part.range.clone();
+    file.check().map_err(|e| file_changed(e, target, part))?;
+    let header = match mode {
+        Mode::Bytes => format!("bytes {}-{}/{}", range.start, range.end - 1, total),
+        Mode::Parts => format!("part {}/{}", part.number, count),
+    };
+    let bytes = file.slice(range.clone());
+    let limiter = ctx.limiter.clone();
+    let map = file.clone();
+    let start = range.start;
+    let body = move || paced(bytes.clone(), start, limiter.clone(), map.clone());
+    let video_id = match &*target {
+        UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => Some(id.clone()),
+        UploadTarget::Token { video_id: None, .. } => None,
+    };
+    match ctx.client.upload_chunk(target, Some(&header), name, range.end - range.start, &body).await {
+        Ok(answer) => {
+            if let UploadTarget::Token { video_id, .. } = target {
+                video_id.get_or_insert(answer.video_id);
+            }
+            Ok(answer.complete)
+        }
+        Err(e) if file.check().is_err() => {
+            tracing::debug!(error = %e, "the part failed because its file changed");
+            Err(file.check().map_err(|e| file_changed(e, target, part)).unwrap_err())
+        }
+        Err(e) if video_id.is_none() && e.maybe_applied() => Err(SessionEnd::failed(format!(
+            "{}: this first part makes the video on a delegated upload, and its answer never came, so api.video may hold a video for this row that this run cannot look for without an API key; it was not sent again, so there is at most one. Check the account (a video titled `{name}`) before running this row again, or run with an API key too, so the video is made and found by its key",
+            super::error_chain(&e)
+        ))),
+        Err(e) if e.status().map(|s| s.as_u16()) == Some(404) && e.slug() == Some("resource-not-found") => {
+            Err(SessionEnd::Gone { video_id: video_id.unwrap_or_default() })
+        }
+        Err(e) if already_received(&e) => {
+            let Some(id) = video_id else { return Err(e.into()) };
+            if !ctx.client.has_api_key() {
+                // A delegated upload cannot read /status: the server's refusal says the bytes are
+                // there, and that the source is complete when it says so.
+                tracing::debug!(video = %id, header, slug = e.slug(), "part confirmed by the server's refusal");
+                return Ok(e.slug() == Some("video-source-already-uploaded"));
+            }
+            // Confirm it from the server's own record rather than trusting the refusal.
+            let status: VideoStatus = ctx.client.status(&id).await?;
+            let there = match mode {
+                Mode::Bytes => status.has_range(range.start, range.end - 1),
+                Mode::Parts => status.has_part(part.number),
+            };
+            if there || status.is_uploaded() {
+                tracing::debug!(video = %id, header, "part confirmed by status after a retry");
+                Ok(status.is_uploaded())
+            } else {
+                Err(e.into())
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the body stream of one part keeps between slices.
+struct Pacing {
+    bytes: Bytes,
+    file_offset: u64,
+    limiter: Arc<Limiter>,
+    map: Arc<MappedFile>,
+    slice: u64,
+    /// Next byte of the part to go out.
+    at: u64,
+    /// Pages of the part before this offset were handed back.
+    released: u64,
+}
+
+/// The part's bytes as a stream of slices: paced by the byte limiter when there is one, and
+/// handing pages back to the kernel two release slices behind the one being sent.
+fn paced(bytes: Bytes, file_offset: u64, limiter: Arc<Limiter>, map: Arc<MappedFile>) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+    let slice = limiter.byte_slice().unwrap_or(YIELD_SLICE).clamp(1, YIELD_SLICE);
+    let state = Pacing { bytes, file_offset, limiter, map, slice, at: 0, released: 0 };
+    stream::unfold(state, |mut s| async move {
+        let len = s.bytes.len() as u64;
+        if s.at >= len {
+            return None;
+        }
+        let first = s.at == 0;
+        // The last check comes before a short last slice, so what leaves after it is that
+        // slice and what the HTTP stack still holds of earlier ones (a few hundred KiB at most).
+        let tail = len.saturating_sub(CHECK_TAIL);
+        let end = if s.at < tail { (s.at + s.slice).min(tail) } else { len };
+        // Before the first and the last slice: a part read from a file that changed must never
+        // be completed, so its body breaks off and the server drops it.
+        if first || end == len {
+            if let Err(e) = s.map.check() {
+                return Some((Err(std::io::Error::other(e)), Pacing { at: len, ..s }));
+            }
+        }
+        let keep_from = s.at.saturating_sub(2 * RELEASE_SLICE) / RELEASE_SLICE * RELEASE_SLICE;
+        if keep_from > s.released {
+            s.map.release(s.file_offset + s.released..s.file_offset + keep_from);
+            s.released = keep_from;
+        }
+        s.limiter.take_bytes(end - s.at).await;
+        let out = s.bytes.slice(s.at as usize..end as usize);
+        s.at = end;
+        Some((Ok(out), s))
+    })
+    .boxed()
+}
