@@ -115,8 +115,7 @@ pub(crate) struct Call<'a> {
     pub authenticated: bool,
     /// Safe to repeat after a failure that may have taken effect.
     pub idempotent: bool,
-    /// Bytes in the body: how long the tail of a body may take to drain after the connection
-    /// took the last of it.
+    /// Bytes in the body (0: none, or a small one that goes out at once).
     pub body_len: u64,
     /// Adds the body and headers to each attempt; a streamed body reports its progress to the
     /// [`Watch`].
@@ -128,13 +127,6 @@ pub(crate) struct Call<'a> {
 pub(crate) struct Answer {
     pub body: Bytes,
 }
-
-/// Once a body is all handed to the connection, the kernel may still hold up to this much of it
-/// (Linux grows a socket's send buffer to 4 MiB) ...
-const SOCKET_BUFFER: u64 = 4 * 1024 * 1024;
-/// ... which must be allowed to drain at this rate before the wait for the answer counts as a
-/// stall: the slowest uplink avbatch is meant to keep working on.
-const SLOWEST_DRAIN: u64 = 64 * 1024;
 
 impl Client {
     /// A client with its own connection pool.
@@ -179,12 +171,6 @@ impl Client {
         CallSite { method: call.method.clone(), route: call.route.clone() }
     }
 
-    /// How long the answer may take once the body is all handed over: the time-out, plus what
-    /// the kernel may still hold of the body draining at the slowest rate.
-    fn answer_allowance(&self, body_len: u64) -> Duration {
-        self.config.timeout + Duration::from_secs_f64(body_len.min(SOCKET_BUFFER) as f64 / SLOWEST_DRAIN as f64)
-    }
-
     /// Sends a call with limiting, auth and retries; returns the first 2xx answer.
     pub(crate) async fn execute(&self, call: &Call<'_>) -> Result<Answer, ApiError> {
         let started = SystemTime::now();
@@ -210,7 +196,7 @@ impl Client {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let attempt = async {
                 let response = request.send().await?;
-                watch.progress();
+                watch.progress(0);
                 let status = response.status();
                 let headers = response.headers().clone();
                 let body = response.bytes().await?;
@@ -218,7 +204,7 @@ impl Client {
             };
             let outcome = tokio::select! {
                 r = attempt => Some(r),
-                () = watch.stalled(self.config.timeout, self.answer_allowance(call.body_len)) => None,
+                () = watch.stalled(self.config.timeout) => None,
                 () = abort.cancelled() => return Err(cancelled()),
             };
             let (failure, server_wait) = match outcome {
@@ -245,7 +231,7 @@ impl Client {
                         site: Self::site(call),
                         attempts,
                         elapsed: t0.elapsed(),
-                        idle: self.config.timeout,
+                        idle: watch.allowance(self.config.timeout),
                         body_sent: watch.body_done(),
                     };
                     if !call.idempotent {

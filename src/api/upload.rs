@@ -80,7 +80,8 @@ impl Framing {
         let tail = stream::once(futures::future::ready(Ok(self.epilogue.clone())));
         let moving = watch.clone();
         let end = stream::once(async move { watch.finish_body() }).filter_map(|()| futures::future::ready(None));
-        reqwest::Body::wrap_stream(head.chain(file).chain(tail).inspect(move |_| moving.progress()).chain(end))
+        let taken = move |slice: &Result<Bytes, std::io::Error>| moving.progress(slice.as_ref().map_or(0, |b| b.len() as u64));
+        reqwest::Body::wrap_stream(head.chain(file).chain(tail).inspect(taken).chain(end))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Shared test helpers: start `avbatch serve` in-process or as a real process on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod batch;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
