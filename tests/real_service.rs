@@ -353,3 +353,32 @@ async fn issue_11_an_unfinished_video_near_its_deletion_is_replaced() {
     assert_eq!(videos.len(), 1, "the replaced video is gone: {videos:?}");
     assert!(source_of(&server.url, row["videoId"].as_str().unwrap()).await == batch.sources[0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_11_a_video_that_disappears_mid_upload_is_uploaded_again() {
+    // 4 MiB/s: three 5 MiB parts take about 4 s, time enough to delete the video under them, as
+    // api.video does with an upload left unfinished for 7 days.
+    let server = spawn_server_with(|c| c.faults.bandwidth = Some(4 * MIB as u64)).await;
+    let batch = Batch::new(1, |_| 15 * MIB + 3);
+    let mut running = Running::start(batch.upload(&server.url, &[]));
+    let gone = loop {
+        let videos = list_videos(&server.url).await;
+        if let Some(v) = videos.first() {
+            let id = v["videoId"].as_str().unwrap().to_owned();
+            if held_bytes(&server.url, &id).await > 0 {
+                break id;
+            }
+        }
+        assert!(running.running(), "the run ended before its video got a part");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let resp = http().delete(format!("{}/videos/{gone}", server.url)).header("Authorization", basic_auth(KEY)).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let done = running.finish(Duration::from_secs(120)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let rep = batch.read_report();
+    let row = &rep["rows"][0];
+    assert_ne!(row["videoId"], gone.as_str(), "{row}");
+    assert!(row["note"].as_str().unwrap_or_default().contains(&format!("video `{gone}` disappeared")), "{row}");
+    assert_exactly_once(&server.url, &batch).await;
+}
