@@ -262,8 +262,9 @@ async fn upload_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit, lanes: Ar
         // The video went away under the upload (api.video deletes unfinished uploads 7 days
         // after they start): once, the row starts over in a new video.
         result.add_note(format!("video `{video_id}` disappeared from the server mid-upload; the row was uploaded again"));
+        // What went to the lost video was sent all the same: `sent` keeps counting it.
         result.video_id = None;
-        (result.bytes, result.sent, result.parts) = (0, 0, 0);
+        (result.bytes, result.parts) = (0, 0);
         outcome = session(ctx, job, None, &lanes, &mut result, &mut waited).await;
     }
     result.seconds = started.elapsed().saturating_sub(waited).as_secs_f64();
