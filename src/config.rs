@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::chunk::check_chunk_size;
 use crate::cli::{Target, UploadArgs};
 use crate::engine::Mode;
+use crate::excerpt::quoted;
 use crate::secret::{ApiKey, Token};
 use crate::shard::Shard;
 
@@ -115,11 +116,11 @@ fn api_key(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Op
         }
     }
     if let Some(path) = &args.api_key_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| config_error(format!("cannot read the API key file `{}`: {e}", path.display()), None))?;
+        let shown = quoted(&path.display().to_string());
+        let text = std::fs::read_to_string(path).map_err(|e| config_error(format!("cannot read the API key file {shown}: {e}"), None))?;
         let key = ApiKey::new(text);
         if key.is_empty() {
-            return Err(config_error(format!("the API key file `{}` is empty", path.display()), None));
+            return Err(config_error(format!("the API key file {shown} is empty"), None));
         }
         return Ok(Some(key));
     }
@@ -132,7 +133,8 @@ impl UploadConfig {
         let destination = match (&args.base_url, args.env) {
             (Some(url), _) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(config_error(format!("`{url}` is not an http(s) URL"), Some("pass e.g. --base-url http://127.0.0.1:8080")));
+                    let message = format!("{} is not an http(s) URL", quoted(url));
+                    return Err(config_error(message, Some("pass e.g. --base-url http://127.0.0.1:8080")));
                 }
                 Destination::Remote(url.trim_end_matches('/').to_owned())
             }

@@ -14,6 +14,7 @@
 //! - [`report`]: progress on stderr, the report file, the summary.
 //! - [`upload`]: the `avbatch upload` command, tying the above together.
 //! - [`secret`]: API keys and tokens that never print.
+//! - [`excerpt`]: long values the user supplied, cut to a bounded length in messages.
 //! - [`server`]: `avbatch serve`, the local api.video-compatible server every test and benchmark
 //!   runs against.
 
@@ -23,6 +24,7 @@ pub mod chunk;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod excerpt;
 pub mod journal;
 pub mod limit;
 pub mod manifest;

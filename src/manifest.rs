@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use csv::ByteRecord;
 use rayon::prelude::*;
 
+use crate::excerpt::quoted;
 use crate::server::video::LANGUAGES;
 
 /// The known column names, in the order the documentation lists them (`meta.KEY` aside).
@@ -187,7 +188,7 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}", self.line)?;
         if let Some(column) = &self.column {
-            write!(f, ", column `{column}`")?;
+            write!(f, ", column {}", quoted(column))?;
         }
         write!(f, ": {}", self.message)
     }
@@ -197,7 +198,7 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The manifest file itself could not be read.
-    #[error("cannot read the manifest `{}`", path.display())]
+    #[error("cannot read the manifest {}", quoted(&path.display().to_string()))]
     Read {
         /// The manifest.
         path: PathBuf,
@@ -206,7 +207,7 @@ pub enum ManifestError {
         source: io::Error,
     },
     /// The manifest was read but has problems; all of them are listed, sorted by line.
-    #[error("the manifest `{}` has {} problem(s)", path.display(), problems.len())]
+    #[error("the manifest {} has {} problem(s)", quoted(&path.display().to_string()), problems.len())]
     Invalid {
         /// The manifest.
         path: PathBuf,
@@ -384,13 +385,13 @@ impl Schema {
                 }
             };
             let column = if names.contains(&name) {
-                problems.push(Problem::new(line, Some(&name), ProblemKind::DuplicateColumn, format!("duplicate column `{name}`")));
+                problems.push(Problem::new(line, Some(&name), ProblemKind::DuplicateColumn, format!("duplicate column {}", quoted(&name))));
                 Column::Ignored
             } else if let Some(column) = Column::from_name(&name) {
                 column
             } else {
                 if !options.allow_unknown_columns {
-                    let message = format!("unknown column `{name}` (expected {}, or `meta.KEY`)", COLUMNS.join(", "));
+                    let message = format!("unknown column {} (expected {}, or `meta.KEY`)", quoted(&name), COLUMNS.join(", "));
                     problems.push(Problem::new(line, Some(&name), ProblemKind::UnknownColumn, message));
                 }
                 Column::Ignored
@@ -445,7 +446,7 @@ impl Schema {
                 Column::Language if cell.is_empty() => {}
                 Column::Language if LANGUAGES.contains(&cell) => row.language = Some(cell.to_owned()),
                 Column::Language => {
-                    let message = format!("invalid language `{cell}` (expected one of {})", LANGUAGES.join(", "));
+                    let message = format!("invalid language {} (expected one of {})", quoted(cell), LANGUAGES.join(", "));
                     problems.push(Problem::new(line, Some(name), ProblemKind::InvalidLanguage, message));
                 }
                 Column::Meta(_) | Column::Ignored => {}
@@ -497,7 +498,7 @@ fn parse_bool(cell: &str, line: u64, column: &str, problems: &mut Vec<Problem>) 
     } else if FALSE.iter().any(|f| cell.eq_ignore_ascii_case(f)) {
         Some(false)
     } else {
-        let message = format!("bad boolean `{cell}` (expected true/false/yes/no/1/0)");
+        let message = format!("bad boolean {} (expected true/false/yes/no/1/0)", quoted(cell));
         problems.push(Problem::new(line, Some(column), ProblemKind::BadBoolean, message));
         None
     }
@@ -509,11 +510,11 @@ fn parse_metadata(cell: &str, line: u64, column: &str, out: &mut Vec<(String, St
         match item.split_once('=') {
             Some((key, value)) if !key.trim().is_empty() => add_metadata(out, key.trim(), value.trim(), line, column, problems),
             Some(_) => {
-                let message = format!("malformed metadata `{item}` (the key is empty)");
+                let message = format!("malformed metadata {} (the key is empty)", quoted(item));
                 problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
             }
             None => {
-                let message = format!("malformed metadata `{item}` (expected `key=value`)");
+                let message = format!("malformed metadata {} (expected `key=value`)", quoted(item));
                 problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
             }
         }
@@ -522,7 +523,7 @@ fn parse_metadata(cell: &str, line: u64, column: &str, out: &mut Vec<(String, St
 
 fn add_metadata(out: &mut Vec<(String, String)>, key: &str, value: &str, line: u64, column: &str, problems: &mut Vec<Problem>) {
     if out.iter().any(|(k, _)| k == key) {
-        let message = format!("metadata key `{key}` is given twice");
+        let message = format!("metadata key {} is given twice", quoted(key));
         problems.push(Problem::new(line, Some(column), ProblemKind::DuplicateMetadataKey, message));
     } else {
         out.push((key.to_owned(), value.to_owned()));
@@ -535,7 +536,7 @@ fn check_unique_ids(rows: &[Row], problems: &mut Vec<Problem>) {
     for row in rows {
         let Some(id) = row.id.as_deref() else { continue };
         if let Some(&line) = first.get(id) {
-            let message = format!("duplicate id `{id}` (first used on line {line})");
+            let message = format!("duplicate id {} (first used on line {line})", quoted(id));
             problems.push(Problem::new(row.line, Some("id"), ProblemKind::DuplicateId, message));
         } else {
             first.insert(id, row.line);
@@ -556,25 +557,25 @@ fn check_files(rows: &mut [Row]) -> Vec<Problem> {
 fn check_file(row: &mut Row) -> Option<Problem> {
     let problem = |kind, describe: &dyn Fn(&str) -> String| {
         let shown = row.path.display().to_string();
-        let message = describe(&shown);
+        let message = describe(&quoted(&shown));
         Some(Problem { line: row.line, column: Some("path".into()), path: Some(shown), kind, message })
     };
     let metadata = match File::open(&row.path).and_then(|file| file.metadata()) {
         Ok(metadata) => metadata,
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
-            return problem(ProblemKind::MissingFile, &|p| format!("missing file `{p}`"));
+            return problem(ProblemKind::MissingFile, &|p| format!("missing file {p}"));
         }
         // Windows refuses to open a directory as a file; tell that apart from a real failure.
         Err(_) if fs::metadata(&row.path).is_ok_and(|m| m.is_dir()) => {
-            return problem(ProblemKind::IsDirectory, &|p| format!("`{p}` is a directory, not a file"));
+            return problem(ProblemKind::IsDirectory, &|p| format!("{p} is a directory, not a file"));
         }
-        Err(e) => return problem(ProblemKind::Unreadable, &|p| format!("cannot open `{p}` ({e})")),
+        Err(e) => return problem(ProblemKind::Unreadable, &|p| format!("cannot open {p} ({e})")),
     };
     if metadata.is_dir() {
-        return problem(ProblemKind::IsDirectory, &|p| format!("`{p}` is a directory, not a file"));
+        return problem(ProblemKind::IsDirectory, &|p| format!("{p} is a directory, not a file"));
     }
     if metadata.len() == 0 {
-        return problem(ProblemKind::EmptyFile, &|p| format!("empty file `{p}`"));
+        return problem(ProblemKind::EmptyFile, &|p| format!("empty file {p}"));
     }
     row.size = metadata.len();
     row.mtime = metadata.modified().ok();
@@ -887,6 +888,23 @@ mod tests {
                 (7, ProblemKind::MalformedMetadata),
             ]
         );
+    }
+
+    #[test]
+    fn issue_11_long_values_are_cut_in_problems() {
+        let dir = folder();
+        let long = "x".repeat(1 << 20);
+        let text = format!("path,id,public,{long}\na.mp4,{long},{long},\nb.mov,{long},,\n");
+        let all = problems(&dir, text, &LoadOptions::default());
+        assert_eq!(
+            all.iter().map(|p| p.kind).collect::<Vec<_>>(),
+            [ProblemKind::UnknownColumn, ProblemKind::BadBoolean, ProblemKind::DuplicateId]
+        );
+        for p in &all {
+            let shown = p.to_string();
+            assert!(shown.len() < 1500, "{} bytes: {}", shown.len(), &shown[..300]);
+            assert!(shown.contains("…` (1048576 bytes)"), "{shown}");
+        }
     }
 
     #[test]

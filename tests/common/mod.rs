@@ -204,3 +204,39 @@ impl Drop for ServerProcess {
 pub fn data_dir_of(server: &TestServer) -> PathBuf {
     server.data.path().to_path_buf()
 }
+
+/// Runs `cmd` with its output collected, waiting at most `limit`: a hang fails the test instead
+/// of stalling the suite. The child leads a process group of its own, and on overrun the whole
+/// group (servers it started too) is killed. Output is drained as it comes, so a chatty child
+/// never blocks on a full pipe.
+pub fn run_bounded(mut cmd: Command, limit: std::time::Duration) -> std::process::Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let group = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("collect the child's output"),
+        Err(_) => {
+            kill_group(group);
+            let out = rx.recv().expect("the waiting thread answers").expect("collect the child's output");
+            panic!(
+                "{cmd:?} still ran after {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// SIGKILL to every process of the group `group` leads (see [`run_bounded`]).
+pub fn kill_group(group: u32) {
+    #[cfg(unix)]
+    // SAFETY: kill(2) with a negated process-group id signals only that group, which a test
+    // started with `process_group(0)`; no memory is involved.
+    unsafe {
+        libc::kill(-(group as i32), libc::SIGKILL);
+    }
+}

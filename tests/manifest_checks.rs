@@ -1,0 +1,67 @@
+//! Issue #11: manifests that used to upload the wrong thing, hang, or flood the terminal are
+//! refused up front (exit 2, nothing sent), each problem named by line and column. The real
+//! binary against an in-process `avbatch serve` on 127.0.0.1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{run_bounded, spawn_server, KEY};
+
+/// Runs avbatch with the test key, waiting at most `limit`.
+fn avbatch_within(args: &[&str], limit: Duration) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
+    cmd.args(args).env("AVBATCH_API_KEY", KEY).env_remove("APIVIDEO_API_KEY").env_remove("RUST_LOG").stdin(Stdio::null());
+    run_bounded(cmd, limit)
+}
+
+fn avbatch(args: &[&str]) -> Output {
+    avbatch_within(args, Duration::from_secs(60))
+}
+
+fn text(o: &Output) -> String {
+    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A folder with the named files (a few bytes each) and a manifest.
+fn library(files: &[&str], manifest: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (i, name) in files.iter().enumerate() {
+        std::fs::write(dir.path().join(name), format!("video {i}")).expect("write a video");
+    }
+    let path = dir.path().join("manifest.csv");
+    std::fs::write(&path, manifest).expect("write the manifest");
+    (dir, path)
+}
+
+fn upload(manifest: &Path, url: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["upload", manifest.to_str().unwrap(), "--base-url", url, "--no-journal"];
+    args.extend_from_slice(extra);
+    avbatch(&args)
+}
+
+/// Exit 2, and the answer that nothing was sent.
+fn assert_refused(out: &Output) {
+    assert_eq!(out.status.code(), Some(2), "{}", text(out));
+    assert!(stderr(out).contains("nothing was uploaded"), "{}", text(out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_a_10_mib_path_or_id_is_cut_in_messages() {
+    let server = spawn_server().await;
+    let long = "a".repeat(10 << 20);
+    let (_dir, manifest) = library(&["ok.mp4"], &format!("id,path\n{long},ok.mp4\n{long},ok.mp4\nx,{long}.mp4\n"));
+    let out = upload(&manifest, &server.url, &[]);
+    assert_refused(&out);
+    let err = stderr(&out);
+    assert!(err.len() < 4096, "stderr is {} bytes; it starts: {}", err.len(), err.chars().take(500).collect::<String>());
+    assert!(err.contains("line 3, column `id`: duplicate id `aaaa") && err.contains("…` (10485760 bytes) (first used on line 2)"), "{err}");
+    assert!(err.contains("line 4, column `path`: cannot open `"), "{err}");
+    assert!(server.all_videos().await.is_empty(), "nothing may be sent");
+}
