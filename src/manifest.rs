@@ -161,6 +161,9 @@ pub enum ProblemKind {
     NotUtf8,
     /// A row has more or fewer fields than the header.
     WrongFieldCount,
+    /// A quote opens a field and is never closed (so the field would take in the rest of the
+    /// manifest), or closes it while the field goes on. The line is the quote's.
+    UnbalancedQuote,
 }
 
 /// One problem found in a manifest, with where it is.
@@ -206,14 +209,19 @@ pub enum ManifestError {
         #[source]
         source: io::Error,
     },
-    /// The manifest was read but has problems; all of them are listed, sorted by line.
-    #[error("the manifest {} has {} problem(s)", quoted(&path.display().to_string()), problems.len())]
+    /// The manifest was read but has problems; all of them are listed, sorted by line. The
+    /// message names the first, for callers that show only the message.
+    #[error("the manifest {} has {} problem(s), the first: {}", quoted(&path.display().to_string()), problems.len(), first(problems))]
     Invalid {
         /// The manifest.
         path: PathBuf,
         /// Every problem found, sorted by line.
         problems: Vec<Problem>,
     },
+}
+
+fn first(problems: &[Problem]) -> String {
+    problems.first().map_or_else(String::new, Problem::to_string)
 }
 
 impl ManifestError {
@@ -227,14 +235,20 @@ impl ManifestError {
 }
 
 /// The manifest's rows as written, without looking at their files: enough for line numbers and
-/// `id` columns (not for keys made of a file's size and time, which stay unset). Syntax
-/// problems are ignored; `load` reports them.
+/// `id` columns (not for keys made of a file's size and time, which stay unset). Problems with
+/// the cells are ignored (`load` reports them); an unbalanced quote is not, since it changes
+/// which rows there are.
 pub fn read_rows(path: &Path) -> Result<Vec<Row>, ManifestError> {
     let data = fs::read(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
     let dir = path.parent().unwrap_or(Path::new(""));
-    let (rows, _) = parse(&data, dir, &LoadOptions { allow_unknown_columns: true })
+    let (rows, mut problems) = parse(&data, dir, &LoadOptions { allow_unknown_columns: true })
         .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
-    Ok(rows)
+    problems.retain(|p| p.kind == ProblemKind::UnbalancedQuote);
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(ManifestError::Invalid { path: path.to_owned(), problems })
+    }
 }
 
 /// Reads, parses and validates the manifest at `path`, checking every row's file.
@@ -275,18 +289,146 @@ fn parse(data: &[u8], dir: &Path, options: &LoadOptions) -> io::Result<(Vec<Row>
         problems.push(Problem::new(1, None, ProblemKind::MissingPathColumn, "missing the header row (a `path` column is required)".into()));
         return Ok((Vec::new(), problems));
     }
-    let schema = Schema::parse(&record, lines.start_of(&record), options, &mut problems);
+    // The csv crate reads an unbalanced quote leniently (to the end of the file, or on to the
+    // next quote) and says nothing, so the quotes are checked on their own. The records they
+    // spoil are left out: their fields are an accident of where the next quote happens to be.
+    let bad_quotes = find_bad_quotes(data);
+    let spoiled: Vec<u64> = bad_quotes.iter().map(|q| q.record_line).collect();
+    let header_line = lines.start_of(&record);
+    if spoiled.binary_search(&header_line).is_ok() {
+        problems.extend(bad_quotes.iter().map(|q| q.problem(data, &[])));
+        return Ok((Vec::new(), problems));
+    }
+    let schema = Schema::parse(&record, header_line, options, &mut problems);
+    problems.extend(bad_quotes.iter().map(|q| q.problem(data, &schema.names)));
 
     // Roughly one row per line: a capacity hint that saves regrowing (and copying) a large vector.
     let mut rows = Vec::with_capacity(data.iter().filter(|&&b| b == b'\n').count());
     while reader.read_byte_record(&mut record).map_err(csv_to_io)? {
         let line = lines.start_of(&record);
+        if spoiled.binary_search(&line).is_ok() {
+            continue;
+        }
         if let Some(row) = schema.row(&record, line, dir, &mut problems) {
             rows.push(row);
         }
     }
     check_unique_ids(&rows, &mut problems);
     Ok((rows, problems))
+}
+
+/// A quote the csv crate would read past: one that opens a field and is never closed, or one
+/// that closes a field with more of the field after it (`"a"b`). Either way the rows around it
+/// are not what the user wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BadQuote {
+    /// The line where the record holding the quote starts.
+    record_line: u64,
+    /// The field (0-based) the quote opens.
+    field: usize,
+    /// Byte offset of the opening quote.
+    open: usize,
+    /// Byte offset of the closing quote, when there is one.
+    close: Option<usize>,
+}
+
+/// Finds every [`BadQuote`] in `data`, in file order.
+///
+/// This follows the csv crate's reading of quotes (RFC 4180 with its leniencies: a quote opens a
+/// field only as its first byte, `""` inside a quoted field is one quote, a record ends at `\r`,
+/// `\n` or `\r\n`, blank lines are skipped) only far enough to tell where quotes open and close;
+/// the fields themselves come from the csv crate.
+fn find_bad_quotes(data: &[u8]) -> Vec<BadQuote> {
+    #[derive(PartialEq)]
+    enum State {
+        StartRecord,
+        StartField,
+        InField,
+        Quoted,
+        QuotedQuote,
+    }
+    let mut found = Vec::new();
+    let mut state = State::StartRecord;
+    let (mut line, mut record_line, mut field, mut open) = (1u64, 1u64, 0usize, 0usize);
+    let start = if data.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
+    for (at, &byte) in data.iter().enumerate().skip(start) {
+        if state == State::StartRecord && !matches!(byte, b'\r' | b'\n') {
+            (state, record_line, field) = (State::StartField, line, 0);
+        }
+        state = match (state, byte) {
+            (State::StartRecord, _) => State::StartRecord,
+            (State::StartField, b'"') => {
+                open = at;
+                State::Quoted
+            }
+            (State::Quoted, b'"') => State::QuotedQuote,
+            (State::Quoted, _) => State::Quoted,
+            (State::QuotedQuote, b'"') => State::Quoted,
+            (State::StartField | State::InField | State::QuotedQuote, b',') => {
+                field += 1;
+                State::StartField
+            }
+            (State::StartField | State::InField | State::QuotedQuote, b'\r' | b'\n') => State::StartRecord,
+            (State::QuotedQuote, _) => {
+                found.push(BadQuote { record_line, field, open, close: Some(at - 1) });
+                State::InField
+            }
+            (State::StartField | State::InField, _) => State::InField,
+        };
+        if byte == b'\n' {
+            line += 1;
+        }
+    }
+    if state == State::Quoted {
+        found.push(BadQuote { record_line, field, open, close: None });
+    }
+    found
+}
+
+impl BadQuote {
+    /// The problem to report, on the quote's own line; `names` are the header's column names
+    /// (empty when the quote is in the header).
+    fn problem(&self, data: &[u8], names: &[String]) -> Problem {
+        let (line, character) = place(data, self.open);
+        let mut message = match names.get(self.field) {
+            Some(_) => String::new(),
+            None if names.is_empty() => format!("in the header, field {}: ", self.field + 1),
+            None => format!("in field {} (the header has {}): ", self.field + 1, names.len()),
+        };
+        match self.close {
+            None => {
+                let last = data.iter().filter(|&&b| b == b'\n').count() as u64 + u64::from(!data.ends_with(b"\n"));
+                message.push_str(&format!(
+                    "unbalanced quote: the quote at character {character} opens a field that is never closed, so the field would \
+                     take in the rest of the manifest (through line {last}); close it, or double a quote meant as text (`\"\"`)"
+                ));
+            }
+            Some(close) => {
+                let (close_line, close_character) = place(data, close);
+                let closes = if close_line == line {
+                    format!("character {close_character}")
+                } else {
+                    format!("line {close_line}, character {close_character}")
+                };
+                message.push_str(&format!(
+                    "unbalanced quote: the quote at character {character} opens a field that the quote at {closes} closes, but \
+                     the field goes on after it; a quote inside a quoted field is doubled (`\"\"`)"
+                ));
+            }
+        }
+        Problem::new(line, names.get(self.field).map(String::as_str), ProblemKind::UnbalancedQuote, message)
+    }
+}
+
+/// The 1-based line and character (not byte) of the byte at `offset`, as an editor shows them.
+fn place(data: &[u8], offset: usize) -> (u64, usize) {
+    let before = &data[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let mut line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if line_start == 0 && data.starts_with(UTF8_BOM) {
+        line_start = UTF8_BOM.len();
+    }
+    (line, String::from_utf8_lossy(&data[line_start..offset]).chars().count() + 1)
 }
 
 fn csv_to_io(error: csv::Error) -> io::Error {
@@ -891,6 +1033,58 @@ mod tests {
     }
 
     #[test]
+    fn issue_11_an_unclosed_quote_is_reported_where_it_opens() {
+        let dir = folder();
+        // The quote opens in the last column: the record keeps the header's field count.
+        let text = "path,title,description\na.mp4,ok,fine\nb.mov,ok,\"oops unbalanced\na.mp4,t3,d3\nb.mov,t4,d4\n";
+        let p = only(&dir, text);
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("description"), ProblemKind::UnbalancedQuote));
+        assert!(p.message.contains("character 10") && p.message.contains("through line 5"), "{p}");
+        // In a middle column: the swallowed record's field count is not reported, the quote is.
+        let p = only(&dir, "path,title,description\na.mp4,ok,fine\nb.mov,\"oops,d2\na.mp4,t3,d3\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("title"), ProblemKind::UnbalancedQuote));
+        assert!(p.to_string().starts_with("line 3, column `title`: unbalanced quote: the quote at character 7 "), "{p}");
+        // Characters, not bytes, after a BOM and a multi-byte title; no final newline.
+        let p = only(&dir, "\u{feff}path,title,description\nb.mov,héé,\"x");
+        assert_eq!((p.line, p.column.as_deref()), (2, Some("description")));
+        assert!(p.message.contains("character 11") && p.message.contains("through line 2"), "{p}");
+        // In the header: only the quote is reported.
+        let p = only(&dir, "path,\"title\na.mp4,x\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (1, None, ProblemKind::UnbalancedQuote));
+        assert!(p.message.starts_with("in the header, field 2: "), "{p}");
+    }
+
+    #[test]
+    fn issue_11_a_quote_closed_inside_its_field_is_reported() {
+        let dir = folder();
+        // The stray quote pairs with the next quote, two lines on, and text follows it.
+        let text = "path,title,description\na.mp4,\"oops,d2\nb.mov,t3,d3\na.mp4,\"Hello\", world\n";
+        let all = problems(&dir, text, &LoadOptions::default());
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert_eq!((all[0].line, all[0].column.as_deref(), all[0].kind), (2, Some("title"), ProblemKind::UnbalancedQuote));
+        assert!(all[0].message.contains("the quote at line 4, character 7 closes"), "{}", all[0]);
+        let p = only(&dir, "path,title\na.mp4,\"a\"b\n");
+        assert!(p.message.contains("at character 9 closes"), "{p}");
+        // Balanced quoting of every kind is fine, and leaves read_rows alone.
+        let text = "path,title,description\r\na.mp4,\"a \"\"b\"\" c\",\"x\r\ny\"\r\n\r\nb.mov,5\" screen,\"\"\r\n";
+        let m = load_ok(&dir, text);
+        assert_eq!(m.rows[0].title, "a \"b\" c");
+        assert_eq!(m.rows[1].title, "5\" screen");
+        assert_eq!(read_rows(&write(&dir, text)).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn issue_11_read_rows_refuses_an_unbalanced_quote_and_nothing_else() {
+        let dir = folder();
+        let rows = read_rows(&write(&dir, "path,public\nnope.mp4,maybe\na.mp4,\n")).unwrap();
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3]);
+        let err = read_rows(&write(&dir, "path,title\na.mp4,ok\nb.mov,\"oops\na.mp4,t\n")).unwrap_err();
+        assert_eq!(err.problems().iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(), [(3, ProblemKind::UnbalancedQuote)]);
+        let shown = err.to_string();
+        assert!(shown.contains("has 1 problem(s), the first: line 3, column `title`: unbalanced quote"), "{shown}");
+    }
+
+    #[test]
     fn issue_11_long_values_are_cut_in_problems() {
         let dir = folder();
         let long = "x".repeat(1 << 20);
@@ -914,6 +1108,6 @@ mod tests {
         assert!(matches!(err, ManifestError::Read { .. }));
         assert!(err.to_string().starts_with("cannot read the manifest `"));
         let err = load(&write(&dir, "path\nnope\n"), &LoadOptions::default()).unwrap_err();
-        assert!(err.to_string().ends_with("manifest.csv` has 1 problem(s)"), "{err}");
+        assert!(err.to_string().contains("manifest.csv` has 1 problem(s), the first: line 2, column `path`: missing file `"), "{err}");
     }
 }

@@ -53,6 +53,56 @@ fn assert_refused(out: &Output) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn issue_11_an_unclosed_quote_is_refused_with_its_line_and_column() {
+    let server = spawn_server().await;
+    let files = ["q1.mp4", "q2.mp4", "q3.mp4", "q4.mp4"];
+    // The issue's manifest: the quote opens in the last column, so the swallowed record still
+    // has the header's three fields.
+    let (_dir, manifest) =
+        library(&files, "path,title,description\nq1.mp4,ok,fine\nq2.mp4,ok,\"oops unbalanced\nq3.mp4,t3,d3\nq4.mp4,t4,d4\n");
+    let out = upload(&manifest, &server.url, &[]);
+    assert_refused(&out);
+    let err = stderr(&out);
+    assert!(err.contains("line 3, column `description`: unbalanced quote: the quote at character 11 "), "{err}");
+    assert!(err.contains("through line 5"), "{err}");
+    let out = upload(&manifest, &server.url, &["--dry-run"]);
+    assert_refused(&out);
+    assert!(server.all_videos().await.is_empty(), "nothing may be sent");
+
+    // In a middle column: the quote is named, not a field count.
+    let (_dir, manifest) = library(&files, "path,title,description\nq1.mp4,ok,fine\nq2.mp4,\"oops,d2\nq3.mp4,t3,d3\nq4.mp4,t4,d4\n");
+    let out = upload(&manifest, &server.url, &[]);
+    assert_refused(&out);
+    let err = stderr(&out);
+    assert!(err.contains("line 3, column `title`: unbalanced quote: the quote at character 8 "), "{err}");
+    assert!(!err.contains("wrong number of fields"), "{err}");
+    assert!(server.all_videos().await.is_empty(), "nothing may be sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_report_merge_checks_the_manifest_s_quotes_too() {
+    let server = spawn_server().await;
+    let files = ["q1.mp4", "q2.mp4", "q3.mp4"];
+    let (dir, good) = library(&files, "path,title\nq1.mp4,one\nq2.mp4,two\nq3.mp4,three\n");
+    let report = dir.path().join("part.csv");
+    let out = upload(&good, &server.url, &["--report", report.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let merged = dir.path().join("all.csv");
+    let merge = |manifest: &Path| {
+        avbatch(&["report", "merge", "-o", merged.to_str().unwrap(), "--manifest", manifest.to_str().unwrap(), report.to_str().unwrap()])
+    };
+    assert!(merge(&good).status.success());
+
+    // The stray quote hides line 4 from a lenient reader, so "every row is in a report" held.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "path,title\nq1.mp4,one\nq2.mp4,\"two\nq3.mp4,three\n").unwrap();
+    let out = merge(&bad);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("line 3, column `title`: unbalanced quote: the quote at character 8 "), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn issue_11_a_10_mib_path_or_id_is_cut_in_messages() {
     let server = spawn_server().await;
     let long = "a".repeat(10 << 20);
