@@ -164,6 +164,9 @@ pub enum ProblemKind {
     /// A quote opens a field and is never closed (so the field would take in the rest of the
     /// manifest), or closes it while the field goes on. The line is the quote's.
     UnbalancedQuote,
+    /// Two rows without an `id` name the same path, so they would share one idempotency key:
+    /// one video, the second row's fields never sent.
+    DuplicatePath,
 }
 
 /// One problem found in a manifest, with where it is.
@@ -313,7 +316,7 @@ fn parse(data: &[u8], dir: &Path, options: &LoadOptions) -> io::Result<(Vec<Row>
             rows.push(row);
         }
     }
-    check_unique_ids(&rows, &mut problems);
+    check_unique_keys(&rows, &mut problems);
     Ok((rows, problems))
 }
 
@@ -672,16 +675,36 @@ fn add_metadata(out: &mut Vec<(String, String)>, key: &str, value: &str, line: u
     }
 }
 
-/// Reports every row whose `id` an earlier row already uses.
-fn check_unique_ids(rows: &[Row], problems: &mut Vec<Problem>) {
-    let mut first: HashMap<&str, u64> = HashMap::with_capacity(rows.len());
+/// Reports every row whose idempotency key an earlier row already has: the same `id`, or, for
+/// rows without one, the same `path` (the key is then made of the path and the file's size and
+/// time, so both rows would be one video and the second row's fields would never be sent).
+fn check_unique_keys(rows: &[Row], problems: &mut Vec<Problem>) {
+    let mut ids: HashMap<&str, u64> = HashMap::with_capacity(rows.len());
+    let mut paths: HashMap<&str, u64> = HashMap::new();
     for row in rows {
-        let Some(id) = row.id.as_deref() else { continue };
-        if let Some(&line) = first.get(id) {
-            let message = format!("duplicate id {} (first used on line {line})", quoted(id));
-            problems.push(Problem::new(row.line, Some("id"), ProblemKind::DuplicateId, message));
-        } else {
-            first.insert(id, row.line);
+        match row.id.as_deref() {
+            Some(id) => {
+                if let Some(&line) = ids.get(id) {
+                    let message = format!("duplicate id {} (first used on line {line})", quoted(id));
+                    problems.push(Problem::new(row.line, Some("id"), ProblemKind::DuplicateId, message));
+                } else {
+                    ids.insert(id, row.line);
+                }
+            }
+            // Rows without a path were reported already.
+            None if row.path_text.is_empty() => {}
+            None => {
+                if let Some(&line) = paths.get(row.path_text.as_str()) {
+                    let message = format!(
+                        "duplicate path {} in a row without an `id` (first used on line {line}, column `path`): the two rows would \
+                         be one video; give each row its own `id`",
+                        quoted(&row.path_text)
+                    );
+                    problems.push(Problem::new(row.line, Some("path"), ProblemKind::DuplicatePath, message));
+                } else {
+                    paths.insert(&row.path_text, row.line);
+                }
+            }
         }
     }
 }
@@ -867,17 +890,19 @@ mod tests {
     #[test]
     fn quoted_fields_with_commas_and_newlines_keep_line_numbers() {
         let dir = folder();
+        fs::write(dir.path().join("c.mp4"), b"c").unwrap();
+        fs::write(dir.path().join("d.mp4"), b"d").unwrap();
         let text = "path,title,description\n\
                     a.mp4,\"Hello, world\",\"line one\nline two\n\nline four\"\n\
                     \n\
                     b.mov,\"say \"\"hi\"\"\",x\n\
-                    a.mp4,t,\"multi\nline\"\n";
+                    c.mp4,t,\"multi\nline\"\n";
         let m = load_ok(&dir, text);
         assert_eq!(m.rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 7, 8]);
         assert_eq!(m.rows[0].title, "Hello, world");
         assert_eq!(m.rows[0].description.as_deref(), Some("line one\nline two\n\nline four"));
         assert_eq!(m.rows[1].title, "say \"hi\"");
-        let p = only(&dir, &format!("{text}a.mp4,t,\"x\ny\"\nnope.mp4,,\n"));
+        let p = only(&dir, &format!("{text}d.mp4,t,\"x\ny\"\nnope.mp4,,\n"));
         assert_eq!((p.line, p.kind), (12, ProblemKind::MissingFile));
     }
 
@@ -983,7 +1008,7 @@ mod tests {
             let p = only(&dir, &format!("path,mp4_support\na.mp4,{cell}\n"));
             assert_eq!((p.column.as_deref(), p.kind), (Some("mp4_support"), ProblemKind::BadBoolean));
         }
-        let m = load_ok(&dir, "path,panoramic\na.mp4,YES\na.mp4,False\na.mp4,1\na.mp4,No\n");
+        let m = load_ok(&dir, "id,path,panoramic\n1,a.mp4,YES\n2,a.mp4,False\n3,a.mp4,1\n4,a.mp4,No\n");
         assert_eq!(m.rows.iter().map(|r| r.panoramic).collect::<Vec<_>>(), [Some(true), Some(false), Some(true), Some(false)]);
     }
 
@@ -1082,6 +1107,18 @@ mod tests {
         assert_eq!(err.problems().iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(), [(3, ProblemKind::UnbalancedQuote)]);
         let shown = err.to_string();
         assert!(shown.contains("has 1 problem(s), the first: line 3, column `title`: unbalanced quote"), "{shown}");
+    }
+
+    #[test]
+    fn issue_11_rows_without_an_id_must_not_share_a_path() {
+        let dir = folder();
+        let p = only(&dir, "path,title\na.mp4,one\nb.mov,x\na.mp4,two\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (4, Some("path"), ProblemKind::DuplicatePath));
+        assert!(p.message.starts_with("duplicate path `a.mp4` in a row without an `id` (first used on line 2, column `path`)"), "{p}");
+        // Rows with an id are each their own video; an id and no id never clash.
+        load_ok(&dir, "path,id\na.mp4,x\na.mp4,y\na.mp4,\n");
+        // Another spelling of the path is another key (and another video).
+        load_ok(&dir, "path\na.mp4\n./a.mp4\n");
     }
 
     #[test]

@@ -103,6 +103,28 @@ async fn issue_11_report_merge_checks_the_manifest_s_quotes_too() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn issue_11_two_rows_without_an_id_may_not_share_a_path() {
+    let server = spawn_server().await;
+    let (_dir, manifest) = library(&["a.mp4", "b.mp4"], "path,title\na.mp4,first\nb.mp4,x\na.mp4,second\n");
+    let out = upload(&manifest, &server.url, &[]);
+    assert_refused(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 4, column `path`: duplicate path `a.mp4` in a row without an `id` (first used on line 2, column `path`)"),
+        "{err}"
+    );
+    assert!(server.all_videos().await.is_empty(), "nothing may be sent");
+
+    // With ids, one file may be two videos, each with its own fields.
+    let (_dir, manifest) = library(&["a.mp4"], "path,id,title\na.mp4,1,first\na.mp4,2,second\n");
+    let out = upload(&manifest, &server.url, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut titles: Vec<String> = server.all_videos().await.iter().map(|v| v["title"].as_str().unwrap().to_owned()).collect();
+    titles.sort();
+    assert_eq!(titles, ["first", "second"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn issue_11_a_10_mib_path_or_id_is_cut_in_messages() {
     let server = spawn_server().await;
     let long = "a".repeat(10 << 20);
