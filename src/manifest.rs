@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use csv::ByteRecord;
 use rayon::prelude::*;
 
+use crate::chunk::{open_regular, special_kind};
 use crate::excerpt::quoted;
 use crate::server::video::LANGUAGES;
 
@@ -167,6 +168,8 @@ pub enum ProblemKind {
     /// Two rows without an `id` name the same path, so they would share one idempotency key:
     /// one video, the second row's fields never sent.
     DuplicatePath,
+    /// The row's path names a FIFO, a socket or a device, not a regular file.
+    SpecialFile,
 }
 
 /// One problem found in a manifest, with where it is.
@@ -714,31 +717,37 @@ fn check_files(rows: &mut [Row]) -> Vec<Problem> {
     rows.par_iter_mut().filter(|row| !row.path_text.is_empty()).filter_map(check_file).collect()
 }
 
-/// Opens the row's file and stats the open handle, filling in its size and mtime; `Some` when
-/// the file is unusable.
+/// Stats the row's file, then opens it and stats the open handle, filling in its size and
+/// mtime; `Some` when the file is unusable.
 ///
-/// Open-then-`fstat` walks the path once, not twice as stat-then-open would: at a million rows
-/// the path walks are most of the time.
+/// The `stat` comes first although it walks the path once more: opening a FIFO waits for a
+/// writer (for ever, in a dry run), and opening a device can do something (a tape rewinds, a
+/// watchdog arms). The open then proves the file readable, without blocking should the path
+/// have become a FIFO in between (see [`open_regular`]).
 fn check_file(row: &mut Row) -> Option<Problem> {
     let problem = |kind, describe: &dyn Fn(&str) -> String| {
         let shown = row.path.display().to_string();
         let message = describe(&quoted(&shown));
         Some(Problem { line: row.line, column: Some("path".into()), path: Some(shown), kind, message })
     };
-    let metadata = match File::open(&row.path).and_then(|file| file.metadata()) {
+    let unusable = |e: &io::Error| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => problem(ProblemKind::MissingFile, &|p| format!("missing file {p}")),
+        _ => problem(ProblemKind::Unreadable, &|p| format!("cannot open {p} ({e})")),
+    };
+    let metadata = match fs::metadata(&row.path) {
         Ok(metadata) => metadata,
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
-            return problem(ProblemKind::MissingFile, &|p| format!("missing file {p}"));
-        }
-        // Windows refuses to open a directory as a file; tell that apart from a real failure.
-        Err(_) if fs::metadata(&row.path).is_ok_and(|m| m.is_dir()) => {
-            return problem(ProblemKind::IsDirectory, &|p| format!("{p} is a directory, not a file"));
-        }
-        Err(e) => return problem(ProblemKind::Unreadable, &|p| format!("cannot open {p} ({e})")),
+        Err(e) => return unusable(&e),
     };
     if metadata.is_dir() {
         return problem(ProblemKind::IsDirectory, &|p| format!("{p} is a directory, not a file"));
     }
+    if let Some(kind) = special_kind(metadata.file_type()) {
+        return problem(ProblemKind::SpecialFile, &|p| format!("{p} is {kind}, not a regular file"));
+    }
+    let metadata = match open_regular(&row.path) {
+        Ok((_, metadata)) => metadata,
+        Err(e) => return unusable(&e),
+    };
     if metadata.len() == 0 {
         return problem(ProblemKind::EmptyFile, &|p| format!("empty file {p}"));
     }
@@ -750,6 +759,8 @@ fn check_file(row: &mut Row) -> Option<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::fs::File;
 
     use tempfile::TempDir;
 
@@ -1119,6 +1130,21 @@ mod tests {
         load_ok(&dir, "path,id\na.mp4,x\na.mp4,y\na.mp4,\n");
         // Another spelling of the path is another key (and another video).
         load_ok(&dir, "path\na.mp4\n./a.mp4\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn issue_11_fifos_sockets_and_devices_are_refused() {
+        let dir = folder();
+        let made = std::process::Command::new("mkfifo").arg(dir.path().join("pipe.mp4")).status().unwrap();
+        assert!(made.success());
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock.mp4")).unwrap();
+        let all = problems(&dir, "path\npipe.mp4\nsock.mp4\n/dev/null\na.mp4\n", &LoadOptions::default());
+        let got: Vec<_> = all.iter().map(|p| (p.line, p.column.as_deref(), p.kind)).collect();
+        assert_eq!(got, [2, 3, 4].map(|line| (line, Some("path"), ProblemKind::SpecialFile)));
+        assert!(all[0].message.ends_with("pipe.mp4` is a FIFO (named pipe), not a regular file"), "{}", all[0]);
+        assert!(all[1].message.contains("is a socket"), "{}", all[1]);
+        assert_eq!(all[2].message, "`/dev/null` is a character device, not a regular file");
     }
 
     #[test]

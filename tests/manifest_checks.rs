@@ -124,6 +124,26 @@ async fn issue_11_two_rows_without_an_id_may_not_share_a_path() {
     assert_eq!(titles, ["first", "second"]);
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_fifos_and_devices_are_refused_without_hanging() {
+    let server = spawn_server().await;
+    let (dir, manifest) = library(&["ok.mp4"], "path\nok.mp4\npipe.mp4\n/dev/null\n");
+    let made = Command::new("mkfifo").arg(dir.path().join("pipe.mp4")).status().expect("run mkfifo");
+    assert!(made.success());
+    for extra in [&["--dry-run"][..], &[]] {
+        let out = avbatch_within(
+            &[&["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "--no-journal"][..], extra].concat(),
+            Duration::from_secs(30),
+        );
+        assert_refused(&out);
+        let err = stderr(&out);
+        assert!(err.contains("line 3, column `path`: `") && err.contains("pipe.mp4` is a FIFO (named pipe), not a regular file"), "{err}");
+        assert!(err.contains("line 4, column `path`: `/dev/null` is a character device, not a regular file"), "{err}");
+    }
+    assert!(server.all_videos().await.is_empty(), "nothing may be sent");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_11_a_10_mib_path_or_id_is_cut_in_messages() {
     let server = spawn_server().await;
