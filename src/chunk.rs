@@ -21,6 +21,15 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PART_SIZE: u64 = 200 * 1024 * 1024;
 /// Most parts one video may have.
 pub const MAX_PARTS: u64 = 10_000;
+/// Largest video api.video documents: 30 GiB (API.md §3.3, "Account-level documented caps").
+/// A larger file is refused before anything is sent, rather than failing after its video was
+/// created.
+pub const MAX_VIDEO_SIZE: u64 = 30 * 1024 * 1024 * 1024;
+/// Largest `total` the API takes for a bytes-mode upload at all: 52 428 800 000 bytes (API.md
+/// §3.3, `video-content-range-by-bytes-total-bytes-too-high`). [`MAX_VIDEO_SIZE`] is lower, so it
+/// is the one checked; this one is the hard wall behind it.
+pub const MAX_UPLOAD_TOTAL: u64 = 52_428_800_000;
+const _: () = assert!(MAX_VIDEO_SIZE <= MAX_UPLOAD_TOTAL && MAX_VIDEO_SIZE / MIN_PART_SIZE <= MAX_PARTS);
 
 /// The map, shared by every `Bytes` cut from it. The guard is declared first so it is dropped
 /// (unregistered) before the map is unmapped.

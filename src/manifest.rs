@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use csv::ByteRecord;
 use rayon::prelude::*;
 
-use crate::chunk::{open_regular, special_kind};
+use crate::chunk::{open_regular, special_kind, MAX_VIDEO_SIZE};
 use crate::excerpt::quoted;
 use crate::server::video::LANGUAGES;
 
@@ -170,6 +170,8 @@ pub enum ProblemKind {
     DuplicatePath,
     /// The row's path names a FIFO, a socket or a device, not a regular file.
     SpecialFile,
+    /// The row's file is larger than api.video takes for one video.
+    FileTooLarge,
 }
 
 /// One problem found in a manifest, with where it is.
@@ -751,6 +753,15 @@ fn check_file(row: &mut Row) -> Option<Problem> {
     if metadata.len() == 0 {
         return problem(ProblemKind::EmptyFile, &|p| format!("empty file {p}"));
     }
+    if metadata.len() > MAX_VIDEO_SIZE {
+        let len = metadata.len();
+        return problem(ProblemKind::FileTooLarge, &|p| {
+            format!(
+                "{p} is {len} bytes, over the 30 GiB ({MAX_VIDEO_SIZE} bytes) api.video documents as the most one video may be \
+                 (its API refuses any upload over 52 428 800 000 bytes)"
+            )
+        });
+    }
     row.size = metadata.len();
     row.mtime = metadata.modified().ok();
     None
@@ -1145,6 +1156,18 @@ mod tests {
         assert!(all[0].message.ends_with("pipe.mp4` is a FIFO (named pipe), not a regular file"), "{}", all[0]);
         assert!(all[1].message.contains("is a socket"), "{}", all[1]);
         assert_eq!(all[2].message, "`/dev/null` is a character device, not a regular file");
+    }
+
+    #[test]
+    fn issue_11_files_over_the_documented_30_gib_are_refused() {
+        let dir = folder();
+        for (name, len) in [("cap.mp4", MAX_VIDEO_SIZE), ("over.mp4", MAX_VIDEO_SIZE + 1)] {
+            File::create(dir.path().join(name)).unwrap().set_len(len).unwrap();
+        }
+        let p = only(&dir, "path\ncap.mp4\nover.mp4\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("path"), ProblemKind::FileTooLarge));
+        assert!(p.message.ends_with("over.mp4` is 32212254721 bytes, over the 30 GiB (32212254720 bytes) api.video documents as the most one video may be (its API refuses any upload over 52 428 800 000 bytes)"), "{p}");
+        assert_eq!(load_ok(&dir, "path\ncap.mp4\n").total_bytes(), MAX_VIDEO_SIZE);
     }
 
     #[test]

@@ -145,6 +145,22 @@ async fn issue_11_fifos_and_devices_are_refused_without_hanging() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn issue_11_a_file_over_the_documented_30_gib_is_refused_before_any_video_is_made() {
+    let server = spawn_server().await;
+    let (dir, manifest) = library(&["small.mp4"], "path\nsmall.mp4\nhuge.mp4\n");
+    // 53 GB of holes: over both the documented 30 GiB and the API's 52 428 800 000 bytes.
+    std::fs::File::create(dir.path().join("huge.mp4")).unwrap().set_len(53_000_000_000).unwrap();
+    for extra in [&["--dry-run"][..], &[]] {
+        let out = upload(&manifest, &server.url, extra);
+        assert_refused(&out);
+        let err = stderr(&out);
+        assert!(err.contains("line 3, column `path`: `") && err.contains("huge.mp4` is 53000000000 bytes, over the 30 GiB"), "{err}");
+        assert!(err.contains("api.video documents as the most one video may be"), "{err}");
+    }
+    assert!(server.all_videos().await.is_empty(), "no empty video may be left behind");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn issue_11_a_10_mib_path_or_id_is_cut_in_messages() {
     let server = spawn_server().await;
     let long = "a".repeat(10 << 20);
