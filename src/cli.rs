@@ -1,7 +1,8 @@
-//! The command line: clap definitions, and [`run`], which carries a parsed command out.
+//! The command line: clap definitions, [`parse`], and [`run`], which carries a parsed command
+//! out.
 //!
 //! Flags read `AVBATCH_*` environment variables too; secret ones never show their values in
-//! `--help`.
+//! `--help`. Every numeric flag is held to a range ([`crate::bounds`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,8 +10,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::bounds;
 use crate::secret::ApiKey;
 use crate::server::{FaultConfig, RateLimits, Server, ServerConfig, Storm};
 
@@ -23,6 +25,33 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Parses the process's arguments as `Cli::parse` does (usage errors exit 2), with the values
+/// in error messages cut to a readable length.
+pub fn parse() -> Cli {
+    let mut command = Cli::command();
+    let parsed = command.try_get_matches_from_mut(std::env::args_os()).and_then(|matches| Cli::from_arg_matches(&matches));
+    parsed.unwrap_or_else(|e| shorten_values(e).format(&mut command).exit())
+}
+
+/// Cuts the values a clap error quotes (an invalid value, an unknown argument) as
+/// [`crate::excerpt::quoted`] does, so a pasted file does not fill the terminal.
+fn shorten_values(mut error: clap::Error) -> clap::Error {
+    use clap::error::ContextValue;
+    let cut = |s: &String| crate::excerpt::cut(s).into_owned();
+    let shortened: Vec<_> = error
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::String(s) => Some((kind, ContextValue::String(cut(s)))),
+            ContextValue::Strings(v) => Some((kind, ContextValue::Strings(v.iter().map(cut).collect()))),
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in shortened {
+        error.insert(kind, value);
+    }
+    error
 }
 
 /// Flags every command takes.
@@ -137,21 +166,6 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
-pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    parse_size::parse_size(s).map_err(|e| format!("`{s}` is not a size ({e}); try 10MiB or 1048576"))
-}
-
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); try 250ms, 5s or 1h"))
-}
-
-fn parse_probability(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("`{s}` is not a probability between 0 and 1")),
-    }
-}
-
 /// Which api.video to talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
@@ -161,14 +175,6 @@ pub enum Target {
     Sandbox,
     /// An embedded `avbatch serve` on 127.0.0.1, started for this run.
     Local,
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let n = s.trim().trim_end_matches("/s").trim();
-    match n.parse::<f64>() {
-        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
-        _ => Err(format!("`{s}` is not a rate; try 10 or 2.5/s")),
-    }
 }
 
 /// `avbatch upload` flags.
@@ -194,39 +200,41 @@ pub struct UploadArgs {
     #[arg(long, value_name = "TOKEN", env = "AVBATCH_UPLOAD_TOKEN", hide_env_values = true)]
     pub upload_token: Option<String>,
 
-    /// Videos uploaded at once (each sends its parts in order, one at a time); as many more are
-    /// prepared ahead (video looked up or created), so no connection waits on those round
-    /// trips. On a long link each connection is held back by its round trips, so more
-    /// connections fill it. Parts are
-    /// mapped, not copied: the process's own memory barely grows with N, while the file pages in
-    /// flight (at most 12 MiB per video) count in its resident size until they are sent.
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, help_heading = "Speed")]
+    /// Videos uploaded at once, from 1 to 1024 (each sends its parts in order, one at a time);
+    /// as many more are prepared ahead (video looked up or created), so no connection waits on
+    /// those round trips. On a long link each connection is held back by its round trips, so
+    /// more connections fill it. Parts are mapped, not copied: the process's own memory barely
+    /// grows with N, while the file pages in flight (at most 12 MiB per video) count in its
+    /// resident size until they are sent.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, value_parser = bounds::whole(bounds::CONCURRENCY), help_heading = "Speed")]
     pub concurrency: usize,
 
-    /// Requests per second across all videos (e.g. 10 or 2.5/s); default: as fast as the
-    /// server's rate-limit headers allow.
-    #[arg(long, value_name = "REQ/S", value_parser = parse_rate, help_heading = "Speed")]
+    /// Requests per second across all videos (e.g. 10 or 2.5/s), from 0.001 to 1000000;
+    /// default: as fast as the server's rate-limit headers allow.
+    #[arg(long, value_name = "REQ/S", value_parser = bounds::rate, help_heading = "Speed")]
     pub rate: Option<f64>,
 
-    /// Bytes per second across all videos (e.g. 50MiB); default: unlimited.
-    #[arg(long, value_name = "BYTES/S", value_parser = parse_size, help_heading = "Speed")]
+    /// Bytes per second across all videos (e.g. 50MiB), from 1KiB to 100GiB; default: unlimited.
+    #[arg(long, value_name = "BYTES/S", value_parser = bounds::size(bounds::BANDWIDTH), help_heading = "Speed")]
     pub bandwidth: Option<u64>,
 
-    /// Bytes per part, 5MiB to 200MiB. Each part is one request against api.video's per-minute
-    /// upload limit, so the default is the largest part api.video takes.
-    #[arg(long, value_name = "SIZE", default_value = "200MiB", value_parser = parse_size, help_heading = "Speed")]
+    /// Bytes per part, from 5MiB to 200MiB. Each part is one request against api.video's
+    /// per-minute upload limit, so the default is the largest part api.video takes.
+    #[arg(long, value_name = "SIZE", default_value = "200MiB", value_parser = bounds::size(bounds::CHUNK_SIZE), help_heading = "Speed")]
     pub chunk_size: u64,
 
     /// How parts are numbered: `bytes` (Content-Range: bytes A-B/T) or `parts` (part N/M).
     #[arg(long, value_enum, default_value = "bytes", help_heading = "Speed")]
     pub mode: crate::engine::Mode,
 
-    /// Retries per request for transient failures (connection errors, timeouts, 408, 429, 5xx).
-    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Speed")]
+    /// Retries per request for transient failures (connection errors, timeouts, 408, 429, 5xx),
+    /// from 0 to 1000.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = bounds::whole(bounds::RETRIES), help_heading = "Speed")]
     pub retries: u32,
 
-    /// Time allowed per request, on top of the time its body needs at 256 KiB/s.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Speed")]
+    /// Time allowed per request, on top of the time its body needs at 256 KiB/s; from 100ms to
+    /// 1h.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = bounds::duration(bounds::TIMEOUT), help_heading = "Speed")]
     pub timeout: Duration,
 
     /// Report file, CSV or JSON by extension [default: MANIFEST's name with .report.csv].
@@ -370,14 +378,15 @@ pub struct ServeArgs {
     #[arg(long = "api-key", value_name = "KEY", env = "AVBATCH_SERVE_API_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub api_keys: Vec<String>,
 
-    /// Lifetime of access tokens from /auth/api-key and /auth/refresh.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    /// Lifetime of access tokens from /auth/api-key and /auth/refresh, from 1s to 7days.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = bounds::duration(bounds::TOKEN_TTL))]
     pub token_ttl: Duration,
 
     /// Request quotas: `production` (100 uploads, 200 writes, 500 reads a minute), `sandbox`
     /// (40/40/100), `off`, or a list like `uploads=10/1s,writes=50/60s,reads=100/60s`
-    /// (`all=N/W` sets the three).
-    #[arg(long, value_name = "LIMITS", default_value = "production")]
+    /// (`all=N/W` sets the three); each bucket from 1 to 1000000 requests in a window from 1ms
+    /// to 1day.
+    #[arg(long, value_name = "LIMITS", default_value = "production", value_parser = bounds::rate_limits)]
     pub rate_limit: RateLimits,
 
     /// Discard source bytes after checking and counting them (throughput runs); assets then
@@ -389,33 +398,35 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
 
-    /// Delay added before every request is handled.
-    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration, help_heading = "Fault injection")]
+    /// Delay added before every request is handled, from 0s to 1h.
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = bounds::duration(bounds::LATENCY), help_heading = "Fault injection")]
     pub latency: Duration,
 
-    /// Cap on each connection, each way, in bytes per second (e.g. 10MiB).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Fault injection")]
+    /// Cap on each connection, each way, in bytes per second (e.g. 10MiB), from 1KiB to 100GiB.
+    #[arg(long, value_name = "BYTES", value_parser = bounds::size(bounds::BANDWIDTH), help_heading = "Fault injection")]
     pub bandwidth: Option<u64>,
 
-    /// Probability that an API request is answered 503 without effect.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    /// Probability (from 0 to 1) that an API request is answered 503 without effect.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
     pub fail_rate: f64,
 
-    /// Probability that an upload's connection is dropped part-way through its body.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    /// Probability (from 0 to 1) that an upload's connection is dropped part-way through its
+    /// body.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
     pub reset_rate: f64,
 
-    /// Probability that an API request takes effect but its answer is lost (the connection drops
-    /// instead), so the client cannot tell whether it worked.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    /// Probability (from 0 to 1) that an API request takes effect but its answer is lost (the
+    /// connection drops instead), so the client cannot tell whether it worked.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
     pub lose_rate: f64,
 
-    /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s).
-    #[arg(long, value_name = "EVERY:FOR", help_heading = "Fault injection")]
+    /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s); FOR at least
+    /// 1ms, EVERY at most 1day.
+    #[arg(long, value_name = "EVERY:FOR", value_parser = bounds::storm, help_heading = "Fault injection")]
     pub storm: Option<Storm>,
 
-    /// Seed for the fault dice, for repeatable runs.
-    #[arg(long, value_name = "N", help_heading = "Fault injection")]
+    /// Seed for the fault dice, for repeatable runs (any 64-bit number).
+    #[arg(long, value_name = "N", value_parser = bounds::whole(bounds::SEED), help_heading = "Fault injection")]
     pub seed: Option<u64>,
 }
 
@@ -559,11 +570,57 @@ pub(crate) async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// The help text of `--flag` of `command`.
+    fn help_of(command: &str, flag: &str) -> String {
+        let cli = Cli::command();
+        let sub = cli.find_subcommand(command).unwrap_or_else(|| panic!("no `{command}`"));
+        let arg = sub.get_arguments().find(|a| a.get_long() == Some(flag)).unwrap_or_else(|| panic!("no `{command} --{flag}`"));
+        arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn issue_11_every_bounded_flag_states_its_range_in_help() {
+        use crate::bounds::*;
+        let whole = |r: &std::ops::RangeInclusive<usize>| format!("from {} to {}", r.start(), r.end());
+        let sizes = |r: &std::ops::RangeInclusive<u64>| format!("from {} to {}", show_size(*r.start()), show_size(*r.end()));
+        let times = |r: &std::ops::RangeInclusive<Duration>| format!("from {} to {}", show_duration(*r.start()), show_duration(*r.end()));
+        let quota = format!("from {} to {} requests in a window {}", QUOTA_COUNT.start(), QUOTA_COUNT.end(), times(&QUOTA_WINDOW));
+        let storm = format!("at least {}, EVERY at most {}", show_duration(*STORM.start()), show_duration(*STORM.end()));
+        let cases = [
+            ("upload", "concurrency", whole(&CONCURRENCY)),
+            ("upload", "rate", format!("from {} to {}", RATE.start(), RATE.end())),
+            ("upload", "bandwidth", sizes(&BANDWIDTH)),
+            ("upload", "chunk-size", sizes(&CHUNK_SIZE)),
+            ("upload", "retries", format!("from {} to {}", RETRIES.start(), RETRIES.end())),
+            ("upload", "timeout", times(&TIMEOUT)),
+            ("serve", "token-ttl", times(&TOKEN_TTL)),
+            ("serve", "rate-limit", quota),
+            ("serve", "latency", times(&LATENCY)),
+            ("serve", "bandwidth", sizes(&BANDWIDTH)),
+            ("serve", "storm", storm),
+            ("serve", "seed", "any 64-bit number".to_owned()),
+            ("serve", "fail-rate", "from 0 to 1".to_owned()),
+            ("serve", "reset-rate", "from 0 to 1".to_owned()),
+            ("serve", "lose-rate", "from 0 to 1".to_owned()),
+            ("bench", "files", whole(&BENCH_FILES)),
+            ("bench", "size", sizes(&BENCH_SIZE)),
+            ("bench", "max-size", sizes(&BENCH_SIZE)),
+            ("bench", "concurrency", whole(&CONCURRENCY)),
+            ("bench", "chunk-size", sizes(&CHUNK_SIZE)),
+            ("bench", "latency", times(&LATENCY)),
+            ("bench", "bandwidth", sizes(&BANDWIDTH)),
+            ("bench", "seed", "any 64-bit number".to_owned()),
+        ];
+        for (command, flag, range) in cases {
+            let help = help_of(command, flag);
+            assert!(help.to_lowercase().contains(&range.to_lowercase()), "`{command} --{flag}` help does not say `{range}`: {help}");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! into a flag). Every message that echoes one goes through [`quoted`], which keeps the start of
 //! a long value and says how long the whole is, so the message stays readable and bounded.
 
+use std::borrow::Cow;
+
 /// The most characters of one value a message shows.
 pub const MAX_SHOWN_CHARS: usize = 200;
 
@@ -20,6 +22,15 @@ pub fn quoted(value: &str) -> String {
     match head(value) {
         None => format!("`{value}`"),
         Some(head) => format!("`{head}…` ({} bytes)", value.len()),
+    }
+}
+
+/// `value` cut like [`quoted`] does, without the backticks: for messages that quote values their
+/// own way (clap's `'…'`).
+pub(crate) fn cut(value: &str) -> Cow<'_, str> {
+    match head(value) {
+        None => Cow::Borrowed(value),
+        Some(head) => Cow::Owned(format!("{head}… ({} bytes)", value.len())),
     }
 }
 
@@ -40,6 +51,8 @@ mod tests {
         assert_eq!(quoted(&edge), format!("`{edge}`"));
         let long = format!("{edge}é");
         assert_eq!(quoted(&long), format!("`{edge}…` ({} bytes)", long.len()));
+        assert_eq!(cut(&long), format!("{edge}… ({} bytes)", long.len()));
+        assert_eq!(cut("x"), "x");
         let huge = "a".repeat(10 << 20);
         let shown = quoted(&huge);
         assert!(shown.len() < 300, "{}", shown.len());

@@ -4,6 +4,7 @@
 //! # Layout
 //! Data flows one way: manifest → plan → engine → report.
 //! - [`cli`]: the command line (clap); [`run`] dispatches a parsed command.
+//! - [`bounds`]: the range every numeric flag accepts.
 //! - [`config`]: `avbatch upload` flags checked once into an [`config::UploadConfig`].
 //! - [`manifest`]: the CSV manifest, every row and file checked before anything is sent.
 //! - [`chunk`]: memory-mapped files cut into zero-copy parts.
@@ -20,6 +21,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bounds;
 pub mod chunk;
 pub mod cli;
 pub mod config;
