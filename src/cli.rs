@@ -10,9 +10,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::bounds;
+use crate::config::{read_secret_file, ConfigError};
 use crate::secret::ApiKey;
 use crate::server::{FaultConfig, RateLimits, Server, ServerConfig, Storm};
 
@@ -25,14 +27,43 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+    /// Warnings about how the command line was given (a secret as an argument), found by
+    /// [`parse`] and printed by [`run`].
+    #[arg(skip)]
+    pub warnings: Vec<String>,
 }
 
-/// Parses the process's arguments as `Cli::parse` does (usage errors exit 2), with the values
-/// in error messages cut to a readable length.
+/// Parses the process's arguments as `Cli::parse` does (usage errors exit 2), with two
+/// additions: values in error messages are cut to a readable length, and a secret given as an
+/// argument, where every local user can read it (`ps`, `/proc/PID/cmdline`), is noted in
+/// [`Cli::warnings`].
 pub fn parse() -> Cli {
     let mut command = Cli::command();
-    let parsed = command.try_get_matches_from_mut(std::env::args_os()).and_then(|matches| Cli::from_arg_matches(&matches));
+    let parsed = command.try_get_matches_from_mut(std::env::args_os()).and_then(|matches| {
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.warnings = secret_warnings(&matches);
+        Ok(cli)
+    });
     parsed.unwrap_or_else(|e| shorten_values(e).format(&mut command).exit())
+}
+
+/// One warning per secret that came from the command line rather than the environment or a
+/// file; it names the safer ways, never the value.
+fn secret_warnings(matches: &ArgMatches) -> Vec<String> {
+    let from_command_line = |m: &ArgMatches, id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+    match matches.subcommand() {
+        Some(("upload", m)) if from_command_line(m, "upload_token") => {
+            vec!["--upload-token puts the token where every local user can read it (`ps`); set AVBATCH_UPLOAD_TOKEN or pass \
+             --upload-token-file FILE instead"
+                .to_owned()]
+        }
+        Some(("serve", m)) if from_command_line(m, "api_keys") => {
+            vec!["--api-key puts the key where every local user can read it (`ps`); set AVBATCH_SERVE_API_KEYS or pass \
+             --api-key-file FILE instead"
+                .to_owned()]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Cuts the values a clap error quotes (an invalid value, an unknown argument) as
@@ -93,6 +124,16 @@ pub fn say(message: &str) {
     }
 }
 
+/// A warning for the person running avbatch: a `warning: …` line, or a warn event with
+/// `--log-format json`.
+pub fn say_warning(message: &str) {
+    if json_logs() {
+        tracing::warn!(target: "avbatch", "{message}");
+    } else {
+        eprintln!("warning: {message}");
+    }
+}
+
 /// An error (and a hint) for the person running avbatch: `error: …` / `hint: …` lines, or one
 /// error event with `--log-format json`.
 pub fn say_error(message: &str, hint: Option<&str>) {
@@ -118,7 +159,9 @@ pub enum Command {
     /// mapping every row to its videoId.
     ///
     /// The API key comes from AVBATCH_API_KEY or APIVIDEO_API_KEY, or --api-key-file; it is never
-    /// printed. `--env local` needs none: it uploads to an embedded `avbatch serve`.
+    /// printed. `--env local` needs none: it uploads to an embedded `avbatch serve`. An upload
+    /// token is best given the same ways (AVBATCH_UPLOAD_TOKEN, --upload-token-file): command-line
+    /// arguments are visible to every local user.
     ///
     /// Exit codes: 0 every row uploaded; 1 some rows failed (see the report); 2 bad flags or
     /// manifest, nothing sent; 3 the API key or token was refused; 130 interrupted (Ctrl-C,
@@ -196,9 +239,15 @@ pub struct UploadArgs {
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
 
-    /// Delegated upload token: parts go to /upload?token=.
+    /// Delegated upload token: parts go to /upload?token=. Prefer AVBATCH_UPLOAD_TOKEN or
+    /// --upload-token-file: a token given here is visible to every local user (`ps`).
     #[arg(long, value_name = "TOKEN", env = "AVBATCH_UPLOAD_TOKEN", hide_env_values = true)]
     pub upload_token: Option<String>,
+
+    /// File holding the delegated upload token (surrounding white space is ignored); instead of
+    /// --upload-token and AVBATCH_UPLOAD_TOKEN, not with them.
+    #[arg(long, value_name = "FILE")]
+    pub upload_token_file: Option<PathBuf>,
 
     /// Videos uploaded at once, from 1 to 1024 (each sends its parts in order, one at a time);
     /// as many more are prepared ahead (video looked up or created), so no connection waits on
@@ -373,10 +422,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", default_value = "avbatch-data", env = "AVBATCH_SERVE_DATA")]
     pub data: PathBuf,
 
-    /// An accepted API key (repeatable). With none, a key is generated, kept in DIR/api-key and
-    /// printed.
+    /// An accepted API key (repeatable; comma-separated in AVBATCH_SERVE_API_KEYS). Prefer the
+    /// variable or --api-key-file: a key given here is visible to every local user (`ps`). With
+    /// none, a key is generated, kept in DIR/api-key and printed.
     #[arg(long = "api-key", value_name = "KEY", env = "AVBATCH_SERVE_API_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub api_keys: Vec<String>,
+
+    /// File holding the accepted API keys, one per line (surrounding white space is ignored);
+    /// instead of --api-key and AVBATCH_SERVE_API_KEYS, not with them.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
 
     /// Lifetime of access tokens from /auth/api-key and /auth/refresh, from 1s to 7days.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = bounds::duration(bounds::TOKEN_TTL))]
@@ -431,11 +486,23 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The server configuration these flags describe.
-    pub fn to_config(&self) -> ServerConfig {
-        ServerConfig {
+    /// The server configuration these flags describe; reads --api-key-file.
+    pub fn to_config(&self) -> Result<ServerConfig, ConfigError> {
+        // Checked here rather than by clap, whose message would name --api-key even when the
+        // keys came from the environment.
+        let api_keys = match (&self.api_key_file, self.api_keys.iter().all(|k| k.trim().is_empty())) {
+            (Some(_), false) => {
+                return Err(ConfigError {
+                    message: "the API keys are given twice: by --api-key (or AVBATCH_SERVE_API_KEYS) and by --api-key-file".into(),
+                    hint: Some("keep one of them".into()),
+                })
+            }
+            (Some(path), true) => read_secret_file(path, "API key")?.lines().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+            (None, _) => self.api_keys.iter().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+        };
+        Ok(ServerConfig {
             data_dir: self.data.clone(),
-            api_keys: self.api_keys.iter().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+            api_keys,
             token_ttl: self.token_ttl,
             rate_limits: self.rate_limit,
             faults: FaultConfig {
@@ -449,7 +516,7 @@ impl ServeArgs {
             },
             discard: self.discard,
             public_url: self.public_url.clone(),
-        }
+        })
     }
 }
 
@@ -475,8 +542,11 @@ pub fn init_logging(cli: &Cli) {
     }
 }
 
-/// Carries out a parsed command.
+/// Carries out a parsed command, after printing its [`Cli::warnings`].
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    for warning in &cli.warnings {
+        say_warning(warning);
+    }
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Upload(args) => crate::upload::run(&args).await,
@@ -532,12 +602,19 @@ fn manifest(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let server = Server::start(args.to_config(), args.addr).await.context("cannot start the server")?;
+    let config = match args.to_config() {
+        Ok(c) => c,
+        Err(e) => {
+            say_error(&e.message, e.hint.as_deref());
+            return Ok(crate::config::Exit::Invalid.into());
+        }
+    };
+    let server = Server::start(config, args.addr).await.context("cannot start the server")?;
     println!("listening on {}", server.url());
     println!("data folder: {}", args.data.display());
     if let Some(key) = server.generated_key() {
         // The server's own key, made for the person who started it: showing it is the point.
-        println!("api key: {} (generated; pass --api-key to choose one)", key.expose());
+        println!("api key: {} (generated; set AVBATCH_SERVE_API_KEYS or pass --api-key-file to choose one)", key.expose());
     }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
@@ -624,6 +701,21 @@ mod tests {
     }
 
     #[test]
+    fn issue_11_secrets_on_the_command_line_are_noted_and_others_not() {
+        let warnings = |argv: &[&str]| secret_warnings(&Cli::command().try_get_matches_from(argv).unwrap());
+        let upload = warnings(&["avbatch", "upload", "m.csv", "--upload-token", "to-secret"]);
+        assert_eq!(upload.len(), 1);
+        assert!(upload[0].contains("AVBATCH_UPLOAD_TOKEN") && !upload[0].contains("to-secret"), "{upload:?}");
+        let serve = warnings(&["avbatch", "serve", "--api-key", "k-secret"]);
+        assert!(serve[0].contains("--api-key-file") && !serve[0].contains("k-secret"), "{serve:?}");
+        assert!(warnings(&["avbatch", "upload", "m.csv", "--upload-token-file", "t"]).is_empty());
+        assert!(warnings(&["avbatch", "serve", "--api-key-file", "k"]).is_empty());
+        let twice = Cli::try_parse_from(["avbatch", "serve", "--api-key", "k", "--api-key-file", "f"]).unwrap();
+        let Command::Serve(args) = twice.command else { panic!("parsed a serve") };
+        assert!(args.to_config().unwrap_err().message.starts_with("the API keys are given twice"));
+    }
+
+    #[test]
     fn serve_flags_build_a_config() {
         let cli = Cli::try_parse_from([
             "avbatch",
@@ -643,7 +735,7 @@ mod tests {
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
-        let cfg = args.to_config();
+        let cfg = args.to_config().unwrap();
         assert_eq!(cfg.api_keys, vec![ApiKey::new("k")]);
         assert_eq!(cfg.faults.bandwidth, Some(2 * 1024 * 1024));
         assert_eq!(cfg.faults.latency, Duration::from_millis(20));

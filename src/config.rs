@@ -108,6 +108,19 @@ pub fn beside(manifest: &std::path::Path, shard: Option<Shard>, suffix: &str) ->
     }
 }
 
+/// Reads a file holding a secret (`what`: "API key", "upload token"), trimmed of surrounding
+/// white space (the newline an editor or `echo` leaves). An unreadable or empty file is a
+/// configuration error; neither message shows the contents.
+pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, ConfigError> {
+    let shown = quoted(&path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| config_error(format!("cannot read the {what} file {shown}: {e}"), None))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(config_error(format!("the {what} file {shown} is empty"), None));
+    }
+    Ok(text.to_owned())
+}
+
 /// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`.
 fn api_key(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<ApiKey>, ConfigError> {
     for var in ["AVBATCH_API_KEY", "APIVIDEO_API_KEY"] {
@@ -115,16 +128,10 @@ fn api_key(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Op
             return Ok(Some(k));
         }
     }
-    if let Some(path) = &args.api_key_file {
-        let shown = quoted(&path.display().to_string());
-        let text = std::fs::read_to_string(path).map_err(|e| config_error(format!("cannot read the API key file {shown}: {e}"), None))?;
-        let key = ApiKey::new(text);
-        if key.is_empty() {
-            return Err(config_error(format!("the API key file {shown} is empty"), None));
-        }
-        return Ok(Some(key));
+    match &args.api_key_file {
+        Some(path) => read_secret_file(path, "API key").map(|key| Some(ApiKey::new(key))),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 impl UploadConfig {
@@ -142,7 +149,19 @@ impl UploadConfig {
             (None, Target::Sandbox) => Destination::Remote("https://sandbox.api.video".into()),
             (None, Target::Local) => Destination::Local(args.local_data.clone()),
         };
-        let upload_token = args.upload_token.as_ref().map(Token::new);
+        // Checked here rather than by clap, whose message would name --upload-token even when
+        // the token came from the environment.
+        let upload_token = match (&args.upload_token, &args.upload_token_file) {
+            (Some(_), Some(_)) => {
+                return Err(config_error(
+                    "the upload token is given twice: by --upload-token (or AVBATCH_UPLOAD_TOKEN) and by --upload-token-file",
+                    Some("keep one of them"),
+                ))
+            }
+            (Some(token), None) => Some(Token::new(token)),
+            (None, Some(path)) => Some(Token::new(read_secret_file(path, "upload token")?)),
+            (None, None) => None,
+        };
         let api_key = match destination {
             Destination::Local(_) => None,
             Destination::Remote(_) => api_key(args, env)?,
@@ -150,7 +169,10 @@ impl UploadConfig {
         if matches!(destination, Destination::Remote(_)) && api_key.is_none() && upload_token.is_none() && !args.dry_run {
             return Err(config_error(
                 "no API key",
-                Some("set AVBATCH_API_KEY (or APIVIDEO_API_KEY), pass --api-key-file FILE, or use --upload-token; --env local needs none"),
+                Some(
+                    "set AVBATCH_API_KEY (or APIVIDEO_API_KEY) or pass --api-key-file FILE, or give an upload token \
+                     (AVBATCH_UPLOAD_TOKEN or --upload-token-file FILE); --env local needs none",
+                ),
             ));
         }
         let chunk_size = check_chunk_size(args.chunk_size)

@@ -1,14 +1,15 @@
-//! Issue #11: the command line itself. Absurd numbers are usage errors (exit 2, never a panic)
-//! and long values are cut in messages: the real binary, which must stop before it could reach
-//! any network.
+//! Issue #11: the command line itself. Absurd numbers are usage errors (exit 2, never a panic),
+//! long values are cut in messages, and secrets are best kept off the command line: the real
+//! binary, against in-process or child `avbatch serve`s on 127.0.0.1 only.
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::run_bounded;
+use common::{basic_auth, kill_group, run_bounded, spawn_server};
 
 /// avbatch with no credentials or log settings from the environment running the tests.
 fn avbatch() -> Command {
@@ -134,4 +135,136 @@ fn issue_11_long_flag_values_are_cut_in_messages() {
         assert!(err.len() < 4096, "{:?}: stderr is {} bytes: {start}", &args[..2], err.len());
         assert!(err.contains("… (102400 bytes)") || err.contains("…` (102400 bytes)"), "{:?}: {err}", &args[..2]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------------------
+
+/// A delegated upload token made on `server`.
+async fn upload_token(server: &common::TestServer) -> String {
+    let v = server.post_json("/upload-tokens", &serde_json::json!({"ttl": 3600})).await;
+    v["token"].as_str().expect("a token").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_an_upload_token_on_the_command_line_warns_and_the_env_or_a_file_do_not() {
+    let server = spawn_server().await;
+    let token = upload_token(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.mp4"), b"some video bytes").unwrap();
+    let manifest = dir.path().join("m.csv");
+    std::fs::write(&manifest, "path\na.mp4\n").unwrap();
+    let upload = |extra: &[&str], env: Option<&str>| {
+        let mut cmd = avbatch();
+        cmd.args(["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "--no-journal", "-q"]).args(extra);
+        if let Some(t) = env {
+            cmd.env("AVBATCH_UPLOAD_TOKEN", t);
+        }
+        run_bounded(cmd, Duration::from_secs(60))
+    };
+    let warning = "warning: --upload-token puts the token where every local user can read it (`ps`); set AVBATCH_UPLOAD_TOKEN \
+                   or pass --upload-token-file FILE instead\n";
+    let check = |out: &Output, code: i32, warned: bool| {
+        assert_eq!(out.status.code(), Some(code), "{}", text(out));
+        let all = text(out);
+        assert_eq!(all.contains(warning), warned, "warning expected: {warned}\n{all}");
+        assert!(!all.contains(&token), "the token leaked:\n{all}");
+    };
+
+    check(&upload(&["--upload-token", &token], None), 0, true);
+    check(&upload(&[], Some(&token)), 0, false);
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    check(&upload(&["--upload-token-file", file.to_str().unwrap()], None), 0, false);
+    assert_eq!(server.all_videos().await.len(), 3, "each run uploaded its row with the token");
+    // The file is read, not ignored: a refused token is exit 3.
+    std::fs::write(&file, "toNOTaTOKENatALL000000000\n").unwrap();
+    let out = upload(&["--upload-token-file", file.to_str().unwrap()], None);
+    check(&out, 3, false);
+
+    std::fs::write(&file, " \n").unwrap();
+    let out = upload(&["--upload-token-file", file.to_str().unwrap()], None);
+    check(&out, 2, false);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the upload token file `"), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token` is empty"), "{}", text(&out));
+    // Two sources for one secret are a usage error.
+    let out = upload(&["--upload-token-file", file.to_str().unwrap()], Some(&token));
+    check(&out, 2, false);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the upload token is given twice"), "{}", text(&out));
+    assert_eq!(server.all_videos().await.len(), 3);
+}
+
+/// `avbatch serve` as a child process: started, asked for a token with `key`, stopped; returns
+/// whether the key was accepted and everything it printed.
+async fn serve_with(args: &[&str], env: Option<&str>, key: &str) -> (bool, Output) {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = avbatch();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data", data.path().to_str().unwrap()]).args(args);
+    if let Some(keys) = env {
+        cmd.env("AVBATCH_SERVE_API_KEYS", keys);
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().expect("start avbatch serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    // The address comes from a reader thread, so a server that never listens fails the test
+    // within the bound instead of blocking it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.trim().to_owned());
+            }
+            seen.push(line);
+        }
+        seen
+    });
+    let accepted = match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(url) => {
+            let resp = reqwest::Client::new()
+                .post(format!("{url}/auth/api-key"))
+                .json(&serde_json::json!({ "apiKey": key }))
+                .send()
+                .await
+                .expect("the server answers");
+            let by_basic = reqwest::Client::new().get(format!("{url}/videos")).header("Authorization", basic_auth(key)).send().await;
+            resp.status().as_u16() == 200 && by_basic.expect("the server answers").status().as_u16() == 200
+        }
+        Err(_) => false,
+    };
+    kill_group(child.id());
+    let mut out = child.wait_with_output().expect("collect the server's output");
+    out.stdout = reader.join().expect("stdout reader").join("\n").into_bytes();
+    (accepted, out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_11_a_serve_key_on_the_command_line_warns_and_the_env_or_a_file_do_not() {
+    let warning = "warning: --api-key puts the key where every local user can read it (`ps`); set AVBATCH_SERVE_API_KEYS or \
+                   pass --api-key-file FILE instead";
+    let key = "local-key-5f1e2d3c4b5a";
+    let check = |(accepted, out): &(bool, Output), warned: bool| {
+        assert!(accepted, "the key was refused:\n{}", text(out));
+        let all = text(out);
+        assert_eq!(all.contains(warning), warned, "warning expected: {warned}\n{all}");
+        assert!(!all.contains(key), "the key leaked:\n{all}");
+    };
+    check(&serve_with(&["--api-key", key], None, key).await, true);
+    check(&serve_with(&[], Some(key), key).await, false);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys");
+    std::fs::write(&file, format!("other-key\n{key}\n")).unwrap();
+    check(&serve_with(&["--api-key-file", file.to_str().unwrap()], None, key).await, false);
+
+    // An empty key file stops the server before it listens.
+    std::fs::write(&file, "\n").unwrap();
+    let mut cmd = avbatch();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data", dir.path().join("d").to_str().unwrap(), "--api-key-file"]).arg(&file);
+    let out = run_bounded(cmd, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the API key file `"), "{}", text(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"), "{}", text(&out));
 }

@@ -166,8 +166,10 @@ pub struct ServerProcess {
 /// Starts the binary on 127.0.0.1:0 with `data` and `extra` flags and waits for its address line.
 pub fn spawn_server_process(data: &Path, extra: &[&str]) -> ServerProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_avbatch"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--api-key", KEY, "--rate-limit", "off", "--data"])
+        .args(["serve", "--addr", "127.0.0.1:0", "--rate-limit", "off", "--data"])
         .arg(data)
+        // The environment, not `--api-key`: the way the help recommends, with no warning.
+        .env("AVBATCH_SERVE_API_KEYS", KEY)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
