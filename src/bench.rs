@@ -13,6 +13,8 @@ use indicatif::HumanBytes;
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 
+use crate::bounds;
+
 /// A network and server setting to measure under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,25 +44,26 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "loopback")]
     pub profile: Profile,
 
-    /// Files in the library [default: loopback 8, wan 16, ratelimited 1000].
-    #[arg(long, value_name = "N")]
+    /// Files in the library, from 1 to 1000000 [default: loopback 8, wan 16, ratelimited 1000].
+    #[arg(long, value_name = "N", value_parser = bounds::whole(bounds::BENCH_FILES))]
     pub files: Option<usize>,
 
-    /// Size of the smallest file [default: loopback 256MiB, wan 32MiB, ratelimited 100KiB].
-    #[arg(long, value_name = "SIZE", value_parser = crate::cli::parse_size)]
+    /// Size of the smallest file, from 1 byte to 30GiB [default: loopback 256MiB, wan 32MiB,
+    /// ratelimited 100KiB].
+    #[arg(long, value_name = "SIZE", value_parser = bounds::size(bounds::BENCH_SIZE))]
     pub size: Option<u64>,
 
-    /// Size of the largest file; sizes spread evenly (by the seed) between --size and this
-    /// [default: --size].
-    #[arg(long, value_name = "SIZE", value_parser = crate::cli::parse_size)]
+    /// Size of the largest file, from 1 byte to 30GiB; sizes spread evenly (by the seed) between
+    /// --size and this [default: --size].
+    #[arg(long, value_name = "SIZE", value_parser = bounds::size(bounds::BENCH_SIZE))]
     pub max_size: Option<u64>,
 
     /// File contents.
     #[arg(long, value_enum, default_value = "sparse")]
     pub content: Content,
 
-    /// Seed for sizes and random contents.
-    #[arg(long, default_value_t = 1)]
+    /// Seed for sizes and random contents (any 64-bit number).
+    #[arg(long, default_value_t = 1, value_parser = bounds::whole(bounds::SEED))]
     pub seed: u64,
 
     /// Where generated libraries are kept between runs [default: the user's cache folder,
@@ -68,24 +71,25 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
 
-    /// Videos uploaded at once.
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 16)]
+    /// Videos uploaded at once, from 1 to 1024.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, value_parser = bounds::whole(bounds::CONCURRENCY))]
     pub concurrency: usize,
 
-    /// Bytes per part.
-    #[arg(long, value_name = "SIZE", default_value = "200MiB", value_parser = crate::cli::parse_size)]
+    /// Bytes per part, from 5MiB to 200MiB.
+    #[arg(long, value_name = "SIZE", default_value = "200MiB", value_parser = bounds::size(bounds::CHUNK_SIZE))]
     pub chunk_size: u64,
 
-    /// Override the profile's per-request latency.
-    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    /// Override the profile's per-request latency (from 0s to 1h).
+    #[arg(long, value_name = "DURATION", value_parser = bounds::duration(bounds::LATENCY))]
     pub latency: Option<Duration>,
 
-    /// Override the profile's per-connection bandwidth (bytes/s).
-    #[arg(long, value_name = "BYTES", value_parser = crate::cli::parse_size)]
+    /// Override the profile's per-connection bandwidth, in bytes/s (from 1KiB to 100GiB).
+    #[arg(long, value_name = "BYTES", value_parser = bounds::size(bounds::BANDWIDTH))]
     pub bandwidth: Option<u64>,
 
-    /// Override the profile's server rate limits (as `avbatch serve --rate-limit`).
-    #[arg(long, value_name = "LIMITS")]
+    /// Override the profile's server rate limits (as `avbatch serve --rate-limit`, with its
+    /// bounds).
+    #[arg(long, value_name = "LIMITS", value_parser = bounds::rate_limits_text)]
     pub rate_limit: Option<String>,
 
     /// Store what the server receives instead of discarding it (measures the disk too).

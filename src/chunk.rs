@@ -21,6 +21,15 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PART_SIZE: u64 = 200 * 1024 * 1024;
 /// Most parts one video may have.
 pub const MAX_PARTS: u64 = 10_000;
+/// Largest video api.video documents: 30 GiB (API.md §3.3, "Account-level documented caps").
+/// A larger file is refused before anything is sent, rather than failing after its video was
+/// created.
+pub const MAX_VIDEO_SIZE: u64 = 30 * 1024 * 1024 * 1024;
+/// Largest `total` the API takes for a bytes-mode upload at all: 52 428 800 000 bytes (API.md
+/// §3.3, `video-content-range-by-bytes-total-bytes-too-high`). [`MAX_VIDEO_SIZE`] is lower, so it
+/// is the one checked; this one is the hard wall behind it.
+pub const MAX_UPLOAD_TOTAL: u64 = 52_428_800_000;
+const _: () = assert!(MAX_VIDEO_SIZE <= MAX_UPLOAD_TOTAL && MAX_VIDEO_SIZE / MIN_PART_SIZE <= MAX_PARTS);
 
 /// The map, shared by every `Bytes` cut from it. The guard is declared first so it is dropped
 /// (unregistered) before the map is unmapped.
@@ -84,11 +93,56 @@ impl std::fmt::Debug for MappedFile {
     }
 }
 
+/// What a file that is not a regular file is, for messages ("a FIFO (named pipe)"); `None` for a
+/// regular file or a directory, which callers tell apart themselves.
+pub fn special_kind(file_type: std::fs::FileType) -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if file_type.is_socket() {
+            return Some("a socket");
+        }
+        if file_type.is_char_device() {
+            return Some("a character device");
+        }
+        if file_type.is_block_device() {
+            return Some("a block device");
+        }
+    }
+    (!file_type.is_file() && !file_type.is_dir()).then_some("not a regular file")
+}
+
+/// Opens `path` for reading without ever blocking, and checks through the open handle that it
+/// is a regular file; returns the handle and its metadata.
+///
+/// A plain `open` of a FIFO waits for a writer, possibly forever, before `fstat` could tell what
+/// it is; with `O_NONBLOCK` the open returns at once (the flag changes nothing for a regular
+/// file). A file swapped for a FIFO or a device after the manifest was checked is refused here.
+pub fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let metadata = file.metadata()?;
+    if metadata.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::IsADirectory, "a directory, not a regular file"));
+    }
+    if let Some(kind) = special_kind(metadata.file_type()) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{kind}, not a regular file")));
+    }
+    Ok((file, metadata))
+}
+
 impl MappedFile {
-    /// Maps `path` read-only. Blocks (open, fstat, mmap): call from `spawn_blocking`.
+    /// Maps `path` read-only; anything but a regular file is refused (see [`open_regular`]).
+    /// Blocks on the disk (open, fstat, mmap), never on a FIFO: call from `spawn_blocking`.
     pub fn open(path: &Path) -> io::Result<MappedFile> {
-        let file = File::open(path)?;
-        let stamp = Stamp::of(&file.metadata()?);
+        let (file, metadata) = open_regular(path)?;
+        let stamp = Stamp::of(&metadata);
         // SAFETY: the map is read-only and private to this process. The one hazard is another
         // process truncating the file while it is mapped: touching a page past the new end
         // raises SIGBUS. `crate::sigbus` turns such a fault into a page of zeros and a count,
@@ -396,6 +450,29 @@ mod tests {
         assert!(s[4096..].iter().all(|b| *b == 0));
         let e = m.check().unwrap_err();
         assert_eq!(e.what, "lost 4 page(s) (it was truncated)", "{e}");
+    }
+
+    /// Runs `open` on another thread and waits at most 10 s: a regression fails, never hangs.
+    #[cfg(unix)]
+    fn open_within_a_bound(path: &Path) -> Result<(), String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_owned();
+        std::thread::spawn(move || tx.send(MappedFile::open(&path).map(drop).map_err(|e| e.to_string())));
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("opening must not block")
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn issue_11_fifos_and_devices_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.mp4");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
+        assert!(made.success());
+        assert_eq!(open_within_a_bound(&fifo), Err("a FIFO (named pipe), not a regular file".to_owned()));
+        assert_eq!(open_within_a_bound(Path::new("/dev/null")), Err("a character device, not a regular file".to_owned()));
+        assert!(open_within_a_bound(dir.path()).unwrap_err().contains("directory"));
+        std::fs::write(dir.path().join("v.mp4"), b"abc").unwrap();
+        assert_eq!(open_within_a_bound(&dir.path().join("v.mp4")), Ok(()));
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The command line: clap definitions, and [`run`], which carries a parsed command out.
+//! The command line: clap definitions, [`parse`], and [`run`], which carries a parsed command
+//! out.
 //!
 //! Flags read `AVBATCH_*` environment variables too; secret ones never show their values in
-//! `--help`.
+//! `--help`. Every numeric flag is held to a range ([`crate::bounds`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,8 +10,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::bounds;
+use crate::config::{read_secret_file, ConfigError};
 use crate::secret::ApiKey;
 use crate::server::{FaultConfig, RateLimits, Server, ServerConfig, Storm};
 
@@ -23,6 +27,62 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+    /// Warnings about how the command line was given (a secret as an argument), found by
+    /// [`parse`] and printed by [`run`].
+    #[arg(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// Parses the process's arguments as `Cli::parse` does (usage errors exit 2), with two
+/// additions: values in error messages are cut to a readable length, and a secret given as an
+/// argument, where every local user can read it (`ps`, `/proc/PID/cmdline`), is noted in
+/// [`Cli::warnings`].
+pub fn parse() -> Cli {
+    let mut command = Cli::command();
+    let parsed = command.try_get_matches_from_mut(std::env::args_os()).and_then(|matches| {
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.warnings = secret_warnings(&matches);
+        Ok(cli)
+    });
+    parsed.unwrap_or_else(|e| shorten_values(e).format(&mut command).exit())
+}
+
+/// One warning per secret that came from the command line rather than the environment or a
+/// file; it names the safer ways, never the value.
+fn secret_warnings(matches: &ArgMatches) -> Vec<String> {
+    let from_command_line = |m: &ArgMatches, id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+    match matches.subcommand() {
+        Some(("upload", m)) if from_command_line(m, "upload_token") => {
+            vec!["--upload-token puts the token where every local user can read it (`ps`); set AVBATCH_UPLOAD_TOKEN or pass \
+             --upload-token-file FILE instead"
+                .to_owned()]
+        }
+        Some(("serve", m)) if from_command_line(m, "api_keys") => {
+            vec!["--api-key puts the key where every local user can read it (`ps`); set AVBATCH_SERVE_API_KEYS or pass \
+             --api-key-file FILE instead"
+                .to_owned()]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Cuts the values a clap error quotes (an invalid value, an unknown argument) as
+/// [`crate::excerpt::quoted`] does, so a pasted file does not fill the terminal.
+fn shorten_values(mut error: clap::Error) -> clap::Error {
+    use clap::error::ContextValue;
+    let cut = |s: &String| crate::excerpt::cut(s).into_owned();
+    let shortened: Vec<_> = error
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::String(s) => Some((kind, ContextValue::String(cut(s)))),
+            ContextValue::Strings(v) => Some((kind, ContextValue::Strings(v.iter().map(cut).collect()))),
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in shortened {
+        error.insert(kind, value);
+    }
+    error
 }
 
 /// Flags every command takes.
@@ -64,6 +124,16 @@ pub fn say(message: &str) {
     }
 }
 
+/// A warning for the person running avbatch: a `warning: …` line, or a warn event with
+/// `--log-format json`.
+pub fn say_warning(message: &str) {
+    if json_logs() {
+        tracing::warn!(target: "avbatch", "{message}");
+    } else {
+        eprintln!("warning: {message}");
+    }
+}
+
 /// An error (and a hint) for the person running avbatch: `error: …` / `hint: …` lines, or one
 /// error event with `--log-format json`.
 pub fn say_error(message: &str, hint: Option<&str>) {
@@ -89,7 +159,9 @@ pub enum Command {
     /// mapping every row to its videoId.
     ///
     /// The API key comes from AVBATCH_API_KEY or APIVIDEO_API_KEY, or --api-key-file; it is never
-    /// printed. `--env local` needs none: it uploads to an embedded `avbatch serve`.
+    /// printed. `--env local` needs none: it uploads to an embedded `avbatch serve`. An upload
+    /// token is best given the same ways (AVBATCH_UPLOAD_TOKEN, --upload-token-file): command-line
+    /// arguments are visible to every local user.
     ///
     /// Exit codes: 0 every row uploaded; 1 some rows failed (see the report); 2 bad flags or
     /// manifest, nothing sent; 3 the API key or token was refused; 130 interrupted (Ctrl-C,
@@ -137,21 +209,6 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
-pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    parse_size::parse_size(s).map_err(|e| format!("`{s}` is not a size ({e}); try 10MiB or 1048576"))
-}
-
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); try 250ms, 5s or 1h"))
-}
-
-fn parse_probability(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("`{s}` is not a probability between 0 and 1")),
-    }
-}
-
 /// Which api.video to talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
@@ -161,14 +218,6 @@ pub enum Target {
     Sandbox,
     /// An embedded `avbatch serve` on 127.0.0.1, started for this run.
     Local,
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let n = s.trim().trim_end_matches("/s").trim();
-    match n.parse::<f64>() {
-        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
-        _ => Err(format!("`{s}` is not a rate; try 10 or 2.5/s")),
-    }
 }
 
 /// `avbatch upload` flags.
@@ -190,50 +239,57 @@ pub struct UploadArgs {
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
 
-    /// Delegated upload token: parts go to /upload?token=.
+    /// Delegated upload token: parts go to /upload?token=. Prefer AVBATCH_UPLOAD_TOKEN or
+    /// --upload-token-file: a token given here is visible to every local user (`ps`).
     #[arg(long, value_name = "TOKEN", env = "AVBATCH_UPLOAD_TOKEN", hide_env_values = true)]
     pub upload_token: Option<String>,
 
-    /// Videos uploaded at once (each sends its parts in order, one at a time); as many more are
-    /// prepared ahead (video looked up or created), so no connection waits on those round
-    /// trips. On a long link each connection is held back by its round trips, so more
-    /// connections fill it. Parts are
-    /// mapped, not copied: the process's own memory barely grows with N, while the file pages in
-    /// flight (at most 12 MiB per video) count in its resident size until they are sent.
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, help_heading = "Speed")]
+    /// File holding the delegated upload token (surrounding white space is ignored); instead of
+    /// --upload-token and AVBATCH_UPLOAD_TOKEN, not with them.
+    #[arg(long, value_name = "FILE")]
+    pub upload_token_file: Option<PathBuf>,
+
+    /// Videos uploaded at once, from 1 to 1024 (each sends its parts in order, one at a time);
+    /// as many more are prepared ahead (video looked up or created), so no connection waits on
+    /// those round trips. On a long link each connection is held back by its round trips, so
+    /// more connections fill it. Parts are mapped, not copied: the process's own memory barely
+    /// grows with N, while the file pages in flight (at most 12 MiB per video) count in its
+    /// resident size until they are sent.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, value_parser = bounds::whole(bounds::CONCURRENCY), help_heading = "Speed")]
     pub concurrency: usize,
 
-    /// Requests per second across all videos (e.g. 10 or 2.5/s); default: as fast as the
-    /// server's rate-limit headers allow.
-    #[arg(long, value_name = "REQ/S", value_parser = parse_rate, help_heading = "Speed")]
+    /// Requests per second across all videos (e.g. 10 or 2.5/s), from 0.001 to 1000000;
+    /// default: as fast as the server's rate-limit headers allow.
+    #[arg(long, value_name = "REQ/S", value_parser = bounds::rate, help_heading = "Speed")]
     pub rate: Option<f64>,
 
-    /// Bytes per second across all videos (e.g. 50MiB); default: unlimited.
-    #[arg(long, value_name = "BYTES/S", value_parser = parse_size, help_heading = "Speed")]
+    /// Bytes per second across all videos (e.g. 50MiB), from 1KiB to 100GiB; default: unlimited.
+    #[arg(long, value_name = "BYTES/S", value_parser = bounds::size(bounds::BANDWIDTH), help_heading = "Speed")]
     pub bandwidth: Option<u64>,
 
-    /// Bytes per part, 5MiB to 200MiB. Each part is one request against api.video's per-minute
-    /// upload limit, so larger parts move more per minute. The default, 128 MiB, is the largest
-    /// part every official api.video uploader sends, and leaves a whole request (file bytes,
-    /// multipart envelope, headers) far under the 200 MiB a request may carry, however a proxy
-    /// in front of the API counts it, and under 200 MB too: 12.5 GiB a minute within the
+    /// Bytes per part, from 5MiB to 200MiB. Each part is one request against api.video's
+    /// per-minute upload limit, so larger parts move more per minute. The default, 128 MiB, is
+    /// the largest part every official api.video uploader sends, and leaves a whole request (file
+    /// bytes, multipart envelope, headers) far under the 200 MiB a request may carry, however a
+    /// proxy in front of the API counts it, and under 200 MB too: 12.5 GiB a minute within the
     /// production quota.
-    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size, help_heading = "Speed")]
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = bounds::size(bounds::CHUNK_SIZE), help_heading = "Speed")]
     pub chunk_size: u64,
 
     /// How parts are numbered: `bytes` (Content-Range: bytes A-B/T) or `parts` (part N/M).
     #[arg(long, value_enum, default_value = "bytes", help_heading = "Speed")]
     pub mode: crate::engine::Mode,
 
-    /// Retries per request for transient failures (connection errors, timeouts, 408, 429, 5xx).
-    #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Speed")]
+    /// Retries per request for transient failures (connection errors, timeouts, 408, 429, 5xx),
+    /// from 0 to 1000.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = bounds::whole(bounds::RETRIES), help_heading = "Speed")]
     pub retries: u32,
 
-    /// How long a request may go without progress before it is cut and tried again: no body
-    /// bytes taken by the connection, or no answer after the body (plus the time the last
-    /// 4 MiB of a body may need to drain at 64 KiB/s). Requests are never cut for taking long
-    /// while they move, so a large part on a slow uplink completes.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Speed")]
+    /// How long a request may go without progress before it is cut and tried again, from 100ms
+    /// to 1h: no body bytes taken by the connection, or no answer after the body (plus the time
+    /// the last 4 MiB of a body may need to drain at 64 KiB/s). Requests are never cut for
+    /// taking long while they move, so a large part on a slow uplink completes.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = bounds::duration(bounds::TIMEOUT), help_heading = "Speed")]
     pub timeout: Duration,
 
     /// Report file, CSV or JSON by extension [default: MANIFEST's name with .report.csv].
@@ -372,19 +428,26 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", default_value = "avbatch-data", env = "AVBATCH_SERVE_DATA")]
     pub data: PathBuf,
 
-    /// An accepted API key (repeatable). With none, a key is generated, kept in DIR/api-key and
-    /// printed.
+    /// An accepted API key (repeatable; comma-separated in AVBATCH_SERVE_API_KEYS). Prefer the
+    /// variable or --api-key-file: a key given here is visible to every local user (`ps`). With
+    /// none, a key is generated, kept in DIR/api-key and printed.
     #[arg(long = "api-key", value_name = "KEY", env = "AVBATCH_SERVE_API_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub api_keys: Vec<String>,
 
-    /// Lifetime of access tokens from /auth/api-key and /auth/refresh.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    /// File holding the accepted API keys, one per line (surrounding white space is ignored);
+    /// instead of --api-key and AVBATCH_SERVE_API_KEYS, not with them.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Lifetime of access tokens from /auth/api-key and /auth/refresh, from 1s to 7days.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = bounds::duration(bounds::TOKEN_TTL))]
     pub token_ttl: Duration,
 
     /// Request quotas: `production` (100 uploads, 200 writes, 500 reads a minute), `sandbox`
     /// (40/40/100), `off`, or a list like `uploads=10/1s,writes=50/60s,reads=100/60s`
-    /// (`all=N/W` sets the three).
-    #[arg(long, value_name = "LIMITS", default_value = "production")]
+    /// (`all=N/W` sets the three); each bucket from 1 to 1000000 requests in a window from 1ms
+    /// to 1day.
+    #[arg(long, value_name = "LIMITS", default_value = "production", value_parser = bounds::rate_limits)]
     pub rate_limit: RateLimits,
 
     /// Discard source bytes after checking and counting them (throughput runs); assets then
@@ -396,42 +459,56 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
 
-    /// Delay added before every request is handled.
-    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration, help_heading = "Fault injection")]
+    /// Delay added before every request is handled, from 0s to 1h.
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = bounds::duration(bounds::LATENCY), help_heading = "Fault injection")]
     pub latency: Duration,
 
-    /// Cap on each connection, each way, in bytes per second (e.g. 10MiB).
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Fault injection")]
+    /// Cap on each connection, each way, in bytes per second (e.g. 10MiB), from 1KiB to 100GiB.
+    #[arg(long, value_name = "BYTES", value_parser = bounds::size(bounds::BANDWIDTH), help_heading = "Fault injection")]
     pub bandwidth: Option<u64>,
 
-    /// Probability that an API request is answered 503 without effect.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    /// Probability (from 0 to 1) that an API request is answered 503 without effect.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
     pub fail_rate: f64,
 
-    /// Probability that an upload's connection is dropped part-way through its body.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    /// Probability (from 0 to 1) that an upload's connection is dropped part-way through its
+    /// body.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
     pub reset_rate: f64,
 
-    /// Probability that an API request takes effect but its answer is lost (the connection drops
-    /// instead), so the client cannot tell whether it worked.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    /// Probability (from 0 to 1) that an API request takes effect but its answer is lost (the
+    /// connection drops instead), so the client cannot tell whether it worked.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
     pub lose_rate: f64,
 
-    /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s).
-    #[arg(long, value_name = "EVERY:FOR", help_heading = "Fault injection")]
+    /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s); FOR at least
+    /// 1ms, EVERY at most 1day.
+    #[arg(long, value_name = "EVERY:FOR", value_parser = bounds::storm, help_heading = "Fault injection")]
     pub storm: Option<Storm>,
 
-    /// Seed for the fault dice, for repeatable runs.
-    #[arg(long, value_name = "N", help_heading = "Fault injection")]
+    /// Seed for the fault dice, for repeatable runs (any 64-bit number).
+    #[arg(long, value_name = "N", value_parser = bounds::whole(bounds::SEED), help_heading = "Fault injection")]
     pub seed: Option<u64>,
 }
 
 impl ServeArgs {
-    /// The server configuration these flags describe.
-    pub fn to_config(&self) -> ServerConfig {
-        ServerConfig {
+    /// The server configuration these flags describe; reads --api-key-file.
+    pub fn to_config(&self) -> Result<ServerConfig, ConfigError> {
+        // Checked here rather than by clap, whose message would name --api-key even when the
+        // keys came from the environment.
+        let api_keys = match (&self.api_key_file, self.api_keys.iter().all(|k| k.trim().is_empty())) {
+            (Some(_), false) => {
+                return Err(ConfigError {
+                    message: "the API keys are given twice: by --api-key (or AVBATCH_SERVE_API_KEYS) and by --api-key-file".into(),
+                    hint: Some("keep one of them".into()),
+                })
+            }
+            (Some(path), true) => read_secret_file(path, "API key")?.lines().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+            (None, _) => self.api_keys.iter().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+        };
+        Ok(ServerConfig {
             data_dir: self.data.clone(),
-            api_keys: self.api_keys.iter().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+            api_keys,
             token_ttl: self.token_ttl,
             rate_limits: self.rate_limit,
             faults: FaultConfig {
@@ -445,7 +522,7 @@ impl ServeArgs {
             },
             discard: self.discard,
             public_url: self.public_url.clone(),
-        }
+        })
     }
 }
 
@@ -471,8 +548,11 @@ pub fn init_logging(cli: &Cli) {
     }
 }
 
-/// Carries out a parsed command.
+/// Carries out a parsed command, after printing its [`Cli::warnings`].
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    for warning in &cli.warnings {
+        say_warning(warning);
+    }
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Upload(args) => crate::upload::run(&args).await,
@@ -528,12 +608,19 @@ fn manifest(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let server = Server::start(args.to_config(), args.addr).await.context("cannot start the server")?;
+    let config = match args.to_config() {
+        Ok(c) => c,
+        Err(e) => {
+            say_error(&e.message, e.hint.as_deref());
+            return Ok(crate::config::Exit::Invalid.into());
+        }
+    };
+    let server = Server::start(config, args.addr).await.context("cannot start the server")?;
     println!("listening on {}", server.url());
     println!("data folder: {}", args.data.display());
     if let Some(key) = server.generated_key() {
         // The server's own key, made for the person who started it: showing it is the point.
-        println!("api key: {} (generated; pass --api-key to choose one)", key.expose());
+        println!("api key: {} (generated; set AVBATCH_SERVE_API_KEYS or pass --api-key-file to choose one)", key.expose());
     }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
@@ -566,11 +653,72 @@ pub(crate) async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// The help text of `--flag` of `command`.
+    fn help_of(command: &str, flag: &str) -> String {
+        let cli = Cli::command();
+        let sub = cli.find_subcommand(command).unwrap_or_else(|| panic!("no `{command}`"));
+        let arg = sub.get_arguments().find(|a| a.get_long() == Some(flag)).unwrap_or_else(|| panic!("no `{command} --{flag}`"));
+        arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn issue_11_every_bounded_flag_states_its_range_in_help() {
+        use crate::bounds::*;
+        let whole = |r: &std::ops::RangeInclusive<usize>| format!("from {} to {}", r.start(), r.end());
+        let sizes = |r: &std::ops::RangeInclusive<u64>| format!("from {} to {}", show_size(*r.start()), show_size(*r.end()));
+        let times = |r: &std::ops::RangeInclusive<Duration>| format!("from {} to {}", show_duration(*r.start()), show_duration(*r.end()));
+        let quota = format!("from {} to {} requests in a window {}", QUOTA_COUNT.start(), QUOTA_COUNT.end(), times(&QUOTA_WINDOW));
+        let storm = format!("at least {}, EVERY at most {}", show_duration(*STORM.start()), show_duration(*STORM.end()));
+        let cases = [
+            ("upload", "concurrency", whole(&CONCURRENCY)),
+            ("upload", "rate", format!("from {} to {}", RATE.start(), RATE.end())),
+            ("upload", "bandwidth", sizes(&BANDWIDTH)),
+            ("upload", "chunk-size", sizes(&CHUNK_SIZE)),
+            ("upload", "retries", format!("from {} to {}", RETRIES.start(), RETRIES.end())),
+            ("upload", "timeout", times(&TIMEOUT)),
+            ("serve", "token-ttl", times(&TOKEN_TTL)),
+            ("serve", "rate-limit", quota),
+            ("serve", "latency", times(&LATENCY)),
+            ("serve", "bandwidth", sizes(&BANDWIDTH)),
+            ("serve", "storm", storm),
+            ("serve", "seed", "any 64-bit number".to_owned()),
+            ("serve", "fail-rate", "from 0 to 1".to_owned()),
+            ("serve", "reset-rate", "from 0 to 1".to_owned()),
+            ("serve", "lose-rate", "from 0 to 1".to_owned()),
+            ("bench", "files", whole(&BENCH_FILES)),
+            ("bench", "size", sizes(&BENCH_SIZE)),
+            ("bench", "max-size", sizes(&BENCH_SIZE)),
+            ("bench", "concurrency", whole(&CONCURRENCY)),
+            ("bench", "chunk-size", sizes(&CHUNK_SIZE)),
+            ("bench", "latency", times(&LATENCY)),
+            ("bench", "bandwidth", sizes(&BANDWIDTH)),
+            ("bench", "seed", "any 64-bit number".to_owned()),
+        ];
+        for (command, flag, range) in cases {
+            let help = help_of(command, flag);
+            assert!(help.to_lowercase().contains(&range.to_lowercase()), "`{command} --{flag}` help does not say `{range}`: {help}");
+        }
+    }
+
+    #[test]
+    fn issue_11_secrets_on_the_command_line_are_noted_and_others_not() {
+        let warnings = |argv: &[&str]| secret_warnings(&Cli::command().try_get_matches_from(argv).unwrap());
+        let upload = warnings(&["avbatch", "upload", "m.csv", "--upload-token", "to-secret"]);
+        assert_eq!(upload.len(), 1);
+        assert!(upload[0].contains("AVBATCH_UPLOAD_TOKEN") && !upload[0].contains("to-secret"), "{upload:?}");
+        let serve = warnings(&["avbatch", "serve", "--api-key", "k-secret"]);
+        assert!(serve[0].contains("--api-key-file") && !serve[0].contains("k-secret"), "{serve:?}");
+        assert!(warnings(&["avbatch", "upload", "m.csv", "--upload-token-file", "t"]).is_empty());
+        assert!(warnings(&["avbatch", "serve", "--api-key-file", "k"]).is_empty());
+        let twice = Cli::try_parse_from(["avbatch", "serve", "--api-key", "k", "--api-key-file", "f"]).unwrap();
+        let Command::Serve(args) = twice.command else { panic!("parsed a serve") };
+        assert!(args.to_config().unwrap_err().message.starts_with("the API keys are given twice"));
     }
 
     #[test]
@@ -593,7 +741,7 @@ mod tests {
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
-        let cfg = args.to_config();
+        let cfg = args.to_config().unwrap();
         assert_eq!(cfg.api_keys, vec![ApiKey::new("k")]);
         assert_eq!(cfg.faults.bandwidth, Some(2 * 1024 * 1024));
         assert_eq!(cfg.faults.latency, Duration::from_millis(20));

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::chunk::check_chunk_size;
 use crate::cli::{Target, UploadArgs};
 use crate::engine::Mode;
+use crate::excerpt::quoted;
 use crate::secret::{ApiKey, Token};
 use crate::shard::Shard;
 
@@ -107,6 +108,19 @@ pub fn beside(manifest: &std::path::Path, shard: Option<Shard>, suffix: &str) ->
     }
 }
 
+/// Reads a file holding a secret (`what`: "API key", "upload token"), trimmed of surrounding
+/// white space (the newline an editor or `echo` leaves). An unreadable or empty file is a
+/// configuration error; neither message shows the contents.
+pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, ConfigError> {
+    let shown = quoted(&path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| config_error(format!("cannot read the {what} file {shown}: {e}"), None))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(config_error(format!("the {what} file {shown} is empty"), None));
+    }
+    Ok(text.to_owned())
+}
+
 /// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`.
 fn api_key(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<ApiKey>, ConfigError> {
     for var in ["AVBATCH_API_KEY", "APIVIDEO_API_KEY"] {
@@ -114,16 +128,10 @@ fn api_key(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Op
             return Ok(Some(k));
         }
     }
-    if let Some(path) = &args.api_key_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| config_error(format!("cannot read the API key file `{}`: {e}", path.display()), None))?;
-        let key = ApiKey::new(text);
-        if key.is_empty() {
-            return Err(config_error(format!("the API key file `{}` is empty", path.display()), None));
-        }
-        return Ok(Some(key));
+    match &args.api_key_file {
+        Some(path) => read_secret_file(path, "API key").map(|key| Some(ApiKey::new(key))),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 impl UploadConfig {
@@ -132,7 +140,8 @@ impl UploadConfig {
         let destination = match (&args.base_url, args.env) {
             (Some(url), _) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(config_error(format!("`{url}` is not an http(s) URL"), Some("pass e.g. --base-url http://127.0.0.1:8080")));
+                    let message = format!("{} is not an http(s) URL", quoted(url));
+                    return Err(config_error(message, Some("pass e.g. --base-url http://127.0.0.1:8080")));
                 }
                 Destination::Remote(url.trim_end_matches('/').to_owned())
             }
@@ -140,7 +149,19 @@ impl UploadConfig {
             (None, Target::Sandbox) => Destination::Remote("https://sandbox.api.video".into()),
             (None, Target::Local) => Destination::Local(args.local_data.clone()),
         };
-        let upload_token = args.upload_token.as_ref().map(Token::new);
+        // Checked here rather than by clap, whose message would name --upload-token even when
+        // the token came from the environment.
+        let upload_token = match (&args.upload_token, &args.upload_token_file) {
+            (Some(_), Some(_)) => {
+                return Err(config_error(
+                    "the upload token is given twice: by --upload-token (or AVBATCH_UPLOAD_TOKEN) and by --upload-token-file",
+                    Some("keep one of them"),
+                ))
+            }
+            (Some(token), None) => Some(Token::new(token)),
+            (None, Some(path)) => Some(Token::new(read_secret_file(path, "upload token")?)),
+            (None, None) => None,
+        };
         let api_key = match destination {
             Destination::Local(_) => None,
             Destination::Remote(_) => api_key(args, env)?,
@@ -148,7 +169,10 @@ impl UploadConfig {
         if matches!(destination, Destination::Remote(_)) && api_key.is_none() && upload_token.is_none() && !args.dry_run {
             return Err(config_error(
                 "no API key",
-                Some("set AVBATCH_API_KEY (or APIVIDEO_API_KEY), pass --api-key-file FILE, or use --upload-token; --env local needs none"),
+                Some(
+                    "set AVBATCH_API_KEY (or APIVIDEO_API_KEY) or pass --api-key-file FILE, or give an upload token \
+                     (AVBATCH_UPLOAD_TOKEN or --upload-token-file FILE); --env local needs none",
+                ),
             ));
         }
         let chunk_size = check_chunk_size(args.chunk_size)
@@ -224,7 +248,7 @@ mod tests {
         assert_eq!(c.chunk_size, 128 * 1024 * 1024);
         let local = UploadConfig::from_args(&args(&["--env", "local"]), &none).unwrap();
         assert_eq!(local.destination, Destination::Local(None));
-        assert!(UploadConfig::from_args(&args(&["--env", "local", "--chunk-size", "1MiB"]), &none).is_err());
+        assert!(Cli::try_parse_from(["avbatch", "upload", "m.csv", "--chunk-size", "1MiB"]).is_err(), "held to 5MiB..=200MiB by clap");
         assert!(UploadConfig::from_args(&args(&["--base-url", "ftp://x"]), &env).is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! # Layout
 //! Data flows one way: manifest → plan → engine → report.
 //! - [`cli`]: the command line (clap); [`run`] dispatches a parsed command.
+//! - [`bounds`]: the range every numeric flag accepts.
 //! - [`config`]: `avbatch upload` flags checked once into an [`config::UploadConfig`].
 //! - [`manifest`]: the CSV manifest, every row and file checked before anything is sent.
 //! - [`chunk`]: memory-mapped files cut into zero-copy parts.
@@ -14,15 +15,18 @@
 //! - [`report`]: progress on stderr, the report file, the summary.
 //! - [`upload`]: the `avbatch upload` command, tying the above together.
 //! - [`secret`]: API keys and tokens that never print.
+//! - [`excerpt`]: long values the user supplied, cut to a bounded length in messages.
 //! - [`server`]: `avbatch serve`, the local api.video-compatible server every test and benchmark
 //!   runs against.
 
 pub mod api;
 pub mod bench;
+pub mod bounds;
 pub mod chunk;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod excerpt;
 pub mod journal;
 pub mod limit;
 pub mod manifest;

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -19,6 +19,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use csv::ByteRecord;
 use rayon::prelude::*;
 
+use crate::chunk::{open_regular, special_kind, MAX_VIDEO_SIZE};
+use crate::excerpt::quoted;
 use crate::server::video::LANGUAGES;
 
 /// The known column names, in the order the documentation lists them (`meta.KEY` aside).
@@ -192,6 +194,16 @@ pub enum ProblemKind {
     NotUtf8,
     /// A row has more or fewer fields than the header.
     WrongFieldCount,
+    /// A quote opens a field and is never closed (so the field would take in the rest of the
+    /// manifest), or closes it while the field goes on. The line is the quote's.
+    UnbalancedQuote,
+    /// Two rows without an `id` name the same path, so they would share one idempotency key:
+    /// one video, the second row's fields never sent.
+    DuplicatePath,
+    /// The row's path names a FIFO, a socket or a device, not a regular file.
+    SpecialFile,
+    /// The row's file is larger than api.video takes for one video.
+    FileTooLarge,
 }
 
 /// One problem found in a manifest, with where it is.
@@ -219,7 +231,7 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}", self.line)?;
         if let Some(column) = &self.column {
-            write!(f, ", column `{column}`")?;
+            write!(f, ", column {}", quoted(column))?;
         }
         write!(f, ": {}", self.message)
     }
@@ -229,7 +241,7 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The manifest file itself could not be read.
-    #[error("cannot read the manifest `{}`", path.display())]
+    #[error("cannot read the manifest {}", quoted(&path.display().to_string()))]
     Read {
         /// The manifest.
         path: PathBuf,
@@ -237,14 +249,19 @@ pub enum ManifestError {
         #[source]
         source: io::Error,
     },
-    /// The manifest was read but has problems; all of them are listed, sorted by line.
-    #[error("the manifest `{}` has {} problem(s)", path.display(), problems.len())]
+    /// The manifest was read but has problems; all of them are listed, sorted by line. The
+    /// message names the first, for callers that show only the message.
+    #[error("the manifest {} has {} problem(s), the first: {}", quoted(&path.display().to_string()), problems.len(), first(problems))]
     Invalid {
         /// The manifest.
         path: PathBuf,
         /// Every problem found, sorted by line.
         problems: Vec<Problem>,
     },
+}
+
+fn first(problems: &[Problem]) -> String {
+    problems.first().map_or_else(String::new, Problem::to_string)
 }
 
 impl ManifestError {
@@ -258,14 +275,20 @@ impl ManifestError {
 }
 
 /// The manifest's rows as written, without looking at their files: enough for line numbers and
-/// `id` columns (not for keys made of a file's size and time, which stay unset). Syntax
-/// problems are ignored; `load` reports them.
+/// `id` columns (not for keys made of a file's size and time, which stay unset). Problems with
+/// the cells are ignored (`load` reports them); an unbalanced quote is not, since it changes
+/// which rows there are.
 pub fn read_rows(path: &Path) -> Result<Vec<Row>, ManifestError> {
     let data = fs::read(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
     let dir = path.parent().unwrap_or(Path::new(""));
-    let (rows, _) = parse(&data, dir, &LoadOptions { allow_unknown_columns: true })
+    let (rows, mut problems) = parse(&data, dir, &LoadOptions { allow_unknown_columns: true })
         .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
-    Ok(rows)
+    problems.retain(|p| p.kind == ProblemKind::UnbalancedQuote);
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(ManifestError::Invalid { path: path.to_owned(), problems })
+    }
 }
 
 /// Reads, parses and validates the manifest at `path`, checking every row's file.
@@ -306,18 +329,146 @@ fn parse(data: &[u8], dir: &Path, options: &LoadOptions) -> io::Result<(Vec<Row>
         problems.push(Problem::new(1, None, ProblemKind::MissingPathColumn, "missing the header row (a `path` column is required)".into()));
         return Ok((Vec::new(), problems));
     }
-    let schema = Schema::parse(&record, lines.start_of(&record), options, &mut problems);
+    // The csv crate reads an unbalanced quote leniently (to the end of the file, or on to the
+    // next quote) and says nothing, so the quotes are checked on their own. The records they
+    // spoil are left out: their fields are an accident of where the next quote happens to be.
+    let bad_quotes = find_bad_quotes(data);
+    let spoiled: Vec<u64> = bad_quotes.iter().map(|q| q.record_line).collect();
+    let header_line = lines.start_of(&record);
+    if spoiled.binary_search(&header_line).is_ok() {
+        problems.extend(bad_quotes.iter().map(|q| q.problem(data, &[])));
+        return Ok((Vec::new(), problems));
+    }
+    let schema = Schema::parse(&record, header_line, options, &mut problems);
+    problems.extend(bad_quotes.iter().map(|q| q.problem(data, &schema.names)));
 
     // Roughly one row per line: a capacity hint that saves regrowing (and copying) a large vector.
     let mut rows = Vec::with_capacity(data.iter().filter(|&&b| b == b'\n').count());
     while reader.read_byte_record(&mut record).map_err(csv_to_io)? {
         let line = lines.start_of(&record);
+        if spoiled.binary_search(&line).is_ok() {
+            continue;
+        }
         if let Some(row) = schema.row(&record, line, dir, &mut problems) {
             rows.push(row);
         }
     }
-    check_unique_ids(&rows, &mut problems);
+    check_unique_keys(&rows, &mut problems);
     Ok((rows, problems))
+}
+
+/// A quote the csv crate would read past: one that opens a field and is never closed, or one
+/// that closes a field with more of the field after it (`"a"b`). Either way the rows around it
+/// are not what the user wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BadQuote {
+    /// The line where the record holding the quote starts.
+    record_line: u64,
+    /// The field (0-based) the quote opens.
+    field: usize,
+    /// Byte offset of the opening quote.
+    open: usize,
+    /// Byte offset of the closing quote, when there is one.
+    close: Option<usize>,
+}
+
+/// Finds every [`BadQuote`] in `data`, in file order.
+///
+/// This follows the csv crate's reading of quotes (RFC 4180 with its leniencies: a quote opens a
+/// field only as its first byte, `""` inside a quoted field is one quote, a record ends at `\r`,
+/// `\n` or `\r\n`, blank lines are skipped) only far enough to tell where quotes open and close;
+/// the fields themselves come from the csv crate.
+fn find_bad_quotes(data: &[u8]) -> Vec<BadQuote> {
+    #[derive(PartialEq)]
+    enum State {
+        StartRecord,
+        StartField,
+        InField,
+        Quoted,
+        QuotedQuote,
+    }
+    let mut found = Vec::new();
+    let mut state = State::StartRecord;
+    let (mut line, mut record_line, mut field, mut open) = (1u64, 1u64, 0usize, 0usize);
+    let start = if data.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
+    for (at, &byte) in data.iter().enumerate().skip(start) {
+        if state == State::StartRecord && !matches!(byte, b'\r' | b'\n') {
+            (state, record_line, field) = (State::StartField, line, 0);
+        }
+        state = match (state, byte) {
+            (State::StartRecord, _) => State::StartRecord,
+            (State::StartField, b'"') => {
+                open = at;
+                State::Quoted
+            }
+            (State::Quoted, b'"') => State::QuotedQuote,
+            (State::Quoted, _) => State::Quoted,
+            (State::QuotedQuote, b'"') => State::Quoted,
+            (State::StartField | State::InField | State::QuotedQuote, b',') => {
+                field += 1;
+                State::StartField
+            }
+            (State::StartField | State::InField | State::QuotedQuote, b'\r' | b'\n') => State::StartRecord,
+            (State::QuotedQuote, _) => {
+                found.push(BadQuote { record_line, field, open, close: Some(at - 1) });
+                State::InField
+            }
+            (State::StartField | State::InField, _) => State::InField,
+        };
+        if byte == b'\n' {
+            line += 1;
+        }
+    }
+    if state == State::Quoted {
+        found.push(BadQuote { record_line, field, open, close: None });
+    }
+    found
+}
+
+impl BadQuote {
+    /// The problem to report, on the quote's own line; `names` are the header's column names
+    /// (empty when the quote is in the header).
+    fn problem(&self, data: &[u8], names: &[String]) -> Problem {
+        let (line, character) = place(data, self.open);
+        let mut message = match names.get(self.field) {
+            Some(_) => String::new(),
+            None if names.is_empty() => format!("in the header, field {}: ", self.field + 1),
+            None => format!("in field {} (the header has {}): ", self.field + 1, names.len()),
+        };
+        match self.close {
+            None => {
+                let last = data.iter().filter(|&&b| b == b'\n').count() as u64 + u64::from(!data.ends_with(b"\n"));
+                message.push_str(&format!(
+                    "unbalanced quote: the quote at character {character} opens a field that is never closed, so the field would \
+                     take in the rest of the manifest (through line {last}); close it, or double a quote meant as text (`\"\"`)"
+                ));
+            }
+            Some(close) => {
+                let (close_line, close_character) = place(data, close);
+                let closes = if close_line == line {
+                    format!("character {close_character}")
+                } else {
+                    format!("line {close_line}, character {close_character}")
+                };
+                message.push_str(&format!(
+                    "unbalanced quote: the quote at character {character} opens a field that the quote at {closes} closes, but \
+                     the field goes on after it; a quote inside a quoted field is doubled (`\"\"`)"
+                ));
+            }
+        }
+        Problem::new(line, names.get(self.field).map(String::as_str), ProblemKind::UnbalancedQuote, message)
+    }
+}
+
+/// The 1-based line and character (not byte) of the byte at `offset`, as an editor shows them.
+fn place(data: &[u8], offset: usize) -> (u64, usize) {
+    let before = &data[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let mut line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if line_start == 0 && data.starts_with(UTF8_BOM) {
+        line_start = UTF8_BOM.len();
+    }
+    (line, String::from_utf8_lossy(&data[line_start..offset]).chars().count() + 1)
 }
 
 fn csv_to_io(error: csv::Error) -> io::Error {
@@ -416,13 +567,13 @@ impl Schema {
                 }
             };
             let column = if names.contains(&name) {
-                problems.push(Problem::new(line, Some(&name), ProblemKind::DuplicateColumn, format!("duplicate column `{name}`")));
+                problems.push(Problem::new(line, Some(&name), ProblemKind::DuplicateColumn, format!("duplicate column {}", quoted(&name))));
                 Column::Ignored
             } else if let Some(column) = Column::from_name(&name) {
                 column
             } else {
                 if !options.allow_unknown_columns {
-                    let message = format!("unknown column `{name}` (expected {}, or `meta.KEY`)", COLUMNS.join(", "));
+                    let message = format!("unknown column {} (expected {}, or `meta.KEY`)", quoted(&name), COLUMNS.join(", "));
                     problems.push(Problem::new(line, Some(&name), ProblemKind::UnknownColumn, message));
                 }
                 Column::Ignored
@@ -477,7 +628,7 @@ impl Schema {
                 Column::Language if cell.is_empty() => {}
                 Column::Language if LANGUAGES.contains(&cell) => row.language = Some(cell.to_owned()),
                 Column::Language => {
-                    let message = format!("invalid language `{cell}` (expected one of {})", LANGUAGES.join(", "));
+                    let message = format!("invalid language {} (expected one of {})", quoted(cell), LANGUAGES.join(", "));
                     problems.push(Problem::new(line, Some(name), ProblemKind::InvalidLanguage, message));
                 }
                 Column::Meta(_) | Column::Ignored => {}
@@ -529,7 +680,7 @@ fn parse_bool(cell: &str, line: u64, column: &str, problems: &mut Vec<Problem>) 
     } else if FALSE.iter().any(|f| cell.eq_ignore_ascii_case(f)) {
         Some(false)
     } else {
-        let message = format!("bad boolean `{cell}` (expected true/false/yes/no/1/0)");
+        let message = format!("bad boolean {} (expected true/false/yes/no/1/0)", quoted(cell));
         problems.push(Problem::new(line, Some(column), ProblemKind::BadBoolean, message));
         None
     }
@@ -541,11 +692,11 @@ fn parse_metadata(cell: &str, line: u64, column: &str, out: &mut Vec<(String, St
         match item.split_once('=') {
             Some((key, value)) if !key.trim().is_empty() => add_metadata(out, key.trim(), value.trim(), line, column, problems),
             Some(_) => {
-                let message = format!("malformed metadata `{item}` (the key is empty)");
+                let message = format!("malformed metadata {} (the key is empty)", quoted(item));
                 problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
             }
             None => {
-                let message = format!("malformed metadata `{item}` (expected `key=value`)");
+                let message = format!("malformed metadata {} (expected `key=value`)", quoted(item));
                 problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
             }
         }
@@ -554,23 +705,43 @@ fn parse_metadata(cell: &str, line: u64, column: &str, out: &mut Vec<(String, St
 
 fn add_metadata(out: &mut Vec<(String, String)>, key: &str, value: &str, line: u64, column: &str, problems: &mut Vec<Problem>) {
     if out.iter().any(|(k, _)| k == key) {
-        let message = format!("metadata key `{key}` is given twice");
+        let message = format!("metadata key {} is given twice", quoted(key));
         problems.push(Problem::new(line, Some(column), ProblemKind::DuplicateMetadataKey, message));
     } else {
         out.push((key.to_owned(), value.to_owned()));
     }
 }
 
-/// Reports every row whose `id` an earlier row already uses.
-fn check_unique_ids(rows: &[Row], problems: &mut Vec<Problem>) {
-    let mut first: HashMap<&str, u64> = HashMap::with_capacity(rows.len());
+/// Reports every row whose idempotency key an earlier row already has: the same `id`, or, for
+/// rows without one, the same `path` (the key is then made of the path and the file's size and
+/// time, so both rows would be one video and the second row's fields would never be sent).
+fn check_unique_keys(rows: &[Row], problems: &mut Vec<Problem>) {
+    let mut ids: HashMap<&str, u64> = HashMap::with_capacity(rows.len());
+    let mut paths: HashMap<&str, u64> = HashMap::new();
     for row in rows {
-        let Some(id) = row.id.as_deref() else { continue };
-        if let Some(&line) = first.get(id) {
-            let message = format!("duplicate id `{id}` (first used on line {line})");
-            problems.push(Problem::new(row.line, Some("id"), ProblemKind::DuplicateId, message));
-        } else {
-            first.insert(id, row.line);
+        match row.id.as_deref() {
+            Some(id) => {
+                if let Some(&line) = ids.get(id) {
+                    let message = format!("duplicate id {} (first used on line {line})", quoted(id));
+                    problems.push(Problem::new(row.line, Some("id"), ProblemKind::DuplicateId, message));
+                } else {
+                    ids.insert(id, row.line);
+                }
+            }
+            // Rows without a path were reported already.
+            None if row.path_text.is_empty() => {}
+            None => {
+                if let Some(&line) = paths.get(row.path_text.as_str()) {
+                    let message = format!(
+                        "duplicate path {} in a row without an `id` (first used on line {line}, column `path`): the two rows would \
+                         be one video; give each row its own `id`",
+                        quoted(&row.path_text)
+                    );
+                    problems.push(Problem::new(row.line, Some("path"), ProblemKind::DuplicatePath, message));
+                } else {
+                    paths.insert(&row.path_text, row.line);
+                }
+            }
         }
     }
 }
@@ -580,33 +751,48 @@ fn check_files(rows: &mut [Row]) -> Vec<Problem> {
     rows.par_iter_mut().filter(|row| !row.path_text.is_empty()).filter_map(check_file).collect()
 }
 
-/// Opens the row's file and stats the open handle, filling in its size and mtime; `Some` when
-/// the file is unusable.
+/// Stats the row's file, then opens it and stats the open handle, filling in its size and
+/// mtime; `Some` when the file is unusable.
 ///
-/// Open-then-`fstat` walks the path once, not twice as stat-then-open would: at a million rows
-/// the path walks are most of the time.
+/// The `stat` comes first although it walks the path once more: opening a FIFO waits for a
+/// writer (for ever, in a dry run), and opening a device can do something (a tape rewinds, a
+/// watchdog arms). The open then proves the file readable, without blocking should the path
+/// have become a FIFO in between (see [`open_regular`]).
 fn check_file(row: &mut Row) -> Option<Problem> {
     let problem = |kind, describe: &dyn Fn(&str) -> String| {
         let shown = row.path.display().to_string();
-        let message = describe(&shown);
+        let message = describe(&quoted(&shown));
         Some(Problem { line: row.line, column: Some("path".into()), path: Some(shown), kind, message })
     };
-    let metadata = match File::open(&row.path).and_then(|file| file.metadata()) {
+    let unusable = |e: &io::Error| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => problem(ProblemKind::MissingFile, &|p| format!("missing file {p}")),
+        _ => problem(ProblemKind::Unreadable, &|p| format!("cannot open {p} ({e})")),
+    };
+    let metadata = match fs::metadata(&row.path) {
         Ok(metadata) => metadata,
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
-            return problem(ProblemKind::MissingFile, &|p| format!("missing file `{p}`"));
-        }
-        // Windows refuses to open a directory as a file; tell that apart from a real failure.
-        Err(_) if fs::metadata(&row.path).is_ok_and(|m| m.is_dir()) => {
-            return problem(ProblemKind::IsDirectory, &|p| format!("`{p}` is a directory, not a file"));
-        }
-        Err(e) => return problem(ProblemKind::Unreadable, &|p| format!("cannot open `{p}` ({e})")),
+        Err(e) => return unusable(&e),
     };
     if metadata.is_dir() {
-        return problem(ProblemKind::IsDirectory, &|p| format!("`{p}` is a directory, not a file"));
+        return problem(ProblemKind::IsDirectory, &|p| format!("{p} is a directory, not a file"));
     }
+    if let Some(kind) = special_kind(metadata.file_type()) {
+        return problem(ProblemKind::SpecialFile, &|p| format!("{p} is {kind}, not a regular file"));
+    }
+    let metadata = match open_regular(&row.path) {
+        Ok((_, metadata)) => metadata,
+        Err(e) => return unusable(&e),
+    };
     if metadata.len() == 0 {
-        return problem(ProblemKind::EmptyFile, &|p| format!("empty file `{p}`"));
+        return problem(ProblemKind::EmptyFile, &|p| format!("empty file {p}"));
+    }
+    if metadata.len() > MAX_VIDEO_SIZE {
+        let len = metadata.len();
+        return problem(ProblemKind::FileTooLarge, &|p| {
+            format!(
+                "{p} is {len} bytes, over the 30 GiB ({MAX_VIDEO_SIZE} bytes) api.video documents as the most one video may be \
+                 (its API refuses any upload over 52 428 800 000 bytes)"
+            )
+        });
     }
     row.size = metadata.len();
     row.mtime = metadata.modified().ok();
@@ -616,6 +802,8 @@ fn check_file(row: &mut Row) -> Option<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::fs::File;
 
     use tempfile::TempDir;
 
@@ -766,17 +954,19 @@ mod tests {
     #[test]
     fn quoted_fields_with_commas_and_newlines_keep_line_numbers() {
         let dir = folder();
+        fs::write(dir.path().join("c.mp4"), b"c").unwrap();
+        fs::write(dir.path().join("d.mp4"), b"d").unwrap();
         let text = "path,title,description\n\
                     a.mp4,\"Hello, world\",\"line one\nline two\n\nline four\"\n\
                     \n\
                     b.mov,\"say \"\"hi\"\"\",x\n\
-                    a.mp4,t,\"multi\nline\"\n";
+                    c.mp4,t,\"multi\nline\"\n";
         let m = load_ok(&dir, text);
         assert_eq!(m.rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 7, 8]);
         assert_eq!(m.rows[0].title, "Hello, world");
         assert_eq!(m.rows[0].description.as_deref(), Some("line one\nline two\n\nline four"));
         assert_eq!(m.rows[1].title, "say \"hi\"");
-        let p = only(&dir, &format!("{text}a.mp4,t,\"x\ny\"\nnope.mp4,,\n"));
+        let p = only(&dir, &format!("{text}d.mp4,t,\"x\ny\"\nnope.mp4,,\n"));
         assert_eq!((p.line, p.kind), (12, ProblemKind::MissingFile));
     }
 
@@ -882,7 +1072,7 @@ mod tests {
             let p = only(&dir, &format!("path,mp4_support\na.mp4,{cell}\n"));
             assert_eq!((p.column.as_deref(), p.kind), (Some("mp4_support"), ProblemKind::BadBoolean));
         }
-        let m = load_ok(&dir, "path,panoramic\na.mp4,YES\na.mp4,False\na.mp4,1\na.mp4,No\n");
+        let m = load_ok(&dir, "id,path,panoramic\n1,a.mp4,YES\n2,a.mp4,False\n3,a.mp4,1\n4,a.mp4,No\n");
         assert_eq!(m.rows.iter().map(|r| r.panoramic).collect::<Vec<_>>(), [Some(true), Some(false), Some(true), Some(false)]);
     }
 
@@ -932,12 +1122,120 @@ mod tests {
     }
 
     #[test]
+    fn issue_11_an_unclosed_quote_is_reported_where_it_opens() {
+        let dir = folder();
+        // The quote opens in the last column: the record keeps the header's field count.
+        let text = "path,title,description\na.mp4,ok,fine\nb.mov,ok,\"oops unbalanced\na.mp4,t3,d3\nb.mov,t4,d4\n";
+        let p = only(&dir, text);
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("description"), ProblemKind::UnbalancedQuote));
+        assert!(p.message.contains("character 10") && p.message.contains("through line 5"), "{p}");
+        // In a middle column: the swallowed record's field count is not reported, the quote is.
+        let p = only(&dir, "path,title,description\na.mp4,ok,fine\nb.mov,\"oops,d2\na.mp4,t3,d3\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("title"), ProblemKind::UnbalancedQuote));
+        assert!(p.to_string().starts_with("line 3, column `title`: unbalanced quote: the quote at character 7 "), "{p}");
+        // Characters, not bytes, after a BOM and a multi-byte title; no final newline.
+        let p = only(&dir, "\u{feff}path,title,description\nb.mov,héé,\"x");
+        assert_eq!((p.line, p.column.as_deref()), (2, Some("description")));
+        assert!(p.message.contains("character 11") && p.message.contains("through line 2"), "{p}");
+        // In the header: only the quote is reported.
+        let p = only(&dir, "path,\"title\na.mp4,x\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (1, None, ProblemKind::UnbalancedQuote));
+        assert!(p.message.starts_with("in the header, field 2: "), "{p}");
+    }
+
+    #[test]
+    fn issue_11_a_quote_closed_inside_its_field_is_reported() {
+        let dir = folder();
+        // The stray quote pairs with the next quote, two lines on, and text follows it.
+        let text = "path,title,description\na.mp4,\"oops,d2\nb.mov,t3,d3\na.mp4,\"Hello\", world\n";
+        let all = problems(&dir, text, &LoadOptions::default());
+        assert_eq!(all.len(), 1, "{all:#?}");
+        assert_eq!((all[0].line, all[0].column.as_deref(), all[0].kind), (2, Some("title"), ProblemKind::UnbalancedQuote));
+        assert!(all[0].message.contains("the quote at line 4, character 7 closes"), "{}", all[0]);
+        let p = only(&dir, "path,title\na.mp4,\"a\"b\n");
+        assert!(p.message.contains("at character 9 closes"), "{p}");
+        // Balanced quoting of every kind is fine, and leaves read_rows alone.
+        let text = "path,title,description\r\na.mp4,\"a \"\"b\"\" c\",\"x\r\ny\"\r\n\r\nb.mov,5\" screen,\"\"\r\n";
+        let m = load_ok(&dir, text);
+        assert_eq!(m.rows[0].title, "a \"b\" c");
+        assert_eq!(m.rows[1].title, "5\" screen");
+        assert_eq!(read_rows(&write(&dir, text)).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn issue_11_read_rows_refuses_an_unbalanced_quote_and_nothing_else() {
+        let dir = folder();
+        let rows = read_rows(&write(&dir, "path,public\nnope.mp4,maybe\na.mp4,\n")).unwrap();
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3]);
+        let err = read_rows(&write(&dir, "path,title\na.mp4,ok\nb.mov,\"oops\na.mp4,t\n")).unwrap_err();
+        assert_eq!(err.problems().iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(), [(3, ProblemKind::UnbalancedQuote)]);
+        let shown = err.to_string();
+        assert!(shown.contains("has 1 problem(s), the first: line 3, column `title`: unbalanced quote"), "{shown}");
+    }
+
+    #[test]
+    fn issue_11_rows_without_an_id_must_not_share_a_path() {
+        let dir = folder();
+        let p = only(&dir, "path,title\na.mp4,one\nb.mov,x\na.mp4,two\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (4, Some("path"), ProblemKind::DuplicatePath));
+        assert!(p.message.starts_with("duplicate path `a.mp4` in a row without an `id` (first used on line 2, column `path`)"), "{p}");
+        // Rows with an id are each their own video; an id and no id never clash.
+        load_ok(&dir, "path,id\na.mp4,x\na.mp4,y\na.mp4,\n");
+        // Another spelling of the path is another key (and another video).
+        load_ok(&dir, "path\na.mp4\n./a.mp4\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn issue_11_fifos_sockets_and_devices_are_refused() {
+        let dir = folder();
+        let made = std::process::Command::new("mkfifo").arg(dir.path().join("pipe.mp4")).status().unwrap();
+        assert!(made.success());
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock.mp4")).unwrap();
+        let all = problems(&dir, "path\npipe.mp4\nsock.mp4\n/dev/null\na.mp4\n", &LoadOptions::default());
+        let got: Vec<_> = all.iter().map(|p| (p.line, p.column.as_deref(), p.kind)).collect();
+        assert_eq!(got, [2, 3, 4].map(|line| (line, Some("path"), ProblemKind::SpecialFile)));
+        assert!(all[0].message.ends_with("pipe.mp4` is a FIFO (named pipe), not a regular file"), "{}", all[0]);
+        assert!(all[1].message.contains("is a socket"), "{}", all[1]);
+        assert_eq!(all[2].message, "`/dev/null` is a character device, not a regular file");
+    }
+
+    #[test]
+    fn issue_11_files_over_the_documented_30_gib_are_refused() {
+        let dir = folder();
+        for (name, len) in [("cap.mp4", MAX_VIDEO_SIZE), ("over.mp4", MAX_VIDEO_SIZE + 1)] {
+            File::create(dir.path().join(name)).unwrap().set_len(len).unwrap();
+        }
+        let p = only(&dir, "path\ncap.mp4\nover.mp4\n");
+        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("path"), ProblemKind::FileTooLarge));
+        assert!(p.message.ends_with("over.mp4` is 32212254721 bytes, over the 30 GiB (32212254720 bytes) api.video documents as the most one video may be (its API refuses any upload over 52 428 800 000 bytes)"), "{p}");
+        assert_eq!(load_ok(&dir, "path\ncap.mp4\n").total_bytes(), MAX_VIDEO_SIZE);
+    }
+
+    #[test]
+    fn issue_11_long_values_are_cut_in_problems() {
+        let dir = folder();
+        let long = "x".repeat(1 << 20);
+        let text = format!("path,id,public,{long}\na.mp4,{long},{long},\nb.mov,{long},,\n");
+        let all = problems(&dir, text, &LoadOptions::default());
+        assert_eq!(
+            all.iter().map(|p| p.kind).collect::<Vec<_>>(),
+            [ProblemKind::UnknownColumn, ProblemKind::BadBoolean, ProblemKind::DuplicateId]
+        );
+        for p in &all {
+            let shown = p.to_string();
+            assert!(shown.len() < 1500, "{} bytes: {}", shown.len(), &shown[..300]);
+            assert!(shown.contains("…` (1048576 bytes)"), "{shown}");
+        }
+    }
+
+    #[test]
     fn unreadable_manifest_is_a_read_error() {
         let dir = folder();
         let err = load(&dir.path().join("absent.csv"), &LoadOptions::default()).unwrap_err();
         assert!(matches!(err, ManifestError::Read { .. }));
         assert!(err.to_string().starts_with("cannot read the manifest `"));
         let err = load(&write(&dir, "path\nnope\n"), &LoadOptions::default()).unwrap_err();
-        assert!(err.to_string().ends_with("manifest.csv` has 1 problem(s)"), "{err}");
+        assert!(err.to_string().contains("manifest.csv` has 1 problem(s), the first: line 2, column `path`: missing file `"), "{err}");
     }
 }

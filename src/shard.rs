@@ -52,7 +52,13 @@ impl Shard {
     /// The shard the scheduler's environment describes, if any (`env` reads a variable).
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Shard>, ShardError> {
         let number = |name: &str| -> Result<Option<u32>, ShardError> {
-            env(name).map(|v| v.trim().parse::<u32>().map_err(|_| ShardError(format!("{name}=`{v}` is not a whole number")))).transpose()
+            env(name)
+                .map(|v| {
+                    v.trim().parse::<u32>().map_err(|_| {
+                        ShardError(format!("{name}={} is not a whole number from 0 to {}", crate::excerpt::quoted(&v), u32::MAX))
+                    })
+                })
+                .transpose()
         };
         if let Some(index) = number("JOB_COMPLETION_INDEX")? {
             let Some(count) = number("AVBATCH_SHARD_COUNT")? else {
@@ -90,8 +96,11 @@ impl FromStr for Shard {
 
     /// `K/N`, e.g. `0/4`.
     fn from_str(s: &str) -> Result<Shard, ShardError> {
-        let (k, n) = s.split_once('/').ok_or_else(|| ShardError(format!("`{s}` is not K/N (e.g. 0/4: the first of four shards)")))?;
-        let parse = |x: &str| x.trim().parse::<u32>().map_err(|_| ShardError(format!("`{s}` is not K/N with whole numbers")));
+        let shown = crate::excerpt::quoted(s);
+        let (k, n) = s.split_once('/').ok_or_else(|| ShardError(format!("{shown} is not K/N (e.g. 0/4: the first of four shards)")))?;
+        let parse = |x: &str| {
+            x.trim().parse::<u32>().map_err(|_| ShardError(format!("{shown} is not K/N with whole numbers (N from 1 to {})", u32::MAX)))
+        };
         Shard::new(parse(k)?, parse(n)?)
     }
 }

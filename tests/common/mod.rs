@@ -168,8 +168,10 @@ pub struct ServerProcess {
 /// Starts the binary on 127.0.0.1:0 with `data` and `extra` flags and waits for its address line.
 pub fn spawn_server_process(data: &Path, extra: &[&str]) -> ServerProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_avbatch"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--api-key", KEY, "--rate-limit", "off", "--data"])
+        .args(["serve", "--addr", "127.0.0.1:0", "--rate-limit", "off", "--data"])
         .arg(data)
+        // The environment, not `--api-key`: the way the help recommends, with no warning.
+        .env("AVBATCH_SERVE_API_KEYS", KEY)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -205,4 +207,40 @@ impl Drop for ServerProcess {
 
 pub fn data_dir_of(server: &TestServer) -> PathBuf {
     server.data.path().to_path_buf()
+}
+
+/// Runs `cmd` with its output collected, waiting at most `limit`: a hang fails the test instead
+/// of stalling the suite. The child leads a process group of its own, and on overrun the whole
+/// group (servers it started too) is killed. Output is drained as it comes, so a chatty child
+/// never blocks on a full pipe.
+pub fn run_bounded(mut cmd: Command, limit: std::time::Duration) -> std::process::Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let group = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("collect the child's output"),
+        Err(_) => {
+            kill_group(group);
+            let out = rx.recv().expect("the waiting thread answers").expect("collect the child's output");
+            panic!(
+                "{cmd:?} still ran after {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// SIGKILL to every process of the group `group` leads (see [`run_bounded`]).
+pub fn kill_group(group: u32) {
+    #[cfg(unix)]
+    // SAFETY: kill(2) with a negated process-group id signals only that group, which a test
+    // started with `process_group(0)`; no memory is involved.
+    unsafe {
+        libc::kill(-(group as i32), libc::SIGKILL);
+    }
 }
