@@ -28,8 +28,13 @@ use crate::server::upload::{self, parse_content_range, ContentRange, UploadState
 use crate::server::video::VideoRecord;
 use crate::server::{drain, App};
 
-/// Largest text field kept (e.g. `videoId`); larger ones are refused.
-const MAX_TEXT_FIELD: usize = 64 * 1024;
+/// Most text fields (parts other than the file) one upload request may carry. The official
+/// clients send at most one, `videoId` (API.md §3.5); 16 leaves room for clients that add a title
+/// or tags, while one request can no longer hold thousands of fields (issue #11, item 18).
+pub const MAX_TEXT_FIELDS: usize = 16;
+/// Most bytes of text-field values in one upload request, all fields together: a `videoId` is 24
+/// bytes, so 64 KiB is generous, and ten requests at once hold at most 640 KiB of them.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
 /// Answers `err` after reading the body, so the client can read the answer.
 async fn refuse(err: ApiError, body: Body) -> Result<Response, ApiError> {
@@ -104,16 +109,28 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
     let mut incoming = Incoming { path: None, len: 0, file_name: None, fields: HashMap::new() };
     let mut files = 0;
     let mut too_large = false;
+    let mut text_fields = 0;
+    let mut text_bytes = 0;
     while let Some(mut field) = multipart.next_field().await.map_err(malformed_body)? {
         let is_file = field.file_name().is_some() || field.name() == Some("file");
         if !is_file {
             let name = field.name().unwrap_or_default().to_owned();
+            text_fields += 1;
+            if text_fields > MAX_TEXT_FIELDS {
+                drop(field);
+                drain_multipart(multipart).await;
+                return Err(ApiError::invalid_attribute(
+                    &name,
+                    format!("an upload carries at most {MAX_TEXT_FIELDS} form fields besides the file"),
+                ));
+            }
             let mut value = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(malformed_body)? {
-                if value.len() + chunk.len() > MAX_TEXT_FIELD {
+                text_bytes += chunk.len();
+                if text_bytes > MAX_TEXT_BYTES {
                     drop(field);
-                    drop(multipart);
-                    return Err(ApiError::invalid_attribute(&name, "form fields other than the file are limited to 64 KiB"));
+                    drain_multipart(multipart).await;
+                    return Err(ApiError::invalid_attribute(&name, "the form fields besides the file are limited to 64 KiB in all"));
                 }
                 value.extend_from_slice(&chunk);
             }
@@ -158,6 +175,15 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
         0 => Err(upload::no_file()),
         1 => Ok(incoming),
         _ => Err(upload::multiple_files()),
+    }
+}
+
+/// Reads the rest of a refused multipart body without keeping any of it, so the client reads the
+/// refusal instead of a reset. Bounded by the stream limit the parser was built with; a body that
+/// stops parsing ends the drain (the connection is then closed after the answer).
+async fn drain_multipart(mut multipart: multer::Multipart<'_>) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
     }
 }
 
