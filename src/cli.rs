@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::secret::ApiKey;
-use crate::server::{FaultConfig, RateLimits, Server, ServerConfig, Storm};
+use crate::server::{ConnectionConfig, FaultConfig, RateLimits, Server, ServerConfig, Storm};
 
 /// Move whole video libraries into api.video: fast, within the rate limits, never losing or
 /// duplicating a video.
@@ -389,6 +389,32 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
 
+    /// Most connections held at once [default: from the open-file limit, raised to its hard
+    /// limit at start, less a quarter kept for files]. At the limit, the connection idle the
+    /// longest is closed to make room; one with a request in flight never is.
+    #[arg(long, value_name = "N", help_heading = "Connections")]
+    pub max_connections: Option<usize>,
+
+    /// A request head must be complete this long after its first byte, and a new connection
+    /// must send its first head this long after it is accepted; else it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Connections")]
+    pub head_timeout: Duration,
+
+    /// An idle keep-alive connection (its last answer sent, no new request begun) is closed after
+    /// this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Connections")]
+    pub idle_timeout: Duration,
+
+    /// A request whose body brings no byte for this long while the server waits for it is cut
+    /// (a body arriving slowly, at any rate, is not).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = "Connections")]
+    pub body_timeout: Duration,
+
+    /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish before every
+    /// connection still open is closed and the server exits.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration, help_heading = "Connections")]
+    pub shutdown_grace: Duration,
+
     /// Delay added before every request is handled.
     #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration, help_heading = "Fault injection")]
     pub latency: Duration,
@@ -438,6 +464,13 @@ impl ServeArgs {
             },
             discard: self.discard,
             public_url: self.public_url.clone(),
+            connections: ConnectionConfig {
+                max_connections: self.max_connections,
+                head_timeout: self.head_timeout,
+                idle_timeout: self.idle_timeout,
+                body_timeout: self.body_timeout,
+                shutdown_grace: self.shutdown_grace,
+            },
         }
     }
 }
@@ -592,5 +625,13 @@ mod tests {
         assert_eq!(cfg.faults.latency, Duration::from_millis(20));
         assert_eq!(cfg.rate_limits.uploads.unwrap().limit, 5);
         assert!(Cli::try_parse_from(["avbatch", "serve", "--fail-rate", "2"]).is_err());
+    }
+
+    #[test]
+    fn serve_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["avbatch", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
+        let cfg = args.to_config();
+        assert_eq!(cfg.connections, ConnectionConfig::default());
     }
 }

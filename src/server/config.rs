@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub discard: bool,
     /// Base URL used in asset links; default `http://<bound address>`.
     pub public_url: Option<String>,
+    /// Connection limits, time-outs and the shutdown grace period.
+    pub connections: ConnectionConfig,
 }
 
 impl ServerConfig {
@@ -51,7 +53,54 @@ impl ServerConfig {
             faults: FaultConfig::default(),
             discard: false,
             public_url: None,
+            connections: ConnectionConfig::default(),
         }
+    }
+}
+
+/// How long the server waits for its clients, how many it holds, and how it stops.
+///
+/// The defaults are those of API gateways in front of services like api.video, chosen so that no
+/// client that is making progress is ever cut: nginx closes a connection whose body brings nothing
+/// for 60 s (`client_body_timeout`) and an idle keep-alive connection after 75 s; AWS load
+/// balancers after 60 s idle; HAProxy's recommended `timeout http-request` is 10 s. A body that
+/// trickles in at a few KiB/s never waits 60 s for its next byte, and a request head (at most
+/// 32 KiB here) takes under 2 s even at 16 KiB/s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// Most connections held at once; `None` derives it from the open-file limit (see
+    /// [`super::conns::connection_budget`]).
+    pub max_connections: Option<usize>,
+    /// A request head must be complete this long after its first byte (and a new connection must
+    /// complete its first head this long after it was accepted).
+    pub head_timeout: Duration,
+    /// An idle keep-alive connection (last answer sent, no new request begun) is closed after this.
+    pub idle_timeout: Duration,
+    /// A request body that brings no byte for this long while the server waits for it is cut.
+    pub body_timeout: Duration,
+    /// On shutdown, how long requests in flight may take to finish before every connection still
+    /// open is closed.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            max_connections: None,
+            head_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+            // Short, so `kill -TERM` (a test's or an orchestrator's) ends the process in seconds;
+            // long enough for a request that is being answered to be answered.
+            shutdown_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// The limits a connection's watchdogs enforce.
+    pub fn timeouts(&self) -> super::conns::Timeouts {
+        super::conns::Timeouts { head: self.head_timeout, idle: self.idle_timeout, body: self.body_timeout }
     }
 }
 
