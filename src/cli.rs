@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::secret::ApiKey;
-use crate::server::{ConnectionConfig, FaultConfig, RateLimits, Server, ServerConfig, Storm};
+use crate::server::{ConnectionConfig, FaultConfig, MetadataMatch, RateLimits, Server, ServerConfig, Storm};
 
 /// Move whole video libraries into api.video: fast, within the rate limits, never losing or
 /// duplicating a video.
@@ -150,6 +150,10 @@ fn parse_probability(s: &str) -> Result<f64, String> {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
         _ => Err(format!("`{s}` is not a probability between 0 and 1")),
     }
+}
+
+fn parse_metadata_match(s: &str) -> Result<MetadataMatch, String> {
+    s.parse().map_err(|e: crate::server::config::ParseMetadataMatchError| e.to_string())
 }
 
 /// Which api.video to talk to.
@@ -436,6 +440,31 @@ pub struct ServeArgs {
     #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
     pub lose_rate: f64,
 
+    /// Probability that an API request (not the /vod/ asset host) takes effect and its answer is
+    /// then replaced by a gateway error, 502 or 504 at random, as a load balancer in front of
+    /// api.video would send: a text/html nginx page, no X-RateLimit-* headers.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    pub gateway_error_rate: f64,
+
+    /// Probability that an upload (POST /videos/{id}/source or POST /upload) stops being read
+    /// part-way through its body and is never answered: the connection stays open (for up to
+    /// 10 minutes) until the client gives up; nothing of it is stored.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = parse_probability, help_heading = "Fault injection")]
+    pub stall_rate: f64,
+
+    /// How GET /videos?metadata[KEY]=VALUE matches: `exact` (KEY and VALUE equal a pair of the
+    /// video's) or `contains` (KEY equal, VALUE a case-insensitive substring of the pair's value).
+    /// api.video does not document which (its title filter matches substrings).
+    #[arg(long, value_name = "MODE", default_value = "exact", value_parser = parse_metadata_match, help_heading = "Fault injection")]
+    pub metadata_match: MetadataMatch,
+
+    /// Age at which a video whose source is not complete (and that was not created from a source
+    /// URL) is deleted: afterwards it answers 404 and is absent from lists, its chunks removed.
+    /// api.video's rule is 7 days. Checked when the video is looked up or listed, against its
+    /// createdAt (also as edited in DIR/videos/{id}/video.json before a restart).
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration, help_heading = "Fault injection")]
+    pub unfinished_ttl: Duration,
+
     /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s).
     #[arg(long, value_name = "EVERY:FOR", help_heading = "Fault injection")]
     pub storm: Option<Storm>,
@@ -459,6 +488,10 @@ impl ServeArgs {
                 fail_rate: self.fail_rate,
                 reset_rate: self.reset_rate,
                 lose_rate: self.lose_rate,
+                gateway_error_rate: self.gateway_error_rate,
+                stall_rate: self.stall_rate,
+                metadata_match: self.metadata_match,
+                unfinished_ttl: self.unfinished_ttl,
                 storm: self.storm,
                 seed: self.seed,
             },
@@ -633,5 +666,14 @@ mod tests {
         let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
         let cfg = args.to_config();
         assert_eq!(cfg.connections, ConnectionConfig::default());
+        let faults = FaultConfig::default();
+        assert_eq!(cfg.faults.unfinished_ttl, faults.unfinished_ttl);
+        assert_eq!(cfg.faults.metadata_match, faults.metadata_match);
+        assert_eq!((cfg.faults.gateway_error_rate, cfg.faults.stall_rate), (0.0, 0.0));
+        let cli = Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "contains", "--unfinished-ttl", "2s"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
+        assert_eq!(args.to_config().faults.metadata_match, crate::server::MetadataMatch::Contains);
+        assert_eq!(args.to_config().faults.unfinished_ttl, Duration::from_secs(2));
+        assert!(Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "fuzzy"]).is_err());
     }
 }

@@ -39,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{ConnectionConfig, FaultConfig, Quota, RateLimits, ServerConfig, Storm};
+pub use config::{ConnectionConfig, FaultConfig, MetadataMatch, Quota, RateLimits, ServerConfig, Storm};
 use net::ConnMeta;
 use problem::ApiError;
 use ratelimit::{Bucket, RateLimiter};
@@ -224,20 +224,37 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         None => None,
     };
     let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
-    let mut resp = match decision {
-        Some(d) if !d.allowed => refuse(ApiError::too_many_requests(), req).await,
-        _ => as_problem(next.run(req).await).await,
-    };
+    let handled = decision.as_ref().is_none_or(|d| d.allowed);
+    let mut resp = if handled { as_problem(next.run(req).await).await } else { refuse(ApiError::too_many_requests(), req).await };
     if class.api && app.faults.should_lose() {
         // `--lose-rate`: the request took effect; drop the connection instead of answering.
         if let Some(conn) = conn {
             conn.kill();
+        }
+    } else if class.api && handled {
+        if let Some(status) = app.faults.gateway_error() {
+            // `--gateway-error-rate`: the request took effect; the load balancer in front answers
+            // instead, in its own words and without the API's rate-limit headers.
+            return gateway_error(status);
         }
     }
     if let Some(d) = decision {
         d.write_headers(resp.headers_mut());
     }
     resp
+}
+
+/// What nginx, as the load balancer in front of an API, answers when its upstream fails (502) or
+/// does not answer in time (504): an HTML page, not problem+json.
+fn gateway_error(status: StatusCode) -> Response {
+    let title = match status {
+        StatusCode::GATEWAY_TIMEOUT => "504 Gateway Time-out",
+        _ => "502 Bad Gateway",
+    };
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    (status, [(axum::http::header::CONTENT_TYPE, "text/html"), (axum::http::header::SERVER, "nginx")], body).into_response()
 }
 
 /// The router with every route and the gate, over `app`.
@@ -260,7 +277,7 @@ pub fn open_app(config: &ServerConfig, public_url: String) -> Result<(App, Optio
         generated = Some(key.clone());
         keys.push(key);
     }
-    let store = store::Store::open(&config.data_dir, config.discard).map_err(data_err)?;
+    let store = store::Store::open(&config.data_dir, config.discard).map_err(data_err)?.with_unfinished_ttl(config.faults.unfinished_ttl);
     let auth = auth::Auth::open(&config.data_dir, keys, config.token_ttl).map_err(data_err)?;
     let app = App {
         store,

@@ -65,6 +65,24 @@ impl Drop for Incoming {
     }
 }
 
+/// How long an upload stalled by `--stall-rate` is held before its connection is reset: far longer
+/// than any client's progress time-out, so that is what ends it. The body time-out does not apply,
+/// since the server stops asking for the body.
+const STALL_HOLD: std::time::Duration = std::time::Duration::from_secs(600);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Reset,
+    Stall,
+}
+
+/// `--stall-rate`: the body is no longer read (the client's writes block once the socket buffers
+/// are full) and no answer comes, until the client gives up or [`STALL_HOLD`] passes.
+async fn stall() {
+    tracing::debug!("injected stall (--stall-rate): this upload is no longer read");
+    tokio::time::sleep(STALL_HOLD).await;
+}
+
 fn malformed_body(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request("uploaded-file-invalid-file", "The uploaded file is invalid.")
         .detail(format!("the multipart body cannot be read: {e}"))
@@ -85,21 +103,30 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
 
     // `--reset-rate`: cut the connection once this many body bytes have arrived.
     let reset_at = app.faults.reset_point(expected);
+    // `--stall-rate`: stop reading once this many body bytes have arrived.
+    let stall_at = app.faults.stall_point(expected);
     let mut seen = 0u64;
-    let body = req.into_body().into_data_stream().map(move |chunk| {
-        if let (Ok(c), Some(limit)) = (&chunk, reset_at) {
+    let body = req.into_body().into_data_stream().then(move |chunk| {
+        let mut fault = None;
+        if let Ok(c) = &chunk {
             seen += c.len() as u64;
-            if seen > limit {
-                if let Some(conn) = &conn {
-                    conn.kill();
-                }
-                return Err(axum::Error::new(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "connection reset (injected fault)",
-                )));
+            if reset_at.is_some_and(|limit| seen > limit) {
+                fault = Some(Fault::Reset);
+            } else if stall_at.is_some_and(|limit| seen > limit) {
+                fault = Some(Fault::Stall);
             }
         }
-        chunk
+        let conn = conn.clone();
+        async move {
+            let Some(fault) = fault else { return chunk };
+            if fault == Fault::Stall {
+                stall().await;
+            }
+            if let Some(conn) = &conn {
+                conn.kill();
+            }
+            Err(axum::Error::new(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset (injected fault)")))
+        }
     });
     // Past this the connection is closed rather than drained.
     let hard_cap = MAX_CHUNK_BYTES + MULTIPART_OVERHEAD + 64 * 1024 * 1024;
