@@ -353,7 +353,7 @@ async fn issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_op
     let log = server.stderr();
     let tail = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
     assert!(!log.contains("Too many open files"), "the server ran out of descriptors:\n{tail}");
-    assert!(log.contains("connection limit limit=768"), "1024 descriptors less a quarter for files:\n{tail}");
+    assert!(log.contains("accepting connections max_connections=768"), "1024 descriptors less a quarter for files:\n{tail}");
     // Every socket was still held while the requests were answered.
     match local {
         Some(task) => assert_eq!(task.await.unwrap().len(), IDLE),
@@ -491,7 +491,8 @@ async fn issue_11_head_idle_and_body_time_outs_close_connections_but_not_slow_cl
     assert!(start.elapsed() >= Duration::from_millis(900), "not before the body time-out: {:?}", start.elapsed());
     assert_eq!(s.status_of(&id).await["ingest"].get("status"), None, "nothing of the stalled body is stored");
 
-    // A body that trickles (8 KiB/s, pauses of 250 ms, under the 1 s time-out) for 3 s goes through.
+    // A body that trickles (8 KiB/s, pauses of 250 ms, under the 1 s time-out) for 3 s goes
+    // through.
     let data = pattern(24 * 1024, 5);
     let (ct, body) = multipart_file("file", "slow.mp4", &data);
     let mut slow = TcpStream::connect(addr).await.unwrap();

@@ -55,9 +55,9 @@ fn raise_nofile_limit() -> u64 {
     }
     if current.rlim_cur < current.rlim_max {
         let raised = libc::rlimit { rlim_cur: current.rlim_max, rlim_max: current.rlim_max };
-        // SAFETY: `setrlimit` only reads the `rlimit` we pass. Raising the soft limit up to the hard
-        // one needs no privilege; it fails harmlessly when the hard limit is "infinity" and the
-        // kernel caps descriptors lower (Linux `nr_open`), and the old limit then stands.
+        // SAFETY: `setrlimit` only reads the `rlimit` we pass. Raising the soft limit up to the
+        // hard one needs no privilege; it fails harmlessly when the hard limit is "infinity" and
+        // the kernel caps descriptors lower (Linux `nr_open`), and the old limit then stands.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             return current.rlim_max as u64;
         }

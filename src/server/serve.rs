@@ -54,7 +54,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let limit = config.max_connections.unwrap_or_else(conns::connection_budget);
     let conns = Conns::new(limit);
-    tracing::info!(limit, "connection limit");
+    tracing::info!(max_connections = limit, "accepting connections");
     let draining = CancellationToken::new();
     let service = TowerToHyperService::new(router);
     let shared = Arc::new(Shared { service, timeouts: config.timeouts(), bandwidth, draining: draining.clone() });
@@ -181,13 +181,15 @@ struct WatchedBody {
     inner: Incoming,
     timeout: Duration,
     conn: Arc<Conn>,
-    sleep: Pin<Box<Sleep>>,
+    /// Made the first time the handler waits, so that bodies that are there at once (and GETs
+    /// without one) cost no timer.
+    sleep: Option<Pin<Box<Sleep>>>,
     armed: bool,
 }
 
 impl WatchedBody {
     fn new(inner: Incoming, timeout: Duration, conn: Arc<Conn>) -> Self {
-        WatchedBody { inner, timeout, conn, sleep: Box::pin(tokio::time::sleep(timeout)), armed: false }
+        WatchedBody { inner, timeout, conn, sleep: None, armed: false }
     }
 }
 
@@ -208,12 +210,13 @@ impl hyper::body::Body for WatchedBody {
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
+                let deadline = tokio::time::Instant::now() + this.timeout;
+                let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
                 if !this.armed {
                     this.armed = true;
-                    let deadline = tokio::time::Instant::now() + this.timeout;
-                    this.sleep.as_mut().reset(deadline);
+                    sleep.as_mut().reset(deadline);
                 }
-                if this.sleep.as_mut().poll(cx).is_ready() {
+                if sleep.as_mut().poll(cx).is_ready() {
                     tracing::debug!(timeout = ?this.timeout, "request body stalled: closing the connection");
                     this.conn.close();
                     return Poll::Ready(Some(Err(BodyStalled(this.timeout).into())));

@@ -194,9 +194,9 @@ impl Store {
     }
 
     /// Deletes an expired video: out of memory at once, then its folder. Called from handlers on
-    /// the runtime: it is one `remove_dir_all`, once per expired video. Unlike [`Self::delete_video`]
-    /// nothing is fsynced: should a crash undo the removal, the video is still expired at the next
-    /// look and is removed again.
+    /// the runtime: it is one `remove_dir_all`, once per expired video. Unlike
+    /// [`Self::delete_video`] nothing is fsynced: should a crash undo the removal, the video is
+    /// still expired at the next look and is removed again.
     fn expire(&self, id: &str, slot: &Arc<VideoSlot>) {
         slot.lock().deleted = true;
         {
