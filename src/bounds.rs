@@ -24,7 +24,7 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 pub const CONCURRENCY: RangeInclusive<usize> = 1..=1024;
 /// `--retries`: retries per request.
 pub const RETRIES: RangeInclusive<u32> = 0..=1000;
-/// `--timeout`: time per request on top of its body's. Zero would fail every request.
+/// `--timeout`: how long a request may go without progress. Zero would fail every request.
 pub const TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(100)..=HOUR;
 /// `--rate`: requests per second. Beyond these the limiter's period rounds to zero or to ages.
 pub const RATE: RangeInclusive<f64> = 0.001..=1_000_000.0;
@@ -47,6 +47,14 @@ pub const STORM: RangeInclusive<Duration> = Duration::from_millis(1)..=DAY;
 pub const BENCH_FILES: RangeInclusive<usize> = 1..=1_000_000;
 /// `bench --size`, `--max-size`: one synthetic file, at most what api.video takes for a video.
 pub const BENCH_SIZE: RangeInclusive<u64> = 1..=MAX_VIDEO_SIZE;
+/// `serve --max-connections`: connections held at once (each is a file descriptor).
+pub const CONNECTIONS: RangeInclusive<usize> = 1..=1_000_000;
+/// `serve --head-timeout`, `--idle-timeout`, `--body-timeout`: a connection's time-outs.
+pub const CONNECTION_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(100)..=HOUR;
+/// `serve --shutdown-grace`: time for requests in flight at a shutdown.
+pub const SHUTDOWN_GRACE: RangeInclusive<Duration> = Duration::ZERO..=HOUR;
+/// `serve --unfinished-ttl`: age at which an unfinished upload is dropped (api.video: 7 days).
+pub const UNFINISHED_TTL: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(365 * 24 * 3600);
 /// Seeds: any 64-bit number.
 pub const SEED: RangeInclusive<u64> = 0..=u64::MAX;
 

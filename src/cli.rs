@@ -16,7 +16,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use crate::bounds;
 use crate::config::{read_secret_file, ConfigError};
 use crate::secret::ApiKey;
-use crate::server::{FaultConfig, RateLimits, Server, ServerConfig, Storm};
+use crate::server::{ConnectionConfig, FaultConfig, MetadataMatch, RateLimits, Server, ServerConfig, Storm};
 
 /// Move whole video libraries into api.video: fast, within the rate limits, never losing or
 /// duplicating a video.
@@ -207,6 +207,10 @@ pub enum Command {
     /// Prints `listening on http://ADDR` on stdout once it accepts connections (and `api key: KEY`
     /// when it generated a key). Stops cleanly on Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+}
+
+fn parse_metadata_match(s: &str) -> Result<MetadataMatch, String> {
+    s.parse().map_err(|e: crate::server::config::ParseMetadataMatchError| e.to_string())
 }
 
 /// Which api.video to talk to.
@@ -459,6 +463,33 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
 
+    /// Most connections held at once, from 1 to 1000000 [default: from the open-file limit,
+    /// raised to its hard limit at start, less a quarter kept for files]. At the limit, the
+    /// connection idle the longest is closed to make room; one with a request in flight never is.
+    #[arg(long, value_name = "N", value_parser = bounds::whole(bounds::CONNECTIONS), help_heading = "Connections")]
+    pub max_connections: Option<usize>,
+
+    /// A request head must be complete this long after its first byte, and a new connection
+    /// must send its first head this long after it is accepted; else it is closed. From 100ms
+    /// to 1h.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = bounds::duration(bounds::CONNECTION_TIMEOUT), help_heading = "Connections")]
+    pub head_timeout: Duration,
+
+    /// An idle keep-alive connection (its last answer sent, no new request begun) is closed after
+    /// this long, from 100ms to 1h.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = bounds::duration(bounds::CONNECTION_TIMEOUT), help_heading = "Connections")]
+    pub idle_timeout: Duration,
+
+    /// A request whose body brings no byte for this long while the server waits for it is cut
+    /// (a body arriving slowly, at any rate, is not); from 100ms to 1h.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = bounds::duration(bounds::CONNECTION_TIMEOUT), help_heading = "Connections")]
+    pub body_timeout: Duration,
+
+    /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish before every
+    /// connection still open is closed and the server exits; from 0s to 1h.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = bounds::duration(bounds::SHUTDOWN_GRACE), help_heading = "Connections")]
+    pub shutdown_grace: Duration,
+
     /// Delay added before every request is handled, from 0s to 1h.
     #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = bounds::duration(bounds::LATENCY), help_heading = "Fault injection")]
     pub latency: Duration,
@@ -480,6 +511,32 @@ pub struct ServeArgs {
     /// connection drops instead), so the client cannot tell whether it worked.
     #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
     pub lose_rate: f64,
+
+    /// Probability (from 0 to 1) that an API request (not the /vod/ asset host) takes effect and
+    /// its answer is then replaced by a gateway error, 502 or 504 at random, as a load balancer
+    /// in front of api.video would send: a text/html nginx page, no X-RateLimit-* headers.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
+    pub gateway_error_rate: f64,
+
+    /// Probability (from 0 to 1) that an upload (POST /videos/{id}/source or POST /upload) stops
+    /// being read part-way through its body and is never answered: the connection stays open
+    /// (for up to 10 minutes) until the client gives up; nothing of it is stored.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
+    pub stall_rate: f64,
+
+    /// How GET /videos?metadata[KEY]=VALUE matches: `exact` (KEY and VALUE equal a pair of the
+    /// video's) or `contains` (KEY equal, VALUE a case-insensitive substring of the pair's value).
+    /// api.video does not document which (its title filter matches substrings).
+    #[arg(long, value_name = "MODE", default_value = "exact", value_parser = parse_metadata_match, help_heading = "Fault injection")]
+    pub metadata_match: MetadataMatch,
+
+    /// Age at which a video whose source is not complete (and that was not created from a source
+    /// URL) is deleted, from 1s to 365days: afterwards it answers 404 and is absent from lists,
+    /// its chunks removed. api.video's rule is 7 days. Checked when the video is looked up or
+    /// listed, against its createdAt (also as edited in DIR/videos/{id}/video.json before a
+    /// restart).
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = bounds::duration(bounds::UNFINISHED_TTL), help_heading = "Fault injection")]
+    pub unfinished_ttl: Duration,
 
     /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s); FOR at least
     /// 1ms, EVERY at most 1day.
@@ -517,11 +574,22 @@ impl ServeArgs {
                 fail_rate: self.fail_rate,
                 reset_rate: self.reset_rate,
                 lose_rate: self.lose_rate,
+                gateway_error_rate: self.gateway_error_rate,
+                stall_rate: self.stall_rate,
+                metadata_match: self.metadata_match,
+                unfinished_ttl: self.unfinished_ttl,
                 storm: self.storm,
                 seed: self.seed,
             },
             discard: self.discard,
             public_url: self.public_url.clone(),
+            connections: ConnectionConfig {
+                max_connections: self.max_connections,
+                head_timeout: self.head_timeout,
+                idle_timeout: self.idle_timeout,
+                body_timeout: self.body_timeout,
+                shutdown_grace: self.shutdown_grace,
+            },
         })
     }
 }
@@ -747,5 +815,22 @@ mod tests {
         assert_eq!(cfg.faults.latency, Duration::from_millis(20));
         assert_eq!(cfg.rate_limits.uploads.unwrap().limit, 5);
         assert!(Cli::try_parse_from(["avbatch", "serve", "--fail-rate", "2"]).is_err());
+    }
+
+    #[test]
+    fn serve_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["avbatch", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
+        let cfg = args.to_config().unwrap();
+        assert_eq!(cfg.connections, ConnectionConfig::default());
+        let faults = FaultConfig::default();
+        assert_eq!(cfg.faults.unfinished_ttl, faults.unfinished_ttl);
+        assert_eq!(cfg.faults.metadata_match, faults.metadata_match);
+        assert_eq!((cfg.faults.gateway_error_rate, cfg.faults.stall_rate), (0.0, 0.0));
+        let cli = Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "contains", "--unfinished-ttl", "2s"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
+        assert_eq!(args.to_config().unwrap().faults.metadata_match, crate::server::MetadataMatch::Contains);
+        assert_eq!(args.to_config().unwrap().faults.unfinished_ttl, Duration::from_secs(2));
+        assert!(Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "fuzzy"]).is_err());
     }
 }

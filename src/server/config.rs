@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub discard: bool,
     /// Base URL used in asset links; default `http://<bound address>`.
     pub public_url: Option<String>,
+    /// Connection limits, time-outs and the shutdown grace period.
+    pub connections: ConnectionConfig,
 }
 
 impl ServerConfig {
@@ -51,7 +53,54 @@ impl ServerConfig {
             faults: FaultConfig::default(),
             discard: false,
             public_url: None,
+            connections: ConnectionConfig::default(),
         }
+    }
+}
+
+/// How long the server waits for its clients, how many it holds, and how it stops.
+///
+/// The defaults are those of API gateways in front of services like api.video, chosen so that no
+/// client that is making progress is ever cut: nginx closes a connection whose body brings nothing
+/// for 60 s (`client_body_timeout`) and an idle keep-alive connection after 75 s; AWS load
+/// balancers after 60 s idle; HAProxy's recommended `timeout http-request` is 10 s. A body that
+/// trickles in at a few KiB/s never waits 60 s for its next byte, and a request head (at most
+/// 32 KiB here) takes under 2 s even at 16 KiB/s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// Most connections held at once; `None` derives it from the open-file limit (see
+    /// [`super::conns::connection_budget`]).
+    pub max_connections: Option<usize>,
+    /// A request head must be complete this long after its first byte (and a new connection must
+    /// complete its first head this long after it was accepted).
+    pub head_timeout: Duration,
+    /// An idle keep-alive connection (last answer sent, no new request begun) is closed after this.
+    pub idle_timeout: Duration,
+    /// A request body that brings no byte for this long while the server waits for it is cut.
+    pub body_timeout: Duration,
+    /// On shutdown, how long requests in flight may take to finish before every connection still
+    /// open is closed.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            max_connections: None,
+            head_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+            // Short, so `kill -TERM` (a test's or an orchestrator's) ends the process in seconds;
+            // long enough for a request that is being answered to be answered.
+            shutdown_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// The limits a connection's watchdogs enforce.
+    pub fn timeouts(&self) -> super::conns::Timeouts {
+        super::conns::Timeouts { head: self.head_timeout, idle: self.idle_timeout, body: self.body_timeout }
     }
 }
 
@@ -145,8 +194,9 @@ impl FromStr for RateLimits {
     }
 }
 
-/// Faults the server injects, for tests and benchmarks.
-#[derive(Debug, Clone, Default)]
+/// Faults the server injects, for tests and benchmarks, and rules of api.video that tests need to
+/// tighten or loosen.
+#[derive(Debug, Clone)]
 pub struct FaultConfig {
     /// Added before every request is handled.
     pub latency: Duration,
@@ -159,10 +209,84 @@ pub struct FaultConfig {
     /// Probability that an API request is carried out but its answer is lost: the connection
     /// drops instead of the response going out (the client cannot tell whether it worked).
     pub lose_rate: f64,
+    /// Probability that an API request takes effect and its answer is then replaced by a load
+    /// balancer's `502` or `504` (HTML body, no rate-limit headers).
+    pub gateway_error_rate: f64,
+    /// Probability that an upload stops being read part-way through its body and is never
+    /// answered (the connection stays open until the client gives up).
+    pub stall_rate: f64,
+    /// How `GET /videos?metadata[KEY]=VALUE` matches.
+    pub metadata_match: MetadataMatch,
+    /// Age past which a video whose source is not complete is deleted (api.video: 7 days).
+    pub unfinished_ttl: Duration,
     /// Periodic 429 storms.
     pub storm: Option<Storm>,
     /// Seed for the fault dice; the same seed and request order give the same faults.
     pub seed: Option<u64>,
+}
+
+/// api.video deletes videos that never got their whole source 7 days after their creation
+/// (API.md §2.1).
+pub const UNFINISHED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig {
+            latency: Duration::ZERO,
+            bandwidth: None,
+            fail_rate: 0.0,
+            reset_rate: 0.0,
+            lose_rate: 0.0,
+            gateway_error_rate: 0.0,
+            stall_rate: 0.0,
+            metadata_match: MetadataMatch::Exact,
+            unfinished_ttl: UNFINISHED_TTL,
+            storm: None,
+            seed: None,
+        }
+    }
+}
+
+/// How a `metadata[KEY]=VALUE` filter of `GET /videos` matches a video's metadata.
+///
+/// api.video does not document it (its `title` filter matches substrings); both readings are
+/// offered so that clients can be tested against the stricter and the looser one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetadataMatch {
+    /// `exact`: KEY and VALUE equal a pair of the video's, exactly.
+    #[default]
+    Exact,
+    /// `contains`: KEY equals a pair's key exactly; VALUE is a case-insensitive substring of its
+    /// value.
+    Contains,
+}
+
+impl MetadataMatch {
+    /// Whether a video's pair `key`/`value` matches the filter `want_key`/`want_value`.
+    pub fn matches(self, want_key: &str, want_value: &str, key: &str, value: &str) -> bool {
+        key == want_key
+            && match self {
+                MetadataMatch::Exact => value == want_value,
+                MetadataMatch::Contains => value.to_lowercase().contains(&want_value.to_lowercase()),
+            }
+    }
+}
+
+/// Why a `--metadata-match` value was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid metadata match `{0}`: expected `exact` or `contains`")]
+pub struct ParseMetadataMatchError(String);
+
+impl FromStr for MetadataMatch {
+    type Err = ParseMetadataMatchError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "exact" => Ok(MetadataMatch::Exact),
+            "contains" => Ok(MetadataMatch::Contains),
+            _ => Err(ParseMetadataMatchError(s.to_owned())),
+        }
+    }
 }
 
 /// A 429 storm: for the first `duration` of every `every`, every API request gets `429`.
@@ -211,6 +335,18 @@ mod tests {
         for bad in ["uploads", "uploads=0/1s", "uploads=3/0s", "foo=1/1s", "uploads=x/1s"] {
             assert!(bad.parse::<RateLimits>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn metadata_matches() {
+        let exact: MetadataMatch = "exact".parse().unwrap();
+        let contains: MetadataMatch = "contains".parse().unwrap();
+        assert!("fuzzy".parse::<MetadataMatch>().is_err());
+        assert!(exact.matches("k", "Blue", "k", "Blue") && !exact.matches("k", "blue", "k", "Blue"));
+        assert!(!exact.matches("k", "Bl", "k", "Blue"));
+        assert!(contains.matches("k", "lU", "k", "Blue") && contains.matches("k", "", "k", "Blue"));
+        assert!(!contains.matches("K", "Blue", "k", "Blue"), "the key matches exactly either way");
+        assert_eq!(FaultConfig::default().unfinished_ttl, Duration::from_secs(604_800));
     }
 
     #[test]

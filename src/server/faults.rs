@@ -1,4 +1,5 @@
-//! Fault injection: the dice behind `--fail-rate`, `--reset-rate` and `--storm`.
+//! Fault injection: the dice behind `--fail-rate`, `--reset-rate`, `--lose-rate`,
+//! `--gateway-error-rate`, `--stall-rate` and `--storm`.
 //!
 //! One seeded RNG behind a lock, so a run with `--seed` injects the same faults for the same
 //! order of requests. Latency and bandwidth are applied elsewhere (the gate and `net.rs`).
@@ -6,6 +7,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
@@ -52,10 +54,30 @@ impl Faults {
         self.roll(self.config.lose_rate)
     }
 
+    /// Whether this request's answer is replaced by a gateway error, and which: 502 or 504, at
+    /// random, as a load balancer answers when its upstream fails or is too slow.
+    pub fn gateway_error(&self) -> Option<StatusCode> {
+        if !self.roll(self.config.gateway_error_rate) {
+            return None;
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        Some(if rng.random_bool(0.5) { StatusCode::BAD_GATEWAY } else { StatusCode::GATEWAY_TIMEOUT })
+    }
+
     /// For an upload chosen to be cut, how many body bytes to let through first (of about
     /// `expected` bytes); `None` when this upload goes through.
     pub fn reset_point(&self, expected: u64) -> Option<u64> {
-        if !self.roll(self.config.reset_rate) {
+        self.body_point(self.config.reset_rate, expected)
+    }
+
+    /// For an upload chosen to stall, how many body bytes to read before reading stops (of about
+    /// `expected` bytes); `None` when this upload goes through.
+    pub fn stall_point(&self, expected: u64) -> Option<u64> {
+        self.body_point(self.config.stall_rate, expected)
+    }
+
+    fn body_point(&self, p: f64, expected: u64) -> Option<u64> {
+        if !self.roll(p) {
             return None;
         }
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());

@@ -5,18 +5,21 @@
 //! switches for latency, bandwidth, errors, resets and 429 storms. Every test and benchmark of
 //! avbatch runs against it, and the official clients upload to it unchanged.
 //!
-//! Layout: [`config`] (what it is told), [`net`] (socket, pacing, resets), the gate in this file
-//! (faults, auth, rate limits: one place for what every request goes through), [`routes`]
-//! (handlers), [`store`] (disk), [`upload`] (chunk rules), [`video`], [`auth`], [`ratelimit`],
-//! [`faults`], [`problem`].
+//! Layout: [`config`] (what it is told), [`serve`] (accept loop, each connection's life,
+//! shutdown), [`conns`] (the connection table and its limit), [`net`] (socket, pacing, resets,
+//! read watchdog), the gate in this file (faults, auth, rate limits: one place for what every
+//! request goes through), [`routes`] (handlers), [`store`] (disk), [`upload`] (chunk rules),
+//! [`video`], [`auth`], [`ratelimit`], [`faults`], [`problem`].
 
 pub mod auth;
 pub mod config;
+pub mod conns;
 pub mod faults;
 pub mod net;
 pub mod problem;
 pub mod ratelimit;
 mod routes;
+pub mod serve;
 pub mod store;
 pub mod upload;
 pub mod video;
@@ -36,8 +39,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{FaultConfig, Quota, RateLimits, ServerConfig, Storm};
-use net::{ConnMeta, FaultyListener};
+pub use config::{ConnectionConfig, FaultConfig, MetadataMatch, Quota, RateLimits, ServerConfig, Storm};
+use net::ConnMeta;
 use problem::ApiError;
 use ratelimit::{Bucket, RateLimiter};
 
@@ -56,6 +59,8 @@ pub struct App {
     pub faults: faults::Faults,
     /// Base URL for asset links.
     pub public_url: String,
+    /// Connection limits and time-outs.
+    pub connections: ConnectionConfig,
 }
 
 /// Errors starting the server.
@@ -219,20 +224,37 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         None => None,
     };
     let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
-    let mut resp = match decision {
-        Some(d) if !d.allowed => refuse(ApiError::too_many_requests(), req).await,
-        _ => as_problem(next.run(req).await).await,
-    };
+    let handled = decision.as_ref().is_none_or(|d| d.allowed);
+    let mut resp = if handled { as_problem(next.run(req).await).await } else { refuse(ApiError::too_many_requests(), req).await };
     if class.api && app.faults.should_lose() {
         // `--lose-rate`: the request took effect; drop the connection instead of answering.
         if let Some(conn) = conn {
             conn.kill();
+        }
+    } else if class.api && handled {
+        if let Some(status) = app.faults.gateway_error() {
+            // `--gateway-error-rate`: the request took effect; the load balancer in front answers
+            // instead, in its own words and without the API's rate-limit headers.
+            return gateway_error(status);
         }
     }
     if let Some(d) = decision {
         d.write_headers(resp.headers_mut());
     }
     resp
+}
+
+/// What nginx, as the load balancer in front of an API, answers when its upstream fails (502) or
+/// does not answer in time (504): an HTML page, not problem+json.
+fn gateway_error(status: StatusCode) -> Response {
+    let title = match status {
+        StatusCode::GATEWAY_TIMEOUT => "504 Gateway Time-out",
+        _ => "502 Bad Gateway",
+    };
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    (status, [(axum::http::header::CONTENT_TYPE, "text/html"), (axum::http::header::SERVER, "nginx")], body).into_response()
 }
 
 /// The router with every route and the gate, over `app`.
@@ -255,10 +277,16 @@ pub fn open_app(config: &ServerConfig, public_url: String) -> Result<(App, Optio
         generated = Some(key.clone());
         keys.push(key);
     }
-    let store = store::Store::open(&config.data_dir, config.discard).map_err(data_err)?;
+    let store = store::Store::open(&config.data_dir, config.discard).map_err(data_err)?.with_unfinished_ttl(config.faults.unfinished_ttl);
     let auth = auth::Auth::open(&config.data_dir, keys, config.token_ttl).map_err(data_err)?;
-    let app =
-        App { store, auth, limits: RateLimiter::new(config.rate_limits), faults: faults::Faults::new(config.faults.clone()), public_url };
+    let app = App {
+        store,
+        auth,
+        limits: RateLimiter::new(config.rate_limits),
+        faults: faults::Faults::new(config.faults.clone()),
+        public_url,
+        connections: config.connections,
+    };
     Ok((app, generated))
 }
 
@@ -277,15 +305,17 @@ fn load_or_generate_key(data: &std::path::Path) -> std::io::Result<ApiKey> {
     Ok(key)
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves `app` on `listener` until `shutdown` completes; then stops accepting, lets requests in
+/// flight finish for `app.connections.shutdown_grace`, closes every connection still open and
+/// returns. `bandwidth` caps each connection, each way, in bytes per second.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
     bandwidth: Option<u64>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = router(app).into_make_service_with_connect_info::<ConnMeta>();
-    axum::serve(FaultyListener::new(listener, bandwidth), service).with_graceful_shutdown(shutdown).await
+    let connections = app.connections;
+    serve::serve(listener, router(app), connections, bandwidth, shutdown).await
 }
 
 /// A running server: its address, and a handle that stops it (also on drop).
@@ -338,7 +368,8 @@ impl Server {
         self.app.store.received_bytes()
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests finish within the grace period, closes what is
+    /// still open, and waits.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

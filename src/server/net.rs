@@ -1,9 +1,13 @@
-//! The listening socket: `TCP_NODELAY`, per-connection bandwidth caps and injected resets.
+//! One connection's socket: `TCP_NODELAY`, bandwidth caps, injected resets and the read watchdog.
 //!
 //! Every accepted connection gets `TCP_NODELAY` (small answers must not wait for Nagle and the
 //! peer's delayed ACK; official-clients.md §2.4). With `--bandwidth`, reads and writes are paced
 //! to the cap. Each connection carries a kill switch that the upload handler flips to cut a body
 //! part-way (`--reset-rate`); the handler finds it through [`ConnMeta`] in the request extensions.
+//!
+//! The read watchdog closes a connection that keeps the server waiting for a request head: hyper
+//! reads whenever it waits for one, so a read still pending at the head or idle deadline of
+//! [`Conn::read_deadline`] fails with `TimedOut` and hyper drops the connection.
 
 use std::future::Future;
 use std::io;
@@ -14,51 +18,11 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-/// A TCP listener that hands out [`FaultyStream`]s.
-pub struct FaultyListener {
-    inner: TcpListener,
-    bandwidth: Option<u64>,
-}
-
-impl FaultyListener {
-    /// Wraps a bound listener; `bandwidth` caps each connection, each way, in bytes per second.
-    pub fn new(inner: TcpListener, bandwidth: Option<u64>) -> Self {
-        FaultyListener { inner, bandwidth: bandwidth.filter(|b| *b > 0) }
-    }
-}
-
-impl Listener for FaultyListener {
-    type Io = FaultyStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    if let Err(e) = stream.set_nodelay(true) {
-                        tracing::warn!(%e, "could not set TCP_NODELAY");
-                    }
-                    return (FaultyStream::new(stream, self.bandwidth), addr);
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little instead of spinning.
-                    tracing::error!(%e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
+use super::conns::{Conn, Timeouts};
 
 /// What a handler may know of its connection.
 #[derive(Debug, Clone)]
@@ -73,12 +37,6 @@ impl ConnMeta {
     /// with a reset.
     pub fn kill(&self) {
         self.kill.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Connected<IncomingStream<'_, FaultyListener>> for ConnMeta {
-    fn connect_info(stream: IncomingStream<'_, FaultyListener>) -> Self {
-        ConnMeta { remote: *stream.remote_addr(), kill: stream.io().kill.clone() }
     }
 }
 
@@ -128,22 +86,69 @@ impl Pacer {
     }
 }
 
-/// A TCP stream with optional pacing and a kill switch.
+/// A TCP stream with optional pacing, a kill switch and a read watchdog.
 pub struct FaultyStream {
     inner: TcpStream,
     read_pacer: Option<Pacer>,
     write_pacer: Option<Pacer>,
     kill: Arc<AtomicBool>,
+    conn: Arc<Conn>,
+    timeouts: Timeouts,
+    watchdog: Option<Pin<Box<Sleep>>>,
 }
 
 impl FaultyStream {
-    fn new(inner: TcpStream, bandwidth: Option<u64>) -> Self {
+    /// Wraps an accepted stream of `conn`; `bandwidth` caps it each way, in bytes per second.
+    pub fn new(inner: TcpStream, bandwidth: Option<u64>, conn: Arc<Conn>, timeouts: Timeouts) -> Self {
+        if let Err(e) = inner.set_nodelay(true) {
+            tracing::warn!(%e, "could not set TCP_NODELAY");
+        }
+        let bandwidth = bandwidth.filter(|b| *b > 0);
         FaultyStream {
             inner,
             read_pacer: bandwidth.map(Pacer::new),
             write_pacer: bandwidth.map(Pacer::new),
             kill: Arc::new(AtomicBool::new(false)),
+            conn,
+            timeouts,
+            watchdog: None,
         }
+    }
+
+    /// What handlers get to know of this connection, with its kill switch.
+    pub fn meta(&self, remote: SocketAddr) -> ConnMeta {
+        ConnMeta { remote, kill: self.kill.clone() }
+    }
+
+    /// While a read waits: fails once the connection's read deadline has passed, else arranges to
+    /// be woken at it.
+    fn poll_watchdog(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let Some(deadline) = self.conn.read_deadline(&self.timeouts, cx.waker()) else { return Ok(()) };
+        let sleep = self.watchdog.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no request head in time"));
+        }
+        Ok(())
+    }
+
+    fn poll_read_paced(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let Some(pacer) = self.read_pacer.as_mut() else {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        };
+        ready!(pacer.poll_ready(cx));
+        let max = pacer.slice().min(buf.remaining());
+        // Read at most one slice: a bounded scratch buffer keeps this free of unsafe code, and
+        // a capped link is slow enough that the copy does not matter.
+        let mut scratch = vec![0u8; max];
+        let mut limited = ReadBuf::new(&mut scratch);
+        ready!(Pin::new(&mut self.inner).poll_read(cx, &mut limited))?;
+        let n = limited.filled().len();
+        buf.put_slice(limited.filled());
+        pacer.spent(n);
+        Poll::Ready(Ok(()))
     }
 
     fn check_kill(&self) -> io::Result<()> {
@@ -160,20 +165,20 @@ impl AsyncRead for FaultyStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.check_kill()?;
-        let Some(pacer) = this.read_pacer.as_mut() else {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        };
-        ready!(pacer.poll_ready(cx));
-        let max = pacer.slice().min(buf.remaining());
-        // Read at most one slice: a bounded scratch buffer keeps this free of unsafe code, and
-        // a capped link is slow enough that the copy does not matter.
-        let mut scratch = vec![0u8; max];
-        let mut limited = ReadBuf::new(&mut scratch);
-        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut limited))?;
-        let n = limited.filled().len();
-        buf.put_slice(limited.filled());
-        pacer.spent(n);
-        Poll::Ready(Ok(()))
+        let before = buf.filled().len();
+        match this.poll_read_paced(cx, buf) {
+            Poll::Pending => {
+                this.poll_watchdog(cx)?;
+                Poll::Pending
+            }
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.conn.saw_bytes();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
     }
 }
 

@@ -106,6 +106,8 @@ impl UploadToken {
 pub struct Store {
     root: PathBuf,
     discard: bool,
+    /// Age past which a video without its whole source is deleted.
+    unfinished_ttl: Option<chrono::Duration>,
     videos: Mutex<HashMap<String, Arc<VideoSlot>>>,
     tokens: Mutex<HashMap<String, UploadToken>>,
     seq: AtomicU64,
@@ -166,11 +168,47 @@ impl Store {
         Ok(Store {
             root: root.to_owned(),
             discard,
+            unfinished_ttl: chrono::Duration::from_std(super::config::UNFINISHED_TTL).ok(),
             videos: Mutex::new(videos),
             tokens: Mutex::new(tokens),
             seq: AtomicU64::new(max_seq + 1),
             received_bytes: AtomicU64::new(0),
         })
+    }
+
+    /// Deletes videos whose source is not complete once they are older than `ttl` (api.video's
+    /// rule is 7 days, the default); a `ttl` too large to add to a date never deletes any.
+    pub fn with_unfinished_ttl(mut self, ttl: std::time::Duration) -> Store {
+        self.unfinished_ttl = chrono::Duration::from_std(ttl).ok();
+        self
+    }
+
+    /// Whether a video is past the age at which an unfinished upload is deleted. A video created
+    /// with a `source` URL got its source that way (this server does not fetch it), so it is not
+    /// an unfinished upload.
+    fn is_expired(&self, state: &VideoState, now: DateTime<Utc>) -> bool {
+        let Some(ttl) = self.unfinished_ttl else { return false };
+        !state.upload.is_complete()
+            && state.record.source.is_none()
+            && state.record.created_at.checked_add_signed(ttl).is_some_and(|deadline| deadline <= now)
+    }
+
+    /// Deletes an expired video: out of memory at once, then its folder. Called from handlers on
+    /// the runtime: it is one `remove_dir_all`, once per expired video. Unlike
+    /// [`Self::delete_video`] nothing is fsynced: should a crash undo the removal, the video is
+    /// still expired at the next look and is removed again.
+    fn expire(&self, id: &str, slot: &Arc<VideoSlot>) {
+        slot.lock().deleted = true;
+        {
+            let mut videos = lock(&self.videos);
+            if videos.get(id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+                videos.remove(id);
+            }
+        }
+        tracing::info!(video = id, "deleting a video whose upload was not finished in time (--unfinished-ttl)");
+        if let Err(e) = fs::remove_dir_all(&slot.dir) {
+            tracing::warn!(video = id, error = %e, "cannot remove the folder of an expired video");
+        }
     }
 
     /// The data folder.
@@ -205,22 +243,39 @@ impl Store {
         Ok(slot)
     }
 
-    /// The video with this id.
+    /// The video with this id; an unfinished upload past its time is deleted instead.
     pub fn video(&self, id: &str) -> Option<Arc<VideoSlot>> {
-        lock(&self.videos).get(id).cloned()
+        let slot = lock(&self.videos).get(id).cloned()?;
+        let expired = self.is_expired(&slot.lock(), Utc::now());
+        if expired {
+            self.expire(id, &slot);
+            return None;
+        }
+        Some(slot)
     }
 
     /// The records that pass `keep`, copied; the others are only looked at (a list filtered by
-    /// metadata over thousands of videos copies just its matches).
+    /// metadata over thousands of videos copies just its matches). Unfinished uploads past their
+    /// time are deleted on the way.
     pub fn records_where(&self, keep: impl Fn(&VideoRecord) -> bool) -> Vec<VideoRecord> {
-        let slots: Vec<_> = lock(&self.videos).values().cloned().collect();
-        slots
+        let slots: Vec<_> = lock(&self.videos).iter().map(|(id, s)| (id.clone(), s.clone())).collect();
+        let now = Utc::now();
+        let mut expired = Vec::new();
+        let records = slots
             .iter()
-            .filter_map(|s| {
+            .filter_map(|(id, s)| {
                 let state = s.lock();
+                if self.is_expired(&state, now) {
+                    expired.push((id, s));
+                    return None;
+                }
                 keep(&state.record).then(|| state.record.clone())
             })
-            .collect()
+            .collect();
+        for (id, slot) in expired {
+            self.expire(id, slot);
+        }
+        records
     }
 
     /// Writes a changed record.

@@ -8,14 +8,17 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::Utc;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
@@ -28,8 +31,19 @@ use crate::server::upload::{self, parse_content_range, ContentRange, UploadState
 use crate::server::video::VideoRecord;
 use crate::server::{drain, App};
 
-/// Largest text field kept (e.g. `videoId`); larger ones are refused.
-const MAX_TEXT_FIELD: usize = 64 * 1024;
+/// Most text fields (parts other than the file) one upload request may carry. The official
+/// clients send at most one, `videoId` (API.md §3.5); 16 leaves room for clients that add a title
+/// or tags, while one request can no longer hold thousands of fields (issue #11, item 18).
+pub const MAX_TEXT_FIELDS: usize = 16;
+/// Most bytes of text-field values in one upload request, all fields together: a `videoId` is 24
+/// bytes, so 64 KiB is generous, and ten requests at once hold at most 640 KiB of them.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Most body bytes the multipart parser may hold that are neither file data nor text values:
+/// boundaries and part headers (a few hundred bytes per part), plus the one read from the socket
+/// it has not parsed yet (hyper reads at most about 400 KiB at once). The parser buffers a part's
+/// header block whole until it ends, so without this bound one part "header" could hold the
+/// 264 MiB a request may carry in memory.
+pub const MAX_MULTIPART_FRAMING: u64 = 1024 * 1024;
 
 /// Answers `err` after reading the body, so the client can read the answer.
 async fn refuse(err: ApiError, body: Body) -> Result<Response, ApiError> {
@@ -60,6 +74,66 @@ impl Drop for Incoming {
     }
 }
 
+/// How long an upload stalled by `--stall-rate` is held before its connection is reset: far longer
+/// than any client's progress time-out, so that is what ends it. The body time-out does not apply,
+/// since the server stops asking for the body.
+const STALL_HOLD: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What happens to a body as it streams in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// `--reset-rate`.
+    Reset,
+    /// `--stall-rate`.
+    Stall,
+}
+
+/// Feeds the multipart parser one chunk per poll and refuses the body once the parser holds more
+/// than [`MAX_MULTIPART_FRAMING`] bytes that did not come out as file data or text values.
+///
+/// The parser pulls every chunk that is ready before it parses any, so it is made to parse each
+/// chunk before it gets the next: what it still holds when it asks again is framing (and the few
+/// bytes that might start a boundary), never data merely not parsed yet.
+struct FramingLimit<S> {
+    inner: Pin<Box<S>>,
+    /// Body bytes handed to the parser.
+    fed: u64,
+    /// Body bytes that came out of it (counted by the reader of its fields).
+    taken: Arc<AtomicU64>,
+    just_fed: bool,
+}
+
+impl<S: Stream<Item = Result<Bytes, axum::Error>>> Stream for FramingLimit<S> {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.just_fed {
+            // Let the parser work through the chunk it just got; it asks again right away.
+            this.just_fed = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if this.fed.saturating_sub(this.taken.load(Ordering::Relaxed)) > MAX_MULTIPART_FRAMING {
+            let detail = format!("more than {MAX_MULTIPART_FRAMING} bytes of boundaries and part headers");
+            return Poll::Ready(Some(Err(axum::Error::new(std::io::Error::new(std::io::ErrorKind::InvalidData, detail)))));
+        }
+        let next = this.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &next {
+            this.fed += chunk.len() as u64;
+            this.just_fed = true;
+        }
+        next
+    }
+}
+
+/// `--stall-rate`: the body is no longer read (the client's writes block once the socket buffers
+/// are full) and no answer comes, until the client gives up or [`STALL_HOLD`] passes.
+async fn stall() {
+    tracing::debug!("injected stall (--stall-rate): this upload is no longer read");
+    tokio::time::sleep(STALL_HOLD).await;
+}
+
 fn malformed_body(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request("uploaded-file-invalid-file", "The uploaded file is invalid.")
         .detail(format!("the multipart body cannot be read: {e}"))
@@ -80,40 +154,65 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
 
     // `--reset-rate`: cut the connection once this many body bytes have arrived.
     let reset_at = app.faults.reset_point(expected);
+    // `--stall-rate`: stop reading once this many body bytes have arrived.
+    let stall_at = app.faults.stall_point(expected);
     let mut seen = 0u64;
-    let body = req.into_body().into_data_stream().map(move |chunk| {
-        if let (Ok(c), Some(limit)) = (&chunk, reset_at) {
+    let body = req.into_body().into_data_stream().then(move |chunk| {
+        let mut fault = None;
+        if let Ok(c) = &chunk {
             seen += c.len() as u64;
-            if seen > limit {
-                if let Some(conn) = &conn {
-                    conn.kill();
-                }
-                return Err(axum::Error::new(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "connection reset (injected fault)",
-                )));
+            if reset_at.is_some_and(|limit| seen > limit) {
+                fault = Some(Fault::Reset);
+            } else if stall_at.is_some_and(|limit| seen > limit) {
+                fault = Some(Fault::Stall);
             }
         }
-        chunk
+        let conn = conn.clone();
+        async move {
+            let Some(fault) = fault else { return chunk };
+            if fault == Fault::Stall {
+                stall().await;
+            }
+            if let Some(conn) = &conn {
+                conn.kill();
+            }
+            Err(axum::Error::new(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset (injected fault)")))
+        }
     });
     // Past this the connection is closed rather than drained.
     let hard_cap = MAX_CHUNK_BYTES + MULTIPART_OVERHEAD + 64 * 1024 * 1024;
     let constraints = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(hard_cap));
+    // Body bytes that came out of the parser as file data or text values.
+    let taken = Arc::new(AtomicU64::new(0));
+    let body = FramingLimit { inner: Box::pin(body), fed: 0, taken: taken.clone(), just_fed: false };
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
 
     let mut incoming = Incoming { path: None, len: 0, file_name: None, fields: HashMap::new() };
     let mut files = 0;
     let mut too_large = false;
+    let mut text_fields = 0;
+    let mut text_bytes = 0;
     while let Some(mut field) = multipart.next_field().await.map_err(malformed_body)? {
         let is_file = field.file_name().is_some() || field.name() == Some("file");
         if !is_file {
             let name = field.name().unwrap_or_default().to_owned();
+            text_fields += 1;
+            if text_fields > MAX_TEXT_FIELDS {
+                drop(field);
+                drain_multipart(multipart, &taken).await;
+                return Err(ApiError::invalid_attribute(
+                    &name,
+                    format!("an upload carries at most {MAX_TEXT_FIELDS} form fields besides the file"),
+                ));
+            }
             let mut value = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(malformed_body)? {
-                if value.len() + chunk.len() > MAX_TEXT_FIELD {
+                taken.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                text_bytes += chunk.len();
+                if text_bytes > MAX_TEXT_BYTES {
                     drop(field);
-                    drop(multipart);
-                    return Err(ApiError::invalid_attribute(&name, "form fields other than the file are limited to 64 KiB"));
+                    drain_multipart(multipart, &taken).await;
+                    return Err(ApiError::invalid_attribute(&name, "the form fields besides the file are limited to 64 KiB in all"));
                 }
                 value.extend_from_slice(&chunk);
             }
@@ -123,7 +222,9 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
         files += 1;
         if files > 1 {
             // Read on to the end so the refusal can be sent.
-            while field.chunk().await.map_err(malformed_body)?.is_some() {}
+            while let Some(chunk) = field.chunk().await.map_err(malformed_body)? {
+                taken.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
             continue;
         }
         incoming.file_name = field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned());
@@ -135,6 +236,7 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
             writer = Some(BufWriter::with_capacity(1 << 20, file));
         }
         while let Some(chunk) = field.chunk().await.map_err(malformed_body)? {
+            taken.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             incoming.len += chunk.len() as u64;
             if incoming.len > MAX_CHUNK_BYTES {
                 too_large = true;
@@ -158,6 +260,17 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
         0 => Err(upload::no_file()),
         1 => Ok(incoming),
         _ => Err(upload::multiple_files()),
+    }
+}
+
+/// Reads the rest of a refused multipart body without keeping any of it, so the client reads the
+/// refusal instead of a reset. Bounded by the stream limit the parser was built with; a body that
+/// stops parsing ends the drain (the connection is then closed after the answer).
+async fn drain_multipart(mut multipart: multer::Multipart<'_>, taken: &AtomicU64) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            taken.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::{blocking, json_response, page_params, paginate, query_pairs};
+use crate::server::config::MetadataMatch;
 use crate::server::problem::ApiError;
 use crate::server::store::new_id;
 use crate::server::video::VideoRecord;
@@ -91,6 +92,7 @@ struct Filter {
     live_stream: Option<String>,
     sort_by: SortBy,
     desc: bool,
+    metadata_match: MetadataMatch,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -103,8 +105,8 @@ enum SortBy {
 }
 
 impl Filter {
-    fn from_query(pairs: &[(String, String)]) -> Result<Filter, ApiError> {
-        let mut f = Filter::default();
+    fn from_query(pairs: &[(String, String)], metadata_match: MetadataMatch) -> Result<Filter, ApiError> {
+        let mut f = Filter { metadata_match, ..Filter::default() };
         for (k, v) in pairs {
             match k.as_str() {
                 "title" => f.title = Some(v.to_lowercase()),
@@ -143,7 +145,7 @@ impl Filter {
         self.title.as_ref().is_none_or(|t| v.title.to_lowercase().contains(t))
             && self.description.as_ref().is_none_or(|d| v.description.to_lowercase().contains(d))
             && self.tags.iter().all(|t| v.tags.contains(t))
-            && self.metadata.iter().all(|(k, val)| v.metadata.iter().any(|m| &m.key == k && &m.value == val))
+            && self.metadata.iter().all(|(k, val)| v.metadata.iter().any(|m| self.metadata_match.matches(k, val, &m.key, &m.value)))
             // No video here comes from a live stream.
             && self.live_stream.is_none()
     }
@@ -167,7 +169,7 @@ impl Filter {
 /// `GET /videos` with filters, sorting and pagination.
 pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, ApiError> {
     let pairs = query_pairs(&uri);
-    let filter = Filter::from_query(&pairs)?;
+    let filter = Filter::from_query(&pairs, app.faults.config().metadata_match)?;
     let (page, size) = page_params(&pairs)?;
     let mut records: Vec<VideoRecord> = app.store.records_where(|v| filter.matches(v));
     records.sort_by(|a, b| filter.compare(a, b));
