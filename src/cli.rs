@@ -538,6 +538,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = bounds::duration(bounds::UNFINISHED_TTL), help_heading = "Fault injection")]
     pub unfinished_ttl: Duration,
 
+    /// Check the credentials of a request with a body once its body has arrived, as a proxy that
+    /// reads whole requests first would: a bearer token valid when a long upload began is then
+    /// refused at its end if it expired meanwhile. api.video does not document which it does.
+    #[arg(long, help_heading = "Fault injection")]
+    pub auth_after_body: bool,
+
     /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s); FOR at least
     /// 1ms, EVERY at most 1day.
     #[arg(long, value_name = "EVERY:FOR", value_parser = bounds::storm, help_heading = "Fault injection")]
@@ -578,6 +584,7 @@ impl ServeArgs {
                 stall_rate: self.stall_rate,
                 metadata_match: self.metadata_match,
                 unfinished_ttl: self.unfinished_ttl,
+                auth_after_body: self.auth_after_body,
                 storm: self.storm,
                 seed: self.seed,
             },

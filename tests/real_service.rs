@@ -382,3 +382,137 @@ async fn issue_11_a_video_that_disappears_mid_upload_is_uploaded_again() {
     assert!(row["note"].as_str().unwrap_or_default().contains(&format!("video `{gone}` disappeared")), "{row}");
     assert_exactly_once(&server.url, &batch).await;
 }
+
+// =============================================================================================
+// Creates a gateway answered 502/504 after they took effect (item 6)
+// =============================================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_11_gateway_errors_after_a_create_took_effect_leave_one_video_per_row() {
+    // 30 % of API answers are replaced by a gateway's 502/504 after the request took effect.
+    let server = spawn_server_with(|c| {
+        c.faults.gateway_error_rate = 0.3;
+        c.faults.seed = Some(6);
+    })
+    .await;
+    let batch = Batch::new(40, |i| 100 * 1024 + i);
+    let done = run(batch.upload(&server.url, &["-c", "8", "--retries", "20"]), Duration::from_secs(180)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let rep = batch.read_report();
+    assert!(rep["summary"]["retries"].as_u64().unwrap() > 10, "the gateway failed many requests: {rep}");
+    assert_exactly_once(&server.url, &batch).await;
+}
+
+// =============================================================================================
+// A lookup takes exact keys only, and the furthest along of several (item 8)
+// =============================================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_11_a_loose_metadata_filter_never_adopts_another_rows_video() {
+    // The server's filter matches substrings, as api.video's title filter does.
+    let server = spawn_server_with(|c| c.faults.metadata_match = avbatch::server::MetadataMatch::Contains).await;
+    let batch = Batch::new(4, |i| 6 * MIB + i);
+    std::fs::write(batch.manifest(), "id,path\nclip-1,f0.mp4\nclip-2,f1.mp4\nclip-3,f2.mp4\n").unwrap();
+    let other = common::pattern(6 * MIB, 200);
+    // avbatch 0.1 stored `clip-10` raw: a substring match for `clip-1`'s old key.
+    video_holding(&server.url, "clip-10", &other, other.len()).await;
+    // A key that contains `clip-2`'s.
+    video_holding(&server.url, &format!("{}-old", id_key("clip-2")), &other, other.len()).await;
+    // `clip-3` has two videos under its exact key: an empty one, then a complete one.
+    let empty = video_holding(&server.url, &id_key("clip-3"), &batch.sources[2], 0).await;
+    let complete = video_holding(&server.url, &id_key("clip-3"), &batch.sources[2], batch.sources[2].len()).await;
+
+    let done = run(batch.upload(&server.url, &["--no-journal"]), Duration::from_secs(60)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let rep = batch.read_report();
+    let rows = rep["rows"].as_array().unwrap();
+    for (i, row) in rows.iter().take(2).enumerate() {
+        assert_eq!(row["status"], "uploaded", "row {i} got a video of its own: {row}");
+        assert!(source_of(&server.url, row["videoId"].as_str().unwrap()).await == batch.sources[i], "row {i}");
+    }
+    assert_eq!((rows[2]["status"].as_str(), rows[2]["videoId"].as_str()), (Some("skipped"), Some(complete.as_str())), "{rep}");
+    assert!(rows[2]["note"].as_str().unwrap_or_default().contains(&empty), "the other video is reported: {}", rows[2]);
+    assert_eq!(list_videos(&server.url).await.len(), 6, "two new videos, nothing deleted that the run did not make");
+}
+
+// =============================================================================================
+// Expired tokens under long parts, and stalled connections (items 11, 12)
+// =============================================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_11_no_part_is_refused_for_a_token_that_expired_under_it() {
+    // Tokens live 2 s, credentials are checked when a body ends, and each 5 MiB part takes 5 s.
+    let server = spawn_server_with(|c| {
+        c.token_ttl = Duration::from_secs(2);
+        c.faults.auth_after_body = true;
+        c.faults.bandwidth = Some(MIB as u64);
+    })
+    .await;
+    let batch = Batch::new(1, |_| 10 * MIB + 1);
+    let done = run(batch.upload(&server.url, &[]), Duration::from_secs(120)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let rep = batch.read_report();
+    assert_eq!(rep["summary"]["retries"], 0, "no part refused and sent again: {rep}");
+    assert_exactly_once(&server.url, &batch).await;
+    assert_eq!(server.server.received_bytes(), batch.total(), "every byte went up once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_11_a_connection_that_stops_moving_is_cut_and_the_part_sent_again() {
+    // Half the uploads stop being read part-way and are never answered.
+    let server = spawn_server_with(|c| {
+        c.faults.stall_rate = 0.5;
+        c.faults.seed = Some(3);
+    })
+    .await;
+    let batch = Batch::new(4, |i| 20 * MIB + i);
+    let started = Instant::now();
+    let done = run(batch.upload_cut(&server.url, "20MiB", &["--timeout", "2s", "-c", "4"]), Duration::from_secs(240)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let rep = batch.read_report();
+    let retries = rep["summary"]["retries"].as_u64().unwrap();
+    assert!(retries > 0, "some uploads stalled: {rep}");
+    let took = started.elapsed();
+    eprintln!("{retries} stalled attempt(s) cut, run took {took:?}");
+    // A link that moved fast and stopped is cut after about the time-out, not after the minute
+    // its buffers would need on the slowest link.
+    assert!(took < Duration::from_secs(2 * retries + 30), "{retries} stalls took {took:?}");
+    assert_exactly_once(&server.url, &batch).await;
+}
+
+// =============================================================================================
+// An unfinished video the service deleted (item 14)
+// =============================================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_11_a_journal_video_the_service_dropped_is_made_anew() {
+    let data = tempfile::tempdir().unwrap();
+    let batch = Batch::new(1, |_| 16 * MIB);
+    // A run stopped after its first part, at 2 MiB/s.
+    let server = serve_on("127.0.0.1:0", data.path(), &["--bandwidth", "2MiB"]).await;
+    let addr = server.addr();
+    let mut running = Running::start(batch.upload(&server.url, &[]));
+    batch.wait_for_progress(&mut running, 5 * MIB as u64, Duration::from_secs(30)).await;
+    running.signal("-TERM");
+    let done = running.finish(Duration::from_secs(30)).await;
+    assert_eq!(done.code, Some(130), "{}", done.text());
+    let old = batch.read_report()["rows"][0]["videoId"].as_str().unwrap().to_owned();
+    drop(server);
+    // Eight days later the service has dropped the unfinished upload (api.video: after 7).
+    let record = data.path().join("videos").join(&old).join("video.json");
+    let mut video: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    video["createdAt"] = json!((chrono::Utc::now() - chrono::TimeDelta::days(8)).to_rfc3339());
+    std::fs::write(&record, serde_json::to_vec(&video).unwrap()).unwrap();
+    // The same address: the journal belongs to its destination.
+    let server = serve_on(&addr, data.path(), &[]).await;
+
+    let done = run(batch.upload(&server.url, &[]), Duration::from_secs(60)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let row = &batch.read_report()["rows"][0];
+    assert_ne!(row["videoId"], old.as_str(), "{row}");
+    assert!(
+        row["note"].as_str().unwrap_or_default().contains(&format!("`{old}` recorded in the journal is no longer on the server")),
+        "{row}"
+    );
+    assert_exactly_once(&server.url, &batch).await;
+}

@@ -1,5 +1,6 @@
 //! `avbatch serve`'s switches for client tests: `--gateway-error-rate`, `--metadata-match`,
-//! `--stall-rate` and `--unfinished-ttl`, each shown over real HTTP against the real binary.
+//! `--stall-rate`, `--unfinished-ttl` and `--auth-after-body`, each shown over real HTTP against
+//! the real binary.
 
 mod common;
 
@@ -366,4 +367,66 @@ async fn unfinished_uploads_are_deleted_after_the_ttl_even_when_aged_by_hand() {
     assert!(!data.join("videos").join(&fresh).exists());
     let page = get_json(&format!("{url}/videos?pageSize=100")).await;
     assert_eq!(titles(&page), ["complete", "from a URL"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// --auth-after-body
+// ---------------------------------------------------------------------------------------------
+
+/// An upload of `data` with `authorization`, whose body waits `pause` half-way.
+async fn slow_upload(url: &str, id: &str, authorization: &str, data: &[u8], pause: Duration) -> reqwest::Response {
+    use futures::StreamExt;
+    let (ct, body) = multipart_file("file", "clip.mp4", data);
+    let len = body.len();
+    let (head, tail) = body.split_at(len / 2);
+    let (head, tail) = (bytes::Bytes::copy_from_slice(head), bytes::Bytes::copy_from_slice(tail));
+    let stream = futures::stream::iter([Ok::<_, std::io::Error>(head)]).chain(futures::stream::once(async move {
+        tokio::time::sleep(pause).await;
+        Ok(tail)
+    }));
+    http()
+        .post(format!("{url}/videos/{id}/source"))
+        .header("Authorization", authorization)
+        .header("Content-Type", ct)
+        .header("Content-Length", len)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn bearer(url: &str) -> String {
+    let resp = http().post(format!("{url}/auth/api-key")).json(&json!({"apiKey": KEY})).send().await.unwrap();
+    format!("Bearer {}", resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_after_the_body_refuses_a_token_that_expired_under_it() {
+    let data = pattern(64 * 1024, 9);
+    let dir = tempfile::tempdir().unwrap();
+    for (after_body, expect) in [(true, 401), (false, 201)] {
+        let folder = dir.path().join(format!("after-{after_body}"));
+        let mut args = vec!["--token-ttl", "1s", "--rate-limit", "off"];
+        if after_body {
+            args.push("--auth-after-body");
+        }
+        let server = Serve::start(&folder, &args);
+        let id = create(&server.url, json!({"title": "t"})).await;
+        // A token valid when the upload starts, expired (it lives 1 to 2 s) before its body ends
+        // (2.5 s).
+        let token = bearer(&server.url).await;
+        let resp = slow_upload(&server.url, &id, &token, &data, Duration::from_millis(2500)).await;
+        assert_eq!(resp.status().as_u16(), expect, "auth after the body: {after_body}");
+        let status = get_json(&format!("{}/videos/{id}/status", server.url)).await;
+        if expect == 401 {
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["type"], "https://docs.api.video/reference/authentication-invalid-access-token", "{v}");
+            assert!(status["ingest"].get("status").is_none(), "nothing was stored: {status}");
+            // The key itself holds, whenever it is checked.
+            let resp = slow_upload(&server.url, &id, &basic_auth(KEY), &data, Duration::from_millis(500)).await;
+            assert_eq!(resp.status().as_u16(), 201);
+        } else {
+            assert_eq!(status["ingest"]["status"], "uploaded");
+        }
+    }
 }

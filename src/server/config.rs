@@ -219,6 +219,10 @@ pub struct FaultConfig {
     pub metadata_match: MetadataMatch,
     /// Age past which a video whose source is not complete is deleted (api.video: 7 days).
     pub unfinished_ttl: Duration,
+    /// Check the credentials of a request with a body once the body has arrived, not before: a
+    /// bearer token valid when a long upload began may have expired when it ends. api.video does
+    /// not document which it does.
+    pub auth_after_body: bool,
     /// Periodic 429 storms.
     pub storm: Option<Storm>,
     /// Seed for the fault dice; the same seed and request order give the same faults.
@@ -241,6 +245,7 @@ impl Default for FaultConfig {
             stall_rate: 0.0,
             metadata_match: MetadataMatch::Exact,
             unfinished_ttl: UNFINISHED_TTL,
+            auth_after_body: false,
             storm: None,
             seed: None,
         }

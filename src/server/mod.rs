@@ -184,7 +184,7 @@ async fn as_problem(resp: Response) -> Response {
 }
 
 /// Faults, auth and rate limits, in that order, for every request.
-async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     if let Some(e) = hostile(&req) {
         drain(req.into_body()).await;
         return e.into_response();
@@ -213,8 +213,13 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
             return refuse(err, req).await;
         }
     }
+    let mut late_refusal = None;
     if class.needs_auth {
-        if let Err(e) = app.auth.check(req.headers()) {
+        if app.faults.config().auth_after_body && has_body(&req) {
+            let (checked, refusal) = check_auth_at_end(&app, req);
+            req = checked;
+            late_refusal = Some(refusal);
+        } else if let Err(e) = app.auth.check(req.headers()) {
             return refuse(e, req).await;
         }
     }
@@ -226,6 +231,11 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
     let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
     let handled = decision.as_ref().is_none_or(|d| d.allowed);
     let mut resp = if handled { as_problem(next.run(req).await).await } else { refuse(ApiError::too_many_requests(), req).await };
+    if let Some(refused) = late_refusal.and_then(|r| r.lock().unwrap_or_else(|p| p.into_inner()).take()) {
+        // The body ended with credentials that no longer hold: the handler saw a broken body and
+        // stored nothing; the client gets the refusal.
+        return refused.into_response();
+    }
     if class.api && app.faults.should_lose() {
         // `--lose-rate`: the request took effect; drop the connection instead of answering.
         if let Some(conn) = conn {
@@ -242,6 +252,53 @@ async fn gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
         d.write_headers(resp.headers_mut());
     }
     resp
+}
+
+/// Whether a request carries a body (a length over 0, or a chunked one).
+fn has_body(req: &Request) -> bool {
+    let headers = req.headers();
+    headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).is_some_and(|n| n > 0)
+}
+
+/// `--auth-after-body`: the request's body, its credentials checked when its last byte has
+/// arrived (by its length; at its end when it is chunked), before that byte is passed on. A
+/// refusal breaks the body off there (so the handler stores nothing) and is left in the returned
+/// slot for the gate to answer.
+fn check_auth_at_end(app: &Arc<App>, req: Request) -> (Request, Arc<std::sync::Mutex<Option<ApiError>>>) {
+    let refusal = Arc::new(std::sync::Mutex::new(None));
+    let (parts, body) = req.into_parts();
+    let expected = parts.headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let check = {
+        let (app, headers, slot) = (app.clone(), parts.headers.clone(), refusal.clone());
+        move || match app.auth.check(&headers) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                Err(axum::Error::new(std::io::Error::other("the credentials no longer hold at the end of the body")))
+            }
+        }
+    };
+    let mut received = 0u64;
+    let last_check = check.clone();
+    let data = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk?;
+        received += chunk.len() as u64;
+        if expected.is_some_and(|n| received >= n) {
+            check()?;
+        }
+        Ok(chunk)
+    });
+    let end = futures::stream::once(async move {
+        if expected.is_none() {
+            last_check().err().map(Err)
+        } else {
+            None
+        }
+    })
+    .filter_map(futures::future::ready);
+    let body = Body::from_stream(data.chain(end));
+    (Request::from_parts(parts, body), refusal)
 }
 
 /// What nginx, as the load balancer in front of an API, answers when its upstream fails (502) or

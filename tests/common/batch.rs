@@ -235,11 +235,12 @@ pub fn http() -> reqwest::Client {
 }
 
 /// An authenticated GET of the API, tried again while the server's injected faults (503s,
-/// storms, lost answers) refuse it: the checks look at the server, not at its dice.
+/// storms, gateway errors, lost answers) refuse it: the checks look at the server, not at its
+/// dice.
 pub async fn get_api(url: String) -> reqwest::Response {
     for _ in 0..100 {
         match http().get(&url).header("Authorization", basic_auth(KEY)).send().await {
-            Ok(resp) if !matches!(resp.status().as_u16(), 429 | 503) => return resp,
+            Ok(resp) if !matches!(resp.status().as_u16(), 429 | 502 | 503 | 504) => return resp,
             Ok(_) => {}
             // `--lose-rate` drops the connection instead of answering.
             Err(e) if e.is_request() || e.is_body() => {}
