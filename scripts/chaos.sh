@@ -93,7 +93,7 @@ start_server() {
   shift
   while :; do
     : >"$W/serve.out"
-    "$BIN" serve --addr "$addr" --data "$W/data" --api-key "$KEY" --rate-limit off "$@" >"$W/serve.out" 2>>"$W/serve.err" &
+    AVBATCH_SERVE_API_KEYS="$KEY" "$BIN" serve --addr "$addr" --data "$W/data" --rate-limit off "$@" >"$W/serve.out" 2>>"$W/serve.err" &
     server_pid=$!
     echo "$server_pid" >>"$W/pids"
     for _ in $(seq 1 100); do

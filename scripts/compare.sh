@@ -316,7 +316,7 @@ make_files() {
 url=""
 start_server() {
   rm -rf "$work/data" "$work/server.out" # so the address read below cannot be the last server's
-  "$bin" serve --addr 127.0.0.1:0 --data "$work/data" --api-key "$KEY" "$@" >"$work/server.out" 2>"$work/server.err" &
+  AVBATCH_SERVE_API_KEYS="$KEY" "$bin" serve --addr 127.0.0.1:0 --data "$work/data" "$@" >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
   url=""
   for _ in $(seq 1 300); do

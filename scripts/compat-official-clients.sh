@@ -30,7 +30,7 @@ install_python_client "$work"
 install_node_client "$work"
 
 key="compat-$(date +%s)-$RANDOM"
-"$bin" serve --addr 127.0.0.1:0 --data "$work/data" --api-key "$key" --rate-limit off >"$work/server.out" 2>"$work/server.err" &
+AVBATCH_SERVE_API_KEYS="$key" "$bin" serve --addr 127.0.0.1:0 --data "$work/data" --rate-limit off >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 url=""
 for _ in $(seq 1 300); do

@@ -135,7 +135,9 @@ impl Client {
             .user_agent(concat!("avbatch/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60));
+            // Under the 60 s after which servers commonly close an idle connection (avbatch
+            // serve among them), so a request never goes out on one the server is closing.
+            .pool_idle_timeout(Duration::from_secs(50));
         #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
         {
             // Data the peer does not acknowledge for this long breaks the connection, even when
