@@ -143,6 +143,12 @@ impl UploadConfig {
                     let message = format!("{} is not an http(s) URL", quoted(url));
                     return Err(config_error(message, Some("pass e.g. --base-url http://127.0.0.1:8080")));
                 }
+                // Checked now: a URL the HTTP client cannot build a request to would otherwise
+                // fail every call, after the check of the manifest.
+                if let Err(e) = reqwest::Url::parse(url) {
+                    let message = format!("{} is not a valid URL ({e})", quoted(url));
+                    return Err(config_error(message, Some("pass e.g. --base-url http://127.0.0.1:8080")));
+                }
                 Destination::Remote(url.trim_end_matches('/').to_owned())
             }
             (None, Target::Production) => Destination::Remote("https://ws.api.video".into()),
@@ -250,5 +256,7 @@ mod tests {
         assert_eq!(local.destination, Destination::Local(None));
         assert!(Cli::try_parse_from(["avbatch", "upload", "m.csv", "--chunk-size", "1MiB"]).is_err(), "held to 5MiB..=200MiB by clap");
         assert!(UploadConfig::from_args(&args(&["--base-url", "ftp://x"]), &env).is_err());
+        let err = UploadConfig::from_args(&args(&["--base-url", "http://exa mple.com"]), &env).unwrap_err();
+        assert!(err.message.contains("is not a valid URL"), "{}", err.message);
     }
 }

@@ -516,3 +516,23 @@ async fn issue_11_a_journal_video_the_service_dropped_is_made_anew() {
     );
     assert_exactly_once(&server.url, &batch).await;
 }
+
+// =============================================================================================
+// A default part with a margin under 200 MiB (item 13)
+// =============================================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_11_the_default_part_leaves_room_under_200_mib() {
+    // A 300 MiB sparse file: three parts of at most 128 MiB, where 200 MiB parts made two whose
+    // requests, envelope included, went over 200 MiB.
+    let batch = Batch::new(1, |_| 1);
+    std::fs::File::options().write(true).open(batch.path("f0.mp4")).unwrap().set_len(300 * MIB as u64).unwrap();
+    let mut cmd = avbatch();
+    cmd.args(["upload", batch.manifest().to_str().unwrap(), "--dry-run"]);
+    let done = run(cmd, Duration::from_secs(30)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    assert!(done.stdout.contains("3 parts of up to 128.00 MiB"), "{}", done.text());
+    let help = avbatch().args(["upload", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("[default: 128MiB]"), "{help}");
+}
