@@ -11,7 +11,8 @@ use crate::chunk::{FileChanged, MappedFile, PartPlan};
 use crate::limit::Limiter;
 
 /// Pages are handed back to the kernel in slices of this size, two slices behind the one being
-/// sent, so at most three slices (12 MiB) of a video's file are resident at once. 8 MiB slices
+/// sent, so at most three slices (12 MiB) of a video's file are resident at once (the body goes
+/// out in smaller pieces, [`YIELD_SLICE`], but is released in these). 8 MiB slices
 /// held 60 MiB at `-c 4`, 4 MiB hold 41 MiB; 2 MiB held 25 MiB but cost one stream of 4 GiB
 /// about a tenth of its speed on loopback.
 const RELEASE_SLICE: u64 = 4 * 1024 * 1024;
@@ -157,7 +158,8 @@ fn paced(bytes: Bytes, file_offset: u64, limiter: Arc<Limiter>, map: Arc<MappedF
                 return Some((Err(std::io::Error::other(e)), Pacing { at: len, ..s }));
             }
         }
-        let keep_from = s.at.saturating_sub(2 * RELEASE_SLICE) / RELEASE_SLICE * RELEASE_SLICE;
+        // Everything before the release slice ahead of the one being sent goes back.
+        let keep_from = (s.at / RELEASE_SLICE * RELEASE_SLICE).saturating_sub(RELEASE_SLICE);
         if keep_from > s.released {
             s.map.release(s.file_offset + s.released..s.file_offset + keep_from);
             s.released = keep_from;
