@@ -24,6 +24,7 @@ pub mod bench;
 pub mod bounds;
 pub mod chunk;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod excerpt;

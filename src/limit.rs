@@ -24,7 +24,7 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
-pub use crate::server::ratelimit::Bucket;
+use crate::api::{Bucket, RateInfo};
 
 /// Bytes per governor cell for the bandwidth limiter.
 const BYTE_CELL: u64 = 1024;
@@ -34,17 +34,6 @@ pub const BURST_WINDOW: Duration = Duration::from_secs(10);
 /// Longest wait for a bucket's first answer before the other requests go anyway (a first
 /// upload of 200 MiB answers only after its body is sent).
 pub const PROBE_WAIT: Duration = Duration::from_millis(500);
-
-/// What a response said about its bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RateInfo {
-    /// `X-RateLimit-Limit`.
-    pub limit: Option<u64>,
-    /// `X-RateLimit-Remaining`.
-    pub remaining: Option<u64>,
-    /// `X-RateLimit-Retry-After` or `Retry-After`.
-    pub retry_after: Option<Duration>,
-}
 
 /// What is known of one bucket.
 #[derive(Debug, Default)]

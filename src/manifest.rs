@@ -19,9 +19,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use csv::ByteRecord;
 use rayon::prelude::*;
 
+use crate::api::LANGUAGES;
 use crate::chunk::{open_regular, special_kind, MAX_VIDEO_SIZE};
 use crate::excerpt::quoted;
-use crate::server::video::LANGUAGES;
 
 /// The known column names, in the order the documentation lists them (`meta.KEY` aside).
 pub const COLUMNS: &[&str] =

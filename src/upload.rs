@@ -9,9 +9,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{Client, ClientConfig};
 use crate::chunk::plan_parts;
 use crate::cli::{say, say_error, MergeArgs, StatusArgs, UploadArgs};
+use crate::client::{Client, ClientConfig};
 use crate::config::{Destination, Exit, UploadConfig};
 use crate::engine::{self, EngineConfig, Job, RowStatus};
 use crate::journal::{Journal, JournalError};

@@ -25,8 +25,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, Client, Metadata, NewVideo, UploadTarget, VideoStatus};
+use crate::api::{Metadata, NewVideo, VideoStatus};
 use crate::chunk::{plan_around, plan_parts, MappedFile, Piece};
+use crate::client::{ApiError, Client, UploadTarget};
 use crate::journal::{FileIdentity, Journal, JournalError, State};
 use crate::limit::Limiter;
 use crate::manifest::Row;

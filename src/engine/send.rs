@@ -6,8 +6,9 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use super::{Ctx, Mode, SessionEnd};
-use crate::api::{ApiError, UploadTarget, VideoStatus};
+use crate::api::VideoStatus;
 use crate::chunk::{FileChanged, MappedFile, PartPlan};
+use crate::client::{ApiError, UploadTarget};
 use crate::limit::Limiter;
 
 /// Pages are handed back to the kernel in slices of this size, two slices behind the one being
@@ -17,7 +18,7 @@ use crate::limit::Limiter;
 /// about a tenth of its speed on loopback.
 const RELEASE_SLICE: u64 = 4 * 1024 * 1024;
 /// The body goes to the connection in slices of at most this size. Each slice the connection
-/// takes is progress ([`crate::api::Watch`]), so a slice must go in well under the time-out on
+/// takes is progress ([`crate::client::Watch`]), so a slice must go in well under the time-out on
 /// the slowest link that should keep working: 256 KiB take 4 s at 64 KiB/s, and a link has to
 /// fall under 4.3 KiB/s before 60 s pass without one.
 const YIELD_SLICE: u64 = 256 * 1024;

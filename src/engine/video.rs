@@ -15,7 +15,7 @@
 //!   7 days after they start, so an unfinished video over 6 days old is replaced, not resumed.
 //!
 //! The lookup accepts only videos whose key is exactly the row's: how the real
-//! `metadata[KEY]=VALUE` filter matches is undocumented ([`crate::api::Client::find_by_metadata`]).
+//! `metadata[KEY]=VALUE` filter matches is undocumented ([`crate::client::Client::find_by_metadata`]).
 
 use std::cmp::Reverse;
 use std::time::SystemTime;

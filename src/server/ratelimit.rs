@@ -12,16 +12,7 @@ use tokio::time::Instant;
 
 use super::config::{Quota, RateLimits};
 
-/// Which quota a request counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bucket {
-    /// Source uploads.
-    Uploads,
-    /// Other POST, PATCH, DELETE.
-    Writes,
-    /// GET.
-    Reads,
-}
+pub use crate::api::Bucket;
 
 /// The state of a bucket after a request was counted (or refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

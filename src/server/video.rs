@@ -8,23 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::problem::ApiError;
-
-/// Languages api.video accepts (`VideoCreationPayload.language`).
-pub const LANGUAGES: &[&str] = &[
-    "ar", "ca", "cs", "da", "de", "el", "en", "es", "fa", "fi", "fr", "he", "hi", "hr", "hu", "it", "ja", "ko", "ml", "nl", "nn", "no",
-    "pl", "pt", "ru", "sk", "sl", "te", "tr", "uk", "ur", "vi", "zh",
-];
+use crate::api::{Metadata, LANGUAGES};
 
 const SUMMARY_ATTRIBUTES: &[&str] = &["abstract", "takeaways"];
-
-/// One `{key, value}` metadata pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Metadata {
-    /// The key.
-    pub key: String,
-    /// The value.
-    pub value: String,
-}
 
 /// A video as stored in `videos/{id}/video.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

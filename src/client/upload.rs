@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use super::{ApiError, Call, Client, Watch};
-use crate::limit::Bucket;
+use crate::api::Bucket;
 use crate::secret::Token;
 
 /// Where a chunk goes.

@@ -1,60 +1,11 @@
-//! Errors of api.video calls: problem+json bodies, rate-limit headers, and the context of a call.
+//! Errors of api.video calls, with the context of the call.
 
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 
-use crate::limit::RateInfo;
-
-/// An api.video problem+json body (API.md §5.1).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-pub struct Problem {
-    /// `https://docs.api.video/reference/<slug>`.
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    /// Human title.
-    #[serde(default)]
-    pub title: String,
-    /// The offending parameter.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// More detail.
-    #[serde(default)]
-    pub detail: Option<String>,
-}
-
-impl Problem {
-    /// The slug at the end of `type`.
-    pub fn slug(&self) -> &str {
-        self.kind.rsplit('/').next().unwrap_or_default()
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.title.trim_end_matches('.'))?;
-        if let Some(detail) = &self.detail {
-            write!(f, ": {detail}")?;
-        }
-        if !self.slug().is_empty() {
-            write!(f, " (`{}`)", self.slug())?;
-        }
-        Ok(())
-    }
-}
-
-/// Reads the `X-RateLimit-*` (and `Retry-After`) headers.
-pub fn rate_info(headers: &HeaderMap) -> RateInfo {
-    let num = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    RateInfo {
-        limit: num("x-ratelimit-limit"),
-        remaining: num("x-ratelimit-remaining"),
-        retry_after: num("x-ratelimit-retry-after").or_else(|| num("retry-after")).map(Duration::from_secs),
-    }
-}
+use crate::api::Problem;
 
 /// Where a call went, for messages: method and route, with ids kept and tokens left out.
 #[derive(Debug, Clone)]
@@ -183,22 +134,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn problem_display_and_slug() {
-        let p: Problem = serde_json::from_str(
-            r#"{"type":"https://docs.api.video/reference/too-many-requests","title":"Too many requests.","status":429}"#,
-        )
-        .unwrap();
-        assert_eq!(p.slug(), "too-many-requests");
-        assert_eq!(p.to_string(), "Too many requests (`too-many-requests`)");
-    }
-
-    #[test]
-    fn rate_headers() {
-        let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
-        h.insert("x-ratelimit-retry-after", "7".parse().unwrap());
-        let info = rate_info(&h);
-        assert_eq!((info.remaining, info.retry_after), (Some(0), Some(Duration::from_secs(7))));
-        let _ = Method::GET;
+    fn what_may_have_taken_effect() {
+        let site = CallSite { method: Method::POST, route: "/videos".into() };
+        let status = |code: u16| ApiError::Status {
+            site: site.clone(),
+            status: StatusCode::from_u16(code).unwrap(),
+            problem: None,
+            attempts: 1,
+            elapsed: Duration::ZERO,
+        };
+        // A gateway's 5xx or a 408 may stand in front of a request the API carried out.
+        for code in [500, 502, 503, 504, 408] {
+            assert!(status(code).maybe_applied(), "{code}");
+        }
+        for code in [400, 401, 404, 409, 429] {
+            assert!(!status(code).maybe_applied(), "{code}");
+        }
+        let timed_out =
+            ApiError::TimedOut { site: site.clone(), attempts: 1, elapsed: Duration::ZERO, idle: Duration::ZERO, body_sent: false };
+        assert!(timed_out.maybe_applied());
+        assert!(!ApiError::Cancelled { site }.maybe_applied());
     }
 }
