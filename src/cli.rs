@@ -1,22 +1,19 @@
-//! The command line: clap definitions, [`parse`], and [`run`], which carries a parsed command
-//! out.
+//! The command line: clap definitions and [`parse`]. Nothing here runs a command
+//! ([`crate::commands`] does) or prints ([`crate::output`] does).
 //!
 //! Flags read `AVBATCH_*` environment variables too; secret ones never show their values in
 //! `--help`. Every numeric flag is held to a range ([`crate::bounds`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::bounds;
-use crate::config::{read_secret_file, ConfigError};
-use crate::secret::ApiKey;
-use crate::server::{ConnectionConfig, FaultConfig, MetadataMatch, RateLimits, Server, ServerConfig, Storm};
+pub use crate::output::LogFormat;
+use crate::server::{MetadataMatch, RateLimits, Storm};
 
 /// Move whole video libraries into api.video: fast, within the rate limits, never losing or
 /// duplicating a video.
@@ -28,7 +25,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Warnings about how the command line was given (a secret as an argument), found by
-    /// [`parse`] and printed by [`run`].
+    /// [`parse`] and printed by [`crate::commands::run`].
     #[arg(skip)]
     pub warnings: Vec<String>,
 }
@@ -98,55 +95,6 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
 }
 
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Lines for people.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether stderr carries JSON events (`--log-format json`).
-pub fn json_logs() -> bool {
-    JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// A message for the person running avbatch: a plain stderr line, or an info event with
-/// `--log-format json`.
-pub fn say(message: &str) {
-    if json_logs() {
-        tracing::info!(target: "avbatch", "{message}");
-    } else {
-        eprintln!("{message}");
-    }
-}
-
-/// A warning for the person running avbatch: a `warning: …` line, or a warn event with
-/// `--log-format json`.
-pub fn say_warning(message: &str) {
-    if json_logs() {
-        tracing::warn!(target: "avbatch", "{message}");
-    } else {
-        eprintln!("warning: {message}");
-    }
-}
-
-/// An error (and a hint) for the person running avbatch: `error: …` / `hint: …` lines, or one
-/// error event with `--log-format json`.
-pub fn say_error(message: &str, hint: Option<&str>) {
-    if json_logs() {
-        tracing::error!(target: "avbatch", hint, "{message}");
-    } else {
-        eprintln!("error: {message}");
-        if let Some(h) = hint {
-            eprintln!("hint: {h}");
-        }
-    }
-}
-
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -183,7 +131,7 @@ pub enum Command {
     /// engine, and prints MB/s, files/s, requests/s, 429s, CPU seconds and peak memory of the
     /// uploading process. Profiles: loopback (nothing added, the server discards), wan (50 ms,
     /// 10 MiB/s per connection), ratelimited (1000 × 100 KiB under 100 requests/s).
-    Bench(crate::bench::BenchArgs),
+    Bench(BenchArgs),
     /// Write a manifest of the videos under a folder (for drop folders and nightly jobs).
     ///
     /// Walks DIR (hidden files and folders skipped), keeps the files matching --glob (default:
@@ -363,7 +311,7 @@ pub struct ManifestArgs {
 
     /// Where titles come from: the file name's stem, or the path under DIR.
     #[arg(long, value_enum, default_value = "stem")]
-    pub title_from: crate::scan::TitleFrom,
+    pub title_from: crate::manifest::scan::TitleFrom,
 
     /// Write the manifest here (paths relative to its folder when the videos are under it)
     /// instead of stdout (absolute paths).
@@ -554,175 +502,90 @@ pub struct ServeArgs {
     pub seed: Option<u64>,
 }
 
-impl ServeArgs {
-    /// The server configuration these flags describe; reads --api-key-file.
-    pub fn to_config(&self) -> Result<ServerConfig, ConfigError> {
-        // Checked here rather than by clap, whose message would name --api-key even when the
-        // keys came from the environment.
-        let api_keys = match (&self.api_key_file, self.api_keys.iter().all(|k| k.trim().is_empty())) {
-            (Some(_), false) => {
-                return Err(ConfigError {
-                    message: "the API keys are given twice: by --api-key (or AVBATCH_SERVE_API_KEYS) and by --api-key-file".into(),
-                    hint: Some("keep one of them".into()),
-                })
-            }
-            (Some(path), true) => read_secret_file(path, "API key")?.lines().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
-            (None, _) => self.api_keys.iter().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
-        };
-        Ok(ServerConfig {
-            data_dir: self.data.clone(),
-            api_keys,
-            token_ttl: self.token_ttl,
-            rate_limits: self.rate_limit,
-            faults: FaultConfig {
-                latency: self.latency,
-                bandwidth: self.bandwidth,
-                fail_rate: self.fail_rate,
-                reset_rate: self.reset_rate,
-                lose_rate: self.lose_rate,
-                gateway_error_rate: self.gateway_error_rate,
-                stall_rate: self.stall_rate,
-                metadata_match: self.metadata_match,
-                unfinished_ttl: self.unfinished_ttl,
-                auth_after_body: self.auth_after_body,
-                storm: self.storm,
-                seed: self.seed,
-            },
-            discard: self.discard,
-            public_url: self.public_url.clone(),
-            connections: ConnectionConfig {
-                max_connections: self.max_connections,
-                head_timeout: self.head_timeout,
-                idle_timeout: self.idle_timeout,
-                body_timeout: self.body_timeout,
-                shutdown_grace: self.shutdown_grace,
-            },
-        })
-    }
+/// A network and server setting to measure under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// No added latency, no limits, the server discards what it checked: the client's ceiling.
+    Loopback,
+    /// A long-haul link: 50 ms per request and 10 MiB/s per connection.
+    Wan,
+    /// Many small files under a server limit of 100 requests/s per bucket.
+    Ratelimited,
 }
 
-/// Sends logs to stderr: `serve` logs at info, other commands only warnings (their progress and
-/// summary are shown by the reporter); `-v` adds debug, `-vv` trace; `RUST_LOG` overrides.
-pub fn init_logging(cli: &Cli) {
-    let quiet_default = if matches!(cli.command, Command::Serve(_)) { "avbatch=info" } else { "avbatch=warn" };
-    let default = match cli.global.verbose {
-        0 => quiet_default,
-        1 => "avbatch=debug",
-        _ => "avbatch=trace",
-    };
-    // JSON logs are for shippers: progress and the summary are events, so info is the floor.
-    let json = cli.global.log_format == LogFormat::Json;
-    let default = if json && cli.global.verbose == 0 { "avbatch=info" } else { default };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    if json {
-        JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
-        tracing_subscriber::fmt().json().flatten_event(true).with_env_filter(filter).with_writer(std::io::stderr).init();
-    } else {
-        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
-    }
+/// What the synthetic files contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Content {
+    /// Holes: instant to make, no disk reads (the kernel supplies zeros).
+    Sparse,
+    /// Pseudo-random bytes from the seed: real page-cache traffic.
+    Random,
 }
 
-/// Carries out a parsed command, after printing its [`Cli::warnings`].
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    for warning in &cli.warnings {
-        say_warning(warning);
-    }
-    match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Upload(args) => crate::upload::run(&args).await,
-        Command::Status(args) => crate::upload::status(&args),
-        Command::Report(ReportCommand::Merge(args)) => crate::upload::merge_reports(&args),
-        Command::Manifest(args) => manifest(&args),
-        Command::Bench(args) => crate::bench::run(&args).await,
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "avbatch", &mut out);
-            print_all(&out)
-        }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out).context("rendering the man page")?;
-            print_all(&out)
-        }
-    }
-}
+/// `avbatch bench` flags.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// The network and server profile.
+    #[arg(long, value_enum, default_value = "loopback")]
+    pub profile: Profile,
 
-/// Writes `bytes` to stdout; a reader that stops early (`| head`) is not an error.
-fn print_all(bytes: &[u8]) -> anyhow::Result<ExitCode> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(bytes) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
-        _ => Ok(ExitCode::SUCCESS),
-    }
-}
+    /// Files in the library, from 1 to 1000000 [default: loopback 8, wan 16, ratelimited 1000].
+    #[arg(long, value_name = "N", value_parser = bounds::whole(bounds::BENCH_FILES))]
+    pub files: Option<usize>,
 
-fn manifest(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
-    use crate::scan::{scan, write_manifest, ScanOptions};
-    let options = ScanOptions { globs: args.glob.clone(), title_from: args.title_from, follow_links: args.follow_links };
-    let manifest_dir = args.output.as_ref().map(|o| o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")));
-    let found = match scan(&args.dir, manifest_dir, &options) {
-        Ok(f) => f,
-        Err(e) => {
-            say_error(&e.to_string(), None);
-            return Ok(crate::config::Exit::Invalid.into());
-        }
-    };
-    match &args.output {
-        Some(path) => {
-            // Written whole then renamed, so a run reading it never sees half a manifest.
-            let tmp = path.with_extension("tmp-manifest");
-            let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-            write_manifest(std::io::BufWriter::new(file), &found).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-            std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
-            say(&format!("{} video(s) under `{}` written to `{}`", found.len(), args.dir.display(), path.display()));
-        }
-        None => write_manifest(std::io::stdout().lock(), &found).context("writing the manifest")?,
-    }
-    Ok(ExitCode::SUCCESS)
-}
+    /// Size of the smallest file, from 1 byte to 30GiB [default: loopback 256MiB, wan 32MiB,
+    /// ratelimited 100KiB].
+    #[arg(long, value_name = "SIZE", value_parser = bounds::size(bounds::BENCH_SIZE))]
+    pub size: Option<u64>,
 
-async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = match args.to_config() {
-        Ok(c) => c,
-        Err(e) => {
-            say_error(&e.message, e.hint.as_deref());
-            return Ok(crate::config::Exit::Invalid.into());
-        }
-    };
-    let server = Server::start(config, args.addr).await.context("cannot start the server")?;
-    println!("listening on {}", server.url());
-    println!("data folder: {}", args.data.display());
-    if let Some(key) = server.generated_key() {
-        // The server's own key, made for the person who started it: showing it is the point.
-        println!("api key: {} (generated; set AVBATCH_SERVE_API_KEYS or pass --api-key-file to choose one)", key.expose());
-    }
-    shutdown_signal().await;
-    tracing::info!("shutting down: finishing requests in flight");
-    server.shutdown().await.context("the server stopped with an error")?;
-    Ok(ExitCode::SUCCESS)
-}
+    /// Size of the largest file, from 1 byte to 30GiB; sizes spread evenly (by the seed) between
+    /// --size and this [default: --size].
+    #[arg(long, value_name = "SIZE", value_parser = bounds::size(bounds::BENCH_SIZE))]
+    pub max_size: Option<u64>,
 
-/// Completes on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    /// File contents.
+    #[arg(long, value_enum, default_value = "sparse")]
+    pub content: Content,
+
+    /// Seed for sizes and random contents (any 64-bit number).
+    #[arg(long, default_value_t = 1, value_parser = bounds::whole(bounds::SEED))]
+    pub seed: u64,
+
+    /// Where generated libraries are kept between runs [default: the user's cache folder,
+    /// e.g. ~/.cache/avbatch/bench].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+
+    /// Videos uploaded at once, from 1 to 1024.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, value_parser = bounds::whole(bounds::CONCURRENCY))]
+    pub concurrency: usize,
+
+    /// Bytes per part, from 5MiB to 200MiB.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = bounds::size(bounds::CHUNK_SIZE))]
+    pub chunk_size: u64,
+
+    /// Override the profile's per-request latency (from 0s to 1h).
+    #[arg(long, value_name = "DURATION", value_parser = bounds::duration(bounds::LATENCY))]
+    pub latency: Option<Duration>,
+
+    /// Override the profile's per-connection bandwidth, in bytes/s (from 1KiB to 100GiB).
+    #[arg(long, value_name = "BYTES", value_parser = bounds::size(bounds::BANDWIDTH))]
+    pub bandwidth: Option<u64>,
+
+    /// Override the profile's server rate limits (as `avbatch serve --rate-limit`, with its
+    /// bounds).
+    #[arg(long, value_name = "LIMITS", value_parser = bounds::rate_limits_text)]
+    pub rate_limit: Option<String>,
+
+    /// Store what the server receives instead of discarding it (measures the disk too).
+    #[arg(long)]
+    pub store: bool,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[cfg(test)]
@@ -791,53 +654,5 @@ mod tests {
         assert!(serve[0].contains("--api-key-file") && !serve[0].contains("k-secret"), "{serve:?}");
         assert!(warnings(&["avbatch", "upload", "m.csv", "--upload-token-file", "t"]).is_empty());
         assert!(warnings(&["avbatch", "serve", "--api-key-file", "k"]).is_empty());
-        let twice = Cli::try_parse_from(["avbatch", "serve", "--api-key", "k", "--api-key-file", "f"]).unwrap();
-        let Command::Serve(args) = twice.command else { panic!("parsed a serve") };
-        assert!(args.to_config().unwrap_err().message.starts_with("the API keys are given twice"));
-    }
-
-    #[test]
-    fn serve_flags_build_a_config() {
-        let cli = Cli::try_parse_from([
-            "avbatch",
-            "serve",
-            "--api-key",
-            "k",
-            "--rate-limit",
-            "uploads=5/1s",
-            "--bandwidth",
-            "2MiB",
-            "--fail-rate",
-            "0.1",
-            "--storm",
-            "10s:1s",
-            "--latency",
-            "20ms",
-        ])
-        .unwrap();
-        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
-        let cfg = args.to_config().unwrap();
-        assert_eq!(cfg.api_keys, vec![ApiKey::new("k")]);
-        assert_eq!(cfg.faults.bandwidth, Some(2 * 1024 * 1024));
-        assert_eq!(cfg.faults.latency, Duration::from_millis(20));
-        assert_eq!(cfg.rate_limits.uploads.unwrap().limit, 5);
-        assert!(Cli::try_parse_from(["avbatch", "serve", "--fail-rate", "2"]).is_err());
-    }
-
-    #[test]
-    fn serve_defaults_are_the_library_defaults() {
-        let cli = Cli::try_parse_from(["avbatch", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
-        let cfg = args.to_config().unwrap();
-        assert_eq!(cfg.connections, ConnectionConfig::default());
-        let faults = FaultConfig::default();
-        assert_eq!(cfg.faults.unfinished_ttl, faults.unfinished_ttl);
-        assert_eq!(cfg.faults.metadata_match, faults.metadata_match);
-        assert_eq!((cfg.faults.gateway_error_rate, cfg.faults.stall_rate), (0.0, 0.0));
-        let cli = Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "contains", "--unfinished-ttl", "2s"]).unwrap();
-        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
-        assert_eq!(args.to_config().unwrap().faults.metadata_match, crate::server::MetadataMatch::Contains);
-        assert_eq!(args.to_config().unwrap().faults.unfinished_ttl, Duration::from_secs(2));
-        assert!(Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "fuzzy"]).is_err());
     }
 }

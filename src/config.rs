@@ -10,27 +10,6 @@ use crate::excerpt::quoted;
 use crate::secret::{ApiKey, Token};
 use crate::shard::Shard;
 
-/// Exit codes, documented in `--help` and the README.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Every row uploaded (or the dry run found nothing wrong).
-    Done = 0,
-    /// Some rows failed; the others are uploaded. See the report.
-    SomeFailed = 1,
-    /// Bad flags, configuration or manifest: nothing was sent.
-    Invalid = 2,
-    /// The API key or token was refused: nothing was uploaded.
-    Auth = 3,
-    /// Stopped by Ctrl-C or SIGTERM; a re-run resumes.
-    Interrupted = 130,
-}
-
-impl From<Exit> for std::process::ExitCode {
-    fn from(e: Exit) -> Self {
-        std::process::ExitCode::from(e as u8)
-    }
-}
-
 /// A configuration problem: exit 2, with a hint.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -97,15 +76,6 @@ pub struct UploadConfig {
     pub checksum: bool,
     /// This run's shard of the manifest; `None` for all of it.
     pub shard: Option<Shard>,
-}
-
-/// `NAME.SUFFIX` beside the manifest, `NAME.shard-K-of-N.SUFFIX` for a shard.
-pub fn beside(manifest: &std::path::Path, shard: Option<Shard>, suffix: &str) -> PathBuf {
-    let stem = manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
-    match shard {
-        Some(s) => manifest.with_file_name(format!("{stem}.{}.{suffix}", s.file_tag())),
-        None => manifest.with_file_name(format!("{stem}.{suffix}")),
-    }
 }
 
 /// Reads a file holding a secret (`what`: "API key", "upload token"), trimmed of surrounding
@@ -191,7 +161,7 @@ impl UploadConfig {
             None => Shard::from_env(env).map_err(|e| config_error(e.to_string(), Some("pass --shard K/N to choose the shard yourself")))?,
         }
         .filter(|s| s.count > 1);
-        let report = args.report.clone().unwrap_or_else(|| beside(&args.manifest, shard, "report.csv"));
+        let report = args.report.clone().unwrap_or_else(|| crate::shard::beside(&args.manifest, shard, "report.csv"));
         // A temporary local server forgets its videos at exit, so a journal of them would only
         // mislead the next run: none unless asked for.
         let journal = match (&args.journal, args.no_journal, &destination) {

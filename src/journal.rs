@@ -193,7 +193,7 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 /// The default journal for a manifest: `NAME.journal.sqlite` beside it
 /// (`NAME.shard-K-of-N.journal.sqlite` for a shard).
 pub fn default_path(manifest: &Path, shard: Option<crate::shard::Shard>) -> PathBuf {
-    crate::config::beside(manifest, shard, "journal.sqlite")
+    crate::shard::beside(manifest, shard, "journal.sqlite")
 }
 
 fn lock_path(path: &Path) -> PathBuf {

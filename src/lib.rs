@@ -2,43 +2,55 @@
 //! losing or duplicating a video.
 //!
 //! # Layout
-//! Data flows one way: manifest → plan → engine → report.
-//! - [`cli`]: the command line (clap); [`run`] dispatches a parsed command.
-//! - [`bounds`]: the range every numeric flag accepts.
-//! - [`config`]: `avbatch upload` flags checked once into an [`config::UploadConfig`].
-//! - [`manifest`]: the CSV manifest, every row and file checked before anything is sent.
-//! - [`chunk`]: memory-mapped files cut into zero-copy parts.
-//! - [`api`]: the api.video client (auth, videos, chunked upload, problem+json errors).
-//! - [`limit`], [`retry`]: request/byte rates and which failures are retried, how soon.
-//! - [`engine`]: many video sessions at once, parts in order within each.
-//! - [`journal`]: SQLite record of every row's progress, so a killed run resumes.
-//! - [`report`]: progress on stderr, the report file, the summary.
-//! - [`upload`]: the `avbatch upload` command, tying the above together.
-//! - [`secret`]: API keys and tokens that never print.
-//! - [`excerpt`]: long values the user supplied, cut to a bounded length in messages.
-//! - [`server`]: `avbatch serve`, the local api.video-compatible server every test and benchmark
-//!   runs against.
+//! Two halves, and the command line over them. Data flows one way through the product:
+//! manifest → engine → report.
+//!
+//! **The command line** (the only place that wires pieces together)
+//! - [`cli`]: clap definitions only; [`bounds`]: the range each numeric flag takes.
+//! - [`commands`]: one file per command (`upload`, `status`, `report merge`, `manifest`,
+//!   `bench`, `serve`), [`run`] to dispatch, and the exit codes; [`config`]: `upload`'s flags
+//!   checked once into an [`config::UploadConfig`].
+//! - [`output`]: everything a person or a log shipper sees: messages, logs, live progress, the
+//!   report and its summary.
+//!
+//! **The product**
+//! - [`manifest`]: the CSV manifest, every row and file checked before anything is sent; and
+//!   manifests written from folders.
+//! - [`chunk`] (with [`sigbus`]): memory-mapped files cut into zero-copy parts.
+//! - [`engine`]: many video sessions at once, each row's video found or made exactly once, its
+//!   parts in order; [`journal`]: the SQLite record that lets a killed run resume; [`shard`]:
+//!   a stable share of the rows per machine.
+//! - [`client`]: the api.video client (auth, calls, chunk framing, progress time-outs), paced by
+//!   [`limit`] and retried by [`retry`].
+//! - [`api`]: api.video on the wire (video shapes, problem+json, rate-limit buckets, languages),
+//!   shared with the server double, which depends on it and never the other way round.
+//! - [`secret`]: keys and tokens that never print; [`excerpt`]: user values cut for messages.
+//!
+//! **The test double**
+//! - [`server`]: `avbatch serve`, the local api.video every test and benchmark runs against.
+//!
+//! `tests/layout.rs` fails on an import circle between these modules, or on product code that
+//! reaches the server.
 
 pub mod api;
-pub mod bench;
 pub mod bounds;
 pub mod chunk;
 pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod excerpt;
 pub mod journal;
 pub mod limit;
 pub mod manifest;
-pub mod report;
+pub mod output;
 pub mod retry;
-pub mod scan;
 pub mod secret;
 pub mod server;
 pub mod shard;
 #[cfg(target_os = "linux")]
 pub mod sigbus;
-pub mod upload;
 
-pub use cli::{run, Cli};
+pub use cli::Cli;
+pub use commands::run;

@@ -8,6 +8,7 @@
 //! `SLURM_ARRAY_TASK_COUNT` and `SLURM_ARRAY_TASK_MIN`.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
@@ -108,6 +109,15 @@ impl FromStr for Shard {
 impl fmt::Display for Shard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `NAME.SUFFIX` beside the manifest, `NAME.shard-K-of-N.SUFFIX` for a shard.
+pub fn beside(manifest: &Path, shard: Option<Shard>, suffix: &str) -> PathBuf {
+    let stem = manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
+    match shard {
+        Some(s) => manifest.with_file_name(format!("{stem}.{}.{suffix}", s.file_tag())),
+        None => manifest.with_file_name(format!("{stem}.{suffix}")),
     }
 }
 

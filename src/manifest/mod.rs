@@ -16,6 +16,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod scan;
+
 use csv::ByteRecord;
 use rayon::prelude::*;
 

@@ -1,6 +1,8 @@
 //! `avbatch upload`: manifest → plan → engine → report, and the exit code a scheduler can trust.
 
 use std::process::ExitCode;
+
+use super::{invalid, Exit};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,24 +12,21 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::chunk::plan_parts;
-use crate::cli::{say, say_error, MergeArgs, StatusArgs, UploadArgs};
+use crate::cli::UploadArgs;
 use crate::client::{Client, ClientConfig};
-use crate::config::{Destination, Exit, UploadConfig};
+use crate::config::{Destination, UploadConfig};
 use crate::engine::{self, EngineConfig, Job, RowStatus};
 use crate::journal::{Journal, JournalError};
 use crate::limit::Limiter;
 use crate::manifest::{self, LoadOptions, ManifestError, Row};
-use crate::report::{self, Progress, Report};
+use crate::output::progress::{self, Progress};
+use crate::output::report::Report;
+use crate::output::{say, say_error};
 use crate::retry::RetryConfig;
 use crate::server::{Server, ServerConfig};
 
 /// Most manifest problems printed; the rest are counted.
 const MAX_PROBLEMS_SHOWN: usize = 200;
-
-fn invalid(message: &str, hint: Option<&str>) -> ExitCode {
-    say_error(message, hint);
-    Exit::Invalid.into()
-}
 
 /// Runs `avbatch upload`.
 pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
@@ -222,7 +221,7 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     // 5. Upload, with progress.
     let started = Instant::now();
     let (events, progress) = mpsc::channel(1024);
-    let reporter = tokio::spawn(report::show_progress(progress, rows.len(), total_bytes, Progress::detect(config.quiet)));
+    let reporter = tokio::spawn(progress::show_progress(progress, rows.len(), total_bytes, Progress::detect(config.quiet)));
     let jobs: Vec<Job> = rows.iter().enumerate().map(|(index, row)| Job { index, row: row.clone() }).collect();
     let engine_config = EngineConfig {
         concurrency: config.concurrency,
@@ -302,97 +301,10 @@ fn columns_needing_a_key(row: &Row) -> Vec<&'static str> {
 
 /// First Ctrl-C or SIGTERM: stop starting work, let parts in flight finish. Second: abort.
 async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
-    crate::cli::shutdown_signal().await;
+    super::shutdown_signal().await;
     say("stopping: no new videos or parts; finishing parts in flight (press Ctrl-C again to abort them)");
     stop.cancel();
-    crate::cli::shutdown_signal().await;
+    super::shutdown_signal().await;
     say("aborting requests in flight");
     abort.cancel();
-}
-
-/// Runs `avbatch status`: the journal's totals, and the manifest's row count when given.
-pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let path = match (&args.journal, &args.manifest) {
-        (Some(j), _) => j.clone(),
-        (None, Some(m)) => crate::journal::default_path(m, args.shard.filter(|s| s.count > 1)),
-        (None, None) => return Ok(invalid("give a MANIFEST or --journal FILE", None)),
-    };
-    let journal = match Journal::open_read_only(&path) {
-        Ok(j) => j,
-        Err(e) => {
-            return Ok(invalid(
-                &crate::engine::error_chain(&e),
-                Some("no run has recorded anything there yet; the journal is created by `avbatch upload`"),
-            ))
-        }
-    };
-    let totals = journal.totals().with_context(|| format!("reading `{}`", path.display()))?;
-    // Rows of the manifest the journal has not seen yet have not started.
-    let manifest_rows = match (&args.manifest, args.shard.filter(|s| s.count > 1)) {
-        (Some(m), None) => {
-            Some(csv::Reader::from_path(m).with_context(|| format!("reading `{}`", m.display()))?.byte_records().count() as u64)
-        }
-        // A shard's rows are known by their keys, which may need the files' sizes and times.
-        (Some(m), Some(shard)) => manifest::load(m, &LoadOptions { allow_unknown_columns: true })
-            .ok()
-            .map(|man| man.rows.iter().filter(|r| shard.contains(&r.identity())).count() as u64),
-        (None, _) => None,
-    };
-    let not_started = manifest_rows.map(|n| n.saturating_sub(totals.rows));
-    if args.json {
-        let mut v = serde_json::to_value(&totals)?;
-        v["journal"] = serde_json::json!(path.display().to_string());
-        v["manifestRows"] = serde_json::json!(manifest_rows);
-        v["notStarted"] = serde_json::json!(not_started);
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        let pct = if totals.bytes_total > 0 { totals.bytes_done as f64 * 100.0 / totals.bytes_total as f64 } else { 0.0 };
-        println!("journal: {}", path.display());
-        if let (Some(rows), Some(pending)) = (manifest_rows, not_started) {
-            println!("manifest rows: {rows} ({pending} not started)");
-        }
-        println!("rows: {} done, {} failed, {} in progress", totals.done, totals.failed, totals.uploading);
-        println!("bytes: {} of {} acknowledged ({pct:.1} %)", HumanBytes(totals.bytes_done), HumanBytes(totals.bytes_total));
-    }
-    Ok(Exit::Done.into())
-}
-
-/// Runs `avbatch report merge`.
-pub fn merge_reports(args: &MergeArgs) -> anyhow::Result<ExitCode> {
-    let mut reports = Vec::new();
-    for path in &args.reports {
-        match Report::read(path) {
-            Ok(r) => reports.push(r),
-            Err(e) => return Ok(invalid(&e.to_string(), None)),
-        }
-    }
-    let merged = match Report::merge(reports) {
-        Ok(m) => m,
-        Err(e) => return Ok(invalid(&e.to_string(), Some("give each shard's report once, all from one shard count"))),
-    };
-    if let Some(manifest) = &args.manifest {
-        let rows = match manifest::read_rows(manifest) {
-            Ok(r) => r,
-            Err(e) => return Ok(invalid(&crate::engine::error_chain(&e), None)),
-        };
-        let have: std::collections::HashSet<u64> = merged.rows.iter().map(|r| r.line).collect();
-        let missing: Vec<String> = rows.iter().filter(|r| !have.contains(&r.line)).map(|r| r.line.to_string()).collect();
-        if !missing.is_empty() {
-            let shown = missing.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
-            return Ok(invalid(
-                &format!(
-                    "{} row(s) of `{}` are in no report (lines {shown}{})",
-                    missing.len(),
-                    manifest.display(),
-                    if missing.len() > 20 { ", …" } else { "" }
-                ),
-                Some("a shard's report is missing, or a shard has not run yet"),
-            ));
-        }
-    }
-    merged.write(&args.output).with_context(|| format!("cannot write `{}`", args.output.display()))?;
-    merged.announce();
-    say(&format!("merged report: {}", args.output.display()));
-    let s = &merged.summary;
-    Ok(if s.uploaded + s.skipped == s.rows { Exit::Done } else { Exit::SomeFailed }.into())
 }

@@ -1,0 +1,99 @@
+//! The commands: each turns its parsed flags into a checked configuration and runs it. The only
+//! place that wires the pieces together; [`run`] dispatches, and the exit codes are here.
+
+pub mod bench;
+pub mod manifest;
+pub mod report;
+pub mod serve;
+pub mod status;
+pub mod upload;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command, ReportCommand};
+use crate::output::say_error;
+
+/// Exit codes, documented in `--help` and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every row uploaded (or the dry run found nothing wrong).
+    Done = 0,
+    /// Some rows failed; the others are uploaded. See the report.
+    SomeFailed = 1,
+    /// Bad flags, configuration or manifest: nothing was sent.
+    Invalid = 2,
+    /// The API key or token was refused: nothing was uploaded.
+    Auth = 3,
+    /// Stopped by Ctrl-C or SIGTERM; a re-run resumes.
+    Interrupted = 130,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
+
+/// Says what is wrong, and answers exit 2.
+pub(crate) fn invalid(message: &str, hint: Option<&str>) -> ExitCode {
+    say_error(message, hint);
+    Exit::Invalid.into()
+}
+
+/// Carries out a parsed command, after printing its [`Cli::warnings`].
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    for warning in &cli.warnings {
+        crate::output::say_warning(warning);
+    }
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Upload(args) => upload::run(&args).await,
+        Command::Status(args) => status::run(&args),
+        Command::Report(ReportCommand::Merge(args)) => report::run(&args),
+        Command::Manifest(args) => manifest::run(&args),
+        Command::Bench(args) => bench::run(&args).await,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "avbatch", &mut out);
+            print_all(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out).context("rendering the man page")?;
+            print_all(&out)
+        }
+    }
+}
+
+/// Writes `bytes` to stdout; a reader that stops early (`| head`) is not an error.
+fn print_all(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,141 @@
+//! `avbatch serve`: the local api.video, started from its flags.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::Exit;
+use crate::cli::ServeArgs;
+use crate::config::{read_secret_file, ConfigError};
+use crate::output::say_error;
+use crate::secret::ApiKey;
+use crate::server::{ConnectionConfig, FaultConfig, Server, ServerConfig};
+
+/// Runs `avbatch serve` until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match server_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            say_error(&e.message, e.hint.as_deref());
+            return Ok(Exit::Invalid.into());
+        }
+    };
+    let server = Server::start(config, args.addr).await.context("cannot start the server")?;
+    println!("listening on {}", server.url());
+    println!("data folder: {}", args.data.display());
+    if let Some(key) = server.generated_key() {
+        // The server's own key, made for the person who started it: showing it is the point.
+        println!("api key: {} (generated; set AVBATCH_SERVE_API_KEYS or pass --api-key-file to choose one)", key.expose());
+    }
+    super::shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    server.shutdown().await.context("the server stopped with an error")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The server configuration `serve`'s flags describe; reads --api-key-file.
+pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, ConfigError> {
+    // Checked here rather than by clap, whose message would name --api-key even when the
+    // keys came from the environment.
+    let api_keys = match (&args.api_key_file, args.api_keys.iter().all(|k| k.trim().is_empty())) {
+        (Some(_), false) => {
+            return Err(ConfigError {
+                message: "the API keys are given twice: by --api-key (or AVBATCH_SERVE_API_KEYS) and by --api-key-file".into(),
+                hint: Some("keep one of them".into()),
+            })
+        }
+        (Some(path), true) => read_secret_file(path, "API key")?.lines().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+        (None, _) => args.api_keys.iter().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+    };
+    Ok(ServerConfig {
+        data_dir: args.data.clone(),
+        api_keys,
+        token_ttl: args.token_ttl,
+        rate_limits: args.rate_limit,
+        faults: FaultConfig {
+            latency: args.latency,
+            bandwidth: args.bandwidth,
+            fail_rate: args.fail_rate,
+            reset_rate: args.reset_rate,
+            lose_rate: args.lose_rate,
+            gateway_error_rate: args.gateway_error_rate,
+            stall_rate: args.stall_rate,
+            metadata_match: args.metadata_match,
+            unfinished_ttl: args.unfinished_ttl,
+            auth_after_body: args.auth_after_body,
+            storm: args.storm,
+            seed: args.seed,
+        },
+        discard: args.discard,
+        public_url: args.public_url.clone(),
+        connections: ConnectionConfig {
+            max_connections: args.max_connections,
+            head_timeout: args.head_timeout,
+            idle_timeout: args.idle_timeout,
+            body_timeout: args.body_timeout,
+            shutdown_grace: args.shutdown_grace,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn keys_given_twice_are_refused() {
+        let twice = Cli::try_parse_from(["avbatch", "serve", "--api-key", "k", "--api-key-file", "f"]).unwrap();
+        let Command::Serve(args) = twice.command else { panic!("parsed a serve") };
+        assert!(server_config(&args).unwrap_err().message.starts_with("the API keys are given twice"));
+    }
+
+    #[test]
+    fn serve_flags_build_a_config() {
+        let cli = Cli::try_parse_from([
+            "avbatch",
+            "serve",
+            "--api-key",
+            "k",
+            "--rate-limit",
+            "uploads=5/1s",
+            "--bandwidth",
+            "2MiB",
+            "--fail-rate",
+            "0.1",
+            "--storm",
+            "10s:1s",
+            "--latency",
+            "20ms",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
+        let cfg = server_config(&args).unwrap();
+        assert_eq!(cfg.api_keys, vec![ApiKey::new("k")]);
+        assert_eq!(cfg.faults.bandwidth, Some(2 * 1024 * 1024));
+        assert_eq!(cfg.faults.latency, Duration::from_millis(20));
+        assert_eq!(cfg.rate_limits.uploads.unwrap().limit, 5);
+        assert!(Cli::try_parse_from(["avbatch", "serve", "--fail-rate", "2"]).is_err());
+    }
+
+    #[test]
+    fn serve_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["avbatch", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
+        let cfg = server_config(&args).unwrap();
+        assert_eq!(cfg.connections, ConnectionConfig::default());
+        let faults = FaultConfig::default();
+        assert_eq!(cfg.faults.unfinished_ttl, faults.unfinished_ttl);
+        assert_eq!(cfg.faults.metadata_match, faults.metadata_match);
+        assert_eq!((cfg.faults.gateway_error_rate, cfg.faults.stall_rate), (0.0, 0.0));
+        let cli = Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "contains", "--unfinished-ttl", "2s"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
+        assert_eq!(server_config(&args).unwrap().faults.metadata_match, crate::server::MetadataMatch::Contains);
+        assert_eq!(server_config(&args).unwrap().faults.unfinished_ttl, Duration::from_secs(2));
+        assert!(Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "fuzzy"]).is_err());
+    }
+}

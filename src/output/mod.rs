@@ -1,0 +1,79 @@
+//! Everything the person running avbatch, or their log shipper, sees: messages and logs
+//! ([`say`], [`init_logging`]), live progress ([`progress`]) and the report with its summary
+//! ([`report`]). Nothing else prints: library code reports through events and results.
+
+pub mod progress;
+pub mod report;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+/// Whether stderr carries JSON events (`--log-format json`).
+pub fn json_logs() -> bool {
+    JSON_LOGS.load(Ordering::Relaxed)
+}
+
+/// A message for the person running avbatch: a plain stderr line, or an info event with
+/// `--log-format json`.
+pub fn say(message: &str) {
+    if json_logs() {
+        tracing::info!(target: "avbatch", "{message}");
+    } else {
+        eprintln!("{message}");
+    }
+}
+
+/// A warning for the person running avbatch: a `warning: …` line, or a warn event with
+/// `--log-format json`.
+pub fn say_warning(message: &str) {
+    if json_logs() {
+        tracing::warn!(target: "avbatch", "{message}");
+    } else {
+        eprintln!("warning: {message}");
+    }
+}
+
+/// An error (and a hint) for the person running avbatch: `error: …` / `hint: …` lines, or one
+/// error event with `--log-format json`.
+pub fn say_error(message: &str, hint: Option<&str>) {
+    if json_logs() {
+        tracing::error!(target: "avbatch", hint, "{message}");
+    } else {
+        eprintln!("error: {message}");
+        if let Some(h) = hint {
+            eprintln!("hint: {h}");
+        }
+    }
+}
+
+/// Sends logs to stderr: `serve` logs at info, other commands only warnings (their progress and
+/// summary are shown by the reporter); `-v` adds debug, `-vv` trace; `RUST_LOG` overrides.
+pub fn init_logging(format: LogFormat, verbose: u8, serving: bool) {
+    let quiet_default = if serving { "avbatch=info" } else { "avbatch=warn" };
+    let default = match verbose {
+        0 => quiet_default,
+        1 => "avbatch=debug",
+        _ => "avbatch=trace",
+    };
+    // JSON logs are for shippers: progress and the summary are events, so info is the floor.
+    let json = format == LogFormat::Json;
+    let default = if json && verbose == 0 { "avbatch=info" } else { default };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if json {
+        JSON_LOGS.store(true, Ordering::Relaxed);
+        tracing_subscriber::fmt().json().flatten_event(true).with_env_filter(filter).with_writer(std::io::stderr).init();
+    } else {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    }
+}
