@@ -26,11 +26,10 @@ fn issue_6_bench_runs_each_profile_on_a_tiny_library_and_reports_its_measures() 
     );
     let bytes = r["bytes"].as_u64().unwrap();
     assert!((18 << 20..=21 << 20).contains(&bytes), "{r}");
-    assert_eq!(
-        r["requests"].as_u64(),
-        Some(3 * (2 + 1 + 1 + 1 + 1) + 1),
-        "per file: 2 parts, a key lookup, the lookup under avbatch 0.1's key, the create and the list after it; and one key check: {r}"
-    );
+    // Per file: 2 parts and the create; for the run: the key check, one page indexing the
+    // (empty) account, and one to three listings of the newest videos after creates.
+    let requests = r["requests"].as_u64().unwrap();
+    assert!((3 * (2 + 1) + 1 + 1 + 1..=3 * (2 + 1) + 1 + 1 + 3).contains(&requests), "{requests} requests: {r}");
     for field in ["mbPerS", "filesPerS", "requestsPerS", "cpuSeconds", "peakRss", "peakAnonRss"] {
         assert!(r[field].as_f64().is_some_and(|v| v > 0.0), "{field} measured: {r}");
     }

@@ -142,8 +142,23 @@ async fn issue_11_another_chunk_size_skips_complete_videos_and_continues_partial
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn issue_11_three_runs_at_once_leave_one_video_per_row() {
+    // An empty account: each run indexes it and lists the newest videos after its creates.
+    three_runs_at_once(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issue_11_three_runs_at_once_in_a_large_account_leave_one_video_per_row() {
+    // 150 other videos, more than an 8-row run would read: each row looks its key up and lists
+    // it again after its create.
+    three_runs_at_once(150).await;
+}
+
+async fn three_runs_at_once(others: usize) {
     // A little latency widens every window between a lookup and a create.
     let server = spawn_server_with(|c| c.faults.latency = Duration::from_millis(20)).await;
+    for i in 0..others {
+        server.create_video(&format!("other {i}")).await;
+    }
     let batch = Batch::new(8, |i| 6 * MIB + i * 7);
     let runs: Vec<Running> = (0..3)
         .map(|k| {
@@ -160,7 +175,7 @@ async fn issue_11_three_runs_at_once_leave_one_video_per_row() {
     }
     // Every run names the same video for a row, and the server holds that one, complete.
     std::fs::copy(batch.path("run0.report.json"), batch.report()).unwrap();
-    assert_exactly_once(&server.url, &batch).await;
+    assert_exactly_once_besides(&server.url, &batch, others).await;
     for rep in &reports[1..] {
         for (a, b) in rep["rows"].as_array().unwrap().iter().zip(reports[0]["rows"].as_array().unwrap()) {
             assert_eq!(a["videoId"], b["videoId"], "two runs name different videos for one row");
@@ -411,6 +426,10 @@ async fn issue_11_gateway_errors_after_a_create_took_effect_leave_one_video_per_
 async fn issue_11_a_loose_metadata_filter_never_adopts_another_rows_video() {
     // The server's filter matches substrings, as api.video's title filter does.
     let server = spawn_server_with(|c| c.faults.metadata_match = avbatch::server::MetadataMatch::Contains).await;
+    // More videos than a 3-row run would index: each row asks the server's filter.
+    for i in 0..150 {
+        server.create_video(&format!("other {i}")).await;
+    }
     let batch = Batch::new(4, |i| 6 * MIB + i);
     std::fs::write(batch.manifest(), "id,path\nclip-1,f0.mp4\nclip-2,f1.mp4\nclip-3,f2.mp4\n").unwrap();
     let other = common::pattern(6 * MIB, 200);
@@ -432,7 +451,7 @@ async fn issue_11_a_loose_metadata_filter_never_adopts_another_rows_video() {
     }
     assert_eq!((rows[2]["status"].as_str(), rows[2]["videoId"].as_str()), (Some("skipped"), Some(complete.as_str())), "{rep}");
     assert!(rows[2]["note"].as_str().unwrap_or_default().contains(&empty), "the other video is reported: {}", rows[2]);
-    assert_eq!(list_videos(&server.url).await.len(), 6, "two new videos, nothing deleted that the run did not make");
+    assert_eq!(list_videos(&server.url).await.len(), 156, "two new videos, nothing deleted that the run did not make");
 }
 
 // =============================================================================================

@@ -55,6 +55,27 @@ impl Client {
         self.json(&call, &answer)
     }
 
+    /// One page of 100 of every video, sorted by creation, oldest first (`newest_first`: the
+    /// other way); with the number of pages there are.
+    pub async fn videos_page(&self, page: u32, newest_first: bool) -> Result<(Vec<Video>, u32), ApiError> {
+        let order = if newest_first { "desc" } else { "asc" };
+        let call = Call {
+            method: Method::GET,
+            path: format!("/videos?sortBy=createdAt&sortOrder={order}&pageSize=100&currentPage={page}"),
+            route: "/videos".into(),
+            bucket: Some(Bucket::Reads),
+            authenticated: true,
+            idempotent: true,
+            body_len: 0,
+            build: &no_body,
+        };
+        let answer = self.execute(&call).await?;
+        let listed: VideoPage = self.json(&call, &answer)?;
+        let full = listed.data.len() >= 100;
+        let pages = listed.pagination.and_then(|p| p.pages_total).unwrap_or(if full { page + 1 } else { page });
+        Ok((listed.data, pages))
+    }
+
     /// The videos whose metadata `key` is exactly `value`, oldest first (in the server's order).
     ///
     /// How api.video matches `metadata[KEY]=VALUE` is not documented (its `title` filter matches

@@ -14,6 +14,7 @@
 //! finish without trying a failed one again; the client's abort token (second Ctrl-C) cancels
 //! the requests in flight.
 
+mod keys;
 mod send;
 mod video;
 
@@ -152,6 +153,7 @@ pub enum Event {
 /// Shared by every video task.
 struct Ctx {
     client: Client,
+    keys: keys::Keys,
     config: EngineConfig,
     limiter: Arc<Limiter>,
     events: mpsc::Sender<Event>,
@@ -169,7 +171,8 @@ pub async fn run(
 ) -> Vec<RowResult> {
     let lanes = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let ahead = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let ctx = Arc::new(Ctx { client, config, limiter, events, stop });
+    let keys = keys::Keys::new(client.clone(), jobs.len() as u64);
+    let ctx = Arc::new(Ctx { client, keys, config, limiter, events, stop });
     let mut tasks = JoinSet::new();
     let mut results: Vec<RowResult> = Vec::with_capacity(jobs.len());
     let mut pending = jobs.into_iter();

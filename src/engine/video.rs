@@ -82,8 +82,9 @@ pub(super) async fn resolve(
             found = look_up(ctx, row, key).await?;
         }
     }
-    if !found.is_empty() {
-        let mut candidates = with_status(ctx, found).await?;
+    let mut candidates = if found.is_empty() { Vec::new() } else { with_status(ctx, found).await? };
+    // Every video found may have been deleted since (by a run converging): then none is kept.
+    if !candidates.is_empty() {
         let kept = candidates.remove(0);
         report_others(result, &candidates);
         if replace(&kept) {
@@ -132,10 +133,14 @@ async fn retire(ctx: &Ctx, row: &Row, key: &str, result: &mut RowResult) -> Resu
     Ok(())
 }
 
-/// The videos carrying exactly this key (or avbatch 0.1's raw key for the row), oldest first.
+/// The videos carrying exactly this key (or avbatch 0.1's raw key for the row), oldest first:
+/// from the run's index of the account when it has one, else from the server.
 async fn look_up(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Video>, SessionEnd> {
-    let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
     let legacy = row.identity();
+    if let Some(found) = ctx.keys.find(key, &legacy).await? {
+        return Ok(found);
+    }
+    let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
     if !found.is_empty() || legacy.len() > MAX_LEGACY_KEY {
         return Ok(found);
     }
@@ -192,11 +197,18 @@ async fn create(ctx: &Ctx, row: &Row, key: &str, result: &mut RowResult) -> Resu
             Ok(video) => {
                 let id = video.video_id.clone();
                 result.video_id = Some(id.clone());
-                let mut listed = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
-                if !listed.iter().any(|v| v.video_id == id) {
-                    // Not listed yet (a list that lags behind a create): it exists all the same.
-                    listed.push(video);
-                }
+                let listed = match ctx.keys.after_create(&video).await? {
+                    Some(listed) => listed,
+                    None => {
+                        let mut listed = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
+                        if !listed.iter().any(|v| v.video_id == id) {
+                            // Not listed yet (a list that lags behind a create): it exists all
+                            // the same.
+                            listed.push(video);
+                        }
+                        listed
+                    }
+                };
                 break (Some(id), listed);
             }
             Err(e) if e.maybe_applied() => {
