@@ -33,6 +33,8 @@ Profiles (--profile, comma-separated; default: loopback,wan):
   loopback     server --discard; workloads: one BIG file, and COUNT x SIZE files
   wan          server --discard --latency LAT --bandwidth BW (per connection); WAN_COUNT x WAN_SIZE
   ratelimited  server --discard --rate-limit RL; RL_COUNT x RL_SIZE; avbatch and the peers' pools
+  small        server --discard --rate-limit off; SMALL_COUNT x SMALL_SIZE; avbatch and the peers'
+               pools of --small-concurrency; the notes give the requests per video the server saw
 
 Options (environment variable in brackets; sizes take K/M/G suffixes, binary: 64M = 64 MiB):
   --profile LIST         profiles to run                               [COMPARE_PROFILE]
@@ -47,6 +49,8 @@ Options (environment variable in brackets; sizes take K/M/G suffixes, binary: 64
   --bandwidth BYTES      wan cap per connection (default 20MiB)        [COMPARE_BANDWIDTH]
   --rl-count N --rl-size SIZE     ratelimited files (default 150 x 1M) [COMPARE_RL_COUNT, _SIZE]
   --rate-limit SPEC      ratelimited server quota (default production) [COMPARE_RATE_LIMIT]
+  --small-count N --small-size SIZE   small files (default 2000 x 10K) [COMPARE_SMALL_COUNT, _SIZE]
+  --small-concurrency N  the peers' pools on small files (default 16)  [COMPARE_SMALL_CONCURRENCY]
   --quick                small sizes for a trial run (1 x 512M, 16 x 16M, wan 8 x 16M, rl 40 x 1M)
   --sparse               sparse files (truncate -s) instead of random bytes
   --timeout SECS         limit per run (default 900)                   [COMPARE_TIMEOUT]
@@ -80,6 +84,9 @@ bandwidth="${COMPARE_BANDWIDTH:-20MiB}"
 rl_count="${COMPARE_RL_COUNT:-150}"
 rl_size="${COMPARE_RL_SIZE:-1M}"
 rate_limit="${COMPARE_RATE_LIMIT:-production}"
+small_count="${COMPARE_SMALL_COUNT:-2000}"
+small_size="${COMPARE_SMALL_SIZE:-10K}"
+small_conc="${COMPARE_SMALL_CONCURRENCY:-16}"
 run_timeout="${COMPARE_TIMEOUT:-900}"
 repeat="${COMPARE_REPEAT:-1}"
 wait_idle="${COMPARE_WAIT_IDLE:-0}"
@@ -108,6 +115,9 @@ while [ $# -gt 0 ]; do
     --rl-count) need "$@"; rl_count="$2"; shift ;;
     --rl-size) need "$@"; rl_size="$2"; shift ;;
     --rate-limit) need "$@"; rate_limit="$2"; shift ;;
+    --small-count) need "$@"; small_count="$2"; shift ;;
+    --small-size) need "$@"; small_size="$2"; shift ;;
+    --small-concurrency) need "$@"; small_conc="$2"; shift ;;
     --quick) big=512M; count=16; size=16M; wan_count=8; wan_size=16M; rl_count=40; rl_size=1M ;;
     --sparse) content=sparse ;;
     --timeout) need "$@"; run_timeout="$2"; shift ;;
@@ -128,8 +138,8 @@ to_bytes() {
   numfmt --from=iec "$s" 2>/dev/null || { echo "error: bad size \`$1\`" >&2; exit 2; }
 }
 chunk_b=$(to_bytes "$chunk"); big_b=$(to_bytes "$big"); size_b=$(to_bytes "$size")
-wan_size_b=$(to_bytes "$wan_size"); rl_size_b=$(to_bytes "$rl_size")
-for n in "$conc" "$count" "$wan_count" "$rl_count" "$run_timeout" "$repeat"; do
+wan_size_b=$(to_bytes "$wan_size"); rl_size_b=$(to_bytes "$rl_size"); small_size_b=$(to_bytes "$small_size")
+for n in "$conc" "$count" "$wan_count" "$rl_count" "$small_count" "$small_conc" "$run_timeout" "$repeat"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "error: \`$n\` is not a positive whole number" >&2; exit 2; }
 done
 [[ "$wait_idle" =~ ^[0-9]+$ ]] || { echo "error: --wait-idle takes whole seconds" >&2; exit 2; }
@@ -138,7 +148,7 @@ if [ "$chunk_b" -lt $((5 << 20)) ] || [ "$chunk_b" -gt $((128 << 20)) ]; then
 fi
 has_tool() { [[ ",$tools," == *",$1,"* ]]; }
 for p in ${profiles//,/ }; do
-  case "$p" in loopback | wan | ratelimited) ;; *) echo "error: unknown profile \`$p\`" >&2; exit 2 ;; esac
+  case "$p" in loopback | wan | ratelimited | small) ;; *) echo "error: unknown profile \`$p\`" >&2; exit 2 ;; esac
 done
 for t in ${tools//,/ }; do
   case "$t" in avbatch | python | node | curl | iperf3) ;; *) echo "error: unknown tool \`$t\`" >&2; exit 2 ;; esac
@@ -376,7 +386,7 @@ printf 'profile\tworkload\tcase\trep\ttool\tlabel\tconcurrency\tchunk\tfiles\tby
 run_case() {
   local profile=$1 wl=$2 case=$3 tool=$4 label=$5 c=$6 ch=$7 note0=$8 server=$9
   shift 10
-  local files nfiles bytes log tfile rc ok server_cpu note rep a port
+  local files nfiles bytes log tfile rc ok server_cpu note rep a port served=""
   local -a cmd
   files="$work/wl/$wl/files.txt"
   nfiles=$(wc -l <"$files")
@@ -408,6 +418,8 @@ run_case() {
     else
       server_cpu=$(proc_cpu "$server_pid")
       stop_server
+      # The server's own count of the requests it was sent, printed as it stops.
+      served=$(sed -n 's/^served \([0-9]*\) API requests.*/\1/p' "$work/server.out" | tail -n 1)
     fi
     case "$tool" in
       avbatch) ok=$(python3 -c 'import csv, sys
@@ -419,6 +431,9 @@ except OSError: print(0)' "$work/report.csv") ;;
     esac
     note=$note0
     [ "$rc" = 124 ] && note="${note:+$note; }timed out after ${run_timeout} s"
+    if [ "$profile" = small ] && [ -n "$served" ]; then
+      note="${note:+$note; }$served API requests, $(awk -v r="$served" -v f="$nfiles" 'BEGIN { printf "%.2f", r / f }') per video"
+    fi
     if [ "$rc" != 0 ]; then
       echo "   exit $rc; last lines of its output:" >&2
       tail -n 5 "$log" | sed 's/^/   | /' >&2
@@ -445,7 +460,7 @@ run_workload() {
   # One by one, then the pool (with a single file the pool is the same run: skipped).
   local variants="1"
   [ "$nfiles" -gt 1 ] && variants="1 $conc"
-  [ "$profile" = ratelimited ] && variants="$conc"
+  [ "$profile" = ratelimited ] || [ "$profile" = small ] && variants="$conc"
   local v how
   for v in $variants; do
     if has_tool python; then
@@ -518,6 +533,16 @@ for profile in ${profiles//,/ }; do
       make_files wan "$wan_count" "$wan_size_b"
       printf 'server.wan\t%s\n' "$sflags" >>"$meta"
       run_workload wan wan "$sflags"
+      ;;
+    small)
+      sflags="--discard --rate-limit off"
+      make_files small "$small_count" "$small_size_b"
+      printf 'server.small\t%s\n' "$sflags" >>"$meta"
+      tools_saved=$tools conc_saved=$conc
+      tools=$(echo "$tools" | tr ',' '\n' | grep -v -x -e curl -e iperf3 | paste -sd, -)
+      conc=$small_conc
+      run_workload small small "$sflags"
+      tools=$tools_saved conc=$conc_saved
       ;;
     ratelimited)
       sflags="--discard --rate-limit $rate_limit"

@@ -19,6 +19,9 @@ PROFILE_TEXT = {
     "wan": "WAN-like: every request waits `--latency` and every connection is capped at `--bandwidth` "
     "each way, as a long link would. Speed then comes from how many connections an uploader keeps "
     "busy and how little it waits between requests.",
+    "small": "Small videos: thousands of tiny files, no limits, the server stores nothing. Each video "
+    "costs its requests' round trips, not its bytes: files/s and the requests each uploader needs per "
+    "video (counted by the server, in the notes) decide.",
     "ratelimited": "Rate-limited: the server enforces api.video's quotas (`--rate-limit`) and answers "
     "`429` when a bucket is empty, so the quota, not the link, sets the shortest possible run. The official "
     "clients have no retries, so a `429` fails the video.",

@@ -340,3 +340,19 @@ async fn unknown_routes_and_methods_are_problems() {
     let r = s.http.put(format!("{}/videos", s.url)).header("Authorization", s.basic()).send().await.unwrap();
     problem(r, 405, "method-not-allowed").await;
 }
+
+#[tokio::test]
+async fn every_api_request_is_counted_by_bucket() {
+    // What benchmarks read to compare the requests each uploader needs per video.
+    let s = spawn_server().await;
+    let id = create(&s, json!({"title": "counted"})).await["videoId"].as_str().unwrap().to_owned();
+    let (ctype, body) = multipart_file("file", "a.mp4", &pattern(1000, 1));
+    let resp =
+        s.http.post(format!("{}/videos/{id}/source", s.url)).header("Authorization", s.basic()).header("Content-Type", ctype).body(body);
+    assert_eq!(resp.send().await.unwrap().status().as_u16(), 201);
+    list(&s, "").await;
+    s.http.post(format!("{}/auth/api-key", s.url)).json(&json!({"apiKey": KEY})).send().await.unwrap();
+    // The asset host is not the API.
+    s.source_of(&id).await;
+    assert_eq!(s.server.served().to_string(), "4 API requests: 1 uploads, 1 writes, 1 reads, 1 auth");
+}

@@ -61,6 +61,43 @@ pub struct App {
     pub public_url: String,
     /// Connection limits and time-outs.
     pub connections: ConnectionConfig,
+    /// API requests received, by bucket.
+    pub served: Served,
+}
+
+/// API requests received since start, by what they count against: what benchmarks read to
+/// compare how many requests each uploader needs per video.
+#[derive(Debug, Default)]
+pub struct Served {
+    /// Source uploads.
+    pub uploads: std::sync::atomic::AtomicU64,
+    /// Other POST, PATCH, DELETE.
+    pub writes: std::sync::atomic::AtomicU64,
+    /// GET.
+    pub reads: std::sync::atomic::AtomicU64,
+    /// `/auth/*`.
+    pub auth: std::sync::atomic::AtomicU64,
+}
+
+impl Served {
+    fn count(&self, class: &RouteClass) {
+        let counter = match (class.api, class.counted, class.bucket) {
+            (false, _, _) => return,
+            (true, false, _) => &self.auth,
+            (true, true, Some(Bucket::Uploads)) => &self.uploads,
+            (true, true, Some(Bucket::Writes)) => &self.writes,
+            (true, true, _) => &self.reads,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Display for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let (u, w, r, a) = (n(&self.uploads), n(&self.writes), n(&self.reads), n(&self.auth));
+        write!(f, "{} API requests: {u} uploads, {w} writes, {r} reads, {a} auth", u + w + r + a)
+    }
 }
 
 /// Errors starting the server.
@@ -190,6 +227,7 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
         return e.into_response();
     }
     let class = classify(req.method(), req.uri().path());
+    app.served.count(&class);
     let latency = app.faults.config().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -343,6 +381,7 @@ pub fn open_app(config: &ServerConfig, public_url: String) -> Result<(App, Optio
         faults: faults::Faults::new(config.faults.clone()),
         public_url,
         connections: config.connections,
+        served: Served::default(),
     };
     Ok((app, generated))
 }
@@ -423,6 +462,11 @@ impl Server {
     /// Source bytes accepted since start.
     pub fn received_bytes(&self) -> u64 {
         self.app.store.received_bytes()
+    }
+
+    /// API requests received since start.
+    pub fn served(&self) -> &Served {
+        &self.app.served
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace period, closes what is
