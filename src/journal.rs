@@ -273,9 +273,9 @@ impl Journal {
     }
 
     /// Opens the journal without the lock, for `avbatch status` while a run goes on. It changes
-    /// no row; as any SQLite reader allowed to write there does, it may roll back a transaction
-    /// a killed run left half-written in a rollback journal (opened read-only, SQLite would
-    /// refuse to read until the next run), or fold a WAL into the database when it closes last.
+    /// no row. A rollback journal is opened writable, so that, as any SQLite reader allowed to
+    /// write there does, it rolls back a transaction a killed run left half-written (read-only,
+    /// SQLite refuses to read until the next run does it).
     pub fn open_read_only(path: &Path) -> Result<Journal, JournalError> {
         if !path.exists() {
             return Err(JournalError::Open {
@@ -307,22 +307,20 @@ impl Journal {
         notes
     }
 
-    /// The filesystem the journal is on, which chose its journal mode.
-    pub fn filesystem(&self) -> Filesystem {
-        self.filesystem
-    }
-
     fn connect(path: &Path, read_only: bool, filesystem: Filesystem) -> Result<Journal, JournalError> {
         let sql = |source| JournalError::Sql { path: path.to_owned(), source };
         let mode = filesystem.journal_mode();
         let open = |flags| Connection::open_with_flags(path, flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX);
-        // A reader opens for writing too, never creating: SQLite then rolls back what a killed
-        // run left half-written in a rollback journal, which it refuses to read past read-only.
-        // Without the right to write there, SQLite opens it read-only by itself.
-        let conn = if read_only {
-            open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-        } else {
-            open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE)
+        let wal_file = read_only && is_wal(path);
+        let conn = match (read_only, wal_file, mode) {
+            (false, ..) => open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE),
+            // A WAL journal on a local disk: read-only, as a reader needs no more.
+            (true, true, JournalMode::Wal) => open(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY),
+            // A rollback journal: writable too (never created), so SQLite rolls back what a
+            // killed run left half-written, which read-only it refuses to read past. A WAL
+            // journal on a network filesystem: so it can be read without shared memory (below).
+            // Without the right to write there, SQLite opens it read-only by itself.
+            (true, ..) => open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE),
         }
         .map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
@@ -330,7 +328,7 @@ impl Journal {
             // Memory-mapped reads see another host's writes no sooner than the kernel's cache
             // does; plain reads after each lock do (sqlite.org/mmap.html).
             conn.pragma_update(None, "mmap_size", 0).map_err(sql)?;
-            if read_only && is_wal(path) {
+            if wal_file {
                 // Not yet turned into a rollback journal by a run: read it without the
                 // shared-memory index, as below, holding it only while `avbatch status` reads.
                 conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(sql)?;
