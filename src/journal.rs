@@ -3,24 +3,42 @@
 //! One table, one row per manifest row (by its idempotency key): the file's identity when it was
 //! uploaded (path, size, mtime), the video it went to, the parts and bytes the server
 //! acknowledged, the state, and the last error. The video task writes it after each
-//! acknowledged part and before reporting that part, in WAL mode with `synchronous=FULL`, so a
-//! `kill -9` loses at most the parts in flight. A lock file next to the journal keeps two runs
-//! from sharing it. This is the only module that knows SQL.
+//! acknowledged part and before reporting that part, with `synchronous=FULL`, so a `kill -9`
+//! loses at most the parts in flight: in WAL mode on a local disk, in rollback-journal mode on a
+//! network or FUSE filesystem, where WAL's shared memory does not work ([`fs`]). A lock file next
+//! to the journal keeps two runs from sharing it, across hosts too, and is taken over from a run
+//! of this host that died ([`lock`]). This is the only module that knows SQL.
 
-use std::fs::{File, OpenOptions};
+pub mod fs;
+mod lock;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+pub use fs::{Filesystem, JournalMode};
+pub use lock::Holder;
+
 /// Why the journal cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// Another avbatch run holds the lock.
-    #[error("the journal `{}` is in use by another avbatch run", path.display())]
+    #[error("the journal `{}` is in use by another avbatch run{}", path.display(), holder.as_deref().map(describe).unwrap_or_default())]
     Locked {
         /// The journal.
         path: PathBuf,
+        /// The run holding it, as its lock file says (boxed: errors stay small).
+        holder: Option<Box<Holder>>,
+    },
+    /// The journal's filesystem takes no locks, so nothing would keep two runs apart.
+    #[error("cannot lock the journal `{}`: its filesystem takes no locks", path.display())]
+    LocksUnsupported {
+        /// The journal.
+        path: PathBuf,
+        /// What the filesystem answered.
+        #[source]
+        source: std::io::Error,
     },
     /// The journal or its lock file cannot be opened or created (missing or read-only folder,
     /// full disk).
@@ -51,6 +69,34 @@ pub enum JournalError {
         #[source]
         source: rusqlite::Error,
     },
+}
+
+fn describe(h: &Holder) -> String {
+    format!(" (pid {} on `{}`, since {})", h.pid, h.host, h.since)
+}
+
+impl JournalError {
+    /// What the person running avbatch can do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            JournalError::Locked { path, holder: Some(h) } if h.host != lock::hostname() => format!(
+                "wait for that run to end; if `{}` is gone for good, its file server may keep its lock (NFSv4 until the \
+                 host's lease lapses, about 90 s; NFSv3 until that host restarts): then delete `{}` and run again (each \
+                 video carries its row's key, so even a run still alive there makes no duplicate)",
+                h.host,
+                lock_path(path).display()
+            ),
+            JournalError::Locked { .. } => "wait for the other run to finish, or give this one its own --journal".to_owned(),
+            JournalError::LocksUnsupported { .. } => "mount it with locking (NFS with its lock service, Lustre with -o flock), or keep \
+                 the journal on a local disk with --journal PATH (a run elsewhere finds its videos by their keys), or run with \
+                 --no-journal"
+                .to_owned(),
+            JournalError::OtherDestination { .. } => "give each destination its own journal with --journal FILE".to_owned(),
+            JournalError::Open { .. } | JournalError::Sql { .. } => {
+                "choose a writable place with --journal PATH (or run with --no-journal)".to_owned()
+            }
+        }
+    }
 }
 
 /// Where a row stands.
@@ -150,8 +196,9 @@ pub struct Totals {
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
+    filesystem: Filesystem,
     conn: Mutex<Connection>,
-    _lock: Option<File>,
+    lock: Option<lock::RunLock>,
 }
 
 const SCHEMA: &str = "
@@ -196,6 +243,12 @@ pub fn default_path(manifest: &Path, shard: Option<crate::shard::Shard>) -> Path
     crate::shard::beside(manifest, shard, "journal.sqlite")
 }
 
+/// Whether a database file is in WAL mode: its header's write version (byte 18) is 2.
+fn is_wal(path: &Path) -> bool {
+    let mut header = [0u8; 20];
+    std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header)).is_ok() && header[18] == 2
+}
+
 fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".lock");
@@ -203,21 +256,26 @@ fn lock_path(path: &Path) -> PathBuf {
 }
 
 impl Journal {
-    /// Opens (creating if needed) and locks the journal for a run. Blocks: call before the
-    /// runtime is busy or from `spawn_blocking`.
+    /// Opens (creating if needed) and locks the journal for a run, in the journal mode its
+    /// filesystem needs. Blocks: call before the runtime is busy or from `spawn_blocking`.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        let open_err = |source| JournalError::Open { path: path.to_owned(), source };
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(lock_path(path)).map_err(open_err)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::Locked { path: path.to_owned() }),
-            Err(std::fs::TryLockError::Error(e)) => return Err(open_err(e)),
-        }
-        let journal = Self::connect(path, false)?;
-        Ok(Journal { _lock: Some(lock), ..journal })
+        Self::open_on(path, fs::of(path))
     }
 
-    /// Opens the journal read-only, without the lock, for `avbatch status` while a run goes on.
+    fn open_on(path: &Path, filesystem: Filesystem) -> Result<Journal, JournalError> {
+        let lock = lock::RunLock::acquire(&lock_path(path)).map_err(|e| match e {
+            lock::LockFailure::Held(holder) => JournalError::Locked { path: path.to_owned(), holder: holder.map(Box::new) },
+            lock::LockFailure::Unsupported(source) => JournalError::LocksUnsupported { path: path.to_owned(), source },
+            lock::LockFailure::Io(source) => JournalError::Open { path: path.to_owned(), source },
+        })?;
+        let journal = Self::connect(path, false, filesystem)?;
+        Ok(Journal { lock: Some(lock), ..journal })
+    }
+
+    /// Opens the journal without the lock, for `avbatch status` while a run goes on. It changes
+    /// no row. A rollback journal is opened writable, so that, as any SQLite reader allowed to
+    /// write there does, it rolls back a transaction a killed run left half-written (read-only,
+    /// SQLite refuses to read until the next run does it).
     pub fn open_read_only(path: &Path) -> Result<Journal, JournalError> {
         if !path.exists() {
             return Err(JournalError::Open {
@@ -225,20 +283,84 @@ impl Journal {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such journal"),
             });
         }
-        Self::connect(path, true)
+        Self::connect(path, true, fs::of(path))
     }
 
-    fn connect(path: &Path, read_only: bool) -> Result<Journal, JournalError> {
+    /// What the person running avbatch should know about this journal: its filesystem's mode,
+    /// a lock taken over from a dead run. Each is said once, when the run starts.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Filesystem::Network(kind) = self.filesystem {
+            notes.push(format!(
+                "journal `{}` is on a network filesystem ({kind}): SQLite's rollback journal, not WAL, whose shared memory does not work there",
+                self.path.display()
+            ));
+        }
+        if let Some(h) = self.lock.as_ref().and_then(|l| l.took_over.as_ref()) {
+            notes.push(format!(
+                "took over the lock of `{}` from pid {} of this host (since {}), which is no longer running",
+                self.path.display(),
+                h.pid,
+                h.since
+            ));
+        }
+        notes
+    }
+
+    fn connect(path: &Path, read_only: bool, filesystem: Filesystem) -> Result<Journal, JournalError> {
         let sql = |source| JournalError::Sql { path: path.to_owned(), source };
-        let flags = if read_only {
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
-        } else {
-            rusqlite::OpenFlags::default()
-        };
-        let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
+        let mode = filesystem.journal_mode();
+        let open = |flags| Connection::open_with_flags(path, flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX);
+        let wal_file = read_only && is_wal(path);
+        let conn = match (read_only, wal_file, mode) {
+            (false, ..) => open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE),
+            // A WAL journal on a local disk: read-only, as a reader needs no more.
+            (true, true, JournalMode::Wal) => open(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY),
+            // A rollback journal: writable too (never created), so SQLite rolls back what a
+            // killed run left half-written, which read-only it refuses to read past. A WAL
+            // journal on a network filesystem: so it can be read without shared memory (below).
+            // Without the right to write there, SQLite opens it read-only by itself.
+            (true, ..) => open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE),
+        }
+        .map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+        if mode == JournalMode::Rollback {
+            // Memory-mapped reads see another host's writes no sooner than the kernel's cache
+            // does; plain reads after each lock do (sqlite.org/mmap.html).
+            conn.pragma_update(None, "mmap_size", 0).map_err(sql)?;
+            if wal_file {
+                // Not yet turned into a rollback journal by a run: read it without the
+                // shared-memory index, as below, holding it only while `avbatch status` reads.
+                conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(sql)?;
+            }
+        }
         if !read_only {
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+            let wanted = match mode {
+                JournalMode::Wal => "wal",
+                JournalMode::Rollback => {
+                    // A journal left in WAL mode (by an earlier avbatch, or copied from a local
+                    // disk) is read without the shared-memory index when the first access is
+                    // exclusive (sqlite.org/wal.html#noshm), then turned into a rollback journal.
+                    // The run lock is held, so no other run is writing.
+                    conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(sql)?;
+                    "delete"
+                }
+            };
+            let now: String = conn.pragma_update_and_check(None, "journal_mode", wanted, |r| r.get(0)).map_err(sql)?;
+            if !now.eq_ignore_ascii_case(wanted) {
+                return Err(sql(rusqlite::Error::InvalidParameterName(format!("journal_mode stayed `{now}`, not `{wanted}`"))));
+            }
+            if mode == JournalMode::Rollback {
+                // Back to locking per transaction, so `avbatch status` can read between them;
+                // the exclusive lock goes with the next transaction's end.
+                conn.pragma_update(None, "locking_mode", "NORMAL").map_err(sql)?;
+                // The WAL's shared-memory file, which SQLite removes only in WAL mode, means
+                // nothing to a rollback journal: no one mapped it while the conversion held the
+                // database exclusively, and no one will.
+                let mut shm = path.as_os_str().to_owned();
+                shm.push("-shm");
+                let _ = std::fs::remove_file(shm);
+            }
             // Every acknowledged part must survive a crash of the machine, not only of the
             // process; one fsync per part is nothing next to a part's upload.
             conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
@@ -252,7 +374,7 @@ impl Journal {
             // Prove the folder takes writes now (read-only folder, full disk), before uploading.
             conn.execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS probe (x); DROP TABLE probe; COMMIT;").map_err(sql)?;
         }
-        Ok(Journal { path: path.to_owned(), conn: Mutex::new(conn), _lock: None })
+        Ok(Journal { path: path.to_owned(), filesystem, conn: Mutex::new(conn), lock: None })
     }
 
     /// The journal's path.
@@ -450,6 +572,122 @@ mod tests {
         assert!(matches!(Journal::open(&path), Err(JournalError::Locked { .. })));
         // Reading for `avbatch status` does not need the lock.
         assert_eq!(Journal::open_read_only(&path).unwrap().totals().unwrap().rows, 0);
+    }
+
+    fn pragma(j: &Journal, name: &str) -> String {
+        j.conn().query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, rusqlite::types::Value>(0)).map(|v| format!("{v:?}")).unwrap()
+    }
+
+    #[test]
+    fn a_journal_on_a_network_filesystem_keeps_a_rollback_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let side = |suffix: &str| dir.path().join(format!("j.sqlite{suffix}"));
+        let j = Journal::open_on(&path, Filesystem::Network("nfs")).unwrap();
+        assert_eq!(pragma(&j, "journal_mode"), r#"Text("delete")"#);
+        assert_eq!(pragma(&j, "synchronous"), "Integer(2)", "FULL: each commit fsynced");
+        assert_eq!(pragma(&j, "mmap_size"), "Integer(0)");
+        assert_eq!(pragma(&j, "locking_mode"), r#"Text("normal")"#);
+        j.start("k", &file(), "vi1", 50).unwrap();
+        j.acknowledged("k", 1, 50).unwrap();
+        assert!(!side("-wal").exists() && !side("-shm").exists(), "no WAL and no shared memory beside it");
+        // `avbatch status` reads between the run's transactions.
+        let reader = Journal::connect(&path, true, Filesystem::Network("nfs")).unwrap();
+        assert_eq!(reader.totals().unwrap().bytes_done, 50);
+        assert_eq!(j.notes().len(), 1);
+        assert!(j.notes()[0].contains("network filesystem (nfs)"), "{:?}", j.notes());
+        drop((j, reader));
+        // On a local disk, WAL as before, and nothing to say.
+        let local = Journal::open_on(&dir.path().join("l.sqlite"), Filesystem::Local).unwrap();
+        assert_eq!(pragma(&local, "journal_mode"), r#"Text("wal")"#);
+        assert!(local.notes().is_empty());
+    }
+
+    #[test]
+    fn a_wal_journal_found_on_a_network_filesystem_is_read_and_converted_with_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let wal = dir.path().join("j.sqlite-wal");
+        let j = Journal::open_on(&path, Filesystem::Local).unwrap();
+        j.start("k", &file(), "vi1", 50).unwrap();
+        j.acknowledged("k", 2, 100).unwrap();
+        // What a killed run leaves, carried to a network filesystem: the rows only in the WAL,
+        // never checkpointed, and no shared memory beside it.
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the rows are in the WAL");
+        let carried = |name: &str| {
+            let to = dir.path().join(name);
+            std::fs::copy(&path, &to).unwrap();
+            std::fs::copy(&wal, dir.path().join(format!("{name}-wal"))).unwrap();
+            std::fs::copy(dir.path().join("j.sqlite-shm"), dir.path().join(format!("{name}-shm"))).unwrap();
+            assert!(is_wal(&to));
+            to
+        };
+        let (read, converted) = (carried("read.sqlite"), carried("converted.sqlite"));
+        drop(j);
+
+        // `avbatch status` reads it before any run converts it.
+        let reader = Journal::connect(&read, true, Filesystem::Network("fuse")).unwrap();
+        assert_eq!(reader.totals().unwrap().bytes_done, 100);
+
+        let j = Journal::open_on(&converted, Filesystem::Network("fuse")).unwrap();
+        assert!(!is_wal(&converted));
+        assert_eq!(pragma(&j, "journal_mode"), r#"Text("delete")"#);
+        let e = j.get("k").unwrap().unwrap();
+        assert_eq!((e.parts_done, e.bytes_done), (2, 100));
+        assert!(!dir.path().join("converted.sqlite-wal").exists(), "checkpointed into the database and removed");
+        assert!(!dir.path().join("converted.sqlite-shm").exists(), "no longer anyone's shared memory");
+    }
+
+    #[test]
+    fn status_reads_a_rollback_journal_that_a_killed_run_left_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let j = Journal::open_on(&path, Filesystem::Network("nfs")).unwrap();
+        j.start("done", &file(), "vi1", 50).unwrap();
+        j.finish("done", State::Done, None).unwrap();
+        // A transaction larger than the page cache writes into the database before its commit;
+        // copying the files then gives what a `kill -9` at that moment leaves on the disk.
+        let conn = j.conn();
+        conn.execute_batch("PRAGMA cache_size = 1; BEGIN;").unwrap();
+        for i in 0..300 {
+            conn.execute(
+                "INSERT INTO rows (key, path, size, mtime_ns, chunk_size, state) VALUES (?1, 'p', 1, 0, 1, 'done')",
+                params![format!("{i:0>200}")],
+            )
+            .unwrap();
+        }
+        let crashed = |name: &str| {
+            let copy = dir.path().join(name);
+            std::fs::copy(&path, &copy).unwrap();
+            std::fs::copy(dir.path().join("j.sqlite-journal"), dir.path().join(format!("{name}-journal"))).unwrap();
+            copy
+        };
+        let (a, b) = (crashed("a.sqlite"), crashed("b.sqlite"));
+        conn.execute_batch("ROLLBACK").unwrap();
+        drop(conn);
+        let t = Journal::open_read_only(&a).unwrap_or_else(|e| panic!("{}", crate::engine::error_chain(&e))).totals();
+        assert_eq!(t.unwrap().done, 1, "the committed row, not the half-written transaction");
+        // Opened read-only, SQLite cannot roll the transaction back and refuses to read.
+        let read_only = Connection::open_with_flags(&b, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        assert!(read_only.query_row("SELECT count(*) FROM rows", [], |r| r.get::<_, i64>(0)).is_err());
+    }
+
+    #[test]
+    fn a_run_lock_held_elsewhere_says_who_holds_it_and_how_to_clear_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let here = Journal::open(&path).unwrap();
+        let err = Journal::open(&path).unwrap_err();
+        let JournalError::Locked { holder: Some(h), .. } = &err else { panic!("{err:?}") };
+        assert_eq!(h.pid, std::process::id());
+        assert!(err.to_string().contains(&format!("pid {} on `{}`", h.pid, h.host)), "{err}");
+        assert!(err.hint().contains("wait for the other run"), "{}", err.hint());
+        drop(here);
+        let mut gone = h.clone();
+        gone.host = "node-7".into();
+        let elsewhere = JournalError::Locked { path: path.clone(), holder: Some(gone) };
+        let hint = elsewhere.hint();
+        assert!(hint.contains("`node-7` is gone for good") && hint.contains("j.sqlite.lock"), "{hint}");
     }
 
     #[test]

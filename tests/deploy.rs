@@ -1,9 +1,11 @@
 //! The scheduler files in deploy/ (issue #7): the Slurm array script run as Slurm would run its
-//! tasks, and the Kubernetes Indexed Job's shard count kept in step with its completions.
+//! tasks, and the Kubernetes Indexed Job's shard count kept in step with its completions; where
+//! they keep journals, and memory limits that hold a 1 000 000-row manifest (issue #12).
 
 mod common;
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::{pattern, spawn_server_with, KEY};
@@ -40,6 +42,7 @@ async fn issue_7_the_slurm_array_script_runs_every_task_as_one_shard() {
                 .env("AVBATCH", env!("CARGO_BIN_EXE_avbatch"))
                 .env("AVBATCH_ARGS", format!("--base-url {} --chunk-size 5MiB -q", server.url))
                 .env_remove("AVBATCH_API_KEY")
+                .env_remove("AVBATCH_JOURNAL_DIR")
                 .env("AVBATCH_API_KEY_FILE", &key_file)
                 .env("SLURM_ARRAY_TASK_ID", id.to_string())
                 .env("SLURM_ARRAY_TASK_COUNT", "3")
@@ -86,4 +89,119 @@ fn issue_7_the_kubernetes_job_counts_its_shards_like_its_completions() {
     assert_eq!(completions, count, "AVBATCH_SHARD_COUNT must equal completions");
     assert!(yaml.contains("secretKeyRef:") && yaml.contains("name: AVBATCH_API_KEY"), "the key comes from a Secret");
     assert!(yaml.contains("- upload") && yaml.contains("--log-format=json"));
+}
+
+/// Runs the Slurm script as array task `id` of `count` (numbered from 0) and waits for it.
+fn slurm_task(manifest: &Path, server_url: &str, key_file: &Path, id: u32, count: u32, env: &[(&str, &Path)]) {
+    let out = Command::new("bash")
+        .arg(repo("deploy/slurm/avbatch-array.sbatch"))
+        .env("MANIFEST", manifest)
+        .env("AVBATCH", env!("CARGO_BIN_EXE_avbatch"))
+        .env("AVBATCH_ARGS", format!("--base-url {server_url} --chunk-size 5MiB -q"))
+        .env_remove("AVBATCH_API_KEY")
+        .env_remove("AVBATCH_JOURNAL_DIR")
+        .env("AVBATCH_API_KEY_FILE", key_file)
+        .env("SLURM_ARRAY_TASK_ID", id.to_string())
+        .env("SLURM_ARRAY_TASK_COUNT", count.to_string())
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "task {id}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_12_slurm_tasks_keep_journals_on_the_node_when_asked_and_resume_elsewhere_by_key() {
+    let server = spawn_server_with(|_| {}).await;
+    let shared = tempfile::tempdir().unwrap();
+    let d = shared.path();
+    let mut csv = String::from("path,title\n");
+    for i in 0..6 {
+        std::fs::write(d.join(format!("{i}.mp4")), pattern(20_000 + i, i as u8)).unwrap();
+        csv.push_str(&format!("{i}.mp4,v{i}\n"));
+    }
+    let manifest = d.join("manifest.csv");
+    std::fs::write(&manifest, csv).unwrap();
+    let key_file = d.join("api-key");
+    std::fs::write(&key_file, KEY).unwrap();
+
+    // Two tasks on one node: journals apart on the node, reports on the shared folder.
+    let node = tempfile::tempdir().unwrap();
+    for id in 0..2 {
+        slurm_task(&manifest, &server.url, &key_file, id, 2, &[("AVBATCH_JOURNAL_DIR", node.path())]);
+    }
+    for id in 0..2 {
+        assert!(node.path().join(format!("manifest.task-{id}-of-2.journal.sqlite")).exists(), "task {id}'s journal is on the node");
+        assert!(d.join(format!("manifest.shard-{id}-of-2.report.csv")).exists(), "task {id}'s report is shared");
+    }
+    let beside: Vec<_> =
+        std::fs::read_dir(d).unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.contains("journal")).collect();
+    assert!(beside.is_empty(), "no journal on the shared folder: {beside:?}");
+    assert_eq!(server.all_videos().await.len(), 6);
+
+    // Task 0 re-run on another node, with no journal: it finds every video it made by key.
+    let before = server.server.received_bytes();
+    let other_node = tempfile::tempdir().unwrap();
+    slurm_task(&manifest, &server.url, &key_file, 0, 2, &[("AVBATCH_JOURNAL_DIR", other_node.path())]);
+    assert_eq!(server.all_videos().await.len(), 6, "no duplicate");
+    assert_eq!(server.server.received_bytes(), before, "nothing sent again");
+    let report = std::fs::read_to_string(d.join("manifest.shard-0-of-2.report.csv")).unwrap();
+    let rows: Vec<&str> = report.lines().skip(1).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.contains(",skipped,")), "{report}");
+}
+
+/// A Kubernetes or Slurm memory quantity in bytes: `2Gi`, `1536Mi`, `2G` (Slurm's G is GiB).
+fn bytes_of(quantity: &str) -> u64 {
+    let (number, unit) = quantity.split_at(quantity.find(|c: char| !c.is_ascii_digit()).unwrap_or(quantity.len()));
+    let scale = match unit {
+        "Gi" | "G" => 1 << 30,
+        "Mi" | "M" | "" => 1 << 20,
+        other => panic!("unit `{other}` in `{quantity}`"),
+    };
+    number.parse::<u64>().unwrap() * scale
+}
+
+#[test]
+#[expect(clippy::zombie_processes, reason = "the child is reaped by wait4, which also reports its peak memory")]
+fn issue_12_the_recipes_memory_limits_hold_a_million_row_manifest() {
+    let yaml = std::fs::read_to_string(repo("deploy/kubernetes/avbatch-indexed-job.yaml")).unwrap();
+    let sbatch = std::fs::read_to_string(repo("deploy/slurm/avbatch-array.sbatch")).unwrap();
+    let after = |text: &str, needle: &str| -> String {
+        let at = text.find(needle).unwrap_or_else(|| panic!("`{needle}` is in the recipe"));
+        text[at + needle.len()..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect()
+    };
+    let kubernetes = bytes_of(&after(&yaml, "limits: { memory: \""));
+    let slurm = bytes_of(&after(&sbatch, "\n#SBATCH --mem="));
+
+    // The manifest of scripts/manifest-1m.sh: 1 000 000 rows over 1000 small files.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("v")).unwrap();
+    for i in 0..1000 {
+        std::fs::write(dir.path().join(format!("v/{i:05}.mp4")), vec![b'x'; 1000 + i]).unwrap();
+    }
+    let manifest = dir.path().join("manifest.csv");
+    let mut m = std::io::BufWriter::new(std::fs::File::create(&manifest).unwrap());
+    writeln!(m, "path,id,title,tags,metadata,meta.source,public").unwrap();
+    for r in 0..1_000_000 {
+        writeln!(m, "v/{:05}.mp4,row-{r},\"Video {r}, take {}\",a;b,k=v;n={r},cam-{},yes", r % 1000, r % 7, r % 13).unwrap();
+    }
+    m.into_inner().unwrap().sync_all().unwrap();
+
+    let child = Command::new(env!("CARGO_BIN_EXE_avbatch"))
+        .args(["upload", manifest.to_str().unwrap(), "--dry-run", "--env", "local"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: the pid is our child's, not yet waited for; both out-pointers are valid.
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as libc::pid_t);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the dry run succeeds: {status}");
+    let peak = usage.ru_maxrss as u64 * 1024; // KiB on Linux
+    let _ = writeln!(std::io::stderr(), "issue 12: --dry-run of 1 000 000 rows peaked at {} MiB", peak >> 20);
+    for (recipe, limit) in [("Kubernetes", kubernetes), ("Slurm", slurm)] {
+        assert!(peak + peak / 4 <= limit, "{recipe}: {} MiB is not a quarter above the peak of {} MiB", limit >> 20, peak >> 20);
+    }
 }

@@ -16,7 +16,7 @@ use crate::cli::UploadArgs;
 use crate::client::{Client, ClientConfig};
 use crate::config::{Destination, UploadConfig};
 use crate::engine::{self, EngineConfig, Job, RowStatus};
-use crate::journal::{Journal, JournalError};
+use crate::journal::Journal;
 use crate::limit::Limiter;
 use crate::manifest::{self, LoadOptions, ManifestError, Row};
 use crate::output::progress::{self, Progress};
@@ -140,14 +140,14 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
             let opened =
                 tokio::task::spawn_blocking(move || Journal::open(&path).and_then(|j| j.bind_destination(&destination).map(|()| j)));
             match opened.await.context("opening the journal panicked")? {
-                Ok(j) => Some(Arc::new(j)),
+                Ok(j) => {
+                    for note in j.notes() {
+                        say(&note);
+                    }
+                    Some(Arc::new(j))
+                }
                 Err(e) => {
-                    let hint = match e {
-                        JournalError::Locked { .. } => "wait for the other run to finish, or give this one its own --journal",
-                        JournalError::OtherDestination { .. } => "give each destination its own journal with --journal FILE",
-                        _ => "choose a writable place with --journal PATH (or run with --no-journal)",
-                    };
-                    return Ok((invalid(&crate::engine::error_chain(&e), Some(hint)), None));
+                    return Ok((invalid(&crate::engine::error_chain(&e), Some(&e.hint())), None));
                 }
             }
         }
