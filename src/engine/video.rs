@@ -193,11 +193,12 @@ async fn create(ctx: &Ctx, row: &Row, key: &str, result: &mut RowResult) -> Resu
     let started = SystemTime::now();
     let mut attempt = 0;
     let (own, listed) = loop {
+        let creating = ctx.keys.creating();
         match ctx.client.create_video(&payload).await {
             Ok(video) => {
                 let id = video.video_id.clone();
                 result.video_id = Some(id.clone());
-                let listed = match ctx.keys.after_create(&video).await? {
+                let listed = match ctx.keys.after_create(&video, creating).await? {
                     Some(listed) => listed,
                     None => {
                         let mut listed = ctx.client.find_by_metadata(KEY_METADATA, key).await?;

@@ -254,10 +254,9 @@ impl Store {
         Some(slot)
     }
 
-    /// The records that pass `keep`, copied; the others are only looked at (a list filtered by
-    /// metadata over thousands of videos copies just its matches). Unfinished uploads past their
-    /// time are deleted on the way.
-    pub fn records_where(&self, keep: impl Fn(&VideoRecord) -> bool) -> Vec<VideoRecord> {
+    /// The videos whose record `pick` takes, each with what `pick` took from it (a sort key, say):
+    /// no record is copied. Unfinished uploads past their time are deleted on the way.
+    pub fn slots_where<K>(&self, pick: impl Fn(&VideoRecord) -> Option<K>) -> Vec<(K, Arc<VideoSlot>)> {
         let slots: Vec<_> = lock(&self.videos).iter().map(|(id, s)| (id.clone(), s.clone())).collect();
         let now = Utc::now();
         let mut expired = Vec::new();
@@ -269,7 +268,7 @@ impl Store {
                     expired.push((id, s));
                     return None;
                 }
-                keep(&state.record).then(|| state.record.clone())
+                pick(&state.record).map(|k| (k, s.clone()))
             })
             .collect();
         for (id, slot) in expired {

@@ -85,10 +85,18 @@ pub(crate) fn page_params(pairs: &[(String, String)]) -> Result<(usize, usize), 
 
 /// The `{data, pagination}` envelope for one page of `items`. `path` and `keep` (query pairs other
 /// than the paging ones) build the links.
-pub(crate) fn paginate(items: Vec<Value>, page: usize, size: usize, path: &str, keep: &[(String, String)]) -> Value {
+pub(crate) fn paginate<T>(
+    items: &[T],
+    page: usize,
+    size: usize,
+    path: &str,
+    keep: &[(String, String)],
+    render: impl Fn(&T) -> Value,
+) -> Value {
     let total = items.len();
     let pages = total.div_ceil(size).max(1);
-    let data: Vec<Value> = items.into_iter().skip((page - 1).saturating_mul(size)).take(size).collect();
+    // Only the page is rendered: a list over thousands of items answers in the time of one page.
+    let data: Vec<Value> = items.iter().skip((page - 1).saturating_mul(size)).take(size).map(render).collect();
     let link = |rel: &str, p: usize| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in keep.iter().filter(|(k, _)| k != "currentPage" && k != "pageSize") {
@@ -126,7 +134,7 @@ mod tests {
     #[test]
     fn pagination_links() {
         let items: Vec<Value> = (0..11).map(|i| json!(i)).collect();
-        let page = paginate(items, 2, 5, "/videos", &[("title".into(), "a b".into())]);
+        let page = paginate(&items, 2, 5, "/videos", &[("title".into(), "a b".into())], Value::clone);
         assert_eq!(page["data"], json!([5, 6, 7, 8, 9]));
         let p = &page["pagination"];
         assert_eq!((p["pagesTotal"].as_u64(), p["itemsTotal"].as_u64(), p["currentPageItems"].as_u64()), (Some(3), Some(11), Some(5)));

@@ -64,8 +64,7 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
     if desc {
         tokens.reverse();
     }
-    let items = tokens.iter().map(token_json).collect();
-    Ok(json_response(StatusCode::OK, &paginate(items, page, size, "/upload-tokens", &pairs)))
+    Ok(json_response(StatusCode::OK, &paginate(&tokens, page, size, "/upload-tokens", &pairs, token_json)))
 }
 
 /// One active token.

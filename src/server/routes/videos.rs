@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{blocking, json_response, page_params, paginate, query_pairs};
 use crate::server::config::MetadataMatch;
 use crate::server::problem::ApiError;
-use crate::server::store::new_id;
+use crate::server::store::{new_id, VideoSlot};
 use crate::server::video::VideoRecord;
 use crate::server::App;
 
@@ -150,14 +150,19 @@ impl Filter {
             && self.live_stream.is_none()
     }
 
-    fn compare(&self, a: &VideoRecord, b: &VideoRecord) -> Ordering {
+    /// What a record is sorted by; only a title is copied.
+    fn sort_key(&self, v: &VideoRecord) -> SortKey {
         let primary = match self.sort_by {
-            SortBy::Title => a.title.cmp(&b.title),
-            SortBy::CreatedAt => a.created_at.cmp(&b.created_at),
-            SortBy::PublishedAt => a.published_at.cmp(&b.published_at),
-            SortBy::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+            SortBy::Title => Primary::Title(v.title.clone()),
+            SortBy::CreatedAt => Primary::Time(v.created_at),
+            SortBy::PublishedAt => Primary::Time(v.published_at),
+            SortBy::UpdatedAt => Primary::Time(v.updated_at),
         };
-        let ord = primary.then(a.seq.cmp(&b.seq));
+        SortKey { primary, seq: v.seq }
+    }
+
+    fn compare(&self, a: &SortKey, b: &SortKey) -> Ordering {
+        let ord = a.cmp(b);
         if self.desc {
             ord.reverse()
         } else {
@@ -166,13 +171,28 @@ impl Filter {
     }
 }
 
+/// The field a list is sorted by, then creation order for ties.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey {
+    primary: Primary,
+    seq: u64,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Primary {
+    Title(String),
+    Time(chrono::DateTime<Utc>),
+}
+
 /// `GET /videos` with filters, sorting and pagination.
 pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, ApiError> {
     let pairs = query_pairs(&uri);
     let filter = Filter::from_query(&pairs, app.faults.config().metadata_match)?;
     let (page, size) = page_params(&pairs)?;
-    let mut records: Vec<VideoRecord> = app.store.records_where(|v| filter.matches(v));
-    records.sort_by(|a, b| filter.compare(a, b));
-    let items = records.iter().map(|r| r.to_json(&app.public_url)).collect();
-    Ok(json_response(StatusCode::OK, &paginate(items, page, size, "/videos", &pairs)))
+    // Sorted by keys, and only the page's videos turned into JSON: a list of the newest videos
+    // among thousands costs one page, not a copy of every record.
+    let mut found: Vec<(SortKey, Arc<VideoSlot>)> = app.store.slots_where(|v| filter.matches(v).then(|| filter.sort_key(v)));
+    found.sort_by(|a, b| filter.compare(&a.0, &b.0));
+    let render = |(_, slot): &(SortKey, Arc<VideoSlot>)| slot.lock().record.to_json(&app.public_url);
+    Ok(json_response(StatusCode::OK, &paginate(&found, page, size, "/videos", &pairs, render)))
 }
