@@ -130,7 +130,8 @@ pub enum Command {
     /// with the profile's latency, bandwidth and rate limits, uploads the library with the real
     /// engine, and prints MB/s, files/s, requests/s, 429s, CPU seconds and peak memory of the
     /// uploading process. Profiles: loopback (nothing added, the server discards), wan (50 ms,
-    /// 10 MiB/s per connection), ratelimited (1000 × 100 KiB under 100 requests/s).
+    /// 10 MiB/s per connection), ratelimited (1000 × 100 KiB under 100 requests/s), small
+    /// (2000 × 10 KiB, no limits: files/s and requests per video).
     Bench(BenchArgs),
     /// Write a manifest of the videos under a folder (for drop folders and nightly jobs).
     ///
@@ -512,6 +513,8 @@ pub enum Profile {
     Wan,
     /// Many small files under a server limit of 100 requests/s per bucket.
     Ratelimited,
+    /// Thousands of tiny files, no limits: what each video costs in requests and round trips.
+    Small,
 }
 
 /// What the synthetic files contain.
@@ -531,12 +534,13 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "loopback")]
     pub profile: Profile,
 
-    /// Files in the library, from 1 to 1000000 [default: loopback 8, wan 16, ratelimited 1000].
+    /// Files in the library, from 1 to 1000000 [default: loopback 8, wan 16, ratelimited 1000,
+    /// small 2000].
     #[arg(long, value_name = "N", value_parser = bounds::whole(bounds::BENCH_FILES))]
     pub files: Option<usize>,
 
     /// Size of the smallest file, from 1 byte to 30GiB [default: loopback 256MiB, wan 32MiB,
-    /// ratelimited 100KiB].
+    /// ratelimited 100KiB, small 10KiB].
     #[arg(long, value_name = "SIZE", value_parser = bounds::size(bounds::BENCH_SIZE))]
     pub size: Option<u64>,
 

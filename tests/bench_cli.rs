@@ -69,4 +69,10 @@ fn issue_6_bench_runs_each_profile_on_a_tiny_library_and_reports_its_measures() 
     let r = bench(cache.path(), &["--profile", "ratelimited", "--files", "20", "--content", "random"]);
     assert_eq!(r["uploaded"].as_u64(), Some(20));
     assert!(r["serverFlags"].as_array().unwrap().iter().any(|f| f == "all=100/1s"), "{r}");
+
+    // Small files (issue #12): a create and an upload each, and the run's few listings.
+    let r = bench(cache.path(), &["--profile", "small", "--files", "200"]);
+    assert_eq!((r["uploaded"].as_u64(), r["bytes"].as_u64()), (Some(200), Some(200 * 10 * 1024)), "{r}");
+    let per_file = r["requestsPerFile"].as_f64().unwrap();
+    assert!((2.0..2.5).contains(&per_file), "about 2 requests per small file: {r}");
 }

@@ -46,6 +46,8 @@ pub struct BenchResult {
     pub requests: u64,
     /// Requests per second.
     pub requests_per_s: f64,
+    /// Requests per file uploaded (the key check included).
+    pub requests_per_file: f64,
     /// Uploads (`POST …/source`) per second: what a rate-limited run sustains.
     pub uploads_per_s: f64,
     /// Answers 429.
@@ -78,12 +80,13 @@ fn defaults(profile: Profile) -> (usize, u64) {
         Profile::Loopback => (8, 256 << 20),
         Profile::Wan => (16, 32 << 20),
         Profile::Ratelimited => (1000, 100 << 10),
+        Profile::Small => (2000, 10 << 10),
     }
 }
 
 fn server_flags(args: &BenchArgs) -> Vec<String> {
     let (latency, bandwidth, limits) = match args.profile {
-        Profile::Loopback => (None, None, "off".to_owned()),
+        Profile::Loopback | Profile::Small => (None, None, "off".to_owned()),
         Profile::Wan => (Some(Duration::from_millis(50)), Some(10 << 20), "off".to_owned()),
         Profile::Ratelimited => (None, None, "all=100/1s".to_owned()),
     };
@@ -292,6 +295,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         files_per_s: round3(s.uploaded as f64 / seconds),
         requests: s.requests,
         requests_per_s: round3(s.requests as f64 / seconds),
+        requests_per_file: round3(s.requests as f64 / s.uploaded.max(1) as f64),
         uploads_per_s: round3(report.rows.iter().map(|r| r.parts).sum::<u64>() as f64 / seconds),
         throttled: s.throttled,
         retries: s.retries,
@@ -316,8 +320,17 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             r.server_flags.join(" ")
         );
         println!(
-            "uploaded {}/{} in {:.2} s: {:.1} MB/s, {:.1} files/s, {:.1} requests/s ({:.1} uploads/s), {} answered 429, {} retries",
-            r.uploaded, r.files, r.seconds, r.mb_per_s, r.files_per_s, r.requests_per_s, r.uploads_per_s, r.throttled, r.retries
+            "uploaded {}/{} in {:.2} s: {:.1} MB/s, {:.1} files/s, {:.1} requests/s ({:.1} uploads/s, {:.2} requests per file), {} answered 429, {} retries",
+            r.uploaded,
+            r.files,
+            r.seconds,
+            r.mb_per_s,
+            r.files_per_s,
+            r.requests_per_s,
+            r.uploads_per_s,
+            r.requests_per_file,
+            r.throttled,
+            r.retries
         );
         println!(
             "client CPU {:.2} s (user {:.2} + sys {:.2}), peak RSS {}, peak anonymous RSS {}",
