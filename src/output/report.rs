@@ -304,6 +304,7 @@ pub struct ReportWriter {
     tmp: PathBuf,
     file: Option<FileOut>,
     error: Option<io::Error>,
+    tell: bool,
     table: Option<BufWriter<io::Stdout>>,
     json: Option<JsonOut<BufWriter<io::Stdout>>>,
     summary: Summary,
@@ -312,15 +313,18 @@ pub struct ReportWriter {
 }
 
 impl ReportWriter {
-    /// Starts the report at `path` (JSON for `.json`, CSV otherwise) and on stdout per `show`.
-    /// A file that cannot be written does not stop stdout; [`ReportWriter::finish`] tells.
-    pub fn create(path: &Path, summary: &Summary, show: Show) -> ReportWriter {
+    /// Starts the report at `path` (JSON for `.json`, CSV otherwise) and on stdout per `show`;
+    /// with `tell`, each failed row is also a `row failed` event under `--log-format json`, as
+    /// the run's end is told. A file that cannot be written does not stop stdout;
+    /// [`ReportWriter::finish`] tells.
+    pub fn create(path: &Path, summary: &Summary, show: Show, tell: bool) -> ReportWriter {
         let tmp = path.with_extension("tmp-report");
         let mut writer = ReportWriter {
             path: path.to_owned(),
             tmp: tmp.clone(),
             file: None,
             error: None,
+            tell,
             table: None,
             json: None,
             summary: summary.clone(),
@@ -397,7 +401,7 @@ impl ReportWriter {
             }
         }
         if r.status == RowStatus::Failed {
-            if super::json_logs() {
+            if self.tell && super::json_logs() {
                 tracing::warn!(target: "avbatch::summary", line = r.line, path = %r.path, video_id = r.video_id.as_deref(), error = r.error.as_deref(), "row failed");
             }
             if self.failed.len() < LISTED {
@@ -557,7 +561,7 @@ pub fn write_run(
     not_started: Option<&str>,
     show: Show,
 ) -> (io::Result<()>, Announcement) {
-    let mut writer = ReportWriter::create(path, summary, show);
+    let mut writer = ReportWriter::create(path, summary, show, show != Show::Nothing);
     let mut outcomes = match results.outcomes.finish() {
         Ok(sorted) => Some(sorted.peekable()),
         Err(e) => {
@@ -850,7 +854,7 @@ pub fn merge(
     }
     summary.mb_per_s = mb_per_s(summary.bytes, summary.seconds);
 
-    let mut writer = ReportWriter::create(out, &summary, Show::Nothing);
+    let mut writer = ReportWriter::create(out, &summary, Show::Nothing, true);
     let mut sorted = sorter.finish().map_err(MergeError::Spill)?.peekable();
     let (mut twice, mut twice_count, mut previous) = (Vec::new(), 0usize, None);
     let (mut missing, mut missing_count, mut manifest_error) = (Vec::new(), 0usize, None);
