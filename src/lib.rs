@@ -24,7 +24,8 @@
 //!   [`limit`] and retried by [`retry`].
 //! - [`api`]: api.video on the wire (video shapes, problem+json, rate-limit buckets, languages),
 //!   shared with the server double, which depends on it and never the other way round.
-//! - [`secret`]: keys and tokens that never print; [`excerpt`]: user values cut for messages.
+//! - [`secret`]: keys and tokens that never print; [`excerpt`]: user values cut for messages;
+//!   [`spill`]: records sorted or kept on disk, so memory does not grow with the manifest.
 //!
 //! **The test double**
 //! - [`server`]: `avbatch serve`, the local api.video every test and benchmark runs against.
@@ -51,6 +52,7 @@ pub mod server;
 pub mod shard;
 #[cfg(target_os = "linux")]
 pub mod sigbus;
+pub mod spill;
 
 pub use cli::Cli;
 pub use commands::run;

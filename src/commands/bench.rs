@@ -296,7 +296,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         requests: s.requests,
         requests_per_s: round3(s.requests as f64 / seconds),
         requests_per_file: round3(s.requests as f64 / s.uploaded.max(1) as f64),
-        uploads_per_s: round3(report.rows.iter().map(|r| r.parts).sum::<u64>() as f64 / seconds),
+        uploads_per_s: round3(report.parts as f64 / seconds),
         throttled: s.throttled,
         retries: s.retries,
         cpu_seconds: round3(user1 - user0 + sys1 - sys0),

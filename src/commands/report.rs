@@ -7,45 +7,34 @@ use anyhow::Context;
 use super::{invalid, Exit};
 use crate::cli::MergeArgs;
 use crate::manifest;
-use crate::output::report::Report;
+use crate::output::report::{self, MergeError};
 use crate::output::say;
 
-/// Runs `avbatch report merge`.
+/// Runs `avbatch report merge`: the shards' rows sorted by line on disk and written out, with
+/// the manifest's lines (when given) read alongside to find rows in no report.
 pub fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
-    let mut reports = Vec::new();
-    for path in &args.reports {
-        match Report::read(path) {
-            Ok(r) => reports.push(r),
-            Err(e) => return Ok(invalid(&e.to_string(), None)),
-        }
-    }
-    let merged = match Report::merge(reports) {
-        Ok(m) => m,
-        Err(e) => return Ok(invalid(&e.to_string(), Some("give each shard's report once, all from one shard count"))),
-    };
-    if let Some(manifest) = &args.manifest {
-        let rows = match manifest::read_rows(manifest) {
-            Ok(r) => r,
+    let mut lines: Box<dyn Iterator<Item = Result<u64, String>>> = match &args.manifest {
+        None => Box::new(std::iter::empty()),
+        Some(m) => match manifest::read_rows(m) {
+            Ok(rows) => Box::new(rows.map(|r| r.map(|r| r.line).map_err(|e| crate::engine::error_chain(&e)))),
             Err(e) => return Ok(invalid(&crate::engine::error_chain(&e), None)),
-        };
-        let have: std::collections::HashSet<u64> = merged.rows.iter().map(|r| r.line).collect();
-        let missing: Vec<String> = rows.iter().filter(|r| !have.contains(&r.line)).map(|r| r.line.to_string()).collect();
-        if !missing.is_empty() {
-            let shown = missing.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
-            return Ok(invalid(
-                &format!(
-                    "{} row(s) of `{}` are in no report (lines {shown}{})",
-                    missing.len(),
-                    manifest.display(),
-                    if missing.len() > 20 { ", …" } else { "" }
-                ),
-                Some("a shard's report is missing, or a shard has not run yet"),
-            ));
+        },
+    };
+    let manifest = args.manifest.as_deref().map(|m| (m, &mut *lines as &mut dyn Iterator<Item = Result<u64, String>>));
+    let (written, announcement) = match report::merge(&args.reports, manifest, &args.output) {
+        Ok(done) => done,
+        Err(e @ MergeError::Duplicate { .. }) => {
+            return Ok(invalid(&e.to_string(), Some("give each shard's report once, all from one shard count")))
         }
-    }
-    merged.write(&args.output).with_context(|| format!("cannot write `{}`", args.output.display()))?;
-    merged.announce();
+        Err(e @ MergeError::Missing { .. }) => {
+            return Ok(invalid(&e.to_string(), Some("a shard's report is missing, or a shard has not run yet")))
+        }
+        Err(e @ MergeError::Spill(_)) => return Err(e).context("merging the reports"),
+        Err(e) => return Ok(invalid(&e.to_string(), None)),
+    };
+    written.with_context(|| format!("cannot write `{}`", args.output.display()))?;
+    announcement.announce();
     say(&format!("merged report: {}", args.output.display()));
-    let s = &merged.summary;
+    let s = announcement.summary();
     Ok(if s.uploaded + s.skipped == s.rows { Exit::Done } else { Exit::SomeFailed }.into())
 }

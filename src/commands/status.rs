@@ -32,10 +32,14 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         (Some(m), None) => {
             Some(csv::Reader::from_path(m).with_context(|| format!("reading `{}`", m.display()))?.byte_records().count() as u64)
         }
-        // A shard's rows are known by their keys, which may need the files' sizes and times.
-        (Some(m), Some(shard)) => manifest::load(m, &LoadOptions { allow_unknown_columns: true })
-            .ok()
-            .map(|man| man.rows.iter().filter(|r| shard.contains(&r.identity())).count() as u64),
+        // A shard's rows are known by their keys, which may need the files' sizes and times: the
+        // check finds them, and counts the shard's rows as it goes.
+        (Some(m), Some(shard)) => {
+            let mut rows = 0u64;
+            let checked =
+                manifest::check(m, &LoadOptions { allow_unknown_columns: true }, |r| rows += u64::from(shard.contains(&r.identity())));
+            checked.ok().map(|_| rows)
+        }
         (None, _) => None,
     };
     let not_started = manifest_rows.map(|n| n.saturating_sub(totals.rows));

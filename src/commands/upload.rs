@@ -1,9 +1,10 @@
 //! `avbatch upload`: manifest → plan → engine → report, and the exit code a scheduler can trust.
 
+use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::{invalid, Exit};
-use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::HumanBytes;
@@ -15,18 +16,22 @@ use crate::chunk::plan_parts;
 use crate::cli::UploadArgs;
 use crate::client::{Client, ClientConfig};
 use crate::config::{Destination, UploadConfig};
-use crate::engine::{self, EngineConfig, Job, RowStatus};
+use crate::engine::{self, EngineConfig, Job};
 use crate::journal::Journal;
 use crate::limit::Limiter;
-use crate::manifest::{self, LoadOptions, ManifestError, Row};
+use crate::manifest::{self, Checked, LoadOptions, ManifestError, Row};
 use crate::output::progress::{self, Progress};
-use crate::output::report::Report;
+use crate::output::report::{write_run, Results, RunTotals, Show};
 use crate::output::{say, say_error};
 use crate::retry::RetryConfig;
 use crate::server::{Server, ServerConfig};
+use crate::shard::Shard;
 
 /// Most manifest problems printed; the rest are counted.
-const MAX_PROBLEMS_SHOWN: usize = 200;
+const MAX_PROBLEMS_SHOWN: usize = manifest::PROBLEMS_KEPT;
+
+/// Rows read ahead of the engine, waiting for it to take them.
+const ROWS_AHEAD: usize = 64;
 
 /// Runs `avbatch upload`.
 pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
@@ -37,86 +42,161 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     Ok(execute(&config, true).await?.0)
 }
 
+/// What the check counts of the rows this run covers (its shard's), as it goes.
+#[derive(Debug, Default)]
+struct Plan {
+    rows: u64,
+    bytes: u64,
+    parts: u64,
+    /// The first row whose file cannot be cut into parts.
+    unplannable: Option<String>,
+    /// Rows setting fields a token alone cannot apply: the first few, and how many.
+    refused: Vec<String>,
+    refused_count: usize,
+}
+
+impl Plan {
+    fn add(&mut self, row: &Row, config: &RunShape) {
+        if !config.covers(row) {
+            return;
+        }
+        self.rows += 1;
+        self.bytes += row.size;
+        match plan_parts(row.size, config.chunk_size) {
+            Ok(p) => self.parts += p.len() as u64,
+            Err(e) => {
+                self.unplannable.get_or_insert_with(|| format!("line {}: `{}`: {e}", row.line, row.path_text));
+            }
+        }
+        if config.token_only {
+            let columns = columns_needing_a_key(row);
+            if !columns.is_empty() {
+                self.refused_count += 1;
+                if self.refused.len() < MAX_PROBLEMS_SHOWN {
+                    self.refused.push(format!("line {}: {}", row.line, columns.join(", ")));
+                }
+            }
+        }
+    }
+}
+
+/// What decides which rows a run covers and how they are cut.
+#[derive(Debug, Clone, Copy)]
+struct RunShape {
+    shard: Option<Shard>,
+    chunk_size: u64,
+    /// A delegated upload without an API key: each video is made from its first chunk alone.
+    token_only: bool,
+}
+
+impl RunShape {
+    fn covers(&self, row: &Row) -> bool {
+        self.shard.is_none_or(|s| s.contains(&row.identity()))
+    }
+
+    /// The rows of the run, in manifest order, read again from the checked manifest.
+    fn rows(self, checked: &Checked) -> Result<impl Iterator<Item = Result<Row, ManifestError>> + Send + 'static, ManifestError> {
+        Ok(checked.rows()?.filter(move |row| row.as_ref().map_or(true, |r| self.covers(r))))
+    }
+}
+
 /// Carries out an upload run: manifest, journal, destination, engine, report file. With `show`,
 /// prints the per-row table (or the JSON report) on stdout and the summary on stderr, as
 /// `avbatch upload` does; without, only progress per `config.quiet`. Returns the exit code and,
-/// when the run got as far as uploading, its report.
-pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitCode, Option<Report>)> {
+/// when the run got as far as uploading, its totals.
+///
+/// Memory does not grow with the manifest: the check keeps counters (and spills what it must),
+/// the engine reads rows again as it can take them, and results go to disk until the report is
+/// written, in manifest order, by one more pass over the rows.
+pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitCode, Option<RunTotals>)> {
     // 1. The manifest, checked whole before anything is sent.
-    let checked = Instant::now();
+    let checked_at = Instant::now();
     let path = config.manifest.clone();
     let options = LoadOptions { allow_unknown_columns: config.allow_unknown_columns };
-    let manifest = match tokio::task::spawn_blocking(move || manifest::load(&path, &options)).await.context("manifest check panicked")? {
+    let shape = RunShape {
+        shard: config.shard,
+        chunk_size: config.chunk_size,
+        token_only: config.upload_token.is_some() && config.api_key.is_none() && matches!(config.destination, Destination::Remote(_)),
+    };
+    let (checked, plan) = tokio::task::spawn_blocking(move || {
+        let mut plan = Plan::default();
+        let checked = manifest::check(&path, &options, |row| plan.add(row, &shape));
+        (checked, plan)
+    })
+    .await
+    .context("manifest check panicked")?;
+    let checked = match checked {
         Ok(m) => m,
-        Err(ManifestError::Invalid { path, problems }) => {
-            let mut text = format!("the manifest `{}` has {} problem(s); nothing was uploaded", path.display(), problems.len());
+        Err(ManifestError::Invalid { path, problems, total }) => {
+            let mut text = format!("the manifest `{}` has {total} problem(s); nothing was uploaded", path.display());
             for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
                 text.push_str(&format!("\n  {p}"));
             }
-            if problems.len() > MAX_PROBLEMS_SHOWN {
-                text.push_str(&format!("\n  … and {} more", problems.len() - MAX_PROBLEMS_SHOWN));
+            if total > MAX_PROBLEMS_SHOWN {
+                text.push_str(&format!("\n  … and {} more", total - MAX_PROBLEMS_SHOWN));
             }
             say_error(&text, None);
             return Ok((Exit::Invalid.into(), None));
         }
         Err(e) => return Ok((invalid(&crate::engine::error_chain(&e), None), None)),
     };
-    let manifest_rows = manifest.rows.len();
-    let rows: Vec<Arc<Row>> =
-        manifest.rows.into_iter().filter(|r| config.shard.is_none_or(|s| s.contains(&r.identity()))).map(Arc::new).collect();
+    let manifest_rows = checked.len();
     if let Some(shard) = config.shard {
-        say(&format!("shard {shard}: {} of the manifest's {manifest_rows} rows", rows.len()));
+        say(&format!("shard {shard}: {} of the manifest's {manifest_rows} rows", plan.rows));
     }
-    let total_bytes: u64 = rows.iter().map(|r| r.size).sum();
-    let mut total_parts = 0u64;
-    for row in &rows {
-        match plan_parts(row.size, config.chunk_size) {
-            Ok(p) => total_parts += p.len() as u64,
-            Err(e) => return Ok((invalid(&format!("line {}: `{}`: {e}", row.line, row.path_text), None), None)),
-        }
+    if let Some(why) = &plan.unplannable {
+        return Ok((invalid(why, None), None));
     }
     // A delegated upload without an API key makes each video from its first chunk alone: the
     // row's fields cannot go with it, and a private video would go up public.
-    if config.upload_token.is_some() && config.api_key.is_none() && matches!(config.destination, Destination::Remote(_)) {
-        let refused: Vec<String> = rows
-            .iter()
-            .filter_map(|r| {
-                let columns = columns_needing_a_key(r);
-                (!columns.is_empty()).then(|| format!("line {}: {}", r.line, columns.join(", ")))
-            })
-            .collect();
-        if !refused.is_empty() {
-            let mut text = format!(
-                "{} row(s) set fields that an upload token alone cannot apply (the video is made by its first chunk, with the file name as its title and api.video's defaults, public included); nothing was sent",
-                refused.len()
-            );
-            for line in refused.iter().take(MAX_PROBLEMS_SHOWN) {
-                text.push_str(&format!("\n  {line}"));
-            }
-            if refused.len() > MAX_PROBLEMS_SHOWN {
-                text.push_str(&format!("\n  … and {} more", refused.len() - MAX_PROBLEMS_SHOWN));
-            }
-            let hint = "set AVBATCH_API_KEY (or --api-key-file) as well: each video is then made with its row's fields and its parts go through the token; or drop those columns";
-            return Ok((invalid(&text, Some(hint)), None));
+    if plan.refused_count > 0 {
+        let mut text = format!(
+            "{} row(s) set fields that an upload token alone cannot apply (the video is made by its first chunk, with the file name as its title and api.video's defaults, public included); nothing was sent",
+            plan.refused_count
+        );
+        for line in &plan.refused {
+            text.push_str(&format!("\n  {line}"));
         }
+        if plan.refused_count > MAX_PROBLEMS_SHOWN {
+            text.push_str(&format!("\n  … and {} more", plan.refused_count - MAX_PROBLEMS_SHOWN));
+        }
+        let hint = "set AVBATCH_API_KEY (or --api-key-file) as well: each video is then made with its row's fields and its parts go through the token; or drop those columns";
+        return Ok((invalid(&text, Some(hint)), None));
     }
-    let check_time = checked.elapsed();
-    tracing::info!(rows = rows.len(), bytes = total_bytes, parts = total_parts, elapsed = ?check_time, "manifest checked");
+    let check_time = checked_at.elapsed();
+    let (total_rows, total_bytes, total_parts) = (plan.rows, plan.bytes, plan.parts);
+    tracing::info!(rows = total_rows, bytes = total_bytes, parts = total_parts, elapsed = ?check_time, "manifest checked");
 
     if config.dry_run {
-        println!("{:>6}  {:>14}  {:>5}  path", "line", "bytes", "parts");
-        for row in &rows {
-            let parts = plan_parts(row.size, config.chunk_size).map(|p| p.len()).unwrap_or(0);
-            println!("{:>6}  {:>14}  {:>5}  {}", row.line, row.size, parts, row.path_text);
+        let (rows_checked, chunk_size) = (checked.clone(), config.chunk_size);
+        let printed = tokio::task::spawn_blocking(move || -> Result<(), ManifestError> {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            let mut print = |text: std::fmt::Arguments| {
+                // A reader that stops early (`| head`) is not an error.
+                let _ = out.write_fmt(text);
+            };
+            print(format_args!("{:>6}  {:>14}  {:>5}  path\n", "line", "bytes", "parts"));
+            for row in shape.rows(&rows_checked)? {
+                let row = row?;
+                let parts = plan_parts(row.size, chunk_size).map(|p| p.len()).unwrap_or(0);
+                print(format_args!("{:>6}  {:>14}  {:>5}  {}\n", row.line, row.size, parts, row.path_text));
+            }
+            print(format_args!(
+                "plan: {} rows, {} ({} bytes), {} parts of up to {}; nothing was sent (dry run)\n",
+                total_rows,
+                HumanBytes(total_bytes),
+                total_bytes,
+                total_parts,
+                HumanBytes(chunk_size)
+            ));
+            let _ = out.flush();
+            Ok(())
+        })
+        .await
+        .context("printing the plan panicked")?;
+        if let Err(e) = printed {
+            return Ok((invalid(&crate::engine::error_chain(&e), None), None));
         }
-        println!(
-            "plan: {} rows, {} ({} bytes), {} parts of up to {}; nothing was sent (dry run)",
-            rows.len(),
-            HumanBytes(total_bytes),
-            total_bytes,
-            total_parts,
-            HumanBytes(config.chunk_size)
-        );
         let secs = check_time.as_secs_f64();
         say(&format!(
             "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {} threads",
@@ -193,20 +273,26 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     client_config.stop = stop.clone();
     client_config.abort = abort.clone();
     let client = Client::new(client_config);
+    let report_show = match (show, config.json) {
+        (false, _) => Show::Nothing,
+        (true, true) => Show::Json,
+        (true, false) => Show::Table,
+    };
     if client.has_api_key() {
         if let Err(e) = client.authenticate().await {
             let why = format!("cannot authenticate with `{base_url}`: {}", crate::engine::error_chain(&e));
             say_error(&why, e.is_auth().then_some("check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this environment"));
             // Still a report, so a scheduler's "see the report" holds: every row not started.
-            let results: Vec<engine::RowResult> = (0..rows.len())
-                .map(|i| {
-                    let mut r = engine::RowResult::new(i, RowStatus::Pending);
-                    r.error = Some(format!("not started: {why}"));
-                    r
-                })
-                .collect();
-            let report = Report::new(&rows, &results, 0.0);
-            match report.write(&config.report) {
+            let (report, checked) = (config.report.clone(), checked.clone());
+            let written = tokio::task::spawn_blocking(move || {
+                let results = Results::new();
+                let summary = results.summary(total_rows as usize);
+                let rows = rows_for_report(shape, &checked);
+                write_run(&report, &summary, rows, results, Some(&format!("not started: {why}")), Show::Nothing).0
+            })
+            .await
+            .context("writing the report panicked")?;
+            match written {
                 Ok(()) => say(&format!("report: {}", config.report.display())),
                 Err(e) => say_error(&format!("cannot write the report `{}`: {e}", config.report.display()), None),
             }
@@ -218,11 +304,35 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     }
     let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone()));
 
-    // 5. Upload, with progress.
+    // 5. Upload, with progress: rows are read again as the engine can take them, and each
+    //    result is kept (on disk past a few thousand) as its row ends.
     let started = Instant::now();
     let (events, progress) = mpsc::channel(1024);
-    let reporter = tokio::spawn(progress::show_progress(progress, rows.len(), total_bytes, Progress::detect(config.quiet)));
-    let jobs: Vec<Job> = rows.iter().enumerate().map(|(index, row)| Job { index, row: row.clone() }).collect();
+    let reporter = tokio::spawn(progress::show_progress(progress, total_rows as usize, total_bytes, Progress::detect(config.quiet)));
+    let (jobs, taken) = mpsc::channel(ROWS_AHEAD);
+    let producer = {
+        let checked = checked.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), ManifestError> {
+            for (index, row) in shape.rows(&checked)?.enumerate() {
+                if jobs.blocking_send(Job { index, row: Arc::new(row?) }).is_err() {
+                    // The engine took its last job (stopped): nothing more to read.
+                    break;
+                }
+            }
+            Ok(())
+        })
+    };
+    let (results_in, mut results_out) = mpsc::channel(1024);
+    let collector = tokio::task::spawn_blocking(move || {
+        let mut results = Results::new();
+        let mut kept = Ok(());
+        while let Some(result) = results_out.blocking_recv() {
+            if let (Err(e), Ok(())) = (results.add(result), &kept) {
+                kept = Err(e);
+            }
+        }
+        (results, kept)
+    });
     let engine_config = EngineConfig {
         concurrency: config.concurrency,
         chunk_size: config.chunk_size,
@@ -232,29 +342,38 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
         force: config.force,
         checksum: config.checksum,
     };
-    let results = engine::run(client.clone(), limiter, engine_config, jobs, events, stop.clone()).await;
+    engine::run(client.clone(), limiter, engine_config, taken, events, results_in, stop.clone()).await;
     let _ = reporter.await;
     signals.abort();
+    if let Err(e) = producer.await.context("reading the manifest panicked")? {
+        say_error(&format!("the run stopped reading rows: {}", crate::engine::error_chain(&e)), None);
+    }
+    let (results, kept) = collector.await.context("keeping the results panicked")?;
 
     // 6. Report and exit code.
-    let mut report = Report::new(&rows, &results, started.elapsed().as_secs_f64());
-    report.summary.shard = config.shard.map(|s| s.to_string());
+    let mut summary = results.summary(total_rows as usize);
+    summary.set_seconds(started.elapsed().as_secs_f64());
+    summary.shard = config.shard.map(|s| s.to_string());
     let stats = client.stats();
-    report.summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
-    report.summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
-    report.summary.throttled = stats.throttled.load(std::sync::atomic::Ordering::Relaxed);
-    let written = report.write(&config.report);
-    if show && config.json {
-        println!("{}", serde_json::to_string_pretty(&report).context("serialising the report")?);
-    } else if show {
-        println!("{:>6}  {:<11}  {:<24}  path", "line", "status", "videoId");
-        for r in &report.rows {
-            let status = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            println!("{:>6}  {:<11}  {:<24}  {}", r.line, status, r.video_id.as_deref().unwrap_or("-"), r.path);
+    summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
+    summary.throttled = stats.throttled.load(std::sync::atomic::Ordering::Relaxed);
+    let (auth_failure, parts) = (results.auth_failure(), results.parts());
+    let (written, announcement) = match kept {
+        Err(e) => (Err(io::Error::other(format!("cannot keep the results in the temporary folder: {e}"))), None),
+        Ok(()) => {
+            let (report, summary) = (config.report.clone(), summary.clone());
+            let checked = checked.clone();
+            let (written, announcement) = tokio::task::spawn_blocking(move || {
+                write_run(&report, &summary, rows_for_report(shape, &checked), results, None, report_show)
+            })
+            .await
+            .context("writing the report panicked")?;
+            (written, Some(announcement))
         }
-    }
-    if show {
-        report.announce();
+    };
+    if let (true, Some(a)) = (show, &announcement) {
+        a.announce();
     }
     match written {
         Ok(()) if !show => {}
@@ -264,19 +383,28 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
             return Ok((Exit::SomeFailed.into(), None));
         }
     }
-    let s = &report.summary;
+    let s = &summary;
     let code = if stop.is_cancelled() && (s.interrupted > 0 || s.pending > 0) {
         Exit::Interrupted
     } else if s.uploaded + s.skipped == s.rows {
         Exit::Done
-    } else if s.uploaded == 0 && results.iter().any(|r| r.auth_failure) {
+    } else if s.uploaded == 0 && auth_failure {
         // Nothing went through and the server refused the credentials (e.g. a bad upload token).
         Exit::Auth
     } else {
         Exit::SomeFailed
     };
-    debug_assert!(results.iter().all(|r| r.status != RowStatus::Pending) || stop.is_cancelled());
-    Ok((code.into(), Some(report)))
+    Ok((code.into(), Some(RunTotals { summary, parts })))
+}
+
+/// The run's rows for its report, read again; a failure ends the report (as a write error).
+fn rows_for_report(shape: RunShape, checked: &Checked) -> impl Iterator<Item = io::Result<Row>> {
+    let rows = shape.rows(checked).map_err(|e| io::Error::other(crate::engine::error_chain(&e)));
+    let (rows, failed) = match rows {
+        Ok(rows) => (Some(rows), None),
+        Err(e) => (None, Some(e)),
+    };
+    failed.map(Err).into_iter().chain(rows.into_iter().flatten().map(|r| r.map_err(|e| io::Error::other(crate::engine::error_chain(&e)))))
 }
 
 /// The columns of a row that only an API key can apply (`title` counts when it differs from

@@ -18,6 +18,7 @@ mod keys;
 mod send;
 mod video;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,50 +161,83 @@ struct Ctx {
     stop: CancellationToken,
 }
 
-/// Runs `jobs`, at most `concurrency` at once, and returns one result per job (in job order).
+/// Runs the jobs `jobs` yields, in their order, at most `concurrency` at once: the next job is
+/// taken only when there is room to prepare it, so jobs can be read from a manifest of any length
+/// as lanes free up. Each row's result goes to `results` as the row ends. Returns when every job
+/// taken has ended; after `stop` no job is taken, and the jobs never taken have no result (they
+/// were not started).
 pub async fn run(
     client: Client,
     limiter: Arc<Limiter>,
     config: EngineConfig,
-    jobs: Vec<Job>,
+    mut jobs: mpsc::Receiver<Job>,
     events: mpsc::Sender<Event>,
+    results: mpsc::Sender<RowResult>,
     stop: CancellationToken,
-) -> Vec<RowResult> {
+) {
     let lanes = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let ahead = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let keys = keys::Keys::new(client.clone(), jobs.len() as u64);
     let ctx = Arc::new(Ctx { client, keys, config, limiter, events, stop });
     let mut tasks = JoinSet::new();
-    let mut results: Vec<RowResult> = Vec::with_capacity(jobs.len());
-    let mut pending = jobs.into_iter();
-    for job in pending.by_ref() {
+    // The row of each task, so a task that panics still gets a result.
+    let mut rows: HashMap<tokio::task::Id, usize> = HashMap::new();
+    loop {
         let permit = tokio::select! {
             p = ahead.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            () = ctx.stop.cancelled() => { results.push(not_started(&job)); break; }
+            () = ctx.stop.cancelled() => break,
+        };
+        let job = tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => job,
+                None => break,
+            },
+            () = ctx.stop.cancelled() => break,
         };
         if ctx.stop.is_cancelled() {
-            results.push(not_started(&job));
             break;
         }
-        let ctx = ctx.clone();
-        let lanes = lanes.clone();
-        tasks.spawn(async move {
+        // Finished tasks are reaped as the run goes, so a long run holds only the live ones.
+        while let Some(joined) = tasks.try_join_next_with_id() {
+            ended(joined, &mut rows, &results).await;
+        }
+        let (ctx, lanes, results) = (ctx.clone(), lanes.clone(), results.clone());
+        let index = job.index;
+        let task = tasks.spawn(async move {
             let result = upload_row(&ctx, &job, permit, lanes).await;
             let _ = ctx.events.send(Event::Finished(result.clone())).await;
-            result
+            let _ = results.send(result).await;
         });
+        rows.insert(task.id(), index);
     }
-    results.extend(pending.map(|job| not_started(&job)));
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(result) => results.push(result),
-            // A panic in one task must not hide the others' results; it is logged and that row
-            // is missing from the results, which the caller reports as failed.
-            Err(e) => tracing::error!(%e, "an upload task panicked"),
+    // No more jobs: whatever reads them can stop.
+    drop(jobs);
+    while let Some(joined) = tasks.join_next_with_id().await {
+        ended(joined, &mut rows, &results).await;
+    }
+}
+
+/// A task ended: it sent its row's result itself, unless it panicked.
+async fn ended(
+    joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    rows: &mut HashMap<tokio::task::Id, usize>,
+    results: &mpsc::Sender<RowResult>,
+) {
+    match joined {
+        Ok((id, ())) => {
+            rows.remove(&id);
+        }
+        // A panic in one task must not hide the others' results: it is logged, and its row
+        // fails.
+        Err(e) => {
+            tracing::error!(%e, "an upload task panicked");
+            if let Some(index) = rows.remove(&e.id()) {
+                let mut result = RowResult::new(index, RowStatus::Failed);
+                result.error = Some("the upload task ended without a result".into());
+                let _ = results.send(result).await;
+            }
         }
     }
-    results.sort_by_key(|r| r.index);
-    results
 }
 
 impl RowResult {
@@ -232,10 +266,6 @@ impl RowResult {
             None => text,
         });
     }
-}
-
-fn not_started(job: &Job) -> RowResult {
-    RowResult::new(job.index, RowStatus::Pending)
 }
 
 /// The creation payload for a row, with its idempotency key in the metadata.

@@ -5,23 +5,29 @@
 //! [`COLUMNS`], plus any number of `meta.KEY` columns. Surrounding whitespace in header names and
 //! cells is ignored. Relative paths resolve from the manifest's folder.
 //!
-//! Every problem is collected, never just the first: each names the line the user sees in an
-//! editor, and the column and file when they apply. Records are parsed sequentially (the `csv`
-//! crate is fast); the per-file checks (stat, open, size) run in parallel with rayon.
+//! Every problem is found, never just the first: each names the line the user sees in an
+//! editor, and the column and file when they apply; the first [`PROBLEMS_KEPT`] by line are
+//! kept and all are counted. A manifest of any length is checked in bounded memory ([`check`]):
+//! records are parsed sequentially as they stream in (the `csv` crate is fast), the per-file
+//! checks (stat, open, size) run in parallel with rayon a batch at a time, and what outlives a
+//! row is a digest of its key and its file's identity, spilled to disk. The run then reads the
+//! rows again ([`Checked::rows`]) as it needs them.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod check;
+mod records;
 pub mod scan;
 
-use csv::ByteRecord;
-use rayon::prelude::*;
+pub use check::{check, Checked, CheckedRows, PROBLEMS_KEPT};
 
-use crate::api::LANGUAGES;
+use check::Problems;
+use records::{read_header, Records, RowReader, Source};
+
 use crate::chunk::{open_regular, special_kind, MAX_VIDEO_SIZE};
 use crate::excerpt::quoted;
 
@@ -35,8 +41,6 @@ pub const META_PREFIX: &str = "meta.";
 /// The fewest threads for the file checks. They mostly wait on the file system (a NAS answers a
 /// stat in milliseconds, not microseconds), so there are more of them than cores.
 pub const MIN_CHECK_THREADS: usize = 32;
-
-const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// How strictly [`load`] reads a manifest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,7 +130,7 @@ impl Row {
         }
     }
 
-    fn new(line: u64) -> Self {
+    pub(crate) fn new(line: u64) -> Self {
         Row {
             line,
             id: None,
@@ -224,7 +228,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(line: u64, column: Option<&str>, kind: ProblemKind, message: String) -> Self {
+    pub(crate) fn new(line: u64, column: Option<&str>, kind: ProblemKind, message: String) -> Self {
         Problem { line, column: column.map(str::to_owned), path: None, kind, message }
     }
 }
@@ -251,14 +255,23 @@ pub enum ManifestError {
         #[source]
         source: io::Error,
     },
-    /// The manifest was read but has problems; all of them are listed, sorted by line. The
-    /// message names the first, for callers that show only the message.
-    #[error("the manifest {} has {} problem(s), the first: {}", quoted(&path.display().to_string()), problems.len(), first(problems))]
+    /// The manifest was read but has problems: the first [`PROBLEMS_KEPT`] by line are listed,
+    /// sorted, and all are counted. The message names the first, for callers that show only the
+    /// message.
+    #[error("the manifest {} has {} problem(s), the first: {}", quoted(&path.display().to_string()), total, first(problems))]
     Invalid {
         /// The manifest.
         path: PathBuf,
-        /// Every problem found, sorted by line.
+        /// The first problems by line, at most [`PROBLEMS_KEPT`], sorted by line.
         problems: Vec<Problem>,
+        /// How many problems there are in all.
+        total: usize,
+    },
+    /// The manifest is not the file that was checked: rewritten since.
+    #[error("the manifest {} changed since it was checked", quoted(&path.display().to_string()))]
+    Changed {
+        /// The manifest.
+        path: PathBuf,
     },
 }
 
@@ -267,490 +280,70 @@ fn first(problems: &[Problem]) -> String {
 }
 
 impl ManifestError {
-    /// The problems found, empty for a read failure.
+    /// The problems kept (the first [`PROBLEMS_KEPT`] by line), empty for a read failure.
     pub fn problems(&self) -> &[Problem] {
         match self {
-            ManifestError::Read { .. } => &[],
+            ManifestError::Read { .. } | ManifestError::Changed { .. } => &[],
             ManifestError::Invalid { problems, .. } => problems,
         }
     }
 }
 
-/// The manifest's rows as written, without looking at their files: enough for line numbers and
-/// `id` columns (not for keys made of a file's size and time, which stay unset). Problems with
-/// the cells are ignored (`load` reports them); an unbalanced quote is not, since it changes
-/// which rows there are.
-pub fn read_rows(path: &Path) -> Result<Vec<Row>, ManifestError> {
-    let data = fs::read(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
-    let dir = path.parent().unwrap_or(Path::new(""));
-    let (rows, mut problems) = parse(&data, dir, &LoadOptions { allow_unknown_columns: true })
-        .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
-    problems.retain(|p| p.kind == ProblemKind::UnbalancedQuote);
-    if problems.is_empty() {
-        Ok(rows)
-    } else {
-        Err(ManifestError::Invalid { path: path.to_owned(), problems })
-    }
-}
-
-/// Reads, parses and validates the manifest at `path`, checking every row's file.
-///
-/// Returns every problem at once in [`ManifestError::Invalid`].
-pub fn load(path: &Path, options: &LoadOptions) -> Result<Manifest, ManifestError> {
+/// The manifest's rows as written, one at a time, without looking at their files: enough for
+/// line numbers and `id` columns (not for keys made of a file's size and time, which stay unset).
+/// Problems with the cells are ignored (the check reports them); an unbalanced quote is not,
+/// since it changes which rows there are: the last item is then an error naming every one.
+pub fn read_rows(path: &Path) -> Result<PlainRows, ManifestError> {
     let read_error = |source| ManifestError::Read { path: path.to_owned(), source };
-    // The whole file is kept so record offsets can be turned into editor line numbers (see
-    // `Lines`); a million-row manifest is tens of megabytes.
-    let data = fs::read(path).map_err(read_error)?;
+    let source = Source::open(path).map_err(read_error)?;
+    let mut records = Records::new(&source);
+    let mut problems = Problems::default();
+    let (mut ignored, mut quotes) = (Vec::new(), Vec::new());
+    let header = read_header(&mut records, &LoadOptions { allow_unknown_columns: true }, &mut ignored, &mut quotes).map_err(read_error)?;
+    problems.quotes(quotes);
     let dir = path.parent().unwrap_or(Path::new(""));
-    let (mut rows, mut problems) = parse(&data, dir, options).map_err(read_error)?;
-
-    // A pool of our own, sized for waiting rather than computing; the global one as a fallback.
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).max(MIN_CHECK_THREADS);
-    let checks = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-        Ok(pool) => pool.install(|| check_files(&mut rows)),
-        Err(_) => check_files(&mut rows),
-    };
-    problems.extend(checks);
-
-    if problems.is_empty() {
-        Ok(Manifest { path: path.to_owned(), rows })
-    } else {
-        problems.sort_by_key(|p| p.line);
-        Err(ManifestError::Invalid { path: path.to_owned(), problems })
-    }
+    Ok(PlainRows { path: path.to_owned(), rows: header.map(|h| RowReader::new(records, h, dir)), problems: Some(problems) })
 }
 
-/// Parses the CSV text, resolving paths from `dir`; everything but the file checks.
-fn parse(data: &[u8], dir: &Path, options: &LoadOptions) -> io::Result<(Vec<Row>, Vec<Problem>)> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(data);
-    let mut lines = Lines::new(data);
-    let mut problems = Vec::new();
-    let mut record = ByteRecord::new();
-
-    if !reader.read_byte_record(&mut record).map_err(csv_to_io)? {
-        problems.push(Problem::new(1, None, ProblemKind::MissingPathColumn, "missing the header row (a `path` column is required)".into()));
-        return Ok((Vec::new(), problems));
-    }
-    // The csv crate reads an unbalanced quote leniently (to the end of the file, or on to the
-    // next quote) and says nothing, so the quotes are checked on their own. The records they
-    // spoil are left out: their fields are an accident of where the next quote happens to be.
-    let bad_quotes = find_bad_quotes(data);
-    let spoiled: Vec<u64> = bad_quotes.iter().map(|q| q.record_line).collect();
-    let header_line = lines.start_of(&record);
-    if spoiled.binary_search(&header_line).is_ok() {
-        problems.extend(bad_quotes.iter().map(|q| q.problem(data, &[])));
-        return Ok((Vec::new(), problems));
-    }
-    let schema = Schema::parse(&record, header_line, options, &mut problems);
-    problems.extend(bad_quotes.iter().map(|q| q.problem(data, &schema.names)));
-
-    // Roughly one row per line: a capacity hint that saves regrowing (and copying) a large vector.
-    let mut rows = Vec::with_capacity(data.iter().filter(|&&b| b == b'\n').count());
-    while reader.read_byte_record(&mut record).map_err(csv_to_io)? {
-        let line = lines.start_of(&record);
-        if spoiled.binary_search(&line).is_ok() {
-            continue;
-        }
-        if let Some(row) = schema.row(&record, line, dir, &mut problems) {
-            rows.push(row);
-        }
-    }
-    check_unique_keys(&rows, &mut problems);
-    Ok((rows, problems))
+/// The rows of [`read_rows`].
+pub struct PlainRows {
+    path: PathBuf,
+    rows: Option<RowReader>,
+    /// The bad quotes found so far; taken when the error is given.
+    problems: Option<Problems>,
 }
 
-/// A quote the csv crate would read past: one that opens a field and is never closed, or one
-/// that closes a field with more of the field after it (`"a"b`). Either way the rows around it
-/// are not what the user wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BadQuote {
-    /// The line where the record holding the quote starts.
-    record_line: u64,
-    /// The field (0-based) the quote opens.
-    field: usize,
-    /// Byte offset of the opening quote.
-    open: usize,
-    /// Byte offset of the closing quote, when there is one.
-    close: Option<usize>,
-}
+impl Iterator for PlainRows {
+    type Item = Result<Row, ManifestError>;
 
-/// Finds every [`BadQuote`] in `data`, in file order.
-///
-/// This follows the csv crate's reading of quotes (RFC 4180 with its leniencies: a quote opens a
-/// field only as its first byte, `""` inside a quoted field is one quote, a record ends at `\r`,
-/// `\n` or `\r\n`, blank lines are skipped) only far enough to tell where quotes open and close;
-/// the fields themselves come from the csv crate.
-fn find_bad_quotes(data: &[u8]) -> Vec<BadQuote> {
-    #[derive(PartialEq)]
-    enum State {
-        StartRecord,
-        StartField,
-        InField,
-        Quoted,
-        QuotedQuote,
-    }
-    let mut found = Vec::new();
-    let mut state = State::StartRecord;
-    let (mut line, mut record_line, mut field, mut open) = (1u64, 1u64, 0usize, 0usize);
-    let start = if data.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
-    for (at, &byte) in data.iter().enumerate().skip(start) {
-        if state == State::StartRecord && !matches!(byte, b'\r' | b'\n') {
-            (state, record_line, field) = (State::StartField, line, 0);
-        }
-        state = match (state, byte) {
-            (State::StartRecord, _) => State::StartRecord,
-            (State::StartField, b'"') => {
-                open = at;
-                State::Quoted
-            }
-            (State::Quoted, b'"') => State::QuotedQuote,
-            (State::Quoted, _) => State::Quoted,
-            (State::QuotedQuote, b'"') => State::Quoted,
-            (State::StartField | State::InField | State::QuotedQuote, b',') => {
-                field += 1;
-                State::StartField
-            }
-            (State::StartField | State::InField | State::QuotedQuote, b'\r' | b'\n') => State::StartRecord,
-            (State::QuotedQuote, _) => {
-                found.push(BadQuote { record_line, field, open, close: Some(at - 1) });
-                State::InField
-            }
-            (State::StartField | State::InField, _) => State::InField,
+    fn next(&mut self) -> Option<Self::Item> {
+        let (mut ignored, mut quotes) = (Vec::new(), Vec::new());
+        let row = match &mut self.rows {
+            Some(rows) => match rows.next(&mut ignored, &mut quotes) {
+                Ok(row) => row,
+                Err(source) => return Some(Err(ManifestError::Read { path: self.path.clone(), source })),
+            },
+            None => None,
         };
-        if byte == b'\n' {
-            line += 1;
-        }
-    }
-    if state == State::Quoted {
-        found.push(BadQuote { record_line, field, open, close: None });
-    }
-    found
-}
-
-impl BadQuote {
-    /// The problem to report, on the quote's own line; `names` are the header's column names
-    /// (empty when the quote is in the header).
-    fn problem(&self, data: &[u8], names: &[String]) -> Problem {
-        let (line, character) = place(data, self.open);
-        let mut message = match names.get(self.field) {
-            Some(_) => String::new(),
-            None if names.is_empty() => format!("in the header, field {}: ", self.field + 1),
-            None => format!("in field {} (the header has {}): ", self.field + 1, names.len()),
-        };
-        match self.close {
+        let problems = self.problems.as_mut()?;
+        problems.quotes(quotes);
+        match row {
+            Some(row) => Some(Ok(row)),
             None => {
-                let last = data.iter().filter(|&&b| b == b'\n').count() as u64 + u64::from(!data.ends_with(b"\n"));
-                message.push_str(&format!(
-                    "unbalanced quote: the quote at character {character} opens a field that is never closed, so the field would \
-                     take in the rest of the manifest (through line {last}); close it, or double a quote meant as text (`\"\"`)"
-                ));
-            }
-            Some(close) => {
-                let (close_line, close_character) = place(data, close);
-                let closes = if close_line == line {
-                    format!("character {close_character}")
-                } else {
-                    format!("line {close_line}, character {close_character}")
-                };
-                message.push_str(&format!(
-                    "unbalanced quote: the quote at character {character} opens a field that the quote at {closes} closes, but \
-                     the field goes on after it; a quote inside a quoted field is doubled (`\"\"`)"
-                ));
-            }
-        }
-        Problem::new(line, names.get(self.field).map(String::as_str), ProblemKind::UnbalancedQuote, message)
-    }
-}
-
-/// The 1-based line and character (not byte) of the byte at `offset`, as an editor shows them.
-fn place(data: &[u8], offset: usize) -> (u64, usize) {
-    let before = &data[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-    let mut line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if line_start == 0 && data.starts_with(UTF8_BOM) {
-        line_start = UTF8_BOM.len();
-    }
-    (line, String::from_utf8_lossy(&data[line_start..offset]).chars().count() + 1)
-}
-
-fn csv_to_io(error: csv::Error) -> io::Error {
-    match error.into_kind() {
-        csv::ErrorKind::Io(error) => error,
-        other => io::Error::other(format!("{other:?}")),
-    }
-}
-
-/// Turns the offset where csv resumed reading into the line where a record starts.
-///
-/// csv's own `Position::line()` is taken before skipped blank lines and, with CRLF line ends,
-/// before the previous record's `\n`, so it can be a line or more early.
-struct Lines<'a> {
-    data: &'a [u8],
-    offset: usize,
-    line: u64,
-}
-
-impl<'a> Lines<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        let offset = if data.starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
-        Lines { data, offset, line: 1 }
-    }
-
-    /// Records come in file order, so newlines are counted once, forward.
-    fn start_of(&mut self, record: &ByteRecord) -> u64 {
-        let from = record.position().map_or(0, |p| p.byte()) as usize;
-        let mut start = from.clamp(self.offset, self.data.len());
-        while start < self.data.len() && matches!(self.data[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        self.line += self.data[self.offset..start].iter().filter(|&&b| b == b'\n').count() as u64;
-        self.offset = start;
-        self.line
-    }
-}
-
-/// What one header column means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Column {
-    Path,
-    Id,
-    Title,
-    Description,
-    Tags,
-    Metadata,
-    Meta(String),
-    Public,
-    Panoramic,
-    Mp4Support,
-    PlayerId,
-    Language,
-    Ignored,
-}
-
-impl Column {
-    fn from_name(name: &str) -> Option<Column> {
-        Some(match name {
-            "path" => Column::Path,
-            "id" => Column::Id,
-            "title" => Column::Title,
-            "description" => Column::Description,
-            "tags" => Column::Tags,
-            "metadata" => Column::Metadata,
-            "public" => Column::Public,
-            "panoramic" => Column::Panoramic,
-            "mp4_support" => Column::Mp4Support,
-            "player_id" => Column::PlayerId,
-            "language" => Column::Language,
-            _ => return name.strip_prefix(META_PREFIX).filter(|key| !key.is_empty()).map(|key| Column::Meta(key.to_owned())),
-        })
-    }
-}
-
-/// The header, understood: what each field index means.
-struct Schema {
-    columns: Vec<Column>,
-    names: Vec<String>,
-    has_path: bool,
-}
-
-impl Schema {
-    fn parse(header: &ByteRecord, line: u64, options: &LoadOptions, problems: &mut Vec<Problem>) -> Schema {
-        let mut columns = Vec::with_capacity(header.len());
-        let mut names: Vec<String> = Vec::with_capacity(header.len());
-        for field in header {
-            let name = match std::str::from_utf8(field) {
-                Ok(name) => name.trim().to_owned(),
-                Err(_) => {
-                    let name = String::from_utf8_lossy(field).trim().to_owned();
-                    problems.push(Problem::new(line, Some(&name), ProblemKind::NotUtf8, "column name is not valid UTF-8".into()));
-                    columns.push(Column::Ignored);
-                    names.push(name);
-                    continue;
-                }
-            };
-            let column = if names.contains(&name) {
-                problems.push(Problem::new(line, Some(&name), ProblemKind::DuplicateColumn, format!("duplicate column {}", quoted(&name))));
-                Column::Ignored
-            } else if let Some(column) = Column::from_name(&name) {
-                column
-            } else {
-                if !options.allow_unknown_columns {
-                    let message = format!("unknown column {} (expected {}, or `meta.KEY`)", quoted(&name), COLUMNS.join(", "));
-                    problems.push(Problem::new(line, Some(&name), ProblemKind::UnknownColumn, message));
-                }
-                Column::Ignored
-            };
-            columns.push(column);
-            names.push(name);
-        }
-        let has_path = columns.contains(&Column::Path);
-        if !has_path {
-            problems.push(Problem::new(line, None, ProblemKind::MissingPathColumn, "missing the required column `path`".into()));
-        }
-        Schema { columns, names, has_path }
-    }
-
-    /// Parses one record; `None` when its field count does not match the header.
-    fn row(&self, record: &ByteRecord, line: u64, dir: &Path, problems: &mut Vec<Problem>) -> Option<Row> {
-        if record.len() != self.columns.len() {
-            let message = format!("wrong number of fields: `{}` (the header has `{}`)", record.len(), self.columns.len());
-            problems.push(Problem::new(line, None, ProblemKind::WrongFieldCount, message));
-            return None;
-        }
-        let mut row = Row::new(line);
-        let mut title = None;
-        let mut has_meta_columns = false;
-        for (index, column) in self.columns.iter().enumerate() {
-            if matches!(column, Column::Ignored) {
-                continue;
-            }
-            if matches!(column, Column::Meta(_)) {
-                has_meta_columns = true;
-                continue;
-            }
-            let Some(cell) = self.cell(record, index, line, problems) else { continue };
-            let name = &self.names[index];
-            match column {
-                Column::Path if cell.is_empty() => {
-                    problems.push(Problem::new(line, Some(name), ProblemKind::MissingPath, "empty `path`".into()));
-                }
-                Column::Path => {
-                    row.path = dir.join(cell);
-                    row.path_text = cell.to_owned();
-                }
-                Column::Id => row.id = non_empty(cell),
-                Column::Title => title = non_empty(cell),
-                Column::Description => row.description = non_empty(cell),
-                Column::Tags => row.tags = cell.split(';').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
-                Column::Metadata => parse_metadata(cell, line, name, &mut row.metadata, problems),
-                Column::Public => row.public = parse_bool(cell, line, name, problems),
-                Column::Panoramic => row.panoramic = parse_bool(cell, line, name, problems),
-                Column::Mp4Support => row.mp4_support = parse_bool(cell, line, name, problems),
-                Column::PlayerId => row.player_id = non_empty(cell),
-                Column::Language if cell.is_empty() => {}
-                Column::Language if LANGUAGES.contains(&cell) => row.language = Some(cell.to_owned()),
-                Column::Language => {
-                    let message = format!("invalid language {} (expected one of {})", quoted(cell), LANGUAGES.join(", "));
-                    problems.push(Problem::new(line, Some(name), ProblemKind::InvalidLanguage, message));
-                }
-                Column::Meta(_) | Column::Ignored => {}
-            }
-        }
-        // A second pass so the `metadata` column's items come first wherever it sits.
-        if has_meta_columns {
-            for (index, column) in self.columns.iter().enumerate() {
-                let Column::Meta(key) = column else { continue };
-                let Some(value) = self.cell(record, index, line, problems) else { continue };
-                if !value.is_empty() {
-                    add_metadata(&mut row.metadata, key, value, line, &self.names[index], problems);
-                }
-            }
-        }
-        row.title =
-            title.unwrap_or_else(|| Path::new(&row.path_text).file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()));
-        if !self.has_path {
-            // Already reported once, on the header.
-            row.path_text.clear();
-        }
-        Some(row)
-    }
-
-    /// The trimmed cell, or `None` (with a problem) when it is not UTF-8.
-    fn cell<'r>(&self, record: &'r ByteRecord, index: usize, line: u64, problems: &mut Vec<Problem>) -> Option<&'r str> {
-        match std::str::from_utf8(&record[index]) {
-            Ok(cell) => Some(cell.trim()),
-            Err(_) => {
-                problems.push(Problem::new(line, Some(&self.names[index]), ProblemKind::NotUtf8, "not valid UTF-8".into()));
-                None
+                let problems = self.problems.take()?;
+                let total = problems.total();
+                (total > 0).then(|| Err(ManifestError::Invalid { path: self.path.clone(), problems: problems.sorted(), total }))
             }
         }
     }
 }
 
-fn non_empty(cell: &str) -> Option<String> {
-    (!cell.is_empty()).then(|| cell.to_owned())
-}
-
-/// Parses a boolean cell; empty means not set.
-fn parse_bool(cell: &str, line: u64, column: &str, problems: &mut Vec<Problem>) -> Option<bool> {
-    const TRUE: [&str; 3] = ["true", "yes", "1"];
-    const FALSE: [&str; 3] = ["false", "no", "0"];
-    if cell.is_empty() {
-        None
-    } else if TRUE.iter().any(|t| cell.eq_ignore_ascii_case(t)) {
-        Some(true)
-    } else if FALSE.iter().any(|f| cell.eq_ignore_ascii_case(f)) {
-        Some(false)
-    } else {
-        let message = format!("bad boolean {} (expected true/false/yes/no/1/0)", quoted(cell));
-        problems.push(Problem::new(line, Some(column), ProblemKind::BadBoolean, message));
-        None
-    }
-}
-
-/// Parses `key=value;key=value`, splitting each item on its first `=`.
-fn parse_metadata(cell: &str, line: u64, column: &str, out: &mut Vec<(String, String)>, problems: &mut Vec<Problem>) {
-    for item in cell.split(';').map(str::trim).filter(|i| !i.is_empty()) {
-        match item.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => add_metadata(out, key.trim(), value.trim(), line, column, problems),
-            Some(_) => {
-                let message = format!("malformed metadata {} (the key is empty)", quoted(item));
-                problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
-            }
-            None => {
-                let message = format!("malformed metadata {} (expected `key=value`)", quoted(item));
-                problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
-            }
-        }
-    }
-}
-
-fn add_metadata(out: &mut Vec<(String, String)>, key: &str, value: &str, line: u64, column: &str, problems: &mut Vec<Problem>) {
-    if out.iter().any(|(k, _)| k == key) {
-        let message = format!("metadata key {} is given twice", quoted(key));
-        problems.push(Problem::new(line, Some(column), ProblemKind::DuplicateMetadataKey, message));
-    } else {
-        out.push((key.to_owned(), value.to_owned()));
-    }
-}
-
-/// Reports every row whose idempotency key an earlier row already has: the same `id`, or, for
-/// rows without one, the same `path` (the key is then made of the path and the file's size and
-/// time, so both rows would be one video and the second row's fields would never be sent).
-fn check_unique_keys(rows: &[Row], problems: &mut Vec<Problem>) {
-    let mut ids: HashMap<&str, u64> = HashMap::with_capacity(rows.len());
-    let mut paths: HashMap<&str, u64> = HashMap::new();
-    for row in rows {
-        match row.id.as_deref() {
-            Some(id) => {
-                if let Some(&line) = ids.get(id) {
-                    let message = format!("duplicate id {} (first used on line {line})", quoted(id));
-                    problems.push(Problem::new(row.line, Some("id"), ProblemKind::DuplicateId, message));
-                } else {
-                    ids.insert(id, row.line);
-                }
-            }
-            // Rows without a path were reported already.
-            None if row.path_text.is_empty() => {}
-            None => {
-                if let Some(&line) = paths.get(row.path_text.as_str()) {
-                    let message = format!(
-                        "duplicate path {} in a row without an `id` (first used on line {line}, column `path`): the two rows would \
-                         be one video; give each row its own `id`",
-                        quoted(&row.path_text)
-                    );
-                    problems.push(Problem::new(row.line, Some("path"), ProblemKind::DuplicatePath, message));
-                } else {
-                    paths.insert(&row.path_text, row.line);
-                }
-            }
-        }
-    }
-}
-
-/// Checks every row's file in parallel (rows without a path were reported already).
-fn check_files(rows: &mut [Row]) -> Vec<Problem> {
-    rows.par_iter_mut().filter(|row| !row.path_text.is_empty()).filter_map(check_file).collect()
+/// Checks the manifest at `path` like [`check`], and returns every row: for tests and small
+/// manifests only, since it holds them all (`avbatch upload` reads them again as it goes).
+pub fn load(path: &Path, options: &LoadOptions) -> Result<Manifest, ManifestError> {
+    let checked = check(path, options, |_| {})?;
+    let rows = checked.rows()?.collect::<Result<Vec<Row>, ManifestError>>()?;
+    Ok(Manifest { path: path.to_owned(), rows })
 }
 
 /// Stats the row's file, then opens it and stats the open handle, filling in its size and
@@ -760,7 +353,7 @@ fn check_files(rows: &mut [Row]) -> Vec<Problem> {
 /// writer (for ever, in a dry run), and opening a device can do something (a tape rewinds, a
 /// watchdog arms). The open then proves the file readable, without blocking should the path
 /// have become a FIFO in between (see [`open_regular`]).
-fn check_file(row: &mut Row) -> Option<Problem> {
+pub(crate) fn check_file(row: &mut Row) -> Option<Problem> {
     let problem = |kind, describe: &dyn Fn(&str) -> String| {
         let shown = row.path.display().to_string();
         let message = describe(&quoted(&shown));
@@ -836,9 +429,14 @@ mod tests {
     fn problems(dir: &TempDir, text: impl AsRef<[u8]>, options: &LoadOptions) -> Vec<Problem> {
         match load(&write(dir, text), options) {
             Ok(m) => panic!("expected problems, got {} rows", m.rows.len()),
-            Err(e @ ManifestError::Read { .. }) => panic!("{e}"),
+            Err(e @ (ManifestError::Read { .. } | ManifestError::Changed { .. })) => panic!("{e}"),
             Err(ManifestError::Invalid { problems, .. }) => problems,
         }
+    }
+
+    /// Every row [`read_rows`] gives, or its error.
+    fn read_all(path: &Path) -> Result<Vec<Row>, ManifestError> {
+        read_rows(path)?.collect()
     }
 
     fn only(dir: &TempDir, text: &str) -> Problem {
@@ -1161,15 +759,15 @@ mod tests {
         let m = load_ok(&dir, text);
         assert_eq!(m.rows[0].title, "a \"b\" c");
         assert_eq!(m.rows[1].title, "5\" screen");
-        assert_eq!(read_rows(&write(&dir, text)).unwrap().len(), 2);
+        assert_eq!(read_all(&write(&dir, text)).unwrap().len(), 2);
     }
 
     #[test]
     fn issue_11_read_rows_refuses_an_unbalanced_quote_and_nothing_else() {
         let dir = folder();
-        let rows = read_rows(&write(&dir, "path,public\nnope.mp4,maybe\na.mp4,\n")).unwrap();
+        let rows = read_all(&write(&dir, "path,public\nnope.mp4,maybe\na.mp4,\n")).unwrap();
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3]);
-        let err = read_rows(&write(&dir, "path,title\na.mp4,ok\nb.mov,\"oops\na.mp4,t\n")).unwrap_err();
+        let err = read_all(&write(&dir, "path,title\na.mp4,ok\nb.mov,\"oops\na.mp4,t\n")).unwrap_err();
         assert_eq!(err.problems().iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(), [(3, ProblemKind::UnbalancedQuote)]);
         let shown = err.to_string();
         assert!(shown.contains("has 1 problem(s), the first: line 3, column `title`: unbalanced quote"), "{shown}");
