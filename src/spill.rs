@@ -157,53 +157,103 @@ impl<T: Record + Ord> Iterator for Sorted<T> {
     }
 }
 
-/// Records written once, in order, to a temporary file, then read back from the start by any
-/// number of [`TapeReader`]s, each at its own place.
+/// Records written once, in order, then read back from the start by any number of
+/// [`TapeReader`]s, each at its own place. They stay in memory up to [`TAPE_IN_MEMORY`] bytes
+/// (a manifest of some tens of thousands of rows never touches the temporary folder), then go
+/// to a temporary file.
 pub struct Tape<T: Record> {
-    out: BufWriter<tempfile::NamedTempFile>,
+    store: TapeStore,
     written: u64,
     _records: std::marker::PhantomData<T>,
 }
 
+/// Bytes of records a [`Tape`] keeps in memory before it moves them to a file.
+pub const TAPE_IN_MEMORY: usize = 4 << 20;
+
+enum TapeStore {
+    Memory(Vec<u8>),
+    File(BufWriter<tempfile::NamedTempFile>),
+}
+
+impl<T: Record> Default for Tape<T> {
+    fn default() -> Self {
+        Tape::new()
+    }
+}
+
 impl<T: Record> Tape<T> {
     /// An empty tape.
-    pub fn new() -> io::Result<Self> {
-        Ok(Tape {
-            out: BufWriter::with_capacity(1 << 16, tempfile::NamedTempFile::new()?),
+    pub fn new() -> Self {
+        Tape {
+            store: TapeStore::Memory(Vec::new()),
             written: 0,
             _records: std::marker::PhantomData,
-        })
+        }
     }
 
     /// Appends a record.
     pub fn push(&mut self, record: &T) -> io::Result<()> {
         self.written += 1;
-        record.write_to(&mut self.out)
+        match &mut self.store {
+            TapeStore::Memory(buffer) => {
+                record.write_to(buffer)?;
+                if buffer.len() > TAPE_IN_MEMORY {
+                    let mut out =
+                        BufWriter::with_capacity(1 << 16, tempfile::NamedTempFile::new()?);
+                    out.write_all(buffer)?;
+                    self.store = TapeStore::File(out);
+                }
+                Ok(())
+            }
+            TapeStore::File(out) => record.write_to(out),
+        }
     }
 
     /// Ends the writing: the tape can now be read, by as many readers as wanted.
     pub fn finish(self) -> io::Result<Recorded<T>> {
-        let file = self.out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        Ok(Recorded { file: Arc::new(file), len: self.written, _records: std::marker::PhantomData })
+        let backing = match self.store {
+            TapeStore::Memory(buffer) => Backing::Memory(bytes::Bytes::from(buffer)),
+            TapeStore::File(out) => {
+                Backing::File(Arc::new(out.into_inner().map_err(io::IntoInnerError::into_error)?))
+            }
+        };
+        Ok(Recorded { backing, len: self.written, _records: std::marker::PhantomData })
     }
 }
 
-/// A finished [`Tape`]; the file is deleted when the last reader and this are dropped.
+/// Where a finished tape's records are.
+#[derive(Clone)]
+enum Backing {
+    Memory(bytes::Bytes),
+    File(Arc<tempfile::NamedTempFile>),
+}
+
+/// A finished [`Tape`]; its file, if it has one, is deleted when the last reader and this are
+/// dropped.
 pub struct Recorded<T: Record> {
-    file: Arc<tempfile::NamedTempFile>,
+    backing: Backing,
     len: u64,
     _records: std::marker::PhantomData<T>,
 }
 
 impl<T: Record> Clone for Recorded<T> {
     fn clone(&self) -> Self {
-        Recorded { file: self.file.clone(), len: self.len, _records: std::marker::PhantomData }
+        Recorded {
+            backing: self.backing.clone(),
+            len: self.len,
+            _records: std::marker::PhantomData,
+        }
     }
 }
 
 impl<T: Record> std::fmt::Debug for Recorded<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorded").field("path", &self.file.path()).field("len", &self.len).finish()
+        let mut d = f.debug_struct("Recorded");
+        match &self.backing {
+            Backing::Memory(b) => d.field("memory", &b.len()),
+            Backing::File(file) => d.field("path", &file.path()),
+        };
+        d.field("len", &self.len).finish()
     }
 }
 
@@ -218,21 +268,44 @@ impl<T: Record> Recorded<T> {
         self.len == 0
     }
 
-    /// A reader from the first record, with its own file handle (and so its own place).
+    /// A reader from the first record, at its own place (with its own file handle).
     pub fn reader(&self) -> io::Result<TapeReader<T>> {
-        let file = self.file.reopen()?;
-        Ok(TapeReader {
-            input: BufReader::with_capacity(1 << 16, file),
-            _keep: self.file.clone(),
-            _records: std::marker::PhantomData,
-        })
+        let input: Box<dyn BufRead + Send> = match &self.backing {
+            Backing::Memory(b) => Box::new(io::Cursor::new(b.clone())),
+            Backing::File(file) => {
+                let reader = BufReader::with_capacity(1 << 16, file.reopen()?);
+                Box::new(KeepOpen { reader, _file: file.clone() })
+            }
+        };
+        Ok(TapeReader { input, _records: std::marker::PhantomData })
+    }
+}
+
+/// A reader of a tape's file that keeps the file from being deleted while it reads.
+struct KeepOpen {
+    reader: BufReader<File>,
+    _file: Arc<tempfile::NamedTempFile>,
+}
+
+impl Read for KeepOpen {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl BufRead for KeepOpen {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.reader.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.reader.consume(amount);
     }
 }
 
 /// Reads a [`Recorded`] tape from its start.
 pub struct TapeReader<T: Record> {
-    input: BufReader<File>,
-    _keep: Arc<tempfile::NamedTempFile>,
+    input: Box<dyn BufRead + Send>,
     _records: std::marker::PhantomData<T>,
 }
 
@@ -293,18 +366,23 @@ mod tests {
 
     #[test]
     fn a_tape_reads_back_in_order_from_several_readers() {
-        let mut tape = Tape::new().unwrap();
-        for p in scrambled(5000) {
-            tape.push(&p).unwrap();
+        // 16 bytes a record: the first stays in memory, the second goes to a file.
+        for n in [5000, (TAPE_IN_MEMORY / 16 + 1000) as u64] {
+            let mut tape = Tape::new();
+            for p in scrambled(n) {
+                tape.push(&p).unwrap();
+            }
+            let recorded = tape.finish().unwrap();
+            let on_disk = format!("{recorded:?}").contains("path");
+            assert_eq!(on_disk, n as usize * 16 > TAPE_IN_MEMORY, "{recorded:?}");
+            assert_eq!(recorded.len(), n);
+            let mut first = recorded.reader().unwrap();
+            let mut second = recorded.reader().unwrap();
+            assert_eq!(first.next().unwrap().unwrap(), scrambled(1)[0]);
+            let all: Vec<Pair> = second.by_ref().map(Result::unwrap).collect();
+            assert_eq!(all, scrambled(n));
+            assert_eq!(first.count() as u64, n - 1, "each reader keeps its own place");
         }
-        let recorded = tape.finish().unwrap();
-        assert_eq!(recorded.len(), 5000);
-        let mut first = recorded.reader().unwrap();
-        let mut second = recorded.reader().unwrap();
-        assert_eq!(first.next().unwrap().unwrap(), scrambled(1)[0]);
-        let all: Vec<Pair> = second.by_ref().map(Result::unwrap).collect();
-        assert_eq!(all, scrambled(5000));
-        assert_eq!(first.count(), 4999, "each reader keeps its own place");
     }
 
     #[test]

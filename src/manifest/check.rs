@@ -359,6 +359,7 @@ pub fn check(
     mut visit: impl FnMut(&Row),
 ) -> Result<Checked, ManifestError> {
     let read_error = |source| ManifestError::Read { path: path.to_owned(), source };
+    let spill_error = |source| ManifestError::Spill { path: path.to_owned(), source };
     let source = Source::open(path).map_err(read_error)?;
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut problems = Problems::default();
@@ -378,7 +379,7 @@ pub fn check(
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok();
     let digester = Digester::new();
     let mut seen = Sorter::new(DIGESTS_IN_MEMORY);
-    let mut identities = Tape::new().map_err(read_error)?;
+    let mut identities = Tape::new();
     let mut bytes = 0u64;
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     let mut more = true;
@@ -393,7 +394,7 @@ pub fn check(
                 break;
             };
             if let Some(s) = digester.seen(&row) {
-                seen.push(s).map_err(read_error)?;
+                seen.push(s).map_err(spill_error)?;
             }
             batch.push(row);
         }
@@ -403,16 +404,16 @@ pub fn check(
         };
         problems.extend(Phase::File, checks);
         for row in &batch {
-            identities.push(&Identity::of(row)).map_err(read_error)?;
+            identities.push(&Identity::of(row)).map_err(spill_error)?;
             bytes += row.size;
             visit(row);
         }
     }
-    duplicates(seen, &mut problems).map_err(read_error)?;
+    duplicates(seen, &mut problems).map_err(spill_error)?;
     if problems.total() > 0 {
         return Err(invalid(path, &source, options, problems));
     }
-    let identities = identities.finish().map_err(read_error)?;
+    let identities = identities.finish().map_err(spill_error)?;
     Ok(Checked { path: path.to_owned(), source, options: *options, identities, bytes })
 }
 

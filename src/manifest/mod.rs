@@ -281,6 +281,20 @@ pub enum ManifestError {
         /// How many problems there are in all.
         total: usize,
     },
+    /// What the check keeps of a long manifest could not be written to the temporary folder.
+    #[error(
+        "cannot keep the check of the manifest {} in the temporary folder {} (set TMPDIR to a \
+         folder with room)",
+        quoted(&path.display().to_string()),
+        quoted(&std::env::temp_dir().display().to_string())
+    )]
+    Spill {
+        /// The manifest.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
     /// The manifest is not the file that was checked: rewritten since.
     #[error("the manifest {} changed since it was checked", quoted(&path.display().to_string()))]
     Changed {
@@ -297,7 +311,9 @@ impl ManifestError {
     /// The problems kept (the first [`PROBLEMS_KEPT`] by line), empty for a read failure.
     pub fn problems(&self) -> &[Problem] {
         match self {
-            ManifestError::Read { .. } | ManifestError::Changed { .. } => &[],
+            ManifestError::Read { .. }
+            | ManifestError::Spill { .. }
+            | ManifestError::Changed { .. } => &[],
             ManifestError::Invalid { problems, .. } => problems,
         }
     }
@@ -471,8 +487,8 @@ mod tests {
     fn problems(dir: &TempDir, text: impl AsRef<[u8]>, options: &LoadOptions) -> Vec<Problem> {
         match load(&write(dir, text), options) {
             Ok(m) => panic!("expected problems, got {} rows", m.rows.len()),
-            Err(e @ (ManifestError::Read { .. } | ManifestError::Changed { .. })) => panic!("{e}"),
             Err(ManifestError::Invalid { problems, .. }) => problems,
+            Err(e) => panic!("{e}"),
         }
     }
 
