@@ -115,8 +115,8 @@ pub enum Command {
     /// arguments are visible to every local user.
     ///
     /// Exit codes: 0 every row uploaded; 1 some rows failed (see the report); 2 bad flags or
-    /// manifest, nothing sent; 3 the API key or token was refused; 130 interrupted (Ctrl-C,
-    /// SIGTERM).
+    /// manifest, nothing sent; 3 the API key or token was refused; 4 the API could not be
+    /// reached at all (not one answer); 130 interrupted (Ctrl-C, SIGTERM).
     Upload(UploadArgs),
 
     /// Show how far an upload run got, from its journal (safe while the run goes on).

@@ -190,6 +190,8 @@ pub struct Totals {
     pub bytes_done: u64,
     /// Bytes of every file in the journal.
     pub bytes_total: u64,
+    /// Bytes of the rows done.
+    pub bytes_of_done: u64,
 }
 
 /// An open journal, locked for this run.
@@ -553,12 +555,21 @@ impl Journal {
             .query_row(
                 "SELECT COUNT(*),
                         COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'failed'), 0), COALESCE(SUM(state = 'uploading'), 0),
-                        COALESCE(SUM(bytes_done), 0), COALESCE(SUM(size), 0)
+                        COALESCE(SUM(bytes_done), 0), COALESCE(SUM(size), 0),
+                        COALESCE(SUM(CASE WHEN state = 'done' THEN bytes_done ELSE 0 END), 0)
                  FROM rows",
                 [],
                 |r| {
                     let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
-                    Ok(Totals { rows: n(0)?, done: n(1)?, failed: n(2)?, uploading: n(3)?, bytes_done: n(4)?, bytes_total: n(5)? })
+                    Ok(Totals {
+                        rows: n(0)?,
+                        done: n(1)?,
+                        failed: n(2)?,
+                        uploading: n(3)?,
+                        bytes_done: n(4)?,
+                        bytes_total: n(5)?,
+                        bytes_of_done: n(6)?,
+                    })
                 },
             )
             .map_err(|e| self.sql(e))

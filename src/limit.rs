@@ -54,6 +54,9 @@ struct BucketState {
     /// process's share of it; and the next free slot.
     interval: Duration,
     next: Option<Instant>,
+    /// Until when a request waits for the bucket's quota (a 429's pause, or a spent window);
+    /// for the progress display.
+    waiting_until: Option<Instant>,
     /// An answer of this bucket has arrived; until then one request probes.
     learned: bool,
     probe_started: Option<Instant>,
@@ -155,7 +158,10 @@ impl Limiter {
                 }
                 let learned = st.learned || self.unlimited();
                 match (st.paused_until, learned, st.probe_started, st.budget) {
-                    (Some(t), ..) if t > now => (t, false),
+                    (Some(t), ..) if t > now => {
+                        st.waiting_until = st.waiting_until.max(Some(t));
+                        (t, false)
+                    }
                     (_, false, None, _) => {
                         st.probe_started = Some(now);
                         (now, true)
@@ -165,7 +171,9 @@ impl Limiter {
                     }
                     // This window's share is spent: wait for the next one.
                     (_, _, _, Some(0)) => {
-                        (st.window_ends.unwrap_or(now + Duration::from_secs(1)), false)
+                        let end = st.window_ends.unwrap_or(now + Duration::from_secs(1));
+                        st.waiting_until = st.waiting_until.max(Some(end));
+                        (end, false)
                     }
                     (_, _, _, budget) => {
                         st.budget = budget.map(|b| b - 1);
@@ -183,6 +191,20 @@ impl Limiter {
         if let Some(l) = &self.requests {
             l.until_ready().await;
         }
+    }
+
+    /// The bucket a request waits the longest for, and how much longer, when one is held by
+    /// its quota (a 429's pause, or a window spent) for more than a second.
+    pub fn waiting(&self) -> Option<(Bucket, Duration)> {
+        let now = Instant::now();
+        Bucket::ALL
+            .into_iter()
+            .filter_map(|b| {
+                let until = self.state(b).waiting_until?;
+                Some((b, until.checked_duration_since(now)?))
+            })
+            .filter(|(_, left)| *left > Duration::from_secs(1))
+            .max_by_key(|(_, left)| *left)
     }
 
     /// Waits until `n` more bytes may be sent (`n` at most [`Limiter::byte_slice`]).

@@ -16,6 +16,20 @@ pub enum Bucket {
     Reads,
 }
 
+impl Bucket {
+    /// Every bucket.
+    pub const ALL: [Bucket; 3] = [Bucket::Uploads, Bucket::Writes, Bucket::Reads];
+
+    /// Its name in messages: `uploads`, `writes`, `reads`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::Uploads => "uploads",
+            Bucket::Writes => "writes",
+            Bucket::Reads => "reads",
+        }
+    }
+}
+
 /// What a response said about its bucket.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateInfo {

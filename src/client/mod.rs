@@ -39,7 +39,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use error::{ApiError, CallSite};
+pub use error::{error_chain, ApiError, CallSite};
 pub(crate) use progress::Watch;
 pub use upload::{ChunkAnswer, Framing, UploadTarget};
 
@@ -93,6 +93,34 @@ pub struct Stats {
     pub throttled: AtomicU64,
     /// Attempts that were retries.
     pub retries: AtomicU64,
+    /// Answers received, whatever their status: none at all means the API was never reached.
+    pub answers: AtomicU64,
+    /// The latest retry: what failed and when the next attempt goes.
+    pub last_retry: std::sync::Mutex<Option<Retrying>>,
+}
+
+/// A request about to be tried again, for the person watching the run.
+#[derive(Debug, Clone)]
+pub struct Retrying {
+    /// What failed (the error, with where it was sent).
+    pub error: String,
+    /// The attempt that failed, and how many retries are allowed.
+    pub attempt: u32,
+    /// Retries allowed.
+    pub max_retries: u32,
+    /// How long until the next attempt.
+    pub wait: Duration,
+    /// How many retries this is, counted over the run.
+    pub count: u64,
+    /// When it was decided.
+    pub at: Instant,
+}
+
+impl Stats {
+    /// The latest retry, if any.
+    pub fn last_retry(&self) -> Option<Retrying> {
+        self.last_retry.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// The api.video client.
@@ -185,9 +213,12 @@ impl Client {
         loop {
             attempts += 1;
             if let Some(bucket) = call.bucket {
+                // A request still waiting for its quota when the run stops is not sent: the row
+                // is left to the next run.
                 tokio::select! {
                     () = self.config.limiter.acquire(bucket) => {}
                     () = abort.cancelled() => return Err(cancelled()),
+                    () = self.config.stop.cancelled() => return Err(cancelled()),
                 }
             }
             let mut request = self.http.request(call.method.clone(), &url);
@@ -199,6 +230,7 @@ impl Client {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let attempt = async {
                 let response = request.send().await?;
+                self.stats.answers.fetch_add(1, Ordering::Relaxed);
                 watch.progress(0);
                 let status = response.status();
                 let headers = response.headers().clone();
@@ -263,7 +295,15 @@ impl Client {
             };
             let wait = backoff.max(server_wait.unwrap_or_default());
             tracing::debug!(error = %failure, wait = ?wait, "retry {} of {}", attempts, self.config.retry.max_retries);
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            let count = self.stats.retries.fetch_add(1, Ordering::Relaxed) + 1;
+            *self.stats.last_retry.lock().unwrap_or_else(|p| p.into_inner()) = Some(Retrying {
+                error: error_chain(&failure),
+                attempt: attempts,
+                max_retries: self.config.retry.max_retries,
+                wait,
+                count,
+                at: Instant::now(),
+            });
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = abort.cancelled() => return Err(cancelled()),

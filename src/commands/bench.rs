@@ -322,21 +322,21 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     } else {
         let r = &result;
         println!(
-            "profile {:?}: {} files, {} ({:?}), concurrency {}, parts of {}; server {}",
-            r.profile,
+            "profile {}: {} files, {} ({} content), concurrency {}, parts of {}; server {}",
+            value_name(r.profile),
             r.files,
             HumanBytes(r.bytes),
-            r.content,
+            value_name(r.content),
             r.concurrency,
             HumanBytes(r.chunk_size),
             r.server_flags.join(" ")
         );
         println!(
-            "uploaded {}/{} in {:.2} s: {:.1} MB/s, {:.1} files/s, {:.1} requests/s ({:.1} uploads/s, {:.2} requests per file), {} answered 429, {} retries",
+            "uploaded {}/{} in {:.2} s: {}/s, {:.1} files/s, {:.1} requests/s ({:.1} uploads/s, {:.2} requests per file), {} answered 429, {} retries",
             r.uploaded,
             r.files,
             r.seconds,
-            r.mb_per_s,
+            HumanBytes((r.bytes as f64 / r.seconds.max(1e-3)) as u64),
             r.files_per_s,
             r.requests_per_s,
             r.uploads_per_s,
@@ -367,4 +367,9 @@ fn round3(x: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// The name a value has on the command line (`loopback`, `sparse`).
+fn value_name(value: impl clap::ValueEnum) -> String {
+    value.to_possible_value().map_or_else(String::new, |v| v.get_name().to_owned())
 }

@@ -26,6 +26,9 @@ pub enum Exit {
     Invalid = 2,
     /// The API key or token was refused: nothing was uploaded.
     Auth = 3,
+    /// The API could not be reached at all (not one answer: the network, the address, a proxy
+    /// or a firewall): nothing was uploaded; a re-run resumes.
+    Unreachable = 4,
     /// Stopped by Ctrl-C or SIGTERM; a re-run resumes.
     Interrupted = 130,
 }

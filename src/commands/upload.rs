@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{invalid, Exit};
@@ -22,7 +23,7 @@ use crate::limit::Limiter;
 use crate::manifest::{self, Checked, LoadOptions, ManifestError, Row};
 use crate::output::progress::{self, Progress};
 use crate::output::report::{write_run, Results, RunTotals, Show};
-use crate::output::{say, say_error};
+use crate::output::{say, say_error, say_warning};
 use crate::retry::RetryConfig;
 use crate::server::{Server, ServerConfig};
 use crate::shard::Shard;
@@ -305,8 +306,41 @@ pub async fn execute(
         (true, true) => Show::Json,
         (true, false) => Show::Table,
     };
+    // Progress from here on, so retries reaching the API are said as they happen.
+    let mut plan = progress::Plan { rows: total_rows as usize, bytes: total_bytes, held: 0 };
+    if let Some(j) = &journal {
+        let j = j.clone();
+        let totals = tokio::task::spawn_blocking(move || j.totals())
+            .await
+            .context("reading the journal panicked")?;
+        match totals {
+            Ok(t) if t.rows > 0 => {
+                plan.held = t.bytes_done.min(total_bytes);
+                if !config.quiet {
+                    say(&resuming(&t, total_rows));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => say_warning(&format!(
+                "cannot read the journal's totals: {}",
+                crate::engine::error_chain(&e)
+            )),
+        }
+    }
+    let (events, progress) = mpsc::channel(1024);
+    let watched =
+        progress::Watched { client: client.clone(), limiter: limiter.clone(), stop: stop.clone() };
+    let reporter = tokio::spawn(progress::show_progress(
+        progress,
+        plan,
+        Progress::detect(config.quiet),
+        watched,
+    ));
     if client.has_api_key() {
         if let Err(e) = client.authenticate().await {
+            drop(events);
+            let _ = reporter.await;
+            let unreachable = client.stats().answers.load(Ordering::Relaxed) == 0;
             let why = format!(
                 "cannot authenticate with `{base_url}`: {}",
                 crate::engine::error_chain(&e)
@@ -340,6 +374,9 @@ pub async fn execute(
             if e.is_auth() {
                 return Ok((Exit::Auth.into(), None));
             }
+            if unreachable {
+                return Ok((Exit::Unreachable.into(), None));
+            }
             return Ok((Exit::SomeFailed.into(), None));
         }
     }
@@ -348,13 +385,6 @@ pub async fn execute(
     // 5. Upload, with progress: rows are read again as the engine can take them, and each
     //    result is kept (on disk past a few thousand) as its row ends.
     let started = Instant::now();
-    let (events, progress) = mpsc::channel(1024);
-    let reporter = tokio::spawn(progress::show_progress(
-        progress,
-        total_rows as usize,
-        total_bytes,
-        Progress::detect(config.quiet),
-    ));
     let (jobs, taken) = mpsc::channel(ROWS_AHEAD);
     let producer = {
         let checked = checked.clone();
@@ -405,9 +435,9 @@ pub async fn execute(
     summary.set_seconds(started.elapsed().as_secs_f64());
     summary.shard = config.shard.map(|s| s.to_string());
     let stats = client.stats();
-    summary.requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
-    summary.retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed);
-    summary.throttled = stats.throttled.load(std::sync::atomic::Ordering::Relaxed);
+    summary.requests = stats.requests.load(Ordering::Relaxed);
+    summary.retries = stats.retries.load(Ordering::Relaxed);
+    summary.throttled = stats.throttled.load(Ordering::Relaxed);
     let (auth_failure, parts) = (results.auth_failure(), results.parts());
     let (written, announcement) = match kept {
         Err(e) => (
@@ -451,6 +481,9 @@ pub async fn execute(
     } else if s.uploaded == 0 && auth_failure {
         // Nothing went through and the server refused the credentials (e.g. a bad upload token).
         Exit::Auth
+    } else if s.uploaded == 0 && client.stats().answers.load(Ordering::Relaxed) == 0 {
+        // Not one answer came back: the network, the address or a proxy, not the rows.
+        Exit::Unreachable
     } else {
         Exit::SomeFailed
     };
@@ -495,6 +528,18 @@ fn columns_needing_a_key(row: &Row) -> Vec<&'static str> {
 }
 
 /// First Ctrl-C or SIGTERM: stop starting work, let parts in flight finish. Second: abort.
+/// `resuming: 37 done, 3 partial (120.00 MiB held), 0 new`: what the journal says of a run
+/// started before, said before anything is sent.
+fn resuming(t: &crate::journal::Totals, rows: u64) -> String {
+    let partial = t.rows - t.done;
+    format!(
+        "resuming: {} done, {partial} partial ({} held), {} new",
+        t.done,
+        HumanBytes(t.bytes_done.saturating_sub(t.bytes_of_done)),
+        rows.saturating_sub(t.rows)
+    )
+}
+
 async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
     super::shutdown_signal().await;
     say("stopping: no new videos or parts; finishing parts in flight (press Ctrl-C again to abort them)");

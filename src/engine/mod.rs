@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Metadata, NewVideo, VideoStatus};
 use crate::chunk::{plan_around, plan_parts, MappedFile, Piece};
+pub use crate::client::error_chain;
 use crate::client::{ApiError, Client, UploadTarget};
 use crate::journal::{FileIdentity, Journal, JournalError, State};
 use crate::limit::Limiter;
@@ -117,6 +118,9 @@ pub struct RowResult {
     pub note: Option<String>,
     /// Whether it failed because the server refused the credentials.
     pub auth_failure: bool,
+    /// Bytes the journal said the server held when the run began (what a resumed run's
+    /// progress counted as done before the row came up).
+    pub journal_held: u64,
 }
 
 /// Progress, sent by video tasks to the reporter.
@@ -132,12 +136,17 @@ pub enum Event {
         bytes: u64,
         /// Parts planned.
         parts: u64,
+        /// Bytes the server already held: not this run's to send.
+        held: u64,
+        /// Bytes the journal said it held when the run began (counted as not to send then).
+        counted: u64,
     },
-    /// Bytes of a started row that the server already held: not sent by this run.
-    Held {
+    /// Bytes of the part being sent that the connection took so far (this attempt: a retry
+    /// starts again from 0). Sent when the channel has room; [`Event::PartDone`] settles it.
+    Sending {
         /// Row index.
         index: usize,
-        /// How many.
+        /// Bytes of the part handed to the connection.
         bytes: u64,
     },
     /// A part was acknowledged.
@@ -148,7 +157,14 @@ pub enum Event {
         bytes: u64,
     },
     /// A row ended.
-    Finished(RowResult),
+    Finished {
+        /// How.
+        result: RowResult,
+        /// Its line in the manifest.
+        line: u64,
+        /// Its file's size.
+        size: u64,
+    },
 }
 
 /// Shared by every video task.
@@ -205,7 +221,9 @@ pub async fn run(
         let index = job.index;
         let task = tasks.spawn(async move {
             let result = upload_row(&ctx, &job, permit, lanes).await;
-            let _ = ctx.events.send(Event::Finished(result.clone())).await;
+            let (line, size) = (job.row.line, job.row.size);
+            let finished = Event::Finished { result: result.clone(), line, size };
+            let _ = ctx.events.send(finished).await;
             let _ = results.send(result).await;
         });
         rows.insert(task.id(), index);
@@ -255,6 +273,7 @@ impl RowResult {
             error: None,
             note: None,
             auth_failure: false,
+            journal_held: 0,
         }
     }
 
@@ -378,18 +397,6 @@ impl From<ApiError> for SessionEnd {
         }
         SessionEnd::Failed { message: error_chain(&e), auth: e.is_auth() }
     }
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cause = c.source();
-    }
-    s
 }
 
 /// Runs blocking journal work off the runtime; no journal, nothing to do.
@@ -531,6 +538,7 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     })
     .await?
     .unwrap_or_default();
+    result.journal_held = entry.as_ref().map_or(0, |e| e.bytes_done);
     if let Some(e) = before.as_ref().filter(|e| !e.file.same_file(&identity) && !ctx.config.force) {
         return Err(changed_since_uploaded(&row, e, &identity));
     }
@@ -679,22 +687,15 @@ async fn transfer(
     let Prepared { key, file, plan, mut target, mode, name, with_key, identity, chunk_size } =
         prepared;
     let total = file.len();
-    let _ = ctx
-        .events
-        .send(Event::Started {
-            index: job.index,
-            name: name.clone(),
-            bytes: total,
-            parts: plan.len() as u64,
-        })
-        .await;
     let held: u64 =
         plan.iter().filter(|p| p.held).map(|p| p.part.range.end - p.part.range.start).sum();
+    let parts = plan.len() as u64;
+    let counted = result.journal_held;
+    let started =
+        Event::Started { index: job.index, name: name.clone(), bytes: total, parts, held, counted };
+    let _ = ctx.events.send(started).await;
     result.parts = plan.iter().filter(|p| p.held).count() as u64;
     result.bytes = held;
-    if held > 0 {
-        let _ = ctx.events.send(Event::Held { index: job.index, bytes: held }).await;
-    }
 
     let mut complete = false;
     for piece in plan.iter().filter(|p| !p.held) {
@@ -702,8 +703,8 @@ async fn transfer(
             return Err(SessionEnd::Stopped);
         }
         let part = &piece.part;
-        complete = send::part(ctx, &file, &mut target, part, total, plan.len() as u64, &name, mode)
-            .await?;
+        complete =
+            send::part(ctx, job.index, &file, &mut target, part, total, parts, &name, mode).await?;
         if let (UploadTarget::Token { video_id: Some(id), .. }, None) = (&target, &result.video_id)
         {
             // A token upload's first chunk made the video: from now on it can be resumed.

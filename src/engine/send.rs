@@ -5,7 +5,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
-use super::{Ctx, Mode, SessionEnd};
+use tokio::sync::mpsc;
+
+use super::{Ctx, Event, Mode, SessionEnd};
 use crate::api::VideoStatus;
 use crate::chunk::{FileChanged, MappedFile, PartPlan};
 use crate::client::{ApiError, UploadTarget};
@@ -60,6 +62,7 @@ fn file_changed(e: FileChanged, target: &UploadTarget, part: &PartPlan) -> Sessi
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn part(
     ctx: &Ctx,
+    index: usize,
     file: &Arc<MappedFile>,
     target: &mut UploadTarget,
     part: &PartPlan,
@@ -78,7 +81,11 @@ pub(super) async fn part(
     let limiter = ctx.limiter.clone();
     let map = file.clone();
     let start = range.start;
-    let body = move || paced(bytes.clone(), start, limiter.clone(), map.clone());
+    let events = ctx.events.clone();
+    let body = move || {
+        let stream = paced(bytes.clone(), start, limiter.clone(), map.clone());
+        told(stream, index, events.clone())
+    };
     let video_id = match &*target {
         UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => {
             Some(id.clone())
@@ -126,6 +133,27 @@ pub(super) async fn part(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Tells the progress display, slice by slice, how much of this attempt's body the connection
+/// took. Only when the channel has room: the display is told, never waited for, and the part's
+/// acknowledgement settles what a dropped event left out.
+fn told(
+    stream: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    index: usize,
+    events: mpsc::Sender<Event>,
+) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+    let mut taken = 0u64;
+    stream
+        .inspect(move |slice| {
+            if let Ok(b) = slice {
+                taken += b.len() as u64;
+                if events.capacity() > events.max_capacity() / 4 {
+                    let _ = events.try_send(Event::Sending { index, bytes: taken });
+                }
+            }
+        })
+        .boxed()
 }
 
 /// What the body stream of one part keeps between slices.

@@ -5,7 +5,11 @@
 pub mod progress;
 pub mod report;
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use indicatif::MultiProgress;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,13 +27,58 @@ pub fn json_logs() -> bool {
     JSON_LOGS.load(Ordering::Relaxed)
 }
 
+/// The live display while one is drawn: lines then go above its bars instead of under them,
+/// where the next redraw would wipe them.
+static SCREEN: Mutex<Option<MultiProgress>> = Mutex::new(None);
+
+/// Sets (or, with `None`, ends) the live display that lines go above.
+pub(crate) fn screen_to(display: Option<MultiProgress>) {
+    *SCREEN.lock().unwrap_or_else(|p| p.into_inner()) = display;
+}
+
+/// Writes one line to stderr, above the live display if there is one.
+fn line(text: &str) {
+    let screen = SCREEN.lock().unwrap_or_else(|p| p.into_inner());
+    match screen.as_ref() {
+        Some(display) => {
+            let _ = display.println(text);
+        }
+        None => {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        }
+    }
+}
+
+/// A log event's text, written through [`line`] when it is complete.
+#[derive(Default)]
+struct LogLine(Vec<u8>);
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            line(String::from_utf8_lossy(&self.0).trim_end_matches('\n'));
+        }
+    }
+}
+
 /// A message for the person running avbatch: a plain stderr line, or an info event with
 /// `--log-format json`.
 pub fn say(message: &str) {
     if json_logs() {
         tracing::info!(target: "avbatch", "{message}");
     } else {
-        eprintln!("{message}");
+        line(message);
     }
 }
 
@@ -39,7 +88,7 @@ pub fn say_warning(message: &str) {
     if json_logs() {
         tracing::warn!(target: "avbatch", "{message}");
     } else {
-        eprintln!("warning: {message}");
+        line(&format!("warning: {message}"));
     }
 }
 
@@ -49,9 +98,9 @@ pub fn say_error(message: &str, hint: Option<&str>) {
     if json_logs() {
         tracing::error!(target: "avbatch", hint, "{message}");
     } else {
-        eprintln!("error: {message}");
+        line(&format!("error: {message}"));
         if let Some(h) = hint {
-            eprintln!("hint: {h}");
+            line(&format!("hint: {h}"));
         }
     }
 }
@@ -76,14 +125,14 @@ pub fn init_logging(format: LogFormat, verbose: u8, serving: bool) {
             .json()
             .flatten_event(true)
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_writer(LogLine::default)
             .init();
     } else {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(ansi)
-            .with_writer(std::io::stderr)
+            .with_writer(LogLine::default)
             .init();
     }
 }

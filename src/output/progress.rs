@@ -1,9 +1,14 @@
 //! Live progress on stderr: the only consumer of the engine's events and the only code that
 //! draws on the terminal. An indicatif display on a TTY, a plain line (or a JSON event) every
 //! few seconds otherwise (cron, Kubernetes, CI logs), nothing with `--quiet`.
+//!
+//! It measures only this run's work: bytes the server already held (per the journal before a
+//! row comes up, per the server once it does) are neither to send nor sent. It redraws on a
+//! clock, so a run held by a quota, by retries or by a stop says so instead of freezing.
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{
@@ -11,8 +16,11 @@ use indicatif::{
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Event, RowStatus};
+use crate::client::Client;
+use crate::engine::{Event, RowResult, RowStatus};
+use crate::limit::Limiter;
 
 /// Where progress goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,148 +46,414 @@ impl Progress {
     }
 }
 
-#[derive(Default)]
+/// The run's work as known before it starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plan {
+    /// Rows in this run.
+    pub rows: usize,
+    /// Bytes of their files.
+    pub bytes: u64,
+    /// Of those, bytes the journal says the server already holds.
+    pub held: u64,
+}
+
+/// What the display watches besides the engine's events: the quota waits, the client's retries
+/// and the run's stop.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    /// The client, for its retries.
+    pub client: Client,
+    /// The limiter, for quota waits.
+    pub limiter: Arc<Limiter>,
+    /// Cancelled when the run is asked to stop.
+    pub stop: CancellationToken,
+}
+
+/// A row being sent.
+struct Live {
+    bar: ProgressBar,
+    since: Instant,
+    size: u64,
+    held: u64,
+    /// Acknowledged by this run.
+    acked: u64,
+    /// Of the part in flight, taken by the connection.
+    sending: u64,
+    /// What this row adds to the bytes to send.
+    expected: u64,
+}
+
+impl Live {
+    /// `3.20 MiB/s, ETA 4s`: this run's mean pace on the row since it started, by what the
+    /// connection took (bytes held before are not counted).
+    fn pace(&self) -> String {
+        let moved = self.acked + self.sending;
+        let seconds = self.since.elapsed().as_secs_f64();
+        if moved == 0 || seconds < 0.5 {
+            return String::new();
+        }
+        let rate = moved as f64 / seconds;
+        let left = self.size.saturating_sub(self.held + moved) as f64 / rate;
+        format!(
+            "{}/s, ETA {}",
+            HumanBytes(rate as u64),
+            HumanDuration(Duration::from_secs_f64(left))
+        )
+    }
+}
+
+/// This run's counts.
 struct Tally {
-    /// Bytes this run sent.
-    bytes: u64,
-    /// Bytes this run has to send: the rows' sizes, less what the server already held.
-    total: u64,
-    done: usize,
-    failed: usize,
+    rows: usize,
+    /// Bytes to send in this run, as known so far.
+    to_send: u64,
+    /// Bytes acknowledged in this run.
+    sent: u64,
+    ended: usize,
+    uploaded: usize,
     skipped: usize,
+    failed: usize,
+    started: Instant,
 }
 
 impl Tally {
-    fn line(&self, rows: usize, rate: f64) -> String {
+    fn rate(&self, position: u64) -> f64 {
+        position as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
+    }
+
+    fn files_per_s(&self) -> f64 {
+        self.uploaded as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
+    }
+
+    /// `12/40 rows (3 already done, 1 failed), 2.4 files/s`.
+    fn rows_line(&self) -> String {
+        format!(
+            "{}/{} rows ({} already done, {} failed), {:.1} files/s",
+            self.ended,
+            self.rows,
+            self.skipped,
+            self.failed,
+            self.files_per_s()
+        )
+    }
+
+    /// The whole state on one line, for logs.
+    fn line(&self, position: u64, to_send: u64) -> String {
+        let rate = self.rate(position);
         let eta = if rate > 0.0 {
-            HumanDuration(Duration::from_secs_f64(
-                (self.total.saturating_sub(self.bytes)) as f64 / rate,
-            ))
-            .to_string()
+            let left = to_send.saturating_sub(position) as f64 / rate;
+            HumanDuration(Duration::from_secs_f64(left)).to_string()
         } else {
             "-".into()
         };
         format!(
-            "{}/{} rows ({} already done, {} failed), {} of {}, {}/s, ETA {eta}",
-            self.done,
-            rows,
-            self.skipped,
-            self.failed,
-            HumanBytes(self.bytes),
-            HumanBytes(self.total),
+            "{}, {} of {} sent, {}/s, ETA {eta}",
+            self.rows_line(),
+            HumanBytes(position),
+            HumanBytes(to_send),
             HumanBytes(rate as u64)
         )
     }
+}
 
-    /// Bytes the server already held: not this run's to send.
-    fn held(&mut self, bytes: u64, overall: &ProgressBar) {
-        self.total = self.total.saturating_sub(bytes);
-        overall.set_length(self.total);
+/// The display's state between events.
+struct Screen {
+    mode: Progress,
+    multi: MultiProgress,
+    overall: ProgressBar,
+    /// The rows, files/s, and what holds the run, under the overall bar.
+    status: ProgressBar,
+    video_style: ProgressStyle,
+    active: BTreeMap<usize, Live>,
+    tally: Tally,
+    watched: Watched,
+    /// The last retry said, and when.
+    retry_said: Option<(String, Instant)>,
+}
+
+/// How long the same kind of retry goes unsaid after it was said.
+const RETRY_REPEAT: Duration = Duration::from_secs(10);
+
+impl Screen {
+    fn position(&self) -> u64 {
+        self.tally.sent + self.active.values().map(|l| l.sending).sum::<u64>()
+    }
+
+    fn to_send(&self) -> u64 {
+        self.tally.to_send.max(self.position())
+    }
+
+    fn started(
+        &mut self,
+        index: usize,
+        name: String,
+        size: u64,
+        parts: u64,
+        held: u64,
+        counted: u64,
+    ) {
+        let expected = size - held.min(size);
+        match self.active.remove(&index) {
+            // The row starts over (its video went away): what it sent stays sent.
+            Some(old) => {
+                self.tally.to_send =
+                    (self.tally.to_send + old.acked + expected).saturating_sub(old.expected);
+                self.multi.remove(&old.bar);
+            }
+            None => {
+                self.counted(size, counted);
+                self.tally.to_send += expected;
+            }
+        }
+        let bar = self.multi.add(ProgressBar::new(size));
+        bar.set_style(self.video_style.clone());
+        bar.set_message(format!("{name} ({parts} part{})", if parts == 1 { "" } else { "s" }));
+        bar.set_position(held.min(size));
+        bar.reset_eta();
+        let since = Instant::now();
+        self.active.insert(index, Live { bar, since, size, held, acked: 0, sending: 0, expected });
+    }
+
+    /// A row came up that the plan counted with what the journal said it held.
+    fn counted(&mut self, size: u64, journal_held: u64) {
+        self.tally.to_send = self.tally.to_send.saturating_sub(size - journal_held.min(size));
+    }
+
+    fn sending(&mut self, index: usize, bytes: u64) {
+        if let Some(live) = self.active.get_mut(&index) {
+            live.sending = bytes;
+            live.bar.set_position((live.held + live.acked + bytes).min(live.size));
+        }
+    }
+
+    fn part_done(&mut self, index: usize, bytes: u64) {
+        self.tally.sent += bytes;
+        if let Some(live) = self.active.get_mut(&index) {
+            live.acked += bytes;
+            live.sending = 0;
+            live.bar.set_position((live.held + live.acked).min(live.size));
+        }
+    }
+
+    fn finished(&mut self, result: &RowResult, line: u64) {
+        self.tally.ended += 1;
+        match result.status {
+            RowStatus::Uploaded => self.tally.uploaded += 1,
+            RowStatus::Skipped => self.tally.skipped += 1,
+            RowStatus::Failed => self.tally.failed += 1,
+            RowStatus::Interrupted | RowStatus::Pending => {}
+        }
+        if let Some(live) = self.active.remove(&result.index) {
+            // What it did not send is no longer to send.
+            self.tally.to_send = (self.tally.to_send + live.acked).saturating_sub(live.expected);
+            live.bar.finish_and_clear();
+            self.multi.remove(&live.bar);
+        }
+        if result.status == RowStatus::Failed && self.mode != Progress::Quiet {
+            let error = result.error.as_deref().unwrap_or("unknown error");
+            self.println(&format!("line {line} failed: {error}"));
+        }
+    }
+
+    /// A line above the bars (or on its own without them).
+    fn println(&self, text: &str) {
+        if self.mode == Progress::Bars {
+            let _ = self.multi.println(text);
+        } else {
+            super::say(text);
+        }
+    }
+
+    /// What holds the run, if anything: a stop, a quota, retries.
+    fn holding(&mut self) -> Option<String> {
+        if self.watched.stop.is_cancelled() {
+            let parts = self.active.values().filter(|l| l.sending > 0).count();
+            return Some(if parts == 0 {
+                "stopping: ending the rows under way (a re-run resumes them)".to_owned()
+            } else {
+                format!(
+                    "stopping: waiting for {parts} part{} in flight (Ctrl-C again aborts; a \
+                     re-run resumes)",
+                    if parts == 1 { "" } else { "s" }
+                )
+            });
+        }
+        if let Some((bucket, left)) = self.watched.limiter.waiting() {
+            return Some(format!("waiting for the {} quota: {}", bucket.name(), short(left)));
+        }
+        let retry = self.watched.client.stats().last_retry()?;
+        let recent = retry.at.elapsed() < retry.wait + Duration::from_secs(2);
+        let text = format!(
+            "retrying ({} of {} retries, next in {}): {}",
+            retry.attempt,
+            retry.max_retries,
+            short(retry.wait),
+            retry.error
+        );
+        self.say_retry(&retry.error, &text);
+        recent.then_some(text)
+    }
+
+    /// Says a retry on its own line the first time, and again when its error changes, at most
+    /// every [`RETRY_REPEAT`].
+    fn say_retry(&mut self, error: &str, text: &str) {
+        let due = match &self.retry_said {
+            None => true,
+            Some((said, at)) => said != error && at.elapsed() >= RETRY_REPEAT,
+        };
+        if due && self.mode != Progress::Quiet {
+            self.println(text);
+            self.retry_said = Some((error.to_owned(), Instant::now()));
+        }
+    }
+
+    /// Redraws the overall bar (on a terminal) or writes a line (in logs).
+    fn tick(&mut self, log_line: bool) {
+        let (position, to_send) = (self.position(), self.to_send());
+        let holding = self.holding();
+        match self.mode {
+            Progress::Bars => {
+                self.overall.set_length(to_send);
+                self.overall.set_position(position);
+                let rows = self.tally.rows_line();
+                self.status.set_message(match &holding {
+                    Some(h) => format!("{rows}; {h}"),
+                    None => rows,
+                });
+                for live in self.active.values() {
+                    live.bar.set_prefix(live.pace());
+                }
+                self.overall.tick();
+            }
+            Progress::Lines(_) if log_line => {
+                if super::json_logs() {
+                    let t = &self.tally;
+                    tracing::info!(
+                        target: "avbatch::progress",
+                        rows_done = t.ended,
+                        rows = t.rows,
+                        skipped = t.skipped,
+                        failed = t.failed,
+                        bytes = position,
+                        total_bytes = to_send,
+                        bytes_per_s = t.rate(position) as u64,
+                        files_per_s = (t.files_per_s() * 10.0).round() / 10.0,
+                        holding = holding.as_deref(),
+                        "progress"
+                    );
+                } else {
+                    let mut line = format!("progress: {}", self.tally.line(position, to_send));
+                    if let Some(h) = holding {
+                        line = format!("{line}; {h}");
+                    }
+                    eprintln!("{line}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `0.4 s`, `12 s`, `3 minutes`.
+fn short(d: Duration) -> String {
+    match d.as_secs_f64() {
+        s if s < 10.0 => format!("{s:.1} s"),
+        s if s < 60.0 => format!("{s:.0} s"),
+        _ => HumanDuration(d).to_string(),
     }
 }
 
 /// Consumes events until the engine drops its sender, drawing progress on stderr.
 pub async fn show_progress(
     mut events: mpsc::Receiver<Event>,
-    rows: usize,
-    total_bytes: u64,
+    plan: Plan,
     mode: Progress,
+    watched: Watched,
 ) {
-    let started = Instant::now();
-    let mut tally = Tally { total: total_bytes, ..Tally::default() };
     let multi = MultiProgress::with_draw_target(if mode == Progress::Bars {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
     });
-    let overall = multi.add(ProgressBar::new(total_bytes));
+    let to_send = plan.bytes.saturating_sub(plan.held);
+    let overall = multi.add(ProgressBar::new(to_send));
     overall.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} \
+             {binary_bytes_per_sec} ETA {eta}",
         )
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    let video_style = ProgressStyle::with_template("  {msg:40!} {bar:20} {bytes}/{total_bytes}")
-        .expect("a valid template")
-        .progress_chars("=> ");
-    let mut active: BTreeMap<usize, ProgressBar> = BTreeMap::new();
-    let mut ticker = tokio::time::interval(match mode {
+    let status = multi.add(ProgressBar::new(0));
+    status.set_style(ProgressStyle::with_template("  {wide_msg}").expect("a valid template"));
+    let video_style = ProgressStyle::with_template(
+        "  {msg:32!} {bar:20} {percent:>3}% {bytes:>10}/{total_bytes:<10} {prefix}",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ");
+    if mode == Progress::Bars {
+        super::screen_to(Some(multi.clone()));
+    }
+    let tally = Tally {
+        rows: plan.rows,
+        to_send,
+        sent: 0,
+        ended: 0,
+        uploaded: 0,
+        skipped: 0,
+        failed: 0,
+        started: Instant::now(),
+    };
+    let mut screen = Screen {
+        mode,
+        multi,
+        overall,
+        status,
+        video_style,
+        active: BTreeMap::new(),
+        tally,
+        watched,
+        retry_said: None,
+    };
+    let redraw = Duration::from_millis(200);
+    let log_every = match mode {
         Progress::Lines(every) => every,
-        _ => Duration::from_millis(200),
-    });
+        _ => Duration::MAX,
+    };
+    let mut logged = Instant::now();
+    let mut ticker = tokio::time::interval(redraw);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     loop {
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { break };
                 match event {
-                    Event::Started { index, name, bytes, parts } => {
-                        let bar = multi.add(ProgressBar::new(bytes));
-                        bar.set_style(video_style.clone());
-                        bar.set_message(format!("{name} ({parts} part{})", if parts == 1 { "" } else { "s" }));
-                        active.insert(index, bar);
+                    Event::Started { index, name, bytes, parts, held, counted } => {
+                        screen.started(index, name, bytes, parts, held, counted);
                     }
-                    Event::Held { index, bytes } => {
-                        tally.held(bytes, &overall);
-                        if let Some(bar) = active.get(&index) {
-                            bar.inc(bytes);
+                    Event::Sending { index, bytes } => screen.sending(index, bytes),
+                    Event::PartDone { index, bytes } => screen.part_done(index, bytes),
+                    Event::Finished { result, line, size } => {
+                        if !screen.active.contains_key(&result.index) {
+                            screen.counted(size, result.journal_held);
                         }
-                    }
-                    Event::PartDone { index, bytes } => {
-                        tally.bytes += bytes;
-                        overall.inc(bytes);
-                        if let Some(bar) = active.get(&index) {
-                            bar.inc(bytes);
-                        }
-                    }
-                    Event::Finished(result) => {
-                        tally.done += 1;
-                        match result.status {
-                            RowStatus::Failed => tally.failed += 1,
-                            RowStatus::Skipped => {
-                                tally.skipped += 1;
-                                tally.held(result.bytes, &overall);
-                            }
-                            _ => {}
-                        }
-                        if let Some(bar) = active.remove(&result.index) {
-                            bar.finish_and_clear();
-                            multi.remove(&bar);
-                        }
-                        if result.status == RowStatus::Failed && mode != Progress::Quiet {
-                            let msg = format!("row {} failed: {}", result.index + 1, result.error.as_deref().unwrap_or("unknown error"));
-                            let _ = multi.println(&msg);
-                            if mode != Progress::Bars {
-                                super::say(&msg);
-                            }
-                        }
-                        overall.set_message(format!("rows {}/{rows}, {} already done, {} failed", tally.done, tally.skipped, tally.failed));
+                        screen.finished(&result, line);
                     }
                 }
             }
             _ = ticker.tick() => {
-                if let Progress::Lines(_) = mode {
-                    let rate = tally.bytes as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                    if super::json_logs() {
-                        tracing::info!(
-                            target: "avbatch::progress",
-                            rows_done = tally.done,
-                            rows,
-                            skipped = tally.skipped,
-                            failed = tally.failed,
-                            bytes = tally.bytes,
-                            total_bytes = tally.total,
-                            bytes_per_s = rate as u64,
-                            "progress"
-                        );
-                    } else {
-                        eprintln!("progress: {}", tally.line(rows, rate));
-                    }
+                let due = logged.elapsed() >= log_every;
+                if due {
+                    logged = Instant::now();
                 }
+                screen.tick(due);
             }
         }
     }
-    overall.finish_and_clear();
-    let _ = multi.clear();
+    super::screen_to(None);
+    screen.status.finish_and_clear();
+    screen.overall.finish_and_clear();
+    let _ = screen.multi.clear();
 }

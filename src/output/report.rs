@@ -533,7 +533,8 @@ impl Announcement {
     pub fn human_summary(&self) -> String {
         let s = &self.summary;
         let mut text = format!(
-            "{} of {} rows uploaded, {} already done, {} failed, {} interrupted, {} not started; {} in {:.1} s ({:.1} MB/s); {} requests, {} retries, {} answered 429",
+            "{} of {} rows uploaded, {} already done, {} failed, {} interrupted, {} not started; \
+             {} sent in {:.1} s ({}/s); {} requests, {} retries, {} answered 429",
             s.uploaded,
             s.rows,
             s.skipped,
@@ -542,7 +543,7 @@ impl Announcement {
             s.pending,
             HumanBytes(s.bytes),
             s.seconds,
-            s.mb_per_s,
+            HumanBytes((s.bytes as f64 / s.seconds.max(1e-3)) as u64),
             s.requests,
             s.retries,
             s.throttled
