@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod config;
 pub mod conns;
+mod dirsync;
 pub mod faults;
 pub mod net;
 pub mod problem;

@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 
+use super::dirsync::DirSync;
 use super::problem::ApiError;
 use super::upload::{ChunkKey, ContentRange, UploadState};
 use super::video::VideoRecord;
@@ -109,6 +110,8 @@ pub struct Store {
     /// Age past which a video without its whole source is deleted.
     unfinished_ttl: Option<chrono::Duration>,
     videos: Mutex<HashMap<String, Arc<VideoSlot>>>,
+    /// Fsyncs of `videos/`, shared by the creates under way.
+    videos_sync: DirSync,
     tokens: Mutex<HashMap<String, UploadToken>>,
     seq: AtomicU64,
     received_bytes: AtomicU64,
@@ -180,6 +183,7 @@ impl Store {
             discard,
             unfinished_ttl: chrono::Duration::from_std(super::config::UNFINISHED_TTL).ok(),
             videos: Mutex::new(videos),
+            videos_sync: DirSync::new(root.join("videos")),
             tokens: Mutex::new(tokens),
             seq: AtomicU64::new(max_seq + 1),
             received_bytes: AtomicU64::new(0),
@@ -253,7 +257,7 @@ impl Store {
         let dir = self.root.join("videos").join(&record.video_id);
         fs::create_dir(&dir)?;
         write_atomic(&dir.join("video.json"), &serde_json::to_vec_pretty(&record)?)?;
-        fsync_dir(&self.root.join("videos"))?;
+        self.videos_sync.sync()?;
         let id = record.video_id.clone();
         let slot = Arc::new(VideoSlot {
             dir,
@@ -284,23 +288,25 @@ impl Store {
         &self,
         pick: impl Fn(&VideoRecord) -> Option<K>,
     ) -> Vec<(K, Arc<VideoSlot>)> {
-        let slots: Vec<_> =
-            lock(&self.videos).iter().map(|(id, s)| (id.clone(), s.clone())).collect();
+        // Only the slots are copied out of the index (no ids), so the index is not held while
+        // each video is locked in turn.
+        let slots: Vec<Arc<VideoSlot>> = lock(&self.videos).values().cloned().collect();
         let now = Utc::now();
         let mut expired = Vec::new();
-        let records = slots
-            .iter()
-            .filter_map(|(id, s)| {
-                let state = s.lock();
-                if self.is_expired(&state, now) {
-                    expired.push((id, s));
-                    return None;
-                }
-                pick(&state.record).map(|k| (k, s.clone()))
-            })
-            .collect();
+        let mut records = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let state = slot.lock();
+            if self.is_expired(&state, now) {
+                let id = state.record.video_id.clone();
+                drop(state);
+                expired.push((id, slot));
+            } else if let Some(k) = pick(&state.record) {
+                drop(state);
+                records.push((k, slot));
+            }
+        }
         for (id, slot) in expired {
-            self.expire(id, slot);
+            self.expire(&id, &slot);
         }
         records
     }

@@ -138,14 +138,15 @@ pub(crate) fn paginate<T>(
         links.push(link("next", page + 1));
     }
     links.push(link("last", pages));
+    let on_page = data.len();
     json!({
-        "data": data.clone(),
+        "data": data,
         "pagination": {
             "currentPage": page,
             "pageSize": size,
             "pagesTotal": pages,
             "itemsTotal": total,
-            "currentPageItems": data.len(),
+            "currentPageItems": on_page,
             "links": links,
         }
     })

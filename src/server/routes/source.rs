@@ -313,19 +313,24 @@ async fn commit(
     range: Option<ContentRange>,
     mut incoming: Incoming,
 ) -> Result<Response, ApiError> {
-    let app2 = app.clone();
-    let slot2 = slot.clone();
     // From here the file is either renamed into the video or removed below, not by the guard.
     let path = incoming.path.take();
     let len = incoming.len;
-    let complete = blocking(move || {
-        let committed = app2.store.commit_chunk(&slot2, range, path.as_deref(), len);
-        if let (Err(_), Some(path)) = (&committed, &path) {
-            let _ = std::fs::remove_file(path);
+    let complete = match path {
+        // Nothing to store (`--discard`): admitting the chunk touches memory only.
+        None => app.store.commit_chunk(&slot, range, None, len)?,
+        Some(path) => {
+            let (app, slot) = (app.clone(), slot.clone());
+            blocking(move || {
+                let committed = app.store.commit_chunk(&slot, range, Some(&path), len);
+                if committed.is_err() {
+                    let _ = std::fs::remove_file(&path);
+                }
+                committed
+            })
+            .await?
         }
-        committed
-    })
-    .await?;
+    };
     let state = slot.lock();
     let body = if complete {
         state.record.to_json(&app.public_url)
