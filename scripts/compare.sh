@@ -160,6 +160,10 @@ done
 [ -x /usr/bin/time ] || { echo "error: /usr/bin/time (GNU time) is needed" >&2; exit 2; }
 
 work="$(mktemp -d -t avbatch-compare-XXXXXX)"
+# The server's records go to memory where there is /dev/shm (every uploader alike): a test server
+# making two inodes a video on this machine's disk would measure the disk, not the uploaders.
+data_root="$work"
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then data_root="$(mktemp -d /dev/shm/avbatch-compare-XXXXXX)"; fi
 server_pid=""
 iperf_pid=""
 cleanup() {
@@ -167,6 +171,7 @@ cleanup() {
     if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi
   done
   rm -rf "$work"
+  if [ "$data_root" != "$work" ]; then rm -rf "$data_root"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -325,8 +330,8 @@ make_files() {
 # --- the server: a fresh one per run, on 127.0.0.1 ----------------------------------------------
 url=""
 start_server() {
-  rm -rf "$work/data" "$work/server.out" # so the address read below cannot be the last server's
-  AVBATCH_SERVE_API_KEYS="$KEY" "$bin" serve --addr 127.0.0.1:0 --data "$work/data" "$@" >"$work/server.out" 2>"$work/server.err" &
+  rm -rf "$data_root/data" "$work/server.out" # so the address read below cannot be the last server's
+  AVBATCH_SERVE_API_KEYS="$KEY" "$bin" serve --addr 127.0.0.1:0 --data "$data_root/data" "$@" >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
   url=""
   for _ in $(seq 1 300); do
@@ -347,7 +352,7 @@ proc_cpu() {
 stop_server() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   server_pid=""
-  rm -rf "$work/data"
+  rm -rf "$data_root/data"
 }
 # wait_idle: with --wait-idle SECS, wait up to SECS until the machine is quiet (other processes
 # use under 25% of the CPU over one second), so that a build or test run elsewhere does not skew

@@ -452,6 +452,8 @@ pub async fn show_progress(
             }
         }
     }
+    // A retry since the last tick is still said.
+    let _ = screen.holding();
     super::screen_to(None);
     screen.status.finish_and_clear();
     screen.overall.finish_and_clear();
