@@ -11,9 +11,13 @@ const MIB: u64 = 1024 * 1024;
 
 fn bench_plan(c: &mut Criterion) {
     let mut group = c.benchmark_group("chunk");
-    group.bench_function("plan_4GiB_in_200MiB_parts", |b| b.iter(|| plan_parts(std::hint::black_box(4096 * MIB), 200 * MIB).unwrap()));
+    group.bench_function("plan_4GiB_in_200MiB_parts", |b| {
+        b.iter(|| plan_parts(std::hint::black_box(4096 * MIB), 200 * MIB).unwrap())
+    });
     group.throughput(Throughput::Elements(10_000));
-    group.bench_function("plan_10000_parts", |b| b.iter(|| plan_parts(std::hint::black_box(10_000 * 5 * MIB), 5 * MIB).unwrap()));
+    group.bench_function("plan_10000_parts", |b| {
+        b.iter(|| plan_parts(std::hint::black_box(10_000 * 5 * MIB), 5 * MIB).unwrap())
+    });
     group.finish();
 }
 
@@ -25,8 +29,9 @@ fn bench_slices(c: &mut Criterion) {
     let mut group = c.benchmark_group("chunk");
     // Zero-copy: the cost is per part, not per byte.
     group.throughput(Throughput::Bytes(map.len()));
-    group
-        .bench_function("slice_64MiB_into_5MiB_parts", |b| b.iter(|| plan.iter().map(|p| map.slice(p.range.clone()).len()).sum::<usize>()));
+    group.bench_function("slice_64MiB_into_5MiB_parts", |b| {
+        b.iter(|| plan.iter().map(|p| map.slice(p.range.clone()).len()).sum::<usize>())
+    });
     group.bench_function("check_file_unchanged", |b| b.iter(|| map.check().unwrap()));
     group.finish();
 }

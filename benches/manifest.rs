@@ -13,12 +13,17 @@ const FILES: usize = 8;
 fn bench_load(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     for i in 0..FILES {
-        fs::write(dir.path().join(format!("v{i}.mp4")), b"not really a video").expect("write a video");
+        fs::write(dir.path().join(format!("v{i}.mp4")), b"not really a video")
+            .expect("write a video");
     }
     let mut text = String::from("path,id,title,tags,metadata,meta.source,public,language\n");
     for row in 0..ROWS {
         let file = row % FILES;
-        writeln!(text, "v{file}.mp4,id-{row},\"Video {row}, part {file}\",a;b,k=v;n={row},cam-{file},yes,en").expect("write to a String");
+        writeln!(
+            text,
+            "v{file}.mp4,id-{row},\"Video {row}, part {file}\",a;b,k=v;n={row},cam-{file},yes,en"
+        )
+        .expect("write to a String");
     }
     let manifest = dir.path().join("manifest.csv");
     fs::write(&manifest, &text).expect("write the manifest");

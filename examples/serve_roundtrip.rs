@@ -23,11 +23,19 @@ async fn main() -> anyhow::Result<()> {
     println!("server: {url} (data in {})", data.path().display());
 
     let http = reqwest::Client::new();
-    let token: Value =
-        http.post(format!("{url}/auth/api-key")).json(&json!({"apiKey": key})).send().await?.error_for_status()?.json().await?;
+    let token: Value = http
+        .post(format!("{url}/auth/api-key"))
+        .json(&json!({"apiKey": key}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     let bearer = format!("Bearer {}", token["access_token"].as_str().context("access_token")?);
 
-    let source: Vec<u8> = (0..(2 * CHUNK + 123_457)).map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(7) as u8).collect();
+    let source: Vec<u8> = (0..(2 * CHUNK + 123_457))
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(7) as u8)
+        .collect();
     let video: Value = http
         .post(format!("{url}/videos"))
         .header("Authorization", &bearer)
@@ -44,7 +52,10 @@ async fn main() -> anyhow::Result<()> {
     for (n, chunk) in source.chunks(CHUNK).enumerate() {
         let from = n * CHUNK;
         let to = from + chunk.len() - 1;
-        let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(chunk.to_vec()).file_name("roundtrip.mp4"));
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(chunk.to_vec()).file_name("roundtrip.mp4"),
+        );
         let resp = http
             .post(format!("{url}/videos/{id}/source"))
             .header("Authorization", &bearer)
@@ -57,15 +68,29 @@ async fn main() -> anyhow::Result<()> {
         ensure!(status.as_u16() == 201, "chunk {} answered {status}: {body}", n + 1);
         println!("chunk {} bytes {from}-{to}/{total}: {status}", n + 1);
     }
-    let status: Value = http.get(format!("{url}/videos/{id}/status")).header("Authorization", &bearer).send().await?.json().await?;
+    let status: Value = http
+        .get(format!("{url}/videos/{id}/status"))
+        .header("Authorization", &bearer)
+        .send()
+        .await?
+        .json()
+        .await?;
     ensure!(status["ingest"]["status"] == "uploaded", "status after the last chunk: {status}");
 
     let mp4 = video["assets"]["mp4"].as_str().context("assets.mp4")?;
     let back = http.get(mp4).send().await?.error_for_status()?.bytes().await?;
     if back.as_ref() != source.as_slice() {
-        bail!("assets.mp4 differs from what was sent ({} bytes back, {} sent)", back.len(), source.len());
+        bail!(
+            "assets.mp4 differs from what was sent ({} bytes back, {} sent)",
+            back.len(),
+            source.len()
+        );
     }
-    println!("video {id}: {total} bytes in {} chunks, byte-exact through {mp4} ({:.0?})", total.div_ceil(CHUNK), started.elapsed());
+    println!(
+        "video {id}: {total} bytes in {} chunks, byte-exact through {mp4} ({:.0?})",
+        total.div_ceil(CHUNK),
+        started.elapsed()
+    );
     server.shutdown().await?;
     Ok(())
 }

@@ -36,7 +36,8 @@ pub const CHUNK_SIZE: RangeInclusive<u64> = MIN_PART_SIZE..=MAX_PART_SIZE;
 /// `serve --latency`, `bench --latency`: delay per request.
 pub const LATENCY: RangeInclusive<Duration> = Duration::ZERO..=HOUR;
 /// `serve --token-ttl`: access token lifetime (api.video's is an hour).
-pub const TOKEN_TTL: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(7 * 24 * 3600);
+pub const TOKEN_TTL: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(7 * 24 * 3600);
 /// `serve --rate-limit`: requests per window in one bucket.
 pub const QUOTA_COUNT: RangeInclusive<u32> = 1..=1_000_000;
 /// `serve --rate-limit`: a bucket's window (api.video's is a minute).
@@ -54,12 +55,15 @@ pub const CONNECTION_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(1
 /// `serve --shutdown-grace`: time for requests in flight at a shutdown.
 pub const SHUTDOWN_GRACE: RangeInclusive<Duration> = Duration::ZERO..=HOUR;
 /// `serve --unfinished-ttl`: age at which an unfinished upload is dropped (api.video: 7 days).
-pub const UNFINISHED_TTL: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(365 * 24 * 3600);
+pub const UNFINISHED_TTL: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(365 * 24 * 3600);
 /// Seeds: any 64-bit number.
 pub const SEED: RangeInclusive<u64> = 0..=u64::MAX;
 
 /// A clap value parser: a whole number within `range`.
-pub fn whole<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+pub fn whole<T>(
+    range: RangeInclusive<T>,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
 where
     T: FromStr + PartialOrd + Display + Clone + Send + Sync + 'static,
 {
@@ -70,9 +74,17 @@ where
 }
 
 /// A clap value parser: a size (`10MiB`, `1048576`) within `range`.
-pub fn size(range: RangeInclusive<u64>) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
+pub fn size(
+    range: RangeInclusive<u64>,
+) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
     move |s| {
-        let expected = || format!("expected a size from {} to {}, such as 10MiB", show_size(*range.start()), show_size(*range.end()));
+        let expected = || {
+            format!(
+                "expected a size from {} to {}, such as 10MiB",
+                show_size(*range.start()),
+                show_size(*range.end())
+            )
+        };
         match parse_size::parse_size(s) {
             Ok(n) if range.contains(&n) => Ok(n),
             Ok(_) => Err(expected()),
@@ -82,7 +94,9 @@ pub fn size(range: RangeInclusive<u64>) -> impl Fn(&str) -> Result<u64, String> 
 }
 
 /// A clap value parser: a duration (`250ms`, `5s`, `1h`) within `range`.
-pub fn duration(range: RangeInclusive<Duration>) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+pub fn duration(
+    range: RangeInclusive<Duration>,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
     move |s| {
         let expected = || {
             format!(
@@ -103,7 +117,11 @@ pub fn duration(range: RangeInclusive<Duration>) -> impl Fn(&str) -> Result<Dura
 pub fn rate(s: &str) -> Result<f64, String> {
     match s.trim().trim_end_matches("/s").trim().parse::<f64>() {
         Ok(r) if RATE.contains(&r) => Ok(r),
-        _ => Err(format!("expected requests per second from {} to {}, such as 10 or 2.5/s", RATE.start(), RATE.end())),
+        _ => Err(format!(
+            "expected requests per second from {} to {}, such as 10 or 2.5/s",
+            RATE.start(),
+            RATE.end()
+        )),
     }
 }
 
@@ -119,7 +137,10 @@ pub fn probability(s: &str) -> Result<f64, String> {
 /// [`QUOTA_COUNT`] and its window in [`QUOTA_WINDOW`].
 pub fn rate_limits(s: &str) -> Result<RateLimits, String> {
     // The parser's message quotes the whole value; a long one is cut.
-    let limits: RateLimits = s.parse().map_err(|e: crate::server::config::ParseRateLimitsError| e.to_string().replace(s, &cut(s)))?;
+    let limits: RateLimits =
+        s.parse().map_err(|e: crate::server::config::ParseRateLimitsError| {
+            e.to_string().replace(s, &cut(s))
+        })?;
     for quota in [limits.uploads, limits.writes, limits.reads].into_iter().flatten() {
         if !QUOTA_COUNT.contains(&quota.limit) || !QUOTA_WINDOW.contains(&quota.window) {
             return Err(format!(
@@ -142,7 +163,9 @@ pub fn rate_limits_text(s: &str) -> Result<String, String> {
 /// The clap value parser of `--storm`: EVERY:FOR with FOR at least, and EVERY at most, as
 /// [`STORM`] says.
 pub fn storm(s: &str) -> Result<Storm, String> {
-    let storm: Storm = s.parse().map_err(|e: crate::server::config::ParseStormError| e.to_string().replace(s, &cut(s)))?;
+    let storm: Storm = s
+        .parse()
+        .map_err(|e: crate::server::config::ParseStormError| e.to_string().replace(s, &cut(s)))?;
     if storm.duration < *STORM.start() || storm.every > *STORM.end() {
         return Err(format!(
             "a storm lasts at least {} and starts at most every {}, such as 30s:3s",
@@ -189,29 +212,52 @@ mod tests {
         assert!(b("lots").unwrap_err().starts_with("not a size ("), "{:?}", b("lots"));
         let t = duration(TIMEOUT);
         assert_eq!(t("100ms"), Ok(Duration::from_millis(100)));
-        assert_eq!(t("0s").unwrap_err(), "expected a duration from 100ms to 1h, such as 250ms, 5s or 1h");
+        assert_eq!(
+            t("0s").unwrap_err(),
+            "expected a duration from 100ms to 1h, such as 250ms, 5s or 1h"
+        );
         assert!(t("18446744073709551615s").is_err());
         assert_eq!(duration(LATENCY)("0ms"), Ok(Duration::ZERO));
         assert_eq!((rate("2.5/s"), rate("0.001"), rate("1e6")), (Ok(2.5), Ok(0.001), Ok(1e6)));
         for bad in ["1e300", "1e-300", "0", "-1", "NaN", "inf", ""] {
-            assert_eq!(rate(bad), Err("expected requests per second from 0.001 to 1000000, such as 10 or 2.5/s".to_owned()), "{bad}");
+            assert_eq!(
+                rate(bad),
+                Err("expected requests per second from 0.001 to 1000000, such as 10 or 2.5/s"
+                    .to_owned()),
+                "{bad}"
+            );
         }
         assert!(probability("NaN").is_err() && probability("1").is_ok());
         assert!(rate_limits("uploads=5/1s").is_ok());
-        for bad in ["all=4294967295/1s", "all=1/18446744073709551615s", "uploads=1/1ns", "all=1000001/1s"] {
-            assert!(rate_limits(bad).unwrap_err().starts_with("a bucket takes from 1 to 1000000 requests"), "{bad}");
+        for bad in
+            ["all=4294967295/1s", "all=1/18446744073709551615s", "uploads=1/1ns", "all=1000001/1s"]
+        {
+            assert!(
+                rate_limits(bad)
+                    .unwrap_err()
+                    .starts_with("a bucket takes from 1 to 1000000 requests"),
+                "{bad}"
+            );
         }
         let long = format!("{}=1/1s", "u".repeat(100_000));
         assert!(rate_limits(&long).unwrap_err().len() < 500);
         assert!(storm("30s:3s").is_ok());
-        assert!(storm("2s:1ns").unwrap_err().starts_with("a storm lasts at least 1ms and starts at most every 1day"));
+        assert!(storm("2s:1ns")
+            .unwrap_err()
+            .starts_with("a storm lasts at least 1ms and starts at most every 1day"));
         assert!(storm("18446744073709551615s:1s").is_err());
     }
 
     #[test]
     fn sizes_and_durations_show_as_flags_take_them() {
-        assert_eq!([show_size(5 << 20), show_size(100 << 30), show_size(1), show_size(1500)], ["5MiB", "100GiB", "1 byte", "1500 bytes"]);
-        assert_eq!([show_duration(HOUR), show_duration(Duration::ZERO), show_duration(*TOKEN_TTL.end())], ["1h", "0s", "7days"]);
+        assert_eq!(
+            [show_size(5 << 20), show_size(100 << 30), show_size(1), show_size(1500)],
+            ["5MiB", "100GiB", "1 byte", "1500 bytes"]
+        );
+        assert_eq!(
+            [show_duration(HOUR), show_duration(Duration::ZERO), show_duration(*TOKEN_TTL.end())],
+            ["1h", "0s", "7days"]
+        );
         for shown in [show_size(*CHUNK_SIZE.end()), show_size(*BENCH_SIZE.end())] {
             assert_eq!(show_size(parse_size::parse_size(&shown).unwrap()), shown);
         }

@@ -29,7 +29,8 @@ pub const MAX_VIDEO_SIZE: u64 = 30 * 1024 * 1024 * 1024;
 /// §3.3, `video-content-range-by-bytes-total-bytes-too-high`). [`MAX_VIDEO_SIZE`] is lower, so it
 /// is the one checked; this one is the hard wall behind it.
 pub const MAX_UPLOAD_TOTAL: u64 = 52_428_800_000;
-const _: () = assert!(MAX_VIDEO_SIZE <= MAX_UPLOAD_TOTAL && MAX_VIDEO_SIZE / MIN_PART_SIZE <= MAX_PARTS);
+const _: () =
+    assert!(MAX_VIDEO_SIZE <= MAX_UPLOAD_TOTAL && MAX_VIDEO_SIZE / MIN_PART_SIZE <= MAX_PARTS);
 
 /// The map, shared by every `Bytes` cut from it. The guard is declared first so it is dropped
 /// (unregistered) before the map is unmapped.
@@ -132,7 +133,10 @@ pub fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
         return Err(io::Error::new(io::ErrorKind::IsADirectory, "a directory, not a regular file"));
     }
     if let Some(kind) = special_kind(metadata.file_type()) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{kind}, not a regular file")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{kind}, not a regular file"),
+        ));
     }
     Ok((file, metadata))
 }
@@ -175,9 +179,16 @@ impl MappedFile {
         if let Some(faults) = self.map.guard.as_ref().map(|g| g.faults()).filter(|f| *f > 0) {
             return Err(changed(format!("lost {faults} page(s) (it was truncated)")));
         }
-        let now = self.file.metadata().map(|m| Stamp::of(&m)).map_err(|e| changed(format!("could not be checked ({e})")))?;
+        let now = self
+            .file
+            .metadata()
+            .map(|m| Stamp::of(&m))
+            .map_err(|e| changed(format!("could not be checked ({e})")))?;
         if now.len < self.stamp.len {
-            return Err(changed(format!("was truncated from {} to {} bytes", self.stamp.len, now.len)));
+            return Err(changed(format!(
+                "was truncated from {} to {} bytes",
+                self.stamp.len, now.len
+            )));
         }
         if now.len > self.stamp.len {
             return Err(changed(format!("grew from {} to {} bytes", self.stamp.len, now.len)));
@@ -238,7 +249,11 @@ impl MappedFile {
                 // the next access faults them back in from the file, so no `Bytes` cut from the
                 // map ever observes different contents.
                 let _ = unsafe {
-                    self.map.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start as usize, (end - start) as usize)
+                    self.map.map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start as usize,
+                        (end - start) as usize,
+                    )
                 };
             }
         }
@@ -300,7 +315,9 @@ pub fn plan_parts(len: u64, chunk: u64) -> Result<Vec<PartPlan>, ChunkError> {
     if parts > MAX_PARTS {
         return Err(ChunkError::TooManyParts { len, chunk, parts });
     }
-    Ok((0..parts).map(|i| PartPlan { number: i + 1, range: i * chunk..((i + 1) * chunk).min(len) }).collect())
+    Ok((0..parts)
+        .map(|i| PartPlan { number: i + 1, range: i * chunk..((i + 1) * chunk).min(len) })
+        .collect())
 }
 
 /// A part of a plan: one to send, or one the server already holds.
@@ -335,7 +352,11 @@ pub fn plan_around(len: u64, chunk: u64, held: &[Range<u64>]) -> Result<Vec<Piec
     if at < len {
         ranges.extend(cut_gap(at..len, chunk, true)?.into_iter().map(|r| (r, false)));
     }
-    Ok(ranges.into_iter().enumerate().map(|(i, (range, held))| Piece { part: PartPlan { number: i as u64 + 1, range }, held }).collect())
+    Ok(ranges
+        .into_iter()
+        .enumerate()
+        .map(|(i, (range, held))| Piece { part: PartPlan { number: i as u64 + 1, range }, held })
+        .collect())
 }
 
 /// Cuts one gap into parts of `chunk` bytes; only the gap at the end of the file may end with a
@@ -376,21 +397,31 @@ mod tests {
     #[test]
     fn part_math() {
         let p = plan_parts(12 * MIB + 3, 5 * MIB).unwrap();
-        assert_eq!(p.iter().map(|p| p.range.clone()).collect::<Vec<_>>(), vec![0..5 * MIB, 5 * MIB..10 * MIB, 10 * MIB..12 * MIB + 3]);
+        assert_eq!(
+            p.iter().map(|p| p.range.clone()).collect::<Vec<_>>(),
+            vec![0..5 * MIB, 5 * MIB..10 * MIB, 10 * MIB..12 * MIB + 3]
+        );
         assert_eq!(p.last().unwrap().number, 3);
         assert_eq!(plan_parts(1, 5 * MIB).unwrap(), vec![PartPlan { number: 1, range: 0..1 }]);
         assert_eq!(plan_parts(5 * MIB, 5 * MIB).unwrap().len(), 1);
         assert_eq!(plan_parts(5 * MIB + 1, 5 * MIB).unwrap().len(), 2);
         assert_eq!(plan_parts(1, 4 * MIB), Err(ChunkError::ChunkSize(4 * MIB)));
-        assert!(matches!(plan_parts(10_001 * 5 * MIB, 5 * MIB), Err(ChunkError::TooManyParts { .. })));
+        assert!(matches!(
+            plan_parts(10_001 * 5 * MIB, 5 * MIB),
+            Err(ChunkError::TooManyParts { .. })
+        ));
     }
 
     #[test]
     fn a_partial_upload_continues_with_any_part_size() {
-        let ranges = |p: &[Piece]| p.iter().map(|p| (p.part.range.clone(), p.held)).collect::<Vec<_>>();
+        let ranges =
+            |p: &[Piece]| p.iter().map(|p| (p.part.range.clone(), p.held)).collect::<Vec<_>>();
         // Nothing held: the plain cut.
         let p = plan_around(12 * MIB, 5 * MIB, &[]).unwrap();
-        assert_eq!(ranges(&p), vec![(0..5 * MIB, false), (5 * MIB..10 * MIB, false), (10 * MIB..12 * MIB, false)]);
+        assert_eq!(
+            ranges(&p),
+            vec![(0..5 * MIB, false), (5 * MIB..10 * MIB, false), (10 * MIB..12 * MIB, false)]
+        );
         // 20 MiB held from 10 MiB parts, continued with 8 MiB parts.
         let p = plan_around(50 * MIB, 8 * MIB, &[0..10 * MIB, 10 * MIB..20 * MIB]).unwrap();
         assert_eq!(
@@ -409,15 +440,31 @@ mod tests {
         let p = plan_around(40 * MIB, 5 * MIB, &[0..5 * MIB, 17 * MIB..40 * MIB]).unwrap();
         assert_eq!(
             ranges(&p),
-            vec![(0..5 * MIB, true), (5 * MIB..10 * MIB, false), (10 * MIB..17 * MIB, false), (17 * MIB..40 * MIB, true)]
+            vec![
+                (0..5 * MIB, true),
+                (5 * MIB..10 * MIB, false),
+                (10 * MIB..17 * MIB, false),
+                (17 * MIB..40 * MIB, true)
+            ]
         );
         // Next to the maximum, the two last parts of a gap share it instead.
-        let p = plan_around(400 * MIB + MIB, 200 * MIB, &[0..0, 400 * MIB + MIB - 10..400 * MIB + MIB]).unwrap();
+        let p =
+            plan_around(400 * MIB + MIB, 200 * MIB, &[0..0, 400 * MIB + MIB - 10..400 * MIB + MIB])
+                .unwrap();
         assert!(p.iter().all(|p| p.part.range.end - p.part.range.start <= MAX_PART_SIZE), "{p:?}");
-        assert!(p.iter().all(|p| p.held || p.part.range.end - p.part.range.start >= MIN_PART_SIZE), "{p:?}");
-        assert_eq!(p.iter().map(|p| p.part.range.end - p.part.range.start).sum::<u64>(), 400 * MIB + MIB);
+        assert!(
+            p.iter().all(|p| p.held || p.part.range.end - p.part.range.start >= MIN_PART_SIZE),
+            "{p:?}"
+        );
+        assert_eq!(
+            p.iter().map(|p| p.part.range.end - p.part.range.start).sum::<u64>(),
+            400 * MIB + MIB
+        );
         // A gap under 5 MiB that is not at the end cannot be filled.
-        assert_eq!(plan_around(20 * MIB, 5 * MIB, &[0..5 * MIB, 6 * MIB..20 * MIB]), Err(GapTooSmall(5 * MIB..6 * MIB)));
+        assert_eq!(
+            plan_around(20 * MIB, 5 * MIB, &[0..5 * MIB, 6 * MIB..20 * MIB]),
+            Err(GapTooSmall(5 * MIB..6 * MIB))
+        );
         // Everything held: nothing to send.
         let everything: Vec<Range<u64>> = vec![Range { start: 0, end: 3 }];
         assert!(plan_around(3, 5 * MIB, &everything).unwrap().iter().all(|p| p.held));
@@ -457,7 +504,9 @@ mod tests {
     fn open_within_a_bound(path: &Path) -> Result<(), String> {
         let (tx, rx) = std::sync::mpsc::channel();
         let path = path.to_owned();
-        std::thread::spawn(move || tx.send(MappedFile::open(&path).map(drop).map_err(|e| e.to_string())));
+        std::thread::spawn(move || {
+            tx.send(MappedFile::open(&path).map(drop).map_err(|e| e.to_string()))
+        });
         rx.recv_timeout(std::time::Duration::from_secs(10)).expect("opening must not block")
     }
 
@@ -468,8 +517,14 @@ mod tests {
         let fifo = dir.path().join("pipe.mp4");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
         assert!(made.success());
-        assert_eq!(open_within_a_bound(&fifo), Err("a FIFO (named pipe), not a regular file".to_owned()));
-        assert_eq!(open_within_a_bound(Path::new("/dev/null")), Err("a character device, not a regular file".to_owned()));
+        assert_eq!(
+            open_within_a_bound(&fifo),
+            Err("a FIFO (named pipe), not a regular file".to_owned())
+        );
+        assert_eq!(
+            open_within_a_bound(Path::new("/dev/null")),
+            Err("a character device, not a regular file".to_owned())
+        );
         assert!(open_within_a_bound(dir.path()).unwrap_err().contains("directory"));
         std::fs::write(dir.path().join("v.mp4"), b"abc").unwrap();
         assert_eq!(open_within_a_bound(&dir.path().join("v.mp4")), Ok(()));
@@ -499,7 +554,10 @@ mod tests {
         assert_eq!(m.check().unwrap_err().what, "was replaced by another file");
         assert_eq!(
             m.check().unwrap_err().to_string(),
-            format!("`{}` was replaced by another file while it was being uploaded", path.display())
+            format!(
+                "`{}` was replaced by another file while it was being uploaded",
+                path.display()
+            )
         );
     }
 }

@@ -47,7 +47,8 @@ pub fn parse() -> Cli {
 /// One warning per secret that came from the command line rather than the environment or a
 /// file; it names the safer ways, never the value.
 fn secret_warnings(matches: &ArgMatches) -> Vec<String> {
-    let from_command_line = |m: &ArgMatches, id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+    let from_command_line =
+        |m: &ArgMatches, id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
     match matches.subcommand() {
         Some(("upload", m)) if from_command_line(m, "upload_token") => {
             vec!["--upload-token puts the token where every local user can read it (`ps`); set AVBATCH_UPLOAD_TOKEN or pass \
@@ -72,7 +73,9 @@ fn shorten_values(mut error: clap::Error) -> clap::Error {
         .context()
         .filter_map(|(kind, value)| match value {
             ContextValue::String(s) => Some((kind, ContextValue::String(cut(s)))),
-            ContextValue::Strings(v) => Some((kind, ContextValue::Strings(v.iter().map(cut).collect()))),
+            ContextValue::Strings(v) => {
+                Some((kind, ContextValue::Strings(v.iter().map(cut).collect())))
+            }
             _ => None,
         })
         .collect();
@@ -384,7 +387,13 @@ pub struct ServeArgs {
     /// An accepted API key (repeatable; comma-separated in AVBATCH_SERVE_API_KEYS). Prefer the
     /// variable or --api-key-file: a key given here is visible to every local user (`ps`). With
     /// none, a key is generated, kept in DIR/api-key and printed.
-    #[arg(long = "api-key", value_name = "KEY", env = "AVBATCH_SERVE_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "api-key",
+        value_name = "KEY",
+        env = "AVBATCH_SERVE_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub api_keys: Vec<String>,
 
     /// File holding the accepted API keys, one per line (surrounding white space is ignored);
@@ -605,18 +614,35 @@ mod tests {
     fn help_of(command: &str, flag: &str) -> String {
         let cli = Cli::command();
         let sub = cli.find_subcommand(command).unwrap_or_else(|| panic!("no `{command}`"));
-        let arg = sub.get_arguments().find(|a| a.get_long() == Some(flag)).unwrap_or_else(|| panic!("no `{command} --{flag}`"));
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_long() == Some(flag))
+            .unwrap_or_else(|| panic!("no `{command} --{flag}`"));
         arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default()
     }
 
     #[test]
     fn issue_11_every_bounded_flag_states_its_range_in_help() {
         use crate::bounds::*;
-        let whole = |r: &std::ops::RangeInclusive<usize>| format!("from {} to {}", r.start(), r.end());
-        let sizes = |r: &std::ops::RangeInclusive<u64>| format!("from {} to {}", show_size(*r.start()), show_size(*r.end()));
-        let times = |r: &std::ops::RangeInclusive<Duration>| format!("from {} to {}", show_duration(*r.start()), show_duration(*r.end()));
-        let quota = format!("from {} to {} requests in a window {}", QUOTA_COUNT.start(), QUOTA_COUNT.end(), times(&QUOTA_WINDOW));
-        let storm = format!("at least {}, EVERY at most {}", show_duration(*STORM.start()), show_duration(*STORM.end()));
+        let whole =
+            |r: &std::ops::RangeInclusive<usize>| format!("from {} to {}", r.start(), r.end());
+        let sizes = |r: &std::ops::RangeInclusive<u64>| {
+            format!("from {} to {}", show_size(*r.start()), show_size(*r.end()))
+        };
+        let times = |r: &std::ops::RangeInclusive<Duration>| {
+            format!("from {} to {}", show_duration(*r.start()), show_duration(*r.end()))
+        };
+        let quota = format!(
+            "from {} to {} requests in a window {}",
+            QUOTA_COUNT.start(),
+            QUOTA_COUNT.end(),
+            times(&QUOTA_WINDOW)
+        );
+        let storm = format!(
+            "at least {}, EVERY at most {}",
+            show_duration(*STORM.start()),
+            show_duration(*STORM.end())
+        );
         let cases = [
             ("upload", "concurrency", whole(&CONCURRENCY)),
             ("upload", "rate", format!("from {} to {}", RATE.start(), RATE.end())),
@@ -644,16 +670,23 @@ mod tests {
         ];
         for (command, flag, range) in cases {
             let help = help_of(command, flag);
-            assert!(help.to_lowercase().contains(&range.to_lowercase()), "`{command} --{flag}` help does not say `{range}`: {help}");
+            assert!(
+                help.to_lowercase().contains(&range.to_lowercase()),
+                "`{command} --{flag}` help does not say `{range}`: {help}"
+            );
         }
     }
 
     #[test]
     fn issue_11_secrets_on_the_command_line_are_noted_and_others_not() {
-        let warnings = |argv: &[&str]| secret_warnings(&Cli::command().try_get_matches_from(argv).unwrap());
+        let warnings =
+            |argv: &[&str]| secret_warnings(&Cli::command().try_get_matches_from(argv).unwrap());
         let upload = warnings(&["avbatch", "upload", "m.csv", "--upload-token", "to-secret"]);
         assert_eq!(upload.len(), 1);
-        assert!(upload[0].contains("AVBATCH_UPLOAD_TOKEN") && !upload[0].contains("to-secret"), "{upload:?}");
+        assert!(
+            upload[0].contains("AVBATCH_UPLOAD_TOKEN") && !upload[0].contains("to-secret"),
+            "{upload:?}"
+        );
         let serve = warnings(&["avbatch", "serve", "--api-key", "k-secret"]);
         assert!(serve[0].contains("--api-key-file") && !serve[0].contains("k-secret"), "{serve:?}");
         assert!(warnings(&["avbatch", "upload", "m.csv", "--upload-token-file", "t"]).is_empty());

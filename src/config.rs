@@ -83,7 +83,8 @@ pub struct UploadConfig {
 /// configuration error; neither message shows the contents.
 pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, ConfigError> {
     let shown = quoted(&path.display().to_string());
-    let text = std::fs::read_to_string(path).map_err(|e| config_error(format!("cannot read the {what} file {shown}: {e}"), None))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| config_error(format!("cannot read the {what} file {shown}: {e}"), None))?;
     let text = text.trim();
     if text.is_empty() {
         return Err(config_error(format!("the {what} file {shown} is empty"), None));
@@ -92,7 +93,10 @@ pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, Co
 }
 
 /// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`.
-fn api_key(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<ApiKey>, ConfigError> {
+fn api_key(
+    args: &UploadArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<ApiKey>, ConfigError> {
     for var in ["AVBATCH_API_KEY", "APIVIDEO_API_KEY"] {
         if let Some(k) = env(var).map(ApiKey::new).filter(|k| !k.is_empty()) {
             return Ok(Some(k));
@@ -106,18 +110,27 @@ fn api_key(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Op
 
 impl UploadConfig {
     /// Checks the flags against each other and the environment (`env` reads a variable).
-    pub fn from_args(args: &UploadArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<UploadConfig, ConfigError> {
+    pub fn from_args(
+        args: &UploadArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<UploadConfig, ConfigError> {
         let destination = match (&args.base_url, args.env) {
             (Some(url), _) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     let message = format!("{} is not an http(s) URL", quoted(url));
-                    return Err(config_error(message, Some("pass e.g. --base-url http://127.0.0.1:8080")));
+                    return Err(config_error(
+                        message,
+                        Some("pass e.g. --base-url http://127.0.0.1:8080"),
+                    ));
                 }
                 // Checked now: a URL the HTTP client cannot build a request to would otherwise
                 // fail every call, after the check of the manifest.
                 if let Err(e) = reqwest::Url::parse(url) {
                     let message = format!("{} is not a valid URL ({e})", quoted(url));
-                    return Err(config_error(message, Some("pass e.g. --base-url http://127.0.0.1:8080")));
+                    return Err(config_error(
+                        message,
+                        Some("pass e.g. --base-url http://127.0.0.1:8080"),
+                    ));
                 }
                 Destination::Remote(url.trim_end_matches('/').to_owned())
             }
@@ -142,7 +155,11 @@ impl UploadConfig {
             Destination::Local(_) => None,
             Destination::Remote(_) => api_key(args, env)?,
         };
-        if matches!(destination, Destination::Remote(_)) && api_key.is_none() && upload_token.is_none() && !args.dry_run {
+        if matches!(destination, Destination::Remote(_))
+            && api_key.is_none()
+            && upload_token.is_none()
+            && !args.dry_run
+        {
             return Err(config_error(
                 "no API key",
                 Some(
@@ -151,17 +168,23 @@ impl UploadConfig {
                 ),
             ));
         }
-        let chunk_size = check_chunk_size(args.chunk_size)
-            .map_err(|e| config_error(e.to_string(), Some("api.video takes parts of 5 MiB to 200 MiB")))?;
+        let chunk_size = check_chunk_size(args.chunk_size).map_err(|e| {
+            config_error(e.to_string(), Some("api.video takes parts of 5 MiB to 200 MiB"))
+        })?;
         if args.concurrency == 0 {
             return Err(config_error("--concurrency must be at least 1", None));
         }
         let shard = match args.shard {
             Some(s) => Some(s),
-            None => Shard::from_env(env).map_err(|e| config_error(e.to_string(), Some("pass --shard K/N to choose the shard yourself")))?,
+            None => Shard::from_env(env).map_err(|e| {
+                config_error(e.to_string(), Some("pass --shard K/N to choose the shard yourself"))
+            })?,
         }
         .filter(|s| s.count > 1);
-        let report = args.report.clone().unwrap_or_else(|| crate::shard::beside(&args.manifest, shard, "report.csv"));
+        let report = args
+            .report
+            .clone()
+            .unwrap_or_else(|| crate::shard::beside(&args.manifest, shard, "report.csv"));
         // A temporary local server forgets its videos at exit, so a journal of them would only
         // mislead the next run: none unless asked for.
         let journal = match (&args.journal, args.no_journal, &destination) {
@@ -224,9 +247,13 @@ mod tests {
         assert_eq!(c.chunk_size, 128 * 1024 * 1024);
         let local = UploadConfig::from_args(&args(&["--env", "local"]), &none).unwrap();
         assert_eq!(local.destination, Destination::Local(None));
-        assert!(Cli::try_parse_from(["avbatch", "upload", "m.csv", "--chunk-size", "1MiB"]).is_err(), "held to 5MiB..=200MiB by clap");
+        assert!(
+            Cli::try_parse_from(["avbatch", "upload", "m.csv", "--chunk-size", "1MiB"]).is_err(),
+            "held to 5MiB..=200MiB by clap"
+        );
         assert!(UploadConfig::from_args(&args(&["--base-url", "ftp://x"]), &env).is_err());
-        let err = UploadConfig::from_args(&args(&["--base-url", "http://exa mple.com"]), &env).unwrap_err();
+        let err = UploadConfig::from_args(&args(&["--base-url", "http://exa mple.com"]), &env)
+            .unwrap_err();
         assert!(err.message.contains("is not a valid URL"), "{}", err.message);
     }
 }

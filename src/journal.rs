@@ -222,12 +222,18 @@ CREATE TABLE IF NOT EXISTS meta (
     v TEXT NOT NULL
 );";
 
-const ENTRY_COLUMNS: &str = "key, path, size, mtime_ns, video_id, chunk_size, parts_done, bytes_done, state, error, sha256";
+const ENTRY_COLUMNS: &str =
+    "key, path, size, mtime_ns, video_id, chunk_size, parts_done, bytes_done, state, error, sha256";
 
 fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
         key: r.get(0)?,
-        file: FileIdentity { path: r.get(1)?, size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)?, sha256: r.get(10)? },
+        file: FileIdentity {
+            path: r.get(1)?,
+            size: r.get::<_, i64>(2)? as u64,
+            mtime_ns: r.get(3)?,
+            sha256: r.get(10)?,
+        },
         video_id: r.get(4)?,
         chunk_size: r.get::<_, i64>(5)? as u64,
         parts_done: r.get::<_, i64>(6)? as u64,
@@ -246,7 +252,10 @@ pub fn default_path(manifest: &Path, shard: Option<crate::shard::Shard>) -> Path
 /// Whether a database file is in WAL mode: its header's write version (byte 18) is 2.
 fn is_wal(path: &Path) -> bool {
     let mut header = [0u8; 20];
-    std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header)).is_ok() && header[18] == 2
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok()
+        && header[18] == 2
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -264,8 +273,12 @@ impl Journal {
 
     fn open_on(path: &Path, filesystem: Filesystem) -> Result<Journal, JournalError> {
         let lock = lock::RunLock::acquire(&lock_path(path)).map_err(|e| match e {
-            lock::LockFailure::Held(holder) => JournalError::Locked { path: path.to_owned(), holder: holder.map(Box::new) },
-            lock::LockFailure::Unsupported(source) => JournalError::LocksUnsupported { path: path.to_owned(), source },
+            lock::LockFailure::Held(holder) => {
+                JournalError::Locked { path: path.to_owned(), holder: holder.map(Box::new) }
+            }
+            lock::LockFailure::Unsupported(source) => {
+                JournalError::LocksUnsupported { path: path.to_owned(), source }
+            }
             lock::LockFailure::Io(source) => JournalError::Open { path: path.to_owned(), source },
         })?;
         let journal = Self::connect(path, false, filesystem)?;
@@ -307,13 +320,22 @@ impl Journal {
         notes
     }
 
-    fn connect(path: &Path, read_only: bool, filesystem: Filesystem) -> Result<Journal, JournalError> {
+    fn connect(
+        path: &Path,
+        read_only: bool,
+        filesystem: Filesystem,
+    ) -> Result<Journal, JournalError> {
         let sql = |source| JournalError::Sql { path: path.to_owned(), source };
         let mode = filesystem.journal_mode();
-        let open = |flags| Connection::open_with_flags(path, flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX);
+        let open = |flags| {
+            Connection::open_with_flags(path, flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        };
         let wal_file = read_only && is_wal(path);
         let conn = match (read_only, wal_file, mode) {
-            (false, ..) => open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE),
+            (false, ..) => open(
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | rusqlite::OpenFlags::SQLITE_OPEN_CREATE,
+            ),
             // A WAL journal on a local disk: read-only, as a reader needs no more.
             (true, true, JournalMode::Wal) => open(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY),
             // A rollback journal: writable too (never created), so SQLite rolls back what a
@@ -346,9 +368,13 @@ impl Journal {
                     "delete"
                 }
             };
-            let now: String = conn.pragma_update_and_check(None, "journal_mode", wanted, |r| r.get(0)).map_err(sql)?;
+            let now: String = conn
+                .pragma_update_and_check(None, "journal_mode", wanted, |r| r.get(0))
+                .map_err(sql)?;
             if !now.eq_ignore_ascii_case(wanted) {
-                return Err(sql(rusqlite::Error::InvalidParameterName(format!("journal_mode stayed `{now}`, not `{wanted}`"))));
+                return Err(sql(rusqlite::Error::InvalidParameterName(format!(
+                    "journal_mode stayed `{now}`, not `{wanted}`"
+                ))));
             }
             if mode == JournalMode::Rollback {
                 // Back to locking per transaction, so `avbatch status` can read between them;
@@ -366,13 +392,21 @@ impl Journal {
             conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
             conn.execute_batch(SCHEMA).map_err(sql)?;
             // Journals written before `--checksum` existed lack its column.
-            let has_sha: bool =
-                conn.query_row("SELECT count(*) FROM pragma_table_info('rows') WHERE name = 'sha256'", [], |r| r.get(0)).map_err(sql)?;
+            let has_sha: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('rows') WHERE name = 'sha256'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sql)?;
             if !has_sha {
                 conn.execute_batch("ALTER TABLE rows ADD COLUMN sha256 TEXT").map_err(sql)?;
             }
             // Prove the folder takes writes now (read-only folder, full disk), before uploading.
-            conn.execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS probe (x); DROP TABLE probe; COMMIT;").map_err(sql)?;
+            conn.execute_batch(
+                "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS probe (x); DROP TABLE probe; COMMIT;",
+            )
+            .map_err(sql)?;
         }
         Ok(Journal { path: path.to_owned(), filesystem, conn: Mutex::new(conn), lock: None })
     }
@@ -396,28 +430,43 @@ impl Journal {
     /// taken as done in production.
     pub fn bind_destination(&self, destination: &str) -> Result<(), JournalError> {
         let conn = self.conn();
-        let recorded: Option<String> =
-            conn.query_row("SELECT v FROM meta WHERE k = 'destination'", [], |r| r.get(0)).optional().map_err(|e| self.sql(e))?;
+        let recorded: Option<String> = conn
+            .query_row("SELECT v FROM meta WHERE k = 'destination'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.sql(e))?;
         match recorded {
             Some(r) if r == destination => Ok(()),
-            Some(recorded) => Err(JournalError::OtherDestination { path: self.path.clone(), recorded, now: destination.to_owned() }),
-            None => {
-                conn.execute("INSERT INTO meta (k, v) VALUES ('destination', ?1)", params![destination]).map(drop).map_err(|e| self.sql(e))
-            }
+            Some(recorded) => Err(JournalError::OtherDestination {
+                path: self.path.clone(),
+                recorded,
+                now: destination.to_owned(),
+            }),
+            None => conn
+                .execute("INSERT INTO meta (k, v) VALUES ('destination', ?1)", params![destination])
+                .map(drop)
+                .map_err(|e| self.sql(e)),
         }
     }
 
     /// The entry of a row, if any.
     pub fn get(&self, key: &str) -> Result<Option<Entry>, JournalError> {
         self.conn()
-            .query_row(&format!("SELECT {ENTRY_COLUMNS} FROM rows WHERE key = ?1"), params![key], entry)
+            .query_row(
+                &format!("SELECT {ENTRY_COLUMNS} FROM rows WHERE key = ?1"),
+                params![key],
+                entry,
+            )
             .optional()
             .map_err(|e| self.sql(e))
     }
 
     /// The entry of a row under its key, or under the key avbatch 0.1 gave it (its raw
     /// identity), which is then moved to the new key.
-    pub fn get_or_migrate(&self, key: &str, legacy_key: &str) -> Result<Option<Entry>, JournalError> {
+    pub fn get_or_migrate(
+        &self,
+        key: &str,
+        legacy_key: &str,
+    ) -> Result<Option<Entry>, JournalError> {
         if let Some(e) = self.get(key)? {
             return Ok(Some(e));
         }
@@ -436,7 +485,11 @@ impl Journal {
 
     /// The newest entry for a path under another key: a row keyed by path, size and mtime gets
     /// a new key when its file changes, and this finds what was uploaded from that path before.
-    pub fn latest_for_path(&self, path: &str, other_than: &str) -> Result<Option<Entry>, JournalError> {
+    pub fn latest_for_path(
+        &self,
+        path: &str,
+        other_than: &str,
+    ) -> Result<Option<Entry>, JournalError> {
         self.conn()
             .query_row(
                 &format!("SELECT {ENTRY_COLUMNS} FROM rows WHERE path = ?1 AND key <> ?2 ORDER BY updated_at DESC, rowid DESC LIMIT 1"),
@@ -448,7 +501,13 @@ impl Journal {
     }
 
     /// Starts (or restarts) a row: its file, its video, nothing acknowledged yet.
-    pub fn start(&self, key: &str, file: &FileIdentity, video_id: &str, chunk_size: u64) -> Result<(), JournalError> {
+    pub fn start(
+        &self,
+        key: &str,
+        file: &FileIdentity,
+        video_id: &str,
+        chunk_size: u64,
+    ) -> Result<(), JournalError> {
         self.conn()
             .execute(
                 "INSERT INTO rows (key, path, size, mtime_ns, sha256, video_id, chunk_size, parts_done, bytes_done, state, error, updated_at)
@@ -462,7 +521,12 @@ impl Journal {
     }
 
     /// Records the parts and bytes the server has acknowledged so far.
-    pub fn acknowledged(&self, key: &str, parts_done: u64, bytes_done: u64) -> Result<(), JournalError> {
+    pub fn acknowledged(
+        &self,
+        key: &str,
+        parts_done: u64,
+        bytes_done: u64,
+    ) -> Result<(), JournalError> {
         self.conn()
             .execute(
                 "UPDATE rows SET parts_done = ?2, bytes_done = ?3, updated_at = unixepoch() WHERE key = ?1",
@@ -475,7 +539,10 @@ impl Journal {
     /// Marks a row done or failed.
     pub fn finish(&self, key: &str, state: State, error: Option<&str>) -> Result<(), JournalError> {
         self.conn()
-            .execute("UPDATE rows SET state = ?2, error = ?3, updated_at = unixepoch() WHERE key = ?1", params![key, state.as_str(), error])
+            .execute(
+                "UPDATE rows SET state = ?2, error = ?3, updated_at = unixepoch() WHERE key = ?1",
+                params![key, state.as_str(), error],
+            )
             .map(drop)
             .map_err(|e| self.sql(e))
     }
@@ -505,13 +572,19 @@ mod tests {
     #[test]
     fn a_checksum_on_both_sides_decides_sameness() {
         let f = file();
-        assert!(f.same_file(&FileIdentity { path: "moved/a.mp4".into(), ..file() }), "a moved file is the same file");
+        assert!(
+            f.same_file(&FileIdentity { path: "moved/a.mp4".into(), ..file() }),
+            "a moved file is the same file"
+        );
         assert!(!f.same_file(&FileIdentity { mtime_ns: 8, ..file() }));
         assert!(!f.same_file(&FileIdentity { size: 101, ..file() }));
         let hashed = |h: &str, t| FileIdentity { sha256: Some(h.into()), mtime_ns: t, ..file() };
         assert!(hashed("ab", 7).same_file(&hashed("ab", 9)), "touched: same contents");
         assert!(!hashed("ab", 7).same_file(&hashed("cd", 7)), "rewritten with the old mtime");
-        assert!(!hashed("ab", 7).same_file(&FileIdentity { mtime_ns: 9, ..file() }), "one side without a hash: size and mtime");
+        assert!(
+            !hashed("ab", 7).same_file(&FileIdentity { mtime_ns: 9, ..file() }),
+            "one side without a hash: size and mtime"
+        );
     }
 
     fn file() -> FileIdentity {
@@ -530,17 +603,26 @@ mod tests {
         }
         let j = Journal::open(&path).unwrap();
         let e = j.get("k").unwrap().unwrap();
-        assert_eq!((e.video_id.as_deref(), e.parts_done, e.bytes_done, e.state, e.chunk_size), (Some("vi1"), 1, 50, State::Uploading, 50));
+        assert_eq!(
+            (e.video_id.as_deref(), e.parts_done, e.bytes_done, e.state, e.chunk_size),
+            (Some("vi1"), 1, 50, State::Uploading, 50)
+        );
         j.finish("k", State::Done, None).unwrap();
         j.start("k2", &file(), "vi2", 50).unwrap();
         j.finish("k2", State::Failed, Some("boom")).unwrap();
         assert_eq!(j.get("k2").unwrap().unwrap().error.as_deref(), Some("boom"));
         let t = j.totals().unwrap();
-        assert_eq!((t.rows, t.done, t.failed, t.uploading, t.bytes_done, t.bytes_total), (2, 1, 1, 0, 50, 200));
+        assert_eq!(
+            (t.rows, t.done, t.failed, t.uploading, t.bytes_done, t.bytes_total),
+            (2, 1, 1, 0, 50, 200)
+        );
         // Restarting a row clears what it had acknowledged.
         j.start("k", &FileIdentity { size: 200, ..file() }, "vi3", 50).unwrap();
         let e = j.get("k").unwrap().unwrap();
-        assert_eq!((e.video_id.as_deref(), e.parts_done, e.state, e.file.size), (Some("vi3"), 0, State::Uploading, 200));
+        assert_eq!(
+            (e.video_id.as_deref(), e.parts_done, e.state, e.file.size),
+            (Some("vi3"), 0, State::Uploading, 200)
+        );
     }
 
     #[test]
@@ -548,7 +630,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
         j.start("a.mp4:100:7", &file(), "vi1", 50).unwrap();
-        assert_eq!(j.get_or_migrate("digest", "a.mp4:100:7").unwrap().unwrap().video_id.as_deref(), Some("vi1"));
+        assert_eq!(
+            j.get_or_migrate("digest", "a.mp4:100:7").unwrap().unwrap().video_id.as_deref(),
+            Some("vi1")
+        );
         assert_eq!(j.get("a.mp4:100:7").unwrap(), None, "moved, not copied");
         assert_eq!(j.get_or_migrate("digest", "a.mp4:100:7").unwrap().unwrap().key, "digest");
         assert_eq!(j.get_or_migrate("other", "none").unwrap(), None);
@@ -561,7 +646,10 @@ mod tests {
         let j = Journal::open(&path).unwrap();
         j.bind_destination("https://sandbox.api.video").unwrap();
         j.bind_destination("https://sandbox.api.video").unwrap();
-        assert!(matches!(j.bind_destination("https://ws.api.video"), Err(JournalError::OtherDestination { .. })));
+        assert!(matches!(
+            j.bind_destination("https://ws.api.video"),
+            Err(JournalError::OtherDestination { .. })
+        ));
     }
 
     #[test]
@@ -575,7 +663,10 @@ mod tests {
     }
 
     fn pragma(j: &Journal, name: &str) -> String {
-        j.conn().query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, rusqlite::types::Value>(0)).map(|v| format!("{v:?}")).unwrap()
+        j.conn()
+            .query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, rusqlite::types::Value>(0))
+            .map(|v| format!("{v:?}"))
+            .unwrap()
     }
 
     #[test]
@@ -590,7 +681,10 @@ mod tests {
         assert_eq!(pragma(&j, "locking_mode"), r#"Text("normal")"#);
         j.start("k", &file(), "vi1", 50).unwrap();
         j.acknowledged("k", 1, 50).unwrap();
-        assert!(!side("-wal").exists() && !side("-shm").exists(), "no WAL and no shared memory beside it");
+        assert!(
+            !side("-wal").exists() && !side("-shm").exists(),
+            "no WAL and no shared memory beside it"
+        );
         // `avbatch status` reads between the run's transactions.
         let reader = Journal::connect(&path, true, Filesystem::Network("nfs")).unwrap();
         assert_eq!(reader.totals().unwrap().bytes_done, 50);
@@ -618,7 +712,8 @@ mod tests {
             let to = dir.path().join(name);
             std::fs::copy(&path, &to).unwrap();
             std::fs::copy(&wal, dir.path().join(format!("{name}-wal"))).unwrap();
-            std::fs::copy(dir.path().join("j.sqlite-shm"), dir.path().join(format!("{name}-shm"))).unwrap();
+            std::fs::copy(dir.path().join("j.sqlite-shm"), dir.path().join(format!("{name}-shm")))
+                .unwrap();
             assert!(is_wal(&to));
             to
         };
@@ -634,8 +729,14 @@ mod tests {
         assert_eq!(pragma(&j, "journal_mode"), r#"Text("delete")"#);
         let e = j.get("k").unwrap().unwrap();
         assert_eq!((e.parts_done, e.bytes_done), (2, 100));
-        assert!(!dir.path().join("converted.sqlite-wal").exists(), "checkpointed into the database and removed");
-        assert!(!dir.path().join("converted.sqlite-shm").exists(), "no longer anyone's shared memory");
+        assert!(
+            !dir.path().join("converted.sqlite-wal").exists(),
+            "checkpointed into the database and removed"
+        );
+        assert!(
+            !dir.path().join("converted.sqlite-shm").exists(),
+            "no longer anyone's shared memory"
+        );
     }
 
     #[test]
@@ -659,17 +760,26 @@ mod tests {
         let crashed = |name: &str| {
             let copy = dir.path().join(name);
             std::fs::copy(&path, &copy).unwrap();
-            std::fs::copy(dir.path().join("j.sqlite-journal"), dir.path().join(format!("{name}-journal"))).unwrap();
+            std::fs::copy(
+                dir.path().join("j.sqlite-journal"),
+                dir.path().join(format!("{name}-journal")),
+            )
+            .unwrap();
             copy
         };
         let (a, b) = (crashed("a.sqlite"), crashed("b.sqlite"));
         conn.execute_batch("ROLLBACK").unwrap();
         drop(conn);
-        let t = Journal::open_read_only(&a).unwrap_or_else(|e| panic!("{}", crate::engine::error_chain(&e))).totals();
+        let t = Journal::open_read_only(&a)
+            .unwrap_or_else(|e| panic!("{}", crate::engine::error_chain(&e)))
+            .totals();
         assert_eq!(t.unwrap().done, 1, "the committed row, not the half-written transaction");
         // Opened read-only, SQLite cannot roll the transaction back and refuses to read.
-        let read_only = Connection::open_with_flags(&b, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        assert!(read_only.query_row("SELECT count(*) FROM rows", [], |r| r.get::<_, i64>(0)).is_err());
+        let read_only =
+            Connection::open_with_flags(&b, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        assert!(read_only
+            .query_row("SELECT count(*) FROM rows", [], |r| r.get::<_, i64>(0))
+            .is_err());
     }
 
     #[test]
@@ -687,7 +797,10 @@ mod tests {
         gone.host = "node-7".into();
         let elsewhere = JournalError::Locked { path: path.clone(), holder: Some(gone) };
         let hint = elsewhere.hint();
-        assert!(hint.contains("`node-7` is gone for good") && hint.contains("j.sqlite.lock"), "{hint}");
+        assert!(
+            hint.contains("`node-7` is gone for good") && hint.contains("j.sqlite.lock"),
+            "{hint}"
+        );
     }
 
     #[test]

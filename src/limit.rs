@@ -90,18 +90,28 @@ impl Limiter {
         let requests = rate.filter(|r| *r > 0.0).map(|r| {
             let period = Duration::from_secs_f64(1.0 / r);
             let burst = NonZeroU32::new((r.floor() as u32).max(1)).expect("at least 1");
-            RateLimiter::direct(Quota::with_period(period).expect("a positive period").allow_burst(burst))
+            RateLimiter::direct(
+                Quota::with_period(period).expect("a positive period").allow_burst(burst),
+            )
         });
         let bytes = bandwidth.filter(|b| *b > 0).map(|b| {
             let cells_per_sec = (b / BYTE_CELL).max(1);
             let burst = ((cells_per_sec / 4).max(1)).min(u32::MAX as u64) as u32;
             let period = Duration::from_secs_f64(1.0 / cells_per_sec as f64);
             let limiter = RateLimiter::direct(
-                Quota::with_period(period).expect("a positive period").allow_burst(NonZeroU32::new(burst).expect("at least 1")),
+                Quota::with_period(period)
+                    .expect("a positive period")
+                    .allow_burst(NonZeroU32::new(burst).expect("at least 1")),
             );
             (limiter, burst)
         });
-        Limiter { requests, bytes, buckets: Default::default(), share: 1, headers: AtomicU8::new(0) }
+        Limiter {
+            requests,
+            bytes,
+            buckets: Default::default(),
+            share: 1,
+            headers: AtomicU8::new(0),
+        }
     }
 
     /// Paces each bucket to 1/`share` of what the server has left: for `share` shards of one
@@ -150,9 +160,13 @@ impl Limiter {
                         st.probe_started = Some(now);
                         (now, true)
                     }
-                    (_, false, Some(p), _) if now < p + PROBE_WAIT => ((now + Duration::from_millis(10)).min(p + PROBE_WAIT), false),
+                    (_, false, Some(p), _) if now < p + PROBE_WAIT => {
+                        ((now + Duration::from_millis(10)).min(p + PROBE_WAIT), false)
+                    }
                     // This window's share is spent: wait for the next one.
-                    (_, _, _, Some(0)) => (st.window_ends.unwrap_or(now + Duration::from_secs(1)), false),
+                    (_, _, _, Some(0)) => {
+                        (st.window_ends.unwrap_or(now + Duration::from_secs(1)), false)
+                    }
                     (_, _, _, budget) => {
                         st.budget = budget.map(|b| b - 1);
                         let slot = st.next.map_or(now, |n| n.max(now));
@@ -211,7 +225,8 @@ impl Limiter {
                 // wait for the reset; for windows of a few seconds it is not, and an even pace
                 // sustains the rate instead.
                 if let Some(limit) = info.limit.filter(|l| *l > 0 && st.window < BURST_WINDOW) {
-                    st.interval = st.window * self.share * 50 / (limit.min(u64::from(u32::MAX / 64)) as u32 * 49);
+                    st.interval = st.window * self.share * 50
+                        / (limit.min(u64::from(u32::MAX / 64)) as u32 * 49);
                 } else {
                     st.interval = Duration::ZERO;
                 }
@@ -240,7 +255,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_empty_bucket_pauses_only_itself() {
         let l = Limiter::new(None, None);
-        l.observe(Bucket::Uploads, RateInfo { limit: Some(10), remaining: Some(0), retry_after: Some(Duration::from_secs(3)) }, false);
+        l.observe(
+            Bucket::Uploads,
+            RateInfo {
+                limit: Some(10),
+                remaining: Some(0),
+                retry_after: Some(Duration::from_secs(3)),
+            },
+            false,
+        );
         let start = Instant::now();
         l.acquire(Bucket::Reads).await;
         assert_eq!(start.elapsed(), Duration::ZERO);
@@ -253,7 +276,15 @@ mod tests {
         for share in [1u32, 4] {
             let l = Limiter::new(None, None).shared_by(share);
             l.acquire(Bucket::Writes).await; // the probe
-            l.observe(Bucket::Writes, RateInfo { limit: Some(100), remaining: Some(99), retry_after: Some(Duration::from_secs(5)) }, false);
+            l.observe(
+                Bucket::Writes,
+                RateInfo {
+                    limit: Some(100),
+                    remaining: Some(99),
+                    retry_after: Some(Duration::from_secs(5)),
+                },
+                false,
+            );
             let start = Instant::now();
             for _ in 0..10 {
                 l.acquire(Bucket::Writes).await;
@@ -261,7 +292,10 @@ mod tests {
             // 100 per 5 s window: one every 50 ms at the full rate, 51 ms at 98 %.
             let interval = Duration::from_secs(5) * share * 50 / (100 * 49);
             let took = start.elapsed();
-            assert!(took >= interval * 9 && took < interval * 9 + Duration::from_millis(10), "share {share}: {took:?}");
+            assert!(
+                took >= interval * 9 && took < interval * 9 + Duration::from_millis(10),
+                "share {share}: {took:?}"
+            );
         }
     }
 
@@ -269,7 +303,15 @@ mod tests {
     async fn a_minute_window_is_spent_at_once() {
         let l = Limiter::new(None, None);
         l.acquire(Bucket::Uploads).await;
-        l.observe(Bucket::Uploads, RateInfo { limit: Some(100), remaining: Some(99), retry_after: Some(Duration::from_secs(60)) }, false);
+        l.observe(
+            Bucket::Uploads,
+            RateInfo {
+                limit: Some(100),
+                remaining: Some(99),
+                retry_after: Some(Duration::from_secs(60)),
+            },
+            false,
+        );
         let start = Instant::now();
         for _ in 0..99 {
             l.acquire(Bucket::Uploads).await;
@@ -284,14 +326,22 @@ mod tests {
         let l = Limiter::new(None, None).shared_by(2);
         l.acquire(Bucket::Uploads).await;
         let start = Instant::now();
-        let info = |left| RateInfo { limit: None, remaining: Some(left), retry_after: Some(Duration::from_secs(1)) };
+        let info = |left| RateInfo {
+            limit: None,
+            remaining: Some(left),
+            retry_after: Some(Duration::from_secs(1)),
+        };
         l.observe(Bucket::Uploads, info(6), false);
         for _ in 0..3 {
             l.acquire(Bucket::Uploads).await; // half of the 6 left
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
         l.acquire(Bucket::Uploads).await;
-        assert_eq!(start.elapsed(), Duration::from_secs(1), "the fourth waits for the window's end");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(1),
+            "the fourth waits for the window's end"
+        );
         // Remaining going up shows the reset: the share is fresh and the next end is a window on.
         l.observe(Bucket::Uploads, info(10), false);
         let t = Instant::now();
@@ -315,7 +365,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         l.observe(Bucket::Uploads, RateInfo::default(), false);
         let went = second.await.unwrap() - start;
-        assert!(went >= Duration::from_millis(100) && went < Duration::from_millis(150), "{went:?}");
+        assert!(
+            went >= Duration::from_millis(100) && went < Duration::from_millis(150),
+            "{went:?}"
+        );
         // Without any answer the others go after PROBE_WAIT.
         let l = Limiter::new(None, None);
         let start = Instant::now();
@@ -346,7 +399,15 @@ mod tests {
         assert_eq!(start.elapsed(), PROBE_WAIT);
         // A server that sent limits once keeps its buckets probed.
         let l = Limiter::new(None, None);
-        l.observe(Bucket::Writes, RateInfo { limit: Some(100), remaining: Some(99), retry_after: Some(Duration::from_secs(60)) }, false);
+        l.observe(
+            Bucket::Writes,
+            RateInfo {
+                limit: Some(100),
+                remaining: Some(99),
+                retry_after: Some(Duration::from_secs(60)),
+            },
+            false,
+        );
         l.observe(Bucket::Reads, RateInfo::default(), false);
         let start = Instant::now();
         l.acquire(Bucket::Uploads).await;

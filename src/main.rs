@@ -4,7 +4,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = avbatch::cli::parse();
-    avbatch::output::init_logging(cli.global.log_format, cli.global.verbose, matches!(cli.command, avbatch::cli::Command::Serve(_)));
+    avbatch::output::init_logging(
+        cli.global.log_format,
+        cli.global.verbose,
+        matches!(cli.command, avbatch::cli::Command::Serve(_)),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -43,13 +43,20 @@ impl Default for RetryConfig {
 impl RetryConfig {
     /// No waiting between retries, for tests.
     pub fn immediate(max_retries: u32) -> Self {
-        RetryConfig { max_retries, retry_timeout: Duration::from_secs(3600), min_backoff: Duration::ZERO, max_backoff: Duration::ZERO }
+        RetryConfig {
+            max_retries,
+            retry_timeout: Duration::from_secs(3600),
+            min_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        }
     }
 
     /// How long to wait before retry number `retries_so_far + 1`, or `None` when retries are
     /// exhausted (by count or by time since `started`).
     pub fn backoff(&self, started: SystemTime, retries_so_far: u32) -> Option<Duration> {
-        if retries_so_far >= self.max_retries || started.elapsed().unwrap_or_default() >= self.retry_timeout {
+        if retries_so_far >= self.max_retries
+            || started.elapsed().unwrap_or_default() >= self.retry_timeout
+        {
             return None;
         }
         if self.max_backoff.is_zero() {
@@ -63,7 +70,9 @@ impl RetryConfig {
         // The policy measures from the time it is asked, so ask with `now` and keep only the delay.
         let now = SystemTime::now();
         match policy.should_retry(now, retries_so_far) {
-            RetryDecision::Retry { execute_after } => Some(execute_after.duration_since(now).unwrap_or_default()),
+            RetryDecision::Retry { execute_after } => {
+                Some(execute_after.duration_since(now).unwrap_or_default())
+            }
             RetryDecision::DoNotRetry => None,
         }
     }
@@ -93,7 +102,11 @@ pub enum Outcome {
 pub fn classify(outcome: Outcome) -> Verdict {
     match outcome {
         Outcome::ConnectFailed | Outcome::Broken => Verdict::Retry,
-        Outcome::Status(s) if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
+        Outcome::Status(s)
+            if s == StatusCode::REQUEST_TIMEOUT
+                || s == StatusCode::TOO_MANY_REQUESTS
+                || s.is_server_error() =>
+        {
             Verdict::Retry
         }
         Outcome::Status(_) => Verdict::Fail,

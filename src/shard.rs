@@ -34,7 +34,10 @@ impl Shard {
             return Err(ShardError("a shard count must be at least 1".into()));
         }
         if index >= count {
-            return Err(ShardError(format!("shard {index} does not exist among {count} (shards are numbered from 0 to {})", count - 1)));
+            return Err(ShardError(format!(
+                "shard {index} does not exist among {count} (shards are numbered from 0 to {})",
+                count - 1
+            )));
         }
         Ok(Shard { index, count })
     }
@@ -56,7 +59,11 @@ impl Shard {
             env(name)
                 .map(|v| {
                     v.trim().parse::<u32>().map_err(|_| {
-                        ShardError(format!("{name}={} is not a whole number from 0 to {}", crate::excerpt::quoted(&v), u32::MAX))
+                        ShardError(format!(
+                            "{name}={} is not a whole number from 0 to {}",
+                            crate::excerpt::quoted(&v),
+                            u32::MAX
+                        ))
                     })
                 })
                 .transpose()
@@ -75,10 +82,16 @@ impl Shard {
                 return Err(ShardError("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not (or pass --shard K/N)".into()));
             };
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-            let index =
-                id.checked_sub(min).ok_or_else(|| ShardError(format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}")))?;
+            let index = id.checked_sub(min).ok_or_else(|| {
+                ShardError(format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}"))
+            })?;
             return Shard::new(index, count)
-                .map_err(|e| ShardError(format!("{e}; avbatch needs a contiguous array such as --array=0-{}", count - 1)))
+                .map_err(|e| {
+                    ShardError(format!(
+                        "{e}; avbatch needs a contiguous array such as --array=0-{}",
+                        count - 1
+                    ))
+                })
                 .map(Some);
         }
         Ok(None)
@@ -98,9 +111,16 @@ impl FromStr for Shard {
     /// `K/N`, e.g. `0/4`.
     fn from_str(s: &str) -> Result<Shard, ShardError> {
         let shown = crate::excerpt::quoted(s);
-        let (k, n) = s.split_once('/').ok_or_else(|| ShardError(format!("{shown} is not K/N (e.g. 0/4: the first of four shards)")))?;
+        let (k, n) = s.split_once('/').ok_or_else(|| {
+            ShardError(format!("{shown} is not K/N (e.g. 0/4: the first of four shards)"))
+        })?;
         let parse = |x: &str| {
-            x.trim().parse::<u32>().map_err(|_| ShardError(format!("{shown} is not K/N with whole numbers (N from 1 to {})", u32::MAX)))
+            x.trim().parse::<u32>().map_err(|_| {
+                ShardError(format!(
+                    "{shown} is not K/N with whole numbers (N from 1 to {})",
+                    u32::MAX
+                ))
+            })
         };
         Shard::new(parse(k)?, parse(n)?)
     }
@@ -114,7 +134,10 @@ impl fmt::Display for Shard {
 
 /// `NAME.SUFFIX` beside the manifest, `NAME.shard-K-of-N.SUFFIX` for a shard.
 pub fn beside(manifest: &Path, shard: Option<Shard>, suffix: &str) -> PathBuf {
-    let stem = manifest.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manifest".into());
+    let stem = manifest
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "manifest".into());
     match shard {
         Some(s) => manifest.with_file_name(format!("{stem}.{}.{suffix}", s.file_tag())),
         None => manifest.with_file_name(format!("{stem}.{suffix}")),
@@ -127,7 +150,8 @@ mod tests {
 
     #[test]
     fn every_key_lands_in_exactly_one_shard_for_1_to_16_shards() {
-        let keys: Vec<String> = (0..5000).map(|i| format!("videos/{i:05}.mp4:{}:{}", 1000 + i, 17 * i)).collect();
+        let keys: Vec<String> =
+            (0..5000).map(|i| format!("videos/{i:05}.mp4:{}:{}", 1000 + i, 17 * i)).collect();
         for count in 1..=16u32 {
             let shards: Vec<Shard> = (0..count).map(|i| Shard::new(i, count).unwrap()).collect();
             let mut sizes = vec![0usize; count as usize];
@@ -139,7 +163,10 @@ mod tests {
             // Even enough: no shard more than 25 % off the mean at 5000 keys.
             let mean = keys.len() as f64 / f64::from(count);
             for (i, n) in sizes.iter().enumerate() {
-                assert!((*n as f64 - mean).abs() <= mean * 0.25, "shard {i}/{count} has {n} keys, mean {mean}");
+                assert!(
+                    (*n as f64 - mean).abs() <= mean * 0.25,
+                    "shard {i}/{count} has {n} keys, mean {mean}"
+                );
             }
         }
     }
@@ -148,7 +175,8 @@ mod tests {
     fn the_hash_is_stable() {
         // Fixed forever: changing it would move rows between shards of a running migration.
         assert_eq!(shard_of("row-1", 16), shard_of("row-1", 16));
-        let fixed: Vec<u32> = ["a", "b", "c", "row-1", "videos/x.mp4"].iter().map(|k| shard_of(k, 7)).collect();
+        let fixed: Vec<u32> =
+            ["a", "b", "c", "row-1", "videos/x.mp4"].iter().map(|k| shard_of(k, 7)).collect();
         let expected: Vec<u32> = ["a", "b", "c", "row-1", "videos/x.mp4"]
             .iter()
             .map(|k| {
@@ -165,22 +193,34 @@ mod tests {
         assert!("4/4".parse::<Shard>().unwrap_err().to_string().contains("numbered from 0 to 3"));
         assert!("0/0".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
-        let env =
-            |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
         assert_eq!(Shard::from_env(&env(&[])), Ok(None));
         assert_eq!(
             Shard::from_env(&env(&[("JOB_COMPLETION_INDEX", "2"), ("AVBATCH_SHARD_COUNT", "3")])),
             Ok(Some(Shard { index: 2, count: 3 }))
         );
-        assert!(Shard::from_env(&env(&[("JOB_COMPLETION_INDEX", "2")])).unwrap_err().to_string().contains("AVBATCH_SHARD_COUNT"));
+        assert!(Shard::from_env(&env(&[("JOB_COMPLETION_INDEX", "2")]))
+            .unwrap_err()
+            .to_string()
+            .contains("AVBATCH_SHARD_COUNT"));
         assert_eq!(
-            Shard::from_env(&env(&[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_COUNT", "4"), ("SLURM_ARRAY_TASK_MIN", "2")])),
+            Shard::from_env(&env(&[
+                ("SLURM_ARRAY_TASK_ID", "5"),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+                ("SLURM_ARRAY_TASK_MIN", "2")
+            ])),
             Ok(Some(Shard { index: 3, count: 4 }))
         );
         assert_eq!(
             Shard::from_env(&env(&[("SLURM_ARRAY_TASK_ID", "0"), ("SLURM_ARRAY_TASK_COUNT", "2")])),
             Ok(Some(Shard { index: 0, count: 2 }))
         );
-        assert!(Shard::from_env(&env(&[("SLURM_ARRAY_TASK_ID", "9"), ("SLURM_ARRAY_TASK_COUNT", "2")])).is_err());
+        assert!(Shard::from_env(&env(&[
+            ("SLURM_ARRAY_TASK_ID", "9"),
+            ("SLURM_ARRAY_TASK_COUNT", "2")
+        ]))
+        .is_err());
     }
 }

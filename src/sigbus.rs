@@ -28,8 +28,12 @@ struct Slot {
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
-const FREE: Slot =
-    Slot { claimed: AtomicBool::new(false), start: AtomicUsize::new(0), len: AtomicUsize::new(0), faults: AtomicUsize::new(0) };
+const FREE: Slot = Slot {
+    claimed: AtomicBool::new(false),
+    start: AtomicUsize::new(0),
+    len: AtomicUsize::new(0),
+    faults: AtomicUsize::new(0),
+};
 static TABLE: [Slot; SLOTS] = [FREE; SLOTS];
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
 static INSTALL: Once = Once::new();
@@ -49,7 +53,9 @@ impl Guard {
             return None;
         }
         install();
-        let slot = TABLE.iter().position(|s| s.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok())?;
+        let slot = TABLE.iter().position(|s| {
+            s.claimed.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        })?;
         let s = &TABLE[slot];
         s.faults.store(0, Ordering::Relaxed);
         s.len.store(len, Ordering::Release);
@@ -95,7 +101,11 @@ fn install() {
     });
 }
 
-extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
+extern "C" fn on_sigbus(
+    _signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    _context: *mut libc::c_void,
+) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     let page = PAGE.load(Ordering::Relaxed);
@@ -108,7 +118,14 @@ extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _conte
         // SAFETY: `at` is a page inside a live read-only map that this process owns (the guard
         // is dropped before the map); replacing that page with zeros changes no other memory.
         let zeros = unsafe {
-            libc::mmap(at as *mut libc::c_void, page, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0)
+            libc::mmap(
+                at as *mut libc::c_void,
+                page,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
         };
         if zeros != libc::MAP_FAILED {
             s.faults.fetch_add(1, Ordering::AcqRel);

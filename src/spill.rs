@@ -25,7 +25,12 @@ pub fn read_exact_or_end(input: &mut impl Read, buf: &mut [u8]) -> io::Result<bo
     while filled < buf.len() {
         match input.read(&mut buf[filled..]) {
             Ok(0) if filled == 0 => return Ok(false),
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "a spilled record is cut short")),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "a spilled record is cut short",
+                ))
+            }
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -81,12 +86,17 @@ impl<T: Record + Ord> Sorter<T> {
         if self.runs.is_empty() {
             // Everything fit in memory: no file at all.
             self.buffer.sort_unstable();
-            return Ok(Sorted { memory: self.buffer.into_iter(), heap: BinaryHeap::new(), readers: Vec::new() });
+            return Ok(Sorted {
+                memory: self.buffer.into_iter(),
+                heap: BinaryHeap::new(),
+                readers: Vec::new(),
+            });
         }
         if !self.buffer.is_empty() {
             self.spill()?;
         }
-        let mut readers: Vec<BufReader<File>> = self.runs.into_iter().map(|f| BufReader::with_capacity(1 << 16, f)).collect();
+        let mut readers: Vec<BufReader<File>> =
+            self.runs.into_iter().map(|f| BufReader::with_capacity(1 << 16, f)).collect();
         let mut heap = BinaryHeap::with_capacity(readers.len());
         for (run, reader) in readers.iter_mut().enumerate() {
             if let Some(record) = T::read_from(reader)? {
@@ -158,7 +168,11 @@ pub struct Tape<T: Record> {
 impl<T: Record> Tape<T> {
     /// An empty tape.
     pub fn new() -> io::Result<Self> {
-        Ok(Tape { out: BufWriter::with_capacity(1 << 16, tempfile::NamedTempFile::new()?), written: 0, _records: std::marker::PhantomData })
+        Ok(Tape {
+            out: BufWriter::with_capacity(1 << 16, tempfile::NamedTempFile::new()?),
+            written: 0,
+            _records: std::marker::PhantomData,
+        })
     }
 
     /// Appends a record.
@@ -207,7 +221,11 @@ impl<T: Record> Recorded<T> {
     /// A reader from the first record, with its own file handle (and so its own place).
     pub fn reader(&self) -> io::Result<TapeReader<T>> {
         let file = self.file.reopen()?;
-        Ok(TapeReader { input: BufReader::with_capacity(1 << 16, file), _keep: self.file.clone(), _records: std::marker::PhantomData })
+        Ok(TapeReader {
+            input: BufReader::with_capacity(1 << 16, file),
+            _keep: self.file.clone(),
+            _records: std::marker::PhantomData,
+        })
     }
 }
 
@@ -245,7 +263,10 @@ mod tests {
                 return Ok(None);
             }
             let (a, b) = buf.split_at(8);
-            Ok(Some(Pair(u64::from_le_bytes(a.try_into().unwrap()), u64::from_le_bytes(b.try_into().unwrap()))))
+            Ok(Some(Pair(
+                u64::from_le_bytes(a.try_into().unwrap()),
+                u64::from_le_bytes(b.try_into().unwrap()),
+            )))
         }
     }
 

@@ -30,13 +30,23 @@ async fn issue_5_files_changed_mid_upload_fail_their_row_and_never_complete_a_vi
     let report = dir.path().join("report.json");
     let run = |extra: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-        cmd.args(["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "--chunk-size", "5MiB", "-c", "5", "-q"])
-            .args(["--report", report.to_str().unwrap()])
-            .args(extra)
-            .env("AVBATCH_API_KEY", KEY)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "upload",
+            manifest.to_str().unwrap(),
+            "--base-url",
+            &server.url,
+            "--chunk-size",
+            "5MiB",
+            "-c",
+            "5",
+            "-q",
+        ])
+        .args(["--report", report.to_str().unwrap()])
+        .args(extra)
+        .env("AVBATCH_API_KEY", KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         cmd
     };
     let child = run(&[]).spawn().unwrap();
@@ -50,15 +60,27 @@ async fn issue_5_files_changed_mid_upload_fail_their_row_and_never_complete_a_vi
         let mut started = 0;
         for v in &videos {
             let st = server.status_of(v["videoId"].as_str().unwrap()).await;
-            started += usize::from(st["ingest"]["receivedBytes"].as_array().is_some_and(|r| !r.is_empty()));
+            started += usize::from(
+                st["ingest"]["receivedBytes"].as_array().is_some_and(|r| !r.is_empty()),
+            );
         }
         if videos.len() == 5 && started == 5 {
             break;
         }
     }
     let path = |name: &str| dir.path().join(format!("{name}.mp4"));
-    std::fs::File::options().write(true).open(path("truncated")).unwrap().set_len(MIB as u64).unwrap();
-    std::fs::File::options().append(true).open(path("grown")).unwrap().write_all(b"appended").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path("truncated"))
+        .unwrap()
+        .set_len(MIB as u64)
+        .unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(path("grown"))
+        .unwrap()
+        .write_all(b"appended")
+        .unwrap();
     {
         use std::os::unix::fs::FileExt;
         let f = std::fs::File::options().write(true).open(path("rewritten")).unwrap();
@@ -69,11 +91,18 @@ async fn issue_5_files_changed_mid_upload_fail_their_row_and_never_complete_a_vi
     std::fs::rename(&new_file, path("replaced")).unwrap();
 
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(1), "a failed row exits 1, never a signal:\n{text}");
     let rep: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let rows = rep["rows"].as_array().unwrap();
-    for (i, what) in ["was truncated", "grew from", "was modified", "was replaced by another file"].iter().enumerate() {
+    for (i, what) in ["was truncated", "grew from", "was modified", "was replaced by another file"]
+        .iter()
+        .enumerate()
+    {
         assert_eq!(rows[i]["status"], "failed", "{}", rows[i]);
         let error = rows[i]["error"].as_str().unwrap();
         assert!(error.contains(what) && error.contains("--force"), "row {i}: {error}");
@@ -86,7 +115,10 @@ async fn issue_5_files_changed_mid_upload_fail_their_row_and_never_complete_a_vi
             .iter()
             .map(|r| r["to"].as_u64().unwrap() + 1 - r["from"].as_u64().unwrap())
             .sum();
-        assert!(received < 16 * MIB as u64, "row {i}: the server holds {received} bytes, so the last part never went in");
+        assert!(
+            received < 16 * MIB as u64,
+            "row {i}: the server holds {received} bytes, so the last part never went in"
+        );
     }
     assert_eq!(rows[4]["status"], "uploaded");
     let back = server.source_of(rows[4]["videoId"].as_str().unwrap()).await;
@@ -99,7 +131,10 @@ async fn issue_5_files_changed_mid_upload_fail_their_row_and_never_complete_a_vi
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rep: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     // Read back in parallel: the bandwidth cap is per connection.
-    let backs = futures::future::join_all((0..names.len()).map(|i| server.source_of(rep["rows"][i]["videoId"].as_str().unwrap()))).await;
+    let backs = futures::future::join_all(
+        (0..names.len()).map(|i| server.source_of(rep["rows"][i]["videoId"].as_str().unwrap())),
+    )
+    .await;
     for (name, back) in names.iter().zip(backs) {
         assert!(back == std::fs::read(path(name)).unwrap(), "`{name}` went up as it is now");
     }

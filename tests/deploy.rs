@@ -55,15 +55,29 @@ async fn issue_7_the_slurm_array_script_runs_every_task_as_one_shard() {
         .collect();
     for t in tasks {
         let out = t.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         for line in String::from_utf8_lossy(&out.stderr).lines() {
-            serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("the script logs JSON ({e}): {line}"));
+            serde_json::from_str::<Value>(line)
+                .unwrap_or_else(|e| panic!("the script logs JSON ({e}): {line}"));
         }
     }
     let merged = d.join("merged.json");
-    let reports: Vec<PathBuf> = (0..3).map(|k| d.join(format!("manifest.shard-{k}-of-3.report.csv"))).collect();
+    let reports: Vec<PathBuf> =
+        (0..3).map(|k| d.join(format!("manifest.shard-{k}-of-3.report.csv"))).collect();
     let out = Command::new(env!("CARGO_BIN_EXE_avbatch"))
-        .args(["report", "merge", "-o", merged.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()])
+        .args([
+            "report",
+            "merge",
+            "-o",
+            merged.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ])
         .args(&reports)
         .output()
         .unwrap();
@@ -81,18 +95,37 @@ fn issue_7_the_kubernetes_job_counts_its_shards_like_its_completions() {
     let yaml = std::fs::read_to_string(repo("deploy/kubernetes/avbatch-indexed-job.yaml")).unwrap();
     let value_after = |needle: &str| -> String {
         let at = yaml.find(needle).unwrap_or_else(|| panic!("`{needle}` is in the Job"));
-        yaml[at + needle.len()..].lines().next().unwrap().split('#').next().unwrap().trim().trim_matches('"').to_owned()
+        yaml[at + needle.len()..]
+            .lines()
+            .next()
+            .unwrap()
+            .split('#')
+            .next()
+            .unwrap()
+            .trim()
+            .trim_matches('"')
+            .to_owned()
     };
     assert_eq!(value_after("completionMode:"), "Indexed");
     let completions = value_after("\n  completions:");
     let count = value_after("- name: AVBATCH_SHARD_COUNT\n              value:");
     assert_eq!(completions, count, "AVBATCH_SHARD_COUNT must equal completions");
-    assert!(yaml.contains("secretKeyRef:") && yaml.contains("name: AVBATCH_API_KEY"), "the key comes from a Secret");
+    assert!(
+        yaml.contains("secretKeyRef:") && yaml.contains("name: AVBATCH_API_KEY"),
+        "the key comes from a Secret"
+    );
     assert!(yaml.contains("- upload") && yaml.contains("--log-format=json"));
 }
 
 /// Runs the Slurm script as array task `id` of `count` (numbered from 0) and waits for it.
-fn slurm_task(manifest: &Path, server_url: &str, key_file: &Path, id: u32, count: u32, env: &[(&str, &Path)]) {
+fn slurm_task(
+    manifest: &Path,
+    server_url: &str,
+    key_file: &Path,
+    id: u32,
+    count: u32,
+    env: &[(&str, &Path)],
+) {
     let out = Command::new("bash")
         .arg(repo("deploy/slurm/avbatch-array.sbatch"))
         .env("MANIFEST", manifest)
@@ -107,7 +140,12 @@ fn slurm_task(manifest: &Path, server_url: &str, key_file: &Path, id: u32, count
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    assert!(out.status.success(), "task {id}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "task {id}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,21 +166,44 @@ async fn issue_12_slurm_tasks_keep_journals_on_the_node_when_asked_and_resume_el
     // Two tasks on one node: journals apart on the node, reports on the shared folder.
     let node = tempfile::tempdir().unwrap();
     for id in 0..2 {
-        slurm_task(&manifest, &server.url, &key_file, id, 2, &[("AVBATCH_JOURNAL_DIR", node.path())]);
+        slurm_task(
+            &manifest,
+            &server.url,
+            &key_file,
+            id,
+            2,
+            &[("AVBATCH_JOURNAL_DIR", node.path())],
+        );
     }
     for id in 0..2 {
-        assert!(node.path().join(format!("manifest.task-{id}-of-2.journal.sqlite")).exists(), "task {id}'s journal is on the node");
-        assert!(d.join(format!("manifest.shard-{id}-of-2.report.csv")).exists(), "task {id}'s report is shared");
+        assert!(
+            node.path().join(format!("manifest.task-{id}-of-2.journal.sqlite")).exists(),
+            "task {id}'s journal is on the node"
+        );
+        assert!(
+            d.join(format!("manifest.shard-{id}-of-2.report.csv")).exists(),
+            "task {id}'s report is shared"
+        );
     }
-    let beside: Vec<_> =
-        std::fs::read_dir(d).unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.contains("journal")).collect();
+    let beside: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains("journal"))
+        .collect();
     assert!(beside.is_empty(), "no journal on the shared folder: {beside:?}");
     assert_eq!(server.all_videos().await.len(), 6);
 
     // Task 0 re-run on another node, with no journal: it finds every video it made by key.
     let before = server.server.received_bytes();
     let other_node = tempfile::tempdir().unwrap();
-    slurm_task(&manifest, &server.url, &key_file, 0, 2, &[("AVBATCH_JOURNAL_DIR", other_node.path())]);
+    slurm_task(
+        &manifest,
+        &server.url,
+        &key_file,
+        0,
+        2,
+        &[("AVBATCH_JOURNAL_DIR", other_node.path())],
+    );
     assert_eq!(server.all_videos().await.len(), 6, "no duplicate");
     assert_eq!(server.server.received_bytes(), before, "nothing sent again");
     let report = std::fs::read_to_string(d.join("manifest.shard-0-of-2.report.csv")).unwrap();
@@ -152,7 +213,8 @@ async fn issue_12_slurm_tasks_keep_journals_on_the_node_when_asked_and_resume_el
 
 /// A Kubernetes or Slurm memory quantity in bytes: `2Gi`, `1536Mi`, `2G` (Slurm's G is GiB).
 fn bytes_of(quantity: &str) -> u64 {
-    let (number, unit) = quantity.split_at(quantity.find(|c: char| !c.is_ascii_digit()).unwrap_or(quantity.len()));
+    let (number, unit) =
+        quantity.split_at(quantity.find(|c: char| !c.is_ascii_digit()).unwrap_or(quantity.len()));
     let scale = match unit {
         "Gi" | "G" => 1 << 30,
         "Mi" | "M" | "" => 1 << 20,
@@ -162,7 +224,10 @@ fn bytes_of(quantity: &str) -> u64 {
 }
 
 #[test]
-#[expect(clippy::zombie_processes, reason = "the child is reaped by wait4, which also reports its peak memory")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also reports its peak memory"
+)]
 fn issue_12_the_recipes_memory_limits_hold_a_million_row_manifest() {
     let yaml = std::fs::read_to_string(repo("deploy/kubernetes/avbatch-indexed-job.yaml")).unwrap();
     let sbatch = std::fs::read_to_string(repo("deploy/slurm/avbatch-array.sbatch")).unwrap();
@@ -183,7 +248,14 @@ fn issue_12_the_recipes_memory_limits_hold_a_million_row_manifest() {
     let mut m = std::io::BufWriter::new(std::fs::File::create(&manifest).unwrap());
     writeln!(m, "path,id,title,tags,metadata,meta.source,public").unwrap();
     for r in 0..1_000_000 {
-        writeln!(m, "v/{:05}.mp4,row-{r},\"Video {r}, take {}\",a;b,k=v;n={r},cam-{},yes", r % 1000, r % 7, r % 13).unwrap();
+        writeln!(
+            m,
+            "v/{:05}.mp4,row-{r},\"Video {r}, take {}\",a;b,k=v;n={r},cam-{},yes",
+            r % 1000,
+            r % 7,
+            r % 13
+        )
+        .unwrap();
     }
     m.into_inner().unwrap().sync_all().unwrap();
 
@@ -198,10 +270,22 @@ fn issue_12_the_recipes_memory_limits_hold_a_million_row_manifest() {
     // SAFETY: the pid is our child's, not yet waited for; both out-pointers are valid.
     let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     assert_eq!(waited, child.id() as libc::pid_t);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the dry run succeeds: {status}");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the dry run succeeds: {status}"
+    );
     let peak = usage.ru_maxrss as u64 * 1024; // KiB on Linux
-    let _ = writeln!(std::io::stderr(), "issue 12: --dry-run of 1 000 000 rows peaked at {} MiB", peak >> 20);
+    let _ = writeln!(
+        std::io::stderr(),
+        "issue 12: --dry-run of 1 000 000 rows peaked at {} MiB",
+        peak >> 20
+    );
     for (recipe, limit) in [("Kubernetes", kubernetes), ("Slurm", slurm)] {
-        assert!(peak + peak / 4 <= limit, "{recipe}: {} MiB is not a quarter above the peak of {} MiB", limit >> 20, peak >> 20);
+        assert!(
+            peak + peak / 4 <= limit,
+            "{recipe}: {} MiB is not a quarter above the peak of {} MiB",
+            limit >> 20,
+            peak >> 20
+        );
     }
 }

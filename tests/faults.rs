@@ -65,12 +65,17 @@ fn raw_http(addr: &str, head: &str, body: Vec<u8>) -> Option<RawAnswer> {
 }
 
 fn raw_get(addr: &str, target: &str) -> Option<RawAnswer> {
-    raw_http(addr, &format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}", basic_auth(KEY)), Vec::new())
+    raw_http(
+        addr,
+        &format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}", basic_auth(KEY)),
+        Vec::new(),
+    )
 }
 
 /// The server at `addr` still answers `GET /videos` with 200.
 fn assert_still_serving(addr: &str, after: &str) {
-    let a = raw_get(addr, "/videos").unwrap_or_else(|| panic!("the server stopped answering after {after}"));
+    let a = raw_get(addr, "/videos")
+        .unwrap_or_else(|| panic!("the server stopped answering after {after}"));
     assert_eq!(a.status, 200, "GET /videos after {after}: {}", a.head);
 }
 
@@ -106,7 +111,8 @@ async fn issue_5_server_killed_9_and_restarted_mid_batch_the_run_rides_it_out() 
     let addr = server.addr();
     let url = server.url.clone();
     let batch = Batch::new(8, |i| 11 * MIB + i * 4099);
-    let mut upload = Running::start(batch.upload(&url, &["-c", "2", "--retries", "10", "--timeout", "20s"]));
+    let mut upload =
+        Running::start(batch.upload(&url, &["-c", "2", "--retries", "10", "--timeout", "20s"]));
 
     let mut restarts = 0;
     let mut mark = 0;
@@ -156,9 +162,16 @@ async fn issue_5_resets_mid_body_and_10_percent_503_still_end_byte_exact() {
     let rep = batch.read_report();
     assert_eq!(rep["summary"]["uploaded"], 8, "{rep}");
     // 24 parts at a 25 % reset rate and every call at 10 % 503: without retries this cannot pass.
-    assert!(rep["summary"]["retries"].as_u64().unwrap() >= 3, "faults were injected, so there were retries: {rep}");
+    assert!(
+        rep["summary"]["retries"].as_u64().unwrap() >= 3,
+        "faults were injected, so there were retries: {rep}"
+    );
     assert_exactly_once(&server.url, &batch).await;
-    assert_eq!(server.server.received_bytes(), batch.total(), "no part was stored twice, none lost");
+    assert_eq!(
+        server.server.received_bytes(),
+        batch.total(),
+        "no part was stored twice, none lost"
+    );
 }
 
 // =============================================================================================
@@ -199,10 +212,22 @@ async fn issue_5_answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeo
 
     // With the API key: even the token request times out. No hang, exit 1, a clear message.
     let started = Instant::now();
-    let done = run(batch.upload(&server.url, &["--timeout", "300ms", "--retries", "1"]), Duration::from_secs(60)).await;
+    let done = run(
+        batch.upload(&server.url, &["--timeout", "300ms", "--retries", "1"]),
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(done.code, Some(1), "a timed-out run exits 1\n{}", done.text());
-    assert!(done.stderr.contains("timed out"), "the message says the calls timed out\n{}", done.text());
-    assert!(started.elapsed() < Duration::from_secs(20), "gave up in bounded time: {:?}", started.elapsed());
+    assert!(
+        done.stderr.contains("timed out"),
+        "the message says the calls timed out\n{}",
+        done.text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "gave up in bounded time: {:?}",
+        started.elapsed()
+    );
     assert!(list_videos(&server.url).await.is_empty());
     let rep = batch.read_report();
     assert_eq!(rep["summary"]["pending"], 3, "the report says no row started: {rep}");
@@ -214,15 +239,32 @@ async fn issue_5_answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeo
     let token = token["token"].as_str().unwrap().to_owned();
     // A token alone cannot set titles: the same files without the title column.
     let plain = batch.path("plain.csv");
-    std::fs::write(&plain, (0..3).fold("id,path\n".to_owned(), |csv, i| csv + &format!("row-{i},f{i}.mp4\n"))).unwrap();
+    std::fs::write(
+        &plain,
+        (0..3).fold("id,path\n".to_owned(), |csv, i| csv + &format!("row-{i},f{i}.mp4\n")),
+    )
+    .unwrap();
     let mut cmd = avbatch();
-    cmd.args(["upload", plain.to_str().unwrap(), "--base-url", &other.url, "--chunk-size", "5MiB", "-q", "--report"])
-        .arg(batch.report())
-        .args(["--timeout", "300ms", "--retries", "1", "--no-journal", "--upload-token", &token]);
+    cmd.args([
+        "upload",
+        plain.to_str().unwrap(),
+        "--base-url",
+        &other.url,
+        "--chunk-size",
+        "5MiB",
+        "-q",
+        "--report",
+    ])
+    .arg(batch.report())
+    .args(["--timeout", "300ms", "--retries", "1", "--no-journal", "--upload-token", &token]);
     let started = Instant::now();
     let done = run(cmd, Duration::from_secs(60)).await;
     assert_eq!(done.code, Some(1), "rows that time out fail the run with exit 1\n{}", done.text());
-    assert!(started.elapsed() < Duration::from_secs(20), "gave up in bounded time: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "gave up in bounded time: {:?}",
+        started.elapsed()
+    );
     let rep = batch.read_report();
     assert_eq!(rep["summary"]["failed"], 3, "{rep}");
     for row in rep["rows"].as_array().unwrap() {
@@ -231,7 +273,9 @@ async fn issue_5_answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeo
     }
 
     // A timeout above the latency: the same batch goes through, exactly once.
-    let done = run(batch.upload(&server.url, &["--timeout", "10s", "-c", "3"]), Duration::from_secs(90)).await;
+    let done =
+        run(batch.upload(&server.url, &["--timeout", "10s", "-c", "3"]), Duration::from_secs(90))
+            .await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     assert_exactly_once(&server.url, &batch).await;
 }
@@ -263,18 +307,30 @@ async fn issue_5_sigterm_mid_batch_exits_130_with_a_consistent_journal_and_a_rer
     let st = batch.status().expect("avbatch status reads the journal after SIGTERM");
     assert_eq!(st["failed"], 0, "{st}");
     assert_eq!(st["manifestRows"], 6, "{st}");
-    assert_eq!(st["bytesDone"].as_u64(), Some(server.server.received_bytes()), "journal bytes = bytes the server holds: {st}");
+    assert_eq!(
+        st["bytesDone"].as_u64(),
+        Some(server.server.received_bytes()),
+        "journal bytes = bytes the server holds: {st}"
+    );
     assert_eq!(st["bytesDone"], s["bytes"], "journal bytes = report bytes: {st} {rep}");
     for row in rep["rows"].as_array().unwrap() {
         if let Some(id) = row["videoId"].as_str() {
-            assert_eq!(held_bytes(&server.url, id).await, row["bytes"].as_u64().unwrap(), "report = server for {row}");
+            assert_eq!(
+                held_bytes(&server.url, id).await,
+                row["bytes"].as_u64().unwrap(),
+                "report = server for {row}"
+            );
         }
     }
 
     let done = run(batch.upload(&server.url, &["-c", "3"]), Duration::from_secs(90)).await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     assert_exactly_once(&server.url, &batch).await;
-    assert_eq!(server.server.received_bytes(), batch.total(), "no byte was sent twice across the two runs");
+    assert_eq!(
+        server.server.received_bytes(),
+        batch.total(),
+        "no byte was sent twice across the two runs"
+    );
     let st = batch.status().unwrap();
     assert_eq!((st["done"].as_u64(), st["notStarted"].as_u64()), (Some(6), Some(0)), "{st}");
 }
@@ -285,19 +341,31 @@ async fn issue_5_sigterm_mid_batch_exits_130_with_a_consistent_journal_and_a_rer
 
 /// Runs the batch with `--journal journal` (through `sh -c PRELUDE` when given) and checks the
 /// run stopped before sending anything, with a clear message.
-async fn assert_refused_before_sending(batch: &Batch, server: &common::TestServer, journal: &Path, prelude: Option<&str>, what: &str) {
+async fn assert_refused_before_sending(
+    batch: &Batch,
+    server: &common::TestServer,
+    journal: &Path,
+    prelude: Option<&str>,
+    what: &str,
+) {
     let mut cmd = batch.upload(&server.url, &["--journal", journal.to_str().unwrap()]);
     if let Some(prelude) = prelude {
         // Same program and arguments, behind a shell that sets limits first.
         let mut shell = Command::new("sh");
-        shell.arg("-c").arg(format!("{prelude}; exec \"$0\" \"$@\"")).arg(cmd.get_program()).args(cmd.get_args());
+        shell
+            .arg("-c")
+            .arg(format!("{prelude}; exec \"$0\" \"$@\""))
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
         shell.env("AVBATCH_API_KEY", KEY).env_remove("RUST_LOG").stdin(Stdio::null());
         cmd = shell;
     }
     let done = run(cmd, Duration::from_secs(60)).await;
     assert_eq!(done.code, Some(2), "{what}: exit 2\n{}", done.text());
     assert!(
-        done.stderr.contains("error:") && done.stderr.contains("journal") && done.stderr.contains(&journal.display().to_string()),
+        done.stderr.contains("error:")
+            && done.stderr.contains("journal")
+            && done.stderr.contains(&journal.display().to_string()),
         "{what}: the error names the journal\n{}",
         done.text()
     );
@@ -317,7 +385,14 @@ async fn issue_5_an_unwritable_journal_stops_the_run_before_anything_is_sent() {
     std::fs::create_dir(&ro).unwrap();
     std::fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
     if std::fs::File::create(ro.join("probe")).is_err() {
-        assert_refused_before_sending(&batch, &server, &ro.join("x.sqlite"), None, "read-only folder").await;
+        assert_refused_before_sending(
+            &batch,
+            &server,
+            &ro.join("x.sqlite"),
+            None,
+            "read-only folder",
+        )
+        .await;
     } else {
         let _ = std::fs::remove_file(ro.join("probe"));
         eprintln!("running as root: mode 0555 does not stop writes; the read-only folder case is covered by the paths below");
@@ -326,15 +401,43 @@ async fn issue_5_an_unwritable_journal_stops_the_run_before_anything_is_sent() {
 
     // Paths that cannot be created by anyone, root included.
     let under_a_file = batch.path("f0.mp4").join("x.sqlite");
-    assert_refused_before_sending(&batch, &server, &under_a_file, None, "a journal under a regular file").await;
-    assert_refused_before_sending(&batch, &server, Path::new("/proc/avbatch-no-such-dir/x.sqlite"), None, "a journal under /proc").await;
-    assert_refused_before_sending(&batch, &server, Path::new("/proc/avbatch-x.sqlite"), None, "a journal in /proc").await;
+    assert_refused_before_sending(
+        &batch,
+        &server,
+        &under_a_file,
+        None,
+        "a journal under a regular file",
+    )
+    .await;
+    assert_refused_before_sending(
+        &batch,
+        &server,
+        Path::new("/proc/avbatch-no-such-dir/x.sqlite"),
+        None,
+        "a journal under /proc",
+    )
+    .await;
+    assert_refused_before_sending(
+        &batch,
+        &server,
+        Path::new("/proc/avbatch-x.sqlite"),
+        None,
+        "a journal in /proc",
+    )
+    .await;
 
     // A full disk, as the process sees it: no file may grow (RLIMIT_FSIZE 0; SIGXFSZ ignored so
     // writes fail with EFBIG instead of killing the process).
     let journal = batch.path("fsize").join("x.sqlite");
     std::fs::create_dir(journal.parent().unwrap()).unwrap();
-    assert_refused_before_sending(&batch, &server, &journal, Some("trap '' XFSZ; ulimit -f 0"), "a disk that takes no more bytes").await;
+    assert_refused_before_sending(
+        &batch,
+        &server,
+        &journal,
+        Some("trap '' XFSZ; ulimit -f 0"),
+        "a disk that takes no more bytes",
+    )
+    .await;
 
     // A really full file system, when this test may mount a tiny tmpfs (root only).
     let mnt = batch.path("full-fs");
@@ -355,7 +458,14 @@ async fn issue_5_an_unwritable_journal_stops_the_run_before_anything_is_sent() {
         let mut filler = std::fs::File::create(mnt.join("filler")).unwrap();
         while filler.write_all(&[7u8; 4096]).and_then(|()| filler.sync_all()).is_ok() {}
         drop(filler);
-        assert_refused_before_sending(&batch, &server, &mnt.join("x.sqlite"), None, "a full file system").await;
+        assert_refused_before_sending(
+            &batch,
+            &server,
+            &mnt.join("x.sqlite"),
+            None,
+            "a full file system",
+        )
+        .await;
     } else {
         eprintln!("skipped the real full file system: mounting a tmpfs needs root");
     }
@@ -393,20 +503,31 @@ async fn issue_5_the_key_and_tokens_appear_in_no_artefact_even_at_trace_level() 
     let done = first.kill9();
     outputs.push(("run 1 stdout".into(), done.stdout.into_bytes()));
     outputs.push(("run 1 stderr".into(), done.stderr.into_bytes()));
-    let killed_files: Vec<PathBuf> =
-        files_under(batch.dir.path()).into_iter().filter(|p| p.extension().is_none_or(|e| e != "mp4")).collect();
-    assert!(killed_files.iter().any(|p| p.to_string_lossy().ends_with(".sqlite-wal")), "the killed run left its WAL: {killed_files:?}");
+    let killed_files: Vec<PathBuf> = files_under(batch.dir.path())
+        .into_iter()
+        .filter(|p| p.extension().is_none_or(|e| e != "mp4"))
+        .collect();
+    assert!(
+        killed_files.iter().any(|p| p.to_string_lossy().ends_with(".sqlite-wal")),
+        "the killed run left its WAL: {killed_files:?}"
+    );
     for p in killed_files {
         outputs.push((format!("after kill -9: {}", p.display()), std::fs::read(&p).unwrap()));
     }
 
     // Run 2 to the end, CSV report; run 3 (all done), JSON report and --json on stdout.
     let csv = batch.path("report.csv");
-    let done = run(with_secret(batch.upload_reporting(&server.url, &csv, &["-vv", "-c", "2"])), Duration::from_secs(90)).await;
+    let done = run(
+        with_secret(batch.upload_reporting(&server.url, &csv, &["-vv", "-c", "2"])),
+        Duration::from_secs(90),
+    )
+    .await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     outputs.push(("run 2 stdout".into(), done.stdout.into_bytes()));
     outputs.push(("run 2 stderr".into(), done.stderr.into_bytes()));
-    let done = run(with_secret(batch.upload(&server.url, &["-vv", "--json"])), Duration::from_secs(60)).await;
+    let done =
+        run(with_secret(batch.upload(&server.url, &["-vv", "--json"])), Duration::from_secs(60))
+            .await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     assert_eq!(batch.read_report()["summary"]["skipped"], 3);
     outputs.push(("run 3 stdout".into(), done.stdout.into_bytes()));
@@ -414,11 +535,18 @@ async fn issue_5_the_key_and_tokens_appear_in_no_artefact_even_at_trace_level() 
     // `avbatch status`, too.
     let status = avbatch().args(["status", batch.manifest().to_str().unwrap()]).output().unwrap();
     outputs.push(("status".into(), [status.stdout, status.stderr].concat()));
-    for p in files_under(batch.dir.path()).into_iter().filter(|p| p.extension().is_none_or(|e| e != "mp4")) {
+    for p in files_under(batch.dir.path())
+        .into_iter()
+        .filter(|p| p.extension().is_none_or(|e| e != "mp4"))
+    {
         outputs.push((p.display().to_string(), std::fs::read(&p).unwrap()));
     }
     let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
-    assert!(names.iter().any(|n| n.ends_with("report.csv")) && names.iter().any(|n| n.ends_with("report.json")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("report.csv"))
+            && names.iter().any(|n| n.ends_with("report.json")),
+        "{names:?}"
+    );
     assert!(names.iter().any(|n| n.ends_with(".sqlite")), "{names:?}");
 
     use base64::Engine;
@@ -429,7 +557,10 @@ async fn issue_5_the_key_and_tokens_appear_in_no_artefact_even_at_trace_level() 
         for needle in needles {
             let found = bytes.windows(needle.len()).position(|w| w == needle);
             if let Some(at) = found {
-                let ctx = String::from_utf8_lossy(&bytes[at.saturating_sub(80)..(at + 80).min(bytes.len())]).into_owned();
+                let ctx = String::from_utf8_lossy(
+                    &bytes[at.saturating_sub(80)..(at + 80).min(bytes.len())],
+                )
+                .into_owned();
                 panic!("`{}` found in {name}: …{ctx}…", String::from_utf8_lossy(needle));
             }
         }
@@ -445,9 +576,16 @@ async fn issue_5_the_key_and_tokens_appear_in_no_artefact_even_at_trace_level() 
 async fn issue_5_serve_binds_loopback_by_default() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    let server = ServeProcess::start(&["--data", data.to_str().unwrap(), "--api-key", KEY], &root.path().join("serve.log"))
-        .unwrap_or_else(|log| panic!("avbatch serve did not start:\n{log}"));
-    assert!(server.url.starts_with("http://127.0.0.1:"), "binds 127.0.0.1 unless told otherwise: {}", server.url);
+    let server = ServeProcess::start(
+        &["--data", data.to_str().unwrap(), "--api-key", KEY],
+        &root.path().join("serve.log"),
+    )
+    .unwrap_or_else(|log| panic!("avbatch serve did not start:\n{log}"));
+    assert!(
+        server.url.starts_with("http://127.0.0.1:"),
+        "binds 127.0.0.1 unless told otherwise: {}",
+        server.url
+    );
     let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
     assert_ne!(port, 0);
     assert_still_serving(&server.addr(), "start");
@@ -487,10 +625,23 @@ async fn issue_5_serve_refuses_path_traversal_in_ids() {
     let auth = basic_auth(KEY);
     let mut requests: Vec<(String, String, Vec<u8>)> = Vec::new();
     for t in &targets {
-        requests.push((format!("GET {t} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}"), t.clone(), Vec::new()));
+        requests.push((
+            format!("GET {t} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}"),
+            t.clone(),
+            Vec::new(),
+        ));
     }
-    for t in ["/videos/..%2F..%2Fcanary", "/upload-tokens/..%2F..%2Fcanary", "/upload-tokens/..%2Fcanary", "/videos/vi%00x"] {
-        requests.push((format!("DELETE {t} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}"), format!("DELETE {t}"), Vec::new()));
+    for t in [
+        "/videos/..%2F..%2Fcanary",
+        "/upload-tokens/..%2F..%2Fcanary",
+        "/upload-tokens/..%2Fcanary",
+        "/videos/vi%00x",
+    ] {
+        requests.push((
+            format!("DELETE {t} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}"),
+            format!("DELETE {t}"),
+            Vec::new(),
+        ));
     }
     let patch = br#"{"title":"escaped"}"#.to_vec();
     requests.push((
@@ -501,7 +652,9 @@ async fn issue_5_serve_refuses_path_traversal_in_ids() {
     let (ct, body) = common::multipart_file("file", "../../escape.mp4", &pattern(1000, 1));
     for t in ["/videos/..%2F..%2Fescape/source", "/videos/..%2F..%2F..%2Fescape/source"] {
         requests.push((
-            format!("POST {t} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: {ct}"),
+            format!(
+                "POST {t} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: {ct}"
+            ),
             format!("POST {t}"),
             body.clone(),
         ));
@@ -528,21 +681,42 @@ async fn issue_5_serve_refuses_path_traversal_in_ids() {
             assert_eq!(a.status, 201, "{what}: {} {}", a.head, String::from_utf8_lossy(&a.body));
             continue;
         }
-        assert!(a.status == 404 || a.status == 400, "{what}: answered {} (want 404 or 400)\n{}", a.status, a.head);
-        assert!(a.head.contains("content-type: application/problem+json"), "{what}: a problem+json error\n{}", a.head);
+        assert!(
+            a.status == 404 || a.status == 400,
+            "{what}: answered {} (want 404 or 400)\n{}",
+            a.status,
+            a.head
+        );
+        assert!(
+            a.head.contains("content-type: application/problem+json"),
+            "{what}: a problem+json error\n{}",
+            a.head
+        );
     }
 
     // Nothing appeared or vanished outside the data folder's own bookkeeping, the canaries are
     // intact, and no file anywhere is named after the climbing names.
-    assert!(root.path().join("canary.json").exists() && data.join("canary.json").exists(), "a canary was deleted");
-    assert_eq!(std::fs::read_to_string(root.path().join("canary.json")).unwrap(), "{}", "a canary was written");
+    assert!(
+        root.path().join("canary.json").exists() && data.join("canary.json").exists(),
+        "a canary was deleted"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("canary.json")).unwrap(),
+        "{}",
+        "a canary was written"
+    );
     let after = files_under(root.path());
-    let outside: Vec<&PathBuf> =
-        after.iter().filter(|p| !p.starts_with(&data) && !before.contains(p) && !p.ends_with("data.log")).collect();
+    let outside: Vec<&PathBuf> = after
+        .iter()
+        .filter(|p| !p.starts_with(&data) && !before.contains(p) && !p.ends_with("data.log"))
+        .collect();
     assert!(outside.is_empty(), "files created outside the data folder: {outside:?}");
     let strange: Vec<&PathBuf> = after
         .iter()
-        .filter(|p| ["escape", "passwd", "canary"].iter().any(|n| p.to_string_lossy().contains(n)) && !before.contains(p))
+        .filter(|p| {
+            ["escape", "passwd", "canary"].iter().any(|n| p.to_string_lossy().contains(n))
+                && !before.contains(p)
+        })
         .collect();
     assert!(strange.is_empty(), "files named after a traversal attempt: {strange:?}");
     for (p, existed) in climbs.iter().zip(existed) {
@@ -588,10 +762,16 @@ async fn issue_5_serve_caps_header_and_json_body_sizes() {
     assert!(list_videos(&server.url).await.is_empty(), "the oversized create made no video");
 
     // A 100 KiB header: refused with 431, or the connection closed; the server keeps serving.
-    let head = format!("GET /videos HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nX-Big: {}", "b".repeat(100 * 1024));
+    let head = format!(
+        "GET /videos HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nX-Big: {}",
+        "b".repeat(100 * 1024)
+    );
     if let Some(a) = send(head, Vec::new()).await.unwrap() {
         if a.status != 431 {
-            missing.push(format!("GET /videos with a 100 KiB header: answered {} (want 431 or a closed connection)", a.status));
+            missing.push(format!(
+                "GET /videos with a 100 KiB header: answered {} (want 431 or a closed connection)",
+                a.status
+            ));
         }
     }
     assert_still_serving(&addr, "a 100 KiB header");
@@ -601,10 +781,17 @@ async fn issue_5_serve_caps_header_and_json_body_sizes() {
     let head = format!("GET /videos HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}{many}");
     if let Some(a) = send(head, Vec::new()).await.unwrap() {
         if a.status != 431 {
-            missing.push(format!("GET /videos with 500 headers: answered {} (want 431 or a closed connection)", a.status));
+            missing.push(format!(
+                "GET /videos with 500 headers: answered {} (want 431 or a closed connection)",
+                a.status
+            ));
         }
     }
     assert_still_serving(&addr, "500 headers");
     // Expired upload tokens are refused: tests/upload_modes.rs `expired_upload_token_is_refused`.
-    assert!(missing.is_empty(), "size caps missing from avbatch serve:\n  {}", missing.join("\n  "));
+    assert!(
+        missing.is_empty(),
+        "size caps missing from avbatch serve:\n  {}",
+        missing.join("\n  ")
+    );
 }

@@ -14,7 +14,13 @@ use common::{basic_auth, kill_group, run_bounded, spawn_server};
 /// avbatch with no credentials or log settings from the environment running the tests.
 fn avbatch() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    for var in ["AVBATCH_API_KEY", "APIVIDEO_API_KEY", "AVBATCH_UPLOAD_TOKEN", "AVBATCH_SERVE_API_KEYS", "RUST_LOG"] {
+    for var in [
+        "AVBATCH_API_KEY",
+        "APIVIDEO_API_KEY",
+        "AVBATCH_UPLOAD_TOKEN",
+        "AVBATCH_SERVE_API_KEYS",
+        "RUST_LOG",
+    ] {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null());
@@ -22,7 +28,11 @@ fn avbatch() -> Command {
 }
 
 fn text(o: &Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -67,13 +77,21 @@ fn issue_11_absurd_flag_values_are_usage_errors_that_say_the_range() {
         (with(&upload, &["--timeout", "0s"]), "--timeout", timeout),
         (with(&upload, &["--bandwidth", "18446744073709551615"]), "--bandwidth", bw),
         (with(&upload, &["--bandwidth", "0"]), "--bandwidth", bw),
-        (with(&upload, &["--chunk-size", "18446744073709551615"]), "--chunk-size", "from 5MiB to 200MiB"),
+        (
+            with(&upload, &["--chunk-size", "18446744073709551615"]),
+            "--chunk-size",
+            "from 5MiB to 200MiB",
+        ),
         (with(&upload, &["--chunk-size", "1MiB"]), "--chunk-size", "from 5MiB to 200MiB"),
         (with(&upload, &["--retries", "4294967295"]), "--retries", "from 0 to 1000"),
         (with(&upload, &["--retries=-1"]), "--retries", "from 0 to 1000"),
         (with(&upload, &["--shard", "0/99999999999"]), "--shard", "N from 1 to 4294967295"),
         (with(&serve, &["--latency", "18446744073709551615s"]), "--latency", "from 0s to 1h"),
-        (with(&serve, &["--token-ttl", "18446744073709551615s"]), "--token-ttl", "from 1s to 7days"),
+        (
+            with(&serve, &["--token-ttl", "18446744073709551615s"]),
+            "--token-ttl",
+            "from 1s to 7days",
+        ),
         (with(&serve, &["--token-ttl", "0s"]), "--token-ttl", "from 1s to 7days"),
         (with(&serve, &["--bandwidth", "18446744073709551615"]), "--bandwidth", bw),
         (with(&serve, &["--storm", "18446744073709551615s:1s"]), "--storm", storm),
@@ -81,7 +99,11 @@ fn issue_11_absurd_flag_values_are_usage_errors_that_say_the_range() {
         (with(&serve, &["--rate-limit", "all=4294967295/1s"]), "--rate-limit", quota),
         (with(&serve, &["--rate-limit", "uploads=1/18446744073709551615s"]), "--rate-limit", quota),
         (with(&serve, &["--fail-rate", "NaN"]), "--fail-rate", "from 0 to 1"),
-        (with(&serve, &["--seed", "18446744073709551616"]), "--seed", "from 0 to 18446744073709551615"),
+        (
+            with(&serve, &["--seed", "18446744073709551616"]),
+            "--seed",
+            "from 0 to 18446744073709551615",
+        ),
         (with(&bench, &["--files", "18446744073709551615"]), "--files", "from 1 to 1000000"),
         (with(&bench, &["--files", "0"]), "--files", "from 1 to 1000000"),
         (with(&bench, &["--size", "0"]), "--size", "from 1 byte to 30GiB"),
@@ -90,11 +112,19 @@ fn issue_11_absurd_flag_values_are_usage_errors_that_say_the_range() {
         (with(&bench, &["--chunk-size", "1GiB"]), "--chunk-size", "from 5MiB to 200MiB"),
         (with(&bench, &["--latency", "18446744073709551615s"]), "--latency", "from 0s to 1h"),
         (with(&bench, &["--bandwidth", "18446744073709551615"]), "--bandwidth", bw),
-        (with(&bench, &["--rate-limit", "all=0/1s"]), "--rate-limit", "the count must be at least 1"),
+        (
+            with(&bench, &["--rate-limit", "all=0/1s"]),
+            "--rate-limit",
+            "the count must be at least 1",
+        ),
         (with(&bench, &["--rate-limit", "all=1/1ns"]), "--rate-limit", quota),
         (with(&bench, &["--seed=-1"]), "--seed", "from 0 to 18446744073709551615"),
         (vec!["status", m, "--shard", "0/99999999999"], "--shard", "N from 1 to 4294967295"),
-        (vec!["status", "--journal", journal, "--shard", "2/1"], "--shard", "shards are numbered from 0 to 0"),
+        (
+            vec!["status", "--journal", journal, "--shard", "2/1"],
+            "--shard",
+            "shards are numbered from 0 to 0",
+        ),
     ];
     let mut wrong = Vec::new();
     for (args, flag, range) in &cases {
@@ -102,12 +132,23 @@ fn issue_11_absurd_flag_values_are_usage_errors_that_say_the_range() {
         cmd.args(args);
         let out = run_bounded(cmd, Duration::from_secs(20));
         let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.code() != Some(2) || !err.contains(flag) || !err.contains(range) || err.contains("panicked") {
-            wrong.push(format!("{args:?}: exit {:?}, expected 2 naming `{flag}` and `{range}`:\n{}", out.status.code(), text(&out)));
+        if out.status.code() != Some(2)
+            || !err.contains(flag)
+            || !err.contains(range)
+            || err.contains("panicked")
+        {
+            wrong.push(format!(
+                "{args:?}: exit {:?}, expected 2 naming `{flag}` and `{range}`:\n{}",
+                out.status.code(),
+                text(&out)
+            ));
         }
     }
     assert!(wrong.is_empty(), "{} of {} cases:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
-    assert!(!Path::new(cache).exists() || std::fs::read_dir(cache).unwrap().next().is_none(), "no bench library may be made");
+    assert!(
+        !Path::new(cache).exists() || std::fs::read_dir(cache).unwrap().next().is_none(),
+        "no bench library may be made"
+    );
 }
 
 #[test]
@@ -133,7 +174,11 @@ fn issue_11_long_flag_values_are_cut_in_messages() {
         let start: String = err.chars().take(600).collect();
         assert_eq!(out.status.code(), Some(2), "{:?}: {start}", &args[..2]);
         assert!(err.len() < 4096, "{:?}: stderr is {} bytes: {start}", &args[..2], err.len());
-        assert!(err.contains("… (102400 bytes)") || err.contains("…` (102400 bytes)"), "{:?}: {err}", &args[..2]);
+        assert!(
+            err.contains("… (102400 bytes)") || err.contains("…` (102400 bytes)"),
+            "{:?}: {err}",
+            &args[..2]
+        );
     }
 }
 
@@ -157,7 +202,15 @@ async fn issue_11_an_upload_token_on_the_command_line_warns_and_the_env_or_a_fil
     std::fs::write(&manifest, "path\na.mp4\n").unwrap();
     let upload = |extra: &[&str], env: Option<&str>| {
         let mut cmd = avbatch();
-        cmd.args(["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "--no-journal", "-q"]).args(extra);
+        cmd.args([
+            "upload",
+            manifest.to_str().unwrap(),
+            "--base-url",
+            &server.url,
+            "--no-journal",
+            "-q",
+        ])
+        .args(extra);
         if let Some(t) = env {
             cmd.env("AVBATCH_UPLOAD_TOKEN", t);
         }
@@ -186,12 +239,20 @@ async fn issue_11_an_upload_token_on_the_command_line_warns_and_the_env_or_a_fil
     std::fs::write(&file, " \n").unwrap();
     let out = upload(&["--upload-token-file", file.to_str().unwrap()], None);
     check(&out, 2, false);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the upload token file `"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the upload token file `"),
+        "{}",
+        text(&out)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("token` is empty"), "{}", text(&out));
     // Two sources for one secret are a usage error.
     let out = upload(&["--upload-token-file", file.to_str().unwrap()], Some(&token));
     check(&out, 2, false);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the upload token is given twice"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the upload token is given twice"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(server.all_videos().await.len(), 3);
 }
 
@@ -200,7 +261,8 @@ async fn issue_11_an_upload_token_on_the_command_line_warns_and_the_env_or_a_fil
 async fn serve_with(args: &[&str], env: Option<&str>, key: &str) -> (bool, Output) {
     let data = tempfile::tempdir().unwrap();
     let mut cmd = avbatch();
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data", data.path().to_str().unwrap()]).args(args);
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data", data.path().to_str().unwrap()])
+        .args(args);
     if let Some(keys) = env {
         cmd.env("AVBATCH_SERVE_API_KEYS", keys);
     }
@@ -230,8 +292,13 @@ async fn serve_with(args: &[&str], env: Option<&str>, key: &str) -> (bool, Outpu
                 .send()
                 .await
                 .expect("the server answers");
-            let by_basic = reqwest::Client::new().get(format!("{url}/videos")).header("Authorization", basic_auth(key)).send().await;
-            resp.status().as_u16() == 200 && by_basic.expect("the server answers").status().as_u16() == 200
+            let by_basic = reqwest::Client::new()
+                .get(format!("{url}/videos"))
+                .header("Authorization", basic_auth(key))
+                .send()
+                .await;
+            resp.status().as_u16() == 200
+                && by_basic.expect("the server answers").status().as_u16() == 200
         }
         Err(_) => false,
     };
@@ -262,7 +329,15 @@ async fn issue_11_a_serve_key_on_the_command_line_warns_and_the_env_or_a_file_do
     // An empty key file stops the server before it listens.
     std::fs::write(&file, "\n").unwrap();
     let mut cmd = avbatch();
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data", dir.path().join("d").to_str().unwrap(), "--api-key-file"]).arg(&file);
+    cmd.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data",
+        dir.path().join("d").to_str().unwrap(),
+        "--api-key-file",
+    ])
+    .arg(&file);
     let out = run_bounded(cmd, Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("the API key file `"), "{}", text(&out));

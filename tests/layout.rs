@@ -23,7 +23,14 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
                 continue;
             }
             let rel = path.strip_prefix(&src).unwrap();
-            let top = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned();
+            let top = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned();
             if top == "lib" || top == "main" {
                 continue;
             }
@@ -33,7 +40,10 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             let names = graph.entry(top.clone()).or_default();
             for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
                 for (at, _) in line.match_indices("crate::") {
-                    let name: String = line[at + 7..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                    let name: String = line[at + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
                     if !name.is_empty() && name != top {
                         names.insert(name);
                     }
@@ -73,12 +83,22 @@ fn issue_12_the_client_never_reaches_the_server_double() {
     let graph = imports();
     // The command line (`cli`, `bounds`, `config`, `commands`) declares and starts the server
     // too; everything below it is the product, and never touches the double.
-    let client_side = ["api", "client", "engine", "manifest", "chunk", "journal", "limit", "retry", "shard", "output", "secret", "excerpt"];
+    let client_side = [
+        "api", "client", "engine", "manifest", "chunk", "journal", "limit", "retry", "shard",
+        "output", "secret", "excerpt",
+    ];
     for m in client_side {
         let reach = reachable(&graph, m);
         assert!(!reach.contains("server"), "`{m}` reaches the server double: {reach:?}");
     }
     let server = reachable(&graph, "server");
-    assert!(server.iter().all(|m| m == "api" || m == "secret"), "the server double uses only the wire and secrets: {server:?}");
-    assert!(reachable(&graph, "api").is_empty(), "the wire depends on nothing of the crate: {:?}", graph["api"]);
+    assert!(
+        server.iter().all(|m| m == "api" || m == "secret"),
+        "the server double uses only the wire and secrets: {server:?}"
+    );
+    assert!(
+        reachable(&graph, "api").is_empty(),
+        "the wire depends on nothing of the crate: {:?}",
+        graph["api"]
+    );
 }

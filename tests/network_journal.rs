@@ -50,7 +50,10 @@ impl FuseMount {
         while !is_fuse_mount(&mountpoint) {
             if let Some(status) = daemon.try_wait().map_err(|e| e.to_string())? {
                 let mut why = String::new();
-                let _ = std::io::Read::read_to_string(&mut daemon.stderr.take().expect("piped"), &mut why);
+                let _ = std::io::Read::read_to_string(
+                    &mut daemon.stderr.take().expect("piped"),
+                    &mut why,
+                );
                 return Err(format!("bindfs exited with {status}: {}", why.trim()));
             }
             if Instant::now() > deadline {
@@ -70,7 +73,11 @@ impl FuseMount {
 
 impl Drop for FuseMount {
     fn drop(&mut self) {
-        let unmounted = Command::new("fusermount").arg("-u").arg(&self.mountpoint).status().is_ok_and(|s| s.success());
+        let unmounted = Command::new("fusermount")
+            .arg("-u")
+            .arg(&self.mountpoint)
+            .status()
+            .is_ok_and(|s| s.success());
         if !unmounted {
             // Busy (a killed avbatch's files not yet closed): detach it now, gone once idle.
             let _ = Command::new("fusermount").arg("-uz").arg(&self.mountpoint).status();
@@ -97,18 +104,26 @@ fn is_fuse_mount(path: &Path) -> bool {
 fn fuse_or_skip(test: &str) -> Option<FuseMount> {
     match FuseMount::new() {
         Ok(m) => Some(m),
-        Err(why) if std::env::var_os("AVBATCH_REQUIRE_FUSE").is_some() => panic!("AVBATCH_REQUIRE_FUSE is set, but: {why}"),
+        Err(why) if std::env::var_os("AVBATCH_REQUIRE_FUSE").is_some() => {
+            panic!("AVBATCH_REQUIRE_FUSE is set, but: {why}")
+        }
         Err(why) => {
             // Straight to the file descriptor: the test harness hides what `eprintln!` prints
             // from a test that passes.
-            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: no FUSE filesystem to test on: {why}");
+            let _ =
+                writeln!(std::io::stderr(), "SKIPPED {test}: no FUSE filesystem to test on: {why}");
             None
         }
     }
 }
 
 fn text(o: &Output) -> String {
-    format!("{:?}\n--- stdout\n{}\n--- stderr\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// `n` files of about 11 MiB (3 parts of 5 MiB) on the local disk, as the videos of a fleet may
@@ -149,15 +164,25 @@ impl Batch {
 
     fn command(&self, server: &TestServer, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-        cmd.args(["upload", self.manifest().to_str().unwrap(), "--base-url", &server.url, "--chunk-size", "5MiB", "-q", "-c", "3"])
-            .args(["--report", self.report().to_str().unwrap()])
-            .args(extra)
-            .env("AVBATCH_API_KEY", KEY)
-            .env_remove("RUST_LOG")
-            .env_remove("AVBATCH_LOG_FORMAT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "upload",
+            self.manifest().to_str().unwrap(),
+            "--base-url",
+            &server.url,
+            "--chunk-size",
+            "5MiB",
+            "-q",
+            "-c",
+            "3",
+        ])
+        .args(["--report", self.report().to_str().unwrap()])
+        .args(extra)
+        .env("AVBATCH_API_KEY", KEY)
+        .env_remove("RUST_LOG")
+        .env_remove("AVBATCH_LOG_FORMAT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         cmd
     }
 
@@ -175,7 +200,8 @@ fn status_of(journal: &Path) -> Value {
         .output()
         .unwrap();
     assert!(out.status.success(), "avbatch status: {}", text(&out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("status prints JSON ({e}): {}", text(&out)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status prints JSON ({e}): {}", text(&out)))
 }
 
 /// What the run said on stderr (it has ended).
@@ -187,7 +213,9 @@ fn stderr_of(child: &mut Child) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_status_meanwhile() {
-    let Some(mount) = fuse_or_skip("issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_status_meanwhile") else {
+    let Some(mount) = fuse_or_skip(
+        "issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_status_meanwhile",
+    ) else {
         return;
     };
     let started = Instant::now();
@@ -200,10 +228,14 @@ async fn issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_
     // mid-upload on a local disk, then found on the shared folder with its -wal (and -shm).
     let local = tempfile::tempdir().unwrap();
     let local_journal = local.path().join("j.sqlite");
-    let mut child = batch.command(&server, &["--journal", local_journal.to_str().unwrap()]).spawn().unwrap();
+    let mut child =
+        batch.command(&server, &["--journal", local_journal.to_str().unwrap()]).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !local_journal.exists() || status_of(&local_journal)["bytesDone"] == 0 {
-        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "round 0 records a part");
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "round 0 records a part"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     child.kill().unwrap();
@@ -225,13 +257,23 @@ async fn issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_
         let mut child = batch.command(&server, &[]).spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            assert!(Instant::now() < deadline, "round {round}: no progress in the journal within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no progress in the journal within 60 s"
+            );
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("round {round} ended before it was killed: {status}\n{}", stderr_of(&mut child));
+                panic!(
+                    "round {round} ended before it was killed: {status}\n{}",
+                    stderr_of(&mut child)
+                );
             }
             let s = batch.status();
             let done = s["bytesDone"].as_u64().unwrap();
-            assert!(done <= s["bytesTotal"].as_u64().unwrap() && s["bytesTotal"].as_u64().unwrap() <= total, "{s}");
+            assert!(
+                done <= s["bytesTotal"].as_u64().unwrap()
+                    && s["bytesTotal"].as_u64().unwrap() <= total,
+                "{s}"
+            );
             if done > recorded {
                 recorded = done;
                 break;
@@ -243,13 +285,19 @@ async fn issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_
             let second = batch.command(&server, &[]).output().unwrap();
             assert_eq!(second.status.code(), Some(2), "{}", text(&second));
             let said = String::from_utf8_lossy(&second.stderr);
-            assert!(said.contains(&format!("in use by another avbatch run (pid {} on `", child.id())), "{said}");
+            assert!(
+                said.contains(&format!("in use by another avbatch run (pid {} on `", child.id())),
+                "{said}"
+            );
         }
         assert!(child.try_wait().unwrap().is_none(), "round {round}: killed while running");
         child.kill().unwrap(); // SIGKILL
         let _ = child.wait();
         let said = stderr_of(&mut child);
-        assert!(said.contains("is on a network filesystem (fuse): SQLite's rollback journal"), "said once at start: {said}");
+        assert!(
+            said.contains("is on a network filesystem (fuse): SQLite's rollback journal"),
+            "said once at start: {said}"
+        );
         // Right after the kill, a transaction may be left half-written: status still reads.
         let s = batch.status();
         assert!(s["bytesDone"].as_u64().unwrap() >= recorded, "nothing acknowledged is lost: {s}");
@@ -277,12 +325,19 @@ async fn issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_
 
     // The journal is a rollback journal now, with nothing of WAL left beside it, and records
     // every row done, so a re-run sends nothing.
-    let db = rusqlite::Connection::open_with_flags(batch.journal(), rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
+    let db = rusqlite::Connection::open_with_flags(
+        batch.journal(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )
+    .unwrap();
     let mode: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "delete");
     drop(db);
     for suffix in ["-wal", "-shm"] {
-        assert!(!mount.path().join(format!("manifest.journal.sqlite{suffix}")).exists(), "{suffix} is gone");
+        assert!(
+            !mount.path().join(format!("manifest.journal.sqlite{suffix}")).exists(),
+            "{suffix} is gone"
+        );
     }
     let s = batch.status();
     assert_eq!((s["done"].as_u64(), s["bytesDone"].as_u64()), (Some(8), Some(total)), "{s}");

@@ -16,7 +16,11 @@ fn avbatch(args: &[&str]) -> Command {
 }
 
 fn text(o: &Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn put(dir: &Path, rel: &str, data: &[u8]) {
@@ -27,7 +31,9 @@ fn put(dir: &Path, rel: &str, data: &[u8]) {
 
 fn nightly(drop: &Path, server: &TestServer) -> (Output, Value) {
     let manifest = drop.join("manifest.csv");
-    let out = avbatch(&["manifest", drop.to_str().unwrap(), "-o", manifest.to_str().unwrap()]).output().unwrap();
+    let out = avbatch(&["manifest", drop.to_str().unwrap(), "-o", manifest.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let report = drop.join("report.json");
     let out = avbatch(&[
@@ -52,7 +58,10 @@ fn nightly(drop: &Path, server: &TestServer) -> (Output, Value) {
 fn events(o: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&o.stderr)
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}\n{}", text(o))))
+        .map(|l| {
+            serde_json::from_str::<Value>(l)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}\n{}", text(o)))
+        })
         .collect()
 }
 
@@ -69,11 +78,20 @@ async fn issue_7_a_drop_folder_night_after_night_uploads_only_what_is_new() {
     // Night 1.
     let (out, rep) = nightly(d, &server);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(std::fs::read_to_string(d.join("manifest.csv")).unwrap(), "path,id,title\n2025/b.MOV,2025/b.MOV,b\na.mp4,a.mp4,a\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("manifest.csv")).unwrap(),
+        "path,id,title\n2025/b.MOV,2025/b.MOV,b\na.mp4,a.mp4,a\n"
+    );
     assert_eq!(rep["summary"]["uploaded"], 2, "{rep}");
     let evs = events(&out);
-    let summary = evs.iter().find(|e| e["message"] == "summary").unwrap_or_else(|| panic!("no summary event: {evs:?}"));
-    assert_eq!((summary["uploaded"].as_u64(), summary["rows"].as_u64(), summary["failed"].as_u64()), (Some(2), Some(2), Some(0)));
+    let summary = evs
+        .iter()
+        .find(|e| e["message"] == "summary")
+        .unwrap_or_else(|| panic!("no summary event: {evs:?}"));
+    assert_eq!(
+        (summary["uploaded"].as_u64(), summary["rows"].as_u64(), summary["failed"].as_u64()),
+        (Some(2), Some(2), Some(0))
+    );
     assert!(evs.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()));
 
     // Night 2: one new file arrives; only it is sent.
@@ -81,7 +99,11 @@ async fn issue_7_a_drop_folder_night_after_night_uploads_only_what_is_new() {
     let before = server.server.received_bytes();
     let (out, rep) = nightly(d, &server);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!((rep["summary"]["uploaded"].as_u64(), rep["summary"]["skipped"].as_u64()), (Some(1), Some(2)), "{rep}");
+    assert_eq!(
+        (rep["summary"]["uploaded"].as_u64(), rep["summary"]["skipped"].as_u64()),
+        (Some(1), Some(2)),
+        "{rep}"
+    );
     assert_eq!(server.server.received_bytes() - before, 90_000);
     let videos = server.all_videos().await;
     assert_eq!(videos.len(), 3);
@@ -97,7 +119,8 @@ async fn issue_7_a_drop_folder_night_after_night_uploads_only_what_is_new() {
     let (out, _) = nightly(d, &server);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let evs = events(&out);
-    let failed = evs.iter().find(|e| e["message"] == "row failed").unwrap_or_else(|| panic!("{evs:?}"));
+    let failed =
+        evs.iter().find(|e| e["message"] == "row failed").unwrap_or_else(|| panic!("{evs:?}"));
     assert_eq!(failed["path"], "a.mp4");
     assert!(failed["error"].as_str().unwrap().contains("--force"));
 }

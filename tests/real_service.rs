@@ -87,12 +87,20 @@ async fn issue_11_rows_already_on_the_server_are_skipped_and_send_nothing() {
     assert_eq!(done.code, Some(0), "{}", done.text());
     let rep = batch.read_report();
     let s = &rep["summary"];
-    assert_eq!((s["uploaded"].as_u64(), s["skipped"].as_u64(), s["bytes"].as_u64()), (Some(0), Some(4), Some(0)), "{rep}");
+    assert_eq!(
+        (s["uploaded"].as_u64(), s["skipped"].as_u64(), s["bytes"].as_u64()),
+        (Some(0), Some(4), Some(0)),
+        "{rep}"
+    );
     assert_eq!(s["mbPerS"], 0.0, "{rep}");
     for (i, row) in rep["rows"].as_array().unwrap().iter().enumerate() {
         assert_eq!(row["status"], "skipped", "{row}");
         assert_eq!((row["sent"].as_u64(), row["mbPerS"].as_f64()), (Some(0), Some(0.0)), "{row}");
-        assert_eq!(row["bytes"].as_u64(), Some(batch.sources[i].len() as u64), "the server holds the whole file: {row}");
+        assert_eq!(
+            row["bytes"].as_u64(),
+            Some(batch.sources[i].len() as u64),
+            "the server holds the whole file: {row}"
+        );
         assert_eq!(row["videoId"], first["rows"][i]["videoId"], "{row}");
     }
     assert!(done.stderr.contains("0 of 4 rows uploaded, 4 already done"), "{}", done.text());
@@ -117,21 +125,46 @@ async fn issue_11_another_chunk_size_skips_complete_videos_and_continues_partial
     let zero = video_holding(&server.url, &key(0), &batch.sources[0], batch.sources[0].len()).await;
 
     let received = server.server.received_bytes();
-    let done = run(batch.upload_cut(&server.url, "6MiB", &["--no-journal"]), Duration::from_secs(60)).await;
+    let done =
+        run(batch.upload_cut(&server.url, "6MiB", &["--no-journal"]), Duration::from_secs(60))
+            .await;
     assert_eq!(done.code, Some(1), "row 2 cannot go on with another cut\n{}", done.text());
     let rep = batch.read_report();
     let rows = rep["rows"].as_array().unwrap();
-    assert_eq!((rows[0]["status"].as_str(), rows[0]["videoId"].as_str()), (Some("skipped"), Some(zero.as_str())), "{rep}");
-    assert_eq!((rows[1]["status"].as_str(), rows[1]["videoId"].as_str()), (Some("uploaded"), Some(one.as_str())), "{rep}");
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["videoId"].as_str()),
+        (Some("skipped"), Some(zero.as_str())),
+        "{rep}"
+    );
+    assert_eq!(
+        (rows[1]["status"].as_str(), rows[1]["videoId"].as_str()),
+        (Some("uploaded"), Some(one.as_str())),
+        "{rep}"
+    );
     let rest = (batch.sources[1].len() - 5 * MIB) as u64;
-    assert_eq!((rows[1]["sent"].as_u64(), rows[1]["bytes"].as_u64()), (Some(rest), Some(batch.sources[1].len() as u64)), "{rep}");
+    assert_eq!(
+        (rows[1]["sent"].as_u64(), rows[1]["bytes"].as_u64()),
+        (Some(rest), Some(batch.sources[1].len() as u64)),
+        "{rep}"
+    );
     assert_eq!(server.server.received_bytes() - received, rest, "only what row 1 lacked went up");
-    assert!(source_of(&server.url, &one).await == batch.sources[1], "row 1 continued byte for byte in 6 MiB parts");
+    assert!(
+        source_of(&server.url, &one).await == batch.sources[1],
+        "row 1 continued byte for byte in 6 MiB parts"
+    );
     // Row 2 failed, and says which video it knows.
-    assert_eq!((rows[2]["status"].as_str(), rows[2]["videoId"].as_str()), (Some("failed"), Some(two.as_str())), "{rep}");
+    assert_eq!(
+        (rows[2]["status"].as_str(), rows[2]["videoId"].as_str()),
+        (Some("failed"), Some(two.as_str())),
+        "{rep}"
+    );
     assert!(rows[2]["error"].as_str().unwrap().contains("--chunk-size"), "{rep}");
     // With the cut it was started with, row 2 goes on.
-    let done = run(batch.upload(&server.url, &["--no-journal", "--mode", "parts"]), Duration::from_secs(60)).await;
+    let done = run(
+        batch.upload(&server.url, &["--no-journal", "--mode", "parts"]),
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     assert_exactly_once(&server.url, &batch).await;
 }
@@ -164,20 +197,31 @@ async fn three_runs_at_once(others: usize) {
         .map(|k| {
             let journal = batch.path(&format!("run{k}.journal.sqlite"));
             let report = batch.path(&format!("run{k}.report.json"));
-            Running::start(batch.upload_reporting(&server.url, &report, &["--journal", journal.to_str().unwrap(), "-c", "4"]))
+            Running::start(batch.upload_reporting(
+                &server.url,
+                &report,
+                &["--journal", journal.to_str().unwrap(), "-c", "4"],
+            ))
         })
         .collect();
     let mut reports = Vec::new();
     for (k, running) in runs.into_iter().enumerate() {
         let done = running.finish(Duration::from_secs(120)).await;
         assert_eq!(done.code, Some(0), "run {k}\n{}", done.text());
-        reports.push(serde_json::from_slice::<Value>(&std::fs::read(batch.path(&format!("run{k}.report.json"))).unwrap()).unwrap());
+        reports.push(
+            serde_json::from_slice::<Value>(
+                &std::fs::read(batch.path(&format!("run{k}.report.json"))).unwrap(),
+            )
+            .unwrap(),
+        );
     }
     // Every run names the same video for a row, and the server holds that one, complete.
     std::fs::copy(batch.path("run0.report.json"), batch.report()).unwrap();
     assert_exactly_once_besides(&server.url, &batch, others).await;
     for rep in &reports[1..] {
-        for (a, b) in rep["rows"].as_array().unwrap().iter().zip(reports[0]["rows"].as_array().unwrap()) {
+        for (a, b) in
+            rep["rows"].as_array().unwrap().iter().zip(reports[0]["rows"].as_array().unwrap())
+        {
             assert_eq!(a["videoId"], b["videoId"], "two runs name different videos for one row");
         }
     }
@@ -199,15 +243,31 @@ async fn issue_11_videos_tagged_with_the_old_raw_key_are_found_and_new_ones_get_
     assert_eq!(done.code, Some(0), "{}", done.text());
     let rep = batch.read_report();
     let rows = rep["rows"].as_array().unwrap();
-    assert_eq!((rows[0]["status"].as_str(), rows[0]["videoId"].as_str()), (Some("skipped"), Some(zero.as_str())), "{rep}");
-    assert_eq!((rows[1]["status"].as_str(), rows[1]["videoId"].as_str()), (Some("uploaded"), Some(one.as_str())), "{rep}");
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["videoId"].as_str()),
+        (Some("skipped"), Some(zero.as_str())),
+        "{rep}"
+    );
+    assert_eq!(
+        (rows[1]["status"].as_str(), rows[1]["videoId"].as_str()),
+        (Some("uploaded"), Some(one.as_str())),
+        "{rep}"
+    );
     let videos = list_videos(&server.url).await;
     assert_eq!(videos.len(), 3, "one video per row");
-    let by_id: BTreeMap<&str, &Value> = videos.iter().map(|v| (v["videoId"].as_str().unwrap(), v)).collect();
+    let by_id: BTreeMap<&str, &Value> =
+        videos.iter().map(|v| (v["videoId"].as_str().unwrap(), v)).collect();
     let new = by_id[rows[2]["videoId"].as_str().unwrap()];
-    assert_eq!(key_of(new), Some(id_key("row-2").as_str()), "a new video carries the digest: {new}");
+    assert_eq!(
+        key_of(new),
+        Some(id_key("row-2").as_str()),
+        "a new video carries the digest: {new}"
+    );
     for (i, row) in rows.iter().enumerate() {
-        assert!(source_of(&server.url, row["videoId"].as_str().unwrap()).await == batch.sources[i], "row {i}");
+        assert!(
+            source_of(&server.url, row["videoId"].as_str().unwrap()).await == batch.sources[i],
+            "row {i}"
+        );
     }
 }
 
@@ -220,12 +280,25 @@ async fn issue_11_a_ten_mib_id_is_a_key_like_any_other() {
     let started = Instant::now();
     let done = run(batch.upload(&server.url, &["--no-journal"]), Duration::from_secs(60)).await;
     assert_eq!(done.code, Some(0), "{}", &done.text()[..2000.min(done.text().len())]);
-    assert!(started.elapsed() < Duration::from_secs(10), "no retries of a request that cannot change: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no retries of a request that cannot change: {:?}",
+        started.elapsed()
+    );
     assert_eq!(batch.read_report()["summary"]["retries"], 0);
     let videos = list_videos(&server.url).await;
     assert_eq!(videos.len(), 1);
-    assert_eq!(key_of(&videos[0]).map(str::len), Some(32), "a fixed-length key: {}", videos[0]["metadata"]);
-    assert!(done.stderr.len() < 4096, "the id is not echoed: {} bytes of stderr", done.stderr.len());
+    assert_eq!(
+        key_of(&videos[0]).map(str::len),
+        Some(32),
+        "a fixed-length key: {}",
+        videos[0]["metadata"]
+    );
+    assert!(
+        done.stderr.len() < 4096,
+        "the id is not echoed: {} bytes of stderr",
+        done.stderr.len()
+    );
 }
 
 // =============================================================================================
@@ -235,8 +308,12 @@ async fn issue_11_a_ten_mib_id_is_a_key_like_any_other() {
 /// A new upload token, asked for again while the server's dice lose the answer.
 async fn upload_token(server: &TestServer) -> String {
     for _ in 0..50 {
-        let sent =
-            server.http.post(format!("{}/upload-tokens", server.url)).header("Authorization", server.basic()).json(&json!({})).send();
+        let sent = server
+            .http
+            .post(format!("{}/upload-tokens", server.url))
+            .header("Authorization", server.basic())
+            .json(&json!({}))
+            .send();
         if let Ok(resp) = sent.await {
             let v: Value = resp.json().await.unwrap();
             return v["token"].as_str().unwrap().to_owned();
@@ -256,19 +333,37 @@ async fn issue_11_a_lost_answer_to_a_token_upload_never_makes_a_second_video() {
     let token = upload_token(&server).await;
     let batch = Batch::new(8, |i| 6 * MIB + i);
     let plain = batch.path("plain.csv");
-    std::fs::write(&plain, (0..8).fold("id,path\n".to_owned(), |csv, i| csv + &format!("row-{i},f{i}.mp4\n"))).unwrap();
+    std::fs::write(
+        &plain,
+        (0..8).fold("id,path\n".to_owned(), |csv, i| csv + &format!("row-{i},f{i}.mp4\n")),
+    )
+    .unwrap();
 
     // Without an API key: a row whose first chunk's answer is lost fails and says why; no row
     // ever gets two videos, and the others complete (later chunks confirmed by the refusals).
     // One row at a time, so the seeded dice fall on the same requests every time.
     let mut cmd = avbatch();
-    cmd.args(["upload", plain.to_str().unwrap(), "--base-url", &server.url, "--chunk-size", "5MiB", "-q", "--no-journal", "-c", "1"])
-        .args(["--report", batch.report().to_str().unwrap(), "--upload-token", &token]);
+    cmd.args([
+        "upload",
+        plain.to_str().unwrap(),
+        "--base-url",
+        &server.url,
+        "--chunk-size",
+        "5MiB",
+        "-q",
+        "--no-journal",
+        "-c",
+        "1",
+    ])
+    .args(["--report", batch.report().to_str().unwrap(), "--upload-token", &token]);
     let done = run(cmd, Duration::from_secs(120)).await;
     let rep = batch.read_report();
     let rows = rep["rows"].as_array().unwrap();
     let failed: Vec<&Value> = rows.iter().filter(|r| r["status"] == "failed").collect();
-    assert!(!failed.is_empty() && failed.len() < 8, "the dice lose some first answers, not all: {rep}");
+    assert!(
+        !failed.is_empty() && failed.len() < 8,
+        "the dice lose some first answers, not all: {rep}"
+    );
     assert_eq!(done.code, Some(1), "{}", done.text());
     for row in &failed {
         assert!(row["error"].as_str().unwrap().contains("at most one"), "{row}");
@@ -281,7 +376,10 @@ async fn issue_11_a_lost_answer_to_a_token_upload_never_makes_a_second_video() {
     assert!(per_file.values().all(|n| *n == 1), "a row got two videos: {per_file:?}");
     for row in rows.iter().filter(|r| r["status"] == "uploaded") {
         let i: usize = row["id"].as_str().unwrap()[4..].parse().unwrap();
-        assert!(source_of(&server.url, row["videoId"].as_str().unwrap()).await == batch.sources[i], "row {i}");
+        assert!(
+            source_of(&server.url, row["videoId"].as_str().unwrap()).await == batch.sources[i],
+            "row {i}"
+        );
     }
 
     // With the API key too: every video is made (and found again) by its key, so every row
@@ -292,7 +390,11 @@ async fn issue_11_a_lost_answer_to_a_token_upload_never_makes_a_second_video() {
     })
     .await;
     let token = upload_token(&second).await;
-    let done = run(batch.upload(&second.url, &["--no-journal", "--upload-token", &token]), Duration::from_secs(120)).await;
+    let done = run(
+        batch.upload(&second.url, &["--no-journal", "--upload-token", &token]),
+        Duration::from_secs(120),
+    )
+    .await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     assert_exactly_once(&second.url, &batch).await;
 }
@@ -331,7 +433,12 @@ async fn issue_11_after_a_stop_a_failing_part_is_not_tried_again() {
     let stopped = Instant::now();
     let done = running.finish(Duration::from_secs(120)).await;
     assert_eq!(done.code, Some(130), "{}", done.text());
-    assert!(stopped.elapsed() < Duration::from_secs(8), "the stop waited for retries: {:?}\n{}", stopped.elapsed(), done.text());
+    assert!(
+        stopped.elapsed() < Duration::from_secs(8),
+        "the stop waited for retries: {:?}\n{}",
+        stopped.elapsed(),
+        done.text()
+    );
     let rep = batch.read_report();
     assert_eq!(rep["summary"]["interrupted"], 2, "both rows are left for the next run: {rep}");
 }
@@ -387,14 +494,22 @@ async fn issue_11_a_video_that_disappears_mid_upload_is_uploaded_again() {
         assert!(running.running(), "the run ended before its video got a part");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let resp = http().delete(format!("{}/videos/{gone}", server.url)).header("Authorization", basic_auth(KEY)).send().await.unwrap();
+    let resp = http()
+        .delete(format!("{}/videos/{gone}", server.url))
+        .header("Authorization", basic_auth(KEY))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 204);
     let done = running.finish(Duration::from_secs(120)).await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     let rep = batch.read_report();
     let row = &rep["rows"][0];
     assert_ne!(row["videoId"], gone.as_str(), "{row}");
-    assert!(row["note"].as_str().unwrap_or_default().contains(&format!("video `{gone}` disappeared")), "{row}");
+    assert!(
+        row["note"].as_str().unwrap_or_default().contains(&format!("video `{gone}` disappeared")),
+        "{row}"
+    );
     assert_exactly_once(&server.url, &batch).await;
 }
 
@@ -411,10 +526,15 @@ async fn issue_11_gateway_errors_after_a_create_took_effect_leave_one_video_per_
     })
     .await;
     let batch = Batch::new(40, |i| 100 * 1024 + i);
-    let done = run(batch.upload(&server.url, &["-c", "8", "--retries", "20"]), Duration::from_secs(180)).await;
+    let done =
+        run(batch.upload(&server.url, &["-c", "8", "--retries", "20"]), Duration::from_secs(180))
+            .await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     let rep = batch.read_report();
-    assert!(rep["summary"]["retries"].as_u64().unwrap() > 10, "the gateway failed many requests: {rep}");
+    assert!(
+        rep["summary"]["retries"].as_u64().unwrap() > 10,
+        "the gateway failed many requests: {rep}"
+    );
     assert_exactly_once(&server.url, &batch).await;
 }
 
@@ -425,13 +545,16 @@ async fn issue_11_gateway_errors_after_a_create_took_effect_leave_one_video_per_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn issue_11_a_loose_metadata_filter_never_adopts_another_rows_video() {
     // The server's filter matches substrings, as api.video's title filter does.
-    let server = spawn_server_with(|c| c.faults.metadata_match = avbatch::server::MetadataMatch::Contains).await;
+    let server =
+        spawn_server_with(|c| c.faults.metadata_match = avbatch::server::MetadataMatch::Contains)
+            .await;
     // More videos than a 3-row run would index: each row asks the server's filter.
     for i in 0..150 {
         server.create_video(&format!("other {i}")).await;
     }
     let batch = Batch::new(4, |i| 6 * MIB + i);
-    std::fs::write(batch.manifest(), "id,path\nclip-1,f0.mp4\nclip-2,f1.mp4\nclip-3,f2.mp4\n").unwrap();
+    std::fs::write(batch.manifest(), "id,path\nclip-1,f0.mp4\nclip-2,f1.mp4\nclip-3,f2.mp4\n")
+        .unwrap();
     let other = common::pattern(6 * MIB, 200);
     // avbatch 0.1 stored `clip-10` raw: a substring match for `clip-1`'s old key.
     video_holding(&server.url, "clip-10", &other, other.len()).await;
@@ -439,7 +562,9 @@ async fn issue_11_a_loose_metadata_filter_never_adopts_another_rows_video() {
     video_holding(&server.url, &format!("{}-old", id_key("clip-2")), &other, other.len()).await;
     // `clip-3` has two videos under its exact key: an empty one, then a complete one.
     let empty = video_holding(&server.url, &id_key("clip-3"), &batch.sources[2], 0).await;
-    let complete = video_holding(&server.url, &id_key("clip-3"), &batch.sources[2], batch.sources[2].len()).await;
+    let complete =
+        video_holding(&server.url, &id_key("clip-3"), &batch.sources[2], batch.sources[2].len())
+            .await;
 
     let done = run(batch.upload(&server.url, &["--no-journal"]), Duration::from_secs(60)).await;
     assert_eq!(done.code, Some(0), "{}", done.text());
@@ -447,11 +572,26 @@ async fn issue_11_a_loose_metadata_filter_never_adopts_another_rows_video() {
     let rows = rep["rows"].as_array().unwrap();
     for (i, row) in rows.iter().take(2).enumerate() {
         assert_eq!(row["status"], "uploaded", "row {i} got a video of its own: {row}");
-        assert!(source_of(&server.url, row["videoId"].as_str().unwrap()).await == batch.sources[i], "row {i}");
+        assert!(
+            source_of(&server.url, row["videoId"].as_str().unwrap()).await == batch.sources[i],
+            "row {i}"
+        );
     }
-    assert_eq!((rows[2]["status"].as_str(), rows[2]["videoId"].as_str()), (Some("skipped"), Some(complete.as_str())), "{rep}");
-    assert!(rows[2]["note"].as_str().unwrap_or_default().contains(&empty), "the other video is reported: {}", rows[2]);
-    assert_eq!(list_videos(&server.url).await.len(), 156, "two new videos, nothing deleted that the run did not make");
+    assert_eq!(
+        (rows[2]["status"].as_str(), rows[2]["videoId"].as_str()),
+        (Some("skipped"), Some(complete.as_str())),
+        "{rep}"
+    );
+    assert!(
+        rows[2]["note"].as_str().unwrap_or_default().contains(&empty),
+        "the other video is reported: {}",
+        rows[2]
+    );
+    assert_eq!(
+        list_videos(&server.url).await.len(),
+        156,
+        "two new videos, nothing deleted that the run did not make"
+    );
 }
 
 // =============================================================================================
@@ -486,7 +626,11 @@ async fn issue_11_a_connection_that_stops_moving_is_cut_and_the_part_sent_again(
     .await;
     let batch = Batch::new(4, |i| 20 * MIB + i);
     let started = Instant::now();
-    let done = run(batch.upload_cut(&server.url, "20MiB", &["--timeout", "2s", "-c", "4"]), Duration::from_secs(240)).await;
+    let done = run(
+        batch.upload_cut(&server.url, "20MiB", &["--timeout", "2s", "-c", "4"]),
+        Duration::from_secs(240),
+    )
+    .await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     let rep = batch.read_report();
     let retries = rep["summary"]["retries"].as_u64().unwrap();
@@ -530,7 +674,10 @@ async fn issue_11_a_journal_video_the_service_dropped_is_made_anew() {
     let row = &batch.read_report()["rows"][0];
     assert_ne!(row["videoId"], old.as_str(), "{row}");
     assert!(
-        row["note"].as_str().unwrap_or_default().contains(&format!("`{old}` recorded in the journal is no longer on the server")),
+        row["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("`{old}` recorded in the journal is no longer on the server")),
         "{row}"
     );
     assert_exactly_once(&server.url, &batch).await;
@@ -545,7 +692,12 @@ async fn issue_11_the_default_part_leaves_room_under_200_mib() {
     // A 300 MiB sparse file: three parts of at most 128 MiB, where 200 MiB parts made two whose
     // requests, envelope included, went over 200 MiB.
     let batch = Batch::new(1, |_| 1);
-    std::fs::File::options().write(true).open(batch.path("f0.mp4")).unwrap().set_len(300 * MIB as u64).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(batch.path("f0.mp4"))
+        .unwrap()
+        .set_len(300 * MIB as u64)
+        .unwrap();
     let mut cmd = avbatch();
     cmd.args(["upload", batch.manifest().to_str().unwrap(), "--dry-run"]);
     let done = run(cmd, Duration::from_secs(30)).await;

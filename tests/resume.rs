@@ -71,7 +71,11 @@ impl Batch {
 }
 
 fn text(o: &Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn report(path: &Path) -> Value {
@@ -121,11 +125,17 @@ async fn issue_5_kill_9_again_and_again_then_a_final_run_uploads_each_row_once()
     assert_eq!(server.all_videos().await.len(), 8);
 
     // `avbatch status` reads the journal.
-    let status =
-        Command::new(env!("CARGO_BIN_EXE_avbatch")).args(["status", batch.manifest().to_str().unwrap(), "--json"]).output().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_avbatch"))
+        .args(["status", batch.manifest().to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
     assert!(status.status.success(), "{}", text(&status));
     let s: Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!((s["done"].as_u64(), s["manifestRows"].as_u64(), s["notStarted"].as_u64()), (Some(8), Some(8), Some(0)), "{s}");
+    assert_eq!(
+        (s["done"].as_u64(), s["manifestRows"].as_u64(), s["notStarted"].as_u64()),
+        (Some(8), Some(8), Some(0)),
+        "{s}"
+    );
     assert_eq!(s["bytesDone"], s["bytesTotal"]);
 }
 
@@ -148,13 +158,24 @@ async fn issue_5_a_partly_uploaded_video_continues_from_the_servers_record() {
     child.kill().unwrap();
     let _ = child.wait();
     let held = server.server.received_bytes();
-    assert!(held >= 5 * MIB as u64 && held < batch.sources[0].len() as u64, "killed part-way: {held} bytes held");
+    assert!(
+        held >= 5 * MIB as u64 && held < batch.sources[0].len() as u64,
+        "killed part-way: {held} bytes held"
+    );
 
     let out = batch.run(&server, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_exactly_once(&server, &batch).await;
-    assert_eq!(report(&batch.report())["rows"][0]["videoId"], id.as_str(), "the same video was continued");
-    assert_eq!(server.server.received_bytes(), batch.sources[0].len() as u64, "no byte the server held was sent again");
+    assert_eq!(
+        report(&batch.report())["rows"][0]["videoId"],
+        id.as_str(),
+        "the same video was continued"
+    );
+    assert_eq!(
+        server.server.received_bytes(),
+        batch.sources[0].len() as u64,
+        "no byte the server held was sent again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -170,7 +191,11 @@ async fn issue_5_without_the_journal_a_rerun_finds_the_videos_by_key() {
     let out = batch.run(&server, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_exactly_once(&server, &batch).await;
-    assert_eq!(server.server.received_bytes(), before, "found complete videos are not uploaded again");
+    assert_eq!(
+        server.server.received_bytes(),
+        before,
+        "found complete videos are not uploaded again"
+    );
     // And with no journal at all.
     let out = batch.run(&server, &["--no-journal"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -185,7 +210,11 @@ async fn issue_5_two_runs_on_one_journal_and_a_changed_file() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let second = batch.run(&server, &[]);
     assert_eq!(second.status.code(), Some(2), "{}", text(&second));
-    assert!(String::from_utf8_lossy(&second.stderr).contains("in use by another avbatch run"), "{}", text(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("in use by another avbatch run"),
+        "{}",
+        text(&second)
+    );
     let out = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap()).await.unwrap();
     assert!(out.status.success(), "{}", text(&out));
 
@@ -245,9 +274,17 @@ async fn issue_5_a_part_a_dead_run_left_in_flight_is_not_sent_twice() {
 
     let out = batch.run(&server, &["--no-journal"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(ghost.await.unwrap().unwrap().status().as_u16(), 201, "the dead run's part went in first");
+    assert_eq!(
+        ghost.await.unwrap().unwrap().status().as_u16(),
+        201,
+        "the dead run's part went in first"
+    );
     assert_exactly_once(&server, &batch).await;
-    assert_eq!(report(&batch.report())["rows"][0]["videoId"], id.as_str(), "the video made for the key was continued");
+    assert_eq!(
+        report(&batch.report())["rows"][0]["videoId"],
+        id.as_str(),
+        "the video made for the key was continued"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -280,7 +317,11 @@ async fn issue_5_checksum_tells_a_touched_file_from_a_rewritten_one() {
     let out = batch.run(&server, &[]);
     let rep = report(&batch.report());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_eq!((&rep["rows"][0]["status"], &rep["rows"][1]["status"]), (&"failed".into(), &"skipped".into()), "{rep}");
+    assert_eq!(
+        (&rep["rows"][0]["status"], &rep["rows"][1]["status"]),
+        (&"failed".into(), &"skipped".into()),
+        "{rep}"
+    );
 
     let out = batch.run(&server, &["--checksum", "--force"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -295,12 +336,25 @@ async fn issue_5_checksum_tells_a_touched_file_from_a_rewritten_one() {
     let out = batch.run(&server, &["--checksum"]);
     assert!(out.status.success(), "{}", text(&out));
     let first = report(&batch.report())["rows"][0]["videoId"].clone();
-    std::fs::File::options().write(true).open(path(0)).unwrap().set_modified(later + Duration::from_secs(60)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path(0))
+        .unwrap()
+        .set_modified(later + Duration::from_secs(60))
+        .unwrap();
     let out = batch.run(&server, &["--checksum"]);
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&batch.report());
-    assert_eq!((&rep["rows"][0]["status"], &rep["rows"][0]["videoId"]), (&"skipped".into(), &first), "{rep}");
-    assert_eq!(server.all_videos().await.len(), 4, "one video for the id-less row, none for its touch");
+    assert_eq!(
+        (&rep["rows"][0]["status"], &rep["rows"][0]["videoId"]),
+        (&"skipped".into(), &first),
+        "{rep}"
+    );
+    assert_eq!(
+        server.all_videos().await.len(),
+        4,
+        "one video for the id-less row, none for its touch"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,17 +366,29 @@ async fn issue_5_without_an_id_column_a_changed_file_still_needs_force() {
     std::fs::write(batch.manifest(), "path\nf0.mp4\nf1.mp4\n").unwrap();
     let out = batch.run(&server, &[]);
     assert!(out.status.success(), "{}", text(&out));
-    std::fs::File::options().append(true).open(batch.dir.path().join("f1.mp4")).unwrap().write_all(b"+").unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(batch.dir.path().join("f1.mp4"))
+        .unwrap()
+        .write_all(b"+")
+        .unwrap();
     let out = batch.run(&server, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let rep = report(&batch.report());
     assert_eq!(rep["rows"][0]["status"], "skipped");
-    assert!(rep["rows"][1]["error"].as_str().unwrap().contains("changed since it was uploaded"), "{rep}");
+    assert!(
+        rep["rows"][1]["error"].as_str().unwrap().contains("changed since it was uploaded"),
+        "{rep}"
+    );
     assert_eq!(server.all_videos().await.len(), 2, "nothing uploaded without --force");
     let out = batch.run(&server, &["--force"]);
     assert!(out.status.success(), "{}", text(&out));
     let out = batch.run(&server, &[]);
-    assert!(out.status.success(), "a run after --force takes the new upload as done: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "a run after --force takes the new upload as done: {}",
+        text(&out)
+    );
     assert_eq!(report(&batch.report())["summary"]["skipped"], 2);
     assert_eq!(server.all_videos().await.len(), 3);
 }

@@ -38,13 +38,22 @@ impl Serve {
     fn start(data: &Path, extra: &[&str], nofile: Option<u64>) -> Serve {
         let log = data.with_extension("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-        cmd.args(["serve", "--addr", "127.0.0.1:0", "--api-key", KEY, "--rate-limit", "off", "--data"])
-            .arg(data)
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&log).expect("create the server log")));
+        cmd.args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--api-key",
+            KEY,
+            "--rate-limit",
+            "off",
+            "--data",
+        ])
+        .arg(data)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("create the server log")));
         if let Some(n) = nofile {
             // SAFETY: between fork and exec the child only calls `setrlimit`, which is
             // async-signal-safe, on a value it owns; it allocates nothing and takes no lock.
@@ -104,7 +113,8 @@ impl Drop for Serve {
 
 /// `GET /videos` with the test key on `stream`, keeping the connection open; the status.
 async fn get_videos(stream: &mut TcpStream) -> std::io::Result<u16> {
-    let head = format!("GET /videos HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n", basic_auth(KEY));
+    let head =
+        format!("GET /videos HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n", basic_auth(KEY));
     stream.write_all(head.as_bytes()).await?;
     read_answer(stream).await
 }
@@ -117,7 +127,11 @@ async fn read_answer(stream: &mut TcpStream) -> std::io::Result<u16> {
         if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
             let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
             while got.len() < end + 4 + len {
                 let n = stream.read(&mut buf).await?;
                 if n == 0 {
@@ -196,10 +210,16 @@ fn raise_own_nofile(want: u64) -> bool {
 
 /// Opens `count` sockets to `addr` that send nothing, 256 handshakes at a time, calling
 /// `progress` with the number open so far every 500; returns them, to be held open.
-async fn open_idle(addr: SocketAddr, count: usize, mut progress: impl FnMut(usize)) -> Vec<TcpStream> {
+async fn open_idle(
+    addr: SocketAddr,
+    count: usize,
+    mut progress: impl FnMut(usize),
+) -> Vec<TcpStream> {
     let mut idle = Vec::with_capacity(count);
     let mut opening = futures::stream::iter(0..count)
-        .map(|_| async move { tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(addr)).await })
+        .map(|_| async move {
+            tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(addr)).await
+        })
         .buffer_unordered(256);
     while let Some(connected) = opening.next().await {
         idle.push(connected.expect("a connect within 30 s").expect("connect to the server"));
@@ -229,11 +249,19 @@ async fn hold_idle_sockets_for_the_20000_sockets_test() {
     let (addr, count) = spec.split_once(',').expect("ADDR,COUNT");
     let addr: SocketAddr = addr.parse().expect("an address");
     let count: usize = count.parse().expect("a count");
-    assert!(raise_own_nofile(count as u64 + 100), "the parent sized COUNT to this process's hard limit");
+    assert!(
+        raise_own_nofile(count as u64 + 100),
+        "the parent sized COUNT to this process's hard limit"
+    );
     let idle = open_idle(addr, count, |n| println!("opened {n}")).await;
     println!("held {}", idle.len());
     // Hold them until the parent closes our stdin (or kills us).
-    tokio::task::spawn_blocking(|| std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())).await.unwrap().ok();
+    tokio::task::spawn_blocking(|| {
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())
+    })
+    .await
+    .unwrap()
+    .ok();
     drop(idle);
 }
 
@@ -295,7 +323,13 @@ async fn issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_op
         for i in 0..n {
             let count = per_process.min(IDLE - i * per_process);
             let mut child = Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "hold_idle_sockets_for_the_20000_sockets_test", "--ignored", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "hold_idle_sockets_for_the_20000_sockets_test",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(HOLD_VAR, format!("{addr},{count}"))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -328,7 +362,9 @@ async fn issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_op
         match progress.recv_timeout(Duration::from_millis(100)) {
             Ok((i, n)) => open[i] = n,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the socket holders stopped at {open:?} of {IDLE}"),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the socket holders stopped at {open:?} of {IDLE}")
+            }
         }
         if during.is_none() && open.iter().sum::<usize>() >= IDLE / 2 {
             during = Some(timed_get(addr, Duration::from_secs(10)).await);
@@ -353,13 +389,19 @@ async fn issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_op
     let log = server.stderr();
     let tail = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
     assert!(!log.contains("Too many open files"), "the server ran out of descriptors:\n{tail}");
-    assert!(log.contains("accepting connections max_connections=768"), "1024 descriptors less a quarter for files:\n{tail}");
+    assert!(
+        log.contains("accepting connections max_connections=768"),
+        "1024 descriptors less a quarter for files:\n{tail}"
+    );
     // Every socket was still held while the requests were answered.
     match local {
         Some(task) => assert_eq!(task.await.unwrap().len(), IDLE),
         None => {
             for h in &mut holders {
-                assert!(h.child.try_wait().unwrap().is_none(), "a helper process stopped holding its sockets");
+                assert!(
+                    h.child.try_wait().unwrap().is_none(),
+                    "a helper process stopped holding its sockets"
+                );
             }
         }
     }
@@ -393,13 +435,26 @@ async fn issue_11_at_the_limit_the_oldest_idle_connection_makes_room_never_a_bus
         let start = Instant::now();
         let mut s = TcpStream::connect(addr).await.unwrap();
         assert_eq!(get_videos(&mut s).await.unwrap(), 200, "round {round}");
-        assert!(start.elapsed() < Duration::from_secs(1), "round {round} waited {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "round {round} waited {:?}",
+            start.elapsed()
+        );
         fresh.push(s);
     }
-    assert!(closed_within(&mut kept, Duration::from_secs(2)).await, "the keep-alive connection was idle the longest");
-    assert!(closed_within(&mut silent[0], Duration::from_secs(2)).await, "then the first silent one");
+    assert!(
+        closed_within(&mut kept, Duration::from_secs(2)).await,
+        "the keep-alive connection was idle the longest"
+    );
+    assert!(
+        closed_within(&mut silent[0], Duration::from_secs(2)).await,
+        "then the first silent one"
+    );
     for (i, s) in silent.iter_mut().enumerate().skip(1) {
-        assert!(!closed_within(s, Duration::from_millis(100)).await, "silent connection {i} was not needed");
+        assert!(
+            !closed_within(s, Duration::from_millis(100)).await,
+            "silent connection {i} was not needed"
+        );
     }
     // The busy upload was never touched: its body completes and it is answered 201.
     busy.write_all(&body[1000..]).await.unwrap();
@@ -408,7 +463,8 @@ async fn issue_11_at_the_limit_the_oldest_idle_connection_makes_room_never_a_bus
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_11_when_accept_runs_out_of_descriptors_an_idle_connection_is_closed_and_accept_retried() {
+async fn issue_11_when_accept_runs_out_of_descriptors_an_idle_connection_is_closed_and_accept_retried(
+) {
     // More connections allowed than descriptors: accept itself fails with EMFILE once the 64
     // descriptors are used, the case the reserve for files is there to prevent.
     let data = tempfile::tempdir().unwrap();
@@ -426,7 +482,10 @@ async fn issue_11_when_accept_runs_out_of_descriptors_an_idle_connection_is_clos
         assert!(took < Duration::from_secs(2), "round {round} waited {took:?} for a descriptor");
     }
     let log = server.stderr();
-    assert!(log.contains("accept failed: closing an idle connection to make room"), "accept did hit EMFILE:\n{log}");
+    assert!(
+        log.contains("accept failed: closing an idle connection to make room"),
+        "accept did hit EMFILE:\n{log}"
+    );
     drop(idle);
 }
 
@@ -448,14 +507,24 @@ async fn issue_11_head_idle_and_body_time_outs_close_connections_but_not_slow_cl
     // A connection that sends nothing: closed at the head time-out.
     let start = Instant::now();
     let mut silent = TcpStream::connect(addr).await.unwrap();
-    assert!(closed_within(&mut silent, Duration::from_secs(1) + slack).await, "a header-less connection is closed");
-    assert!(start.elapsed() >= Duration::from_millis(900), "not before the head time-out: {:?}", start.elapsed());
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(1) + slack).await,
+        "a header-less connection is closed"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "not before the head time-out: {:?}",
+        start.elapsed()
+    );
 
     // Slowloris: a head that keeps coming, a byte every 200 ms, never complete.
     let mut loris = TcpStream::connect(addr).await.unwrap();
     let start = Instant::now();
     let dripping = async {
-        for b in b"GET /videos HTTP/1.1\r\nHost: x\r\nX-Drip: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+        for b in
+            b"GET /videos HTTP/1.1\r\nHost: x\r\nX-Drip: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                .iter()
+        {
             if loris.write_all(&[*b]).await.is_err() {
                 return;
             }
@@ -463,7 +532,11 @@ async fn issue_11_head_idle_and_body_time_outs_close_connections_but_not_slow_cl
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(4), dripping).await;
-    assert!(closed_within(&mut loris, Duration::from_millis(100)).await, "a head dripping for {:?} is cut", start.elapsed());
+    assert!(
+        closed_within(&mut loris, Duration::from_millis(100)).await,
+        "a head dripping for {:?} is cut",
+        start.elapsed()
+    );
     assert!(
         start.elapsed() < Duration::from_secs(1) + slack + Duration::from_millis(300),
         "cut at the head time-out: {:?}",
@@ -474,10 +547,21 @@ async fn issue_11_head_idle_and_body_time_outs_close_connections_but_not_slow_cl
     let mut kept = TcpStream::connect(addr).await.unwrap();
     assert_eq!(get_videos(&mut kept).await.unwrap(), 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(get_videos(&mut kept).await.unwrap(), 200, "an idle keep-alive connection outlives the head time-out");
+    assert_eq!(
+        get_videos(&mut kept).await.unwrap(),
+        200,
+        "an idle keep-alive connection outlives the head time-out"
+    );
     let start = Instant::now();
-    assert!(closed_within(&mut kept, Duration::from_secs(3) + slack).await, "an idle keep-alive connection is closed");
-    assert!(start.elapsed() >= Duration::from_millis(2800), "not before the idle time-out: {:?}", start.elapsed());
+    assert!(
+        closed_within(&mut kept, Duration::from_secs(3) + slack).await,
+        "an idle keep-alive connection is closed"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(2800),
+        "not before the idle time-out: {:?}",
+        start.elapsed()
+    );
 
     // A body that stops: cut at the body time-out, nothing stored.
     let id = s.create_video("stalled").await;
@@ -487,9 +571,20 @@ async fn issue_11_head_idle_and_body_time_outs_close_connections_but_not_slow_cl
     stalled.write_all(upload_head(&id, &ct, body.len()).as_bytes()).await.unwrap();
     stalled.write_all(&body[..100 * 1024]).await.unwrap();
     let start = Instant::now();
-    assert!(closed_within(&mut stalled, Duration::from_secs(1) + slack).await, "a stalled body is cut");
-    assert!(start.elapsed() >= Duration::from_millis(900), "not before the body time-out: {:?}", start.elapsed());
-    assert_eq!(s.status_of(&id).await["ingest"].get("status"), None, "nothing of the stalled body is stored");
+    assert!(
+        closed_within(&mut stalled, Duration::from_secs(1) + slack).await,
+        "a stalled body is cut"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "not before the body time-out: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        s.status_of(&id).await["ingest"].get("status"),
+        None,
+        "nothing of the stalled body is stored"
+    );
 
     // A body that trickles (8 KiB/s, pauses of 250 ms, under the 1 s time-out) for 3 s goes
     // through.
@@ -550,20 +645,37 @@ async fn issue_11_sigterm_ends_the_server_within_seconds_whatever_its_clients_ho
         (exit, server)
     });
     let (exit, server) = exited.await.unwrap();
-    let (code, took) = exit.unwrap_or_else(|| panic!("the server did not exit within 10 s of SIGTERM"));
+    let (code, took) =
+        exit.unwrap_or_else(|| panic!("the server did not exit within 10 s of SIGTERM"));
     println!("avbatch serve exited {took:?} after SIGTERM with 3 idle keep-alive connections, a header-less one and a stalled body open");
     assert_eq!(code, Some(0), "a clean exit:\n{}", server.stderr());
     assert!(took < Duration::from_secs(5), "exit within 5 s of SIGTERM, took {took:?}");
-    let answered = tokio::time::timeout(Duration::from_secs(5), sending).await.expect("the in-flight upload ends").unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(5), sending)
+        .await
+        .expect("the in-flight upload ends")
+        .unwrap();
     assert_eq!(answered.expect("the in-flight upload was answered before the exit"), 201);
-    for (what, s) in [("headless", &mut headless), ("stalled", &mut stalled)].into_iter().chain(kept.iter_mut().map(|s| ("kept", s))) {
+    for (what, s) in [("headless", &mut headless), ("stalled", &mut stalled)]
+        .into_iter()
+        .chain(kept.iter_mut().map(|s| ("kept", s)))
+    {
         assert!(closed_within(s, Duration::from_millis(500)).await, "{what} was closed");
     }
     // The upload that finished is on disk; the stalled one left nothing.
     let restarted = Serve::start(&root.path().join("data"), &[], None);
     let url = format!("http://{}", restarted.addr);
-    let back = http.get(format!("{url}/vod/{busy_id}/mp4/source.mp4")).send().await.unwrap().bytes().await.unwrap();
-    assert!(back.as_ref() == data.as_slice(), "the upload that finished during the grace period is stored");
+    let back = http
+        .get(format!("{url}/vod/{busy_id}/mp4/source.mp4"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        back.as_ref() == data.as_slice(),
+        "the upload that finished during the grace period is stored"
+    );
     let st: serde_json::Value = http
         .get(format!("{url}/videos/{stalled_id}/status"))
         .header("Authorization", basic_auth(KEY))

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{basic_auth, create_video_at, multipart_file, pattern, spawn_server_process, KEY, MIB};
+use common::{
+    basic_auth, create_video_at, multipart_file, pattern, spawn_server_process, KEY, MIB,
+};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -39,7 +41,13 @@ async fn everything_acknowledged_survives_kill_9() {
         assert_eq!(r.status(), 201);
     }
     let total = source.len();
-    let r = send(url.clone(), bytes_video.clone(), format!("bytes 0-{}/{total}", 5 * MIB - 1), p1.to_vec()).await;
+    let r = send(
+        url.clone(),
+        bytes_video.clone(),
+        format!("bytes 0-{}/{total}", 5 * MIB - 1),
+        p1.to_vec(),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let token: Value = http
         .post(format!("{url}/upload-tokens"))
@@ -51,7 +59,15 @@ async fn everything_acknowledged_survives_kill_9() {
         .json()
         .await
         .unwrap();
-    let bearer: Value = http.post(format!("{url}/auth/api-key")).json(&json!({"apiKey": KEY})).send().await.unwrap().json().await.unwrap();
+    let bearer: Value = http
+        .post(format!("{url}/auth/api-key"))
+        .json(&json!({"apiKey": KEY}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let bearer = format!("Bearer {}", bearer["access_token"].as_str().unwrap());
 
     server.kill9();
@@ -59,13 +75,30 @@ async fn everything_acknowledged_survives_kill_9() {
     let url = server.url.clone();
 
     // After the restart: the bearer token, the videos, their chunks and the token are all there.
-    let status: Value =
-        http.get(format!("{url}/videos/{parts_video}/status")).header("Authorization", &bearer).send().await.unwrap().json().await.unwrap();
+    let status: Value = http
+        .get(format!("{url}/videos/{parts_video}/status"))
+        .header("Authorization", &bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["ingest"]["receivedParts"], json!({"parts": [1, 2], "total": 3}), "{status}");
     assert_eq!(status["ingest"]["status"], "uploading");
-    let status: Value =
-        http.get(format!("{url}/videos/{bytes_video}/status")).header("Authorization", &bearer).send().await.unwrap().json().await.unwrap();
-    assert_eq!(status["ingest"]["receivedBytes"], json!([{"from": 0, "to": 5 * MIB - 1, "total": total}]));
+    let status: Value = http
+        .get(format!("{url}/videos/{bytes_video}/status"))
+        .header("Authorization", &bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["ingest"]["receivedBytes"],
+        json!([{"from": 0, "to": 5 * MIB - 1, "total": total}])
+    );
     let t = http
         .get(format!("{url}/upload-tokens/{}", token["token"].as_str().unwrap()))
         .header("Authorization", &bearer)
@@ -78,11 +111,31 @@ async fn everything_acknowledged_survives_kill_9() {
     let done = send(url.clone(), parts_video.clone(), "part 3/3".into(), p3.to_vec()).await;
     assert_eq!(done.status(), 201);
     let video: Value = done.json().await.unwrap();
-    let back = http.get(video["assets"]["mp4"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    let back = http
+        .get(video["assets"]["mp4"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert!(back.as_ref() == source.as_slice(), "part-mode source differs after the restart");
-    let r = send(url.clone(), bytes_video.clone(), format!("bytes {}-{}/{total}", 5 * MIB, total - 1), source[5 * MIB..].to_vec()).await;
+    let r = send(
+        url.clone(),
+        bytes_video.clone(),
+        format!("bytes {}-{}/{total}", 5 * MIB, total - 1),
+        source[5 * MIB..].to_vec(),
+    )
+    .await;
     assert_eq!(r.status(), 201);
-    let back = http.get(format!("{url}/vod/{bytes_video}/mp4/source.mp4")).send().await.unwrap().bytes().await.unwrap();
+    let back = http
+        .get(format!("{url}/vod/{bytes_video}/mp4/source.mp4"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert!(back.as_ref() == source.as_slice(), "bytes-mode source differs after the restart");
     // A chunk acknowledged before the crash is still refused as already sent.
     let again = send(url.clone(), parts_video.clone(), "part 1/3".into(), p1.to_vec()).await;

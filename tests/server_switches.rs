@@ -61,7 +61,12 @@ fn http() -> reqwest::Client {
 }
 
 async fn get(url: &str) -> reqwest::Response {
-    http().get(url).header("Authorization", basic_auth(KEY)).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    http()
+        .get(url)
+        .header("Authorization", basic_auth(KEY))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 async fn get_json(url: &str) -> Value {
@@ -71,14 +76,23 @@ async fn get_json(url: &str) -> Value {
 }
 
 async fn create(url: &str, body: Value) -> String {
-    let resp = http().post(format!("{url}/videos")).header("Authorization", basic_auth(KEY)).json(&body).send().await.unwrap();
+    let resp = http()
+        .post(format!("{url}/videos"))
+        .header("Authorization", basic_auth(KEY))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 201, "POST /videos {body}");
     resp.json::<Value>().await.unwrap()["videoId"].as_str().unwrap().to_owned()
 }
 
 async fn upload(url: &str, id: &str, range: Option<&str>, data: &[u8]) -> reqwest::Response {
     let (ct, body) = multipart_file("file", "clip.mp4", data);
-    let mut req = http().post(format!("{url}/videos/{id}/source")).header("Authorization", basic_auth(KEY)).header("Content-Type", ct);
+    let mut req = http()
+        .post(format!("{url}/videos/{id}/source"))
+        .header("Authorization", basic_auth(KEY))
+        .header("Content-Type", ct);
     if let Some(r) = range {
         req = req.header("Content-Range", r);
     }
@@ -86,7 +100,12 @@ async fn upload(url: &str, id: &str, range: Option<&str>, data: &[u8]) -> reqwes
 }
 
 fn titles(page: &Value) -> Vec<String> {
-    let mut t: Vec<String> = page["data"].as_array().unwrap().iter().map(|v| v["title"].as_str().unwrap().to_owned()).collect();
+    let mut t: Vec<String> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["title"].as_str().unwrap().to_owned())
+        .collect();
     t.sort();
     t
 }
@@ -102,7 +121,10 @@ async fn gateway_errors_replace_answers_of_requests_that_took_effect() {
 
     // Half the answers replaced (seeded): every create takes effect, the answer is a 502 or a 504
     // in nginx's words, without the API's rate-limit headers.
-    let server = Serve::start(&data, &["--rate-limit", "production", "--gateway-error-rate", "0.5", "--seed", "11"]);
+    let server = Serve::start(
+        &data,
+        &["--rate-limit", "production", "--gateway-error-rate", "0.5", "--seed", "11"],
+    );
     let mut seen = std::collections::BTreeMap::new();
     for i in 0..24 {
         let resp = http()
@@ -115,7 +137,11 @@ async fn gateway_errors_replace_answers_of_requests_that_took_effect() {
         let status = resp.status().as_u16();
         *seen.entry(status).or_insert(0) += 1;
         let has_limits = resp.headers().keys().any(|k| k.as_str().starts_with("x-ratelimit-"));
-        let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
         let body = resp.text().await.unwrap();
         match status {
             201 => assert!(has_limits, "a normal answer carries the rate-limit headers"),
@@ -123,7 +149,10 @@ async fn gateway_errors_replace_answers_of_requests_that_took_effect() {
                 assert_eq!(ct, "text/html", "{status}: {body}");
                 assert!(!has_limits, "{status}: a gateway error has no rate-limit headers");
                 let title = if status == 502 { "502 Bad Gateway" } else { "504 Gateway Time-out" };
-                assert!(body.contains(&format!("<title>{title}</title>")) && body.contains("nginx"), "{body}");
+                assert!(
+                    body.contains(&format!("<title>{title}</title>")) && body.contains("nginx"),
+                    "{body}"
+                );
             }
             other => panic!("POST /videos answered {other}: {body}"),
         }
@@ -149,14 +178,22 @@ async fn gateway_errors_replace_answers_of_requests_that_took_effect() {
     // the load balancer.
     let server = Serve::start(&data, &["--gateway-error-rate", "1"]);
     let resp = upload(&server.url, &pending, None, &bytes).await;
-    assert!(matches!(resp.status().as_u16(), 502 | 504), "an upload's answer is replaced too: {}", resp.status());
-    let asset = http().get(format!("{}/vod/{done}/mp4/source.mp4", server.url)).send().await.unwrap();
+    assert!(
+        matches!(resp.status().as_u16(), 502 | 504),
+        "an upload's answer is replaced too: {}",
+        resp.status()
+    );
+    let asset =
+        http().get(format!("{}/vod/{done}/mp4/source.mp4", server.url)).send().await.unwrap();
     assert_eq!(asset.status().as_u16(), 200, "/vod/ is not an API route");
     assert!(asset.bytes().await.unwrap().as_ref() == bytes.as_slice());
     drop(server);
     let server = Serve::start(&data, &[]);
     let status = get_json(&format!("{}/videos/{pending}/status", server.url)).await;
-    assert_eq!(status["ingest"]["status"], "uploaded", "the upload answered 502/504 was stored: {status}");
+    assert_eq!(
+        status["ingest"]["status"], "uploaded",
+        "the upload answered 502/504 was stored: {status}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,10 +205,14 @@ async fn metadata_filters_match_exactly_or_by_substring() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     let server = Serve::start(&data, &["--rate-limit", "off"]);
-    for (title, key, value) in
-        [("sky", "colour", "Blue Sky"), ("navy", "colour", "navy blue"), ("red", "colour", "red"), ("other key", "Colour", "blue")]
-    {
-        create(&server.url, json!({"title": title, "metadata": [{"key": key, "value": value}]})).await;
+    for (title, key, value) in [
+        ("sky", "colour", "Blue Sky"),
+        ("navy", "colour", "navy blue"),
+        ("red", "colour", "red"),
+        ("other key", "Colour", "blue"),
+    ] {
+        create(&server.url, json!({"title": title, "metadata": [{"key": key, "value": value}]}))
+            .await;
     }
     let list = |url: String, q: &str| {
         let q = q.to_owned();
@@ -179,15 +220,30 @@ async fn metadata_filters_match_exactly_or_by_substring() {
     };
     // Default: exact.
     assert_eq!(list(server.url.clone(), "metadata%5Bcolour%5D=Blue%20Sky").await, ["sky"]);
-    assert!(list(server.url.clone(), "metadata%5Bcolour%5D=blue").await.is_empty(), "exact: no substring, no case folding");
+    assert!(
+        list(server.url.clone(), "metadata%5Bcolour%5D=blue").await.is_empty(),
+        "exact: no substring, no case folding"
+    );
     drop(server);
 
     let server = Serve::start(&data, &["--rate-limit", "off", "--metadata-match", "contains"]);
-    assert_eq!(list(server.url.clone(), "metadata%5Bcolour%5D=BLUE").await, ["navy", "sky"], "contains: a case-insensitive substring");
+    assert_eq!(
+        list(server.url.clone(), "metadata%5Bcolour%5D=BLUE").await,
+        ["navy", "sky"],
+        "contains: a case-insensitive substring"
+    );
     assert_eq!(list(server.url.clone(), "metadata%5Bcolour%5D=Blue%20Sky").await, ["sky"]);
-    assert_eq!(list(server.url.clone(), "metadata%5BColour%5D=blu").await, ["other key"], "the key still matches exactly");
+    assert_eq!(
+        list(server.url.clone(), "metadata%5BColour%5D=blu").await,
+        ["other key"],
+        "the key still matches exactly"
+    );
     assert!(list(server.url.clone(), "metadata%5Bcol%5D=blue").await.is_empty());
-    assert_eq!(list(server.url.clone(), "metadata%5Bcolour%5D=e&metadata%5Bcolour%5D=sky").await, ["sky"], "every filter must match");
+    assert_eq!(
+        list(server.url.clone(), "metadata%5Bcolour%5D=e&metadata%5Bcolour%5D=sky").await,
+        ["sky"],
+        "every filter must match"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,7 +310,10 @@ async fn stalled_uploads_are_never_answered_and_store_nothing() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     // A 1 s body time-out: a stall must outlast it (the server stops asking for the body).
-    let server = Serve::start(&data, &["--rate-limit", "off", "--stall-rate", "1", "--seed", "5", "--body-timeout", "1s"]);
+    let server = Serve::start(
+        &data,
+        &["--rate-limit", "off", "--stall-rate", "1", "--seed", "5", "--body-timeout", "1s"],
+    );
     let addr = server.addr();
     let id = create(&server.url, json!({"title": "stalled"})).await;
     let token: Value = http()
@@ -282,7 +341,9 @@ async fn stalled_uploads_are_never_answered_and_store_nothing() {
     let delegated =
         format!("POST /upload?token={token} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ct2}\r\nContent-Length: {}\r\n\r\n", body2.len());
     let mut sent = Vec::new();
-    for (what, head, body) in [("POST /videos/{id}/source", direct, body), ("POST /upload", delegated, body2)] {
+    for (what, head, body) in
+        [("POST /videos/{id}/source", direct, body), ("POST /upload", delegated, body2)]
+    {
         let total = body.len();
         let mut sender = Sender::start(&addr, head, body).await;
         assert_eq!(sender.probe().await, Probe::Quiet, "{what}: no answer at first");
@@ -292,7 +353,11 @@ async fn stalled_uploads_are_never_answered_and_store_nothing() {
     // the bodies only part-way through.
     tokio::time::sleep(Duration::from_secs(3)).await;
     for (what, sender, total) in &mut sent {
-        assert_eq!(sender.probe().await, Probe::Quiet, "{what}: after 3 s, no answer and the connection still open");
+        assert_eq!(
+            sender.probe().await,
+            Probe::Quiet,
+            "{what}: after 3 s, no answer and the connection still open"
+        );
         let w = sender.written.load(std::sync::atomic::Ordering::SeqCst);
         assert!(w < *total, "{what}: the server stopped reading ({w} of {total} bytes went out)");
     }
@@ -327,10 +392,14 @@ async fn unfinished_uploads_are_deleted_after_the_ttl_even_when_aged_by_hand() {
     let url = server.url.clone();
     let never = create(&url, json!({"title": "never uploaded"})).await;
     let partial = create(&url, json!({"title": "part 1 of 2"})).await;
-    assert_eq!(upload(&url, &partial, Some("part 1/2"), &pattern(5 * MIB, 1)).await.status().as_u16(), 201);
+    assert_eq!(
+        upload(&url, &partial, Some("part 1/2"), &pattern(5 * MIB, 1)).await.status().as_u16(),
+        201
+    );
     let complete = create(&url, json!({"title": "complete"})).await;
     assert_eq!(upload(&url, &complete, None, &pattern(1000, 2)).await.status().as_u16(), 201);
-    let from_url = create(&url, json!({"title": "from a URL", "source": "https://example.com/a.mp4"})).await;
+    let from_url =
+        create(&url, json!({"title": "from a URL", "source": "https://example.com/a.mp4"})).await;
     let young = create(&url, json!({"title": "young"})).await;
     drop(server);
 
@@ -342,11 +411,18 @@ async fn unfinished_uploads_are_deleted_after_the_ttl_even_when_aged_by_hand() {
     let server = Serve::start(&data, &["--rate-limit", "off"]);
     let url = server.url.clone();
     let page = get_json(&format!("{url}/videos?pageSize=100")).await;
-    assert_eq!(titles(&page), ["complete", "from a URL", "young"], "unfinished uploads past 7 days are gone from the list");
+    assert_eq!(
+        titles(&page),
+        ["complete", "from a URL", "young"],
+        "unfinished uploads past 7 days are gone from the list"
+    );
     for id in [&never, &partial] {
         assert_eq!(get(&format!("{url}/videos/{id}")).await.status().as_u16(), 404, "{id}");
         assert_eq!(get(&format!("{url}/videos/{id}/status")).await.status().as_u16(), 404, "{id}");
-        assert!(!data.join("videos").join(id).exists(), "{id}: its folder (and chunks) are removed");
+        assert!(
+            !data.join("videos").join(id).exists(),
+            "{id}: its folder (and chunks) are removed"
+        );
         let resp = upload(&url, id, Some("part 2/2"), &pattern(1000, 3)).await;
         assert_eq!(resp.status().as_u16(), 404, "{id}: no upload into a deleted video");
     }
@@ -362,8 +438,17 @@ async fn unfinished_uploads_are_deleted_after_the_ttl_even_when_aged_by_hand() {
     assert_eq!(get(&format!("{url}/videos/{fresh}")).await.status().as_u16(), 200);
     let start = Instant::now();
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    assert_eq!(get(&format!("{url}/videos/{fresh}")).await.status().as_u16(), 404, "unfinished after {:?}", start.elapsed());
-    assert_eq!(get(&format!("{url}/videos/{young}")).await.status().as_u16(), 404, "young was unfinished too, and older than 2 s");
+    assert_eq!(
+        get(&format!("{url}/videos/{fresh}")).await.status().as_u16(),
+        404,
+        "unfinished after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        get(&format!("{url}/videos/{young}")).await.status().as_u16(),
+        404,
+        "young was unfinished too, and older than 2 s"
+    );
     assert!(!data.join("videos").join(&fresh).exists());
     let page = get_json(&format!("{url}/videos?pageSize=100")).await;
     assert_eq!(titles(&page), ["complete", "from a URL"]);
@@ -374,16 +459,24 @@ async fn unfinished_uploads_are_deleted_after_the_ttl_even_when_aged_by_hand() {
 // ---------------------------------------------------------------------------------------------
 
 /// An upload of `data` with `authorization`, whose body waits `pause` half-way.
-async fn slow_upload(url: &str, id: &str, authorization: &str, data: &[u8], pause: Duration) -> reqwest::Response {
+async fn slow_upload(
+    url: &str,
+    id: &str,
+    authorization: &str,
+    data: &[u8],
+    pause: Duration,
+) -> reqwest::Response {
     use futures::StreamExt;
     let (ct, body) = multipart_file("file", "clip.mp4", data);
     let len = body.len();
     let (head, tail) = body.split_at(len / 2);
     let (head, tail) = (bytes::Bytes::copy_from_slice(head), bytes::Bytes::copy_from_slice(tail));
-    let stream = futures::stream::iter([Ok::<_, std::io::Error>(head)]).chain(futures::stream::once(async move {
-        tokio::time::sleep(pause).await;
-        Ok(tail)
-    }));
+    let stream = futures::stream::iter([Ok::<_, std::io::Error>(head)]).chain(
+        futures::stream::once(async move {
+            tokio::time::sleep(pause).await;
+            Ok(tail)
+        }),
+    );
     http()
         .post(format!("{url}/videos/{id}/source"))
         .header("Authorization", authorization)
@@ -396,7 +489,12 @@ async fn slow_upload(url: &str, id: &str, authorization: &str, data: &[u8], paus
 }
 
 async fn bearer(url: &str) -> String {
-    let resp = http().post(format!("{url}/auth/api-key")).json(&json!({"apiKey": KEY})).send().await.unwrap();
+    let resp = http()
+        .post(format!("{url}/auth/api-key"))
+        .json(&json!({"apiKey": KEY}))
+        .send()
+        .await
+        .unwrap();
     format!("Bearer {}", resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap())
 }
 
@@ -420,10 +518,15 @@ async fn auth_after_the_body_refuses_a_token_that_expired_under_it() {
         let status = get_json(&format!("{}/videos/{id}/status", server.url)).await;
         if expect == 401 {
             let v: Value = resp.json().await.unwrap();
-            assert_eq!(v["type"], "https://docs.api.video/reference/authentication-invalid-access-token", "{v}");
+            assert_eq!(
+                v["type"], "https://docs.api.video/reference/authentication-invalid-access-token",
+                "{v}"
+            );
             assert!(status["ingest"].get("status").is_none(), "nothing was stored: {status}");
             // The key itself holds, whenever it is checked.
-            let resp = slow_upload(&server.url, &id, &basic_auth(KEY), &data, Duration::from_millis(500)).await;
+            let resp =
+                slow_upload(&server.url, &id, &basic_auth(KEY), &data, Duration::from_millis(500))
+                    .await;
             assert_eq!(resp.status().as_u16(), 201);
         } else {
             assert_eq!(status["ingest"]["status"], "uploaded");

@@ -15,12 +15,20 @@ use serde_json::Value;
 
 fn avbatch(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    cmd.args(args).env("AVBATCH_API_KEY", KEY).env_remove("APIVIDEO_API_KEY").env_remove("RUST_LOG").stdin(Stdio::null());
+    cmd.args(args)
+        .env("AVBATCH_API_KEY", KEY)
+        .env_remove("APIVIDEO_API_KEY")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
     cmd
 }
 
 fn text(o: &Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A folder with `files` small files `v{i}.mp4` and a manifest written by `rows`.
@@ -55,7 +63,11 @@ async fn issue_12_duplicates_far_apart_name_both_lines() {
                 7 | 29_995 => String::new(),
                 _ => format!("row-{i}"),
             };
-            let path = if i == 7 || i == 29_995 { "v7.mp4".to_owned() } else { format!("v{}.mp4", i % 10) };
+            let path = if i == 7 || i == 29_995 {
+                "v7.mp4".to_owned()
+            } else {
+                format!("v{}.mp4", i % 10)
+            };
             writeln!(csv, "{path},{id}").unwrap();
         }
     });
@@ -63,7 +75,10 @@ async fn issue_12_duplicates_far_apart_name_both_lines() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("has 2 problem(s); nothing was uploaded"), "{err}");
-    assert!(err.contains("line 29992, column `id`: duplicate id `same-id` (first used on line 2)"), "{err}");
+    assert!(
+        err.contains("line 29992, column `id`: duplicate id `same-id` (first used on line 2)"),
+        "{err}"
+    );
     assert!(
         err.contains("line 29997, column `path`: duplicate path `v7.mp4` in a row without an `id` (first used on line 9, column `path`)"),
         "{err}"
@@ -91,12 +106,30 @@ async fn issue_12_problems_keep_the_first_200_by_line_and_count_the_rest() {
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("has 1500 problem(s); nothing was uploaded"), "{err}");
-        let shown: Vec<u64> =
-            err.lines().filter_map(|l| l.trim_start().strip_prefix("line ")?.split(',').next()?.split(':').next()?.parse().ok()).collect();
-        assert_eq!(shown, (2..202).collect::<Vec<u64>>(), "the first 200 problems by line, in order:\n{err}");
+        let shown: Vec<u64> = err
+            .lines()
+            .filter_map(|l| {
+                l.trim_start()
+                    .strip_prefix("line ")?
+                    .split(',')
+                    .next()?
+                    .split(':')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            (2..202).collect::<Vec<u64>>(),
+            "the first 200 problems by line, in order:\n{err}"
+        );
         assert!(err.contains("line 2, column `path`: missing file `"), "{err}");
         assert!(err.contains("line 3, column `public`: bad boolean `maybe`"), "{err}");
-        assert!(err.contains("line 4, column `id`: duplicate id `row-1` (first used on line 3)"), "{err}");
+        assert!(
+            err.contains("line 4, column `id`: duplicate id `row-1` (first used on line 3)"),
+            "{err}"
+        );
         assert!(err.contains("\n  … and 1300 more"), "{err}");
         assert!(out.stdout.is_empty(), "no plan for a manifest with problems: {}", text(&out));
     }
@@ -134,29 +167,49 @@ async fn issue_12_an_interrupted_run_still_reports_every_row_in_manifest_order()
     .spawn()
     .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
 
-    let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&report).unwrap().records().map(Result::unwrap).collect();
+    let rows: Vec<csv::StringRecord> =
+        csv::Reader::from_path(&report).unwrap().records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 400, "one report row per manifest row");
     let mut counts = std::collections::BTreeMap::new();
     for (i, r) in rows.iter().enumerate() {
-        assert_eq!((&r[0], &r[1]), (format!("id-{i}").as_str(), (i + 2).to_string().as_str()), "manifest order");
+        assert_eq!(
+            (&r[0], &r[1]),
+            (format!("id-{i}").as_str(), (i + 2).to_string().as_str()),
+            "manifest order"
+        );
         *counts.entry(r[4].to_owned()).or_insert(0) += 1;
     }
-    assert!(counts.get("pending").copied().unwrap_or(0) > 300, "most rows were never started: {counts:?}");
+    assert!(
+        counts.get("pending").copied().unwrap_or(0) > 300,
+        "most rows were never started: {counts:?}"
+    );
     assert!(counts.get("uploaded").copied().unwrap_or(0) > 0, "{counts:?}");
     // stdout carries the same report as JSON, its summary counting every row once.
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let json: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     let s = &json["summary"];
     assert_eq!(json["rows"].as_array().unwrap().len(), 400);
     assert_eq!(s["rows"], 400);
-    let total: u64 = ["uploaded", "skipped", "failed", "interrupted", "pending"].iter().map(|k| s[k].as_u64().unwrap()).sum();
+    let total: u64 = ["uploaded", "skipped", "failed", "interrupted", "pending"]
+        .iter()
+        .map(|k| s[k].as_u64().unwrap())
+        .sum();
     assert_eq!(total, 400, "{s}");
     assert_eq!(s["pending"].as_u64(), counts.get("pending").map(|n| *n as u64), "{s}");
     for (i, row) in json["rows"].as_array().unwrap().iter().enumerate() {
-        assert_eq!((row["line"].as_u64(), row["status"].as_str()), (Some(i as u64 + 2), Some(&rows[i][4])), "{row}");
+        assert_eq!(
+            (row["line"].as_u64(), row["status"].as_str()),
+            (Some(i as u64 + 2), Some(&rows[i][4])),
+            "{row}"
+        );
     }
 }
 
@@ -165,7 +218,8 @@ async fn issue_12_an_interrupted_run_still_reports_every_row_in_manifest_order()
 #[cfg(target_os = "linux")]
 #[allow(clippy::zombie_processes)] // reaped by the `wait4` below, which `Child` cannot see
 fn peak_rss_kib(mut cmd: Command, stderr: &Path) -> (Option<i32>, u64) {
-    let child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(stderr).unwrap()).spawn().unwrap();
+    let child =
+        cmd.stdout(Stdio::null()).stderr(std::fs::File::create(stderr).unwrap()).spawn().unwrap();
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -185,11 +239,21 @@ fn issue_12_a_dry_run_over_300_000_rows_stays_in_bounded_memory() {
     let (dir, manifest) = library(100, |csv| {
         csv.push_str("path,id,title,tags,metadata,meta.source,public\n");
         for r in 0..rows {
-            writeln!(csv, "v{}.mp4,row-{r},\"Video {r}, take {}\",a;b,k=v;n={r},cam-{},yes", r % 100, r % 7, r % 13).unwrap();
+            writeln!(
+                csv,
+                "v{}.mp4,row-{r},\"Video {r}, take {}\",a;b,k=v;n={r},cam-{},yes",
+                r % 100,
+                r % 7,
+                r % 13
+            )
+            .unwrap();
         }
     });
     let stderr = dir.path().join("stderr");
-    let (code, kib) = peak_rss_kib(avbatch(&["upload", manifest.to_str().unwrap(), "--dry-run", "--env", "local"]), &stderr);
+    let (code, kib) = peak_rss_kib(
+        avbatch(&["upload", manifest.to_str().unwrap(), "--dry-run", "--env", "local"]),
+        &stderr,
+    );
     let err = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains(&format!("{rows} rows")), "{err}");

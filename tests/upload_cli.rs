@@ -52,7 +52,11 @@ impl Library {
 
 fn avbatch(args: &[&str], key: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    cmd.args(args).stdin(Stdio::null()).env_remove("AVBATCH_API_KEY").env_remove("APIVIDEO_API_KEY").env_remove("RUST_LOG");
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .env_remove("AVBATCH_API_KEY")
+        .env_remove("APIVIDEO_API_KEY")
+        .env_remove("RUST_LOG");
     if let Some(k) = key {
         cmd.env("AVBATCH_API_KEY", k);
     }
@@ -60,7 +64,11 @@ fn avbatch(args: &[&str], key: Option<&str>) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn report(path: &Path) -> Value {
@@ -69,7 +77,8 @@ fn report(path: &Path) -> Value {
 
 /// The sizes at the edges of the 5 MiB part rule, and a file over 100 MiB.
 fn edge_sizes() -> Vec<usize> {
-    let mut sizes = vec![1, 5 * MIB - 1, 5 * MIB, 5 * MIB + 1, 3 * 5 * MIB + 7, 101 * MIB + 3, 10 * MIB, 2];
+    let mut sizes =
+        vec![1, 5 * MIB - 1, 5 * MIB, 5 * MIB + 1, 3 * 5 * MIB + 7, 101 * MIB + 3, 10 * MIB, 2];
     let mut x: u64 = 0x9e3779b97f4a7c15;
     while sizes.len() < 32 {
         x ^= x << 13;
@@ -138,13 +147,32 @@ async fn issue_4_a_batch_of_edge_sizes_arrives_byte_exact_with_every_field() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| (m["key"].as_str().unwrap().to_owned(), m["value"].as_str().unwrap().to_owned()))
+            .map(|m| {
+                (m["key"].as_str().unwrap().to_owned(), m["value"].as_str().unwrap().to_owned())
+            })
             .collect();
-        for want in [("origin", "test".to_owned()), ("n", i.to_string()), ("shelf", format!("shelf-{i}"))] {
-            assert!(meta.contains(&(want.0.to_owned(), want.1.clone())), "video {i} metadata {meta:?} lacks {want:?}");
+        for want in
+            [("origin", "test".to_owned()), ("n", i.to_string()), ("shelf", format!("shelf-{i}"))]
+        {
+            assert!(
+                meta.contains(&(want.0.to_owned(), want.1.clone())),
+                "video {i} metadata {meta:?} lacks {want:?}"
+            );
         }
-        let back = server.http.get(video["assets"]["mp4"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
-        assert!(back == sources[i].as_slice(), "video {i} ({size} bytes) differs through assets.mp4 ({} bytes back)", back.len());
+        let back = server
+            .http
+            .get(video["assets"]["mp4"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            back == sources[i].as_slice(),
+            "video {i} ({size} bytes) differs through assets.mp4 ({} bytes back)",
+            back.len()
+        );
 
         // Parts arrived strictly in order: each chunk file was written after the one before it.
         let dir = server.data.path().join("videos").join(id);
@@ -161,7 +189,12 @@ async fn issue_4_a_batch_of_edge_sizes_arrives_byte_exact_with_every_field() {
         assert_eq!(chunks.len() as u64, row["parts"].as_u64().unwrap());
         assert_eq!(chunks.len(), size.div_ceil(5 * MIB).max(1), "video {i}: parts of {size} bytes");
         for pair in chunks.windows(2) {
-            assert!(pair[0].1 <= pair[1].1, "video {i}: the part at byte {} was stored before the part at byte {}", pair[1].0, pair[0].0);
+            assert!(
+                pair[0].1 <= pair[1].1,
+                "video {i}: the part at byte {} was stored before the part at byte {}",
+                pair[1].0,
+                pair[0].0
+            );
         }
     }
 }
@@ -184,11 +217,15 @@ async fn issue_4_every_manifest_problem_is_reported_with_its_line_and_nothing_is
     csv.extend_from_slice(b"h,ok\xff.mp4,,\n"); // 9: not UTF-8
     let manifest = lib.path("manifest.csv");
     std::fs::write(&manifest, &csv).unwrap();
-    let out = avbatch(&["upload", manifest.to_str().unwrap(), "--base-url", &server.url], Some(KEY));
+    let out =
+        avbatch(&["upload", manifest.to_str().unwrap(), "--base-url", &server.url], Some(KEY));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     for line in 3..=9 {
-        assert!(err.contains(&format!("line {line}")), "no problem reported for line {line}:\n{err}");
+        assert!(
+            err.contains(&format!("line {line}")),
+            "no problem reported for line {line}:\n{err}"
+        );
     }
     assert!(err.contains("`public`"), "the bad boolean names its column:\n{err}");
     assert!(server.all_videos().await.is_empty(), "nothing may be sent for an invalid manifest");
@@ -207,10 +244,26 @@ async fn issue_4_dry_run_prints_the_plan_and_sends_nothing() {
     lib.file("a.mp4", 12 * MIB, 1);
     lib.file("b.mp4", 10, 2);
     let manifest = lib.manifest("path\na.mp4\nb.mp4\n");
-    let out = avbatch(&["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "--chunk-size", "5MiB", "--dry-run"], Some(KEY));
+    let out = avbatch(
+        &[
+            "upload",
+            manifest.to_str().unwrap(),
+            "--base-url",
+            &server.url,
+            "--chunk-size",
+            "5MiB",
+            "--dry-run",
+        ],
+        Some(KEY),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("2 rows") && stdout.contains("4 parts") && stdout.contains(&(12 * MIB + 10).to_string()), "{stdout}");
+    assert!(
+        stdout.contains("2 rows")
+            && stdout.contains("4 parts")
+            && stdout.contains(&(12 * MIB + 10).to_string()),
+        "{stdout}"
+    );
     assert!(server.all_videos().await.is_empty());
 }
 
@@ -241,9 +294,16 @@ async fn issue_4_client_rate_keeps_the_server_under_rate_plus_burst() {
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&report_path);
     assert_eq!(rep["summary"]["uploaded"], 40);
-    assert_eq!(rep["summary"]["throttled"], 0, "the server answered 429: the client exceeded rate + burst\n{rep}");
+    assert_eq!(
+        rep["summary"]["throttled"], 0,
+        "the server answered 429: the client exceeded rate + burst\n{rep}"
+    );
     // 80 limited requests at 10/s after a burst of 10 cannot take less than 7 s.
-    assert!(started.elapsed() >= Duration::from_secs(6), "the rate was not applied: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(6),
+        "the rate was not applied: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -274,7 +334,10 @@ async fn issue_4_storms_and_503s_still_end_byte_exact() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&report_path);
-    assert!(rep["summary"]["retries"].as_u64().unwrap() > 0, "faults were injected, so there must be retries: {rep}");
+    assert!(
+        rep["summary"]["retries"].as_u64().unwrap() > 0,
+        "faults were injected, so there must be retries: {rep}"
+    );
     let videos = server.all_videos().await;
     assert_eq!(videos.len(), 8, "no duplicates after retried creates");
     for (i, row) in rep["rows"].as_array().unwrap().iter().enumerate() {
@@ -295,7 +358,9 @@ fn run_measuring_rss(mut cmd: Command) -> (Output, u64, u64) {
         while rx.try_recv().is_err() {
             if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
                 for line in status.lines() {
-                    let kb = |l: &str| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                    let kb = |l: &str| {
+                        l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+                    };
                     if line.starts_with("RssAnon:") {
                         peak_anon = peak_anon.max(kb(line));
                     } else if line.starts_with("VmHWM:") {
@@ -324,8 +389,16 @@ async fn issue_4_a_2_gib_sparse_file_uploads_in_bounded_memory() {
     let manifest = lib.manifest("path\nsparse.bin\n");
     let report_path = lib.path("r.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    cmd.args(["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "-q", "--report", report_path.to_str().unwrap()])
-        .env("AVBATCH_API_KEY", KEY);
+    cmd.args([
+        "upload",
+        manifest.to_str().unwrap(),
+        "--base-url",
+        &server.url,
+        "-q",
+        "--report",
+        report_path.to_str().unwrap(),
+    ])
+    .env("AVBATCH_API_KEY", KEY);
     let (out, anon_kb, hwm_kb) = run_measuring_rss(cmd);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(report(&report_path)["summary"]["bytes"], 2u64 * 1024 * 1024 * 1024);
@@ -333,13 +406,18 @@ async fn issue_4_a_2_gib_sparse_file_uploads_in_bounded_memory() {
     assert!(anon_kb < 100 * 1024, "peak RssAnon {anon_kb} kB over 100 MiB");
     // Pages of parts already sent are released: total RSS stays far below the file's 2 GiB.
     assert!(hwm_kb < 256 * 1024, "peak RSS {hwm_kb} kB: mapped pages were not released");
-    eprintln!("2 GiB sparse upload: peak RssAnon {} MiB, peak RSS {} MiB", anon_kb / 1024, hwm_kb / 1024);
+    eprintln!(
+        "2 GiB sparse upload: peak RssAnon {} MiB, peak RSS {} MiB",
+        anon_kb / 1024,
+        hwm_kb / 1024
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_4_the_api_key_appears_nowhere() {
     let secret = "SUPER-secret-key-4f1c9e2b";
-    let server = spawn_server_with(|c| c.api_keys = vec![avbatch::secret::ApiKey::new(secret)]).await;
+    let server =
+        spawn_server_with(|c| c.api_keys = vec![avbatch::secret::ApiKey::new(secret)]).await;
     let lib = Library::new();
     lib.file("a.mp4", 6 * MIB, 1);
     lib.file("b.mp4", 10, 2);
@@ -360,17 +438,25 @@ async fn issue_4_the_api_key_appears_nowhere() {
         ];
         args.extend(verbosity);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-        cmd.args(&args).env("AVBATCH_API_KEY", secret).env("RUST_LOG", if verbosity.is_some() { "trace" } else { "info" });
+        cmd.args(&args)
+            .env("AVBATCH_API_KEY", secret)
+            .env("RUST_LOG", if verbosity.is_some() { "trace" } else { "info" });
         let out = cmd.output().unwrap();
         outputs.push(text(&out));
         outputs.push(std::fs::read_to_string(&report_csv).unwrap_or_default());
     }
     // A wrong key must not be echoed either.
-    let out = avbatch(&["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "-vv"], Some("WRONG-secret-key-77aa"));
+    let out = avbatch(
+        &["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "-vv"],
+        Some("WRONG-secret-key-77aa"),
+    );
     assert_eq!(out.status.code(), Some(3), "a refused key exits 3: {}", text(&out));
     outputs.push(text(&out));
     for o in &outputs {
-        assert!(!o.contains(secret) && !o.contains("WRONG-secret-key-77aa"), "the API key leaked:\n{o}");
+        assert!(
+            !o.contains(secret) && !o.contains("WRONG-secret-key-77aa"),
+            "the API key leaked:\n{o}"
+        );
     }
     assert!(outputs[0].contains("uploaded"), "the run itself worked: {}", outputs[0]);
 }
@@ -405,17 +491,25 @@ async fn issue_4_parts_mode_and_local_env() {
     let rep = report(&report_path);
     assert_eq!(rep["rows"][0]["parts"], 3);
     let id = rep["rows"][0]["videoId"].as_str().unwrap();
-    let stored: Vec<String> =
-        std::fs::read_dir(local.join("videos").join(id)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let stored: Vec<String> = std::fs::read_dir(local.join("videos").join(id))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     for part in ["part-1-of-3.chunk", "part-2-of-3.chunk", "part-3-of-3.chunk"] {
         assert!(stored.contains(&part.to_owned()), "{part} missing from {stored:?}");
     }
     let mut joined = Vec::new();
     for part in 1..=3 {
-        joined.extend(std::fs::read(local.join("videos").join(id).join(format!("part-{part}-of-3.chunk"))).unwrap());
+        joined.extend(
+            std::fs::read(local.join("videos").join(id).join(format!("part-{part}-of-3.chunk")))
+                .unwrap(),
+        );
     }
     assert!(joined == data, "the parts reassemble to the file");
-    assert!(String::from_utf8_lossy(&out.stdout).contains(id), "stdout maps the row to its videoId");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(id),
+        "stdout maps the row to its videoId"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -447,7 +541,10 @@ async fn issue_4_tokens_refresh_before_expiry_and_after_a_401() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&report_path);
-    assert!(rep["summary"]["seconds"].as_f64().unwrap() > 3.0, "the run must outlive several tokens: {rep}");
+    assert!(
+        rep["summary"]["seconds"].as_f64().unwrap() > 3.0,
+        "the run must outlive several tokens: {rep}"
+    );
     for (i, row) in rep["rows"].as_array().unwrap().iter().enumerate() {
         let id = row["videoId"].as_str().unwrap();
         let back = server.source_of(id).await;
@@ -497,7 +594,12 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
     let out = token_only(&manifest);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 2: title, tags") && err.contains("line 3: title, tags") && err.contains("AVBATCH_API_KEY"), "{err}");
+    assert!(
+        err.contains("line 2: title, tags")
+            && err.contains("line 3: title, tags")
+            && err.contains("AVBATCH_API_KEY"),
+        "{err}"
+    );
     assert!(server.all_videos().await.is_empty(), "nothing was sent");
     let plain = lib.path("plain.csv");
     std::fs::write(&plain, "path\ndelegated.mp4\nsmall.mp4\n").unwrap();
@@ -531,7 +633,10 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
     let rep = report(&report_path);
     let id = rep["rows"][0]["videoId"].as_str().unwrap();
     let video = server.get_json(&format!("/videos/{id}")).await;
-    assert_eq!((video["title"].as_str(), video["tags"][0].as_str()), (Some("Delegated"), Some("x")));
+    assert_eq!(
+        (video["title"].as_str(), video["tags"][0].as_str()),
+        (Some("Delegated"), Some("x"))
+    );
 
     // A refused token: exit 3, and the token itself is printed nowhere.
     let bogus = "toBOGUStokenBOGUStoken00";
@@ -601,7 +706,11 @@ async fn issue_4_ctrl_c_stops_cleanly_with_the_summary_so_far() {
                 .iter()
                 .map(|r| r["to"].as_u64().unwrap() - r["from"].as_u64().unwrap() + 1)
                 .sum();
-            assert_eq!(received, row["bytes"].as_u64().unwrap(), "the report matches what the server holds: {row}");
+            assert_eq!(
+                received,
+                row["bytes"].as_u64().unwrap(),
+                "the report matches what the server holds: {row}"
+            );
         }
     }
 }
@@ -635,10 +744,19 @@ async fn issue_4_lost_answers_never_duplicate_a_video_or_a_part() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let rep = report(&report_path);
-    assert!(rep["summary"]["retries"].as_u64().unwrap() > 0, "answers were lost, so there were retries: {rep}");
+    assert!(
+        rep["summary"]["retries"].as_u64().unwrap() > 0,
+        "answers were lost, so there were retries: {rep}"
+    );
     // Other requests' answers get lost too, so read the list until one answer arrives.
     let videos = loop {
-        if let Ok(r) = server.http.get(format!("{}/videos?pageSize=100", server.url)).header("Authorization", server.basic()).send().await {
+        if let Ok(r) = server
+            .http
+            .get(format!("{}/videos?pageSize=100", server.url))
+            .header("Authorization", server.basic())
+            .send()
+            .await
+        {
             if let Ok(v) = r.json::<Value>().await {
                 break v["data"].as_array().unwrap().clone();
             }
@@ -665,7 +783,16 @@ async fn issue_4_a_failed_row_does_not_stop_the_batch_and_exits_1() {
     let manifest = lib.manifest("path\na.mp4\nb.mp4\nc.mp4\n");
     let report_path = lib.path("r.json");
     let child = Command::new(env!("CARGO_BIN_EXE_avbatch"))
-        .args(["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "-c", "1", "--report", report_path.to_str().unwrap()])
+        .args([
+            "upload",
+            manifest.to_str().unwrap(),
+            "--base-url",
+            &server.url,
+            "-c",
+            "1",
+            "--report",
+            report_path.to_str().unwrap(),
+        ])
         .env("AVBATCH_API_KEY", KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -676,9 +803,16 @@ async fn issue_4_a_failed_row_does_not_stop_the_batch_and_exits_1() {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
     assert_eq!(out.status.code(), Some(1), "some rows failed: exit 1\n{}", text(&out));
     let rep = report(&report_path);
-    let statuses: Vec<&str> = rep["rows"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> =
+        rep["rows"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["uploaded", "uploaded", "failed"], "{rep}");
-    assert!(rep["rows"][2]["error"].as_str().unwrap().contains("changed since the manifest was checked"), "{rep}");
+    assert!(
+        rep["rows"][2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed since the manifest was checked"),
+        "{rep}"
+    );
     let id = rep["rows"][1]["videoId"].as_str().unwrap();
     let back = server.source_of(id).await;
     assert!(back == b.as_slice());
@@ -692,11 +826,27 @@ async fn issue_4_bandwidth_caps_the_whole_run() {
     lib.file("b.mp4", 6 * MIB, 2);
     let manifest = lib.manifest("path\na.mp4\nb.mp4\n");
     let started = Instant::now();
-    let out =
-        avbatch(&["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "--bandwidth", "4MiB", "-c", "2", "-q"], Some(KEY));
+    let out = avbatch(
+        &[
+            "upload",
+            manifest.to_str().unwrap(),
+            "--base-url",
+            &server.url,
+            "--bandwidth",
+            "4MiB",
+            "-c",
+            "2",
+            "-q",
+        ],
+        Some(KEY),
+    );
     assert!(out.status.success(), "{}", text(&out));
     // 12 MiB at 4 MiB/s across both sessions, after a burst of a quarter second: at least 2.5 s.
-    assert!(started.elapsed() >= Duration::from_millis(2500), "--bandwidth was not applied: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "--bandwidth was not applied: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -730,7 +880,10 @@ async fn issue_6_the_next_video_is_made_while_the_lane_still_uploads() {
         Some(KEY),
     );
     assert!(out.status.success(), "{}", text(&out));
-    let events: Vec<Value> = String::from_utf8_lossy(&out.stderr).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     let at = |message: &str, key: &str| {
         events
             .iter()
@@ -738,8 +891,14 @@ async fn issue_6_the_next_video_is_made_while_the_lane_still_uploads() {
             .unwrap_or_else(|| panic!("no `{message}` event for {key}: {}", text(&out)))
     };
     for i in 0..2 {
-        let (this, next) = (avbatch::manifest::id_key(&format!("id-{i}")), avbatch::manifest::id_key(&format!("id-{}", i + 1)));
-        assert!(at("journal: row started", &next) < at("row ended", &this), "row {next} was prepared only after {this} ended");
+        let (this, next) = (
+            avbatch::manifest::id_key(&format!("id-{i}")),
+            avbatch::manifest::id_key(&format!("id-{}", i + 1)),
+        );
+        assert!(
+            at("journal: row started", &next) < at("row ended", &this),
+            "row {next} was prepared only after {this} ended"
+        );
     }
     let rep = report(&report_path);
     for (i, source) in sources.iter().enumerate() {

@@ -18,7 +18,13 @@ const TYPE_BASE: &str = "https://docs.api.video/reference/";
 // ---------------------------------------------------------------------------------------------
 
 async fn get_video(ts: &TestServer, id: &str) -> (u16, Value) {
-    let resp = ts.http.get(format!("{}/videos/{id}", ts.url)).header("Authorization", ts.basic()).send().await.expect("GET video");
+    let resp = ts
+        .http
+        .get(format!("{}/videos/{id}", ts.url))
+        .header("Authorization", ts.basic())
+        .send()
+        .await
+        .expect("GET video");
     let st = resp.status().as_u16();
     (st, resp.json().await.unwrap_or(Value::Null))
 }
@@ -40,12 +46,19 @@ async fn ingest_of(ts: &TestServer, id: &str) -> Value {
 /// Sends `data` as the file of one `POST /videos/{id}/source` request; returns (status, JSON body).
 async fn send_chunk(ts: &TestServer, id: &str, range: Option<&str>, data: &[u8]) -> (u16, Value) {
     let (ct, body) = multipart_file("file", "clip.mp4", data);
-    let mut req =
-        ts.http.post(format!("{}/videos/{id}/source", ts.url)).header("Authorization", ts.basic()).header("Content-Type", ct).body(body);
+    let mut req = ts
+        .http
+        .post(format!("{}/videos/{id}/source", ts.url))
+        .header("Authorization", ts.basic())
+        .header("Content-Type", ct)
+        .body(body);
     if let Some(r) = range {
         req = req.header("Content-Range", r);
     }
-    let resp = req.send().await.unwrap_or_else(|e| panic!("POST /videos/{id}/source (Content-Range {range:?}): {e}"));
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST /videos/{id}/source (Content-Range {range:?}): {e}"));
     let st = resp.status().as_u16();
     let text = resp.text().await.expect("read answer");
     let v = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "<not json>": text }));
@@ -55,14 +68,28 @@ async fn send_chunk(ts: &TestServer, id: &str, range: Option<&str>, data: &[u8])
 /// A non-completing chunk: 201 and exactly `{"videoId": id}`.
 async fn send_partial(ts: &TestServer, id: &str, range: &str, data: &[u8]) {
     let (st, v) = send_chunk(ts, id, Some(range), data).await;
-    assert_eq!(st, 201, "non-completing chunk `{range}` ({} bytes) must answer 201; body {v}", data.len());
-    assert_eq!(v, json!({ "videoId": id }), "non-completing chunk `{range}` must answer {{\"videoId\"}} only");
+    assert_eq!(
+        st,
+        201,
+        "non-completing chunk `{range}` ({} bytes) must answer 201; body {v}",
+        data.len()
+    );
+    assert_eq!(
+        v,
+        json!({ "videoId": id }),
+        "non-completing chunk `{range}` must answer {{\"videoId\"}} only"
+    );
 }
 
 /// The completing chunk: 201 and the full Video. Returns the Video.
 async fn send_final(ts: &TestServer, id: &str, range: Option<&str>, data: &[u8]) -> Value {
     let (st, v) = send_chunk(ts, id, range, data).await;
-    assert_eq!(st, 201, "completing chunk {range:?} ({} bytes) must answer 201; body {v}", data.len());
+    assert_eq!(
+        st,
+        201,
+        "completing chunk {range:?} ({} bytes) must answer 201; body {v}",
+        data.len()
+    );
     assert_full_video(&v, id, ts, &format!("completing chunk {range:?}"));
     v
 }
@@ -73,11 +100,19 @@ fn assert_full_video(v: &Value, id: &str, ts: &TestServer, what: &str) {
     assert!(v["createdAt"].is_string(), "{what}: a full Video has createdAt; body {v}");
     let want = format!("{}/vod/{id}/mp4/source.mp4", ts.url);
     assert_eq!(v["assets"]["mp4"], json!(want), "{what}: assets.mp4; body {v}");
-    assert_eq!(v["assets"]["player"], json!(format!("{}/vod/{id}", ts.url)), "{what}: assets.player; body {v}");
+    assert_eq!(
+        v["assets"]["player"],
+        json!(format!("{}/vod/{id}", ts.url)),
+        "{what}: assets.player; body {v}"
+    );
 }
 
 /// GET without any Authorization (assets need none).
-async fn fetch(ts: &TestServer, url: &str, range: Option<&str>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+async fn fetch(
+    ts: &TestServer,
+    url: &str,
+    range: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     let mut req = ts.http.get(url);
     if let Some(r) = range {
         req = req.header("Range", r);
@@ -91,12 +126,17 @@ async fn fetch(ts: &TestServer, url: &str, range: Option<&str>) -> (u16, reqwest
 fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
-        panic!("{what}: first difference at byte {i} (got {:#04x}, expected {:#04x})", got[i], want[i]);
+        panic!(
+            "{what}: first difference at byte {i} (got {:#04x}, expected {:#04x})",
+            got[i], want[i]
+        );
     }
 }
 
 async fn assert_asset_is(ts: &TestServer, video: &Value, want: &[u8], what: &str) {
-    let url = video["assets"]["mp4"].as_str().unwrap_or_else(|| panic!("{what}: no assets.mp4 in {video}"));
+    let url = video["assets"]["mp4"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no assets.mp4 in {video}"));
     let (st, _, got) = fetch(ts, url, None).await;
     assert_eq!(st, 200, "{what}: GET {url} once the upload is complete");
     assert_same_bytes(&got, want, &format!("{what}: GET assets.mp4 vs the file sent"));
@@ -118,11 +158,16 @@ fn parts_of(data: &[u8]) -> [&[u8]; 3] {
 }
 
 fn received_bytes_sorted(ingest: &Value) -> Vec<(u64, u64, u64)> {
-    let arr = ingest["receivedBytes"].as_array().unwrap_or_else(|| panic!("receivedBytes is not an array: {ingest}"));
+    let arr = ingest["receivedBytes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("receivedBytes is not an array: {ingest}"));
     let mut out: Vec<(u64, u64, u64)> = arr
         .iter()
         .map(|r| {
-            let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("receivedBytes entry without numeric {k}: {ingest}"));
+            let n = |k: &str| {
+                r[k].as_u64()
+                    .unwrap_or_else(|| panic!("receivedBytes entry without numeric {k}: {ingest}"))
+            };
             (n("from"), n("to"), n("total"))
         })
         .collect();
@@ -132,20 +177,41 @@ fn received_bytes_sorted(ingest: &Value) -> Vec<(u64, u64, u64)> {
 
 async fn check_problem(resp: reqwest::Response, status: u16, slug: &str, what: &str) {
     let got = resp.status().as_u16();
-    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("<none>").to_owned();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("<none>")
+        .to_owned();
     let text = resp.text().await.unwrap_or_default();
     assert_eq!(got, status, "{what}: HTTP status (body {text})");
-    assert!(ct.starts_with("application/problem+json"), "{what}: Content-Type {ct:?} (body {text})");
-    let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: body is not JSON: {text}"));
-    assert_eq!(v["type"], json!(format!("{TYPE_BASE}{slug}")), "{what}: problem type (body {text})");
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "{what}: Content-Type {ct:?} (body {text})"
+    );
+    let v: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: body is not JSON: {text}"));
+    assert_eq!(
+        v["type"],
+        json!(format!("{TYPE_BASE}{slug}")),
+        "{what}: problem type (body {text})"
+    );
     assert_eq!(v["status"], json!(status), "{what}: problem status (body {text})");
 }
 
 async fn video_count(ts: &TestServer) -> u64 {
-    let resp = ts.http.get(format!("{}/videos?pageSize=100", ts.url)).header("Authorization", ts.basic()).send().await.unwrap();
+    let resp = ts
+        .http
+        .get(format!("{}/videos?pageSize=100", ts.url))
+        .header("Authorization", ts.basic())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200, "GET /videos");
     let v: Value = resp.json().await.unwrap();
-    v["pagination"]["itemsTotal"].as_u64().unwrap_or_else(|| panic!("GET /videos without pagination.itemsTotal: {v}"))
+    v["pagination"]["itemsTotal"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("GET /videos without pagination.itemsTotal: {v}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,11 +232,18 @@ async fn single_request_upload() {
     assert_eq!(ingest["status"], json!("uploaded"), "single request: ingest.status; {ingest}");
     assert_eq!(ingest["filesize"], json!(data.len()), "single request: ingest.filesize; {ingest}");
     assert_eq!(ingest["receivedBytes"], json!([]), "single request: receivedBytes; {ingest}");
-    assert_eq!(ingest["receivedParts"], json!({"parts": [], "total": null}), "single request: receivedParts; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [], "total": null}),
+        "single request: receivedParts; {ingest}"
+    );
     assert_asset_is(&ts, &video, &data, "single request").await;
     let (st, v) = get_video(&ts, &id).await;
     assert_eq!(st, 200);
-    assert_eq!(v["assets"]["mp4"], video["assets"]["mp4"], "GET /videos/{{id}} shows the same assets.mp4");
+    assert_eq!(
+        v["assets"]["mp4"], video["assets"]["mp4"],
+        "GET /videos/{{id}} shows the same assets.mp4"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,9 +259,21 @@ async fn bytes_mode_three_chunks_in_order() {
     send_partial(&ts, &id, &format!("bytes 0-{}/{t}", p - 1), a).await;
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["status"], json!("uploading"), "after bytes chunk 1 of 3; {ingest}");
-    assert_eq!(ingest["filesize"], json!(t), "bytes mode: filesize is the total once known (from the first chunk); {ingest}");
-    assert_eq!(received_bytes_sorted(&ingest), vec![(ranges[0].0, ranges[0].1, t)], "receivedBytes after chunk 1; {ingest}");
-    assert_eq!(ingest["receivedParts"]["parts"], json!([]), "bytes mode has no receivedParts; {ingest}");
+    assert_eq!(
+        ingest["filesize"],
+        json!(t),
+        "bytes mode: filesize is the total once known (from the first chunk); {ingest}"
+    );
+    assert_eq!(
+        received_bytes_sorted(&ingest),
+        vec![(ranges[0].0, ranges[0].1, t)],
+        "receivedBytes after chunk 1; {ingest}"
+    );
+    assert_eq!(
+        ingest["receivedParts"]["parts"],
+        json!([]),
+        "bytes mode has no receivedParts; {ingest}"
+    );
     assert_asset_missing(&ts, &id, "bytes after chunk 1").await;
 
     send_partial(&ts, &id, &format!("bytes {p}-{}/{t}", 2 * p - 1), b).await;
@@ -228,7 +313,11 @@ async fn bytes_mode_out_of_order() {
     assert_eq!(ingest["status"], json!("uploading"), "tail and middle received; {ingest}");
     assert_eq!(received_bytes_sorted(&ingest).len(), 2, "two receivedBytes entries; {ingest}");
     let video = send_final(&ts, &id, Some(&format!("bytes 0-{}/{t}", p - 1)), a).await;
-    assert_eq!(ingest_of(&ts, &id).await["status"], json!("uploaded"), "after the first range, sent last");
+    assert_eq!(
+        ingest_of(&ts, &id).await["status"],
+        json!("uploaded"),
+        "after the first range, sent last"
+    );
     assert_asset_is(&ts, &video, &data, "bytes out of order").await;
 }
 
@@ -242,21 +331,41 @@ async fn part_mode_with_known_total() {
     send_partial(&ts, &id, "part 1/3", a).await;
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["status"], json!("uploading"), "after part 1/3; {ingest}");
-    assert_eq!(ingest["receivedParts"], json!({"parts": [1], "total": 3}), "after part 1/3; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [1], "total": 3}),
+        "after part 1/3; {ingest}"
+    );
     assert_eq!(ingest["receivedBytes"], json!([]), "part mode has no receivedBytes; {ingest}");
-    assert_eq!(ingest["filesize"], Value::Null, "part mode: the size is unknown until every part arrived; {ingest}");
+    assert_eq!(
+        ingest["filesize"],
+        Value::Null,
+        "part mode: the size is unknown until every part arrived; {ingest}"
+    );
     assert_asset_missing(&ts, &id, "part N/M after part 1").await;
 
     send_partial(&ts, &id, "part 2/3", b).await;
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["status"], json!("uploading"), "after part 2/3; {ingest}");
-    assert_eq!(ingest["receivedParts"], json!({"parts": [1, 2], "total": 3}), "after part 2/3; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [1, 2], "total": 3}),
+        "after part 2/3; {ingest}"
+    );
 
     let video = send_final(&ts, &id, Some("part 3/3"), c).await;
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["status"], json!("uploaded"), "after part 3/3; {ingest}");
-    assert_eq!(ingest["receivedParts"], json!({"parts": [1, 2, 3], "total": 3}), "after part 3/3; {ingest}");
-    assert_eq!(ingest["filesize"], json!(data.len()), "after part 3/3: filesize is the whole size; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [1, 2, 3], "total": 3}),
+        "after part 3/3; {ingest}"
+    );
+    assert_eq!(
+        ingest["filesize"],
+        json!(data.len()),
+        "after part 3/3: filesize is the whole size; {ingest}"
+    );
     assert_asset_is(&ts, &video, &data, "part N/M").await;
 }
 
@@ -270,18 +379,30 @@ async fn part_mode_with_unknown_total_until_the_last() {
     send_partial(&ts, &id, "part 1/*", a).await;
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["status"], json!("uploading"), "after part 1/*; {ingest}");
-    assert_eq!(ingest["receivedParts"], json!({"parts": [1], "total": null}), "after part 1/*; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [1], "total": null}),
+        "after part 1/*; {ingest}"
+    );
     assert_eq!(ingest["filesize"], Value::Null, "after part 1/*; {ingest}");
 
     send_partial(&ts, &id, "part 2/*", b).await;
     let ingest = ingest_of(&ts, &id).await;
-    assert_eq!(ingest["receivedParts"], json!({"parts": [1, 2], "total": null}), "after part 2/*; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [1, 2], "total": null}),
+        "after part 2/*; {ingest}"
+    );
     assert_asset_missing(&ts, &id, "part N/* after part 2").await;
 
     let video = send_final(&ts, &id, Some("part 3/3"), c).await;
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["status"], json!("uploaded"), "after part 3/3; {ingest}");
-    assert_eq!(ingest["receivedParts"], json!({"parts": [1, 2, 3], "total": 3}), "after part 3/3; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [1, 2, 3], "total": 3}),
+        "after part 3/3; {ingest}"
+    );
     assert_eq!(ingest["filesize"], json!(data.len()), "after part 3/3; {ingest}");
     assert_asset_is(&ts, &video, &data, "part N/* … N/N").await;
 }
@@ -296,14 +417,26 @@ async fn part_mode_out_of_order_reassembles_in_part_order() {
     let [a, b, c] = parts_of(&data);
     send_partial(&ts, &id, "part 3/3", c).await;
     let ingest = ingest_of(&ts, &id).await;
-    assert_eq!(ingest["receivedParts"], json!({"parts": [3], "total": 3}), "after part 3/3 sent first; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [3], "total": 3}),
+        "after part 3/3 sent first; {ingest}"
+    );
     assert_eq!(ingest["status"], json!("uploading"), "after part 3/3 sent first; {ingest}");
     send_partial(&ts, &id, "part 1/3", a).await;
     let ingest = ingest_of(&ts, &id).await;
-    assert_eq!(ingest["receivedParts"], json!({"parts": [1, 3], "total": 3}), "receivedParts are sorted; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [1, 3], "total": 3}),
+        "receivedParts are sorted; {ingest}"
+    );
     let video = send_final(&ts, &id, Some("part 2/*"), b).await;
     let ingest = ingest_of(&ts, &id).await;
-    assert_eq!(ingest["receivedParts"], json!({"parts": [1, 2, 3], "total": 3}), "after the missing part 2; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [1, 2, 3], "total": 3}),
+        "after the missing part 2; {ingest}"
+    );
     assert_eq!(ingest["status"], json!("uploaded"), "order 3,1,2; {ingest}");
     assert_asset_is(&ts, &video, &data, "parts sent 3,1,2").await;
 
@@ -314,7 +447,11 @@ async fn part_mode_out_of_order_reassembles_in_part_order() {
     send_partial(&ts, &id, "part 2/*", b).await;
     send_partial(&ts, &id, "part 3/3", c).await;
     let ingest = ingest_of(&ts, &id).await;
-    assert_eq!(ingest["receivedParts"], json!({"parts": [2, 3], "total": 3}), "order 2,3; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [2, 3], "total": 3}),
+        "order 2,3; {ingest}"
+    );
     let video = send_final(&ts, &id, Some("part 1/*"), a).await;
     assert_asset_is(&ts, &video, &data, "parts sent 2,3,1").await;
 }
@@ -328,7 +465,11 @@ async fn part_one_of_one_completes() {
     let video = send_final(&ts, &id, Some("part 1/1"), &data).await;
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["status"], json!("uploaded"), "after part 1/1; {ingest}");
-    assert_eq!(ingest["receivedParts"], json!({"parts": [1], "total": 1}), "after part 1/1; {ingest}");
+    assert_eq!(
+        ingest["receivedParts"],
+        json!({"parts": [1], "total": 1}),
+        "after part 1/1; {ingest}"
+    );
     assert_eq!(ingest["filesize"], json!(4096), "after part 1/1; {ingest}");
     assert_asset_is(&ts, &video, &data, "part 1/1").await;
 }
@@ -359,7 +500,11 @@ async fn range_requests_on_the_mp4_asset() {
         let (st, headers, body) = fetch(&ts, &url, Some(range)).await;
         assert_eq!(st, 206, "GET assets.mp4 with Range: {range}");
         let cr = headers.get("content-range").and_then(|v| v.to_str().ok()).unwrap_or("<none>");
-        assert_eq!(cr, format!("bytes {first}-{last}/{t}"), "Content-Range of the 206 to Range: {range}");
+        assert_eq!(
+            cr,
+            format!("bytes {first}-{last}/{t}"),
+            "Content-Range of the 206 to Range: {range}"
+        );
         assert_same_bytes(&body, &data[*first..=*last], &format!("206 body for Range: {range}"));
     }
     for range in [format!("bytes={t}-"), format!("bytes={}-{}", t + 100, t + 200)] {
@@ -371,13 +516,22 @@ async fn range_requests_on_the_mp4_asset() {
     let resp = ts.http.head(&url).send().await.expect("HEAD assets.mp4");
     assert_eq!(resp.status().as_u16(), 200, "HEAD assets.mp4");
     let len = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    assert_eq!(len.as_deref(), Some(t.to_string().as_str()), "HEAD assets.mp4: Content-Length is the file size");
+    assert_eq!(
+        len.as_deref(),
+        Some(t.to_string().as_str()),
+        "HEAD assets.mp4: Content-Length is the file size"
+    );
     assert!(resp.bytes().await.expect("HEAD body").is_empty(), "HEAD assets.mp4 must have no body");
 
-    let resp = ts.http.head(&url).header("Range", "bytes=10-19").send().await.expect("HEAD with Range");
+    let resp =
+        ts.http.head(&url).header("Range", "bytes=10-19").send().await.expect("HEAD with Range");
     assert_eq!(resp.status().as_u16(), 206, "HEAD assets.mp4 with Range: bytes=10-19");
     let cr = resp.headers().get("content-range").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    assert_eq!(cr.as_deref(), Some(format!("bytes 10-19/{t}").as_str()), "HEAD with Range: Content-Range");
+    assert_eq!(
+        cr.as_deref(),
+        Some(format!("bytes 10-19/{t}").as_str()),
+        "HEAD with Range: Content-Range"
+    );
 
     // No Range: the whole file, no auth needed.
     let (st, _, body) = fetch(&ts, &url, None).await;
@@ -401,17 +555,32 @@ async fn create_token(ts: &TestServer, body: Value) -> Value {
     let st = resp.status().as_u16();
     let v: Value = resp.json().await.unwrap_or(Value::Null);
     assert_eq!(st, 200, "POST /upload-tokens {body} must answer 200; got {v}");
-    assert!(v["token"].as_str().is_some_and(|t| t.starts_with("to") && t.len() > 2), "token must be a string starting with `to`: {v}");
+    assert!(
+        v["token"].as_str().is_some_and(|t| t.starts_with("to") && t.len() > 2),
+        "token must be a string starting with `to`: {v}"
+    );
     v
 }
 
 async fn list_tokens(ts: &TestServer) -> Vec<String> {
-    let resp = ts.http.get(format!("{}/upload-tokens", ts.url)).header("Authorization", ts.basic()).send().await.unwrap();
+    let resp = ts
+        .http
+        .get(format!("{}/upload-tokens", ts.url))
+        .header("Authorization", ts.basic())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200, "GET /upload-tokens");
     let v: Value = resp.json().await.unwrap();
     assert!(v["pagination"].is_object(), "GET /upload-tokens has the pagination envelope: {v}");
-    let data = v["data"].as_array().unwrap_or_else(|| panic!("GET /upload-tokens data is not an array: {v}"));
-    assert_eq!(v["pagination"]["itemsTotal"], json!(data.len()), "itemsTotal on a single page: {v}");
+    let data = v["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET /upload-tokens data is not an array: {v}"));
+    assert_eq!(
+        v["pagination"]["itemsTotal"],
+        json!(data.len()),
+        "itemsTotal on a single page: {v}"
+    );
     data.iter().map(|t| t["token"].as_str().expect("token in list").to_owned()).collect()
 }
 
@@ -452,9 +621,13 @@ async fn upload_token_lifecycle() {
     let ts = spawn_server().await;
     let t1 = create_token(&ts, json!({"ttl": 3600})).await;
     assert_eq!(t1["ttl"], json!(3600), "ttl echoed: {t1}");
-    let created = chrono::DateTime::parse_from_rfc3339(t1["createdAt"].as_str().expect("createdAt")).expect("createdAt is RFC 3339");
-    let expires = chrono::DateTime::parse_from_rfc3339(t1["expiresAt"].as_str().unwrap_or_else(|| panic!("ttl 3600 has expiresAt: {t1}")))
-        .expect("expiresAt is RFC 3339");
+    let created =
+        chrono::DateTime::parse_from_rfc3339(t1["createdAt"].as_str().expect("createdAt"))
+            .expect("createdAt is RFC 3339");
+    let expires = chrono::DateTime::parse_from_rfc3339(
+        t1["expiresAt"].as_str().unwrap_or_else(|| panic!("ttl 3600 has expiresAt: {t1}")),
+    )
+    .expect("expiresAt is RFC 3339");
     assert_eq!((expires - created).num_seconds(), 3600, "expiresAt = createdAt + ttl: {t1}");
 
     let t2 = create_token(&ts, json!({"ttl": 0})).await;
@@ -464,8 +637,12 @@ async fn upload_token_lifecycle() {
     assert_eq!(t3["ttl"], json!(0), "absent ttl means 0: {t3}");
     assert!(t3.get("expiresAt").is_none_or(Value::is_null), "absent ttl: expiresAt omitted: {t3}");
 
-    let tokens: Vec<String> = [&t1, &t2, &t3].iter().map(|t| t["token"].as_str().unwrap().to_owned()).collect();
-    assert!(tokens[0] != tokens[1] && tokens[1] != tokens[2] && tokens[0] != tokens[2], "tokens are distinct: {tokens:?}");
+    let tokens: Vec<String> =
+        [&t1, &t2, &t3].iter().map(|t| t["token"].as_str().unwrap().to_owned()).collect();
+    assert!(
+        tokens[0] != tokens[1] && tokens[1] != tokens[2] && tokens[0] != tokens[2],
+        "tokens are distinct: {tokens:?}"
+    );
     let mut listed = list_tokens(&ts).await;
     listed.sort();
     let mut want = tokens.clone();
@@ -473,37 +650,74 @@ async fn upload_token_lifecycle() {
     assert_eq!(listed, want, "GET /upload-tokens lists the three tokens");
 
     for (t, created) in tokens.iter().zip([&t1, &t2, &t3]) {
-        let resp = ts.http.get(format!("{}/upload-tokens/{t}", ts.url)).header("Authorization", ts.basic()).send().await.unwrap();
+        let resp = ts
+            .http
+            .get(format!("{}/upload-tokens/{t}", ts.url))
+            .header("Authorization", ts.basic())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200, "GET /upload-tokens/{t}");
         let v: Value = resp.json().await.unwrap();
         assert_eq!(v["token"], created["token"], "GET /upload-tokens/{t}: {v}");
         assert_eq!(v["ttl"], created["ttl"], "GET /upload-tokens/{t}: {v}");
     }
-    let resp = ts.http.get(format!("{}/upload-tokens/to0000nonexistent", ts.url)).header("Authorization", ts.basic()).send().await.unwrap();
+    let resp = ts
+        .http
+        .get(format!("{}/upload-tokens/to0000nonexistent", ts.url))
+        .header("Authorization", ts.basic())
+        .send()
+        .await
+        .unwrap();
     check_problem(resp, 404, "resource-not-found", "GET an unknown upload token").await;
 
     // The token works before it is deleted.
     let data = pattern(2000, 1);
-    let v = json_201(upload_with_token(&ts, Some(&tokens[0]), None, "before.mp4", &data, None).await, "upload with a live token").await;
+    let v = json_201(
+        upload_with_token(&ts, Some(&tokens[0]), None, "before.mp4", &data, None).await,
+        "upload with a live token",
+    )
+    .await;
     assert!(v["videoId"].is_string(), "upload with a live token answers a Video: {v}");
 
     let del = |t: String| {
-        let req = ts.http.delete(format!("{}/upload-tokens/{t}", ts.url)).header("Authorization", ts.basic());
+        let req = ts
+            .http
+            .delete(format!("{}/upload-tokens/{t}", ts.url))
+            .header("Authorization", ts.basic());
         async move { req.send().await.unwrap() }
     };
     let resp = del(tokens[0].clone()).await;
     assert_eq!(resp.status().as_u16(), 204, "DELETE /upload-tokens/{{t}}");
     assert!(resp.bytes().await.unwrap().is_empty(), "204 has no body");
-    let resp = ts.http.get(format!("{}/upload-tokens/{}", ts.url, tokens[0])).header("Authorization", ts.basic()).send().await.unwrap();
+    let resp = ts
+        .http
+        .get(format!("{}/upload-tokens/{}", ts.url, tokens[0]))
+        .header("Authorization", ts.basic())
+        .send()
+        .await
+        .unwrap();
     check_problem(resp, 404, "resource-not-found", "GET a deleted upload token").await;
-    check_problem(del(tokens[0].clone()).await, 404, "resource-not-found", "DELETE a deleted upload token").await;
+    check_problem(
+        del(tokens[0].clone()).await,
+        404,
+        "resource-not-found",
+        "DELETE a deleted upload token",
+    )
+    .await;
     let listed = list_tokens(&ts).await;
     assert!(!listed.contains(&tokens[0]), "a deleted token is not listed: {listed:?}");
     assert_eq!(listed.len(), 2, "the other two tokens stay: {listed:?}");
 
     let videos = video_count(&ts).await;
     let resp = upload_with_token(&ts, Some(&tokens[0]), None, "after.mp4", &data, None).await;
-    check_problem(resp, 401, "authentication-invalid-upload-token", "POST /upload with a deleted token").await;
+    check_problem(
+        resp,
+        401,
+        "authentication-invalid-upload-token",
+        "POST /upload with a deleted token",
+    )
+    .await;
     assert_eq!(video_count(&ts).await, videos, "a refused /upload must not create a video");
 }
 
@@ -512,9 +726,17 @@ async fn upload_endpoint_needs_a_valid_token_and_no_authorization() {
     let ts = spawn_server().await;
     let data = pattern(3000, 2);
     let resp = upload_with_token(&ts, None, None, "a.mp4", &data, None).await;
-    check_problem(resp, 401, "authentication-missing-upload-token", "POST /upload without ?token").await;
-    let resp = upload_with_token(&ts, Some("to1tcmSFHeYY5KzyhOqVKMKb"), None, "a.mp4", &data, None).await;
-    check_problem(resp, 401, "authentication-invalid-upload-token", "POST /upload with an unknown token").await;
+    check_problem(resp, 401, "authentication-missing-upload-token", "POST /upload without ?token")
+        .await;
+    let resp =
+        upload_with_token(&ts, Some("to1tcmSFHeYY5KzyhOqVKMKb"), None, "a.mp4", &data, None).await;
+    check_problem(
+        resp,
+        401,
+        "authentication-invalid-upload-token",
+        "POST /upload with an unknown token",
+    )
+    .await;
     assert_eq!(video_count(&ts).await, 0, "refused /upload requests must not create videos");
 
     // A valid token works without Authorization, and a wrong Authorization is ignored.
@@ -529,10 +751,15 @@ async fn upload_endpoint_needs_a_valid_token_and_no_authorization() {
         .send()
         .await
         .unwrap();
-    let v = json_201(resp, "/upload?token= with a wrong Authorization header (must be ignored)").await;
+    let v =
+        json_201(resp, "/upload?token= with a wrong Authorization header (must be ignored)").await;
     let id = v["videoId"].as_str().unwrap_or_else(|| panic!("no videoId: {v}")).to_owned();
     assert_full_video(&v, &id, &ts, "single-request /upload");
-    assert_eq!(v["title"], json!("holiday clip.mp4"), "a video created by /upload is titled with the file name: {v}");
+    assert_eq!(
+        v["title"],
+        json!("holiday clip.mp4"),
+        "a video created by /upload is titled with the file name: {v}"
+    );
     assert_asset_is(&ts, &v, &data, "single-request /upload").await;
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["status"], json!("uploaded"), "{ingest}");
@@ -546,23 +773,46 @@ async fn chunked_token_upload_chained_by_video_id() {
     let data = three_chunk_file(12);
     let [a, b, c] = parts_of(&data);
 
-    let v = json_201(upload_with_token(&ts, Some(&token), Some("part 1/3"), "trip.mp4", a, None).await, "/upload part 1/3").await;
-    let id = v["videoId"].as_str().unwrap_or_else(|| panic!("first chunk answers a videoId: {v}")).to_owned();
-    assert_eq!(v, json!({ "videoId": id }), "a non-completing /upload chunk answers {{\"videoId\"}} only");
+    let v = json_201(
+        upload_with_token(&ts, Some(&token), Some("part 1/3"), "trip.mp4", a, None).await,
+        "/upload part 1/3",
+    )
+    .await;
+    let id = v["videoId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("first chunk answers a videoId: {v}"))
+        .to_owned();
+    assert_eq!(
+        v,
+        json!({ "videoId": id }),
+        "a non-completing /upload chunk answers {{\"videoId\"}} only"
+    );
     let (st, video) = get_video(&ts, &id).await;
     assert_eq!(st, 200, "the video made by the first /upload chunk exists");
     assert_eq!(video["title"], json!("trip.mp4"), "title = the file name: {video}");
 
     // videoId BEFORE the file.
-    let v =
-        json_201(upload_with_token(&ts, Some(&token), Some("part 2/3"), "trip.mp4", b, Some((&id, true))).await, "/upload part 2/3").await;
-    assert_eq!(v, json!({ "videoId": id }), "part 2/3 with videoId before the file goes to the same video");
+    let v = json_201(
+        upload_with_token(&ts, Some(&token), Some("part 2/3"), "trip.mp4", b, Some((&id, true)))
+            .await,
+        "/upload part 2/3",
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({ "videoId": id }),
+        "part 2/3 with videoId before the file goes to the same video"
+    );
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["receivedParts"], json!({"parts": [1, 2], "total": 3}), "{ingest}");
 
     // videoId AFTER the file.
-    let v =
-        json_201(upload_with_token(&ts, Some(&token), Some("part 3/3"), "trip.mp4", c, Some((&id, false))).await, "/upload part 3/3").await;
+    let v = json_201(
+        upload_with_token(&ts, Some(&token), Some("part 3/3"), "trip.mp4", c, Some((&id, false)))
+            .await,
+        "/upload part 3/3",
+    )
+    .await;
     assert_full_video(&v, &id, &ts, "/upload part 3/3 with videoId after the file");
     let ingest = ingest_of(&ts, &id).await;
     assert_eq!(ingest["status"], json!("uploaded"), "{ingest}");
@@ -576,19 +826,43 @@ async fn chunked_token_upload_chained_by_video_id() {
     let [a, b, c] = parts_of(&data2);
     let t = data2.len();
     let v = json_201(
-        upload_with_token(&ts, Some(&token), Some(&format!("bytes 0-{}/{t}", P - 1)), "x.mp4", a, Some((&id2, false))).await,
+        upload_with_token(
+            &ts,
+            Some(&token),
+            Some(&format!("bytes 0-{}/{t}", P - 1)),
+            "x.mp4",
+            a,
+            Some((&id2, false)),
+        )
+        .await,
         "/upload bytes chunk 1 into an existing video",
     )
     .await;
     assert_eq!(v, json!({ "videoId": id2 }), "bytes chunk 1 into the existing video");
     let v = json_201(
-        upload_with_token(&ts, Some(&token), Some(&format!("bytes {}-{}/{t}", 2 * P, t - 1)), "x.mp4", c, Some((&id2, true))).await,
+        upload_with_token(
+            &ts,
+            Some(&token),
+            Some(&format!("bytes {}-{}/{t}", 2 * P, t - 1)),
+            "x.mp4",
+            c,
+            Some((&id2, true)),
+        )
+        .await,
         "/upload bytes chunk 3",
     )
     .await;
     assert_eq!(v, json!({ "videoId": id2 }), "bytes chunk 3 into the existing video");
     let v = json_201(
-        upload_with_token(&ts, Some(&token), Some(&format!("bytes {P}-{}/{t}", 2 * P - 1)), "x.mp4", b, Some((&id2, true))).await,
+        upload_with_token(
+            &ts,
+            Some(&token),
+            Some(&format!("bytes {P}-{}/{t}", 2 * P - 1)),
+            "x.mp4",
+            b,
+            Some((&id2, true)),
+        )
+        .await,
         "/upload bytes chunk 2",
     )
     .await;
@@ -607,11 +881,25 @@ async fn expired_upload_token_is_refused() {
 
     let data = pattern(1500, 4);
     let resp = upload_with_token(&ts, Some(&short), None, "late.mp4", &data, None).await;
-    check_problem(resp, 401, "authentication-invalid-upload-token", "POST /upload with a token past its 1 s ttl").await;
+    check_problem(
+        resp,
+        401,
+        "authentication-invalid-upload-token",
+        "POST /upload with a token past its 1 s ttl",
+    )
+    .await;
     assert_eq!(video_count(&ts).await, 0, "an expired token must not create a video");
     let listed = list_tokens(&ts).await;
-    assert_eq!(listed, vec![long.clone()], "only the active token is listed after the 1 s one expired");
+    assert_eq!(
+        listed,
+        vec![long.clone()],
+        "only the active token is listed after the 1 s one expired"
+    );
 
-    let v = json_201(upload_with_token(&ts, Some(&long), None, "ok.mp4", &data, None).await, "upload with the 3600 s token").await;
+    let v = json_201(
+        upload_with_token(&ts, Some(&long), None, "ok.mp4", &data, None).await,
+        "upload with the 3600 s token",
+    )
+    .await;
     assert!(v["videoId"].is_string(), "{v}");
 }

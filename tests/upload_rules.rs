@@ -47,7 +47,9 @@ fn raw_multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
             Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
             None => format!("form-data; name=\"{name}\""),
         };
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n").as_bytes(),
+        );
         body.extend_from_slice(data);
         body.extend_from_slice(b"\r\n");
     }
@@ -58,7 +60,9 @@ fn raw_multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 fn build(form: &Form) -> (String, Vec<u8>) {
     match form {
         Form::File { len, seed } => multipart_file("file", "clip.mp4", &pattern(*len, *seed)),
-        Form::NoFile => multipart(&[("videoId", "vi_whatever"), ("title", "not a file")], None, &[]),
+        Form::NoFile => {
+            multipart(&[("videoId", "vi_whatever"), ("title", "not a file")], None, &[])
+        }
         Form::TwoFiles => {
             let a = pattern(1000, 1);
             let b = pattern(1000, 2);
@@ -79,19 +83,36 @@ async fn send(ts: &TestServer, id: &str, range: Option<&str>, form: &Form) -> re
     send_raw(ts, id, range, ct, body).await
 }
 
-async fn send_raw(ts: &TestServer, id: &str, range: Option<&str>, ct: String, body: Vec<u8>) -> reqwest::Response {
-    let mut req =
-        ts.http.post(format!("{}/videos/{id}/source", ts.url)).header("Authorization", ts.basic()).header("Content-Type", ct).body(body);
+async fn send_raw(
+    ts: &TestServer,
+    id: &str,
+    range: Option<&str>,
+    ct: String,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut req = ts
+        .http
+        .post(format!("{}/videos/{id}/source", ts.url))
+        .header("Authorization", ts.basic())
+        .header("Content-Type", ct)
+        .body(body);
     if let Some(r) = range {
         req = req.header("Content-Range", r);
     }
-    req.send().await.unwrap_or_else(|e| panic!("POST /videos/{id}/source (Content-Range {range:?}) failed at the HTTP level: {e}"))
+    req.send().await.unwrap_or_else(|e| {
+        panic!("POST /videos/{id}/source (Content-Range {range:?}) failed at the HTTP level: {e}")
+    })
 }
 
 /// Checks a problem answer; returns a description of every mismatch.
 async fn check_problem(resp: reqwest::Response, status: u16, slug: &str) -> Result<Value, String> {
     let got_status = resp.status().as_u16();
-    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("<none>").to_owned();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("<none>")
+        .to_owned();
     let text = resp.text().await.map_err(|e| format!("reading the error body failed: {e}"))?;
     let mut errs = Vec::new();
     if got_status != status {
@@ -134,7 +155,13 @@ struct Case {
     slug: &'static str,
 }
 
-fn case(name: &'static str, setup: &[(&str, Form)], range: &str, form: Form, slug: &'static str) -> Case {
+fn case(
+    name: &'static str,
+    setup: &[(&str, Form)],
+    range: &str,
+    form: Form,
+    slug: &'static str,
+) -> Case {
     Case {
         name,
         setup: setup.iter().map(|(r, f)| (Some(r.to_string()), f.clone())).collect(),
@@ -170,7 +197,13 @@ async fn run_case(ts: &TestServer, c: &Case) -> Result<(), String> {
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(format!("[{}] sent Content-Range {:?} with {:?}: {}", c.name, c.range, short(&c.form), errs.join(" | ")))
+        Err(format!(
+            "[{}] sent Content-Range {:?} with {:?}: {}",
+            c.name,
+            c.range,
+            short(&c.form),
+            errs.join(" | ")
+        ))
     }
 }
 
@@ -189,12 +222,21 @@ async fn run_cases(ts: &TestServer, cases: &[Case]) {
             failures.push(e);
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 /// A video's mp4 asset URL, from the Video object.
 fn mp4_url(video: &Value) -> String {
-    video["assets"]["mp4"].as_str().unwrap_or_else(|| panic!("Video has no assets.mp4: {video}")).to_owned()
+    video["assets"]["mp4"]
+        .as_str()
+        .unwrap_or_else(|| panic!("Video has no assets.mp4: {video}"))
+        .to_owned()
 }
 
 async fn get_bytes(ts: &TestServer, url: &str) -> (u16, Vec<u8>) {
@@ -252,7 +294,13 @@ async fn malformed_content_range_variants() {
         });
     }
     // Also in the middle of a part session and of a bytes session.
-    cases.push(case("malformed after part 1/* was accepted", &[("part 1/*", file(P))], "part 2", file(P), "video-content-range-malformed"));
+    cases.push(case(
+        "malformed after part 1/* was accepted",
+        &[("part 1/*", file(P))],
+        "part 2",
+        file(P),
+        "video-content-range-malformed",
+    ));
     cases.push(case(
         "malformed after bytes 0-(P-1)/3P was accepted",
         &[(&format!("bytes 0-{}/{}", P - 1, 3 * P), file(P))],
@@ -355,7 +403,13 @@ async fn already_uploaded_already_initiated_and_mode_mixing() {
             slug: "video-content-range-already-initiated",
         },
         // Mode mixing.
-        case("bytes chunk on a part session", &[("part 1/*", file(P))], &b1, file(P), "video-content-range-started-with-part"),
+        case(
+            "bytes chunk on a part session",
+            &[("part 1/*", file(P))],
+            &b1,
+            file(P),
+            "video-content-range-started-with-part",
+        ),
         case(
             "bytes chunk on a part session with a known total",
             &[("part 1/3", file(P))],
@@ -363,8 +417,20 @@ async fn already_uploaded_already_initiated_and_mode_mixing() {
             file(P),
             "video-content-range-started-with-part",
         ),
-        case("part chunk on a bytes session", &[(&b0, file(P))], "part 2/*", file(P), "video-content-range-started-with-bytes"),
-        case("part N/M chunk on a bytes session", &[(&b0, file(P))], "part 2/3", file(P), "video-content-range-started-with-bytes"),
+        case(
+            "part chunk on a bytes session",
+            &[(&b0, file(P))],
+            "part 2/*",
+            file(P),
+            "video-content-range-started-with-bytes",
+        ),
+        case(
+            "part N/M chunk on a bytes session",
+            &[(&b0, file(P))],
+            "part 2/3",
+            file(P),
+            "video-content-range-started-with-bytes",
+        ),
     ];
     run_cases(&ts, &cases).await;
 }
@@ -383,11 +449,17 @@ async fn refused_chunk_on_a_complete_video_keeps_the_source() {
 
     let (ct, body) = multipart_file("file", "clip.mp4", &pattern(999, 3));
     let resp = send_raw(&ts, &id, None, ct, body).await;
-    check_problem(resp, 400, "video-source-already-uploaded").await.unwrap_or_else(|e| panic!("second single upload: {e}"));
+    check_problem(resp, 400, "video-source-already-uploaded")
+        .await
+        .unwrap_or_else(|e| panic!("second single upload: {e}"));
     assert_eq!(ts.status_of(&id).await, before, "a refused second upload must not change /status");
     let (st, got) = get_bytes(&ts, &url).await;
     assert_eq!(st, 200, "GET {url} after the refused second upload");
-    assert!(got == original, "assets.mp4 must still be the first upload (got {} bytes, expected 4321)", got.len());
+    assert!(
+        got == original,
+        "assets.mp4 must still be the first upload (got {} bytes, expected 4321)",
+        got.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,14 +474,50 @@ async fn part_mode_rules() {
     let cases = vec![
         case("part 0/* on a fresh video", &[], "part 0/*", file(P), slug("part-zero")),
         case("part 0/3 on a fresh video", &[], "part 0/3", file(P), slug("part-zero")),
-        case("part 0/* after part 1/*", &[("part 1/*", file(P))], "part 0/*", file(P), slug("part-zero")),
+        case(
+            "part 0/* after part 1/*",
+            &[("part 1/*", file(P))],
+            "part 0/*",
+            file(P),
+            slug("part-zero"),
+        ),
         // M=0 necessarily also makes N > M; total-parts-zero is checked first.
         case("part 1/0 on a fresh video", &[], "part 1/0", file(P), slug("total-parts-zero")),
-        case("part 10001/* on a fresh video", &[], "part 10001/*", file(P), slug("part-too-high-allowed")),
-        case("part 10001/* after part 1/*", &[("part 1/*", file(P))], "part 10001/*", file(P), slug("part-too-high-allowed")),
-        case("part 1/10001 on a fresh video", &[], "part 1/10001", file(P), slug("total-parts-too-high")),
-        case("part 2/4 after part 1/3", &[("part 1/3", file(P))], "part 2/4", file(P), slug("different-total-parts")),
-        case("part 2/2 after part 1/3", &[("part 1/3", file(P))], "part 2/2", file(10), slug("different-total-parts")),
+        case(
+            "part 10001/* on a fresh video",
+            &[],
+            "part 10001/*",
+            file(P),
+            slug("part-too-high-allowed"),
+        ),
+        case(
+            "part 10001/* after part 1/*",
+            &[("part 1/*", file(P))],
+            "part 10001/*",
+            file(P),
+            slug("part-too-high-allowed"),
+        ),
+        case(
+            "part 1/10001 on a fresh video",
+            &[],
+            "part 1/10001",
+            file(P),
+            slug("total-parts-too-high"),
+        ),
+        case(
+            "part 2/4 after part 1/3",
+            &[("part 1/3", file(P))],
+            "part 2/4",
+            file(P),
+            slug("different-total-parts"),
+        ),
+        case(
+            "part 2/2 after part 1/3",
+            &[("part 1/3", file(P))],
+            "part 2/2",
+            file(10),
+            slug("different-total-parts"),
+        ),
         case(
             "part 2/4 after part 3/3 and part 1/*",
             &[("part 3/3", file(10)), ("part 1/*", file(P))],
@@ -417,9 +525,21 @@ async fn part_mode_rules() {
             file(P),
             slug("different-total-parts"),
         ),
-        case("part 4/* after part 1/3", &[("part 1/3", file(P))], "part 4/*", file(P), slug("part-too-high-total")),
+        case(
+            "part 4/* after part 1/3",
+            &[("part 1/3", file(P))],
+            "part 4/*",
+            file(P),
+            slug("part-too-high-total"),
+        ),
         case("part 4/3 on a fresh video", &[], "part 4/3", file(P), slug("part-too-high-total")),
-        case("part 1/2 after part 3/*", &[("part 3/*", file(P))], "part 1/2", file(P), slug("total-parts-too-low")),
+        case(
+            "part 1/2 after part 3/*",
+            &[("part 3/*", file(P))],
+            "part 1/2",
+            file(P),
+            slug("total-parts-too-low"),
+        ),
         case(
             "part 2/2 after part 1/* and part 3/*",
             &[("part 1/*", file(P)), ("part 3/*", file(P))],
@@ -427,8 +547,20 @@ async fn part_mode_rules() {
             file(10),
             slug("total-parts-too-low"),
         ),
-        case("part 1/* again", &[("part 1/*", file(P))], "part 1/*", file_seeded(P, 5), slug("part-already-sent")),
-        case("part 1/3 again", &[("part 1/3", file(P))], "part 1/3", file_seeded(P, 5), slug("part-already-sent")),
+        case(
+            "part 1/* again",
+            &[("part 1/*", file(P))],
+            "part 1/*",
+            file_seeded(P, 5),
+            slug("part-already-sent"),
+        ),
+        case(
+            "part 1/3 again",
+            &[("part 1/3", file(P))],
+            "part 1/3",
+            file_seeded(P, 5),
+            slug("part-already-sent"),
+        ),
         case(
             "part 2/* again after part 1/*, 2/*",
             &[("part 1/*", file(P)), ("part 2/*", file(P))],
@@ -436,9 +568,27 @@ async fn part_mode_rules() {
             file(P),
             slug("part-already-sent"),
         ),
-        case("part 3/3 again", &[("part 3/3", file(10))], "part 3/3", file(10), slug("part-already-sent")),
-        case("part 1/* with 5 MiB - 1 bytes", &[], "part 1/*", file(P - 1), slug("uploaded-file-too-small")),
-        case("part 1/3 with 5 MiB - 1 bytes", &[], "part 1/3", file(P - 1), slug("uploaded-file-too-small")),
+        case(
+            "part 3/3 again",
+            &[("part 3/3", file(10))],
+            "part 3/3",
+            file(10),
+            slug("part-already-sent"),
+        ),
+        case(
+            "part 1/* with 5 MiB - 1 bytes",
+            &[],
+            "part 1/*",
+            file(P - 1),
+            slug("uploaded-file-too-small"),
+        ),
+        case(
+            "part 1/3 with 5 MiB - 1 bytes",
+            &[],
+            "part 1/3",
+            file(P - 1),
+            slug("uploaded-file-too-small"),
+        ),
         case("part 1/2 with 1 byte", &[], "part 1/2", file(1), slug("uploaded-file-too-small")),
         case(
             "part 2/* with 1 byte after part 1/3 (2 is not the known total)",
@@ -459,11 +609,17 @@ async fn refused_duplicate_part_keeps_the_first_one() {
     let part1 = pattern(P, 11);
     let part2 = pattern(77, 12);
     let (ct, body) = multipart_file("file", "clip.mp4", &part1);
-    assert_eq!(send_raw(&ts, &id, Some("part 1/*"), ct, body).await.status().as_u16(), 201, "part 1/* of 5 MiB");
+    assert_eq!(
+        send_raw(&ts, &id, Some("part 1/*"), ct, body).await.status().as_u16(),
+        201,
+        "part 1/* of 5 MiB"
+    );
     let before = ts.status_of(&id).await;
     let (ct, body) = multipart_file("file", "clip.mp4", &pattern(P, 99));
     let resp = send_raw(&ts, &id, Some("part 1/2"), ct, body).await;
-    check_problem(resp, 400, "video-content-range-by-part-part-already-sent").await.unwrap_or_else(|e| panic!("resent part 1/2: {e}"));
+    check_problem(resp, 400, "video-content-range-by-part-part-already-sent")
+        .await
+        .unwrap_or_else(|e| panic!("resent part 1/2: {e}"));
     assert_eq!(ts.status_of(&id).await, before, "refused duplicate part changed /status");
     let (ct, body) = multipart_file("file", "clip.mp4", &part2);
     let resp = send_raw(&ts, &id, Some("part 2/2"), ct, body).await;
@@ -494,7 +650,13 @@ async fn bytes_mode_rules() {
     let cases = vec![
         // TOTAL=0 necessarily also makes TO >= TOTAL; total-bytes-zero is checked first.
         case("bytes 0-0/0", &[], "bytes 0-0/0", file(1), slug("total-bytes-zero")),
-        case("total over 52428800000", &[], &format!("bytes 0-{}/{}", p - 1, MAX_TOTAL + 1), file(P), slug("total-bytes-too-high")),
+        case(
+            "total over 52428800000",
+            &[],
+            &format!("bytes 0-{}/{}", p - 1, MAX_TOTAL + 1),
+            file(P),
+            slug("total-bytes-too-high"),
+        ),
         // TO > 52428799999 with TOTAL <= 52428800000 necessarily also makes TO >= TOTAL.
         case(
             "TO = 52428800000",
@@ -503,8 +665,20 @@ async fn bytes_mode_rules() {
             file(P),
             slug("to-byte-too-high-allowed"),
         ),
-        case("FROM > TO", &[], &format!("bytes {}-{}/{t3}", p, p - 1), file(1), slug("from-byte-too-high")),
-        case("TO = TOTAL", &[], &format!("bytes 0-{}/{}", p - 1, p - 1), file(P), slug("to-byte-too-high-total")),
+        case(
+            "FROM > TO",
+            &[],
+            &format!("bytes {}-{}/{t3}", p, p - 1),
+            file(1),
+            slug("from-byte-too-high"),
+        ),
+        case(
+            "TO = TOTAL",
+            &[],
+            &format!("bytes 0-{}/{}", p - 1, p - 1),
+            file(P),
+            slug("to-byte-too-high-total"),
+        ),
         case(
             "TO = TOTAL after a first chunk",
             &[(&first, file(P))],
@@ -542,7 +716,13 @@ async fn bytes_mode_rules() {
             slug("different-total-bytes"),
         ),
         // The header alone is refused; the 5 MiB body is never compared with the range.
-        case("range of 200 MiB + 1", &[], &format!("bytes 0-{}/{}", 200 * MIB, 300 * MIB), file(P), slug("range-too-large")),
+        case(
+            "range of 200 MiB + 1",
+            &[],
+            &format!("bytes 0-{}/{}", 200 * MIB, 300 * MIB),
+            file(P),
+            slug("range-too-large"),
+        ),
         case(
             "non-final range of 5 MiB - 1 on a fresh video",
             &[],
@@ -557,7 +737,13 @@ async fn bytes_mode_rules() {
             file(1000),
             slug("range-too-small"),
         ),
-        case("the same range again", &[(&first, file(P))], &first, file_seeded(P, 5), slug("range-overlap")),
+        case(
+            "the same range again",
+            &[(&first, file(P))],
+            &first,
+            file_seeded(P, 5),
+            slug("range-overlap"),
+        ),
         case(
             "range overlapping one byte at the start",
             &[(&first, file(P))],
@@ -604,14 +790,21 @@ async fn refused_overlapping_range_keeps_the_stored_bytes() {
     assert_eq!(resp.status().as_u16(), 201, "first bytes chunk");
     let (ct, body) = multipart_file("file", "clip.mp4", &pattern(P, 99));
     let resp = send_raw(&ts, &id, Some(&format!("bytes 0-{}/{total}", P - 1)), ct, body).await;
-    check_problem(resp, 400, "video-content-range-by-bytes-range-overlap").await.unwrap_or_else(|e| panic!("resent range: {e}"));
+    check_problem(resp, 400, "video-content-range-by-bytes-range-overlap")
+        .await
+        .unwrap_or_else(|e| panic!("resent range: {e}"));
     let (ct, body) = multipart_file("file", "clip.mp4", &source[P..]);
-    let resp = send_raw(&ts, &id, Some(&format!("bytes {P}-{}/{total}", total - 1)), ct, body).await;
+    let resp =
+        send_raw(&ts, &id, Some(&format!("bytes {P}-{}/{total}", total - 1)), ct, body).await;
     assert_eq!(resp.status().as_u16(), 201, "final bytes chunk");
     let video: Value = resp.json().await.expect("Video");
     let (st, got) = get_bytes(&ts, &mp4_url(&video)).await;
     assert_eq!(st, 200);
-    assert!(got == source, "assets.mp4 must be the accepted chunks only (got {} bytes, expected {total})", got.len());
+    assert!(
+        got == source,
+        "assets.mp4 must be the accepted chunks only (got {} bytes, expected {total})",
+        got.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -621,16 +814,39 @@ async fn refused_overlapping_range_keeps_the_stored_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_part_rules() {
     let ts = spawn_server().await;
-    let single = |name: &'static str, form: Form, slug: &'static str| Case { name, setup: vec![], range: None, form, status: 400, slug };
+    let single = |name: &'static str, form: Form, slug: &'static str| Case {
+        name,
+        setup: vec![],
+        range: None,
+        form,
+        status: 400,
+        slug,
+    };
     let cases = vec![
         single("no file part, text fields only", Form::NoFile, "uploaded-file-no-file"),
         case("no file part with part 1/1", &[], "part 1/1", Form::NoFile, "uploaded-file-no-file"),
         single("two file parts", Form::TwoFiles, "uploaded-file-multiple-files"),
-        single("a `file` field without filename plus a named file", Form::FileFieldPlusNamedFile, "uploaded-file-multiple-files"),
-        case("two file parts with part 1/1", &[], "part 1/1", Form::TwoFiles, "uploaded-file-multiple-files"),
+        single(
+            "a `file` field without filename plus a named file",
+            Form::FileFieldPlusNamedFile,
+            "uploaded-file-multiple-files",
+        ),
+        case(
+            "two file parts with part 1/1",
+            &[],
+            "part 1/1",
+            Form::TwoFiles,
+            "uploaded-file-multiple-files",
+        ),
         single("an empty file", Form::EmptyFile, "uploaded-file-empty"),
         case("an empty file as part 1/1", &[], "part 1/1", Form::EmptyFile, "uploaded-file-empty"),
-        case("an empty file as part 2/2 after part 1/*", &[("part 1/*", file(P))], "part 2/2", Form::EmptyFile, "uploaded-file-empty"),
+        case(
+            "an empty file as part 2/2 after part 1/*",
+            &[("part 1/*", file(P))],
+            "part 2/2",
+            Form::EmptyFile,
+            "uploaded-file-empty",
+        ),
     ];
     run_cases(&ts, &cases).await;
 }
@@ -668,27 +884,47 @@ async fn file_over_200_mib_is_too_large() {
         .body(reqwest::Body::wrap_stream(stream))
         .send()
         .await
-        .expect("the server must read the whole 200 MiB + 1 body and answer, not reset the connection");
-    check_problem(resp, 400, "uploaded-file-too-large").await.unwrap_or_else(|e| panic!("single request of 200 MiB + 1 bytes: {e}"));
+        .expect(
+            "the server must read the whole 200 MiB + 1 body and answer, not reset the connection",
+        );
+    check_problem(resp, 400, "uploaded-file-too-large")
+        .await
+        .unwrap_or_else(|e| panic!("single request of 200 MiB + 1 bytes: {e}"));
     assert_eq!(ts.status_of(&id).await, before, "a refused too-large upload changed /status");
 
     // The video still takes a normal upload afterwards.
     let (ct, body) = multipart_file("file", "ok.mp4", &pattern(100, 1));
     let resp = send_raw(&ts, &id, None, ct, body).await;
-    assert_eq!(resp.status().as_u16(), 201, "after the refused too-large upload a normal upload must still be accepted");
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "after the refused too-large upload a normal upload must still be accepted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_video_is_404() {
     let ts = spawn_server().await;
-    for (range, form) in [(None, file(1000)), (Some("part 1/*"), file(P)), (Some("bytes 0-999/1000"), file(1000))] {
+    for (range, form) in
+        [(None, file(1000)), (Some("part 1/*"), file(P)), (Some("bytes 0-999/1000"), file(1000))]
+    {
         let resp = send(&ts, "vi0000000000000000000000", range, &form).await;
-        check_problem(resp, 404, "resource-not-found")
-            .await
-            .unwrap_or_else(|e| panic!("upload to an unknown video (Content-Range {range:?}): {e}"));
+        check_problem(resp, 404, "resource-not-found").await.unwrap_or_else(|e| {
+            panic!("upload to an unknown video (Content-Range {range:?}): {e}")
+        });
     }
-    let resp = ts.http.get(format!("{}/videos/vi0000000000000000000000", ts.url)).header("Authorization", ts.basic()).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 404, "a refused upload to an unknown video must not create it");
+    let resp = ts
+        .http
+        .get(format!("{}/videos/vi0000000000000000000000", ts.url))
+        .header("Authorization", ts.basic())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        404,
+        "a refused upload to an unknown video must not create it"
+    );
 }
 
 /// The file part is the one with a filename, under any field name (Node uses the basename),
@@ -700,16 +936,32 @@ async fn file_part_under_any_field_name_and_text_fields_around_it() {
     // (description, content type + body, expected file content)
     let data = pattern(3000, 4);
     let mut forms: Vec<(&str, (String, Vec<u8>))> = vec![
-        ("field named after the basename (Node)", multipart_file("my video.mp4", "my video.mp4", &data)),
+        (
+            "field named after the basename (Node)",
+            multipart_file("my video.mp4", "my video.mp4", &data),
+        ),
         ("field named `video`", multipart_file("video", "clip.mp4", &data)),
-        ("text field before the file", multipart(&[("videoId", "vi_ignored_here")], Some(("file", "clip.mp4", &data)), &[])),
-        ("text field after the file", multipart(&[], Some(("file", "clip.mp4", &data)), &[("videoId", "vi_ignored_here")])),
+        (
+            "text field before the file",
+            multipart(&[("videoId", "vi_ignored_here")], Some(("file", "clip.mp4", &data)), &[]),
+        ),
+        (
+            "text field after the file",
+            multipart(&[], Some(("file", "clip.mp4", &data)), &[("videoId", "vi_ignored_here")]),
+        ),
         (
             "text fields before and after the file",
-            multipart(&[("title", "x"), ("videoId", "vi_x")], Some(("source", "a/b/clip.mp4", &data)), &[("tags", "y")]),
+            multipart(
+                &[("title", "x"), ("videoId", "vi_x")],
+                Some(("source", "a/b/clip.mp4", &data)),
+                &[("tags", "y")],
+            ),
         ),
         ("`file` field without a filename", raw_multipart(&[("file", None, &data)])),
-        ("`file` field without a filename and a text field", raw_multipart(&[("note", None, b"hello"), ("file", None, &data)])),
+        (
+            "`file` field without a filename and a text field",
+            raw_multipart(&[("note", None, b"hello"), ("file", None, &data)]),
+        ),
     ];
     let mut failures = Vec::new();
     for (what, (ct, body)) in forms.drain(..) {
@@ -723,7 +975,9 @@ async fn file_part_under_any_field_name_and_text_fields_around_it() {
         }
         let video: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if video["videoId"] != json!(id) || video["assets"]["mp4"].as_str().is_none() {
-            failures.push(format!("[{what}] expected the full Video of {id} with assets.mp4, got {text}"));
+            failures.push(format!(
+                "[{what}] expected the full Video of {id} with assets.mp4, got {text}"
+            ));
             continue;
         }
         let (st, got) = get_bytes(&ts, &mp4_url(&video)).await;
@@ -737,14 +991,18 @@ async fn file_part_under_any_field_name_and_text_fields_around_it() {
     }
     // Also as a chunk: a part under the basename field, with a text field after it.
     let id = ts.create_video("chunk under basename").await;
-    let (ct, body) = multipart(&[], Some(("clip.mp4", "clip.mp4", &pattern(P, 1))), &[("videoId", "vi_other")]);
+    let (ct, body) =
+        multipart(&[], Some(("clip.mp4", "clip.mp4", &pattern(P, 1))), &[("videoId", "vi_other")]);
     let resp = send_raw(&ts, &id, Some("part 1/*"), ct, body).await;
     if resp.status().as_u16() != 201 {
-        failures.push(format!("[part 1/* under field `clip.mp4`] expected 201, got {}", resp.status()));
+        failures
+            .push(format!("[part 1/* under field `clip.mp4`] expected 201, got {}", resp.status()));
     } else {
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if v != json!({ "videoId": id }) {
-            failures.push(format!("[part 1/* under field `clip.mp4`] expected {{\"videoId\":\"{id}\"}}, got {v}"));
+            failures.push(format!(
+                "[part 1/* under field `clip.mp4`] expected {{\"videoId\":\"{id}\"}}, got {v}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -782,10 +1040,25 @@ async fn delegated_upload_applies_the_same_rules() {
     };
     let before = count().await;
     let attempts: Vec<(&str, Option<&str>, Form, &str)> = vec![
-        ("malformed Content-Range", Some("part one/2"), file(1000), "video-content-range-malformed"),
+        (
+            "malformed Content-Range",
+            Some("part one/2"),
+            file(1000),
+            "video-content-range-malformed",
+        ),
         ("part 0/*", Some("part 0/*"), file(P), "video-content-range-by-part-part-zero"),
-        ("part 1/* too small", Some("part 1/*"), file(1000), "video-content-range-by-part-uploaded-file-too-small"),
-        ("bytes range mismatch", Some("bytes 0-999/1000"), file(999), "video-content-range-by-bytes-range-mismatch"),
+        (
+            "part 1/* too small",
+            Some("part 1/*"),
+            file(1000),
+            "video-content-range-by-part-uploaded-file-too-small",
+        ),
+        (
+            "bytes range mismatch",
+            Some("bytes 0-999/1000"),
+            file(999),
+            "video-content-range-by-bytes-range-mismatch",
+        ),
         ("no file", None, Form::NoFile, "uploaded-file-no-file"),
         ("empty file", None, Form::EmptyFile, "uploaded-file-empty"),
     ];
@@ -796,7 +1069,11 @@ async fn delegated_upload_applies_the_same_rules() {
             Form::NoFile => multipart(&[("title", "x")], None, &[]),
             f => build(f),
         };
-        let mut req = ts.http.post(format!("{}/upload?token={token}", ts.url)).header("Content-Type", ct).body(body);
+        let mut req = ts
+            .http
+            .post(format!("{}/upload?token={token}", ts.url))
+            .header("Content-Type", ct)
+            .body(body);
         if let Some(r) = range {
             req = req.header("Content-Range", r);
         }

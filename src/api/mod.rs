@@ -10,4 +10,6 @@ mod video;
 
 pub use problem::Problem;
 pub use ratelimit::{rate_info, Bucket, RateInfo};
-pub use video::{BytesRange, Ingest, Metadata, NewVideo, Progress, ReceivedParts, Video, VideoStatus, LANGUAGES};
+pub use video::{
+    BytesRange, Ingest, Metadata, NewVideo, Progress, ReceivedParts, Video, VideoStatus, LANGUAGES,
+};

@@ -29,11 +29,15 @@ pub struct RateInfo {
 
 /// Reads the `X-RateLimit-*` (and `Retry-After`) headers.
 pub fn rate_info(headers: &HeaderMap) -> RateInfo {
-    let num = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let num = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok())
+    };
     RateInfo {
         limit: num("x-ratelimit-limit"),
         remaining: num("x-ratelimit-remaining"),
-        retry_after: num("x-ratelimit-retry-after").or_else(|| num("retry-after")).map(Duration::from_secs),
+        retry_after: num("x-ratelimit-retry-after")
+            .or_else(|| num("retry-after"))
+            .map(Duration::from_secs),
     }
 }
 

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 /// Languages api.video accepts (`VideoCreationPayload.language`).
 pub const LANGUAGES: &[&str] = &[
-    "ar", "ca", "cs", "da", "de", "el", "en", "es", "fa", "fi", "fr", "he", "hi", "hr", "hu", "it", "ja", "ko", "ml", "nl", "nn", "no",
-    "pl", "pt", "ru", "sk", "sl", "te", "tr", "uk", "ur", "vi", "zh",
+    "ar", "ca", "cs", "da", "de", "el", "en", "es", "fa", "fi", "fr", "he", "hi", "hr", "hu", "it",
+    "ja", "ko", "ml", "nl", "nn", "no", "pl", "pt", "ru", "sk", "sl", "te", "tr", "uk", "ur", "vi",
+    "zh",
 ];
 
 /// One `{key, value}` metadata pair.
@@ -79,7 +80,11 @@ pub struct Video {
 
 fn lenient_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     let text = Option::<serde_json::Value>::deserialize(d)?;
-    Ok(text.as_ref().and_then(serde_json::Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)))
+    Ok(text
+        .as_ref()
+        .and_then(serde_json::Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc)))
 }
 
 impl Video {
@@ -156,7 +161,9 @@ impl VideoStatus {
         let Some(ingest) = &self.ingest else { return Progress::Empty };
         if self.is_uploaded() {
             Progress::Complete
-        } else if !ingest.received_bytes.is_empty() || ingest.received_parts.as_ref().is_some_and(|p| !p.parts.is_empty()) {
+        } else if !ingest.received_bytes.is_empty()
+            || ingest.received_parts.as_ref().is_some_and(|p| !p.parts.is_empty())
+        {
             Progress::Partial
         } else {
             Progress::Empty
@@ -165,11 +172,16 @@ impl VideoStatus {
 
     /// Whether bytes `from..=to` arrived as one chunk.
     pub fn has_range(&self, from: u64, to: u64) -> bool {
-        self.ingest.as_ref().is_some_and(|i| i.received_bytes.iter().any(|r| r.from == from && r.to == to))
+        self.ingest
+            .as_ref()
+            .is_some_and(|i| i.received_bytes.iter().any(|r| r.from == from && r.to == to))
     }
 
     /// Whether part `n` arrived.
     pub fn has_part(&self, n: u64) -> bool {
-        self.ingest.as_ref().and_then(|i| i.received_parts.as_ref()).is_some_and(|p| p.parts.contains(&n))
+        self.ingest
+            .as_ref()
+            .and_then(|i| i.received_parts.as_ref())
+            .is_some_and(|p| p.parts.contains(&n))
     }
 }

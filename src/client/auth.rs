@@ -26,7 +26,8 @@ impl Client {
     pub async fn authenticate(&self) -> Result<(), ApiError> {
         let key = self.config.api_key.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default();
         let body = json!({ "apiKey": key });
-        let build = move |r: reqwest::RequestBuilder, _: &std::sync::Arc<super::Watch>| r.json(&body);
+        let build =
+            move |r: reqwest::RequestBuilder, _: &std::sync::Arc<super::Watch>| r.json(&body);
         let call = Call {
             method: Method::POST,
             path: "/auth/api-key".to_owned(),

@@ -105,7 +105,9 @@ impl ApiError {
     /// How many attempts the call made.
     pub fn attempts(&self) -> u32 {
         match self {
-            ApiError::Status { attempts, .. } | ApiError::Transport { attempts, .. } | ApiError::TimedOut { attempts, .. } => *attempts,
+            ApiError::Status { attempts, .. }
+            | ApiError::Transport { attempts, .. }
+            | ApiError::TimedOut { attempts, .. } => *attempts,
             _ => 1,
         }
     }
@@ -117,7 +119,9 @@ impl ApiError {
         match self {
             ApiError::Transport { maybe_sent, .. } => *maybe_sent,
             ApiError::TimedOut { .. } => true,
-            ApiError::Status { status, .. } => status.is_server_error() || *status == StatusCode::REQUEST_TIMEOUT,
+            ApiError::Status { status, .. } => {
+                status.is_server_error() || *status == StatusCode::REQUEST_TIMEOUT
+            }
             ApiError::Unexpected { .. } | ApiError::Cancelled { .. } => false,
         }
     }
@@ -150,8 +154,13 @@ mod tests {
         for code in [400, 401, 404, 409, 429] {
             assert!(!status(code).maybe_applied(), "{code}");
         }
-        let timed_out =
-            ApiError::TimedOut { site: site.clone(), attempts: 1, elapsed: Duration::ZERO, idle: Duration::ZERO, body_sent: false };
+        let timed_out = ApiError::TimedOut {
+            site: site.clone(),
+            attempts: 1,
+            elapsed: Duration::ZERO,
+            idle: Duration::ZERO,
+            body_sent: false,
+        };
         assert!(timed_out.maybe_applied());
         assert!(!ApiError::Cancelled { site }.maybe_applied());
     }

@@ -211,9 +211,13 @@ impl Client {
                 () = abort.cancelled() => return Err(cancelled()),
             };
             let (failure, server_wait) = match outcome {
-                Some(Ok((status, headers, body))) => match self.judge(call, status, &headers, body, attempts, t0) {
+                Some(Ok((status, headers, body))) => match self
+                    .judge(call, status, &headers, body, attempts, t0)
+                {
                     Ok(answer) => return Ok(answer),
-                    Err((err, Verdict::Retry, wait)) if call.idempotent || !err.maybe_applied() => (err, wait),
+                    Err((err, Verdict::Retry, wait)) if call.idempotent || !err.maybe_applied() => {
+                        (err, wait)
+                    }
                     Err((err, _, _)) => return Err(err),
                 },
                 Some(Err(source)) => {
@@ -221,7 +225,13 @@ impl Client {
                     let source = source.without_url();
                     let local = source.is_builder() || body_gave_up(&source);
                     let maybe_sent = !source.is_connect();
-                    let err = ApiError::Transport { site: Self::site(call), attempts, elapsed: t0.elapsed(), maybe_sent, source };
+                    let err = ApiError::Transport {
+                        site: Self::site(call),
+                        attempts,
+                        elapsed: t0.elapsed(),
+                        maybe_sent,
+                        source,
+                    };
                     // A request that could not be built, or whose body refused to go on (the
                     // file under it changed), fails the same way every time.
                     if local || (maybe_sent && !call.idempotent) {
@@ -286,14 +296,26 @@ impl Client {
         }
         // A gateway in front of the API answers in HTML: no problem to read, only the status.
         let problem = serde_json::from_slice::<Problem>(&body).ok().map(Box::new);
-        let err = ApiError::Status { site: Self::site(call), status, problem, attempts, elapsed: t0.elapsed() };
+        let err = ApiError::Status {
+            site: Self::site(call),
+            status,
+            problem,
+            attempts,
+            elapsed: t0.elapsed(),
+        };
         Err((err, classify(Outcome::Status(status)), info.retry_after))
     }
 
     /// Reads a JSON answer.
-    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, call: &Call<'_>, answer: &Answer) -> Result<T, ApiError> {
-        serde_json::from_slice(&answer.body)
-            .map_err(|e| ApiError::Unexpected { site: Self::site(call), what: format!("the JSON is not as documented: {e}") })
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        answer: &Answer,
+    ) -> Result<T, ApiError> {
+        serde_json::from_slice(&answer.body).map_err(|e| ApiError::Unexpected {
+            site: Self::site(call),
+            what: format!("the JSON is not as documented: {e}"),
+        })
     }
 }
 
@@ -318,7 +340,8 @@ pub(crate) fn body_gave_up(err: &(dyn std::error::Error + 'static)) -> bool {
 
 /// A header value that is marked sensitive (never logged by the HTTP stack).
 fn sensitive(value: String) -> HeaderValue {
-    let mut v = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    let mut v =
+        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     v.set_sensitive(true);
     v
 }

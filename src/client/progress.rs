@@ -83,9 +83,13 @@ impl Watch {
 
     fn allow(m: &Moves, idle: Duration) -> Duration {
         // A second, or a MiB, of steady movement is enough to tell a link's rate.
-        let steady = m.steady.map(|(at, bytes)| (m.last.saturating_duration_since(at).as_secs_f64(), m.taken - bytes));
+        let steady = m.steady.map(|(at, bytes)| {
+            (m.last.saturating_duration_since(at).as_secs_f64(), m.taken - bytes)
+        });
         let rate = match steady {
-            Some((secs, bytes)) if secs > 0.0 && (secs >= 1.0 || bytes >= 1 << 20) => (bytes as f64 / secs).max(SLOWEST_DRAIN as f64),
+            Some((secs, bytes)) if secs > 0.0 && (secs >= 1.0 || bytes >= 1 << 20) => {
+                (bytes as f64 / secs).max(SLOWEST_DRAIN as f64)
+            }
             _ => SLOWEST_DRAIN as f64,
         };
         idle + Duration::from_secs_f64(m.taken.min(SOCKET_BUFFER) as f64 / rate)

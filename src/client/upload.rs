@@ -75,12 +75,20 @@ impl Framing {
     /// The body: preamble, then `file` (a stream of slices), then the closing boundary. Each
     /// slice the connection asks for tells `watch` that the one before it was taken, and the
     /// ask after the last one that the whole body was.
-    pub(crate) fn body(&self, file: BoxStream<'static, Result<Bytes, std::io::Error>>, watch: Arc<Watch>) -> reqwest::Body {
-        let head = stream::once(futures::future::ready(Ok::<_, std::io::Error>(self.preamble.clone())));
+    pub(crate) fn body(
+        &self,
+        file: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        watch: Arc<Watch>,
+    ) -> reqwest::Body {
+        let head =
+            stream::once(futures::future::ready(Ok::<_, std::io::Error>(self.preamble.clone())));
         let tail = stream::once(futures::future::ready(Ok(self.epilogue.clone())));
         let moving = watch.clone();
-        let end = stream::once(async move { watch.finish_body() }).filter_map(|()| futures::future::ready(None));
-        let taken = move |slice: &Result<Bytes, std::io::Error>| moving.progress(slice.as_ref().map_or(0, |b| b.len() as u64));
+        let end = stream::once(async move { watch.finish_body() })
+            .filter_map(|()| futures::future::ready(None));
+        let taken = move |slice: &Result<Bytes, std::io::Error>| {
+            moving.progress(slice.as_ref().map_or(0, |b| b.len() as u64))
+        };
         reqwest::Body::wrap_stream(head.chain(file).chain(tail).inspect(taken).chain(end))
     }
 }
@@ -114,17 +122,21 @@ impl Client {
                 (p.clone(), p, true, Vec::new())
             }
             UploadTarget::Token { token, video_id } => {
-                let q: String = form_urlencoded::byte_serialize(token.expose().as_bytes()).collect();
-                let fields = video_id.iter().map(|v| ("videoId".to_owned(), v.clone())).collect::<Vec<_>>();
+                let q: String =
+                    form_urlencoded::byte_serialize(token.expose().as_bytes()).collect();
+                let fields =
+                    video_id.iter().map(|v| ("videoId".to_owned(), v.clone())).collect::<Vec<_>>();
                 (format!("/upload?token={q}"), "/upload".to_owned(), false, fields)
             }
         };
-        let field_refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let field_refs: Vec<(&str, &str)> =
+            fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let framing = Framing::new(file_name, &field_refs);
         let length = framing.content_length(file_len);
         let creates = matches!(target, UploadTarget::Token { video_id: None, .. });
         let build = |r: reqwest::RequestBuilder, watch: &Arc<Watch>| {
-            let mut r = r.header(CONTENT_TYPE, framing.content_type()).header(CONTENT_LENGTH, length);
+            let mut r =
+                r.header(CONTENT_TYPE, framing.content_type()).header(CONTENT_LENGTH, length);
             if let Some(range) = content_range {
                 r = r.header(CONTENT_RANGE, range);
             }
@@ -145,7 +157,10 @@ impl Client {
         let video_id = answer
             .get("videoId")
             .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::Unexpected { site: Client::site(&call), what: "no `videoId` in the answer".into() })?
+            .ok_or_else(|| ApiError::Unexpected {
+                site: Client::site(&call),
+                what: "no `videoId` in the answer".into(),
+            })?
             .to_owned();
         let complete = answer.as_object().is_some_and(|o| o.len() > 1);
         Ok(ChunkAnswer { video_id, complete })
@@ -160,8 +175,13 @@ mod tests {
     fn framing_is_exact() {
         let f = Framing::new("a \"b\".mp4", &[("videoId", "vi1")]);
         let pre = String::from_utf8(f.preamble.to_vec()).unwrap();
-        assert!(pre.starts_with(&format!("--{}\r\nContent-Disposition: form-data; name=\"videoId\"\r\n\r\nvi1\r\n", f.boundary)));
-        assert!(pre.ends_with("filename=\"a %22b%22.mp4\"\r\nContent-Type: application/octet-stream\r\n\r\n"));
+        assert!(pre.starts_with(&format!(
+            "--{}\r\nContent-Disposition: form-data; name=\"videoId\"\r\n\r\nvi1\r\n",
+            f.boundary
+        )));
+        assert!(pre.ends_with(
+            "filename=\"a %22b%22.mp4\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        ));
         assert_eq!(f.epilogue, Bytes::from(format!("\r\n--{}--\r\n", f.boundary)));
         assert_eq!(f.content_length(10), (f.preamble.len() + 10 + f.epilogue.len()) as u64);
         assert!(f.content_type().ends_with(&f.boundary));

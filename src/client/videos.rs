@@ -57,11 +57,17 @@ impl Client {
 
     /// One page of 100 of every video, sorted by creation, oldest first (`newest_first`: the
     /// other way); with the number of pages there are.
-    pub async fn videos_page(&self, page: u32, newest_first: bool) -> Result<(Vec<Video>, u32), ApiError> {
+    pub async fn videos_page(
+        &self,
+        page: u32,
+        newest_first: bool,
+    ) -> Result<(Vec<Video>, u32), ApiError> {
         let order = if newest_first { "desc" } else { "asc" };
         let call = Call {
             method: Method::GET,
-            path: format!("/videos?sortBy=createdAt&sortOrder={order}&pageSize=100&currentPage={page}"),
+            path: format!(
+                "/videos?sortBy=createdAt&sortOrder={order}&pageSize=100&currentPage={page}"
+            ),
             route: "/videos".into(),
             bucket: Some(Bucket::Reads),
             authenticated: true,
@@ -72,7 +78,11 @@ impl Client {
         let answer = self.execute(&call).await?;
         let listed: VideoPage = self.json(&call, &answer)?;
         let full = listed.data.len() >= 100;
-        let pages = listed.pagination.and_then(|p| p.pages_total).unwrap_or(if full { page + 1 } else { page });
+        let pages = listed.pagination.and_then(|p| p.pages_total).unwrap_or(if full {
+            page + 1
+        } else {
+            page
+        });
         Ok((listed.data, pages))
     }
 
@@ -102,7 +112,8 @@ impl Client {
             let listed: VideoPage = self.json(&call, &answer)?;
             let full = listed.data.len() >= 100;
             found.extend(listed.data.into_iter().filter(|v| v.metadata_value(key) == Some(value)));
-            let last = listed.pagination.and_then(|p| p.pages_total).map_or(!full, |total| page >= total);
+            let last =
+                listed.pagination.and_then(|p| p.pages_total).map_or(!full, |total| page >= total);
             if last {
                 break;
             }
@@ -132,7 +143,11 @@ impl Client {
 
     /// Replaces a video's metadata (`PATCH /videos/{id}` with `metadata` only: api.video
     /// replaces the whole list).
-    pub async fn set_metadata(&self, video_id: &str, metadata: &[Metadata]) -> Result<(), ApiError> {
+    pub async fn set_metadata(
+        &self,
+        video_id: &str,
+        metadata: &[Metadata],
+    ) -> Result<(), ApiError> {
         let path = format!("/videos/{}", encode(video_id));
         let body = serde_json::json!({ "metadata": metadata });
         let build = |r: RequestBuilder, _: &Arc<Watch>| r.json(&body);

@@ -122,7 +122,9 @@ fn library(args: &BenchArgs, files: usize, min: u64, max: u64) -> anyhow::Result
     };
     let dir = cache_root(args).join(format!("{files}x{min}-{max}-{content}-seed{}", args.seed));
     let mut rng = rand::rngs::SmallRng::seed_from_u64(args.seed);
-    let sizes: Vec<u64> = (0..files).map(|_| if max > min { min + rng.next_u64() % (max - min + 1) } else { min }).collect();
+    let sizes: Vec<u64> = (0..files)
+        .map(|_| if max > min { min + rng.next_u64() % (max - min + 1) } else { min })
+        .collect();
     let total = sizes.iter().sum();
     if dir.join("complete").exists() {
         return Ok((dir, total));
@@ -133,12 +135,15 @@ fn library(args: &BenchArgs, files: usize, min: u64, max: u64) -> anyhow::Result
     for (i, size) in sizes.iter().enumerate() {
         let name = format!("v{i:06}.mp4");
         let path = dir.join(&name);
-        let file = std::fs::File::create(&path).with_context(|| format!("cannot create `{}`", path.display()))?;
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create `{}`", path.display()))?;
         match args.content {
             Content::Sparse => file.set_len(*size)?,
             Content::Random => {
                 let mut out = std::io::BufWriter::new(file);
-                let mut fill = rand::rngs::SmallRng::seed_from_u64(args.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let mut fill = rand::rngs::SmallRng::seed_from_u64(
+                    args.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
                 let mut left = *size;
                 while left > 0 {
                     let n = left.min(buf.len() as u64) as usize;
@@ -191,7 +196,11 @@ fn start_server(flags: &[String], data: &Path, key: &str) -> anyhow::Result<(Ser
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -248,10 +257,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         "--report".to_owned(),
         data.path().join("report.json").display().to_string(),
     ];
-    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(argv).context("building the upload")?;
+    let cli =
+        <crate::cli::Cli as clap::Parser>::try_parse_from(argv).context("building the upload")?;
     let crate::cli::Command::Upload(upload) = cli.command else { unreachable!("parsed an upload") };
-    let config = crate::config::UploadConfig::from_args(&upload, &|v| (v == "AVBATCH_API_KEY").then(|| key.clone()))
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let config = crate::config::UploadConfig::from_args(&upload, &|v| {
+        (v == "AVBATCH_API_KEY").then(|| key.clone())
+    })
+    .map_err(|e| anyhow::anyhow!(e.message))?;
 
     // Measure the upload alone: reset the peak, sample anonymous memory, time the CPU.
     #[cfg(target_os = "linux")]
@@ -341,7 +353,12 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             HumanBytes(r.peak_anon_rss)
         );
     }
-    Ok(if result.failed == 0 && result.uploaded == files { super::Exit::Done } else { super::Exit::SomeFailed }.into())
+    Ok(if result.failed == 0 && result.uploaded == files {
+        super::Exit::Done
+    } else {
+        super::Exit::SomeFailed
+    }
+    .into())
 }
 
 fn round3(x: f64) -> f64 {

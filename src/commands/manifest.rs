@@ -12,8 +12,14 @@ use crate::output::{say, say_error};
 /// Runs `avbatch manifest`.
 pub fn run(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
     use crate::manifest::scan::{scan, write_manifest, ScanOptions};
-    let options = ScanOptions { globs: args.glob.clone(), title_from: args.title_from, follow_links: args.follow_links };
-    let manifest_dir = args.output.as_ref().map(|o| o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")));
+    let options = ScanOptions {
+        globs: args.glob.clone(),
+        title_from: args.title_from,
+        follow_links: args.follow_links,
+    };
+    let manifest_dir = args.output.as_ref().map(|o| {
+        o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
+    });
     let found = match scan(&args.dir, manifest_dir, &options) {
         Ok(f) => f,
         Err(e) => {
@@ -25,10 +31,18 @@ pub fn run(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             // Written whole then renamed, so a run reading it never sees half a manifest.
             let tmp = path.with_extension("tmp-manifest");
-            let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-            write_manifest(std::io::BufWriter::new(file), &found).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-            std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))?;
-            say(&format!("{} video(s) under `{}` written to `{}`", found.len(), args.dir.display(), path.display()));
+            let file = std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+            write_manifest(std::io::BufWriter::new(file), &found)
+                .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            say(&format!(
+                "{} video(s) under `{}` written to `{}`",
+                found.len(),
+                args.dir.display(),
+                path.display()
+            ));
         }
         None => write_manifest(std::io::stdout().lock(), &found).context("writing the manifest")?,
     }

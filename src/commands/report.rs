@@ -16,18 +16,29 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
     let mut lines: Box<dyn Iterator<Item = Result<u64, String>>> = match &args.manifest {
         None => Box::new(std::iter::empty()),
         Some(m) => match manifest::read_rows(m) {
-            Ok(rows) => Box::new(rows.map(|r| r.map(|r| r.line).map_err(|e| crate::engine::error_chain(&e)))),
+            Ok(rows) => Box::new(
+                rows.map(|r| r.map(|r| r.line).map_err(|e| crate::engine::error_chain(&e))),
+            ),
             Err(e) => return Ok(invalid(&crate::engine::error_chain(&e), None)),
         },
     };
-    let manifest = args.manifest.as_deref().map(|m| (m, &mut *lines as &mut dyn Iterator<Item = Result<u64, String>>));
+    let manifest = args
+        .manifest
+        .as_deref()
+        .map(|m| (m, &mut *lines as &mut dyn Iterator<Item = Result<u64, String>>));
     let (written, announcement) = match report::merge(&args.reports, manifest, &args.output) {
         Ok(done) => done,
         Err(e @ MergeError::Duplicate { .. }) => {
-            return Ok(invalid(&e.to_string(), Some("give each shard's report once, all from one shard count")))
+            return Ok(invalid(
+                &e.to_string(),
+                Some("give each shard's report once, all from one shard count"),
+            ))
         }
         Err(e @ MergeError::Missing { .. }) => {
-            return Ok(invalid(&e.to_string(), Some("a shard's report is missing, or a shard has not run yet")))
+            return Ok(invalid(
+                &e.to_string(),
+                Some("a shard's report is missing, or a shard has not run yet"),
+            ))
         }
         Err(e @ MergeError::Spill(_)) => return Err(e).context("merging the reports"),
         Err(e) => return Ok(invalid(&e.to_string(), None)),

@@ -92,9 +92,14 @@ mod tests {
 
     #[test]
     fn keys_given_twice_are_refused() {
-        let twice = Cli::try_parse_from(["avbatch", "serve", "--api-key", "k", "--api-key-file", "f"]).unwrap();
+        let twice =
+            Cli::try_parse_from(["avbatch", "serve", "--api-key", "k", "--api-key-file", "f"])
+                .unwrap();
         let Command::Serve(args) = twice.command else { panic!("parsed a serve") };
-        assert!(server_config(&args).unwrap_err().message.starts_with("the API keys are given twice"));
+        assert!(server_config(&args)
+            .unwrap_err()
+            .message
+            .starts_with("the API keys are given twice"));
     }
 
     #[test]
@@ -135,9 +140,20 @@ mod tests {
         assert_eq!(cfg.faults.unfinished_ttl, faults.unfinished_ttl);
         assert_eq!(cfg.faults.metadata_match, faults.metadata_match);
         assert_eq!((cfg.faults.gateway_error_rate, cfg.faults.stall_rate), (0.0, 0.0));
-        let cli = Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "contains", "--unfinished-ttl", "2s"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "avbatch",
+            "serve",
+            "--metadata-match",
+            "contains",
+            "--unfinished-ttl",
+            "2s",
+        ])
+        .unwrap();
         let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
-        assert_eq!(server_config(&args).unwrap().faults.metadata_match, crate::server::MetadataMatch::Contains);
+        assert_eq!(
+            server_config(&args).unwrap().faults.metadata_match,
+            crate::server::MetadataMatch::Contains
+        );
         assert_eq!(server_config(&args).unwrap().faults.unfinished_ttl, Duration::from_secs(2));
         assert!(Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "fuzzy"]).is_err());
     }

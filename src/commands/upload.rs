@@ -65,7 +65,8 @@ impl Plan {
         match plan_parts(row.size, config.chunk_size) {
             Ok(p) => self.parts += p.len() as u64,
             Err(e) => {
-                self.unplannable.get_or_insert_with(|| format!("line {}: `{}`: {e}", row.line, row.path_text));
+                self.unplannable
+                    .get_or_insert_with(|| format!("line {}: `{}`: {e}", row.line, row.path_text));
             }
         }
         if config.token_only {
@@ -95,7 +96,11 @@ impl RunShape {
     }
 
     /// The rows of the run, in manifest order, read again from the checked manifest.
-    fn rows(self, checked: &Checked) -> Result<impl Iterator<Item = Result<Row, ManifestError>> + Send + 'static, ManifestError> {
+    fn rows(
+        self,
+        checked: &Checked,
+    ) -> Result<impl Iterator<Item = Result<Row, ManifestError>> + Send + 'static, ManifestError>
+    {
         Ok(checked.rows()?.filter(move |row| row.as_ref().map_or(true, |r| self.covers(r))))
     }
 }
@@ -108,7 +113,10 @@ impl RunShape {
 /// Memory does not grow with the manifest: the check keeps counters (and spills what it must),
 /// the engine reads rows again as it can take them, and results go to disk until the report is
 /// written, in manifest order, by one more pass over the rows.
-pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitCode, Option<RunTotals>)> {
+pub async fn execute(
+    config: &UploadConfig,
+    show: bool,
+) -> anyhow::Result<(ExitCode, Option<RunTotals>)> {
     // 1. The manifest, checked whole before anything is sent.
     let checked_at = Instant::now();
     let path = config.manifest.clone();
@@ -116,7 +124,9 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     let shape = RunShape {
         shard: config.shard,
         chunk_size: config.chunk_size,
-        token_only: config.upload_token.is_some() && config.api_key.is_none() && matches!(config.destination, Destination::Remote(_)),
+        token_only: config.upload_token.is_some()
+            && config.api_key.is_none()
+            && matches!(config.destination, Destination::Remote(_)),
     };
     let (checked, plan) = tokio::task::spawn_blocking(move || {
         let mut plan = Plan::default();
@@ -128,7 +138,10 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     let checked = match checked {
         Ok(m) => m,
         Err(ManifestError::Invalid { path, problems, total }) => {
-            let mut text = format!("the manifest `{}` has {total} problem(s); nothing was uploaded", path.display());
+            let mut text = format!(
+                "the manifest `{}` has {total} problem(s); nothing was uploaded",
+                path.display()
+            );
             for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
                 text.push_str(&format!("\n  {p}"));
             }
@@ -179,7 +192,10 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
             for row in shape.rows(&rows_checked)? {
                 let row = row?;
                 let parts = plan_parts(row.size, chunk_size).map(|p| p.len()).unwrap_or(0);
-                print(format_args!("{:>6}  {:>14}  {:>5}  {}\n", row.line, row.size, parts, row.path_text));
+                print(format_args!(
+                    "{:>6}  {:>14}  {:>5}  {}\n",
+                    row.line, row.size, parts, row.path_text
+                ));
             }
             print(format_args!(
                 "plan: {} rows, {} ({} bytes), {} parts of up to {}; nothing was sent (dry run)\n",
@@ -201,7 +217,9 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
         say(&format!(
             "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {} threads",
             manifest_rows as f64 / secs.max(1e-9),
-            std::thread::available_parallelism().map_or(1, usize::from).max(manifest::MIN_CHECK_THREADS)
+            std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .max(manifest::MIN_CHECK_THREADS)
         ));
         return Ok((Exit::Done.into(), None));
     }
@@ -214,11 +232,15 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
             let path = path.clone();
             let destination = match &config.destination {
                 Destination::Remote(url) => url.clone(),
-                Destination::Local(Some(dir)) => format!("local:{}", std::path::absolute(dir).unwrap_or_else(|_| dir.clone()).display()),
+                Destination::Local(Some(dir)) => format!(
+                    "local:{}",
+                    std::path::absolute(dir).unwrap_or_else(|_| dir.clone()).display()
+                ),
                 Destination::Local(None) => "local:temporary".to_owned(),
             };
-            let opened =
-                tokio::task::spawn_blocking(move || Journal::open(&path).and_then(|j| j.bind_destination(&destination).map(|()| j)));
+            let opened = tokio::task::spawn_blocking(move || {
+                Journal::open(&path).and_then(|j| j.bind_destination(&destination).map(|()| j))
+            });
             match opened.await.context("opening the journal panicked")? {
                 Ok(j) => {
                     for note in j.notes() {
@@ -251,9 +273,12 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
                     p
                 }
             };
-            let server = Server::start(ServerConfig::new(&dir), "127.0.0.1:0".parse().expect("a valid address"))
-                .await
-                .context("cannot start the local server")?;
+            let server = Server::start(
+                ServerConfig::new(&dir),
+                "127.0.0.1:0".parse().expect("a valid address"),
+            )
+            .await
+            .context("cannot start the local server")?;
             let key = server.generated_key().cloned();
             say(&format!("local api.video at {} (data in {})", server.url(), dir.display()));
             let url = server.url().to_owned();
@@ -263,7 +288,9 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     };
 
     // 4. The client, its limiter, and the two stop levels.
-    let limiter = Arc::new(Limiter::new(config.rate, config.bandwidth).shared_by(config.shard.map_or(1, |s| s.count)));
+    let limiter = Arc::new(
+        Limiter::new(config.rate, config.bandwidth).shared_by(config.shard.map_or(1, |s| s.count)),
+    );
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
     let mut client_config = ClientConfig::new(&base_url, api_key);
@@ -280,7 +307,10 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     };
     if client.has_api_key() {
         if let Err(e) = client.authenticate().await {
-            let why = format!("cannot authenticate with `{base_url}`: {}", crate::engine::error_chain(&e));
+            let why = format!(
+                "cannot authenticate with `{base_url}`: {}",
+                crate::engine::error_chain(&e)
+            );
             say_error(&why, e.is_auth().then_some("check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this environment"));
             // Still a report, so a scheduler's "see the report" holds: every row not started.
             let (report, checked) = (config.report.clone(), checked.clone());
@@ -288,13 +318,24 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
                 let results = Results::new();
                 let summary = results.summary(total_rows as usize);
                 let rows = rows_for_report(shape, &checked);
-                write_run(&report, &summary, rows, results, Some(&format!("not started: {why}")), Show::Nothing).0
+                write_run(
+                    &report,
+                    &summary,
+                    rows,
+                    results,
+                    Some(&format!("not started: {why}")),
+                    Show::Nothing,
+                )
+                .0
             })
             .await
             .context("writing the report panicked")?;
             match written {
                 Ok(()) => say(&format!("report: {}", config.report.display())),
-                Err(e) => say_error(&format!("cannot write the report `{}`: {e}", config.report.display()), None),
+                Err(e) => say_error(
+                    &format!("cannot write the report `{}`: {e}", config.report.display()),
+                    None,
+                ),
             }
             if e.is_auth() {
                 return Ok((Exit::Auth.into(), None));
@@ -308,7 +349,12 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     //    result is kept (on disk past a few thousand) as its row ends.
     let started = Instant::now();
     let (events, progress) = mpsc::channel(1024);
-    let reporter = tokio::spawn(progress::show_progress(progress, total_rows as usize, total_bytes, Progress::detect(config.quiet)));
+    let reporter = tokio::spawn(progress::show_progress(
+        progress,
+        total_rows as usize,
+        total_bytes,
+        Progress::detect(config.quiet),
+    ));
     let (jobs, taken) = mpsc::channel(ROWS_AHEAD);
     let producer = {
         let checked = checked.clone();
@@ -342,11 +388,15 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
         force: config.force,
         checksum: config.checksum,
     };
-    engine::run(client.clone(), limiter, engine_config, taken, events, results_in, stop.clone()).await;
+    engine::run(client.clone(), limiter, engine_config, taken, events, results_in, stop.clone())
+        .await;
     let _ = reporter.await;
     signals.abort();
     if let Err(e) = producer.await.context("reading the manifest panicked")? {
-        say_error(&format!("the run stopped reading rows: {}", crate::engine::error_chain(&e)), None);
+        say_error(
+            &format!("the run stopped reading rows: {}", crate::engine::error_chain(&e)),
+            None,
+        );
     }
     let (results, kept) = collector.await.context("keeping the results panicked")?;
 
@@ -360,12 +410,22 @@ pub async fn execute(config: &UploadConfig, show: bool) -> anyhow::Result<(ExitC
     summary.throttled = stats.throttled.load(std::sync::atomic::Ordering::Relaxed);
     let (auth_failure, parts) = (results.auth_failure(), results.parts());
     let (written, announcement) = match kept {
-        Err(e) => (Err(io::Error::other(format!("cannot keep the results in the temporary folder: {e}"))), None),
+        Err(e) => (
+            Err(io::Error::other(format!("cannot keep the results in the temporary folder: {e}"))),
+            None,
+        ),
         Ok(()) => {
             let (report, summary) = (config.report.clone(), summary.clone());
             let checked = checked.clone();
             let (written, announcement) = tokio::task::spawn_blocking(move || {
-                write_run(&report, &summary, rows_for_report(shape, &checked), results, None, report_show)
+                write_run(
+                    &report,
+                    &summary,
+                    rows_for_report(shape, &checked),
+                    results,
+                    None,
+                    report_show,
+                )
             })
             .await
             .context("writing the report panicked")?;
@@ -404,13 +464,20 @@ fn rows_for_report(shape: RunShape, checked: &Checked) -> impl Iterator<Item = i
         Ok(rows) => (Some(rows), None),
         Err(e) => (None, Some(e)),
     };
-    failed.map(Err).into_iter().chain(rows.into_iter().flatten().map(|r| r.map_err(|e| io::Error::other(crate::engine::error_chain(&e)))))
+    failed.map(Err).into_iter().chain(
+        rows.into_iter()
+            .flatten()
+            .map(|r| r.map_err(|e| io::Error::other(crate::engine::error_chain(&e)))),
+    )
 }
 
 /// The columns of a row that only an API key can apply (`title` counts when it differs from
 /// the file's stem, the default).
 fn columns_needing_a_key(row: &Row) -> Vec<&'static str> {
-    let stem = std::path::Path::new(&row.path_text).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = std::path::Path::new(&row.path_text)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     [
         ("title", row.title != stem),
         ("description", row.description.is_some()),

@@ -100,12 +100,18 @@ impl Keys {
 
     /// The videos under `key` or, for avbatch 0.1's videos, `legacy`, in the server's order;
     /// `None` when rows must ask the server themselves.
-    pub(super) async fn find(&self, key: &str, legacy: &str) -> Result<Option<Vec<Video>>, ApiError> {
+    pub(super) async fn find(
+        &self,
+        key: &str,
+        legacy: &str,
+    ) -> Result<Option<Vec<Video>>, ApiError> {
         if *self.mode.get_or_try_init(|| self.decide()).await? != Mode::Indexed {
             return Ok(None);
         }
         let index = self.read();
-        Ok(Some(index.by_key.get(key).or_else(|| index.by_key.get(legacy)).cloned().unwrap_or_default()))
+        Ok(Some(
+            index.by_key.get(key).or_else(|| index.by_key.get(legacy)).cloned().unwrap_or_default(),
+        ))
     }
 
     /// Marks a create under way until the guard goes to [`Keys::after_create`] (or is dropped).
@@ -116,7 +122,11 @@ impl Keys {
 
     /// After this run made `own`: every video now under its key (`own` included); `None` when
     /// the row must list its key itself.
-    pub(super) async fn after_create(&self, own: &Video, creating: Creating<'_>) -> Result<Option<Vec<Video>>, ApiError> {
+    pub(super) async fn after_create(
+        &self,
+        own: &Video,
+        creating: Creating<'_>,
+    ) -> Result<Option<Vec<Video>>, ApiError> {
         let epoch = self.created.fetch_add(1, Ordering::SeqCst) + 1;
         drop(creating);
         if self.mode.get() != Some(&Mode::Indexed) {
@@ -151,7 +161,11 @@ impl Keys {
         let (first, pages) = self.client.videos_page(1, false).await?;
         let worth = u64::from(pages) <= (self.rows / 2).max(1);
         if !worth || pages > MAX_INDEX_PAGES {
-            tracing::debug!(pages, rows = self.rows, "the account is large next to the run: rows look their keys up one by one");
+            tracing::debug!(
+                pages,
+                rows = self.rows,
+                "the account is large next to the run: rows look their keys up one by one"
+            );
             return Ok(Mode::PerRow);
         }
         self.write().absorb(first);
@@ -159,7 +173,11 @@ impl Keys {
             let (videos, _) = self.client.videos_page(page, false).await?;
             self.write().absorb(videos);
         }
-        tracing::debug!(pages, keys = self.read().by_key.len(), "the account's keyed videos are indexed");
+        tracing::debug!(
+            pages,
+            keys = self.read().by_key.len(),
+            "the account's keyed videos are indexed"
+        );
         Ok(Mode::Indexed)
     }
 
@@ -176,7 +194,9 @@ impl Keys {
         let mut page = 1;
         loop {
             let (videos, pages) = self.client.videos_page(page, true).await?;
-            let reached = videos.iter().any(|v| matches!((v.created_at, back_to), (Some(t), Some(b)) if t < b));
+            let reached = videos
+                .iter()
+                .any(|v| matches!((v.created_at, back_to), (Some(t), Some(b)) if t < b));
             newest_first.extend(videos);
             if reached || page >= pages {
                 break;

@@ -270,7 +270,8 @@ impl RowResult {
 
 /// The creation payload for a row, with its idempotency key in the metadata.
 pub fn new_video(row: &Row) -> NewVideo {
-    let mut metadata: Vec<Metadata> = row.metadata.iter().map(|(k, v)| Metadata { key: k.clone(), value: v.clone() }).collect();
+    let mut metadata: Vec<Metadata> =
+        row.metadata.iter().map(|(k, v)| Metadata { key: k.clone(), value: v.clone() }).collect();
     metadata.push(Metadata { key: KEY_METADATA.to_owned(), value: row.key() });
     NewVideo {
         title: row.title.clone(),
@@ -287,7 +288,12 @@ pub fn new_video(row: &Row) -> NewVideo {
 
 /// One row, start to finish. Never panics on I/O or network failures: every one becomes the
 /// row's error.
-async fn upload_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit, lanes: Arc<Semaphore>) -> RowResult {
+async fn upload_row(
+    ctx: &Ctx,
+    job: &Job,
+    ahead: OwnedSemaphorePermit,
+    lanes: Arc<Semaphore>,
+) -> RowResult {
     let started = Instant::now();
     let mut result = RowResult::new(job.index, RowStatus::Failed);
     let mut waited = Duration::ZERO;
@@ -295,7 +301,9 @@ async fn upload_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit, lanes: Ar
     if let Err(SessionEnd::Gone { video_id }) = &outcome {
         // The video went away under the upload (api.video deletes unfinished uploads 7 days
         // after they start): once, the row starts over in a new video.
-        result.add_note(format!("video `{video_id}` disappeared from the server mid-upload; the row was uploaded again"));
+        result.add_note(format!(
+            "video `{video_id}` disappeared from the server mid-upload; the row was uploaded again"
+        ));
         // What went to the lost video was sent all the same: `sent` keeps counting it.
         result.video_id = None;
         (result.bytes, result.parts) = (0, 0);
@@ -308,9 +316,18 @@ async fn upload_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit, lanes: Ar
         Err(SessionEnd::Stopped) if result.video_id.is_none() => result.status = RowStatus::Pending,
         Err(SessionEnd::Stopped) => result.status = RowStatus::Interrupted,
         Err(SessionEnd::Gone { video_id }) => {
-            fail(ctx, job, &mut result, format!("video `{video_id}` disappeared from the server twice"), false).await
+            fail(
+                ctx,
+                job,
+                &mut result,
+                format!("video `{video_id}` disappeared from the server twice"),
+                false,
+            )
+            .await
         }
-        Err(SessionEnd::Failed { message, auth }) => fail(ctx, job, &mut result, message, auth).await,
+        Err(SessionEnd::Failed { message, auth }) => {
+            fail(ctx, job, &mut result, message, auth).await
+        }
     }
     tracing::debug!(row = job.row.line, key = job.row.key(), status = ?result.status, video_id = result.video_id.as_deref(), "row ended");
     result
@@ -320,8 +337,13 @@ async fn upload_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit, lanes: Ar
 async fn fail(ctx: &Ctx, job: &Job, result: &mut RowResult, message: String, auth: bool) {
     if result.video_id.is_some() {
         let (key, error) = (job.row.key(), message.clone());
-        if let Err(SessionEnd::Failed { message, .. }) = journal(ctx, move |j| j.finish(&key, State::Failed, Some(&error))).await {
-            tracing::warn!(row = job.row.line, "cannot record the failure in the journal: {message}");
+        if let Err(SessionEnd::Failed { message, .. }) =
+            journal(ctx, move |j| j.finish(&key, State::Failed, Some(&error))).await
+        {
+            tracing::warn!(
+                row = job.row.line,
+                "cannot record the failure in the journal: {message}"
+            );
         }
     }
     result.status = RowStatus::Failed;
@@ -384,7 +406,11 @@ async fn journal<T: Send + 'static>(
 }
 
 /// A row refused because its file is not the one the journal saw uploaded.
-fn changed_since_uploaded(row: &Row, before: &crate::journal::Entry, now: &FileIdentity) -> SessionEnd {
+fn changed_since_uploaded(
+    row: &Row,
+    before: &crate::journal::Entry,
+    now: &FileIdentity,
+) -> SessionEnd {
     SessionEnd::failed(format!(
         "`{}` changed since it was uploaded to video `{}` ({} bytes then, {} now, or other contents or modification time); pass --force to upload it again as a new video",
         row.path_text,
@@ -396,7 +422,10 @@ fn changed_since_uploaded(row: &Row, before: &crate::journal::Entry, now: &FileI
 
 /// The file's identity as the journal keeps it.
 fn identity(row: &Row) -> FileIdentity {
-    let mtime_ns = row.mtime.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
+    let mtime_ns = row
+        .mtime
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
     FileIdentity { path: row.path_text.clone(), size: row.size, mtime_ns, sha256: None }
 }
 
@@ -493,7 +522,11 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     let (entry, before) = journal(ctx, move |j| {
         let entry = j.get_or_migrate(&lookup_key, &legacy_key)?;
         // Without an `id` the key changes with the file: find what this path held before.
-        let before = if entry.is_none() && keyed_by_file { j.latest_for_path(&lookup_path, &lookup_key)? } else { None };
+        let before = if entry.is_none() && keyed_by_file {
+            j.latest_for_path(&lookup_path, &lookup_key)?
+        } else {
+            None
+        };
         Ok::<_, JournalError>((entry, before))
     })
     .await?
@@ -525,14 +558,19 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
             chunk_size = e.chunk_size;
         }
     }
-    let name = row.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| row.path_text.clone());
+    let name = row
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| row.path_text.clone());
     let file = Arc::new(file);
     let with_key = ctx.client.has_api_key();
 
     // 3. The video: the journal's, else one already made for this key (the journal may have
     //    been lost, or another run made it), else a new one; and what the server holds of it.
     let (video_id, status) = if with_key {
-        let found = video::resolve(ctx, &row, &key, journal_video.as_deref(), fresh, result).await?;
+        let found =
+            video::resolve(ctx, &row, &key, journal_video.as_deref(), fresh, result).await?;
         (Some(found.video_id), Some(found.status))
     } else {
         (journal_video.clone(), None)
@@ -543,7 +581,13 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     // 4. The plan, around what the server holds: its record with a key, the journal's without.
     let mut mode = ctx.config.mode;
     let plan = match &status {
-        Some(status) => plan_held(status, &file, chunk_size, &mut mode, video_id.as_deref().unwrap_or_default())?,
+        Some(status) => plan_held(
+            status,
+            &file,
+            chunk_size,
+            &mut mode,
+            video_id.as_deref().unwrap_or_default(),
+        )?,
         None => {
             let mut plan = pieces(file.len(), chunk_size)?;
             let done = entry.as_ref().filter(|_| resumed).map_or(0, |e| e.parts_done);
@@ -575,7 +619,13 @@ fn pieces(len: u64, chunk_size: u64) -> Result<Vec<Piece>, SessionEnd> {
 /// whatever the part size. A partial one continues in the mode it was started in: in bytes
 /// mode from the byte ranges it holds, with any part size; in part mode only with the cut it
 /// was started with, since part numbers say nothing of where a part began.
-fn plan_held(status: &VideoStatus, file: &MappedFile, chunk_size: u64, mode: &mut Mode, video_id: &str) -> Result<Vec<Piece>, SessionEnd> {
+fn plan_held(
+    status: &VideoStatus,
+    file: &MappedFile,
+    chunk_size: u64,
+    mode: &mut Mode,
+    video_id: &str,
+) -> Result<Vec<Piece>, SessionEnd> {
     let len = file.len();
     if status.is_uploaded() {
         let mut plan = pieces(len, chunk_size)?;
@@ -587,7 +637,8 @@ fn plan_held(status: &VideoStatus, file: &MappedFile, chunk_size: u64, mode: &mu
     if !parts.parts.is_empty() {
         *mode = Mode::Parts;
         let mut plan = pieces(len, chunk_size)?;
-        let cut_differently = parts.total.is_some_and(|t| t != plan.len() as u64) || parts.parts.iter().any(|n| *n > plan.len() as u64);
+        let cut_differently = parts.total.is_some_and(|t| t != plan.len() as u64)
+            || parts.parts.iter().any(|n| *n > plan.len() as u64);
         if cut_differently {
             return Err(SessionEnd::failed(format!(
                 "video `{video_id}` holds parts of an upload cut into {} parts, not the {} parts of {chunk_size} bytes of this run; re-run with the --chunk-size it was started with, or delete the video",
@@ -610,18 +661,35 @@ fn plan_held(status: &VideoStatus, file: &MappedFile, chunk_size: u64, mode: &mu
             other.total
         )));
     }
-    let mut held: Vec<std::ops::Range<u64>> = ingest.received_bytes.iter().map(|r| r.from..r.to + 1).collect();
+    let mut held: Vec<std::ops::Range<u64>> =
+        ingest.received_bytes.iter().map(|r| r.from..r.to + 1).collect();
     held.sort_by_key(|r| r.start);
-    plan_around(len, chunk_size, &held)
-        .map_err(|e| SessionEnd::failed(format!("video `{video_id}`: {e}; delete the video to upload it anew")))
+    plan_around(len, chunk_size, &held).map_err(|e| {
+        SessionEnd::failed(format!("video `{video_id}`: {e}; delete the video to upload it anew"))
+    })
 }
 
 /// The parts of a prepared row that the server does not hold yet, in order.
-async fn transfer(ctx: &Ctx, job: &Job, prepared: Prepared, result: &mut RowResult) -> Result<(), SessionEnd> {
-    let Prepared { key, file, plan, mut target, mode, name, with_key, identity, chunk_size } = prepared;
+async fn transfer(
+    ctx: &Ctx,
+    job: &Job,
+    prepared: Prepared,
+    result: &mut RowResult,
+) -> Result<(), SessionEnd> {
+    let Prepared { key, file, plan, mut target, mode, name, with_key, identity, chunk_size } =
+        prepared;
     let total = file.len();
-    let _ = ctx.events.send(Event::Started { index: job.index, name: name.clone(), bytes: total, parts: plan.len() as u64 }).await;
-    let held: u64 = plan.iter().filter(|p| p.held).map(|p| p.part.range.end - p.part.range.start).sum();
+    let _ = ctx
+        .events
+        .send(Event::Started {
+            index: job.index,
+            name: name.clone(),
+            bytes: total,
+            parts: plan.len() as u64,
+        })
+        .await;
+    let held: u64 =
+        plan.iter().filter(|p| p.held).map(|p| p.part.range.end - p.part.range.start).sum();
     result.parts = plan.iter().filter(|p| p.held).count() as u64;
     result.bytes = held;
     if held > 0 {
@@ -634,8 +702,10 @@ async fn transfer(ctx: &Ctx, job: &Job, prepared: Prepared, result: &mut RowResu
             return Err(SessionEnd::Stopped);
         }
         let part = &piece.part;
-        complete = send::part(ctx, &file, &mut target, part, total, plan.len() as u64, &name, mode).await?;
-        if let (UploadTarget::Token { video_id: Some(id), .. }, None) = (&target, &result.video_id) {
+        complete = send::part(ctx, &file, &mut target, part, total, plan.len() as u64, &name, mode)
+            .await?;
+        if let (UploadTarget::Token { video_id: Some(id), .. }, None) = (&target, &result.video_id)
+        {
             // A token upload's first chunk made the video: from now on it can be resumed.
             result.video_id = Some(id.clone());
             record_start(ctx, &key, &identity, id, chunk_size, &plan).await?;
@@ -671,7 +741,10 @@ async fn record_start(
     chunk_size: u64,
     plan: &[Piece],
 ) -> Result<(), SessionEnd> {
-    let (parts, bytes) = plan.iter().filter(|p| p.held).fold((0, 0), |(n, b), p| (n + 1, b + p.part.range.end - p.part.range.start));
+    let (parts, bytes) = plan
+        .iter()
+        .filter(|p| p.held)
+        .fold((0, 0), |(n, b), p| (n + 1, b + p.part.range.end - p.part.range.start));
     let (k, f, v) = (key.to_owned(), identity.clone(), video_id.to_owned());
     tracing::debug!(key, video_id, parts, "journal: row started");
     journal(ctx, move |j| {

@@ -44,7 +44,9 @@ fn already_received(e: &ApiError) -> bool {
 /// The row's end when its file changed under a part.
 fn file_changed(e: FileChanged, target: &UploadTarget, part: &PartPlan) -> SessionEnd {
     let video = match target {
-        UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => format!("video `{id}`"),
+        UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => {
+            format!("video `{id}`")
+        }
         UploadTarget::Token { video_id: None, .. } => "no video".to_owned(),
     };
     SessionEnd::failed(format!(
@@ -78,7 +80,9 @@ pub(super) async fn part(
     let start = range.start;
     let body = move || paced(bytes.clone(), start, limiter.clone(), map.clone());
     let video_id = match &*target {
-        UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => Some(id.clone()),
+        UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => {
+            Some(id.clone())
+        }
         UploadTarget::Token { video_id: None, .. } => None,
     };
     match ctx.client.upload_chunk(target, Some(&header), name, range.end - range.start, &body).await {
@@ -139,7 +143,12 @@ struct Pacing {
 
 /// The part's bytes as a stream of slices: paced by the byte limiter when there is one, and
 /// handing pages back to the kernel two release slices behind the one being sent.
-fn paced(bytes: Bytes, file_offset: u64, limiter: Arc<Limiter>, map: Arc<MappedFile>) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+fn paced(
+    bytes: Bytes,
+    file_offset: u64,
+    limiter: Arc<Limiter>,
+    map: Arc<MappedFile>,
+) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
     let slice = limiter.byte_slice().unwrap_or(YIELD_SLICE).clamp(1, YIELD_SLICE);
     let state = Pacing { bytes, file_offset, limiter, map, slice, at: 0, released: 0 };
     stream::unfold(state, |mut s| async move {

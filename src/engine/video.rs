@@ -75,14 +75,17 @@ pub(super) async fn resolve(
         if let Some(id) = journal_video {
             match ctx.client.video(id).await? {
                 Some(video) => found.push(video),
-                None => result.add_note(format!("video `{id}` recorded in the journal is no longer on the server")),
+                None => result.add_note(format!(
+                    "video `{id}` recorded in the journal is no longer on the server"
+                )),
             }
         }
         if found.is_empty() {
             found = look_up(ctx, row, key).await?;
         }
     }
-    let mut candidates = if found.is_empty() { Vec::new() } else { with_status(ctx, found).await? };
+    let mut candidates =
+        if found.is_empty() { Vec::new() } else { with_status(ctx, found).await? };
     // Every video found may have been deleted since (by a run converging): then none is kept.
     if !candidates.is_empty() {
         let kept = candidates.remove(0);
@@ -111,18 +114,17 @@ pub(super) async fn resolve(
 /// nor a later lookup takes them for the new file's.
 async fn retire(ctx: &Ctx, row: &Row, key: &str, result: &mut RowResult) -> Result<(), SessionEnd> {
     for video in ctx.client.find_by_metadata(KEY_METADATA, key).await? {
-        let metadata: Vec<Metadata> =
-            video
-                .metadata
-                .iter()
-                .map(|m| {
-                    if m.key == KEY_METADATA {
-                        Metadata { key: REPLACED_KEY_METADATA.to_owned(), value: m.value.clone() }
-                    } else {
-                        m.clone()
-                    }
-                })
-                .collect();
+        let metadata: Vec<Metadata> = video
+            .metadata
+            .iter()
+            .map(|m| {
+                if m.key == KEY_METADATA {
+                    Metadata { key: REPLACED_KEY_METADATA.to_owned(), value: m.value.clone() }
+                } else {
+                    m.clone()
+                }
+            })
+            .collect();
         ctx.client.set_metadata(&video.video_id, &metadata).await?;
         tracing::debug!(row = row.line, video = %video.video_id, "the old file's video gives up the key");
         result.add_note(format!(
@@ -170,25 +172,35 @@ async fn with_status(ctx: &Ctx, videos: Vec<Video>) -> Result<Vec<Candidate>, Se
 /// server's own order (a stable sort keeps it), which breaks ties between videos made in the
 /// same second.
 fn rank(candidates: &mut [Candidate]) {
-    candidates.sort_by_key(|c| (Reverse(c.progress()), c.video.created_at.is_none(), c.video.created_at));
+    candidates
+        .sort_by_key(|c| (Reverse(c.progress()), c.video.created_at.is_none(), c.video.created_at));
 }
 
 /// Whether an unfinished video is too old to continue.
 fn replace(candidate: &Candidate) -> bool {
     let age = |t: DateTime<Utc>| Utc::now().signed_duration_since(t);
-    candidate.progress() != Progress::Complete && candidate.video.created_at.is_some_and(|t| age(t) > REPLACE_AFTER)
+    candidate.progress() != Progress::Complete
+        && candidate.video.created_at.is_some_and(|t| age(t) > REPLACE_AFTER)
 }
 
 /// Notes the videos under the row's key that are left in place.
 fn report_others(result: &mut RowResult, others: &[Candidate]) {
     let left: Vec<String> = others.iter().map(|c| format!("`{}`", c.video.video_id)).collect();
     if !left.is_empty() {
-        result.add_note(format!("other video(s) under this row's key, left in place: {}", left.join(", ")));
+        result.add_note(format!(
+            "other video(s) under this row's key, left in place: {}",
+            left.join(", ")
+        ));
     }
 }
 
 /// Creates the row's video, then converges with any other run that made one for the same key.
-async fn create(ctx: &Ctx, row: &Row, key: &str, result: &mut RowResult) -> Result<Found, SessionEnd> {
+async fn create(
+    ctx: &Ctx,
+    row: &Row,
+    key: &str,
+    result: &mut RowResult,
+) -> Result<Found, SessionEnd> {
     let payload = new_video(row);
     let started = SystemTime::now();
     let mut attempt = 0;
@@ -241,7 +253,9 @@ async fn create(ctx: &Ctx, row: &Row, key: &str, result: &mut RowResult) -> Resu
     }
     let mut candidates = with_status(ctx, listed).await?;
     if candidates.is_empty() {
-        return Err(SessionEnd::failed("every video made for this row's key was deleted while it was being made; run it again"));
+        return Err(SessionEnd::failed(
+            "every video made for this row's key was deleted while it was being made; run it again",
+        ));
     }
     let kept = candidates.remove(0);
     // The others are, by the ranking, videos no further along made no earlier: made by runs
@@ -266,7 +280,8 @@ mod tests {
             video_id: id.into(),
             title: String::new(),
             metadata: Vec::new(),
-            created_at: created.map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)),
+            created_at: created
+                .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)),
         };
         let ingest = status.map(|s| Ingest {
             status: Some(s.into()),
@@ -286,11 +301,22 @@ mod tests {
         let t2 = Some("2026-11-29T10:00:01+00:00");
         // Furthest along first, whatever the age.
         assert_eq!(
-            order(vec![candidate("a", t1, None), candidate("b", t2, Some("uploading")), candidate("c", t2, Some("uploaded"))]),
+            order(vec![
+                candidate("a", t1, None),
+                candidate("b", t2, Some("uploading")),
+                candidate("c", t2, Some("uploaded"))
+            ]),
             ["c", "b", "a"]
         );
         // Among equals the earliest; in the same second, the server's order.
-        assert_eq!(order(vec![candidate("z", t2, None), candidate("y", t1, None), candidate("x", t1, None)]), ["y", "x", "z"]);
+        assert_eq!(
+            order(vec![
+                candidate("z", t2, None),
+                candidate("y", t1, None),
+                candidate("x", t1, None)
+            ]),
+            ["y", "x", "z"]
+        );
         // A video whose creation time is unknown comes after those with one.
         assert_eq!(order(vec![candidate("n", None, None), candidate("m", t2, None)]), ["m", "n"]);
     }
@@ -301,7 +327,10 @@ mod tests {
         assert!(replace(&candidate("a", Some(&days_ago(7)), Some("uploading"))));
         assert!(replace(&candidate("a", Some(&days_ago(7)), None)));
         assert!(!replace(&candidate("a", Some(&days_ago(5)), Some("uploading"))));
-        assert!(!replace(&candidate("a", Some(&days_ago(30)), Some("uploaded"))), "a complete video stays");
+        assert!(
+            !replace(&candidate("a", Some(&days_ago(30)), Some("uploaded"))),
+            "a complete video stays"
+        );
         assert!(!replace(&candidate("a", None, Some("uploading"))), "no creation time, no grounds");
     }
 }

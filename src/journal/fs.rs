@@ -70,7 +70,10 @@ const NETWORK: &[(u32, &str)] = &[
 
 /// The filesystem of a `statfs` magic number.
 pub(crate) fn classify(magic: u32) -> Filesystem {
-    NETWORK.iter().find(|(m, _)| *m == magic).map_or(Filesystem::Local, |(_, name)| Filesystem::Network(name))
+    NETWORK
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map_or(Filesystem::Local, |(_, name)| Filesystem::Network(name))
 }
 
 /// The filesystem that holds `path`, or would hold it once created: the path itself when it
@@ -153,6 +156,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fresh = dir.path().join("not-yet.sqlite");
         assert_eq!(of(&fresh), classify(magic(dir.path()).unwrap()), "the folder's filesystem");
-        assert_eq!(of(Path::new("bare-name.sqlite")), classify(magic(Path::new(".")).unwrap()), "a bare name is in `.`");
+        assert_eq!(
+            of(Path::new("bare-name.sqlite")),
+            classify(magic(Path::new(".")).unwrap()),
+            "a bare name is in `.`"
+        );
     }
 }

@@ -62,7 +62,9 @@ impl Holder {
     }
 
     fn from_record(text: &str) -> Option<Holder> {
-        let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')).map(str::to_owned);
+        let field = |name: &str| {
+            text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')).map(str::to_owned)
+        };
         Some(Holder {
             host: field("host")?,
             pid: field("pid")?.parse().ok()?,
@@ -112,7 +114,8 @@ impl RunLock {
     }
 
     fn acquire_as(path: &Path, me: &Identity) -> Result<RunLock, LockFailure> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         let waited = std::time::Instant::now();
         while !try_lock(&file, RECORD_BYTE)? {
             if waited.elapsed() > RECORD_WAIT {
@@ -218,8 +221,12 @@ impl Identity {
         Identity {
             host: hostname(),
             pid,
-            boot: std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_owned()).unwrap_or_default(),
-            pid_ns: std::fs::read_link("/proc/self/ns/pid").map(|p| p.display().to_string()).unwrap_or_default(),
+            boot: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default(),
+            pid_ns: std::fs::read_link("/proc/self/ns/pid")
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             start: start_time(pid).unwrap_or(0),
         }
     }
@@ -285,7 +292,13 @@ mod tests {
     /// A process that held the lock and is still "held" by a file server: its byte taken by
     /// another open file of this process, its record saying who it was.
     fn ghost(path: &Path, who: &Holder) -> File {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).unwrap();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .unwrap();
         assert!(try_lock(&file, 1 + who.slot).unwrap());
         write_record(&file, who).unwrap();
         file
@@ -301,7 +314,11 @@ mod tests {
         assert!(lock.took_over.is_none());
         let text = std::fs::read_to_string(&path).unwrap();
         let holder = Holder::from_record(&text).unwrap();
-        assert_eq!((holder.host.as_str(), holder.pid, holder.slot), (me.host.as_str(), me.pid, 0), "{text}");
+        assert_eq!(
+            (holder.host.as_str(), holder.pid, holder.slot),
+            (me.host.as_str(), me.pid, 0),
+            "{text}"
+        );
         assert_eq!(Holder::from_record("garbage"), None);
     }
 
@@ -336,7 +353,11 @@ mod tests {
             let lock = RunLock::acquire(&path).unwrap_or_else(|e| panic!("{who:?}: {e:?}"));
             assert_eq!(lock.took_over.as_ref(), Some(&who));
             let record = Holder::from_record(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            assert_eq!((record.pid, record.slot), (me.pid, 1), "the new run is recorded in the next slot");
+            assert_eq!(
+                (record.pid, record.slot),
+                (me.pid, 1),
+                "the new run is recorded in the next slot"
+            );
             // The run that took over is alive: a third run is refused, not a second take-over.
             match RunLock::acquire(&path) {
                 Err(LockFailure::Held(Some(h))) => assert_eq!((h.pid, h.slot), (me.pid, 1)),

@@ -123,9 +123,15 @@ impl Problems {
     }
 
     /// The kept problems, sorted; duplicates get their messages from `describe`.
-    fn into_sorted(self, describe: impl FnOnce(&[u64]) -> io::Result<HashMap<u64, String>>) -> io::Result<Vec<Problem>> {
+    fn into_sorted(
+        self,
+        describe: impl FnOnce(&[u64]) -> io::Result<HashMap<u64, String>>,
+    ) -> io::Result<Vec<Problem>> {
         let kept = self.kept.into_sorted_vec();
-        let lines: Vec<u64> = kept.iter().filter_map(|r| matches!(r.found, Found::Duplicate { .. }).then_some(r.rank.0)).collect();
+        let lines: Vec<u64> = kept
+            .iter()
+            .filter_map(|r| matches!(r.found, Found::Duplicate { .. }).then_some(r.rank.0))
+            .collect();
         let values = if lines.is_empty() { HashMap::new() } else { describe(&lines)? };
         Ok(kept
             .into_iter()
@@ -182,7 +188,8 @@ impl Record for Seen {
         if !read_exact_or_end(input, &mut buf)? {
             return Ok(None);
         }
-        let word = |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        let word =
+            |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         Ok(Some(Seen { digest: [word(0), word(1)], line_kind: word(2) }))
     }
 }
@@ -247,7 +254,11 @@ impl Record for Identity {
             return Ok(None);
         }
         let word = |i: usize| buf[i * 8..i * 8 + 8].try_into().expect("8 bytes");
-        Ok(Some(Identity { line: u64::from_le_bytes(word(0)), size: u64::from_le_bytes(word(1)), mtime: i64::from_le_bytes(word(2)) }))
+        Ok(Some(Identity {
+            line: u64::from_le_bytes(word(0)),
+            size: u64::from_le_bytes(word(1)),
+            mtime: i64::from_le_bytes(word(2)),
+        }))
     }
 }
 
@@ -287,7 +298,9 @@ impl Checked {
         }
         let mut records = Records::new(&self.source);
         let (mut ignored, mut quotes) = (Vec::new(), Vec::new());
-        let Some(header) = read_header(&mut records, &self.options, &mut ignored, &mut quotes).map_err(read_error)? else {
+        let Some(header) = read_header(&mut records, &self.options, &mut ignored, &mut quotes)
+            .map_err(read_error)?
+        else {
             return Err(ManifestError::Changed { path: self.path.clone() });
         };
         let dir = self.path.parent().unwrap_or(Path::new(""));
@@ -340,7 +353,11 @@ impl Iterator for CheckedRows {
 /// Checks the manifest at `path`: every row parsed and its file checked, the keys compared,
 /// before anything is sent. `visit` sees each row in order, with its file's size and time (on a
 /// manifest with problems, what it saw is of no use: the check then fails).
-pub fn check(path: &Path, options: &LoadOptions, mut visit: impl FnMut(&Row)) -> Result<Checked, ManifestError> {
+pub fn check(
+    path: &Path,
+    options: &LoadOptions,
+    mut visit: impl FnMut(&Row),
+) -> Result<Checked, ManifestError> {
     let read_error = |source| ManifestError::Read { path: path.to_owned(), source };
     let source = Source::open(path).map_err(read_error)?;
     let dir = path.parent().unwrap_or(Path::new(""));
@@ -356,7 +373,8 @@ pub fn check(path: &Path, options: &LoadOptions, mut visit: impl FnMut(&Row)) ->
     let mut rows = RowReader::new(records, header, dir);
 
     // A pool of our own, sized for waiting rather than computing; the global one as a fallback.
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).max(MIN_CHECK_THREADS);
+    let threads =
+        std::thread::available_parallelism().map_or(1, usize::from).max(MIN_CHECK_THREADS);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok();
     let digester = Digester::new();
     let mut seen = Sorter::new(DIGESTS_IN_MEMORY);
@@ -411,8 +429,14 @@ fn duplicates(seen: Sorter<Seen>, problems: &mut Problems) -> io::Result<()> {
     for s in seen.finish()? {
         let s = s?;
         match first {
-            Some(f) if f.digest == s.digest => problems
-                .add(Phase::Duplicate, Found::Duplicate { line: s.line_kind >> 1, first: f.line_kind >> 1, by_id: s.line_kind & 1 == 1 }),
+            Some(f) if f.digest == s.digest => problems.add(
+                Phase::Duplicate,
+                Found::Duplicate {
+                    line: s.line_kind >> 1,
+                    first: f.line_kind >> 1,
+                    by_id: s.line_kind & 1 == 1,
+                },
+            ),
             _ => first = Some(s),
         }
     }
@@ -421,7 +445,12 @@ fn duplicates(seen: Sorter<Seen>, problems: &mut Problems) -> io::Result<()> {
 
 /// The error for a manifest with problems; duplicates kept for showing get the value they
 /// repeat, read again from the manifest (the check kept only digests).
-fn invalid(path: &Path, source: &Source, options: &LoadOptions, problems: Problems) -> ManifestError {
+fn invalid(
+    path: &Path,
+    source: &Source,
+    options: &LoadOptions,
+    problems: Problems,
+) -> ManifestError {
     let total = problems.total();
     let describe = |lines: &[u64]| -> io::Result<HashMap<u64, String>> {
         let wanted: std::collections::HashSet<u64> = lines.iter().copied().collect();
@@ -429,7 +458,9 @@ fn invalid(path: &Path, source: &Source, options: &LoadOptions, problems: Proble
         let mut values = HashMap::new();
         let mut records = Records::new(source);
         let (mut ignored, mut quotes) = (Vec::new(), Vec::new());
-        let Some(header) = read_header(&mut records, options, &mut ignored, &mut quotes)? else { return Ok(values) };
+        let Some(header) = read_header(&mut records, options, &mut ignored, &mut quotes)? else {
+            return Ok(values);
+        };
         let mut rows = RowReader::new(records, header, path.parent().unwrap_or(Path::new("")));
         while let Some(row) = rows.next(&mut ignored, &mut quotes)? {
             ignored.clear();

@@ -32,8 +32,19 @@ use crate::chunk::{open_regular, special_kind, MAX_VIDEO_SIZE};
 use crate::excerpt::quoted;
 
 /// The known column names, in the order the documentation lists them (`meta.KEY` aside).
-pub const COLUMNS: &[&str] =
-    &["path", "id", "title", "description", "tags", "metadata", "public", "panoramic", "mp4_support", "player_id", "language"];
+pub const COLUMNS: &[&str] = &[
+    "path",
+    "id",
+    "title",
+    "description",
+    "tags",
+    "metadata",
+    "public",
+    "panoramic",
+    "mp4_support",
+    "player_id",
+    "language",
+];
 
 /// The prefix of a column that adds one metadata key, as in `meta.genre`.
 pub const META_PREFIX: &str = "meta.";
@@ -124,7 +135,10 @@ impl Row {
         match &self.id {
             Some(id) => id.clone(),
             None => {
-                let nanos = self.mtime.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+                let nanos = self
+                    .mtime
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
                 format!("{}:{}:{}", self.path_text, self.size, nanos)
             }
         }
@@ -299,10 +313,20 @@ pub fn read_rows(path: &Path) -> Result<PlainRows, ManifestError> {
     let mut records = Records::new(&source);
     let mut problems = Problems::default();
     let (mut ignored, mut quotes) = (Vec::new(), Vec::new());
-    let header = read_header(&mut records, &LoadOptions { allow_unknown_columns: true }, &mut ignored, &mut quotes).map_err(read_error)?;
+    let header = read_header(
+        &mut records,
+        &LoadOptions { allow_unknown_columns: true },
+        &mut ignored,
+        &mut quotes,
+    )
+    .map_err(read_error)?;
     problems.quotes(quotes);
     let dir = path.parent().unwrap_or(Path::new(""));
-    Ok(PlainRows { path: path.to_owned(), rows: header.map(|h| RowReader::new(records, h, dir)), problems: Some(problems) })
+    Ok(PlainRows {
+        path: path.to_owned(),
+        rows: header.map(|h| RowReader::new(records, h, dir)),
+        problems: Some(problems),
+    })
 }
 
 /// The rows of [`read_rows`].
@@ -321,7 +345,9 @@ impl Iterator for PlainRows {
         let row = match &mut self.rows {
             Some(rows) => match rows.next(&mut ignored, &mut quotes) {
                 Ok(row) => row,
-                Err(source) => return Some(Err(ManifestError::Read { path: self.path.clone(), source })),
+                Err(source) => {
+                    return Some(Err(ManifestError::Read { path: self.path.clone(), source }))
+                }
             },
             None => None,
         };
@@ -332,7 +358,13 @@ impl Iterator for PlainRows {
             None => {
                 let problems = self.problems.take()?;
                 let total = problems.total();
-                (total > 0).then(|| Err(ManifestError::Invalid { path: self.path.clone(), problems: problems.sorted(), total }))
+                (total > 0).then(|| {
+                    Err(ManifestError::Invalid {
+                        path: self.path.clone(),
+                        problems: problems.sorted(),
+                        total,
+                    })
+                })
             }
         }
     }
@@ -357,10 +389,18 @@ pub(crate) fn check_file(row: &mut Row) -> Option<Problem> {
     let problem = |kind, describe: &dyn Fn(&str) -> String| {
         let shown = row.path.display().to_string();
         let message = describe(&quoted(&shown));
-        Some(Problem { line: row.line, column: Some("path".into()), path: Some(shown), kind, message })
+        Some(Problem {
+            line: row.line,
+            column: Some("path".into()),
+            path: Some(shown),
+            kind,
+            message,
+        })
     };
     let unusable = |e: &io::Error| match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => problem(ProblemKind::MissingFile, &|p| format!("missing file {p}")),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
+            problem(ProblemKind::MissingFile, &|p| format!("missing file {p}"))
+        }
         _ => problem(ProblemKind::Unreadable, &|p| format!("cannot open {p} ({e})")),
     };
     let metadata = match fs::metadata(&row.path) {
@@ -371,7 +411,9 @@ pub(crate) fn check_file(row: &mut Row) -> Option<Problem> {
         return problem(ProblemKind::IsDirectory, &|p| format!("{p} is a directory, not a file"));
     }
     if let Some(kind) = special_kind(metadata.file_type()) {
-        return problem(ProblemKind::SpecialFile, &|p| format!("{p} is {kind}, not a regular file"));
+        return problem(ProblemKind::SpecialFile, &|p| {
+            format!("{p} is {kind}, not a regular file")
+        });
     }
     let metadata = match open_regular(&row.path) {
         Ok((_, metadata)) => metadata,
@@ -464,9 +506,13 @@ mod tests {
         assert_eq!(row.title, "Hello");
         assert_eq!(row.description.as_deref(), Some("Some text"));
         assert_eq!(row.tags, ["a", "b", "c"]);
-        let pairs = [("k", "v"), ("n", "1=2"), ("genre", "jazz")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let pairs = [("k", "v"), ("n", "1=2"), ("genre", "jazz")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()));
         assert_eq!(row.metadata, pairs);
-        assert_eq!((row.public, row.panoramic, row.mp4_support), (Some(true), Some(false), Some(true)));
+        assert_eq!(
+            (row.public, row.panoramic, row.mp4_support),
+            (Some(true), Some(false), Some(true))
+        );
         assert_eq!(row.player_id.as_deref(), Some("pl1"));
         assert_eq!(row.language.as_deref(), Some("fr"));
         assert_eq!(m.total_bytes(), 3);
@@ -478,7 +524,15 @@ mod tests {
         let m = load_ok(&dir, "path,title,public,language\na.mp4,,,\nb.mov, ,no,\n");
         let row = &m.rows[0];
         assert_eq!(row.title, "a");
-        assert_eq!((row.id.as_ref(), row.description.as_ref(), row.player_id.as_ref(), row.language.as_ref()), (None, None, None, None));
+        assert_eq!(
+            (
+                row.id.as_ref(),
+                row.description.as_ref(),
+                row.player_id.as_ref(),
+                row.language.as_ref()
+            ),
+            (None, None, None, None)
+        );
         assert!(row.tags.is_empty() && row.metadata.is_empty());
         assert_eq!(row.public, None);
         assert_eq!(m.rows[1].title, "b");
@@ -497,10 +551,17 @@ mod tests {
     #[test]
     fn malformed_metadata() {
         let dir = folder();
-        let all = problems(&dir, "path,metadata\na.mp4,ok=1;novalue\nb.mov, = v\n", &LoadOptions::default());
+        let all = problems(
+            &dir,
+            "path,metadata\na.mp4,ok=1;novalue\nb.mov, = v\n",
+            &LoadOptions::default(),
+        );
         assert_eq!(all.len(), 2);
         for (p, line) in all.iter().zip([2, 3]) {
-            assert_eq!((p.line, p.column.as_deref(), p.kind), (line, Some("metadata"), ProblemKind::MalformedMetadata));
+            assert_eq!(
+                (p.line, p.column.as_deref(), p.kind),
+                (line, Some("metadata"), ProblemKind::MalformedMetadata)
+            );
         }
         assert!(all[0].message.contains("`novalue`"), "{}", all[0]);
     }
@@ -509,9 +570,15 @@ mod tests {
     fn duplicate_metadata_key() {
         let dir = folder();
         let p = only(&dir, "path,metadata,meta.k\na.mp4,k=1,2\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("meta.k"), ProblemKind::DuplicateMetadataKey));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (2, Some("meta.k"), ProblemKind::DuplicateMetadataKey)
+        );
         let p = only(&dir, "path,metadata\na.mp4,k=1;k=2\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("metadata"), ProblemKind::DuplicateMetadataKey));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (2, Some("metadata"), ProblemKind::DuplicateMetadataKey)
+        );
         // An empty `meta.KEY` cell adds nothing, so it cannot clash.
         load_ok(&dir, "path,metadata,meta.k\na.mp4,k=1,\n");
     }
@@ -578,8 +645,14 @@ mod tests {
         assert_eq!(m.rows[0].title, "x\r\ny");
         assert_eq!(m.rows[1].title, "B");
         let p = only(&dir, "\u{feff}path,public\r\na.mp4,\r\nb.mov,maybe\r\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("public"), ProblemKind::BadBoolean));
-        assert_eq!(p.to_string(), "line 3, column `public`: bad boolean `maybe` (expected true/false/yes/no/1/0)");
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (3, Some("public"), ProblemKind::BadBoolean)
+        );
+        assert_eq!(
+            p.to_string(),
+            "line 3, column `public`: bad boolean `maybe` (expected true/false/yes/no/1/0)"
+        );
     }
 
     #[test]
@@ -621,10 +694,16 @@ mod tests {
         std::os::unix::fs::symlink("loop2", dir.path().join("loop1")).unwrap();
         std::os::unix::fs::symlink("loop1", dir.path().join("loop2")).unwrap();
         let p = only(&dir, "path\nloop1\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("path"), ProblemKind::Unreadable));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (2, Some("path"), ProblemKind::Unreadable)
+        );
         if File::open(&locked).is_err() {
             let p = only(&dir, "path\nlocked.mp4\n");
-            assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("path"), ProblemKind::Unreadable));
+            assert_eq!(
+                (p.line, p.column.as_deref(), p.kind),
+                (2, Some("path"), ProblemKind::Unreadable)
+            );
         }
     }
 
@@ -632,20 +711,35 @@ mod tests {
     fn header_problems() {
         let dir = folder();
         let p = only(&dir, "path,colour\na.mp4,red\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (1, Some("colour"), ProblemKind::UnknownColumn));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (1, Some("colour"), ProblemKind::UnknownColumn)
+        );
         let allow = LoadOptions { allow_unknown_columns: true };
         let path = write(&dir, "path, colour \na.mp4,red\n");
         assert_eq!(load(&path, &allow).unwrap().rows.len(), 1);
 
         let p = only(&dir, " path ,title,title\na.mp4,x,y\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (1, Some("title"), ProblemKind::DuplicateColumn));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (1, Some("title"), ProblemKind::DuplicateColumn)
+        );
         // Names are case-sensitive.
-        assert_eq!(all_kinds(&dir, "Path\na.mp4\n"), [ProblemKind::UnknownColumn, ProblemKind::MissingPathColumn]);
+        assert_eq!(
+            all_kinds(&dir, "Path\na.mp4\n"),
+            [ProblemKind::UnknownColumn, ProblemKind::MissingPathColumn]
+        );
         assert_eq!(all_kinds(&dir, "path,meta.\na.mp4,x\n"), [ProblemKind::UnknownColumn]);
         let all = problems(&dir, "title\nx\n", &LoadOptions::default());
-        assert_eq!(all.iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(), [(1, ProblemKind::MissingPathColumn)]);
+        assert_eq!(
+            all.iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(),
+            [(1, ProblemKind::MissingPathColumn)]
+        );
         let all = problems(&dir, "", &LoadOptions::default());
-        assert_eq!(all.iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(), [(1, ProblemKind::MissingPathColumn)]);
+        assert_eq!(
+            all.iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(),
+            [(1, ProblemKind::MissingPathColumn)]
+        );
     }
 
     fn all_kinds(dir: &TempDir, text: &str) -> Vec<ProblemKind> {
@@ -656,7 +750,10 @@ mod tests {
     fn missing_path_and_wrong_field_count() {
         let dir = folder();
         let p = only(&dir, "path,title\n ,x\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (2, Some("path"), ProblemKind::MissingPath));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (2, Some("path"), ProblemKind::MissingPath)
+        );
         let p = only(&dir, "path,title\na.mp4\n");
         assert_eq!((p.line, p.column.as_deref(), p.kind), (2, None, ProblemKind::WrongFieldCount));
         let p = only(&dir, "path,title\na.mp4,x,y\n");
@@ -667,20 +764,33 @@ mod tests {
     fn bad_values() {
         let dir = folder();
         let p = only(&dir, "path,language\na.mp4,en\nb.mov,klingon\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("language"), ProblemKind::InvalidLanguage));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (3, Some("language"), ProblemKind::InvalidLanguage)
+        );
         for cell in ["maybe", "y", "2", "tru"] {
             let p = only(&dir, &format!("path,mp4_support\na.mp4,{cell}\n"));
-            assert_eq!((p.column.as_deref(), p.kind), (Some("mp4_support"), ProblemKind::BadBoolean));
+            assert_eq!(
+                (p.column.as_deref(), p.kind),
+                (Some("mp4_support"), ProblemKind::BadBoolean)
+            );
         }
-        let m = load_ok(&dir, "id,path,panoramic\n1,a.mp4,YES\n2,a.mp4,False\n3,a.mp4,1\n4,a.mp4,No\n");
-        assert_eq!(m.rows.iter().map(|r| r.panoramic).collect::<Vec<_>>(), [Some(true), Some(false), Some(true), Some(false)]);
+        let m =
+            load_ok(&dir, "id,path,panoramic\n1,a.mp4,YES\n2,a.mp4,False\n3,a.mp4,1\n4,a.mp4,No\n");
+        assert_eq!(
+            m.rows.iter().map(|r| r.panoramic).collect::<Vec<_>>(),
+            [Some(true), Some(false), Some(true), Some(false)]
+        );
     }
 
     #[test]
     fn duplicate_id_names_both_lines() {
         let dir = folder();
         let p = only(&dir, "path,id\na.mp4,x\nb.mov,y\na.mp4,x\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (4, Some("id"), ProblemKind::DuplicateId));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (4, Some("id"), ProblemKind::DuplicateId)
+        );
         assert_eq!(p.message, "duplicate id `x` (first used on line 2)");
     }
 
@@ -727,12 +837,22 @@ mod tests {
         // The quote opens in the last column: the record keeps the header's field count.
         let text = "path,title,description\na.mp4,ok,fine\nb.mov,ok,\"oops unbalanced\na.mp4,t3,d3\nb.mov,t4,d4\n";
         let p = only(&dir, text);
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("description"), ProblemKind::UnbalancedQuote));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (3, Some("description"), ProblemKind::UnbalancedQuote)
+        );
         assert!(p.message.contains("character 10") && p.message.contains("through line 5"), "{p}");
         // In a middle column: the swallowed record's field count is not reported, the quote is.
         let p = only(&dir, "path,title,description\na.mp4,ok,fine\nb.mov,\"oops,d2\na.mp4,t3,d3\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("title"), ProblemKind::UnbalancedQuote));
-        assert!(p.to_string().starts_with("line 3, column `title`: unbalanced quote: the quote at character 7 "), "{p}");
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (3, Some("title"), ProblemKind::UnbalancedQuote)
+        );
+        assert!(
+            p.to_string()
+                .starts_with("line 3, column `title`: unbalanced quote: the quote at character 7 "),
+            "{p}"
+        );
         // Characters, not bytes, after a BOM and a multi-byte title; no final newline.
         let p = only(&dir, "\u{feff}path,title,description\nb.mov,héé,\"x");
         assert_eq!((p.line, p.column.as_deref()), (2, Some("description")));
@@ -750,7 +870,10 @@ mod tests {
         let text = "path,title,description\na.mp4,\"oops,d2\nb.mov,t3,d3\na.mp4,\"Hello\", world\n";
         let all = problems(&dir, text, &LoadOptions::default());
         assert_eq!(all.len(), 1, "{all:#?}");
-        assert_eq!((all[0].line, all[0].column.as_deref(), all[0].kind), (2, Some("title"), ProblemKind::UnbalancedQuote));
+        assert_eq!(
+            (all[0].line, all[0].column.as_deref(), all[0].kind),
+            (2, Some("title"), ProblemKind::UnbalancedQuote)
+        );
         assert!(all[0].message.contains("the quote at line 4, character 7 closes"), "{}", all[0]);
         let p = only(&dir, "path,title\na.mp4,\"a\"b\n");
         assert!(p.message.contains("at character 9 closes"), "{p}");
@@ -767,17 +890,27 @@ mod tests {
         let dir = folder();
         let rows = read_all(&write(&dir, "path,public\nnope.mp4,maybe\na.mp4,\n")).unwrap();
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3]);
-        let err = read_all(&write(&dir, "path,title\na.mp4,ok\nb.mov,\"oops\na.mp4,t\n")).unwrap_err();
-        assert_eq!(err.problems().iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(), [(3, ProblemKind::UnbalancedQuote)]);
+        let err =
+            read_all(&write(&dir, "path,title\na.mp4,ok\nb.mov,\"oops\na.mp4,t\n")).unwrap_err();
+        assert_eq!(
+            err.problems().iter().map(|p| (p.line, p.kind)).collect::<Vec<_>>(),
+            [(3, ProblemKind::UnbalancedQuote)]
+        );
         let shown = err.to_string();
-        assert!(shown.contains("has 1 problem(s), the first: line 3, column `title`: unbalanced quote"), "{shown}");
+        assert!(
+            shown.contains("has 1 problem(s), the first: line 3, column `title`: unbalanced quote"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn issue_11_rows_without_an_id_must_not_share_a_path() {
         let dir = folder();
         let p = only(&dir, "path,title\na.mp4,one\nb.mov,x\na.mp4,two\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (4, Some("path"), ProblemKind::DuplicatePath));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (4, Some("path"), ProblemKind::DuplicatePath)
+        );
         assert!(p.message.starts_with("duplicate path `a.mp4` in a row without an `id` (first used on line 2, column `path`)"), "{p}");
         // Rows with an id are each their own video; an id and no id never clash.
         load_ok(&dir, "path,id\na.mp4,x\na.mp4,y\na.mp4,\n");
@@ -789,13 +922,19 @@ mod tests {
     #[test]
     fn issue_11_fifos_sockets_and_devices_are_refused() {
         let dir = folder();
-        let made = std::process::Command::new("mkfifo").arg(dir.path().join("pipe.mp4")).status().unwrap();
+        let made =
+            std::process::Command::new("mkfifo").arg(dir.path().join("pipe.mp4")).status().unwrap();
         assert!(made.success());
         let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock.mp4")).unwrap();
-        let all = problems(&dir, "path\npipe.mp4\nsock.mp4\n/dev/null\na.mp4\n", &LoadOptions::default());
+        let all =
+            problems(&dir, "path\npipe.mp4\nsock.mp4\n/dev/null\na.mp4\n", &LoadOptions::default());
         let got: Vec<_> = all.iter().map(|p| (p.line, p.column.as_deref(), p.kind)).collect();
         assert_eq!(got, [2, 3, 4].map(|line| (line, Some("path"), ProblemKind::SpecialFile)));
-        assert!(all[0].message.ends_with("pipe.mp4` is a FIFO (named pipe), not a regular file"), "{}", all[0]);
+        assert!(
+            all[0].message.ends_with("pipe.mp4` is a FIFO (named pipe), not a regular file"),
+            "{}",
+            all[0]
+        );
         assert!(all[1].message.contains("is a socket"), "{}", all[1]);
         assert_eq!(all[2].message, "`/dev/null` is a character device, not a regular file");
     }
@@ -807,7 +946,10 @@ mod tests {
             File::create(dir.path().join(name)).unwrap().set_len(len).unwrap();
         }
         let p = only(&dir, "path\ncap.mp4\nover.mp4\n");
-        assert_eq!((p.line, p.column.as_deref(), p.kind), (3, Some("path"), ProblemKind::FileTooLarge));
+        assert_eq!(
+            (p.line, p.column.as_deref(), p.kind),
+            (3, Some("path"), ProblemKind::FileTooLarge)
+        );
         assert!(p.message.ends_with("over.mp4` is 32212254721 bytes, over the 30 GiB (32212254720 bytes) api.video documents as the most one video may be (its API refuses any upload over 52 428 800 000 bytes)"), "{p}");
         assert_eq!(load_ok(&dir, "path\ncap.mp4\n").total_bytes(), MAX_VIDEO_SIZE);
     }
@@ -836,6 +978,11 @@ mod tests {
         assert!(matches!(err, ManifestError::Read { .. }));
         assert!(err.to_string().starts_with("cannot read the manifest `"));
         let err = load(&write(&dir, "path\nnope\n"), &LoadOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("manifest.csv` has 1 problem(s), the first: line 2, column `path`: missing file `"), "{err}");
+        assert!(
+            err.to_string().contains(
+                "manifest.csv` has 1 problem(s), the first: line 2, column `path`: missing file `"
+            ),
+            "{err}"
+        );
     }
 }

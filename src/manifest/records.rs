@@ -103,7 +103,12 @@ impl BadQuote {
                 ));
             }
         }
-        Problem::new(line, names.get(self.field).map(String::as_str), ProblemKind::UnbalancedQuote, message)
+        Problem::new(
+            line,
+            names.get(self.field).map(String::as_str),
+            ProblemKind::UnbalancedQuote,
+            message,
+        )
     }
 }
 
@@ -239,7 +244,9 @@ impl<R: Read> Scan<R> {
                 self.field += 1;
                 State::StartField
             }
-            (State::StartField | State::InField | State::QuotedQuote, b'\r' | b'\n') => State::StartRecord,
+            (State::StartField | State::InField | State::QuotedQuote, b'\r' | b'\n') => {
+                State::StartRecord
+            }
             (State::QuotedQuote, _) => {
                 let (_, line, character) = self.open;
                 self.found.push_back(BadQuote {
@@ -292,7 +299,12 @@ impl<R: Read> Scan<R> {
         if self.state == State::Quoted {
             let (_, line, character) = self.open;
             let last = self.newlines + u64::from(self.last.is_some_and(|b| b != b'\n'));
-            self.found.push_back(BadQuote { record_line: self.record_line, field: self.field, open: (line, character), close: Err(last) });
+            self.found.push_back(BadQuote {
+                record_line: self.record_line,
+                field: self.field,
+                open: (line, character),
+                close: Err(last),
+            });
         }
     }
 }
@@ -310,7 +322,8 @@ impl<R: Read> Read for Scan<R> {
                 }
             }
         }
-        let skip = if self.offset == 0 && buf[..n].starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
+        let skip =
+            if self.offset == 0 && buf[..n].starts_with(UTF8_BOM) { UTF8_BOM.len() } else { 0 };
         for (i, &byte) in buf[..n].iter().enumerate().skip(skip) {
             self.byte(self.offset + i as u64, byte);
         }
@@ -342,14 +355,21 @@ pub(crate) enum Next<'a> {
 
 impl Records {
     pub(crate) fn new(source: &Source) -> Records {
-        let csv =
-            csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 16).from_reader(Scan::new(source.reader()));
+        let csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(Scan::new(source.reader()));
         Records { csv, record: ByteRecord::new(), spoiled: VecDeque::new() }
     }
 
     /// The next record, with the line it starts on; records a bad quote spoils are skipped
     /// when `skip_spoiled`. Every bad quote found on the way goes to `quotes`, in file order.
-    pub(crate) fn next(&mut self, quotes: &mut Vec<BadQuote>, skip_spoiled: bool) -> io::Result<Next<'_>> {
+    pub(crate) fn next(
+        &mut self,
+        quotes: &mut Vec<BadQuote>,
+        skip_spoiled: bool,
+    ) -> io::Result<Next<'_>> {
         loop {
             let more = self.csv.read_byte_record(&mut self.record).map_err(csv_to_io)?;
             for quote in self.csv.get_mut().found.drain(..) {
@@ -438,7 +458,11 @@ impl RowReader {
 
     /// The next row. Problems with its cells go to `cells`, bad quotes found on the way to
     /// `quotes`; records whose field count differs from the header's are reported and skipped.
-    pub(crate) fn next(&mut self, cells: &mut Vec<Problem>, quotes: &mut Vec<Problem>) -> io::Result<Option<Row>> {
+    pub(crate) fn next(
+        &mut self,
+        cells: &mut Vec<Problem>,
+        quotes: &mut Vec<Problem>,
+    ) -> io::Result<Option<Row>> {
         loop {
             let next = self.records.next(&mut self.quotes, true)?;
             quotes.extend(self.quotes.drain(..).map(|q| q.problem(&self.schema.names)));
@@ -486,7 +510,12 @@ impl Column {
             "mp4_support" => Column::Mp4Support,
             "player_id" => Column::PlayerId,
             "language" => Column::Language,
-            _ => return name.strip_prefix(META_PREFIX).filter(|key| !key.is_empty()).map(|key| Column::Meta(key.to_owned())),
+            _ => {
+                return name
+                    .strip_prefix(META_PREFIX)
+                    .filter(|key| !key.is_empty())
+                    .map(|key| Column::Meta(key.to_owned()))
+            }
         })
     }
 }
@@ -499,7 +528,12 @@ pub(crate) struct Schema {
 }
 
 impl Schema {
-    pub(crate) fn parse(header: &ByteRecord, line: u64, options: &LoadOptions, problems: &mut Vec<Problem>) -> Schema {
+    pub(crate) fn parse(
+        header: &ByteRecord,
+        line: u64,
+        options: &LoadOptions,
+        problems: &mut Vec<Problem>,
+    ) -> Schema {
         let mut columns = Vec::with_capacity(header.len());
         let mut names: Vec<String> = Vec::with_capacity(header.len());
         for field in header {
@@ -507,21 +541,40 @@ impl Schema {
                 Ok(name) => name.trim().to_owned(),
                 Err(_) => {
                     let name = String::from_utf8_lossy(field).trim().to_owned();
-                    problems.push(Problem::new(line, Some(&name), ProblemKind::NotUtf8, "column name is not valid UTF-8".into()));
+                    problems.push(Problem::new(
+                        line,
+                        Some(&name),
+                        ProblemKind::NotUtf8,
+                        "column name is not valid UTF-8".into(),
+                    ));
                     columns.push(Column::Ignored);
                     names.push(name);
                     continue;
                 }
             };
             let column = if names.contains(&name) {
-                problems.push(Problem::new(line, Some(&name), ProblemKind::DuplicateColumn, format!("duplicate column {}", quoted(&name))));
+                problems.push(Problem::new(
+                    line,
+                    Some(&name),
+                    ProblemKind::DuplicateColumn,
+                    format!("duplicate column {}", quoted(&name)),
+                ));
                 Column::Ignored
             } else if let Some(column) = Column::from_name(&name) {
                 column
             } else {
                 if !options.allow_unknown_columns {
-                    let message = format!("unknown column {} (expected {}, or `meta.KEY`)", quoted(&name), COLUMNS.join(", "));
-                    problems.push(Problem::new(line, Some(&name), ProblemKind::UnknownColumn, message));
+                    let message = format!(
+                        "unknown column {} (expected {}, or `meta.KEY`)",
+                        quoted(&name),
+                        COLUMNS.join(", ")
+                    );
+                    problems.push(Problem::new(
+                        line,
+                        Some(&name),
+                        ProblemKind::UnknownColumn,
+                        message,
+                    ));
                 }
                 Column::Ignored
             };
@@ -530,15 +583,30 @@ impl Schema {
         }
         let has_path = columns.contains(&Column::Path);
         if !has_path {
-            problems.push(Problem::new(line, None, ProblemKind::MissingPathColumn, "missing the required column `path`".into()));
+            problems.push(Problem::new(
+                line,
+                None,
+                ProblemKind::MissingPathColumn,
+                "missing the required column `path`".into(),
+            ));
         }
         Schema { columns, names, has_path }
     }
 
     /// Parses one record; `None` when its field count does not match the header.
-    pub(crate) fn row(&self, record: &ByteRecord, line: u64, dir: &Path, problems: &mut Vec<Problem>) -> Option<Row> {
+    pub(crate) fn row(
+        &self,
+        record: &ByteRecord,
+        line: u64,
+        dir: &Path,
+        problems: &mut Vec<Problem>,
+    ) -> Option<Row> {
         if record.len() != self.columns.len() {
-            let message = format!("wrong number of fields: `{}` (the header has `{}`)", record.len(), self.columns.len());
+            let message = format!(
+                "wrong number of fields: `{}` (the header has `{}`)",
+                record.len(),
+                self.columns.len()
+            );
             problems.push(Problem::new(line, None, ProblemKind::WrongFieldCount, message));
             return None;
         }
@@ -557,7 +625,12 @@ impl Schema {
             let name = &self.names[index];
             match column {
                 Column::Path if cell.is_empty() => {
-                    problems.push(Problem::new(line, Some(name), ProblemKind::MissingPath, "empty `path`".into()));
+                    problems.push(Problem::new(
+                        line,
+                        Some(name),
+                        ProblemKind::MissingPath,
+                        "empty `path`".into(),
+                    ));
                 }
                 Column::Path => {
                     row.path = dir.join(cell);
@@ -566,17 +639,35 @@ impl Schema {
                 Column::Id => row.id = non_empty(cell),
                 Column::Title => title = non_empty(cell),
                 Column::Description => row.description = non_empty(cell),
-                Column::Tags => row.tags = cell.split(';').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+                Column::Tags => {
+                    row.tags = cell
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
                 Column::Metadata => parse_metadata(cell, line, name, &mut row.metadata, problems),
                 Column::Public => row.public = parse_bool(cell, line, name, problems),
                 Column::Panoramic => row.panoramic = parse_bool(cell, line, name, problems),
                 Column::Mp4Support => row.mp4_support = parse_bool(cell, line, name, problems),
                 Column::PlayerId => row.player_id = non_empty(cell),
                 Column::Language if cell.is_empty() => {}
-                Column::Language if LANGUAGES.contains(&cell) => row.language = Some(cell.to_owned()),
+                Column::Language if LANGUAGES.contains(&cell) => {
+                    row.language = Some(cell.to_owned())
+                }
                 Column::Language => {
-                    let message = format!("invalid language {} (expected one of {})", quoted(cell), LANGUAGES.join(", "));
-                    problems.push(Problem::new(line, Some(name), ProblemKind::InvalidLanguage, message));
+                    let message = format!(
+                        "invalid language {} (expected one of {})",
+                        quoted(cell),
+                        LANGUAGES.join(", ")
+                    );
+                    problems.push(Problem::new(
+                        line,
+                        Some(name),
+                        ProblemKind::InvalidLanguage,
+                        message,
+                    ));
                 }
                 Column::Meta(_) | Column::Ignored => {}
             }
@@ -591,8 +682,11 @@ impl Schema {
                 }
             }
         }
-        row.title =
-            title.unwrap_or_else(|| Path::new(&row.path_text).file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()));
+        row.title = title.unwrap_or_else(|| {
+            Path::new(&row.path_text)
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+        });
         if !self.has_path {
             // Already reported once, on the header.
             row.path_text.clear();
@@ -601,11 +695,22 @@ impl Schema {
     }
 
     /// The trimmed cell, or `None` (with a problem) when it is not UTF-8.
-    fn cell<'r>(&self, record: &'r ByteRecord, index: usize, line: u64, problems: &mut Vec<Problem>) -> Option<&'r str> {
+    fn cell<'r>(
+        &self,
+        record: &'r ByteRecord,
+        index: usize,
+        line: u64,
+        problems: &mut Vec<Problem>,
+    ) -> Option<&'r str> {
         match std::str::from_utf8(&record[index]) {
             Ok(cell) => Some(cell.trim()),
             Err(_) => {
-                problems.push(Problem::new(line, Some(&self.names[index]), ProblemKind::NotUtf8, "not valid UTF-8".into()));
+                problems.push(Problem::new(
+                    line,
+                    Some(&self.names[index]),
+                    ProblemKind::NotUtf8,
+                    "not valid UTF-8".into(),
+                ));
                 None
             }
         }
@@ -634,23 +739,48 @@ fn parse_bool(cell: &str, line: u64, column: &str, problems: &mut Vec<Problem>) 
 }
 
 /// Parses `key=value;key=value`, splitting each item on its first `=`.
-fn parse_metadata(cell: &str, line: u64, column: &str, out: &mut Vec<(String, String)>, problems: &mut Vec<Problem>) {
+fn parse_metadata(
+    cell: &str,
+    line: u64,
+    column: &str,
+    out: &mut Vec<(String, String)>,
+    problems: &mut Vec<Problem>,
+) {
     for item in cell.split(';').map(str::trim).filter(|i| !i.is_empty()) {
         match item.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => add_metadata(out, key.trim(), value.trim(), line, column, problems),
+            Some((key, value)) if !key.trim().is_empty() => {
+                add_metadata(out, key.trim(), value.trim(), line, column, problems)
+            }
             Some(_) => {
                 let message = format!("malformed metadata {} (the key is empty)", quoted(item));
-                problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
+                problems.push(Problem::new(
+                    line,
+                    Some(column),
+                    ProblemKind::MalformedMetadata,
+                    message,
+                ));
             }
             None => {
                 let message = format!("malformed metadata {} (expected `key=value`)", quoted(item));
-                problems.push(Problem::new(line, Some(column), ProblemKind::MalformedMetadata, message));
+                problems.push(Problem::new(
+                    line,
+                    Some(column),
+                    ProblemKind::MalformedMetadata,
+                    message,
+                ));
             }
         }
     }
 }
 
-fn add_metadata(out: &mut Vec<(String, String)>, key: &str, value: &str, line: u64, column: &str, problems: &mut Vec<Problem>) {
+fn add_metadata(
+    out: &mut Vec<(String, String)>,
+    key: &str,
+    value: &str,
+    line: u64,
+    column: &str,
+    problems: &mut Vec<Problem>,
+) {
     if out.iter().any(|(k, _)| k == key) {
         let message = format!("metadata key {} is given twice", quoted(key));
         problems.push(Problem::new(line, Some(column), ProblemKind::DuplicateMetadataKey, message));

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// Video file names taken when no `--glob` is given (case-insensitive).
-pub const DEFAULT_GLOBS: &[&str] =
-    &["*.mp4", "*.mov", "*.m4v", "*.mkv", "*.webm", "*.avi", "*.wmv", "*.flv", "*.mpg", "*.mpeg", "*.ts", "*.mts", "*.3gp", "*.ogv"];
+pub const DEFAULT_GLOBS: &[&str] = &[
+    "*.mp4", "*.mov", "*.m4v", "*.mkv", "*.webm", "*.avi", "*.wmv", "*.flv", "*.mpg", "*.mpeg",
+    "*.ts", "*.mts", "*.3gp", "*.ogv",
+];
 
 /// Where a video's title comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -83,9 +85,14 @@ fn glob_set(patterns: &[String]) -> Result<GlobSet, ScanError> {
 /// Finds the videos under `dir`, sorted by path. Hidden files and folders (a name starting with
 /// `.`, e.g. a copy in progress) are skipped. Paths are written relative to `manifest_dir` when
 /// the videos are under it, absolute otherwise.
-pub fn scan(dir: &Path, manifest_dir: Option<&Path>, options: &ScanOptions) -> Result<Vec<Found>, ScanError> {
+pub fn scan(
+    dir: &Path,
+    manifest_dir: Option<&Path>,
+    options: &ScanOptions,
+) -> Result<Vec<Found>, ScanError> {
     let set = glob_set(&options.globs)?;
-    let root = std::path::absolute(dir).map_err(|source| ScanError::Walk { path: dir.to_owned(), source })?;
+    let root = std::path::absolute(dir)
+        .map_err(|source| ScanError::Walk { path: dir.to_owned(), source })?;
     let base = manifest_dir.and_then(|d| std::path::absolute(d).ok());
     let mut found = Vec::new();
     let walker = walkdir::WalkDir::new(&root)
@@ -96,13 +103,22 @@ pub fn scan(dir: &Path, manifest_dir: Option<&Path>, options: &ScanOptions) -> R
     for entry in walker {
         let entry = entry.map_err(|e| {
             let path = e.path().map(Path::to_owned).unwrap_or_else(|| root.clone());
-            ScanError::Walk { path, source: e.into_io_error().unwrap_or_else(|| io::Error::other("a symbolic link loop")) }
+            ScanError::Walk {
+                path,
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("a symbolic link loop")),
+            }
         })?;
         if !entry.file_type().is_file() {
             continue;
         }
         let under = entry.path().strip_prefix(&root).expect("walkdir yields paths under its root");
-        let relative = under.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let relative = under
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         if !set.is_match(&relative) {
             continue;
         }
@@ -111,8 +127,12 @@ pub fn scan(dir: &Path, manifest_dir: Option<&Path>, options: &ScanOptions) -> R
             None => entry.path().to_owned(),
         };
         let title = match options.title_from {
-            TitleFrom::Stem => under.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-            TitleFrom::Path => relative.rsplit_once('.').map_or(relative.as_str(), |(p, _)| p).to_owned(),
+            TitleFrom::Stem => {
+                under.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            }
+            TitleFrom::Path => {
+                relative.rsplit_once('.').map_or(relative.as_str(), |(p, _)| p).to_owned()
+            }
         };
         found.push(Found { relative, path, title });
     }
@@ -135,7 +155,16 @@ mod tests {
 
     fn tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        for p in ["a.mp4", "B.MOV", "notes.txt", "2024/x/deep.mkv", "2024/clip.webm", ".hidden.mp4", ".partial/c.mp4", "2024/readme.md"] {
+        for p in [
+            "a.mp4",
+            "B.MOV",
+            "notes.txt",
+            "2024/x/deep.mkv",
+            "2024/clip.webm",
+            ".hidden.mp4",
+            ".partial/c.mp4",
+            "2024/readme.md",
+        ] {
             let path = dir.path().join(p);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, b"v").unwrap();
@@ -144,7 +173,11 @@ mod tests {
     }
 
     fn opts(globs: &[&str], title_from: TitleFrom) -> ScanOptions {
-        ScanOptions { globs: globs.iter().map(|s| s.to_string()).collect(), title_from, follow_links: false }
+        ScanOptions {
+            globs: globs.iter().map(|s| s.to_string()).collect(),
+            title_from,
+            follow_links: false,
+        }
     }
 
     #[test]
@@ -153,7 +186,11 @@ mod tests {
         let found = scan(dir.path(), Some(dir.path()), &opts(&[], TitleFrom::Stem)).unwrap();
         let rel: Vec<&str> = found.iter().map(|f| f.relative.as_str()).collect();
         assert_eq!(rel, ["2024/clip.webm", "2024/x/deep.mkv", "B.MOV", "a.mp4"]);
-        assert_eq!(found[1].path, PathBuf::from("2024/x/deep.mkv"), "relative to the manifest's folder");
+        assert_eq!(
+            found[1].path,
+            PathBuf::from("2024/x/deep.mkv"),
+            "relative to the manifest's folder"
+        );
         assert_eq!(found[1].title, "deep");
         let elsewhere = tempfile::tempdir().unwrap();
         let found = scan(dir.path(), Some(elsewhere.path()), &opts(&[], TitleFrom::Path)).unwrap();
@@ -164,19 +201,34 @@ mod tests {
     #[test]
     fn globs_match_names_anywhere_or_paths_from_the_root() {
         let dir = tree();
-        let names =
-            |g: &[&str]| scan(dir.path(), None, &opts(g, TitleFrom::Stem)).unwrap().into_iter().map(|f| f.relative).collect::<Vec<_>>();
+        let names = |g: &[&str]| {
+            scan(dir.path(), None, &opts(g, TitleFrom::Stem))
+                .unwrap()
+                .into_iter()
+                .map(|f| f.relative)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(&["*.mp4"]), ["a.mp4"]);
         assert_eq!(names(&["2024/*"]), ["2024/clip.webm", "2024/readme.md"]);
         assert_eq!(names(&["2024/**/*.mkv", "*.txt"]), ["2024/x/deep.mkv", "notes.txt"]);
-        assert!(matches!(scan(dir.path(), None, &opts(&["a[.mp4"], TitleFrom::Stem)), Err(ScanError::Glob { .. })));
+        assert!(matches!(
+            scan(dir.path(), None, &opts(&["a[.mp4"], TitleFrom::Stem)),
+            Err(ScanError::Glob { .. })
+        ));
     }
 
     #[test]
     fn the_manifest_quotes_what_needs_it() {
-        let found = vec![Found { relative: "a,b.mp4".into(), path: "a,b.mp4".into(), title: "a \"b\"".into() }];
+        let found = vec![Found {
+            relative: "a,b.mp4".into(),
+            path: "a,b.mp4".into(),
+            title: "a \"b\"".into(),
+        }];
         let mut out = Vec::new();
         write_manifest(&mut out, &found).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "path,id,title\n\"a,b.mp4\",\"a,b.mp4\",\"a \"\"b\"\"\"\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "path,id,title\n\"a,b.mp4\",\"a,b.mp4\",\"a \"\"b\"\"\"\n"
+        );
     }
 }

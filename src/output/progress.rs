@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
 use std::time::Duration;
 
-use indicatif::{HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -50,7 +52,10 @@ struct Tally {
 impl Tally {
     fn line(&self, rows: usize, rate: f64) -> String {
         let eta = if rate > 0.0 {
-            HumanDuration(Duration::from_secs_f64((self.total.saturating_sub(self.bytes)) as f64 / rate)).to_string()
+            HumanDuration(Duration::from_secs_f64(
+                (self.total.saturating_sub(self.bytes)) as f64 / rate,
+            ))
+            .to_string()
         } else {
             "-".into()
         };
@@ -74,11 +79,19 @@ impl Tally {
 }
 
 /// Consumes events until the engine drops its sender, drawing progress on stderr.
-pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total_bytes: u64, mode: Progress) {
+pub async fn show_progress(
+    mut events: mpsc::Receiver<Event>,
+    rows: usize,
+    total_bytes: u64,
+    mode: Progress,
+) {
     let started = Instant::now();
     let mut tally = Tally { total: total_bytes, ..Tally::default() };
-    let multi =
-        MultiProgress::with_draw_target(if mode == Progress::Bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let multi = MultiProgress::with_draw_target(if mode == Progress::Bars {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
     let overall = multi.add(ProgressBar::new(total_bytes));
     overall.set_style(
         ProgressStyle::with_template(
@@ -87,8 +100,9 @@ pub async fn show_progress(mut events: mpsc::Receiver<Event>, rows: usize, total
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    let video_style =
-        ProgressStyle::with_template("  {msg:40!} {bar:20} {bytes}/{total_bytes}").expect("a valid template").progress_chars("=> ");
+    let video_style = ProgressStyle::with_template("  {msg:40!} {bar:20} {bytes}/{total_bytes}")
+        .expect("a valid template")
+        .progress_chars("=> ");
     let mut active: BTreeMap<usize, ProgressBar> = BTreeMap::new();
     let mut ticker = tokio::time::interval(match mode {
         Progress::Lines(every) => every,

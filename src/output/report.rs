@@ -20,7 +20,10 @@ use crate::manifest::Row;
 use crate::spill::{Record, Sorter};
 
 /// The report's CSV columns, in order.
-const CSV_COLUMNS: [&str; 12] = ["id", "line", "path", "videoId", "status", "bytes", "sent", "parts", "seconds", "mbPerS", "error", "note"];
+const CSV_COLUMNS: [&str; 12] = [
+    "id", "line", "path", "videoId", "status", "bytes", "sent", "parts", "seconds", "mbPerS",
+    "error", "note",
+];
 
 /// Finished rows held in memory before a sorted run of them goes to disk.
 const RESULTS_IN_MEMORY: usize = 1 << 14;
@@ -208,7 +211,12 @@ impl Default for Results {
 impl Results {
     /// No results yet.
     pub fn new() -> Results {
-        Results { outcomes: Sorter::new(RESULTS_IN_MEMORY), summary: Summary::default(), parts: 0, auth_failure: false }
+        Results {
+            outcomes: Sorter::new(RESULTS_IN_MEMORY),
+            summary: Summary::default(),
+            parts: 0,
+            auth_failure: false,
+        }
     }
 
     /// A row's result.
@@ -217,7 +225,17 @@ impl Results {
         self.parts += r.parts;
         self.auth_failure |= r.auth_failure;
         let RowResult { index, status, video_id, bytes, sent, parts, seconds, error, note, .. } = r;
-        self.outcomes.push(Outcome { index, status, video_id, bytes, sent, parts, seconds, error, note })
+        self.outcomes.push(Outcome {
+            index,
+            status,
+            video_id,
+            bytes,
+            sent,
+            parts,
+            seconds,
+            error,
+            note,
+        })
     }
 
     /// Parts the server holds, all rows with a result together.
@@ -273,7 +291,11 @@ fn nest(text: &str, level: usize) -> String {
 
 impl<W: Write> JsonOut<W> {
     fn start(mut out: W, summary: &Summary) -> io::Result<Self> {
-        write!(out, "{{\n  \"summary\": {},\n  \"rows\": [", nest(&serde_json::to_string_pretty(summary)?, 1))?;
+        write!(
+            out,
+            "{{\n  \"summary\": {},\n  \"rows\": [",
+            nest(&serde_json::to_string_pretty(summary)?, 1)
+        )?;
         Ok(JsonOut { out, rows: 0 })
     }
 
@@ -391,7 +413,16 @@ impl ReportWriter {
         }
         if let Some(out) = &mut self.table {
             let video_id = r.video_id.as_deref().unwrap_or("-");
-            if writeln!(out, "{:>6}  {:<11}  {:<24}  {}", r.line, status_name(r.status), video_id, r.path).is_err() {
+            if writeln!(
+                out,
+                "{:>6}  {:<11}  {:<24}  {}",
+                r.line,
+                status_name(r.status),
+                video_id,
+                r.path
+            )
+            .is_err()
+            {
                 self.table = None;
             }
         }
@@ -405,7 +436,11 @@ impl ReportWriter {
                 tracing::warn!(target: "avbatch::summary", line = r.line, path = %r.path, video_id = r.video_id.as_deref(), error = r.error.as_deref(), "row failed");
             }
             if self.failed.len() < LISTED {
-                self.failed.push((r.line, r.path.clone(), r.error.clone().unwrap_or_else(|| "failed".into())));
+                self.failed.push((
+                    r.line,
+                    r.path.clone(),
+                    r.error.clone().unwrap_or_else(|| "failed".into()),
+                ));
             }
         }
         if let (Some(note), true) = (&r.note, self.notes.len() < LISTED) {
@@ -420,12 +455,20 @@ impl ReportWriter {
             let _ = out.into_inner().map(|mut o| o.flush());
         }
         if let Some(json) = self.json.take() {
-            let _ = json.end().and_then(|o| o.into_inner().map_err(io::IntoInnerError::into_error)).and_then(|mut o| o.flush());
+            let _ = json
+                .end()
+                .and_then(|o| o.into_inner().map_err(io::IntoInnerError::into_error))
+                .and_then(|mut o| o.flush());
         }
         let ended = match self.file.take() {
-            Some(FileOut::Csv(mut csv)) => csv.flush().and_then(|()| csv.into_inner().map_err(|e| e.into_error())),
+            Some(FileOut::Csv(mut csv)) => {
+                csv.flush().and_then(|()| csv.into_inner().map_err(|e| e.into_error()))
+            }
             Some(FileOut::Json(json)) => json.end(),
-            None => Err(self.error.take().unwrap_or_else(|| io::Error::other("the report was not written"))),
+            None => Err(self
+                .error
+                .take()
+                .unwrap_or_else(|| io::Error::other("the report was not written"))),
         };
         let written = ended
             .and_then(|out| out.into_inner().map_err(io::IntoInnerError::into_error))
@@ -434,7 +477,8 @@ impl ReportWriter {
         if written.is_err() {
             let _ = std::fs::remove_file(&self.tmp);
         }
-        let announcement = Announcement { summary: self.summary, failed: self.failed, notes: self.notes };
+        let announcement =
+            Announcement { summary: self.summary, failed: self.failed, notes: self.notes };
         (written, announcement)
     }
 
@@ -686,7 +730,10 @@ impl Record for ByLine {
 
 /// Reads a report written by a run, a row at a time: JSON for `.json`, CSV otherwise. Returns
 /// its summary; a CSV report has no run totals, so its wall time is its longest row's.
-fn read_report(path: &Path, each: &mut dyn FnMut(ReportRow) -> io::Result<()>) -> Result<Summary, MergeError> {
+fn read_report(
+    path: &Path,
+    each: &mut dyn FnMut(ReportRow) -> io::Result<()>,
+) -> Result<Summary, MergeError> {
     let bad = |what: String| MergeError::Read { path: path.to_owned(), what };
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
         let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
@@ -704,10 +751,22 @@ fn read_report(path: &Path, each: &mut dyn FnMut(ReportRow) -> io::Result<()>) -
     let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
     let column = |name: &str| headers.iter().position(|h| h == name);
     let required = |name: &str| column(name).ok_or_else(|| bad(format!("no `{name}` column")));
-    let (id, line, path_col, video, status_col) =
-        (column("id"), required("line")?, required("path")?, column("videoId"), required("status")?);
-    let (bytes, sent, parts, seconds, mbps, error, note) =
-        (column("bytes"), column("sent"), column("parts"), column("seconds"), column("mbPerS"), column("error"), column("note"));
+    let (id, line, path_col, video, status_col) = (
+        column("id"),
+        required("line")?,
+        required("path")?,
+        column("videoId"),
+        required("status")?,
+    );
+    let (bytes, sent, parts, seconds, mbps, error, note) = (
+        column("bytes"),
+        column("sent"),
+        column("parts"),
+        column("seconds"),
+        column("mbPerS"),
+        column("error"),
+        column("note"),
+    );
     let mut longest: f64 = 0.0;
     let mut r = csv::StringRecord::new();
     while reader.read_record(&mut r).map_err(|e| bad(e.to_string()))? {
@@ -718,10 +777,16 @@ fn read_report(path: &Path, each: &mut dyn FnMut(ReportRow) -> io::Result<()>) -
             if text.is_empty() {
                 return Ok(0.0);
             }
-            text.parse::<f64>().map_err(|_| bad(format!("line {}: `{text}` is not a number", r.position().map_or(0, |p| p.line()))))
+            text.parse::<f64>().map_err(|_| {
+                bad(format!(
+                    "line {}: `{text}` is not a number",
+                    r.position().map_or(0, |p| p.line())
+                ))
+            })
         };
         let status: RowStatus =
-            serde_json::from_value(serde_json::Value::String(field(Some(status_col)))).map_err(|e| bad(e.to_string()))?;
+            serde_json::from_value(serde_json::Value::String(field(Some(status_col))))
+                .map_err(|e| bad(e.to_string()))?;
         let row = ReportRow {
             id: opt(id),
             line: num(Some(line))? as u64,
@@ -770,7 +835,10 @@ impl<'de> Visitor<'de> for ReportSeed<'_> {
             match key.as_str() {
                 "summary" => summary = Some(map.next_value::<Summary>()?),
                 "rows" => {
-                    map.next_value_seed(RowsSeed { each: &mut *self.each, failed: &mut *self.failed })?;
+                    map.next_value_seed(RowsSeed {
+                        each: &mut *self.each,
+                        failed: &mut *self.failed,
+                    })?;
                     rows = true;
                 }
                 _ => {
@@ -849,8 +917,11 @@ pub fn merge(
             summary.skipped + counts.skipped,
             summary.failed + counts.failed,
         );
-        (summary.interrupted, summary.pending, summary.bytes) =
-            (summary.interrupted + counts.interrupted, summary.pending + counts.pending, summary.bytes + counts.bytes);
+        (summary.interrupted, summary.pending, summary.bytes) = (
+            summary.interrupted + counts.interrupted,
+            summary.pending + counts.pending,
+            summary.bytes + counts.bytes,
+        );
     }
     summary.mb_per_s = mb_per_s(summary.bytes, summary.seconds);
 
@@ -859,22 +930,25 @@ pub fn merge(
     let (mut twice, mut twice_count, mut previous) = (Vec::new(), 0usize, None);
     let (mut missing, mut missing_count, mut manifest_error) = (Vec::new(), 0usize, None);
     // Writes the merged rows up to `line` (all with `None`); whether `line` was among them.
-    let mut write_through = |line: Option<u64>, writer: &mut ReportWriter| -> Result<bool, MergeError> {
-        let mut found = false;
-        while let Some(next) = sorted.next_if(|r| line.is_none_or(|l| r.as_ref().map_or(true, |r| r.row.line <= l))) {
-            let ByLine { row, .. } = next.map_err(MergeError::Spill)?;
-            if previous == Some(row.line) {
-                twice_count += 1;
-                if twice.len() < LINES_SHOWN {
-                    twice.push(row.line);
+    let mut write_through =
+        |line: Option<u64>, writer: &mut ReportWriter| -> Result<bool, MergeError> {
+            let mut found = false;
+            while let Some(next) = sorted
+                .next_if(|r| line.is_none_or(|l| r.as_ref().map_or(true, |r| r.row.line <= l)))
+            {
+                let ByLine { row, .. } = next.map_err(MergeError::Spill)?;
+                if previous == Some(row.line) {
+                    twice_count += 1;
+                    if twice.len() < LINES_SHOWN {
+                        twice.push(row.line);
+                    }
                 }
+                previous = Some(row.line);
+                found |= Some(row.line) == line;
+                writer.row(&row);
             }
-            previous = Some(row.line);
-            found |= Some(row.line) == line;
-            writer.row(&row);
-        }
-        Ok(found)
-    };
+            Ok(found)
+        };
     let manifest_path = manifest.as_ref().map(|(m, _)| m.to_path_buf());
     if let Some((_, lines)) = manifest {
         for line in lines {
@@ -900,7 +974,11 @@ pub fn merge(
     } else if let Some(e) = manifest_error {
         Some(MergeError::Manifest(e))
     } else if missing_count > 0 {
-        Some(MergeError::Missing { manifest: manifest_path.unwrap_or_default(), lines: missing, count: missing_count })
+        Some(MergeError::Missing {
+            manifest: manifest_path.unwrap_or_default(),
+            lines: missing,
+            count: missing_count,
+        })
     } else {
         None
     };
@@ -940,18 +1018,25 @@ mod tests {
 
     #[test]
     fn the_json_report_written_row_by_row_is_the_whole_document_pretty_printed() {
-        let summary = Summary { rows: 3, uploaded: 2, shard: Some("1/4".into()), ..Summary::default() };
+        let summary =
+            Summary { rows: 3, uploaded: 2, shard: Some("1/4".into()), ..Summary::default() };
         for rows in [
             vec![],
             vec![row(2, RowStatus::Uploaded)],
-            vec![row(2, RowStatus::Uploaded), row(5, RowStatus::Failed), row(9, RowStatus::Pending)],
+            vec![
+                row(2, RowStatus::Uploaded),
+                row(5, RowStatus::Failed),
+                row(9, RowStatus::Pending),
+            ],
         ] {
             let mut json = JsonOut::start(Vec::new(), &summary).unwrap();
             for r in &rows {
                 json.row(r).unwrap();
             }
             let streamed = String::from_utf8(json.end().unwrap()).unwrap();
-            let whole = serde_json::to_string_pretty(&Whole { summary: &summary, rows: &rows }).unwrap() + "\n";
+            let whole = serde_json::to_string_pretty(&Whole { summary: &summary, rows: &rows })
+                .unwrap()
+                + "\n";
             assert_eq!(streamed, whole);
         }
     }
@@ -978,14 +1063,16 @@ mod tests {
             Ok(row)
         });
         let path = dir.path().join("r.csv");
-        let (written, _) = write_run(&path, &summary, rows, results, Some("not started: stopped"), Show::Nothing);
+        let (written, _) =
+            write_run(&path, &summary, rows, results, Some("not started: stopped"), Show::Nothing);
         written.unwrap();
         let mut reader = csv::Reader::from_path(&path).unwrap();
         let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(records.len(), n);
         for (i, r) in records.iter().enumerate() {
             assert_eq!(r[1], (i + 2).to_string());
-            let (status, error) = if i % 3 == 0 { ("pending", "not started: stopped") } else { ("uploaded", "") };
+            let (status, error) =
+                if i % 3 == 0 { ("pending", "not started: stopped") } else { ("uploaded", "") };
             assert_eq!((&r[4], &r[10]), (status, error), "row {i}");
         }
     }

@@ -66,7 +66,11 @@ fn unauthorized(slug: &'static str, title: &'static str) -> ApiError {
 
 /// `400` for a wrong API key or refresh token (API.md §1.2).
 fn invalid_credentials() -> ApiError {
-    ApiError::bad_request("authentication-invalid-user-credentials", "The user credentials were incorrect.").name("")
+    ApiError::bad_request(
+        "authentication-invalid-user-credentials",
+        "The user credentials were incorrect.",
+    )
+    .name("")
 }
 
 impl Auth {
@@ -104,15 +108,21 @@ impl Auth {
         // `exp` is in whole seconds, as in a JWT: rounded up, so a token lives at least the
         // `expires_in` it is sold with (rounding down made a 1 s token live 0 to 1 s).
         let now_ms = Utc::now().timestamp_millis();
-        let exp = if self.ttl.is_zero() { now_ms / 1000 } else { (now_ms + self.ttl.as_millis() as i64 + 999) / 1000 };
+        let exp = if self.ttl.is_zero() {
+            now_ms / 1000
+        } else {
+            (now_ms + self.ttl.as_millis() as i64 + 999) / 1000
+        };
         let claims = Claims { sub: sub.clone(), iat: now_ms / 1000, exp, jti: random_hex(8) };
         let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialise"));
+        let payload =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialise"));
         let unsigned = format!("{header}.{payload}");
         let access = format!("{unsigned}.{}", self.sign(&unsigned));
         let refresh = format!("def50200{}", random_hex(48));
         let record = serde_json::to_vec(&RefreshRecord { sub }).expect("record serialises");
-        write_atomic(&self.refresh_path(&refresh), &record).map_err(|e| ApiError::internal("storing the refresh token", e))?;
+        write_atomic(&self.refresh_path(&refresh), &record)
+            .map_err(|e| ApiError::internal("storing the refresh token", e))?;
         Ok(json!({
             "token_type": "Bearer",
             "expires_in": self.ttl.as_secs(),
@@ -136,7 +146,10 @@ impl Auth {
     /// `POST /auth/refresh`: spends the refresh token and issues a new pair. Blocks.
     pub fn refresh(&self, refresh_token: &str) -> Result<Value, ApiError> {
         let path = self.refresh_path(refresh_token);
-        let record: RefreshRecord = fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(invalid_credentials)?;
+        let record: RefreshRecord = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(invalid_credentials)?;
         // Removing the file is the spend: only one caller can succeed.
         fs::remove_file(&path).map_err(|_| invalid_credentials())?;
         let _ = fsync_dir(&self.refresh_dir);
@@ -149,10 +162,17 @@ impl Auth {
     /// Checks the `Authorization` header of an API call.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Err(unauthorized("authentication-missing-authorization-header", "The \"Authorization\" header is missing."));
+            return Err(unauthorized(
+                "authentication-missing-authorization-header",
+                "The \"Authorization\" header is missing.",
+            ));
         };
-        let bad_header =
-            || unauthorized("authentication-invalid-authorization-header-value", "The \"Authorization\" header value is invalid.");
+        let bad_header = || {
+            unauthorized(
+                "authentication-invalid-authorization-header-value",
+                "The \"Authorization\" header value is invalid.",
+            )
+        };
         let value = value.to_str().map_err(|_| bad_header())?.trim();
         let (scheme, credentials) = value.split_once(' ').ok_or_else(bad_header)?;
         let credentials = credentials.trim();
@@ -173,7 +193,12 @@ impl Auth {
     }
 
     fn verify_access(&self, token: &str) -> Result<(), ApiError> {
-        let invalid = || unauthorized("authentication-invalid-access-token", "The access token is invalid or expired.");
+        let invalid = || {
+            unauthorized(
+                "authentication-invalid-access-token",
+                "The access token is invalid or expired.",
+            )
+        };
         let (unsigned, signature) = token.rsplit_once('.').ok_or_else(invalid)?;
         // `verify_slice` compares in constant time.
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
@@ -181,8 +206,14 @@ impl Auth {
         let given = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
         mac.verify_slice(&given).map_err(|_| invalid())?;
         let payload = unsigned.split_once('.').map(|(_, p)| p).ok_or_else(invalid)?;
-        let claims: Claims = URL_SAFE_NO_PAD.decode(payload).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(invalid)?;
-        if claims.exp * 1000 <= Utc::now().timestamp_millis() || !self.key_by_fingerprint(&claims.sub) {
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(invalid)?;
+        if claims.exp * 1000 <= Utc::now().timestamp_millis()
+            || !self.key_by_fingerprint(&claims.sub)
+        {
             return Err(invalid());
         }
         Ok(())
@@ -213,18 +244,34 @@ mod tests {
     #[test]
     fn basic_bearer_and_rotation() {
         let dir = tempfile::tempdir().unwrap();
-        let auth = Auth::open(dir.path(), vec![ApiKey::new("k1")], Duration::from_secs(60)).unwrap();
+        let auth =
+            Auth::open(dir.path(), vec![ApiKey::new("k1")], Duration::from_secs(60)).unwrap();
         assert!(auth.check(&headers(&format!("Basic {}", STANDARD.encode("k1:")))).is_ok());
-        assert_eq!(auth.check(&headers(&format!("Basic {}", STANDARD.encode("k2:")))).unwrap_err().slug, "authentication-invalid-api-key");
-        assert_eq!(auth.check(&HeaderMap::new()).unwrap_err().slug, "authentication-missing-authorization-header");
-        assert_eq!(auth.check(&headers("Token x")).unwrap_err().slug, "authentication-invalid-authorization-header-value");
-        assert_eq!(auth.authenticate("nope").unwrap_err().slug, "authentication-invalid-user-credentials");
+        assert_eq!(
+            auth.check(&headers(&format!("Basic {}", STANDARD.encode("k2:")))).unwrap_err().slug,
+            "authentication-invalid-api-key"
+        );
+        assert_eq!(
+            auth.check(&HeaderMap::new()).unwrap_err().slug,
+            "authentication-missing-authorization-header"
+        );
+        assert_eq!(
+            auth.check(&headers("Token x")).unwrap_err().slug,
+            "authentication-invalid-authorization-header-value"
+        );
+        assert_eq!(
+            auth.authenticate("nope").unwrap_err().slug,
+            "authentication-invalid-user-credentials"
+        );
 
         let pair = auth.authenticate("k1").unwrap();
         let access = pair["access_token"].as_str().unwrap();
         assert!(auth.check(&headers(&format!("Bearer {access}"))).is_ok());
         let tampered = format!("{}x", access);
-        assert_eq!(auth.check(&headers(&format!("Bearer {tampered}"))).unwrap_err().slug, "authentication-invalid-access-token");
+        assert_eq!(
+            auth.check(&headers(&format!("Bearer {tampered}"))).unwrap_err().slug,
+            "authentication-invalid-access-token"
+        );
 
         let refresh = pair["refresh_token"].as_str().unwrap();
         let next = auth.refresh(refresh).unwrap();
@@ -232,7 +279,8 @@ mod tests {
         assert!(auth.refresh(refresh).is_err(), "a spent refresh token is refused");
 
         // A restart keeps the secret, so tokens stay valid.
-        let again = Auth::open(dir.path(), vec![ApiKey::new("k1")], Duration::from_secs(60)).unwrap();
+        let again =
+            Auth::open(dir.path(), vec![ApiKey::new("k1")], Duration::from_secs(60)).unwrap();
         assert!(again.check(&headers(&format!("Bearer {access}"))).is_ok());
         assert!(again.refresh(next["refresh_token"].as_str().unwrap()).is_ok());
     }
@@ -243,6 +291,9 @@ mod tests {
         let auth = Auth::open(dir.path(), vec![ApiKey::new("k1")], Duration::from_secs(0)).unwrap();
         let pair = auth.authenticate("k1").unwrap();
         let access = pair["access_token"].as_str().unwrap();
-        assert_eq!(auth.check(&headers(&format!("Bearer {access}"))).unwrap_err().slug, "authentication-invalid-access-token");
+        assert_eq!(
+            auth.check(&headers(&format!("Bearer {access}"))).unwrap_err().slug,
+            "authentication-invalid-access-token"
+        );
     }
 }

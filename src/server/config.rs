@@ -100,7 +100,11 @@ impl Default for ConnectionConfig {
 impl ConnectionConfig {
     /// The limits a connection's watchdogs enforce.
     pub fn timeouts(&self) -> super::conns::Timeouts {
-        super::conns::Timeouts { head: self.head_timeout, idle: self.idle_timeout, body: self.body_timeout }
+        super::conns::Timeouts {
+            head: self.head_timeout,
+            idle: self.idle_timeout,
+            body: self.body_timeout,
+        }
     }
 }
 
@@ -171,13 +175,17 @@ impl FromStr for RateLimits {
         }
         let mut limits = RateLimits::off();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let (bucket, quota) = item.split_once('=').ok_or_else(|| err("expected BUCKET=N/WINDOW"))?;
-            let (limit, window) = quota.split_once('/').ok_or_else(|| err("expected N/WINDOW, e.g. 100/60s"))?;
-            let limit: u32 = limit.trim().parse().map_err(|_| err("the count must be a whole number"))?;
+            let (bucket, quota) =
+                item.split_once('=').ok_or_else(|| err("expected BUCKET=N/WINDOW"))?;
+            let (limit, window) =
+                quota.split_once('/').ok_or_else(|| err("expected N/WINDOW, e.g. 100/60s"))?;
+            let limit: u32 =
+                limit.trim().parse().map_err(|_| err("the count must be a whole number"))?;
             if limit == 0 {
                 return Err(err("the count must be at least 1"));
             }
-            let window = humantime::parse_duration(window.trim()).map_err(|_| err("the window must be a duration, e.g. 1s or 60s"))?;
+            let window = humantime::parse_duration(window.trim())
+                .map_err(|_| err("the window must be a duration, e.g. 1s or 60s"))?;
             if window.is_zero() {
                 return Err(err("the window must be longer than zero"));
             }
@@ -272,7 +280,9 @@ impl MetadataMatch {
         key == want_key
             && match self {
                 MetadataMatch::Exact => value == want_value,
-                MetadataMatch::Contains => value.to_lowercase().contains(&want_value.to_lowercase()),
+                MetadataMatch::Contains => {
+                    value.to_lowercase().contains(&want_value.to_lowercase())
+                }
             }
     }
 }
@@ -347,7 +357,9 @@ mod tests {
         let exact: MetadataMatch = "exact".parse().unwrap();
         let contains: MetadataMatch = "contains".parse().unwrap();
         assert!("fuzzy".parse::<MetadataMatch>().is_err());
-        assert!(exact.matches("k", "Blue", "k", "Blue") && !exact.matches("k", "blue", "k", "Blue"));
+        assert!(
+            exact.matches("k", "Blue", "k", "Blue") && !exact.matches("k", "blue", "k", "Blue")
+        );
         assert!(!exact.matches("k", "Bl", "k", "Blue"));
         assert!(contains.matches("k", "lU", "k", "Blue") && contains.matches("k", "", "k", "Blue"));
         assert!(!contains.matches("K", "Blue", "k", "Blue"), "the key matches exactly either way");

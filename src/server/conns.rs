@@ -114,7 +114,11 @@ impl State {
 
     /// Tells the connection idle the longest, other than `spare`, to close; `false` if none is.
     fn evict_oldest_idle(&mut self, spare: Option<u64>) -> bool {
-        let Some(seq) = self.idle.iter().find(|(_, (id, _))| Some(*id) != spare).map(|(seq, _)| *seq) else { return false };
+        let Some(seq) =
+            self.idle.iter().find(|(_, (id, _))| Some(*id) != spare).map(|(seq, _)| *seq)
+        else {
+            return false;
+        };
         let Some((id, close)) = self.idle.remove(&seq) else { return false };
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.idle_seq = None;
@@ -130,7 +134,12 @@ impl State {
 impl Conns {
     /// A table of at most `limit` connections.
     pub fn new(limit: usize) -> Arc<Conns> {
-        Arc::new(Conns { limit: limit.max(1), state: Mutex::default(), changed: Notify::new(), all: CancellationToken::new() })
+        Arc::new(Conns {
+            limit: limit.max(1),
+            state: Mutex::default(),
+            changed: Notify::new(),
+            all: CancellationToken::new(),
+        })
     }
 
     /// The most connections held at once.
@@ -164,7 +173,9 @@ impl Conns {
                 if s.live <= self.limit {
                     return;
                 }
-                while s.live - s.evicting > self.limit && s.evict_oldest_idle(Some(newcomer.conn.id)) {}
+                while s.live - s.evicting > self.limit
+                    && s.evict_oldest_idle(Some(newcomer.conn.id))
+                {}
             }
             // `notify_one` keeps a permit when nobody waits yet, so a change between the unlock
             // and this await is not lost.
@@ -412,7 +423,10 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!a.conn().close.is_cancelled(), "a request in flight is never evicted");
-        assert!(c.conn().close.is_cancelled(), "c was idle the longest (since it was accepted; b made a request later)");
+        assert!(
+            c.conn().close.is_cancelled(),
+            "c was idle the longest (since it was accepted; b made a request later)"
+        );
         assert!(!b.conn().close.is_cancelled(), "one connection is closed, not more");
         assert!(!making_room.is_finished(), "room is made once the closed connection is gone");
         drop(c);
@@ -437,13 +451,21 @@ mod tests {
         assert!(b.conn().close.is_cancelled(), "b went idle and was closed to make room");
         drop(b);
         let e = waiting.await.unwrap();
-        assert!(!a.conn().close.is_cancelled() && !d.conn().close.is_cancelled() && !e.conn().close.is_cancelled());
+        assert!(
+            !a.conn().close.is_cancelled()
+                && !d.conn().close.is_cancelled()
+                && !e.conn().close.is_cancelled()
+        );
         drop((busy, d_busy));
     }
 
     #[tokio::test(start_paused = true)]
     async fn read_deadlines_follow_the_request_cycle() {
-        let timeouts = Timeouts { head: Duration::from_secs(10), idle: Duration::from_secs(60), body: Duration::from_secs(60) };
+        let timeouts = Timeouts {
+            head: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            body: Duration::from_secs(60),
+        };
         let conns = Conns::new(10);
         let reg = conns.register();
         let conn = reg.conn();
@@ -455,11 +477,19 @@ mod tests {
         );
         tokio::time::advance(Duration::from_secs(3)).await;
         let request = conn.begin_request();
-        assert_eq!(conn.read_deadline(&timeouts, std::task::Waker::noop()), None, "no read limit while a request is in flight");
+        assert_eq!(
+            conn.read_deadline(&timeouts, std::task::Waker::noop()),
+            None,
+            "no read limit while a request is in flight"
+        );
         tokio::time::advance(Duration::from_secs(100)).await;
         drop(request);
         let idle = Instant::now();
-        assert_eq!(conn.read_deadline(&timeouts, std::task::Waker::noop()), Some(idle + timeouts.idle), "idle keep-alive");
+        assert_eq!(
+            conn.read_deadline(&timeouts, std::task::Waker::noop()),
+            Some(idle + timeouts.idle),
+            "idle keep-alive"
+        );
         tokio::time::advance(Duration::from_secs(5)).await;
         conn.saw_bytes();
         assert_eq!(

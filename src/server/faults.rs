@@ -61,7 +61,11 @@ impl Faults {
             return None;
         }
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        Some(if rng.random_bool(0.5) { StatusCode::BAD_GATEWAY } else { StatusCode::GATEWAY_TIMEOUT })
+        Some(if rng.random_bool(0.5) {
+            StatusCode::BAD_GATEWAY
+        } else {
+            StatusCode::GATEWAY_TIMEOUT
+        })
     }
 
     /// For an upload chosen to be cut, how many body bytes to let through first (of about
@@ -116,7 +120,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn storms_come_and_go() {
-        let f = Faults::new(FaultConfig { storm: Some("10s:2s".parse().unwrap()), ..Default::default() });
+        let f = Faults::new(FaultConfig {
+            storm: Some("10s:2s".parse().unwrap()),
+            ..Default::default()
+        });
         assert_eq!(f.storm_remaining(), Some(Duration::from_secs(2)));
         tokio::time::advance(Duration::from_secs(3)).await;
         assert_eq!(f.storm_remaining(), None);

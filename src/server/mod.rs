@@ -39,7 +39,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{ConnectionConfig, FaultConfig, MetadataMatch, Quota, RateLimits, ServerConfig, Storm};
+pub use config::{
+    ConnectionConfig, FaultConfig, MetadataMatch, Quota, RateLimits, ServerConfig, Storm,
+};
 use net::ConnMeta;
 use problem::ApiError;
 use ratelimit::{Bucket, RateLimiter};
@@ -138,9 +140,15 @@ fn classify(method: &Method, path: &str) -> RouteClass {
         return RouteClass { bucket: None, counted: false, needs_auth: false, api: false };
     }
     if path.starts_with("/auth/") {
-        return RouteClass { bucket: Some(Bucket::Writes), counted: false, needs_auth: false, api: true };
+        return RouteClass {
+            bucket: Some(Bucket::Writes),
+            counted: false,
+            needs_auth: false,
+            api: true,
+        };
     }
-    let upload = *method == Method::POST && (path == "/upload" || (path.starts_with("/videos/") && path.ends_with("/source")));
+    let upload = *method == Method::POST
+        && (path == "/upload" || (path.starts_with("/videos/") && path.ends_with("/source")));
     let bucket = if upload {
         Bucket::Uploads
     } else if *method == Method::GET || *method == Method::HEAD {
@@ -191,21 +199,35 @@ fn hostile(req: &Request) -> Option<ApiError> {
     }
     for segment in req.uri().path().split('/') {
         let decoded = percent_decode(segment);
-        if decoded == ".." || decoded == "." || decoded.contains(['/', '\\', '\0']) || decoded.len() > 256 {
-            return Some(ApiError::new(StatusCode::NOT_FOUND, "unrecognized-request-url", "Unrecognized request URL."));
+        if decoded == ".."
+            || decoded == "."
+            || decoded.contains(['/', '\\', '\0'])
+            || decoded.len() > 256
+        {
+            return Some(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unrecognized-request-url",
+                "Unrecognized request URL.",
+            ));
         }
     }
     None
 }
 
 fn percent_decode(segment: &str) -> String {
-    form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 /// Axum answers its own refusals (a JSON body over the limit, say) in plain text; api.video
 /// answers everything in problem+json, so this rewrites them, keeping status and text.
 async fn as_problem(resp: Response) -> Response {
-    let plain = resp.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
     if !plain || !(resp.status().is_client_error() || resp.status().is_server_error()) {
         return resp;
     }
@@ -213,11 +235,15 @@ async fn as_problem(resp: Response) -> Response {
     let text = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
     let (slug, title) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "The payload is too large."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "The media type is not supported."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported-media-type", "The media type is not supported.")
+        }
         s if s.is_server_error() => ("internal-error", "An internal error occurred."),
         _ => ("invalid-payload", "The payload is invalid."),
     };
-    ApiError::new(status, slug, title).detail(String::from_utf8_lossy(&text).into_owned()).into_response()
+    ApiError::new(status, slug, title)
+        .detail(String::from_utf8_lossy(&text).into_owned())
+        .into_response()
 }
 
 /// Faults, auth and rate limits, in that order, for every request.
@@ -239,15 +265,20 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
     if class.api {
         if let Some(left) = app.faults.storm_remaining() {
             let secs = left.as_secs_f64().ceil().max(1.0) as u64;
-            let mut resp = refuse(ApiError::too_many_requests().detail("injected 429 storm"), req).await;
+            let mut resp =
+                refuse(ApiError::too_many_requests().detail("injected 429 storm"), req).await;
             for name in ["retry-after", "x-ratelimit-retry-after"] {
                 resp.headers_mut().insert(name, secs.into());
             }
             return resp;
         }
         if app.faults.should_fail() {
-            let err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service-unavailable", "The service is temporarily unavailable.")
-                .detail("injected fault (--fail-rate)");
+            let err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "The service is temporarily unavailable.",
+            )
+            .detail("injected fault (--fail-rate)");
             return refuse(err, req).await;
         }
     }
@@ -268,8 +299,14 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
     };
     let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
     let handled = decision.as_ref().is_none_or(|d| d.allowed);
-    let mut resp = if handled { as_problem(next.run(req).await).await } else { refuse(ApiError::too_many_requests(), req).await };
-    if let Some(refused) = late_refusal.and_then(|r| r.lock().unwrap_or_else(|p| p.into_inner()).take()) {
+    let mut resp = if handled {
+        as_problem(next.run(req).await).await
+    } else {
+        refuse(ApiError::too_many_requests(), req).await
+    };
+    if let Some(refused) =
+        late_refusal.and_then(|r| r.lock().unwrap_or_else(|p| p.into_inner()).take())
+    {
         // The body ended with credentials that no longer hold: the handler saw a broken body and
         // stored nothing; the client gets the refusal.
         return refused.into_response();
@@ -296,24 +333,35 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
 fn has_body(req: &Request) -> bool {
     let headers = req.headers();
     headers.contains_key(axum::http::header::TRANSFER_ENCODING)
-        || headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()).is_some_and(|n| n > 0)
+        || headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
 }
 
 /// `--auth-after-body`: the request's body, its credentials checked when its last byte has
 /// arrived (by its length; at its end when it is chunked), before that byte is passed on. A
 /// refusal breaks the body off there (so the handler stores nothing) and is left in the returned
 /// slot for the gate to answer.
-fn check_auth_at_end(app: &Arc<App>, req: Request) -> (Request, Arc<std::sync::Mutex<Option<ApiError>>>) {
+fn check_auth_at_end(
+    app: &Arc<App>,
+    req: Request,
+) -> (Request, Arc<std::sync::Mutex<Option<ApiError>>>) {
     let refusal = Arc::new(std::sync::Mutex::new(None));
     let (parts, body) = req.into_parts();
-    let expected = parts.headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let expected = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let check = {
         let (app, headers, slot) = (app.clone(), parts.headers.clone(), refusal.clone());
         move || match app.auth.check(&headers) {
             Ok(()) => Ok(()),
             Err(e) => {
                 *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                Err(axum::Error::new(std::io::Error::other("the credentials no longer hold at the end of the body")))
+                Err(axum::Error::new(std::io::Error::other(
+                    "the credentials no longer hold at the end of the body",
+                )))
             }
         }
     };
@@ -349,7 +397,12 @@ fn gateway_error(status: StatusCode) -> Response {
     let body = format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
     );
-    (status, [(axum::http::header::CONTENT_TYPE, "text/html"), (axum::http::header::SERVER, "nginx")], body).into_response()
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "text/html"), (axum::http::header::SERVER, "nginx")],
+        body,
+    )
+        .into_response()
 }
 
 /// The router with every route and the gate, over `app`.
@@ -362,7 +415,10 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// Builds the shared state: opens the data folder, loads keys, starts the limiter and dice.
 /// Blocks (disk); call from `spawn_blocking` or before the runtime is busy.
-pub fn open_app(config: &ServerConfig, public_url: String) -> Result<(App, Option<ApiKey>), ServerError> {
+pub fn open_app(
+    config: &ServerConfig,
+    public_url: String,
+) -> Result<(App, Option<ApiKey>), ServerError> {
     let data_err = |source| ServerError::Data { path: config.data_dir.clone(), source };
     std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
     let mut keys = config.api_keys.clone();
@@ -372,7 +428,9 @@ pub fn open_app(config: &ServerConfig, public_url: String) -> Result<(App, Optio
         generated = Some(key.clone());
         keys.push(key);
     }
-    let store = store::Store::open(&config.data_dir, config.discard).map_err(data_err)?.with_unfinished_ttl(config.faults.unfinished_ttl);
+    let store = store::Store::open(&config.data_dir, config.discard)
+        .map_err(data_err)?
+        .with_unfinished_ttl(config.faults.unfinished_ttl);
     let auth = auth::Auth::open(&config.data_dir, keys, config.token_ttl).map_err(data_err)?;
     let app = App {
         store,
@@ -428,13 +486,21 @@ pub struct Server {
 impl Server {
     /// Binds `addr` (port 0 picks a free one), opens the data folder and starts serving.
     pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<Server, ServerError> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let listener =
+            TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
         let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
         let url = format!("http://{local}");
-        let public_url = config.public_url.clone().unwrap_or_else(|| url.clone()).trim_end_matches('/').to_owned();
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| url.clone())
+            .trim_end_matches('/')
+            .to_owned();
         let bandwidth = config.faults.bandwidth;
         let (app, generated_key) =
-            tokio::task::spawn_blocking(move || open_app(&config, public_url)).await.expect("opening the data folder does not panic")?;
+            tokio::task::spawn_blocking(move || open_app(&config, public_url))
+                .await
+                .expect("opening the data folder does not panic")?;
         let app = Arc::new(app);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, app.clone(), bandwidth, async move {

@@ -99,7 +99,12 @@ pub struct FaultyStream {
 
 impl FaultyStream {
     /// Wraps an accepted stream of `conn`; `bandwidth` caps it each way, in bytes per second.
-    pub fn new(inner: TcpStream, bandwidth: Option<u64>, conn: Arc<Conn>, timeouts: Timeouts) -> Self {
+    pub fn new(
+        inner: TcpStream,
+        bandwidth: Option<u64>,
+        conn: Arc<Conn>,
+        timeouts: Timeouts,
+    ) -> Self {
         if let Err(e) = inner.set_nodelay(true) {
             tracing::warn!(%e, "could not set TCP_NODELAY");
         }
@@ -123,8 +128,11 @@ impl FaultyStream {
     /// While a read waits: fails once the connection's read deadline has passed, else arranges to
     /// be woken at it.
     fn poll_watchdog(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        let Some(deadline) = self.conn.read_deadline(&self.timeouts, cx.waker()) else { return Ok(()) };
-        let sleep = self.watchdog.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let Some(deadline) = self.conn.read_deadline(&self.timeouts, cx.waker()) else {
+            return Ok(());
+        };
+        let sleep =
+            self.watchdog.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         if sleep.deadline() != deadline {
             sleep.as_mut().reset(deadline);
         }
@@ -134,7 +142,11 @@ impl FaultyStream {
         Ok(())
     }
 
-    fn poll_read_paced(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read_paced(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let Some(pacer) = self.read_pacer.as_mut() else {
             return Pin::new(&mut self.inner).poll_read(cx, buf);
         };
@@ -155,14 +167,21 @@ impl FaultyStream {
         if self.kill.load(Ordering::SeqCst) {
             // Zero linger turns the close into a RST, as a real dropped connection looks.
             let _ = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO));
-            return Err(io::Error::new(io::ErrorKind::ConnectionReset, "connection reset (injected fault)"));
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "connection reset (injected fault)",
+            ));
         }
         Ok(())
     }
 }
 
 impl AsyncRead for FaultyStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.check_kill()?;
         let before = buf.filled().len();
@@ -183,7 +202,11 @@ impl AsyncRead for FaultyStream {
 }
 
 impl AsyncWrite for FaultyStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.check_kill()?;
         let Some(pacer) = this.write_pacer.as_mut() else {
@@ -196,7 +219,11 @@ impl AsyncWrite for FaultyStream {
         Poll::Ready(Ok(n))
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.write_pacer.is_some() {
             let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);

@@ -58,7 +58,12 @@ impl ApiError {
 
     /// `404 resource-not-found` for the parameter `name`.
     pub fn not_found(name: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "resource-not-found", "The requested resource was not found.").name(name)
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "resource-not-found",
+            "The requested resource was not found.",
+        )
+        .name(name)
     }
 
     /// `400 invalid-attribute` for the body member `name`.
@@ -68,7 +73,9 @@ impl ApiError {
 
     /// `400 invalid-query-parameter` for the query parameter `name`.
     pub fn invalid_query(name: &str, detail: impl Into<String>) -> Self {
-        Self::bad_request("invalid-query-parameter", "A query parameter is invalid.").name(name).detail(detail)
+        Self::bad_request("invalid-query-parameter", "A query parameter is invalid.")
+            .name(name)
+            .detail(detail)
     }
 
     /// `400 invalid-payload`: the body is missing or is not the JSON expected.
@@ -79,7 +86,12 @@ impl ApiError {
     /// `500` for a fault of the server itself (disk, I/O). The cause is logged, not sent.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!(%err, "{context}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-server-error", "An internal error occurred.").detail(context.to_owned())
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-server-error",
+            "An internal error occurred.",
+        )
+        .detail(context.to_owned())
     }
 
     /// `429 too-many-requests`.
@@ -110,7 +122,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         response
     }
 }

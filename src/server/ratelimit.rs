@@ -67,7 +67,12 @@ impl RateLimiter {
     /// Limits starting now.
     pub fn new(limits: RateLimits) -> Self {
         let w = |q: Option<Quota>| q.map(|quota| Window { quota, used: Mutex::new((0, 0)) });
-        RateLimiter { start: Instant::now(), uploads: w(limits.uploads), writes: w(limits.writes), reads: w(limits.reads) }
+        RateLimiter {
+            start: Instant::now(),
+            uploads: w(limits.uploads),
+            writes: w(limits.writes),
+            reads: w(limits.reads),
+        }
     }
 
     fn window(&self, bucket: Bucket) -> Option<&Window> {
@@ -93,7 +98,8 @@ impl RateLimiter {
         let elapsed = self.start.elapsed();
         let window_nanos = w.quota.window.as_nanos().max(1);
         let index = (elapsed.as_nanos() / window_nanos) as u64;
-        let reset_at = Duration::from_nanos(((index as u128 + 1) * window_nanos).min(u64::MAX as u128) as u64);
+        let reset_at =
+            Duration::from_nanos(((index as u128 + 1) * window_nanos).min(u64::MAX as u128) as u64);
         let reset_in = reset_at.saturating_sub(elapsed);
         let mut used = w.used.lock().unwrap_or_else(|p| p.into_inner());
         if used.0 != index {
@@ -103,7 +109,12 @@ impl RateLimiter {
         if allowed && take {
             used.1 += 1;
         }
-        Some(Decision { allowed, limit: w.quota.limit, remaining: w.quota.limit - used.1, reset_in })
+        Some(Decision {
+            allowed,
+            limit: w.quota.limit,
+            remaining: w.quota.limit - used.1,
+            reset_in,
+        })
     }
 }
 

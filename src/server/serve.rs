@@ -57,7 +57,12 @@ pub async fn serve(
     tracing::info!(max_connections = limit, "accepting connections");
     let draining = CancellationToken::new();
     let service = TowerToHyperService::new(router);
-    let shared = Arc::new(Shared { service, timeouts: config.timeouts(), bandwidth, draining: draining.clone() });
+    let shared = Arc::new(Shared {
+        service,
+        timeouts: config.timeouts(),
+        bandwidth,
+        draining: draining.clone(),
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -122,7 +127,12 @@ struct Shared {
 }
 
 /// Serves one connection until it ends or is told to close.
-async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr, registration: conns::Registration) {
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    registration: conns::Registration,
+) {
     let conn = registration.conn().clone();
     let io = FaultyStream::new(stream, shared.bandwidth, conn.clone(), shared.timeouts);
     let meta = io.meta(remote);
@@ -135,11 +145,14 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, remote: Socket
             let (mut parts, body) = req.into_parts();
             parts.extensions.insert(ConnectInfo(meta.clone()));
             let body = Body::new(WatchedBody::new(body, body_timeout, conn.clone()));
-            let answer = hyper::service::Service::call(&shared.service, Request::from_parts(parts, body));
+            let answer =
+                hyper::service::Service::call(&shared.service, Request::from_parts(parts, body));
             async move {
                 let Ok(response) = answer.await;
                 // The request stays in flight until its answer has been written to the end.
-                Ok::<_, Infallible>(response.map(|body| Body::new(GuardedBody { inner: body, _guard: guard })))
+                Ok::<_, Infallible>(
+                    response.map(|body| Body::new(GuardedBody { inner: body, _guard: guard })),
+                )
             }
         })
     };
@@ -202,7 +215,10 @@ impl hyper::body::Body for WatchedBody {
     type Data = Bytes;
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
@@ -211,7 +227,8 @@ impl hyper::body::Body for WatchedBody {
             }
             Poll::Pending => {
                 let deadline = tokio::time::Instant::now() + this.timeout;
-                let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                let sleep =
+                    this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
                 if !this.armed {
                     this.armed = true;
                     sleep.as_mut().reset(deadline);
@@ -245,7 +262,10 @@ impl hyper::body::Body for GuardedBody {
     type Data = Bytes;
     type Error = axum::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         Pin::new(&mut self.get_mut().inner).poll_frame(cx)
     }
 

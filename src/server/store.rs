@@ -132,7 +132,10 @@ impl Store {
         let mut max_seq = 0;
         for entry in fs::read_dir(root.join("videos"))? {
             let dir = entry?.path();
-            let record: VideoRecord = match fs::read(dir.join("video.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+            let record: VideoRecord = match fs::read(dir.join("video.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
                 Some(r) => r,
                 None => {
                     // A folder whose record never became durable: the create was not acknowledged.
@@ -152,14 +155,21 @@ impl Store {
                 }
             }
             max_seq = max_seq.max(record.seq);
-            let state = VideoState { upload: UploadState::from_chunks(chunks), record, deleted: false };
-            videos.insert(state.record.video_id.clone(), Arc::new(VideoSlot { dir, state: Mutex::new(state) }));
+            let state =
+                VideoState { upload: UploadState::from_chunks(chunks), record, deleted: false };
+            videos.insert(
+                state.record.video_id.clone(),
+                Arc::new(VideoSlot { dir, state: Mutex::new(state) }),
+            );
         }
         let mut tokens = HashMap::new();
         for entry in fs::read_dir(root.join("tokens"))? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "json") {
-                if let Some(t) = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<UploadToken>(&b).ok()) {
+                if let Some(t) = fs::read(&path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<UploadToken>(&b).ok())
+                {
                     tokens.insert(t.token.clone(), t);
                 }
             }
@@ -190,7 +200,11 @@ impl Store {
         let Some(ttl) = self.unfinished_ttl else { return false };
         !state.upload.is_complete()
             && state.record.source.is_none()
-            && state.record.created_at.checked_add_signed(ttl).is_some_and(|deadline| deadline <= now)
+            && state
+                .record
+                .created_at
+                .checked_add_signed(ttl)
+                .is_some_and(|deadline| deadline <= now)
     }
 
     /// Deletes an expired video: out of memory at once, then its folder. Called from handlers on
@@ -205,7 +219,10 @@ impl Store {
                 videos.remove(id);
             }
         }
-        tracing::info!(video = id, "deleting a video whose upload was not finished in time (--unfinished-ttl)");
+        tracing::info!(
+            video = id,
+            "deleting a video whose upload was not finished in time (--unfinished-ttl)"
+        );
         if let Err(e) = fs::remove_dir_all(&slot.dir) {
             tracing::warn!(video = id, error = %e, "cannot remove the folder of an expired video");
         }
@@ -238,7 +255,14 @@ impl Store {
         write_atomic(&dir.join("video.json"), &serde_json::to_vec_pretty(&record)?)?;
         fsync_dir(&self.root.join("videos"))?;
         let id = record.video_id.clone();
-        let slot = Arc::new(VideoSlot { dir, state: Mutex::new(VideoState { record, upload: UploadState::default(), deleted: false }) });
+        let slot = Arc::new(VideoSlot {
+            dir,
+            state: Mutex::new(VideoState {
+                record,
+                upload: UploadState::default(),
+                deleted: false,
+            }),
+        });
         lock(&self.videos).insert(id, slot.clone());
         Ok(slot)
     }
@@ -256,8 +280,12 @@ impl Store {
 
     /// The videos whose record `pick` takes, each with what `pick` took from it (a sort key, say):
     /// no record is copied. Unfinished uploads past their time are deleted on the way.
-    pub fn slots_where<K>(&self, pick: impl Fn(&VideoRecord) -> Option<K>) -> Vec<(K, Arc<VideoSlot>)> {
-        let slots: Vec<_> = lock(&self.videos).iter().map(|(id, s)| (id.clone(), s.clone())).collect();
+    pub fn slots_where<K>(
+        &self,
+        pick: impl Fn(&VideoRecord) -> Option<K>,
+    ) -> Vec<(K, Arc<VideoSlot>)> {
+        let slots: Vec<_> =
+            lock(&self.videos).iter().map(|(id, s)| (id.clone(), s.clone())).collect();
         let now = Utc::now();
         let mut expired = Vec::new();
         let records = slots
@@ -301,14 +329,21 @@ impl Store {
 
     /// Admits a received chunk of `len` bytes (already fsynced at `file`, or discarded when
     /// `file` is `None`) and makes it part of the video. Returns whether the source is complete.
-    pub fn commit_chunk(&self, slot: &VideoSlot, range: Option<ContentRange>, file: Option<&Path>, len: u64) -> Result<bool, ApiError> {
+    pub fn commit_chunk(
+        &self,
+        slot: &VideoSlot,
+        range: Option<ContentRange>,
+        file: Option<&Path>,
+        len: u64,
+    ) -> Result<bool, ApiError> {
         let mut state = slot.lock();
         if state.deleted {
             return Err(ApiError::not_found("videoId"));
         }
         let key = state.upload.admit(range, len)?;
         if let Some(file) = file {
-            fs::rename(file, slot.dir.join(key.file_name())).map_err(|e| ApiError::internal("storing the chunk", e))?;
+            fs::rename(file, slot.dir.join(key.file_name()))
+                .map_err(|e| ApiError::internal("storing the chunk", e))?;
             fsync_dir(&slot.dir).map_err(|e| ApiError::internal("storing the chunk", e))?;
         }
         state.upload.apply(key, len);
@@ -323,12 +358,20 @@ impl Store {
         if self.discard || !state.upload.is_complete() {
             return None;
         }
-        Some(state.upload.segments().into_iter().map(|(key, len)| (slot.dir.join(key.file_name()), len)).collect())
+        Some(
+            state
+                .upload
+                .segments()
+                .into_iter()
+                .map(|(key, len)| (slot.dir.join(key.file_name()), len))
+                .collect(),
+        )
     }
 
     /// Creates and stores an upload token.
     pub fn create_token(&self, ttl: u64, now: DateTime<Utc>) -> io::Result<UploadToken> {
-        let expires_at = (ttl > 0).then(|| now + chrono::Duration::seconds(ttl.min(i64::MAX as u64 / 1000) as i64));
+        let expires_at = (ttl > 0)
+            .then(|| now + chrono::Duration::seconds(ttl.min(i64::MAX as u64 / 1000) as i64));
         let token = UploadToken { token: new_id("to"), ttl, created_at: now, expires_at };
         write_atomic(&self.token_path(&token.token), &serde_json::to_vec_pretty(&token)?)?;
         lock(&self.tokens).insert(token.token.clone(), token.clone());
@@ -368,12 +411,21 @@ mod tests {
     fn state_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), false).unwrap();
-        let record = VideoRecord::create(new_id("vi"), store.next_seq(), Utc::now(), br#"{"title":"a"}"#).unwrap();
+        let record =
+            VideoRecord::create(new_id("vi"), store.next_seq(), Utc::now(), br#"{"title":"a"}"#)
+                .unwrap();
         let id = record.video_id.clone();
         let slot = store.insert_video(record).unwrap();
         let f = store.incoming_path();
         fs::write(&f, vec![7u8; 6 * 1024 * 1024]).unwrap();
-        let complete = store.commit_chunk(&slot, Some(ContentRange::Part { part: 1, total: Some(2) }), Some(&f), 6 * 1024 * 1024).unwrap();
+        let complete = store
+            .commit_chunk(
+                &slot,
+                Some(ContentRange::Part { part: 1, total: Some(2) }),
+                Some(&f),
+                6 * 1024 * 1024,
+            )
+            .unwrap();
         assert!(!complete);
         let token = store.create_token(0, Utc::now()).unwrap();
         fs::write(store.incoming_path(), b"half a body").unwrap();
@@ -381,9 +433,16 @@ mod tests {
 
         let store = Store::open(dir.path(), false).unwrap();
         let slot = store.video(&id).expect("video reloaded");
-        assert_eq!(slot.lock().upload.ingest_json()["receivedParts"]["parts"], serde_json::json!([1]));
+        assert_eq!(
+            slot.lock().upload.ingest_json()["receivedParts"]["parts"],
+            serde_json::json!([1])
+        );
         assert!(store.active_token(&token.token, Utc::now()).is_some());
-        assert_eq!(fs::read_dir(dir.path().join("incoming")).unwrap().count(), 0, "unacknowledged bodies are dropped");
+        assert_eq!(
+            fs::read_dir(dir.path().join("incoming")).unwrap().count(),
+            0,
+            "unacknowledged bodies are dropped"
+        );
         assert!(store.next_seq() > 1);
     }
 }

@@ -22,9 +22,12 @@ pub enum ContentRange {
 }
 
 fn malformed(value: &str) -> ApiError {
-    ApiError::bad_request("video-content-range-malformed", "The \"Content-Range\" header is malformed.")
-        .name("Content-Range")
-        .detail(format!("`{value}` is neither `bytes FROM-TO/TOTAL` nor `part N/TOTAL` nor `part N/*`"))
+    ApiError::bad_request(
+        "video-content-range-malformed",
+        "The \"Content-Range\" header is malformed.",
+    )
+    .name("Content-Range")
+    .detail(format!("`{value}` is neither `bytes FROM-TO/TOTAL` nor `part N/TOTAL` nor `part N/*`"))
 }
 
 /// Parses `bytes FROM-TO/TOTAL`, `part N/TOTAL` or `part N/*` (spec grammar, API.md §3.1).
@@ -109,7 +112,11 @@ impl ChunkKey {
         let rest = stem.strip_prefix("bytes-")?;
         let (range, total) = rest.split_once("-of-")?;
         let (from, to) = range.split_once('-')?;
-        Some(ChunkKey::Bytes { from: from.parse().ok()?, to: to.parse().ok()?, total: total.parse().ok()? })
+        Some(ChunkKey::Bytes {
+            from: from.parse().ok()?,
+            to: to.parse().ok()?,
+            total: total.parse().ok()?,
+        })
     }
 }
 
@@ -141,7 +148,10 @@ pub fn no_file() -> ApiError {
 
 /// `400 uploaded-file-multiple-files`.
 pub fn multiple_files() -> ApiError {
-    file_error("uploaded-file-multiple-files", "There is more than one uploaded file in the request.")
+    file_error(
+        "uploaded-file-multiple-files",
+        "There is more than one uploaded file in the request.",
+    )
 }
 
 impl UploadState {
@@ -160,14 +170,19 @@ impl UploadState {
             Session::Empty => false,
             Session::Single { .. } => true,
             Session::Parts { parts, total } => total.is_some_and(|t| parts.len() as u64 == t),
-            Session::Bytes { ranges, total } => ranges.iter().map(|(f, t)| t - f + 1).sum::<u64>() == *total,
+            Session::Bytes { ranges, total } => {
+                ranges.iter().map(|(f, t)| t - f + 1).sum::<u64>() == *total
+            }
         }
     }
 
     /// The header rules, checked before the body is read (API.md §3).
     pub fn precheck(&self, range: Option<ContentRange>) -> Result<(), ApiError> {
         if self.is_complete() {
-            return Err(ApiError::bad_request("video-source-already-uploaded", "The source of the video is already uploaded."));
+            return Err(ApiError::bad_request(
+                "video-source-already-uploaded",
+                "The source of the video is already uploaded.",
+            ));
         }
         match (range, &self.session) {
             (None, Session::Empty) => Ok(()),
@@ -229,7 +244,10 @@ impl UploadState {
                         "video-content-range-by-bytes-range-mismatch",
                         "The Content-Range does not match the uploaded file size.",
                     )
-                    .detail(format!("the range {from}-{to} holds {} bytes but the file has {len}", to - from + 1)));
+                    .detail(format!(
+                        "the range {from}-{to} holds {} bytes but the file has {len}",
+                        to - from + 1
+                    )));
                 }
                 Ok(ChunkKey::Bytes { from, to, total })
             }
@@ -267,10 +285,14 @@ impl UploadState {
         match &self.session {
             Session::Empty => Vec::new(),
             Session::Single { size } => vec![(ChunkKey::Single, *size)],
-            Session::Parts { parts, .. } => parts.iter().map(|(&part, &(len, total))| (ChunkKey::Part { part, total }, len)).collect(),
-            Session::Bytes { ranges, total } => {
-                ranges.iter().map(|(&from, &to)| (ChunkKey::Bytes { from, to, total: *total }, to - from + 1)).collect()
-            }
+            Session::Parts { parts, .. } => parts
+                .iter()
+                .map(|(&part, &(len, total))| (ChunkKey::Part { part, total }, len))
+                .collect(),
+            Session::Bytes { ranges, total } => ranges
+                .iter()
+                .map(|(&from, &to)| (ChunkKey::Bytes { from, to, total: *total }, to - from + 1))
+                .collect(),
         }
     }
 
@@ -279,7 +301,9 @@ impl UploadState {
         match &self.session {
             Session::Empty => None,
             Session::Single { size } => Some(*size),
-            Session::Parts { parts, .. } => self.is_complete().then(|| parts.values().map(|(len, _)| len).sum()),
+            Session::Parts { parts, .. } => {
+                self.is_complete().then(|| parts.values().map(|(len, _)| len).sum())
+            }
             Session::Bytes { total, .. } => Some(*total),
         }
     }
@@ -298,12 +322,16 @@ impl UploadState {
         }
         ingest.insert("filesize".into(), json!(self.filesize()));
         let received_bytes: Vec<Value> = match &self.session {
-            Session::Bytes { ranges, total } => ranges.iter().map(|(f, t)| json!({"from": f, "to": t, "total": total})).collect(),
+            Session::Bytes { ranges, total } => {
+                ranges.iter().map(|(f, t)| json!({"from": f, "to": t, "total": total})).collect()
+            }
             _ => Vec::new(),
         };
         ingest.insert("receivedBytes".into(), Value::Array(received_bytes));
         let received_parts = match &self.session {
-            Session::Parts { parts, total } => json!({"parts": parts.keys().collect::<Vec<_>>(), "total": total}),
+            Session::Parts { parts, total } => {
+                json!({"parts": parts.keys().collect::<Vec<_>>(), "total": total})
+            }
             _ => json!({"parts": [], "total": null}),
         };
         ingest.insert("receivedParts".into(), received_parts);
@@ -318,18 +346,30 @@ fn check_part(
     received: Option<&BTreeMap<u64, (u64, Option<u64>)>>,
 ) -> Result<(), ApiError> {
     if part == 0 {
-        return Err(part_error("video-content-range-by-part-part-zero", "The part number must be greater than 0."));
+        return Err(part_error(
+            "video-content-range-by-part-part-zero",
+            "The part number must be greater than 0.",
+        ));
     }
     if total == Some(0) {
-        return Err(part_error("video-content-range-by-part-total-parts-zero", "The total number of parts must be greater than 0."));
+        return Err(part_error(
+            "video-content-range-by-part-total-parts-zero",
+            "The total number of parts must be greater than 0.",
+        ));
     }
     if part > MAX_PARTS {
-        return Err(part_error("video-content-range-by-part-part-too-high-allowed", "The part number is too high.")
-            .detail(format!("the part number must be lower than or equal to {MAX_PARTS}")));
+        return Err(part_error(
+            "video-content-range-by-part-part-too-high-allowed",
+            "The part number is too high.",
+        )
+        .detail(format!("the part number must be lower than or equal to {MAX_PARTS}")));
     }
     if total.is_some_and(|t| t > MAX_PARTS) {
-        return Err(part_error("video-content-range-by-part-total-parts-too-high", "The total number of parts is too high.")
-            .detail(format!("the total number of parts must be lower than or equal to {MAX_PARTS}")));
+        return Err(part_error(
+            "video-content-range-by-part-total-parts-too-high",
+            "The total number of parts is too high.",
+        )
+        .detail(format!("the total number of parts must be lower than or equal to {MAX_PARTS}")));
     }
     if let (Some(t), Some(k)) = (total, known) {
         if t != k {
@@ -351,32 +391,55 @@ fn check_part(
     }
     if let (Some(t), Some(max)) = (total, received.and_then(|r| r.keys().next_back())) {
         if t < *max {
-            return Err(part_error("video-content-range-by-part-total-parts-too-low", "The total number of parts is too low.")
-                .detail(format!("part {max} was already received")));
+            return Err(part_error(
+                "video-content-range-by-part-total-parts-too-low",
+                "The total number of parts is too low.",
+            )
+            .detail(format!("part {max} was already received")));
         }
     }
     if received.is_some_and(|r| r.contains_key(&part)) {
-        return Err(part_error("video-content-range-by-part-part-already-sent", "This part has already been sent.")
-            .detail(format!("part {part} was already received")));
+        return Err(part_error(
+            "video-content-range-by-part-part-already-sent",
+            "This part has already been sent.",
+        )
+        .detail(format!("part {part} was already received")));
     }
     Ok(())
 }
 
-fn check_bytes(from: u64, to: u64, total: u64, received: Option<(&BTreeMap<u64, u64>, u64)>) -> Result<(), ApiError> {
+fn check_bytes(
+    from: u64,
+    to: u64,
+    total: u64,
+    received: Option<(&BTreeMap<u64, u64>, u64)>,
+) -> Result<(), ApiError> {
     let e = part_error;
     if total == 0 {
-        return Err(e("video-content-range-by-bytes-total-bytes-zero", "The total number of bytes must be greater than 0."));
+        return Err(e(
+            "video-content-range-by-bytes-total-bytes-zero",
+            "The total number of bytes must be greater than 0.",
+        ));
     }
     if total > MAX_TOTAL_BYTES {
-        return Err(e("video-content-range-by-bytes-total-bytes-too-high", "The total number of bytes is too high.")
-            .detail(format!("the total must be lower than or equal to {MAX_TOTAL_BYTES}")));
+        return Err(e(
+            "video-content-range-by-bytes-total-bytes-too-high",
+            "The total number of bytes is too high.",
+        )
+        .detail(format!("the total must be lower than or equal to {MAX_TOTAL_BYTES}")));
     }
     if to > MAX_TOTAL_BYTES - 1 {
-        return Err(e("video-content-range-by-bytes-to-byte-too-high-allowed", "The range end is too high.")
-            .detail(format!("the range end must be lower than or equal to {}", MAX_TOTAL_BYTES - 1)));
+        return Err(e(
+            "video-content-range-by-bytes-to-byte-too-high-allowed",
+            "The range end is too high.",
+        )
+        .detail(format!("the range end must be lower than or equal to {}", MAX_TOTAL_BYTES - 1)));
     }
     if from > to {
-        return Err(e("video-content-range-by-bytes-from-byte-too-high", "The range start is higher than the range end."));
+        return Err(e(
+            "video-content-range-by-bytes-from-byte-too-high",
+            "The range start is higher than the range end.",
+        ));
     }
     if to >= total {
         return Err(e(
@@ -387,8 +450,11 @@ fn check_bytes(from: u64, to: u64, total: u64, received: Option<(&BTreeMap<u64, 
     if let Some((ranges, known)) = received {
         if let Some(max_to) = ranges.values().max() {
             if total <= *max_to {
-                return Err(e("video-content-range-by-bytes-total-bytes-too-low", "The total number of bytes is too low.")
-                    .detail(format!("byte {max_to} was already received")));
+                return Err(e(
+                    "video-content-range-by-bytes-total-bytes-too-low",
+                    "The total number of bytes is too low.",
+                )
+                .detail(format!("byte {max_to} was already received")));
             }
         }
         if total != known {
@@ -413,8 +479,11 @@ fn check_bytes(from: u64, to: u64, total: u64, received: Option<(&BTreeMap<u64, 
         // reach into [from, to].
         if let Some((&f, &t)) = ranges.range(..=to).next_back() {
             if t >= from {
-                return Err(e("video-content-range-by-bytes-range-overlap", "The range overlaps a range already received.")
-                    .detail(format!("bytes {f}-{t} were already received")));
+                return Err(e(
+                    "video-content-range-by-bytes-range-overlap",
+                    "The range overlaps a range already received.",
+                )
+                .detail(format!("bytes {f}-{t} were already received")));
             }
         }
     }
@@ -433,9 +502,18 @@ mod tests {
 
     #[test]
     fn parses_the_spec_grammar() {
-        assert_eq!(parse_content_range("part 3/*").unwrap(), ContentRange::Part { part: 3, total: None });
-        assert_eq!(parse_content_range("part 1/1").unwrap(), ContentRange::Part { part: 1, total: Some(1) });
-        assert_eq!(parse_content_range("bytes 0-9/10").unwrap(), ContentRange::Bytes { from: 0, to: 9, total: 10 });
+        assert_eq!(
+            parse_content_range("part 3/*").unwrap(),
+            ContentRange::Part { part: 3, total: None }
+        );
+        assert_eq!(
+            parse_content_range("part 1/1").unwrap(),
+            ContentRange::Part { part: 1, total: Some(1) }
+        );
+        assert_eq!(
+            parse_content_range("bytes 0-9/10").unwrap(),
+            ContentRange::Bytes { from: 0, to: 9, total: 10 }
+        );
         for bad in [
             "",
             "part",
@@ -476,9 +554,16 @@ mod tests {
         }
         assert!(s.is_complete());
         assert_eq!(s.filesize(), Some(11 * MIB + 10));
-        let order: Vec<u64> = s.segments().iter().map(|(k, _)| if let ChunkKey::Part { part, .. } = k { *part } else { 0 }).collect();
+        let order: Vec<u64> = s
+            .segments()
+            .iter()
+            .map(|(k, _)| if let ChunkKey::Part { part, .. } = k { *part } else { 0 })
+            .collect();
         assert_eq!(order, vec![1, 2, 3]);
-        assert_eq!(slug(s.precheck(Some(ContentRange::Part { part: 1, total: Some(3) }))), "video-source-already-uploaded");
+        assert_eq!(
+            slug(s.precheck(Some(ContentRange::Part { part: 1, total: Some(3) }))),
+            "video-source-already-uploaded"
+        );
     }
 
     #[test]
@@ -489,17 +574,38 @@ mod tests {
         let p = |part, total| Some(ContentRange::Part { part, total });
         assert_eq!(slug(s.precheck(p(0, None))), "video-content-range-by-part-part-zero");
         assert_eq!(slug(s.precheck(p(1, Some(0)))), "video-content-range-by-part-total-parts-zero");
-        assert_eq!(slug(s.precheck(p(10_001, None))), "video-content-range-by-part-part-too-high-allowed");
-        assert_eq!(slug(s.precheck(p(3, Some(10_001)))), "video-content-range-by-part-total-parts-too-high");
-        assert_eq!(slug(s.precheck(p(1, Some(1)))), "video-content-range-by-part-total-parts-too-low");
+        assert_eq!(
+            slug(s.precheck(p(10_001, None))),
+            "video-content-range-by-part-part-too-high-allowed"
+        );
+        assert_eq!(
+            slug(s.precheck(p(3, Some(10_001)))),
+            "video-content-range-by-part-total-parts-too-high"
+        );
+        assert_eq!(
+            slug(s.precheck(p(1, Some(1)))),
+            "video-content-range-by-part-total-parts-too-low"
+        );
         assert_eq!(slug(s.precheck(p(2, None))), "video-content-range-by-part-part-already-sent");
-        assert_eq!(slug(s.precheck(p(5, Some(4)))), "video-content-range-by-part-part-too-high-total");
-        assert_eq!(slug(s.admit(p(3, None), MIB)), "video-content-range-by-part-uploaded-file-too-small");
+        assert_eq!(
+            slug(s.precheck(p(5, Some(4)))),
+            "video-content-range-by-part-part-too-high-total"
+        );
+        assert_eq!(
+            slug(s.admit(p(3, None), MIB)),
+            "video-content-range-by-part-uploaded-file-too-small"
+        );
         assert_eq!(slug(s.admit(p(3, Some(3)), 0)), "uploaded-file-empty");
         s.apply(ChunkKey::Part { part: 4, total: Some(4) }, 10);
-        assert_eq!(slug(s.precheck(p(3, Some(5)))), "video-content-range-by-part-different-total-parts");
+        assert_eq!(
+            slug(s.precheck(p(3, Some(5)))),
+            "video-content-range-by-part-different-total-parts"
+        );
         assert_eq!(slug(s.precheck(p(5, None))), "video-content-range-by-part-part-too-high-total");
-        assert_eq!(slug(s.precheck(Some(ContentRange::Bytes { from: 0, to: 9, total: 10 }))), "video-content-range-started-with-part");
+        assert_eq!(
+            slug(s.precheck(Some(ContentRange::Bytes { from: 0, to: 9, total: 10 }))),
+            "video-content-range-started-with-part"
+        );
         assert_eq!(slug(s.precheck(None)), "video-content-range-already-initiated");
         // The part whose number is the known total is the last one and may be small.
         assert!(s.admit(p(3, None), 5 * MIB).is_ok());
@@ -512,17 +618,50 @@ mod tests {
         s.apply(ChunkKey::Bytes { from: 0, to: 5 * MIB - 1, total }, 5 * MIB);
         let b = |from, to, total| Some(ContentRange::Bytes { from, to, total });
         assert_eq!(slug(s.precheck(b(0, 0, 0))), "video-content-range-by-bytes-total-bytes-zero");
-        assert_eq!(slug(s.precheck(b(0, 1, MAX_TOTAL_BYTES + 1))), "video-content-range-by-bytes-total-bytes-too-high");
-        assert_eq!(slug(s.precheck(b(0, MAX_TOTAL_BYTES, MAX_TOTAL_BYTES))), "video-content-range-by-bytes-to-byte-too-high-allowed");
-        assert_eq!(slug(s.precheck(b(9, 8, total))), "video-content-range-by-bytes-from-byte-too-high");
-        assert_eq!(slug(s.precheck(b(0, total, total))), "video-content-range-by-bytes-to-byte-too-high-total");
-        assert_eq!(slug(s.precheck(b(0, 10, 4 * MIB))), "video-content-range-by-bytes-total-bytes-too-low");
-        assert_eq!(slug(s.precheck(b(5 * MIB, 10 * MIB - 1, 21 * MIB))), "video-content-range-by-bytes-different-total-bytes");
-        assert_eq!(slug(UploadState::default().precheck(b(0, 201 * MIB, 300 * MIB))), "video-content-range-by-bytes-range-too-large");
-        assert_eq!(slug(s.precheck(b(5 * MIB, 6 * MIB, total))), "video-content-range-by-bytes-range-too-small");
-        assert_eq!(slug(s.precheck(b(5 * MIB - 1, 10 * MIB, total))), "video-content-range-by-bytes-range-overlap");
-        assert_eq!(slug(s.admit(b(5 * MIB, 10 * MIB - 1, total), 5 * MIB - 1)), "video-content-range-by-bytes-range-mismatch");
-        assert_eq!(slug(s.precheck(Some(ContentRange::Part { part: 1, total: None }))), "video-content-range-started-with-bytes");
+        assert_eq!(
+            slug(s.precheck(b(0, 1, MAX_TOTAL_BYTES + 1))),
+            "video-content-range-by-bytes-total-bytes-too-high"
+        );
+        assert_eq!(
+            slug(s.precheck(b(0, MAX_TOTAL_BYTES, MAX_TOTAL_BYTES))),
+            "video-content-range-by-bytes-to-byte-too-high-allowed"
+        );
+        assert_eq!(
+            slug(s.precheck(b(9, 8, total))),
+            "video-content-range-by-bytes-from-byte-too-high"
+        );
+        assert_eq!(
+            slug(s.precheck(b(0, total, total))),
+            "video-content-range-by-bytes-to-byte-too-high-total"
+        );
+        assert_eq!(
+            slug(s.precheck(b(0, 10, 4 * MIB))),
+            "video-content-range-by-bytes-total-bytes-too-low"
+        );
+        assert_eq!(
+            slug(s.precheck(b(5 * MIB, 10 * MIB - 1, 21 * MIB))),
+            "video-content-range-by-bytes-different-total-bytes"
+        );
+        assert_eq!(
+            slug(UploadState::default().precheck(b(0, 201 * MIB, 300 * MIB))),
+            "video-content-range-by-bytes-range-too-large"
+        );
+        assert_eq!(
+            slug(s.precheck(b(5 * MIB, 6 * MIB, total))),
+            "video-content-range-by-bytes-range-too-small"
+        );
+        assert_eq!(
+            slug(s.precheck(b(5 * MIB - 1, 10 * MIB, total))),
+            "video-content-range-by-bytes-range-overlap"
+        );
+        assert_eq!(
+            slug(s.admit(b(5 * MIB, 10 * MIB - 1, total), 5 * MIB - 1)),
+            "video-content-range-by-bytes-range-mismatch"
+        );
+        assert_eq!(
+            slug(s.precheck(Some(ContentRange::Part { part: 1, total: None }))),
+            "video-content-range-started-with-bytes"
+        );
         // The last chunk may be small, and the ranges may come in any order.
         let key = s.admit(b(20 * MIB - 3, 20 * MIB - 1, total), 3).unwrap();
         s.apply(key, 3);

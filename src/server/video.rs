@@ -120,15 +120,23 @@ fn string_list(problems: &mut Problems, name: &str, v: &Value) -> Option<Vec<Str
 }
 
 /// A string member; `nullable` also takes `null` (as `Some(None)`).
-fn string(problems: &mut Problems, name: &str, v: &Value, nullable: bool) -> Option<Option<String>> {
+fn string(
+    problems: &mut Problems,
+    name: &str,
+    v: &Value,
+    nullable: bool,
+) -> Option<Option<String>> {
     let ok = v.is_string() || (nullable && v.is_null());
-    must(problems, name, ok, if nullable { "a string or null" } else { "a string" }).then(|| v.as_str().map(str::to_owned))
+    must(problems, name, ok, if nullable { "a string or null" } else { "a string" })
+        .then(|| v.as_str().map(str::to_owned))
 }
 
 fn parse_fields(map: &Map<String, Value>, creating: bool) -> Result<Fields, ApiError> {
     let mut p = Problems::default();
     let mut f = Fields::default();
-    let boolean = |p: &mut Problems, name: &str, v: &Value| must(p, name, v.is_boolean(), "a boolean").then(|| v.as_bool() == Some(true));
+    let boolean = |p: &mut Problems, name: &str, v: &Value| {
+        must(p, name, v.is_boolean(), "a boolean").then(|| v.as_bool() == Some(true))
+    };
     for (name, v) in map {
         match name.as_str() {
             "title" => f.title = string(&mut p, name, v, false).flatten(),
@@ -156,7 +164,12 @@ fn parse_fields(map: &Map<String, Value>, creating: bool) -> Result<Fields, ApiE
                         })
                         .collect::<Option<Vec<_>>>()
                 });
-                if must(&mut p, name, pairs.is_some(), "an array of {\"key\": string, \"value\": string} objects") {
+                if must(
+                    &mut p,
+                    name,
+                    pairs.is_some(),
+                    "an array of {\"key\": string, \"value\": string} objects",
+                ) {
                     f.metadata = pairs;
                 }
             }
@@ -168,7 +181,12 @@ fn parse_fields(map: &Map<String, Value>, creating: bool) -> Result<Fields, ApiE
             "playerId" => f.player_id = string(&mut p, name, v, true),
             "language" => {
                 let ok = v.is_null() || v.as_str().is_some_and(|l| LANGUAGES.contains(&l));
-                if must(&mut p, name, ok, "one of the supported languages (ar, ca, cs, …, zh) or null") {
+                if must(
+                    &mut p,
+                    name,
+                    ok,
+                    "one of the supported languages (ar, ca, cs, …, zh) or null",
+                ) {
                     f.language = Some(v.as_str().map(str::to_owned));
                 }
             }
@@ -190,14 +208,22 @@ fn parse_fields(map: &Map<String, Value>, creating: bool) -> Result<Fields, ApiE
         }
     }
     if creating && !map.contains_key("title") {
-        p.push(ApiError::bad_request("attribute-required", "This attribute is required.").name("title"));
+        p.push(
+            ApiError::bad_request("attribute-required", "This attribute is required.")
+                .name("title"),
+        );
     }
     p.into_result().map(|()| f)
 }
 
 impl VideoRecord {
     /// Validates a `POST /videos` body and builds the record.
-    pub fn create(video_id: String, seq: u64, now: DateTime<Utc>, body: &[u8]) -> Result<VideoRecord, ApiError> {
+    pub fn create(
+        video_id: String,
+        seq: u64,
+        now: DateTime<Utc>,
+        body: &[u8],
+    ) -> Result<VideoRecord, ApiError> {
         let f = parse_fields(&as_object(body)?, true)?;
         Ok(VideoRecord {
             video_id,
@@ -224,8 +250,14 @@ impl VideoRecord {
     }
 
     /// A record for a video created by `POST /upload` from the file name.
-    pub fn from_upload(video_id: String, seq: u64, now: DateTime<Utc>, title: String) -> VideoRecord {
-        let mut record = VideoRecord::create(video_id, seq, now, b"{\"title\":\"\"}").expect("a constant payload is valid");
+    pub fn from_upload(
+        video_id: String,
+        seq: u64,
+        now: DateTime<Utc>,
+        title: String,
+    ) -> VideoRecord {
+        let mut record = VideoRecord::create(video_id, seq, now, b"{\"title\":\"\"}")
+            .expect("a constant payload is valid");
         record.title = title;
         record
     }
@@ -319,7 +351,10 @@ impl VideoRecord {
             ("watermark", self.watermark.clone()),
             ("transcript", self.transcript.map(Value::Bool)),
             ("transcriptSummary", self.transcript_summary.map(Value::Bool)),
-            ("transcriptSummaryAttributes", self.transcript_summary_attributes.as_ref().map(|a| json!(a))),
+            (
+                "transcriptSummaryAttributes",
+                self.transcript_summary_attributes.as_ref().map(|a| json!(a)),
+            ),
         ];
         for (k, val) in optional {
             if let Some(val) = val {

@@ -50,7 +50,10 @@ pub struct Done {
 
 impl Done {
     pub fn text(&self) -> String {
-        format!("exit {:?} signal {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.signal, self.stdout, self.stderr)
+        format!(
+            "exit {:?} signal {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.signal, self.stdout, self.stderr
+        )
     }
 }
 
@@ -63,7 +66,8 @@ pub struct Running {
 
 impl Running {
     pub fn start(mut cmd: Command) -> Running {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn avbatch");
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn avbatch");
         let mut so = child.stdout.take().unwrap();
         let mut se = child.stderr.take().unwrap();
         let out = std::thread::spawn(move || {
@@ -118,7 +122,11 @@ impl Running {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([sig, &self.pid().to_string()]).status().expect("run kill").success();
+        let ok = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
         assert!(ok, "kill {sig} {} failed", self.pid());
     }
 }
@@ -187,20 +195,33 @@ impl Batch {
 
     fn command(&self, url: &str, report: &Path, chunk: &str, extra: &[&str]) -> Command {
         let mut cmd = avbatch();
-        cmd.args(["upload", self.manifest().to_str().unwrap(), "--base-url", url, "--chunk-size", chunk, "-q", "--report"])
-            .arg(report)
-            .args(extra)
-            .env("AVBATCH_API_KEY", KEY);
+        cmd.args([
+            "upload",
+            self.manifest().to_str().unwrap(),
+            "--base-url",
+            url,
+            "--chunk-size",
+            chunk,
+            "-q",
+            "--report",
+        ])
+        .arg(report)
+        .args(extra)
+        .env("AVBATCH_API_KEY", KEY);
         cmd
     }
 
     pub fn read_report(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.report()).expect("the report was written")).expect("the report is JSON")
+        serde_json::from_slice(&std::fs::read(self.report()).expect("the report was written"))
+            .expect("the report is JSON")
     }
 
     /// `avbatch status MANIFEST --json`; `None` while there is no journal yet.
     pub fn status(&self) -> Option<Value> {
-        let out = avbatch().args(["status", self.manifest().to_str().unwrap(), "--json"]).output().unwrap();
+        let out = avbatch()
+            .args(["status", self.manifest().to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
         if !out.status.success() {
             return None;
         }
@@ -220,7 +241,10 @@ impl Batch {
             if done >= bytes || !run.running() {
                 return done;
             }
-            assert!(Instant::now() < deadline, "the journal never reached {bytes} bytes (at {done})");
+            assert!(
+                Instant::now() < deadline,
+                "the journal never reached {bytes} bytes (at {done})"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -267,7 +291,8 @@ pub async fn list_videos(url: &str) -> Vec<Value> {
 }
 
 pub async fn source_of(url: &str, id: &str) -> Vec<u8> {
-    let resp = http().get(format!("{url}/vod/{id}/mp4/source.mp4")).send().await.expect("GET source");
+    let resp =
+        http().get(format!("{url}/vod/{id}/mp4/source.mp4")).send().await.expect("GET source");
     assert_eq!(resp.status().as_u16(), 200, "the source of {id} is served");
     resp.bytes().await.expect("source bytes").to_vec()
 }
@@ -279,7 +304,9 @@ pub async fn held_bytes(url: &str, id: &str) -> u64 {
     let status: Value = resp.json().await.unwrap();
     status["ingest"]["receivedBytes"]
         .as_array()
-        .map(|a| a.iter().map(|r| r["to"].as_u64().unwrap() - r["from"].as_u64().unwrap() + 1).sum())
+        .map(|a| {
+            a.iter().map(|r| r["to"].as_u64().unwrap() - r["from"].as_u64().unwrap() + 1).sum()
+        })
         .unwrap_or(0)
 }
 
@@ -294,8 +321,15 @@ pub async fn assert_exactly_once(url: &str, batch: &Batch) {
 pub async fn assert_exactly_once_besides(url: &str, batch: &Batch, others: usize) {
     let all = list_videos(url).await;
     let n = batch.sources.len();
-    assert_eq!(all.len(), n + others, "one video per row, no duplicates: {}", json!(all.iter().map(|v| &v["videoId"]).collect::<Vec<_>>()));
-    let keyed = |v: &&Value| v["metadata"].as_array().is_some_and(|m| m.iter().any(|m| m["key"] == "avbatch_key"));
+    assert_eq!(
+        all.len(),
+        n + others,
+        "one video per row, no duplicates: {}",
+        json!(all.iter().map(|v| &v["videoId"]).collect::<Vec<_>>())
+    );
+    let keyed = |v: &&Value| {
+        v["metadata"].as_array().is_some_and(|m| m.iter().any(|m| m["key"] == "avbatch_key"))
+    };
     let videos: Vec<Value> = all.iter().filter(keyed).cloned().collect();
     assert_eq!(videos.len(), n, "{others} videos without a key besides the rows'");
     let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -319,9 +353,19 @@ pub async fn assert_exactly_once_besides(url: &str, batch: &Batch, others: usize
     assert_eq!(rows.len(), n);
     let mut ids = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        assert!(row["status"] == "uploaded" || row["status"] == "skipped", "row {i} is not done: {row}");
-        let id = row["videoId"].as_str().unwrap_or_else(|| panic!("row {i} has no videoId: {row}")).to_owned();
-        assert_eq!(by_key[&id_key(&format!("row-{i}"))], vec![id.clone()], "the report's video of row {i} is the one made for its key");
+        assert!(
+            row["status"] == "uploaded" || row["status"] == "skipped",
+            "row {i} is not done: {row}"
+        );
+        let id = row["videoId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("row {i} has no videoId: {row}"))
+            .to_owned();
+        assert_eq!(
+            by_key[&id_key(&format!("row-{i}"))],
+            vec![id.clone()],
+            "the report's video of row {i} is the one made for its key"
+        );
         ids.push(id);
     }
     let fetches = ids.iter().map(|id| source_of(url, id));
@@ -347,8 +391,13 @@ impl ServeProcess {
     /// holds what it printed when it exits first (e.g. the port is still taken).
     pub fn start(args: &[&str], log: &Path) -> Result<ServeProcess, String> {
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let mut child =
-            avbatch().arg("serve").args(args).stdout(Stdio::piped()).stderr(Stdio::from(log_file)).spawn().expect("spawn avbatch serve");
+        let mut child = avbatch()
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("spawn avbatch serve");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -393,14 +442,26 @@ impl Drop for ServeProcess {
 /// 15 s while the address is not free yet.
 pub async fn serve_on(addr: &str, data: &Path, extra: &[&str]) -> ServeProcess {
     let log = data.with_extension("log");
-    let mut args = vec!["--addr", addr, "--api-key", KEY, "--rate-limit", "off", "--data", data.to_str().unwrap()];
+    let mut args = vec![
+        "--addr",
+        addr,
+        "--api-key",
+        KEY,
+        "--rate-limit",
+        "off",
+        "--data",
+        data.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         match ServeProcess::start(&args, &log) {
             Ok(s) => return s,
             Err(log) if Instant::now() < deadline => {
-                eprintln!("serve on {addr} did not start yet, retrying: {}", log.lines().last().unwrap_or(""));
+                eprintln!(
+                    "serve on {addr} did not start yet, retrying: {}",
+                    log.lines().last().unwrap_or("")
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(log) => panic!("avbatch serve never started on {addr}:\n{log}"),

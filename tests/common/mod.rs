@@ -34,7 +34,8 @@ pub async fn spawn_server_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestSe
     config.api_keys = vec![ApiKey::new(KEY)];
     config.rate_limits = RateLimits::off();
     adjust(&mut config);
-    let server = Server::start(config, "127.0.0.1:0".parse().unwrap()).await.expect("server starts");
+    let server =
+        Server::start(config, "127.0.0.1:0".parse().unwrap()).await.expect("server starts");
     let url = server.url().to_owned();
     TestServer { server, url, data, http: reqwest::Client::new() }
 }
@@ -73,12 +74,21 @@ impl TestServer {
 
     /// Every video (first 100).
     pub async fn all_videos(&self) -> Vec<serde_json::Value> {
-        self.get_json("/videos?pageSize=100").await["data"].as_array().expect("a data array").clone()
+        self.get_json("/videos?pageSize=100").await["data"]
+            .as_array()
+            .expect("a data array")
+            .clone()
     }
 
     /// A POST of `body` as JSON with Basic auth; the answer's JSON (whatever the status).
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
-        let resp = self.http.post(format!("{}{path}", self.url)).header("Authorization", self.basic()).json(body).send().await;
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("Authorization", self.basic())
+            .json(body)
+            .send()
+            .await;
         resp.unwrap_or_else(|e| panic!("POST {path} reaches the server: {e}"))
             .json()
             .await
@@ -116,7 +126,10 @@ pub async fn create_video_at(http: &reqwest::Client, url: &str, title: &str) -> 
         .expect("POST /videos reaches the server");
     assert_eq!(resp.status().as_u16(), 201, "POST /videos {{title:{title:?}}} must answer 201");
     let v: serde_json::Value = resp.json().await.expect("POST /videos answers JSON");
-    v["videoId"].as_str().unwrap_or_else(|| panic!("POST /videos answer has no videoId: {v}")).to_owned()
+    v["videoId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("POST /videos answer has no videoId: {v}"))
+        .to_owned()
 }
 
 pub fn basic_auth(key: &str) -> String {
@@ -126,7 +139,9 @@ pub fn basic_auth(key: &str) -> String {
 
 /// Deterministic test content: `len` bytes that differ at every offset and between seeds.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| ((i as u64).wrapping_mul(2654435761) >> 7) as u8 ^ seed ^ (i / 4093) as u8).collect()
+    (0..len)
+        .map(|i| ((i as u64).wrapping_mul(2654435761) >> 7) as u8 ^ seed ^ (i / 4093) as u8)
+        .collect()
 }
 
 /// A multipart/form-data body with one file part (field `name`, file name `filename`).
@@ -136,7 +151,11 @@ pub fn multipart_file(name: &str, filename: &str, data: &[u8]) -> (String, Vec<u
 }
 
 /// A multipart body: text fields before the file, an optional file, text fields after it.
-pub fn multipart(before: &[(&str, &str)], file: Option<(&str, &str, &[u8])>, after: &[(&str, &str)]) -> (String, Vec<u8>) {
+pub fn multipart(
+    before: &[(&str, &str)],
+    file: Option<(&str, &str, &[u8])>,
+    after: &[(&str, &str)],
+) -> (String, Vec<u8>) {
     let boundary = "avbatchtestboundary7c1e0f";
     let mut body = Vec::new();
     let text = |body: &mut Vec<u8>, name: &str, value: &str| {
@@ -225,7 +244,8 @@ pub fn run_bounded(mut cmd: Command, limit: std::time::Duration) -> std::process
         Ok(out) => out.expect("collect the child's output"),
         Err(_) => {
             kill_group(group);
-            let out = rx.recv().expect("the waiting thread answers").expect("collect the child's output");
+            let out =
+                rx.recv().expect("the waiting thread answers").expect("collect the child's output");
             panic!(
                 "{cmd:?} still ran after {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
                 String::from_utf8_lossy(&out.stdout),

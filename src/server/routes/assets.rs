@@ -16,7 +16,10 @@ use crate::server::problem::ApiError;
 use crate::server::App;
 
 /// A minimal page that plays the source, so `assets.player` leads somewhere real.
-pub async fn player(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Html<String>, ApiError> {
+pub async fn player(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, ApiError> {
     let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
     let title = slot.lock().record.title.replace('&', "&amp;").replace('<', "&lt;");
     Ok(Html(format!(
@@ -43,12 +46,17 @@ fn pieces(files: &[(PathBuf, u64)], start: u64, end: u64) -> Vec<(PathBuf, u64, 
 }
 
 /// The reassembled source, streamed from the chunk files; honours a single `Range`.
-pub async fn mp4(State(app): State<Arc<App>>, Path(id): Path<String>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn mp4(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
-    let files = app
-        .store
-        .source_files(&slot)
-        .ok_or_else(|| ApiError::not_found("videoId").detail("the source has not been fully uploaded (or the server discards sources)"))?;
+    let files = app.store.source_files(&slot).ok_or_else(|| {
+        ApiError::not_found("videoId")
+            .detail("the source has not been fully uploaded (or the server discards sources)")
+    })?;
     let size: u64 = files.iter().map(|(_, l)| l).sum();
     let mut status = StatusCode::OK;
     let (mut start, mut end) = (0, size.saturating_sub(1));
@@ -58,13 +66,19 @@ pub async fn mp4(State(app): State<Arc<App>>, Path(id): Path<String>, method: Me
             Ok(ranges) if ranges.len() == 1 => {
                 (start, end) = (*ranges[0].start(), *ranges[0].end());
                 status = StatusCode::PARTIAL_CONTENT;
-                resp_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")).expect("ascii"));
+                resp_headers.insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")).expect("ascii"),
+                );
             }
             // Several ranges: answering with the whole file is allowed (RFC 9110 §14.2).
             Ok(_) => {}
             Err(_) => {
                 let mut resp = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-                resp.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"));
+                resp.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"),
+                );
                 return Ok(resp);
             }
         }
@@ -96,7 +110,10 @@ mod tests {
     fn pieces_cover_the_range() {
         let files = vec![(PathBuf::from("a"), 5), (PathBuf::from("b"), 5), (PathBuf::from("c"), 2)];
         assert_eq!(pieces(&files, 0, 11).iter().map(|p| p.2).sum::<u64>(), 12);
-        assert_eq!(pieces(&files, 4, 5), vec![(PathBuf::from("a"), 4, 1), (PathBuf::from("b"), 0, 1)]);
+        assert_eq!(
+            pieces(&files, 4, 5),
+            vec![(PathBuf::from("a"), 4, 1), (PathBuf::from("b"), 0, 1)]
+        );
         assert_eq!(pieces(&files, 10, 11), vec![(PathBuf::from("c"), 0, 2)]);
     }
 }

@@ -14,12 +14,11 @@ use crate::server::App;
 
 /// The string member `name` of a JSON body, or the documented 400.
 fn member(body: &[u8], name: &str) -> Result<String, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::invalid_payload(format!("the body is not valid JSON: {e}")))?;
-    value
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::bad_request("attribute-required", "This attribute is required.").name(name))
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid_payload(format!("the body is not valid JSON: {e}")))?;
+    value.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+        ApiError::bad_request("attribute-required", "This attribute is required.").name(name)
+    })
 }
 
 /// Exchanges an API key for a token pair.

@@ -40,7 +40,11 @@ async fn unrecognized() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method is not allowed for this route.")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method is not allowed for this route.",
+    )
 }
 
 /// A JSON answer with `status`.
@@ -51,8 +55,12 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// Runs blocking disk work off the runtime.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal("a storage task failed", e))?
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("a storage task failed", e))?
 }
 
 /// The query string as (name, value) pairs, in order.
@@ -70,13 +78,28 @@ pub(crate) fn page_params(pairs: &[(String, String)]) -> Result<(usize, usize), 
             if let Some(max) = max {
                 range["max"] = json!(max);
             }
-            ApiError::bad_request("invalid-query-parameter", "This parameter is out of the allowed range of values.")
-                .name(name)
-                .with("range", range)
+            ApiError::bad_request(
+                "invalid-query-parameter",
+                "This parameter is out of the allowed range of values.",
+            )
+            .name(name)
+            .with("range", range)
         };
         match k.as_str() {
-            "currentPage" => page = v.parse().ok().filter(|p| *p >= 1).ok_or_else(|| out_of_range("currentPage", 1, None))?,
-            "pageSize" => size = v.parse().ok().filter(|s| (1..=100).contains(s)).ok_or_else(|| out_of_range("pageSize", 1, Some(100)))?,
+            "currentPage" => {
+                page = v
+                    .parse()
+                    .ok()
+                    .filter(|p| *p >= 1)
+                    .ok_or_else(|| out_of_range("currentPage", 1, None))?
+            }
+            "pageSize" => {
+                size = v
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=100).contains(s))
+                    .ok_or_else(|| out_of_range("pageSize", 1, Some(100)))?
+            }
             _ => {}
         }
     }
@@ -96,7 +119,8 @@ pub(crate) fn paginate<T>(
     let total = items.len();
     let pages = total.div_ceil(size).max(1);
     // Only the page is rendered: a list over thousands of items answers in the time of one page.
-    let data: Vec<Value> = items.iter().skip((page - 1).saturating_mul(size)).take(size).map(render).collect();
+    let data: Vec<Value> =
+        items.iter().skip((page - 1).saturating_mul(size)).take(size).map(render).collect();
     let link = |rel: &str, p: usize| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in keep.iter().filter(|(k, _)| k != "currentPage" && k != "pageSize") {
@@ -134,11 +158,16 @@ mod tests {
     #[test]
     fn pagination_links() {
         let items: Vec<Value> = (0..11).map(|i| json!(i)).collect();
-        let page = paginate(&items, 2, 5, "/videos", &[("title".into(), "a b".into())], Value::clone);
+        let page =
+            paginate(&items, 2, 5, "/videos", &[("title".into(), "a b".into())], Value::clone);
         assert_eq!(page["data"], json!([5, 6, 7, 8, 9]));
         let p = &page["pagination"];
-        assert_eq!((p["pagesTotal"].as_u64(), p["itemsTotal"].as_u64(), p["currentPageItems"].as_u64()), (Some(3), Some(11), Some(5)));
-        let rels: Vec<&str> = p["links"].as_array().unwrap().iter().map(|l| l["rel"].as_str().unwrap()).collect();
+        assert_eq!(
+            (p["pagesTotal"].as_u64(), p["itemsTotal"].as_u64(), p["currentPageItems"].as_u64()),
+            (Some(3), Some(11), Some(5))
+        );
+        let rels: Vec<&str> =
+            p["links"].as_array().unwrap().iter().map(|l| l["rel"].as_str().unwrap()).collect();
         assert_eq!(rels, ["self", "first", "previous", "next", "last"]);
         assert_eq!(p["links"][4]["uri"], "/videos?title=a+b&currentPage=3&pageSize=5");
     }

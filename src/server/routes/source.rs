@@ -115,8 +115,12 @@ impl<S: Stream<Item = Result<Bytes, axum::Error>>> Stream for FramingLimit<S> {
             return Poll::Pending;
         }
         if this.fed.saturating_sub(this.taken.load(Ordering::Relaxed)) > MAX_MULTIPART_FRAMING {
-            let detail = format!("more than {MAX_MULTIPART_FRAMING} bytes of boundaries and part headers");
-            return Poll::Ready(Some(Err(axum::Error::new(std::io::Error::new(std::io::ErrorKind::InvalidData, detail)))));
+            let detail =
+                format!("more than {MAX_MULTIPART_FRAMING} bytes of boundaries and part headers");
+            return Poll::Ready(Some(Err(axum::Error::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                detail,
+            )))));
         }
         let next = this.inner.as_mut().poll_next(cx);
         if let Poll::Ready(Some(Ok(chunk))) = &next {
@@ -143,8 +147,17 @@ fn malformed_body(e: impl std::fmt::Display) -> ApiError {
 /// fields into memory.
 async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
     let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
-    let expected = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(MIN_CHUNK_BYTES);
-    let boundary = match req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(multer::parse_boundary) {
+    let expected = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(MIN_CHUNK_BYTES);
+    let boundary = match req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(multer::parse_boundary)
+    {
         Some(Ok(b)) => b,
         _ => {
             drain(req.into_body()).await;
@@ -176,15 +189,20 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
             if let Some(conn) = &conn {
                 conn.kill();
             }
-            Err(axum::Error::new(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset (injected fault)")))
+            Err(axum::Error::new(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "connection reset (injected fault)",
+            )))
         }
     });
     // Past this the connection is closed rather than drained.
     let hard_cap = MAX_CHUNK_BYTES + MULTIPART_OVERHEAD + 64 * 1024 * 1024;
-    let constraints = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(hard_cap));
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(hard_cap));
     // Body bytes that came out of the parser as file data or text values.
     let taken = Arc::new(AtomicU64::new(0));
-    let body = FramingLimit { inner: Box::pin(body), fed: 0, taken: taken.clone(), just_fed: false };
+    let body =
+        FramingLimit { inner: Box::pin(body), fed: 0, taken: taken.clone(), just_fed: false };
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
 
     let mut incoming = Incoming { path: None, len: 0, file_name: None, fields: HashMap::new() };
@@ -202,7 +220,9 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
                 drain_multipart(multipart, &taken).await;
                 return Err(ApiError::invalid_attribute(
                     &name,
-                    format!("an upload carries at most {MAX_TEXT_FIELDS} form fields besides the file"),
+                    format!(
+                        "an upload carries at most {MAX_TEXT_FIELDS} form fields besides the file"
+                    ),
                 ));
             }
             let mut value = Vec::new();
@@ -212,7 +232,10 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
                 if text_bytes > MAX_TEXT_BYTES {
                     drop(field);
                     drain_multipart(multipart, &taken).await;
-                    return Err(ApiError::invalid_attribute(&name, "the form fields besides the file are limited to 64 KiB in all"));
+                    return Err(ApiError::invalid_attribute(
+                        &name,
+                        "the form fields besides the file are limited to 64 KiB in all",
+                    ));
                 }
                 value.extend_from_slice(&chunk);
             }
@@ -227,11 +250,14 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
             }
             continue;
         }
-        incoming.file_name = field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned());
+        incoming.file_name =
+            field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned());
         let mut writer = None;
         if !app.store.discards() {
             let path = app.store.incoming_path();
-            let file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::internal("receiving the file", e))?;
+            let file = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| ApiError::internal("receiving the file", e))?;
             incoming.path = Some(path);
             writer = Some(BufWriter::with_capacity(1 << 20, file));
         }
@@ -244,13 +270,18 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
                 continue;
             }
             if let Some(w) = writer.as_mut() {
-                w.write_all(&chunk).await.map_err(|e| ApiError::internal("receiving the file", e))?;
+                w.write_all(&chunk)
+                    .await
+                    .map_err(|e| ApiError::internal("receiving the file", e))?;
             }
         }
         if let Some(mut w) = writer {
             w.flush().await.map_err(|e| ApiError::internal("receiving the file", e))?;
             // Durable before it is acknowledged.
-            w.into_inner().sync_all().await.map_err(|e| ApiError::internal("receiving the file", e))?;
+            w.into_inner()
+                .sync_all()
+                .await
+                .map_err(|e| ApiError::internal("receiving the file", e))?;
         }
     }
     if too_large {
@@ -276,7 +307,12 @@ async fn drain_multipart(mut multipart: multer::Multipart<'_>, taken: &AtomicU64
 
 /// Commits a received chunk to `slot` and answers: the full Video when it completed the source,
 /// `{"videoId"}` otherwise.
-async fn commit(app: Arc<App>, slot: Arc<VideoSlot>, range: Option<ContentRange>, mut incoming: Incoming) -> Result<Response, ApiError> {
+async fn commit(
+    app: Arc<App>,
+    slot: Arc<VideoSlot>,
+    range: Option<ContentRange>,
+    mut incoming: Incoming,
+) -> Result<Response, ApiError> {
     let app2 = app.clone();
     let slot2 = slot.clone();
     // From here the file is either renamed into the video or removed below, not by the guard.
@@ -291,13 +327,21 @@ async fn commit(app: Arc<App>, slot: Arc<VideoSlot>, range: Option<ContentRange>
     })
     .await?;
     let state = slot.lock();
-    let body = if complete { state.record.to_json(&app.public_url) } else { json!({"videoId": state.record.video_id}) };
+    let body = if complete {
+        state.record.to_json(&app.public_url)
+    } else {
+        json!({"videoId": state.record.video_id})
+    };
     drop(state);
     Ok(json_response(StatusCode::CREATED, &body))
 }
 
 /// `POST /videos/{id}/source`.
-pub async fn upload_source(State(app): State<Arc<App>>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
+pub async fn upload_source(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let range = match content_range(req.headers()) {
         Ok(r) => r,
         Err(e) => return refuse(e, req.into_body()).await,
@@ -314,14 +358,30 @@ pub async fn upload_source(State(app): State<Arc<App>>, Path(id): Path<String>, 
 }
 
 /// `POST /upload?token=`: delegated upload; a chunk without `videoId` starts a new video.
-pub async fn upload_with_token(State(app): State<Arc<App>>, uri: Uri, req: Request) -> Result<Response, ApiError> {
-    let token = query_pairs(&uri).into_iter().find(|(k, _)| k == "token").map(|(_, v)| v).filter(|t| !t.is_empty());
+pub async fn upload_with_token(
+    State(app): State<Arc<App>>,
+    uri: Uri,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let token = query_pairs(&uri)
+        .into_iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v)
+        .filter(|t| !t.is_empty());
     let Some(token) = token else {
-        let e = ApiError::new(StatusCode::UNAUTHORIZED, "authentication-missing-upload-token", "The upload token is missing.");
+        let e = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication-missing-upload-token",
+            "The upload token is missing.",
+        );
         return refuse(e, req.into_body()).await;
     };
     if app.store.active_token(&token, Utc::now()).is_none() {
-        let e = ApiError::new(StatusCode::UNAUTHORIZED, "authentication-invalid-upload-token", "The upload token is invalid or expired.");
+        let e = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication-invalid-upload-token",
+            "The upload token is invalid or expired.",
+        );
         return refuse(e, req.into_body()).await;
     }
     let range = match content_range(req.headers()) {
@@ -335,10 +395,20 @@ pub async fn upload_with_token(State(app): State<Arc<App>>, uri: Uri, req: Reque
             // Check the chunk against a fresh video before making one, so a refused first chunk
             // leaves no empty video behind.
             UploadState::default().admit(range, incoming.len)?;
-            let title = incoming.file_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "file".to_owned());
-            let record = VideoRecord::from_upload(new_id("vi"), app.store.next_seq(), Utc::now(), title);
+            let title = incoming
+                .file_name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "file".to_owned());
+            let record =
+                VideoRecord::from_upload(new_id("vi"), app.store.next_seq(), Utc::now(), title);
             let app2 = app.clone();
-            blocking(move || app2.store.insert_video(record).map_err(|e| ApiError::internal("storing the video", e))).await?
+            blocking(move || {
+                app2.store
+                    .insert_video(record)
+                    .map_err(|e| ApiError::internal("storing the video", e))
+            })
+            .await?
         }
     };
     commit(app, slot, range, incoming).await

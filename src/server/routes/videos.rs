@@ -22,19 +22,33 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
     let record = VideoRecord::create(new_id("vi"), app.store.next_seq(), Utc::now(), &body)?;
     let json = record.to_json(&app.public_url);
     let store_app = app.clone();
-    blocking(move || store_app.store.insert_video(record).map(drop).map_err(|e| ApiError::internal("storing the video", e))).await?;
+    blocking(move || {
+        store_app
+            .store
+            .insert_video(record)
+            .map(drop)
+            .map_err(|e| ApiError::internal("storing the video", e))
+    })
+    .await?;
     Ok(json_response(StatusCode::CREATED, &json))
 }
 
 /// `GET /videos/{id}`.
-pub async fn get(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
     let json = slot.lock().record.to_json(&app.public_url);
     Ok(json_response(StatusCode::OK, &json))
 }
 
 /// `PATCH /videos/{id}`: members present replace the stored ones.
-pub async fn update(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn update(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
     let app2 = app.clone();
     let record = blocking(move || {
@@ -44,7 +58,9 @@ pub async fn update(State(app): State<Arc<App>>, Path(id): Path<String>, body: B
         }
         let mut record = state.record.clone();
         record.update(Utc::now(), &body)?;
-        app2.store.save_record(&slot, &record).map_err(|e| ApiError::internal("storing the video", e))?;
+        app2.store
+            .save_record(&slot, &record)
+            .map_err(|e| ApiError::internal("storing the video", e))?;
         state.record = record.clone();
         Ok(record)
     })
@@ -53,8 +69,14 @@ pub async fn update(State(app): State<Arc<App>>, Path(id): Path<String>, body: B
 }
 
 /// `DELETE /videos/{id}` → 204.
-pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let deleted = blocking(move || app.store.delete_video(&id).map_err(|e| ApiError::internal("deleting the video", e))).await?;
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let deleted = blocking(move || {
+        app.store.delete_video(&id).map_err(|e| ApiError::internal("deleting the video", e))
+    })
+    .await?;
     if !deleted {
         return Err(ApiError::not_found("videoId"));
     }
@@ -62,7 +84,10 @@ pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> Resu
 }
 
 /// `GET /videos/{id}/status`.
-pub async fn status(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn status(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
     let state = slot.lock();
     let complete = state.upload.is_complete();
@@ -105,7 +130,10 @@ enum SortBy {
 }
 
 impl Filter {
-    fn from_query(pairs: &[(String, String)], metadata_match: MetadataMatch) -> Result<Filter, ApiError> {
+    fn from_query(
+        pairs: &[(String, String)],
+        metadata_match: MetadataMatch,
+    ) -> Result<Filter, ApiError> {
         let mut f = Filter { metadata_match, ..Filter::default() };
         for (k, v) in pairs {
             match k.as_str() {
@@ -114,25 +142,33 @@ impl Filter {
                 "tags[]" | "tags" => f.tags.push(v.clone()),
                 "liveStreamId" => f.live_stream = Some(v.clone()),
                 "sortBy" => {
-                    f.sort_by = match v.as_str() {
-                        "title" => SortBy::Title,
-                        "createdAt" => SortBy::CreatedAt,
-                        "publishedAt" => SortBy::PublishedAt,
-                        "updatedAt" => SortBy::UpdatedAt,
-                        _ => {
-                            return Err(ApiError::invalid_query("sortBy", "sortBy must be one of title, createdAt, publishedAt, updatedAt"))
+                    f.sort_by =
+                        match v.as_str() {
+                            "title" => SortBy::Title,
+                            "createdAt" => SortBy::CreatedAt,
+                            "publishedAt" => SortBy::PublishedAt,
+                            "updatedAt" => SortBy::UpdatedAt,
+                            _ => return Err(ApiError::invalid_query(
+                                "sortBy",
+                                "sortBy must be one of title, createdAt, publishedAt, updatedAt",
+                            )),
                         }
-                    }
                 }
                 "sortOrder" => {
                     f.desc = match v.as_str() {
                         "asc" => false,
                         "desc" => true,
-                        _ => return Err(ApiError::invalid_query("sortOrder", "sortOrder must be asc or desc")),
+                        _ => {
+                            return Err(ApiError::invalid_query(
+                                "sortOrder",
+                                "sortOrder must be asc or desc",
+                            ))
+                        }
                     }
                 }
                 _ => {
-                    if let Some(key) = k.strip_prefix("metadata[").and_then(|r| r.strip_suffix(']')) {
+                    if let Some(key) = k.strip_prefix("metadata[").and_then(|r| r.strip_suffix(']'))
+                    {
                         f.metadata.push((key.to_owned(), v.clone()));
                     }
                 }
@@ -191,8 +227,10 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
     let (page, size) = page_params(&pairs)?;
     // Sorted by keys, and only the page's videos turned into JSON: a list of the newest videos
     // among thousands costs one page, not a copy of every record.
-    let mut found: Vec<(SortKey, Arc<VideoSlot>)> = app.store.slots_where(|v| filter.matches(v).then(|| filter.sort_key(v)));
+    let mut found: Vec<(SortKey, Arc<VideoSlot>)> =
+        app.store.slots_where(|v| filter.matches(v).then(|| filter.sort_key(v)));
     found.sort_by(|a, b| filter.compare(&a.0, &b.0));
-    let render = |(_, slot): &(SortKey, Arc<VideoSlot>)| slot.lock().record.to_json(&app.public_url);
+    let render =
+        |(_, slot): &(SortKey, Arc<VideoSlot>)| slot.lock().record.to_json(&app.public_url);
     Ok(json_response(StatusCode::OK, &paginate(&found, page, size, "/videos", &pairs, render)))
 }
