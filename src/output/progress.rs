@@ -95,7 +95,8 @@ pub async fn show_progress(
     let overall = multi.add(ProgressBar::new(total_bytes));
     overall.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} \
+             {binary_bytes_per_sec} ETA {eta} {msg}",
         )
         .expect("a valid template")
         .progress_chars("=> "),
@@ -117,7 +118,10 @@ pub async fn show_progress(
                     Event::Started { index, name, bytes, parts } => {
                         let bar = multi.add(ProgressBar::new(bytes));
                         bar.set_style(video_style.clone());
-                        bar.set_message(format!("{name} ({parts} part{})", if parts == 1 { "" } else { "s" }));
+                        bar.set_message(format!(
+                            "{name} ({parts} part{})",
+                            if parts == 1 { "" } else { "s" }
+                        ));
                         active.insert(index, bar);
                     }
                     Event::Held { index, bytes } => {
@@ -148,13 +152,20 @@ pub async fn show_progress(
                             multi.remove(&bar);
                         }
                         if result.status == RowStatus::Failed && mode != Progress::Quiet {
-                            let msg = format!("row {} failed: {}", result.index + 1, result.error.as_deref().unwrap_or("unknown error"));
+                            let msg = format!(
+                                "row {} failed: {}",
+                                result.index + 1,
+                                result.error.as_deref().unwrap_or("unknown error")
+                            );
                             let _ = multi.println(&msg);
                             if mode != Progress::Bars {
                                 super::say(&msg);
                             }
                         }
-                        overall.set_message(format!("rows {}/{rows}, {} already done, {} failed", tally.done, tally.skipped, tally.failed));
+                        overall.set_message(format!(
+                            "rows {}/{rows}, {} already done, {} failed",
+                            tally.done, tally.skipped, tally.failed
+                        ));
                     }
                 }
             }
