@@ -39,7 +39,11 @@ async fn main() -> anyhow::Result<()> {
     let video: Value = http
         .post(format!("{url}/videos"))
         .header("Authorization", &bearer)
-        .json(&json!({"title": "Round trip", "tags": ["demo"], "metadata": [{"key": "origin", "value": "serve_roundtrip"}]}))
+        .json(&json!({
+            "title": "Round trip",
+            "tags": ["demo"],
+            "metadata": [{"key": "origin", "value": "serve_roundtrip"}]
+        }))
         .send()
         .await?
         .error_for_status()?

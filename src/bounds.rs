@@ -144,7 +144,8 @@ pub fn rate_limits(s: &str) -> Result<RateLimits, String> {
     for quota in [limits.uploads, limits.writes, limits.reads].into_iter().flatten() {
         if !QUOTA_COUNT.contains(&quota.limit) || !QUOTA_WINDOW.contains(&quota.window) {
             return Err(format!(
-                "a bucket takes from {} to {} requests in a window from {} to {}, such as uploads=100/60s",
+                "a bucket takes from {} to {} requests in a window from {} to {}, such as \
+                 uploads=100/60s",
                 QUOTA_COUNT.start(),
                 QUOTA_COUNT.end(),
                 show_duration(*QUOTA_WINDOW.start()),

@@ -287,7 +287,10 @@ pub enum ChunkError {
     #[error("chunk size `{0}` is outside 5 MiB..=200 MiB")]
     ChunkSize(u64),
     /// More than 10 000 parts.
-    #[error("a file of {len} bytes needs {parts} parts of {chunk} bytes, over api.video's 10 000; use a larger --chunk-size")]
+    #[error(
+        "a file of {len} bytes needs {parts} parts of {chunk} bytes, over api.video's 10 000; use \
+         a larger --chunk-size"
+    )]
     TooManyParts {
         /// File length.
         len: u64,
@@ -331,7 +334,12 @@ pub struct Piece {
 
 /// Why what the server holds cannot be completed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("the server holds bytes around a gap of {} bytes at {}, under api.video's 5 MiB minimum for a chunk that is not the last", .0.end - .0.start, .0.start)]
+#[error(
+    "the server holds bytes around a gap of {} bytes at {}, under api.video's 5 MiB minimum for a \
+     chunk that is not the last",
+    .0.end - .0.start,
+    .0.start
+)]
 pub struct GapTooSmall(pub Range<u64>);
 
 /// Plans a `len`-byte file around the byte ranges the server already holds (sorted, disjoint,

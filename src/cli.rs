@@ -51,13 +51,13 @@ fn secret_warnings(matches: &ArgMatches) -> Vec<String> {
         |m: &ArgMatches, id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
     match matches.subcommand() {
         Some(("upload", m)) if from_command_line(m, "upload_token") => {
-            vec!["--upload-token puts the token where every local user can read it (`ps`); set AVBATCH_UPLOAD_TOKEN or pass \
-             --upload-token-file FILE instead"
+            vec!["--upload-token puts the token where every local user can read it (`ps`); set \
+                  AVBATCH_UPLOAD_TOKEN or pass --upload-token-file FILE instead"
                 .to_owned()]
         }
         Some(("serve", m)) if from_command_line(m, "api_keys") => {
-            vec!["--api-key puts the key where every local user can read it (`ps`); set AVBATCH_SERVE_API_KEYS or pass \
-             --api-key-file FILE instead"
+            vec!["--api-key puts the key where every local user can read it (`ps`); set \
+                  AVBATCH_SERVE_API_KEYS or pass --api-key-file FILE instead"
                 .to_owned()]
         }
         _ => Vec::new(),
@@ -211,7 +211,14 @@ pub struct UploadArgs {
     /// more connections fill it. Parts are mapped, not copied: the process's own memory barely
     /// grows with N, while the file pages in flight (at most 12 MiB per video) count in its
     /// resident size until they are sent.
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, value_parser = bounds::whole(bounds::CONCURRENCY), help_heading = "Speed")]
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "N",
+        default_value_t = 16,
+        value_parser = bounds::whole(bounds::CONCURRENCY),
+        help_heading = "Speed"
+    )]
     pub concurrency: usize,
 
     /// Requests per second across all videos (e.g. 10 or 2.5/s), from 0.001 to 1000000;
@@ -220,7 +227,12 @@ pub struct UploadArgs {
     pub rate: Option<f64>,
 
     /// Bytes per second across all videos (e.g. 50MiB), from 1KiB to 100GiB; default: unlimited.
-    #[arg(long, value_name = "BYTES/S", value_parser = bounds::size(bounds::BANDWIDTH), help_heading = "Speed")]
+    #[arg(
+        long,
+        value_name = "BYTES/S",
+        value_parser = bounds::size(bounds::BANDWIDTH),
+        help_heading = "Speed"
+    )]
     pub bandwidth: Option<u64>,
 
     /// Bytes per part, from 5MiB to 200MiB. Each part is one request against api.video's
@@ -229,7 +241,13 @@ pub struct UploadArgs {
     /// bytes, multipart envelope, headers) far under the 200 MiB a request may carry, however a
     /// proxy in front of the API counts it, and under 200 MB too: 12.5 GiB a minute within the
     /// production quota.
-    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = bounds::size(bounds::CHUNK_SIZE), help_heading = "Speed")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "128MiB",
+        value_parser = bounds::size(bounds::CHUNK_SIZE),
+        help_heading = "Speed"
+    )]
     pub chunk_size: u64,
 
     /// How parts are numbered: `bytes` (Content-Range: bytes A-B/T) or `parts` (part N/M).
@@ -238,14 +256,26 @@ pub struct UploadArgs {
 
     /// Retries per request for transient failures (connection errors, timeouts, 408, 429, 5xx),
     /// from 0 to 1000.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = bounds::whole(bounds::RETRIES), help_heading = "Speed")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        value_parser = bounds::whole(bounds::RETRIES),
+        help_heading = "Speed"
+    )]
     pub retries: u32,
 
     /// How long a request may go without progress before it is cut and tried again, from 100ms
     /// to 1h: no body bytes taken by the connection, or no answer after the body (plus the time
     /// the last 4 MiB of a body may need to drain at 64 KiB/s). Requests are never cut for
     /// taking long while they move, so a large part on a slow uplink completes.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = bounds::duration(bounds::TIMEOUT), help_heading = "Speed")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = bounds::duration(bounds::TIMEOUT),
+        help_heading = "Speed"
+    )]
     pub timeout: Duration,
 
     /// Report file, CSV or JSON by extension [default: MANIFEST's name with .report.csv].
@@ -402,14 +432,24 @@ pub struct ServeArgs {
     pub api_key_file: Option<PathBuf>,
 
     /// Lifetime of access tokens from /auth/api-key and /auth/refresh, from 1s to 7days.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = bounds::duration(bounds::TOKEN_TTL))]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = bounds::duration(bounds::TOKEN_TTL)
+    )]
     pub token_ttl: Duration,
 
     /// Request quotas: `production` (100 uploads, 200 writes, 500 reads a minute), `sandbox`
     /// (40/40/100), `off`, or a list like `uploads=10/1s,writes=50/60s,reads=100/60s`
     /// (`all=N/W` sets the three); each bucket from 1 to 1000000 requests in a window from 1ms
     /// to 1day.
-    #[arg(long, value_name = "LIMITS", default_value = "production", value_parser = bounds::rate_limits)]
+    #[arg(
+        long,
+        value_name = "LIMITS",
+        default_value = "production",
+        value_parser = bounds::rate_limits
+    )]
     pub rate_limit: RateLimits,
 
     /// Discard source bytes after checking and counting them (throughput runs); assets then
@@ -424,68 +464,144 @@ pub struct ServeArgs {
     /// Most connections held at once, from 1 to 1000000 [default: from the open-file limit,
     /// raised to its hard limit at start, less a quarter kept for files]. At the limit, the
     /// connection idle the longest is closed to make room; one with a request in flight never is.
-    #[arg(long, value_name = "N", value_parser = bounds::whole(bounds::CONNECTIONS), help_heading = "Connections")]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = bounds::whole(bounds::CONNECTIONS),
+        help_heading = "Connections"
+    )]
     pub max_connections: Option<usize>,
 
     /// A request head must be complete this long after its first byte, and a new connection
     /// must send its first head this long after it is accepted; else it is closed. From 100ms
     /// to 1h.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = bounds::duration(bounds::CONNECTION_TIMEOUT), help_heading = "Connections")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = bounds::duration(bounds::CONNECTION_TIMEOUT),
+        help_heading = "Connections"
+    )]
     pub head_timeout: Duration,
 
     /// An idle keep-alive connection (its last answer sent, no new request begun) is closed after
     /// this long, from 100ms to 1h.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = bounds::duration(bounds::CONNECTION_TIMEOUT), help_heading = "Connections")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = bounds::duration(bounds::CONNECTION_TIMEOUT),
+        help_heading = "Connections"
+    )]
     pub idle_timeout: Duration,
 
     /// A request whose body brings no byte for this long while the server waits for it is cut
     /// (a body arriving slowly, at any rate, is not); from 100ms to 1h.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = bounds::duration(bounds::CONNECTION_TIMEOUT), help_heading = "Connections")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = bounds::duration(bounds::CONNECTION_TIMEOUT),
+        help_heading = "Connections"
+    )]
     pub body_timeout: Duration,
 
     /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish before every
     /// connection still open is closed and the server exits; from 0s to 1h.
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = bounds::duration(bounds::SHUTDOWN_GRACE), help_heading = "Connections")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "3s",
+        value_parser = bounds::duration(bounds::SHUTDOWN_GRACE),
+        help_heading = "Connections"
+    )]
     pub shutdown_grace: Duration,
 
     /// Delay added before every request is handled, from 0s to 1h.
-    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = bounds::duration(bounds::LATENCY), help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0ms",
+        value_parser = bounds::duration(bounds::LATENCY),
+        help_heading = "Fault injection"
+    )]
     pub latency: Duration,
 
     /// Cap on each connection, each way, in bytes per second (e.g. 10MiB), from 1KiB to 100GiB.
-    #[arg(long, value_name = "BYTES", value_parser = bounds::size(bounds::BANDWIDTH), help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = bounds::size(bounds::BANDWIDTH),
+        help_heading = "Fault injection"
+    )]
     pub bandwidth: Option<u64>,
 
     /// Probability (from 0 to 1) that an API request is answered 503 without effect.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "0",
+        value_parser = bounds::probability,
+        help_heading = "Fault injection"
+    )]
     pub fail_rate: f64,
 
     /// Probability (from 0 to 1) that an upload's connection is dropped part-way through its
     /// body.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "0",
+        value_parser = bounds::probability,
+        help_heading = "Fault injection"
+    )]
     pub reset_rate: f64,
 
     /// Probability (from 0 to 1) that an API request takes effect but its answer is lost (the
     /// connection drops instead), so the client cannot tell whether it worked.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "0",
+        value_parser = bounds::probability,
+        help_heading = "Fault injection"
+    )]
     pub lose_rate: f64,
 
     /// Probability (from 0 to 1) that an API request (not the /vod/ asset host) takes effect and
     /// its answer is then replaced by a gateway error, 502 or 504 at random, as a load balancer
     /// in front of api.video would send: a text/html nginx page, no X-RateLimit-* headers.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "0",
+        value_parser = bounds::probability,
+        help_heading = "Fault injection"
+    )]
     pub gateway_error_rate: f64,
 
     /// Probability (from 0 to 1) that an upload (POST /videos/{id}/source or POST /upload) stops
     /// being read part-way through its body and is never answered: the connection stays open
     /// (for up to 10 minutes) until the client gives up; nothing of it is stored.
-    #[arg(long, value_name = "P", default_value = "0", value_parser = bounds::probability, help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "0",
+        value_parser = bounds::probability,
+        help_heading = "Fault injection"
+    )]
     pub stall_rate: f64,
 
     /// How GET /videos?metadata[KEY]=VALUE matches: `exact` (KEY and VALUE equal a pair of the
     /// video's) or `contains` (KEY equal, VALUE a case-insensitive substring of the pair's value).
     /// api.video does not document which (its title filter matches substrings).
-    #[arg(long, value_name = "MODE", default_value = "exact", value_parser = parse_metadata_match, help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "exact",
+        value_parser = parse_metadata_match,
+        help_heading = "Fault injection"
+    )]
     pub metadata_match: MetadataMatch,
 
     /// Age at which a video whose source is not complete (and that was not created from a source
@@ -493,7 +609,13 @@ pub struct ServeArgs {
     /// its chunks removed. api.video's rule is 7 days. Checked when the video is looked up or
     /// listed, against its createdAt (also as edited in DIR/videos/{id}/video.json before a
     /// restart).
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = bounds::duration(bounds::UNFINISHED_TTL), help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "7d",
+        value_parser = bounds::duration(bounds::UNFINISHED_TTL),
+        help_heading = "Fault injection"
+    )]
     pub unfinished_ttl: Duration,
 
     /// Check the credentials of a request with a body once its body has arrived, as a proxy that
@@ -504,11 +626,21 @@ pub struct ServeArgs {
 
     /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s); FOR at least
     /// 1ms, EVERY at most 1day.
-    #[arg(long, value_name = "EVERY:FOR", value_parser = bounds::storm, help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "EVERY:FOR",
+        value_parser = bounds::storm,
+        help_heading = "Fault injection"
+    )]
     pub storm: Option<Storm>,
 
     /// Seed for the fault dice, for repeatable runs (any 64-bit number).
-    #[arg(long, value_name = "N", value_parser = bounds::whole(bounds::SEED), help_heading = "Fault injection")]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = bounds::whole(bounds::SEED),
+        help_heading = "Fault injection"
+    )]
     pub seed: Option<u64>,
 }
 
@@ -572,11 +704,22 @@ pub struct BenchArgs {
     pub cache: Option<PathBuf>,
 
     /// Videos uploaded at once, from 1 to 1024.
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, value_parser = bounds::whole(bounds::CONCURRENCY))]
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "N",
+        default_value_t = 16,
+        value_parser = bounds::whole(bounds::CONCURRENCY)
+    )]
     pub concurrency: usize,
 
     /// Bytes per part, from 5MiB to 200MiB.
-    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = bounds::size(bounds::CHUNK_SIZE))]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "128MiB",
+        value_parser = bounds::size(bounds::CHUNK_SIZE)
+    )]
     pub chunk_size: u64,
 
     /// Override the profile's per-request latency (from 0s to 1h).

@@ -143,7 +143,8 @@ impl UploadConfig {
         let upload_token = match (&args.upload_token, &args.upload_token_file) {
             (Some(_), Some(_)) => {
                 return Err(config_error(
-                    "the upload token is given twice: by --upload-token (or AVBATCH_UPLOAD_TOKEN) and by --upload-token-file",
+                    "the upload token is given twice: by --upload-token (or \
+                     AVBATCH_UPLOAD_TOKEN) and by --upload-token-file",
                     Some("keep one of them"),
                 ))
             }
@@ -163,8 +164,9 @@ impl UploadConfig {
             return Err(config_error(
                 "no API key",
                 Some(
-                    "set AVBATCH_API_KEY (or APIVIDEO_API_KEY) or pass --api-key-file FILE, or give an upload token \
-                     (AVBATCH_UPLOAD_TOKEN or --upload-token-file FILE); --env local needs none",
+                    "set AVBATCH_API_KEY (or APIVIDEO_API_KEY) or pass --api-key-file FILE, or \
+                     give an upload token (AVBATCH_UPLOAD_TOKEN or --upload-token-file FILE); \
+                     --env local needs none",
                 ),
             ));
         }

@@ -24,7 +24,11 @@ pub use lock::Holder;
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// Another avbatch run holds the lock.
-    #[error("the journal `{}` is in use by another avbatch run{}", path.display(), holder.as_deref().map(describe).unwrap_or_default())]
+    #[error(
+        "the journal `{}` is in use by another avbatch run{}",
+        path.display(),
+        holder.as_deref().map(describe).unwrap_or_default()
+    )]
     Locked {
         /// The journal.
         path: PathBuf,
@@ -79,19 +83,28 @@ impl JournalError {
     /// What the person running avbatch can do about it.
     pub fn hint(&self) -> String {
         match self {
-            JournalError::Locked { path, holder: Some(h) } if h.host != lock::hostname() => format!(
-                "wait for that run to end; if `{}` is gone for good, its file server may keep its lock (NFSv4 until the \
-                 host's lease lapses, about 90 s; NFSv3 until that host restarts): then delete `{}` and run again (each \
-                 video carries its row's key, so even a run still alive there makes no duplicate)",
-                h.host,
-                lock_path(path).display()
-            ),
-            JournalError::Locked { .. } => "wait for the other run to finish, or give this one its own --journal".to_owned(),
-            JournalError::LocksUnsupported { .. } => "mount it with locking (NFS with its lock service, Lustre with -o flock), or keep \
-                 the journal on a local disk with --journal PATH (a run elsewhere finds its videos by their keys), or run with \
-                 --no-journal"
-                .to_owned(),
-            JournalError::OtherDestination { .. } => "give each destination its own journal with --journal FILE".to_owned(),
+            JournalError::Locked { path, holder: Some(h) } if h.host != lock::hostname() => {
+                format!(
+                    "wait for that run to end; if `{}` is gone for good, its file server may keep \
+                     its lock (NFSv4 until the host's lease lapses, about 90 s; NFSv3 until that \
+                     host restarts): then delete `{}` and run again (each video carries its row's \
+                     key, so even a run still alive there makes no duplicate)",
+                    h.host,
+                    lock_path(path).display()
+                )
+            }
+            JournalError::Locked { .. } => {
+                "wait for the other run to finish, or give this one its own --journal".to_owned()
+            }
+            JournalError::LocksUnsupported { .. } => {
+                "mount it with locking (NFS with its lock service, Lustre with -o flock), or keep \
+                 the journal on a local disk with --journal PATH (a run elsewhere finds its videos \
+                 by their keys), or run with --no-journal"
+                    .to_owned()
+            }
+            JournalError::OtherDestination { .. } => {
+                "give each destination its own journal with --journal FILE".to_owned()
+            }
             JournalError::Open { .. } | JournalError::Sql { .. } => {
                 "choose a writable place with --journal PATH (or run with --no-journal)".to_owned()
             }
@@ -307,13 +320,15 @@ impl Journal {
         let mut notes = Vec::new();
         if let Filesystem::Network(kind) = self.filesystem {
             notes.push(format!(
-                "journal `{}` is on a network filesystem ({kind}): SQLite's rollback journal, not WAL, whose shared memory does not work there",
+                "journal `{}` is on a network filesystem ({kind}): SQLite's rollback journal, not \
+                 WAL, whose shared memory does not work there",
                 self.path.display()
             ));
         }
         if let Some(h) = self.lock.as_ref().and_then(|l| l.took_over.as_ref()) {
             notes.push(format!(
-                "took over the lock of `{}` from pid {} of this host (since {}), which is no longer running",
+                "took over the lock of `{}` from pid {} of this host (since {}), which is no \
+                 longer running",
                 self.path.display(),
                 h.pid,
                 h.since
@@ -477,7 +492,11 @@ impl Journal {
         }
         let moved = self
             .conn()
-            .execute("UPDATE rows SET key = ?1 WHERE key = ?2 AND NOT EXISTS (SELECT 1 FROM rows WHERE key = ?1)", params![key, legacy_key])
+            .execute(
+                "UPDATE rows SET key = ?1 WHERE key = ?2 AND NOT EXISTS (SELECT 1 FROM rows WHERE \
+                 key = ?1)",
+                params![key, legacy_key],
+            )
             .map_err(|e| self.sql(e))?;
         if moved == 0 {
             return Ok(None);
@@ -494,7 +513,10 @@ impl Journal {
     ) -> Result<Option<Entry>, JournalError> {
         self.conn()
             .query_row(
-                &format!("SELECT {ENTRY_COLUMNS} FROM rows WHERE path = ?1 AND key <> ?2 ORDER BY updated_at DESC, rowid DESC LIMIT 1"),
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM rows WHERE path = ?1 AND key <> ?2 ORDER BY \
+                     updated_at DESC, rowid DESC LIMIT 1"
+                ),
                 params![path, other_than],
                 entry,
             )
@@ -512,11 +534,22 @@ impl Journal {
     ) -> Result<(), JournalError> {
         self.conn()
             .execute(
-                "INSERT INTO rows (key, path, size, mtime_ns, sha256, video_id, chunk_size, parts_done, bytes_done, state, error, updated_at)
+                "INSERT INTO rows (key, path, size, mtime_ns, sha256, video_id, chunk_size, \
+                  parts_done, bytes_done, state, error, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6, 0, 0, 'uploading', NULL, unixepoch())
-                 ON CONFLICT(key) DO UPDATE SET path = ?2, size = ?3, mtime_ns = ?4, sha256 = ?7, video_id = ?5, chunk_size = ?6,
-                   parts_done = 0, bytes_done = 0, state = 'uploading', error = NULL, updated_at = unixepoch()",
-                params![key, file.path, file.size as i64, file.mtime_ns, video_id, chunk_size as i64, file.sha256],
+                 ON CONFLICT(key) DO UPDATE SET path = ?2, size = ?3, mtime_ns = ?4, sha256 = ?7, \
+                  video_id = ?5, chunk_size = ?6,
+                   parts_done = 0, bytes_done = 0, state = 'uploading', error = NULL, \
+                    updated_at = unixepoch()",
+                params![
+                    key,
+                    file.path,
+                    file.size as i64,
+                    file.mtime_ns,
+                    video_id,
+                    chunk_size as i64,
+                    file.sha256
+                ],
             )
             .map(drop)
             .map_err(|e| self.sql(e))
@@ -531,7 +564,8 @@ impl Journal {
     ) -> Result<(), JournalError> {
         self.conn()
             .execute(
-                "UPDATE rows SET parts_done = ?2, bytes_done = ?3, updated_at = unixepoch() WHERE key = ?1",
+                "UPDATE rows SET parts_done = ?2, bytes_done = ?3, updated_at = unixepoch() WHERE \
+                 key = ?1",
                 params![key, parts_done as i64, bytes_done as i64],
             )
             .map(drop)
@@ -554,7 +588,8 @@ impl Journal {
         self.conn()
             .query_row(
                 "SELECT COUNT(*),
-                        COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'failed'), 0), COALESCE(SUM(state = 'uploading'), 0),
+                        COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'failed'), 0),
+                        COALESCE(SUM(state = 'uploading'), 0),
                         COALESCE(SUM(bytes_done), 0), COALESCE(SUM(size), 0),
                         COALESCE(SUM(CASE WHEN state = 'done' THEN bytes_done ELSE 0 END), 0)
                  FROM rows",
@@ -763,7 +798,8 @@ mod tests {
         conn.execute_batch("PRAGMA cache_size = 1; BEGIN;").unwrap();
         for i in 0..300 {
             conn.execute(
-                "INSERT INTO rows (key, path, size, mtime_ns, chunk_size, state) VALUES (?1, 'p', 1, 0, 1, 'done')",
+                "INSERT INTO rows (key, path, size, mtime_ns, chunk_size, state) VALUES (?1, 'p', \
+                 1, 0, 1, 'done')",
                 params![format!("{i:0>200}")],
             )
             .unwrap();

@@ -71,7 +71,8 @@ impl Shard {
         if let Some(index) = number("JOB_COMPLETION_INDEX")? {
             let Some(count) = number("AVBATCH_SHARD_COUNT")? else {
                 return Err(ShardError(
-                    "JOB_COMPLETION_INDEX is set but AVBATCH_SHARD_COUNT is not: set it to the Job's `completions` (or pass --shard K/N)"
+                    "JOB_COMPLETION_INDEX is set but AVBATCH_SHARD_COUNT is not: set it to the \
+                     Job's `completions` (or pass --shard K/N)"
                         .into(),
                 ));
             };
@@ -79,7 +80,11 @@ impl Shard {
         }
         if let Some(id) = number("SLURM_ARRAY_TASK_ID")? {
             let Some(count) = number("SLURM_ARRAY_TASK_COUNT")? else {
-                return Err(ShardError("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not (or pass --shard K/N)".into()));
+                return Err(ShardError(
+                    "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not (or pass \
+                     --shard K/N)"
+                        .into(),
+                ));
             };
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
             let index = id.checked_sub(min).ok_or_else(|| {

@@ -95,7 +95,10 @@ fn install() {
             if libc::sigaction(libc::SIGBUS, &action, &mut previous) == 0 {
                 let _ = PREVIOUS.set(previous);
             } else {
-                tracing::warn!("could not install the SIGBUS guard: a file truncated while it is uploaded may end the process");
+                tracing::warn!(
+                    "could not install the SIGBUS guard: a file truncated while it is uploaded \
+                     may end the process"
+                );
             }
         }
     });

@@ -395,7 +395,10 @@ async fn issue_5_an_unwritable_journal_stops_the_run_before_anything_is_sent() {
         .await;
     } else {
         let _ = std::fs::remove_file(ro.join("probe"));
-        eprintln!("running as root: mode 0555 does not stop writes; the read-only folder case is covered by the paths below");
+        eprintln!(
+            "running as root: mode 0555 does not stop writes; the read-only folder case is \
+             covered by the paths below"
+        );
     }
     std::fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 
@@ -645,7 +648,10 @@ async fn issue_5_serve_refuses_path_traversal_in_ids() {
     }
     let patch = br#"{"title":"escaped"}"#.to_vec();
     requests.push((
-        format!("PATCH /videos/..%2F..%2Fcanary HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json"),
+        format!(
+            "PATCH /videos/..%2F..%2Fcanary HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\
+             Content-Type: application/json"
+        ),
         "PATCH /videos/..%2F..%2Fcanary".into(),
         patch,
     ));
@@ -662,7 +668,10 @@ async fn issue_5_serve_refuses_path_traversal_in_ids() {
     // A chunk for an existing video whose file name tries to climb out.
     let id = create_video_at(&http(), &server.url, "target").await;
     requests.push((
-        format!("POST /videos/{id}/source HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: {ct}"),
+        format!(
+            "POST /videos/{id}/source HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\
+             Content-Type: {ct}"
+        ),
         "POST source with file name ../../escape.mp4".into(),
         body.clone(),
     ));
@@ -746,15 +755,27 @@ async fn issue_5_serve_caps_header_and_json_body_sizes() {
     big.extend(std::iter::repeat_n(b'a', 10 * MIB));
     big.extend_from_slice(br#""}"#);
     for route in ["/videos", "/auth/api-key", "/upload-tokens"] {
-        let head = format!("POST {route} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json");
+        let head = format!(
+            "POST {route} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\
+             Content-Type: application/json"
+        );
         match send(head, big.clone()).await.unwrap() {
-            None => missing.push(format!("POST {route} with a 10 MiB body: connection closed without an answer (want 413)")),
-            Some(a) if a.status != 413 => missing.push(format!("POST {route} with a 10 MiB body: answered {} (want 413)", a.status)),
-            Some(a) if !a.head.contains("content-type: application/problem+json") => missing.push(format!(
-                "POST {route} with a 10 MiB body: the 413 is not problem+json (docs/server-contract.md: every error is): {:?} {:?}",
-                a.head.lines().find(|l| l.starts_with("content-type")).unwrap_or("no content-type"),
-                String::from_utf8_lossy(&a.body)
+            None => missing.push(format!(
+                "POST {route} with a 10 MiB body: connection closed without an answer (want 413)"
             )),
+            Some(a) if a.status != 413 => missing
+                .push(format!("POST {route} with a 10 MiB body: answered {} (want 413)", a.status)),
+            Some(a) if !a.head.contains("content-type: application/problem+json") => {
+                missing.push(format!(
+                    "POST {route} with a 10 MiB body: the 413 is not problem+json \
+                     (docs/server-contract.md: every error is): {:?} {:?}",
+                    a.head
+                        .lines()
+                        .find(|l| l.starts_with("content-type"))
+                        .unwrap_or("no content-type"),
+                    String::from_utf8_lossy(&a.body)
+                ))
+            }
             Some(_) => {}
         }
         assert_still_serving(&addr, &format!("a 10 MiB POST {route}"));

@@ -216,8 +216,8 @@ async fn issue_11_an_upload_token_on_the_command_line_warns_and_the_env_or_a_fil
         }
         run_bounded(cmd, Duration::from_secs(60))
     };
-    let warning = "warning: --upload-token puts the token where every local user can read it (`ps`); set AVBATCH_UPLOAD_TOKEN \
-                   or pass --upload-token-file FILE instead\n";
+    let warning = "warning: --upload-token puts the token where every local user can read it \
+                   (`ps`); set AVBATCH_UPLOAD_TOKEN or pass --upload-token-file FILE instead\n";
     let check = |out: &Output, code: i32, warned: bool| {
         assert_eq!(out.status.code(), Some(code), "{}", text(out));
         let all = text(out);
@@ -310,8 +310,8 @@ async fn serve_with(args: &[&str], env: Option<&str>, key: &str) -> (bool, Outpu
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_11_a_serve_key_on_the_command_line_warns_and_the_env_or_a_file_do_not() {
-    let warning = "warning: --api-key puts the key where every local user can read it (`ps`); set AVBATCH_SERVE_API_KEYS or \
-                   pass --api-key-file FILE instead";
+    let warning = "warning: --api-key puts the key where every local user can read it (`ps`); set \
+                   AVBATCH_SERVE_API_KEYS or pass --api-key-file FILE instead";
     let key = "local-key-5f1e2d3c4b5a";
     let check = |(accepted, out): &(bool, Output), warned: bool| {
         assert!(accepted, "the key was refused:\n{}", text(out));

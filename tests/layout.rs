@@ -3,6 +3,9 @@
 //! uses the wire (`api`) and secrets; the wire depends on nothing of the crate.
 //!
 //! Read from the sources: every `crate::MODULE` path outside comments and test modules counts.
+//!
+//! Every line of Rust under src/, tests/ and benches/ also fits in 100 columns, the width rustfmt
+//! keeps code to but cannot impose on string literals, attributes, macro arguments or comments.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -101,4 +104,44 @@ fn issue_12_the_client_never_reaches_the_server_double() {
         "the wire depends on nothing of the crate: {:?}",
         graph["api"]
     );
+}
+
+/// The widest a source line may be, in characters; rustfmt.toml's `max_width`.
+const MAX_WIDTH: usize = 100;
+
+#[test]
+fn every_source_line_fits_in_100_columns() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rustfmt = std::fs::read_to_string(root.join("rustfmt.toml")).unwrap();
+    assert!(
+        rustfmt.lines().any(|l| l.replace(' ', "") == format!("max_width={MAX_WIDTH}")),
+        "rustfmt.toml sets max_width = {MAX_WIDTH}:\n{rustfmt}"
+    );
+    let mut files = 0;
+    let mut long = Vec::new();
+    let mut stack: Vec<_> = ["src", "tests", "benches"].iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let width = line.chars().count();
+                if width > MAX_WIDTH {
+                    let rel = path.strip_prefix(root).unwrap().display();
+                    long.push(format!("{rel}:{}: {width} characters", n + 1));
+                }
+            }
+        }
+    }
+    assert!(files > 50, "the sources were read: {files} files");
+    long.sort();
+    assert!(long.is_empty(), "lines over {MAX_WIDTH} characters:\n{}", long.join("\n"));
 }

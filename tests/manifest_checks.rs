@@ -66,8 +66,11 @@ async fn issue_11_an_unclosed_quote_is_refused_with_its_line_and_column() {
     let files = ["q1.mp4", "q2.mp4", "q3.mp4", "q4.mp4"];
     // The issue's manifest: the quote opens in the last column, so the swallowed record still
     // has the header's three fields.
-    let (_dir, manifest) =
-        library(&files, "path,title,description\nq1.mp4,ok,fine\nq2.mp4,ok,\"oops unbalanced\nq3.mp4,t3,d3\nq4.mp4,t4,d4\n");
+    let (_dir, manifest) = library(
+        &files,
+        "path,title,description\nq1.mp4,ok,fine\nq2.mp4,ok,\"oops unbalanced\nq3.mp4,t3,d3\n\
+         q4.mp4,t4,d4\n",
+    );
     let out = upload(&manifest, &server.url, &[]);
     assert_refused(&out);
     let err = stderr(&out);
@@ -139,7 +142,10 @@ async fn issue_11_two_rows_without_an_id_may_not_share_a_path() {
     assert_refused(&out);
     let err = stderr(&out);
     assert!(
-        err.contains("line 4, column `path`: duplicate path `a.mp4` in a row without an `id` (first used on line 2, column `path`)"),
+        err.contains(
+            "line 4, column `path`: duplicate path `a.mp4` in a row without an `id` (first used \
+             on line 2, column `path`)"
+        ),
         "{err}"
     );
     assert!(server.all_videos().await.is_empty(), "nothing may be sent");

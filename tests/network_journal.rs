@@ -347,7 +347,8 @@ async fn issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_
     assert_eq!(server.server.received_bytes(), before, "nothing is sent again");
     let _ = writeln!(
         std::io::stderr(),
-        "issue 12: 8 rows ({total} bytes), 1 kill on a local WAL journal + 2 on the FUSE one, done in {:.1} s",
+        "issue 12: 8 rows ({total} bytes), 1 kill on a local WAL journal + 2 on the FUSE one, \
+         done in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }

@@ -257,8 +257,15 @@ async fn issue_5_a_part_a_dead_run_left_in_flight_is_not_sent_twice() {
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(4 * MIB as u64)).await;
     let batch = Batch::new(1);
     let data = batch.sources[0].clone();
-    let created =
-        server.post_json("/videos", &serde_json::json!({"title": "f0", "metadata": [{"key": "avbatch_key", "value": "row-0"}]})).await;
+    let created = server
+        .post_json(
+            "/videos",
+            &serde_json::json!({
+                "title": "f0",
+                "metadata": [{"key": "avbatch_key", "value": "row-0"}]
+            }),
+        )
+        .await;
     let id = created["videoId"].as_str().unwrap().to_owned();
     let (ctype, body) = common::multipart_file("file", "f0.mp4", &data[..5 * MIB]);
     let ghost = server

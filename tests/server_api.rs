@@ -173,7 +173,8 @@ async fn create_keeps_every_field_and_update_and_delete_work() {
     let payload = json!({
         "title": "All fields", "description": "d", "tags": ["a", "b"],
         "metadata": [{"key": "k1", "value": "v1"}, {"key": "k2", "value": "v2"}],
-        "public": false, "panoramic": true, "mp4Support": false, "playerId": "pl123", "language": "fr",
+        "public": false, "panoramic": true, "mp4Support": false, "playerId": "pl123",
+        "language": "fr",
         "clip": {"startTimecode": "00:00:01", "endTimecode": "00:00:05"},
         "watermark": {"id": "wa1", "top": "10px", "opacity": "50%"},
         "transcript": true, "transcriptSummary": true, "transcriptSummaryAttributes": ["abstract"]
@@ -278,7 +279,10 @@ async fn list_filters_sorts_and_paginates() {
                 "title": format!("Clip {i:02} {}", if i % 5 == 0 { "Sunset" } else { "day" }),
                 "description": if i < 10 { "first batch" } else { "later" },
                 "tags": tags,
-                "metadata": [{"key": "group", "value": format!("g{}", i % 4)}, {"key": "n", "value": i.to_string()}],
+                "metadata": [
+                    {"key": "group", "value": format!("g{}", i % 4)},
+                    {"key": "n", "value": i.to_string()},
+                ],
             }),
         )
         .await;

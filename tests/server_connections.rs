@@ -183,7 +183,8 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
 /// The head of a `POST /videos/{id}/source` carrying `len` body bytes of `content_type`.
 fn upload_head(id: &str, content_type: &str, len: usize) -> String {
     format!(
-        "POST /videos/{id}/source HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n",
+        "POST /videos/{id}/source HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n",
         basic_auth(KEY)
     )
 }
@@ -240,7 +241,8 @@ const HOLD_VAR: &str = "AVBATCH_TEST_HOLD_IDLE";
 /// ADDR, reports `opened N` as it goes and `held N` at the end on stdout, and holds them until its
 /// stdin closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-#[ignore = "a helper process of issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_open"]
+#[ignore = "a helper process of \
+            issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_open"]
 async fn hold_idle_sockets_for_the_20000_sockets_test() {
     let Ok(spec) = std::env::var(HOLD_VAR) else {
         eprintln!("nothing to do without {HOLD_VAR}=ADDR,COUNT");
@@ -312,12 +314,18 @@ async fn issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_op
     } else {
         let per_process = (own_hard_nofile().saturating_sub(200) as usize).min(IDLE / 2);
         if per_process < 1_000 {
-            eprintln!("SKIPPED: RLIMIT_NOFILE cannot be raised to {} here, and the hard limit ({}) is too low to spread {IDLE} sockets over a few processes", IDLE + 1_000, own_hard_nofile());
+            eprintln!(
+                "SKIPPED: RLIMIT_NOFILE cannot be raised to {} here, and the hard limit ({}) is \
+                 too low to spread {IDLE} sockets over a few processes",
+                IDLE + 1_000,
+                own_hard_nofile()
+            );
             return;
         }
         let n = IDLE.div_ceil(per_process);
         how = format!(
-            "spread over {n} helper processes: the test process cannot raise RLIMIT_NOFILE above its hard limit {}",
+            "spread over {n} helper processes: the test process cannot raise RLIMIT_NOFILE above \
+             its hard limit {}",
             own_hard_nofile()
         );
         for i in 0..n {
@@ -380,8 +388,9 @@ async fn issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_op
     }
     let (during_status, during_took) = during.expect("a request was sent half-way");
     println!(
-        "GET /videos against `avbatch serve` under ulimit -n 1024: {alone:?} alone; {during_took:?} while {IDLE} idle sockets \
-         were being opened (half-way); with {IDLE} idle sockets open ({how}): {times:?} (max {:?}); opening them took {opened_in:?}",
+        "GET /videos against `avbatch serve` under ulimit -n 1024: {alone:?} alone; \
+         {during_took:?} while {IDLE} idle sockets were being opened (half-way); with {IDLE} idle \
+         sockets open ({how}): {times:?} (max {:?}); opening them took {opened_in:?}",
         times.iter().max().unwrap()
     );
     assert_eq!(during_status, 200);
@@ -463,8 +472,7 @@ async fn issue_11_at_the_limit_the_oldest_idle_connection_makes_room_never_a_bus
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_11_when_accept_runs_out_of_descriptors_an_idle_connection_is_closed_and_accept_retried(
-) {
+async fn issue_11_when_accept_runs_out_of_descriptors_it_closes_an_idle_connection_and_retries() {
     // More connections allowed than descriptors: accept itself fails with EMFILE once the 64
     // descriptors are used, the case the reserve for files is there to prevent.
     let data = tempfile::tempdir().unwrap();
@@ -647,7 +655,10 @@ async fn issue_11_sigterm_ends_the_server_within_seconds_whatever_its_clients_ho
     let (exit, server) = exited.await.unwrap();
     let (code, took) =
         exit.unwrap_or_else(|| panic!("the server did not exit within 10 s of SIGTERM"));
-    println!("avbatch serve exited {took:?} after SIGTERM with 3 idle keep-alive connections, a header-less one and a stalled body open");
+    println!(
+        "avbatch serve exited {took:?} after SIGTERM with 3 idle keep-alive connections, a \
+         header-less one and a stalled body open"
+    );
     assert_eq!(code, Some(0), "a clean exit:\n{}", server.stderr());
     assert!(took < Duration::from_secs(5), "exit within 5 s of SIGTERM, took {took:?}");
     let answered = tokio::time::timeout(Duration::from_secs(5), sending)

@@ -114,7 +114,8 @@ fn field_bomb(fields: usize, size: usize) -> reqwest::Body {
         [head, value.clone(), Bytes::from_static(b"\r\n")]
     });
     let file = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bomb.mp4\"\r\n\r\n0123456789\r\n--{BOUNDARY}--\r\n"
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bomb.mp4\"\r\n\
+         \r\n0123456789\r\n--{BOUNDARY}--\r\n"
     );
     let stream =
         futures::stream::iter(parts.chain([Bytes::from(file)]).map(Ok::<_, std::io::Error>));
@@ -155,7 +156,8 @@ async fn issue_11_ten_field_bombs_at_once_keep_the_server_small() {
     let answers = futures::future::join_all(bombs).await;
     let peak = peak_rss(pid);
     println!(
-        "peak RSS of avbatch serve: {:.1} MiB idle, {:.1} MiB after ten 219 MiB field bombs at once ({:.1} s)",
+        "peak RSS of avbatch serve: {:.1} MiB idle, {:.1} MiB after ten 219 MiB field bombs at \
+         once ({:.1} s)",
         idle as f64 / MIB as f64,
         peak as f64 / MIB as f64,
         started.elapsed().as_secs_f64()
@@ -187,7 +189,10 @@ async fn issue_11_ten_field_bombs_at_once_keep_the_server_small() {
 
 /// A body whose first part's header block never ends: `size` bytes of one header line.
 fn header_bomb(size: usize) -> reqwest::Body {
-    let head = Bytes::from(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"h.mp4\"\r\nX-Pad: "));
+    let head = Bytes::from(format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"h.mp4\"\r\n\
+         X-Pad: "
+    ));
     let pad = Bytes::from(vec![b'a'; MIB]);
     let stream = futures::stream::iter(
         std::iter::once(head)

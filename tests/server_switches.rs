@@ -334,12 +334,16 @@ async fn stalled_uploads_are_never_answered_and_store_nothing() {
     let (ct, body) = multipart_file("file", "stalled.mp4", &source);
     let auth = basic_auth(KEY);
     let direct = format!(
-        "POST /videos/{id}/source HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+        "POST /videos/{id}/source HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\
+         Content-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     let (ct2, body2) = multipart(&[], Some(("file", "token.mp4", &source)), &[]);
-    let delegated =
-        format!("POST /upload?token={token} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ct2}\r\nContent-Length: {}\r\n\r\n", body2.len());
+    let delegated = format!(
+        "POST /upload?token={token} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ct2}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body2.len()
+    );
     let mut sent = Vec::new();
     for (what, head, body) in
         [("POST /videos/{id}/source", direct, body), ("POST /upload", delegated, body2)]

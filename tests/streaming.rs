@@ -80,7 +80,10 @@ async fn issue_12_duplicates_far_apart_name_both_lines() {
         "{err}"
     );
     assert!(
-        err.contains("line 29997, column `path`: duplicate path `v7.mp4` in a row without an `id` (first used on line 9, column `path`)"),
+        err.contains(
+            "line 29997, column `path`: duplicate path `v7.mp4` in a row without an `id` (first \
+             used on line 9, column `path`)"
+        ),
         "{err}"
     );
     assert!(server.all_videos().await.is_empty(), "nothing may be sent");

@@ -93,14 +93,18 @@ fn edge_sizes() -> Vec<usize> {
 async fn issue_4_a_batch_of_edge_sizes_arrives_byte_exact_with_every_field() {
     let server = spawn_server().await;
     let lib = Library::new();
-    let mut csv = String::from("id,path,title,description,tags,metadata,meta.shelf,public,panoramic,mp4_support,player_id,language\n");
+    let mut csv = String::from(
+        "id,path,title,description,tags,metadata,meta.shelf,public,panoramic,mp4_support,\
+         player_id,language\n",
+    );
     let mut sources = Vec::new();
     for (i, size) in edge_sizes().into_iter().enumerate() {
         let name = format!("media/v{i:02}.mp4");
         sources.push(lib.file(&name, size, i as u8));
         let public = if i % 2 == 0 { "true" } else { "false" };
         csv.push_str(&format!(
-            "row-{i},{name},\"Video {i}, size {size}\",\"Description of {i}\",tag{i};all,origin=test;n={i},shelf-{i},{public},{},true,pt{i},{}\n",
+            "row-{i},{name},\"Video {i}, size {size}\",\"Description of {i}\",\
+             tag{i};all,origin=test;n={i},shelf-{i},{public},{},true,pt{i},{}\n",
             i % 3 == 0,
             if i % 2 == 0 { "en" } else { "fr" }
         ));
@@ -612,7 +616,8 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
         let back = server.source_of(id).await;
         assert!(back == source.as_slice());
     }
-    // With a key too, the video is created with the row's fields and the parts go through the token.
+    // With a key too, the video is created with the row's fields and the parts go through the
+    // token.
     let out = avbatch(
         &[
             "upload",

@@ -180,7 +180,11 @@ async fn run_case(ts: &TestServer, c: &Case) -> Result<(), String> {
         let st = resp.status().as_u16();
         if st != 201 {
             let text = resp.text().await.unwrap_or_default();
-            return Err(format!("[{}] setup chunk #{i} (Content-Range {range:?}) must be accepted with 201, got {st}: {text}", c.name));
+            return Err(format!(
+                "[{}] setup chunk #{i} (Content-Range {range:?}) must be accepted with 201, got \
+                 {st}: {text}",
+                c.name
+            ));
         }
     }
     let before = ts.status_of(&id).await;
@@ -863,7 +867,8 @@ async fn file_over_200_mib_is_too_large() {
 
     let boundary = "bigboundary5d2e";
     let head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
     );
     let tail = format!("\r\n--{boundary}--\r\n");
     let file_len: usize = 200 * MIB + 1;
@@ -982,7 +987,11 @@ async fn file_part_under_any_field_name_and_text_fields_around_it() {
         }
         let (st, got) = get_bytes(&ts, &mp4_url(&video)).await;
         if st != 200 || got != data {
-            failures.push(format!("[{what}] assets.mp4 answered {st} with {} bytes, expected 200 with the 3000 bytes sent", got.len()));
+            failures.push(format!(
+                "[{what}] assets.mp4 answered {st} with {} bytes, expected 200 with the 3000 \
+                 bytes sent",
+                got.len()
+            ));
         }
         let s = ts.status_of(&id).await;
         if s["ingest"]["status"] != json!("uploaded") || s["ingest"]["filesize"] != json!(3000) {

@@ -47,9 +47,10 @@ mod tests {
 
     #[test]
     fn problem_display_and_slug() {
-        let p: Problem = serde_json::from_str(
-            r#"{"type":"https://docs.api.video/reference/too-many-requests","title":"Too many requests.","status":429}"#,
-        )
+        let p: Problem = serde_json::from_str(concat!(
+            r#"{"type":"https://docs.api.video/reference/too-many-requests","#,
+            r#""title":"Too many requests.","status":429}"#,
+        ))
         .unwrap();
         assert_eq!(p.slug(), "too-many-requests");
         assert_eq!(p.to_string(), "Too many requests (`too-many-requests`)");

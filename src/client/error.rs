@@ -26,7 +26,12 @@ impl fmt::Display for CallSite {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The server answered with an error status.
-    #[error("{site} answered {} after {attempts} attempt(s) in {:.1?}{}", status.as_u16(), elapsed, problem.as_ref().map(|p| format!(": {p}")).unwrap_or_default())]
+    #[error(
+        "{site} answered {} after {attempts} attempt(s) in {:.1?}{}",
+        status.as_u16(),
+        elapsed,
+        problem.as_ref().map(|p| format!(": {p}")).unwrap_or_default()
+    )]
     Status {
         /// The call.
         site: CallSite,
@@ -56,7 +61,15 @@ pub enum ApiError {
     },
     /// The request stopped moving: its body was not taken, or no answer came, for `idle` (plus
     /// the time the kernel may need to send the tail of a body).
-    #[error("{site} timed out: nothing moved for {idle:.0?} ({}) after {attempts} attempt(s) in {:.1?}", if *body_sent { "no answer after the body" } else { "the connection took no more of the body" }, elapsed)]
+    #[error(
+        "{site} timed out: nothing moved for {idle:.0?} ({}) after {attempts} attempt(s) in {:.1?}",
+        if *body_sent {
+            "no answer after the body"
+        } else {
+            "the connection took no more of the body"
+        },
+        elapsed
+    )]
     TimedOut {
         /// The call.
         site: CallSite,

@@ -17,7 +17,8 @@
 //! use avbatch::api::NewVideo;
 //! use avbatch::client::{Client, ClientConfig};
 //! use avbatch::secret::ApiKey;
-//! let client = Client::new(ClientConfig::new("https://sandbox.api.video", Some(ApiKey::new("KEY"))));
+//! let client =
+//!     Client::new(ClientConfig::new("https://sandbox.api.video", Some(ApiKey::new("KEY"))));
 //! let video = client.create_video(&NewVideo::titled("My video")).await?;
 //! println!("{}", video.video_id);
 //! # Ok(()) }
@@ -294,7 +295,8 @@ impl Client {
                 return Err(failure);
             };
             let wait = backoff.max(server_wait.unwrap_or_default());
-            tracing::debug!(error = %failure, wait = ?wait, "retry {} of {}", attempts, self.config.retry.max_retries);
+            let max = self.config.retry.max_retries;
+            tracing::debug!(error = %failure, wait = ?wait, "retry {attempts} of {max}");
             let count = self.stats.retries.fetch_add(1, Ordering::Relaxed) + 1;
             *self.stats.last_retry.lock().unwrap_or_else(|p| p.into_inner()) = Some(Retrying {
                 error: error_chain(&failure),

@@ -143,7 +143,8 @@ mod tests {
         // A burst that could all sit in buffers: drained at the slowest rate, 64 s for 4 MiB.
         still.progress(8 << 20);
         assert_eq!(still.allowance(Duration::ZERO), Duration::from_secs(64));
-        // Then 64 MiB more in 2 s: the link moves 32 MiB/s, and drains 4 MiB in an eighth of a second.
+        // Then 64 MiB more in 2 s: the link moves 32 MiB/s, and drains 4 MiB in an eighth of a
+        // second.
         tokio::time::advance(Duration::from_secs(2)).await;
         still.progress(64 << 20);
         assert_eq!(still.allowance(Duration::ZERO), Duration::from_millis(125));

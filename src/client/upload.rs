@@ -52,10 +52,14 @@ impl Framing {
         let boundary = format!("avbatch-{}", hex::encode(raw));
         let mut preamble = String::new();
         for (name, value) in fields {
-            preamble.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+            preamble.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n\
+                 {value}\r\n"
+            ));
         }
         preamble.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n",
             quoted_name(file_name)
         ));
         let epilogue = format!("\r\n--{boundary}--\r\n");

@@ -94,7 +94,8 @@ impl Client {
         let mut found = Vec::new();
         for page in 1..=MAX_LOOKUP_PAGES {
             let path = format!(
-                "/videos?metadata%5B{}%5D={}&sortBy=createdAt&sortOrder=asc&pageSize=100&currentPage={page}",
+                "/videos?metadata%5B{}%5D={}&sortBy=createdAt&sortOrder=asc\
+                 &pageSize=100&currentPage={page}",
                 encode(key),
                 encode(value)
             );

@@ -235,7 +235,11 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         move || library(&a, f, min, max)
     })
     .await??;
-    tracing::info!(dir = %dir.display(), seconds = generated.elapsed().as_secs_f64(), "library ready");
+    tracing::info!(
+        dir = %dir.display(),
+        seconds = generated.elapsed().as_secs_f64(),
+        "library ready"
+    );
 
     let flags = server_flags(args);
     // The test server's records go to memory (/dev/shm) where there is one: a server that
@@ -338,7 +342,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             r.server_flags.join(" ")
         );
         println!(
-            "uploaded {}/{} in {:.2} s: {}/s, {:.1} files/s, {:.1} requests/s ({:.1} uploads/s, {:.2} requests per file), {} answered 429, {} retries",
+            "uploaded {}/{} in {:.2} s: {}/s, {:.1} files/s, {:.1} requests/s ({:.1} uploads/s, \
+             {:.2} requests per file), {} answered 429, {} retries",
             r.uploaded,
             r.files,
             r.seconds,

@@ -25,7 +25,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("data folder: {}", args.data.display());
     if let Some(key) = server.generated_key() {
         // The server's own key, made for the person who started it: showing it is the point.
-        println!("api key: {} (generated; set AVBATCH_SERVE_API_KEYS or pass --api-key-file to choose one)", key.expose());
+        println!(
+            "api key: {} (generated; set AVBATCH_SERVE_API_KEYS or pass --api-key-file to choose \
+             one)",
+            key.expose()
+        );
     }
     super::shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
@@ -43,11 +47,17 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, ConfigError> {
     let api_keys = match (&args.api_key_file, args.api_keys.iter().all(|k| k.trim().is_empty())) {
         (Some(_), false) => {
             return Err(ConfigError {
-                message: "the API keys are given twice: by --api-key (or AVBATCH_SERVE_API_KEYS) and by --api-key-file".into(),
+                message: "the API keys are given twice: by --api-key (or AVBATCH_SERVE_API_KEYS) \
+                          and by --api-key-file"
+                    .into(),
                 hint: Some("keep one of them".into()),
             })
         }
-        (Some(path), true) => read_secret_file(path, "API key")?.lines().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
+        (Some(path), true) => read_secret_file(path, "API key")?
+            .lines()
+            .map(ApiKey::new)
+            .filter(|k| !k.is_empty())
+            .collect(),
         (None, _) => args.api_keys.iter().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
     };
     Ok(ServerConfig {

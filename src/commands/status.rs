@@ -22,7 +22,10 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         Err(e) => {
             return Ok(invalid(
                 &crate::engine::error_chain(&e),
-                Some("no run has recorded anything there yet; the journal is created by `avbatch upload`"),
+                Some(
+                    "no run has recorded anything there yet; the journal is created by \
+                     `avbatch upload`",
+                ),
             ))
         }
     };

@@ -165,7 +165,9 @@ pub async fn execute(
     // row's fields cannot go with it, and a private video would go up public.
     if plan.refused_count > 0 {
         let mut text = format!(
-            "{} row(s) set fields that an upload token alone cannot apply (the video is made by its first chunk, with the file name as its title and api.video's defaults, public included); nothing was sent",
+            "{} row(s) set fields that an upload token alone cannot apply (the video is made by \
+             its first chunk, with the file name as its title and api.video's defaults, public \
+             included); nothing was sent",
             plan.refused_count
         );
         for line in &plan.refused {
@@ -174,12 +176,19 @@ pub async fn execute(
         if plan.refused_count > MAX_PROBLEMS_SHOWN {
             text.push_str(&format!("\n  … and {} more", plan.refused_count - MAX_PROBLEMS_SHOWN));
         }
-        let hint = "set AVBATCH_API_KEY (or --api-key-file) as well: each video is then made with its row's fields and its parts go through the token; or drop those columns";
+        let hint = "set AVBATCH_API_KEY (or --api-key-file) as well: each video is then made with \
+                    its row's fields and its parts go through the token; or drop those columns";
         return Ok((invalid(&text, Some(hint)), None));
     }
     let check_time = checked_at.elapsed();
     let (total_rows, total_bytes, total_parts) = (plan.rows, plan.bytes, plan.parts);
-    tracing::info!(rows = total_rows, bytes = total_bytes, parts = total_parts, elapsed = ?check_time, "manifest checked");
+    tracing::info!(
+        rows = total_rows,
+        bytes = total_bytes,
+        parts = total_parts,
+        elapsed = ?check_time,
+        "manifest checked"
+    );
 
     if config.dry_run {
         let (rows_checked, chunk_size) = (checked.clone(), config.chunk_size);
@@ -345,7 +354,9 @@ pub async fn execute(
                 "cannot authenticate with `{base_url}`: {}",
                 crate::engine::error_chain(&e)
             );
-            say_error(&why, e.is_auth().then_some("check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this environment"));
+            let hint = "check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this \
+                        environment";
+            say_error(&why, e.is_auth().then_some(hint));
             // Still a report, so a scheduler's "see the report" holds: every row not started.
             let (report, checked) = (config.report.clone(), checked.clone());
             let written = tokio::task::spawn_blocking(move || {
@@ -542,7 +553,10 @@ fn resuming(t: &crate::journal::Totals, rows: u64) -> String {
 
 async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
     super::shutdown_signal().await;
-    say("stopping: no new videos or parts; finishing parts in flight (press Ctrl-C again to abort them)");
+    say(
+        "stopping: no new videos or parts; finishing parts in flight (press Ctrl-C again to abort \
+         them)",
+    );
     stop.cancel();
     super::shutdown_signal().await;
     say("aborting requests in flight");

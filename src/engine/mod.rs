@@ -348,7 +348,13 @@ async fn upload_row(
             fail(ctx, job, &mut result, message, auth).await
         }
     }
-    tracing::debug!(row = job.row.line, key = job.row.key(), status = ?result.status, video_id = result.video_id.as_deref(), "row ended");
+    tracing::debug!(
+        row = job.row.line,
+        key = job.row.key(),
+        status = ?result.status,
+        video_id = result.video_id.as_deref(),
+        "row ended"
+    );
     result
 }
 
@@ -419,7 +425,8 @@ fn changed_since_uploaded(
     now: &FileIdentity,
 ) -> SessionEnd {
     SessionEnd::failed(format!(
-        "`{}` changed since it was uploaded to video `{}` ({} bytes then, {} now, or other contents or modification time); pass --force to upload it again as a new video",
+        "`{}` changed since it was uploaded to video `{}` ({} bytes then, {} now, or other \
+         contents or modification time); pass --force to upload it again as a new video",
         row.path_text,
         before.video_id.as_deref().unwrap_or("-"),
         before.file.size,
@@ -504,7 +511,8 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
         .map_err(|e| SessionEnd::failed(format!("cannot open `{}`: {e}", row.path_text)))?;
     if file.len() != row.size || (row.mtime.is_some() && file.modified() != row.mtime) {
         return Err(SessionEnd::failed(format!(
-            "`{}` changed since the manifest was checked ({} bytes then, {} now, or a new modification time); nothing was sent",
+            "`{}` changed since the manifest was checked ({} bytes then, {} now, or a new \
+             modification time); nothing was sent",
             row.path_text,
             row.size,
             file.len()
@@ -649,7 +657,9 @@ fn plan_held(
             || parts.parts.iter().any(|n| *n > plan.len() as u64);
         if cut_differently {
             return Err(SessionEnd::failed(format!(
-                "video `{video_id}` holds parts of an upload cut into {} parts, not the {} parts of {chunk_size} bytes of this run; re-run with the --chunk-size it was started with, or delete the video",
+                "video `{video_id}` holds parts of an upload cut into {} parts, not the {} parts \
+                 of {chunk_size} bytes of this run; re-run with the --chunk-size it was started \
+                 with, or delete the video",
                 parts.total.map_or_else(|| "an unknown number of".to_owned(), |t| t.to_string()),
                 plan.len()
             )));
@@ -665,7 +675,8 @@ fn plan_held(
     *mode = Mode::Bytes;
     if let Some(other) = ingest.received_bytes.iter().find(|r| r.total != len) {
         return Err(SessionEnd::failed(format!(
-            "video `{video_id}` holds the start of a source of {} bytes, but the file has {len}; delete the video or check the row's file",
+            "video `{video_id}` holds the start of a source of {} bytes, but the file has {len}; \
+             delete the video or check the row's file",
             other.total
         )));
     }
@@ -725,7 +736,10 @@ async fn transfer(
         let id = result.video_id.clone().unwrap_or_default();
         let status = ctx.client.status(&id).await?;
         if !status.is_uploaded() {
-            return Err(SessionEnd::failed(format!("every part was acknowledged but the server does not report video `{id}` as uploaded")));
+            return Err(SessionEnd::failed(format!(
+                "every part was acknowledged but the server does not report video `{id}` as \
+                 uploaded"
+            )));
         }
     }
     let k = key.clone();

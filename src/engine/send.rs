@@ -52,7 +52,8 @@ fn file_changed(e: FileChanged, target: &UploadTarget, part: &PartPlan) -> Sessi
         UploadTarget::Token { video_id: None, .. } => "no video".to_owned(),
     };
     SessionEnd::failed(format!(
-        "{e}: part {} was broken off, so {video} stays incomplete and never plays; re-run with --force to upload the file as it is now as a new video",
+        "{e}: part {} was broken off, so {video} stays incomplete and never plays; re-run with \
+         --force to upload the file as it is now as a new video",
         part.number
     ))
 }
@@ -92,7 +93,8 @@ pub(super) async fn part(
         }
         UploadTarget::Token { video_id: None, .. } => None,
     };
-    match ctx.client.upload_chunk(target, Some(&header), name, range.end - range.start, &body).await {
+    match ctx.client.upload_chunk(target, Some(&header), name, range.end - range.start, &body).await
+    {
         Ok(answer) => {
             if let UploadTarget::Token { video_id, .. } = target {
                 video_id.get_or_insert(answer.video_id);
@@ -104,10 +106,17 @@ pub(super) async fn part(
             Err(file.check().map_err(|e| file_changed(e, target, part)).unwrap_err())
         }
         Err(e) if video_id.is_none() && e.maybe_applied() => Err(SessionEnd::failed(format!(
-            "{}: this first part makes the video on a delegated upload, and its answer never came, so api.video may hold a video for this row that this run cannot look for without an API key; it was not sent again, so there is at most one. Check the account (a video titled `{name}`) before running this row again, or run with an API key too, so the video is made and found by its key",
+            "{}: this first part makes the video on a delegated upload, and its answer never \
+             came, so api.video may hold a video for this row that this run cannot look for \
+             without an API key; it was not sent again, so there is at most one. Check the \
+             account (a video titled `{name}`) before running this row again, or run with an API \
+             key too, so the video is made and found by its key",
             super::error_chain(&e)
         ))),
-        Err(e) if e.status().map(|s| s.as_u16()) == Some(404) && e.slug() == Some("resource-not-found") => {
+        Err(e)
+            if e.status().map(|s| s.as_u16()) == Some(404)
+                && e.slug() == Some("resource-not-found") =>
+        {
             Err(SessionEnd::Gone { video_id: video_id.unwrap_or_default() })
         }
         Err(e) if already_received(&e) => {
@@ -115,7 +124,12 @@ pub(super) async fn part(
             if !ctx.client.has_api_key() {
                 // A delegated upload cannot read /status: the server's refusal says the bytes are
                 // there, and that the source is complete when it says so.
-                tracing::debug!(video = %id, header, slug = e.slug(), "part confirmed by the server's refusal");
+                tracing::debug!(
+                    video = %id,
+                    header,
+                    slug = e.slug(),
+                    "part confirmed by the server's refusal"
+                );
                 return Ok(e.slug() == Some("video-source-already-uploaded"));
             }
             // Confirm it from the server's own record rather than trusting the refusal.

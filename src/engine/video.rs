@@ -15,7 +15,8 @@
 //!   7 days after they start, so an unfinished video over 6 days old is replaced, not resumed.
 //!
 //! The lookup accepts only videos whose key is exactly the row's: how the real
-//! `metadata[KEY]=VALUE` filter matches is undocumented ([`crate::client::Client::find_by_metadata`]).
+//! `metadata[KEY]=VALUE` filter matches is undocumented
+//! ([`crate::client::Client::find_by_metadata`]).
 
 use std::cmp::Reverse;
 use std::time::SystemTime;
@@ -97,7 +98,8 @@ pub(super) async fn resolve(
             // next lookup from finding two videos.
             let deleted = ctx.client.delete_video(&id).await.is_ok();
             result.add_note(format!(
-                "replaced unfinished video `{id}` (started {started}; api.video deletes uploads left unfinished for {} days){}",
+                "replaced unfinished video `{id}` (started {started}; api.video deletes uploads \
+                 left unfinished for {} days){}",
                 UNFINISHED_LIFETIME.num_days(),
                 if deleted { ", deleted it" } else { ", could not delete it" }
             ));
@@ -126,9 +128,14 @@ async fn retire(ctx: &Ctx, row: &Row, key: &str, result: &mut RowResult) -> Resu
             })
             .collect();
         ctx.client.set_metadata(&video.video_id, &metadata).await?;
-        tracing::debug!(row = row.line, video = %video.video_id, "the old file's video gives up the key");
+        tracing::debug!(
+            row = row.line,
+            video = %video.video_id,
+            "the old file's video gives up the key"
+        );
         result.add_note(format!(
-            "video `{}` of the file as it was keeps its content; its key moved to `{REPLACED_KEY_METADATA}`",
+            "video `{}` of the file as it was keeps its content; its key moved to \
+             `{REPLACED_KEY_METADATA}`",
             video.video_id
         ));
     }
@@ -225,7 +232,11 @@ async fn create(
                 break (Some(id), listed);
             }
             Err(e) if e.maybe_applied() => {
-                tracing::debug!(row = row.line, error = %e, "the create may have taken effect; looking it up by key");
+                tracing::debug!(
+                    row = row.line,
+                    error = %e,
+                    "the create may have taken effect; looking it up by key"
+                );
                 let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
                 if !found.is_empty() {
                     break (None, found);
@@ -263,7 +274,12 @@ async fn create(
     // report.
     if let Some(own) = own.as_deref().filter(|id| *id != kept.video.video_id) {
         // Another run made one first (or got further): continue in it, and take ours back.
-        tracing::debug!(row = row.line, own, kept = %kept.video.video_id, "another video under this key wins; deleting ours");
+        tracing::debug!(
+            row = row.line,
+            own,
+            kept = %kept.video.video_id,
+            "another video under this key wins; deleting ours"
+        );
         ctx.client.delete_video(own).await?;
     }
     result.video_id = Some(kept.video.video_id.clone());

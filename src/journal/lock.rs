@@ -55,7 +55,8 @@ pub struct Holder {
 impl Holder {
     fn to_record(&self) -> String {
         format!(
-            "avbatch run lock: the run below holds it; delete this file only when no avbatch run uses the journal\n\
+            "avbatch run lock: the run below holds it; delete this file only when no avbatch \
+             run uses the journal\n\
              host {}\npid {}\nsince {}\nboot {}\npidns {}\nstart {}\nslot {}\n",
             self.host, self.pid, self.since, self.boot, self.pid_ns, self.start, self.slot
         )

@@ -148,8 +148,9 @@ impl Problems {
                         )
                     } else {
                         let message = format!(
-                            "duplicate path {value} in a row without an `id` (first used on line {first}, column `path`): the two rows \
-                             would be one video; give each row its own `id`"
+                            "duplicate path {value} in a row without an `id` (first used on line \
+                             {first}, column `path`): the two rows would be one video; give each \
+                             row its own `id`"
                         );
                         Problem::new(line, Some("path"), ProblemKind::DuplicatePath, message)
                     }

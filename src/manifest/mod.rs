@@ -272,7 +272,12 @@ pub enum ManifestError {
     /// The manifest was read but has problems: the first [`PROBLEMS_KEPT`] by line are listed,
     /// sorted, and all are counted. The message names the first, for callers that show only the
     /// message.
-    #[error("the manifest {} has {} problem(s), the first: {}", quoted(&path.display().to_string()), total, first(problems))]
+    #[error(
+        "the manifest {} has {} problem(s), the first: {}",
+        quoted(&path.display().to_string()),
+        total,
+        first(problems)
+    )]
     Invalid {
         /// The manifest.
         path: PathBuf,
@@ -442,8 +447,9 @@ pub(crate) fn check_file(row: &mut Row) -> Option<Problem> {
         let len = metadata.len();
         return problem(ProblemKind::FileTooLarge, &|p| {
             format!(
-                "{p} is {len} bytes, over the 30 GiB ({MAX_VIDEO_SIZE} bytes) api.video documents as the most one video may be \
-                 (its API refuses any upload over 52 428 800 000 bytes)"
+                "{p} is {len} bytes, over the 30 GiB ({MAX_VIDEO_SIZE} bytes) api.video documents \
+                 as the most one video may be (its API refuses any upload over 52 428 800 000 \
+                 bytes)"
             )
         });
     }
@@ -508,7 +514,8 @@ mod tests {
         let dir = folder();
         let m = load_ok(
             &dir,
-            "path,id,title,description,tags,metadata,meta.genre,public,panoramic,mp4_support,player_id,language\n\
+            "path,id,title,description,tags,metadata,meta.genre,public,panoramic,mp4_support,\
+             player_id,language\n\
              a.mp4,x1,Hello,Some text, a ; b;;c ,k=v;n=1=2,jazz,Yes,0,TRUE,pl1,fr\n",
         );
         assert_eq!(m.path, dir.path().join("manifest.csv"));
@@ -851,7 +858,8 @@ mod tests {
     fn issue_11_an_unclosed_quote_is_reported_where_it_opens() {
         let dir = folder();
         // The quote opens in the last column: the record keeps the header's field count.
-        let text = "path,title,description\na.mp4,ok,fine\nb.mov,ok,\"oops unbalanced\na.mp4,t3,d3\nb.mov,t4,d4\n";
+        let text = "path,title,description\na.mp4,ok,fine\nb.mov,ok,\"oops unbalanced\n\
+                    a.mp4,t3,d3\nb.mov,t4,d4\n";
         let p = only(&dir, text);
         assert_eq!(
             (p.line, p.column.as_deref(), p.kind),
@@ -894,7 +902,8 @@ mod tests {
         let p = only(&dir, "path,title\na.mp4,\"a\"b\n");
         assert!(p.message.contains("at character 9 closes"), "{p}");
         // Balanced quoting of every kind is fine, and leaves read_rows alone.
-        let text = "path,title,description\r\na.mp4,\"a \"\"b\"\" c\",\"x\r\ny\"\r\n\r\nb.mov,5\" screen,\"\"\r\n";
+        let text = "path,title,description\r\na.mp4,\"a \"\"b\"\" c\",\"x\r\ny\"\r\n\r\n\
+                    b.mov,5\" screen,\"\"\r\n";
         let m = load_ok(&dir, text);
         assert_eq!(m.rows[0].title, "a \"b\" c");
         assert_eq!(m.rows[1].title, "5\" screen");
@@ -927,7 +936,10 @@ mod tests {
             (p.line, p.column.as_deref(), p.kind),
             (4, Some("path"), ProblemKind::DuplicatePath)
         );
-        assert!(p.message.starts_with("duplicate path `a.mp4` in a row without an `id` (first used on line 2, column `path`)"), "{p}");
+        let first =
+            "duplicate path `a.mp4` in a row without an `id` (first used on line 2, column \
+                     `path`)";
+        assert!(p.message.starts_with(first), "{p}");
         // Rows with an id are each their own video; an id and no id never clash.
         load_ok(&dir, "path,id\na.mp4,x\na.mp4,y\na.mp4,\n");
         // Another spelling of the path is another key (and another video).
@@ -966,7 +978,10 @@ mod tests {
             (p.line, p.column.as_deref(), p.kind),
             (3, Some("path"), ProblemKind::FileTooLarge)
         );
-        assert!(p.message.ends_with("over.mp4` is 32212254721 bytes, over the 30 GiB (32212254720 bytes) api.video documents as the most one video may be (its API refuses any upload over 52 428 800 000 bytes)"), "{p}");
+        let end = "over.mp4` is 32212254721 bytes, over the 30 GiB (32212254720 bytes) api.video \
+                   documents as the most one video may be (its API refuses any upload over 52 428 \
+                   800 000 bytes)";
+        assert!(p.message.ends_with(end), "{p}");
         assert_eq!(load_ok(&dir, "path\ncap.mp4\n").total_bytes(), MAX_VIDEO_SIZE);
     }
 

@@ -87,8 +87,9 @@ impl BadQuote {
         match self.close {
             Err(last) => {
                 message.push_str(&format!(
-                    "unbalanced quote: the quote at character {character} opens a field that is never closed, so the field would \
-                     take in the rest of the manifest (through line {last}); close it, or double a quote meant as text (`\"\"`)"
+                    "unbalanced quote: the quote at character {character} opens a field that is \
+                     never closed, so the field would take in the rest of the manifest (through \
+                     line {last}); close it, or double a quote meant as text (`\"\"`)"
                 ));
             }
             Ok((close_line, close_character)) => {
@@ -98,8 +99,9 @@ impl BadQuote {
                     format!("line {close_line}, character {close_character}")
                 };
                 message.push_str(&format!(
-                    "unbalanced quote: the quote at character {character} opens a field that the quote at {closes} closes, but \
-                     the field goes on after it; a quote inside a quoted field is doubled (`\"\"`)"
+                    "unbalanced quote: the quote at character {character} opens a field that the \
+                     quote at {closes} closes, but the field goes on after it; a quote inside a \
+                     quoted field is doubled (`\"\"`)"
                 ));
             }
         }

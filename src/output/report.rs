@@ -433,7 +433,14 @@ impl ReportWriter {
         }
         if r.status == RowStatus::Failed {
             if self.tell && super::json_logs() {
-                tracing::warn!(target: "avbatch::summary", line = r.line, path = %r.path, video_id = r.video_id.as_deref(), error = r.error.as_deref(), "row failed");
+                tracing::warn!(
+                    target: "avbatch::summary",
+                    line = r.line,
+                    path = %r.path,
+                    video_id = r.video_id.as_deref(),
+                    error = r.error.as_deref(),
+                    "row failed"
+                );
             }
             if self.failed.len() < LISTED {
                 self.failed.push((
@@ -655,7 +662,11 @@ pub enum MergeError {
         what: String,
     },
     /// Manifest lines in more than one report.
-    #[error("manifest line(s) {} appear in more than one report (the same shard twice, or shards of different counts?)", list(lines, *count))]
+    #[error(
+        "manifest line(s) {} appear in more than one report (the same shard twice, or shards of \
+         different counts?)",
+        list(lines, *count)
+    )]
     Duplicate {
         /// The first lines found twice, at most 20.
         lines: Vec<u64>,
@@ -666,7 +677,12 @@ pub enum MergeError {
     #[error("{0}")]
     Manifest(String),
     /// Manifest rows in no report.
-    #[error("{count} row(s) of `{}` are in no report (lines {}{})", manifest.display(), lines.iter().map(u64::to_string).collect::<Vec<_>>().join(", "), if *count > lines.len() { ", …" } else { "" })]
+    #[error(
+        "{count} row(s) of `{}` are in no report (lines {}{})",
+        manifest.display(),
+        lines.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        if *count > lines.len() { ", …" } else { "" }
+    )]
     Missing {
         /// The manifest.
         manifest: PathBuf,

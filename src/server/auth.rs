@@ -179,7 +179,8 @@ impl Auth {
         if scheme.eq_ignore_ascii_case("basic") {
             let decoded = STANDARD.decode(credentials).map_err(|_| bad_header())?;
             let decoded = String::from_utf8(decoded).map_err(|_| bad_header())?;
-            // The key is the user name; the password is empty (curl -u KEY:). Accept a bare key too.
+            // The key is the user name; the password is empty (curl -u KEY:). Accept a bare key
+            // too.
             let key = decoded.split_once(':').map_or(decoded.as_str(), |(user, _)| user);
             if self.keys.iter().any(|k| k.expose() == key) {
                 return Ok(());

@@ -50,7 +50,10 @@ fn raise_nofile_limit() -> u64 {
     let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `getrlimit` writes one `rlimit` that we own, for a resource that always exists.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) } != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot read the open-file limit; assuming 1024");
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "cannot read the open-file limit; assuming 1024"
+        );
         return 1024;
     }
     if current.rlim_cur < current.rlim_max {
@@ -61,7 +64,11 @@ fn raise_nofile_limit() -> u64 {
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             return current.rlim_max as u64;
         }
-        tracing::debug!(error = %std::io::Error::last_os_error(), soft = current.rlim_cur as u64, "cannot raise the open-file limit");
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            soft = current.rlim_cur as u64,
+            "cannot raise the open-file limit"
+        );
     }
     current.rlim_cur as u64
 }

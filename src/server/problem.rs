@@ -151,7 +151,8 @@ mod tests {
         assert_eq!(
             e.body(),
             json!({"type": "https://docs.api.video/reference/resource-not-found",
-                   "title": "The requested resource was not found.", "status": 404, "name": "videoId"})
+                   "title": "The requested resource was not found.", "status": 404,
+                   "name": "videoId"})
         );
     }
 }

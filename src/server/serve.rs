@@ -80,7 +80,11 @@ pub async fn serve(
                 }
                 Err(e) if out_of_descriptors(&e) => {
                     // The reserve for files ran out after all: free a descriptor, then retry.
-                    tracing::warn!(%e, live = conns.live(), "accept failed: closing an idle connection to make room");
+                    tracing::warn!(
+                        %e,
+                        live = conns.live(),
+                        "accept failed: closing an idle connection to make room"
+                    );
                     conns.relieve().await;
                 }
                 // A connection that failed between the handshake and accept (reset, aborted): the
@@ -91,7 +95,11 @@ pub async fn serve(
     }
     drop(listener);
     let open = conns.live();
-    tracing::info!(open, grace = ?config.shutdown_grace, "stopped accepting; finishing requests in flight");
+    tracing::info!(
+        open,
+        grace = ?config.shutdown_grace,
+        "stopped accepting; finishing requests in flight"
+    );
     draining.cancel();
     let left = conns.wait_all_closed(config.shutdown_grace).await;
     if left > 0 {
@@ -234,7 +242,10 @@ impl hyper::body::Body for WatchedBody {
                     sleep.as_mut().reset(deadline);
                 }
                 if sleep.as_mut().poll(cx).is_ready() {
-                    tracing::debug!(timeout = ?this.timeout, "request body stalled: closing the connection");
+                    tracing::debug!(
+                        timeout = ?this.timeout,
+                        "request body stalled: closing the connection"
+                    );
                     this.conn.close();
                     return Poll::Ready(Some(Err(BodyStalled(this.timeout).into())));
                 }

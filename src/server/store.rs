@@ -142,7 +142,10 @@ impl Store {
                 Some(r) => r,
                 None => {
                     // A folder whose record never became durable: the create was not acknowledged.
-                    tracing::warn!(dir = %dir.display(), "removing a video folder without a record");
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        "removing a video folder without a record"
+                    );
                     let _ = fs::remove_dir_all(&dir);
                     continue;
                 }
@@ -177,7 +180,12 @@ impl Store {
                 }
             }
         }
-        tracing::info!(videos = videos.len(), tokens = tokens.len(), root = %root.display(), "data folder loaded");
+        tracing::info!(
+            videos = videos.len(),
+            tokens = tokens.len(),
+            root = %root.display(),
+            "data folder loaded"
+        );
         Ok(Store {
             root: root.to_owned(),
             discard,

@@ -32,8 +32,8 @@ fn malformed(value: &str) -> ApiError {
 
 /// Parses `bytes FROM-TO/TOTAL`, `part N/TOTAL` or `part N/*` (spec grammar, API.md §3.1).
 ///
-/// The spec's regex would also admit `bytes FROM-TO/*`; api.video documents bytes ranges only with a
-/// known total and the completion rule needs one, so that form is refused as malformed.
+/// The spec's regex would also admit `bytes FROM-TO/*`; api.video documents bytes ranges only with
+/// a known total and the completion rule needs one, so that form is refused as malformed.
 pub fn parse_content_range(value: &str) -> Result<ContentRange, ApiError> {
     let number = |s: &str| -> Option<u64> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -192,11 +192,13 @@ impl UploadState {
             )),
             (Some(ContentRange::Bytes { .. }), Session::Parts { .. }) => Err(part_error(
                 "video-content-range-started-with-part",
-                "This video upload has been started with a \"part\" Content-Range; it cannot go on with \"bytes\".",
+                "This video upload has been started with a \"part\" Content-Range; it cannot go \
+                 on with \"bytes\".",
             )),
             (Some(ContentRange::Part { .. }), Session::Bytes { .. }) => Err(part_error(
                 "video-content-range-started-with-bytes",
-                "This video upload has been started with a \"bytes\" Content-Range; it cannot go on with \"part\".",
+                "This video upload has been started with a \"bytes\" Content-Range; it cannot go \
+                 on with \"part\".",
             )),
             (Some(ContentRange::Part { part, total }), session) => {
                 let (received, known) = match session {
@@ -233,8 +235,14 @@ impl UploadState {
                 };
                 let is_last = total.or(known) == Some(part);
                 if !is_last && len < MIN_CHUNK_BYTES {
-                    return Err(part_error("video-content-range-by-part-uploaded-file-too-small", "The uploaded file is too small.")
-                        .detail(format!("part {part} has {len} bytes; every part but the last needs at least {MIN_CHUNK_BYTES}")));
+                    return Err(part_error(
+                        "video-content-range-by-part-uploaded-file-too-small",
+                        "The uploaded file is too small.",
+                    )
+                    .detail(format!(
+                        "part {part} has {len} bytes; every part but the last needs at least \
+                         {MIN_CHUNK_BYTES}"
+                    )));
                 }
                 Ok(ChunkKey::Part { part, total })
             }

@@ -313,7 +313,8 @@ impl VideoRecord {
         assets.insert(
             "iframe".into(),
             json!(format!(
-                "<iframe src=\"{player}\" width=\"100%\" height=\"100%\" frameborder=\"0\" scrolling=\"no\" allowfullscreen=\"\"></iframe>"
+                "<iframe src=\"{player}\" width=\"100%\" height=\"100%\" frameborder=\"0\" \
+                 scrolling=\"no\" allowfullscreen=\"\"></iframe>"
             )),
         );
         assets.insert("player".into(), json!(player));
@@ -380,9 +381,10 @@ mod tests {
 
     #[test]
     fn defaults_and_round_trip() {
-        let v = create(
-            r#"{"title":"t","tags":["a"],"metadata":[{"key":"k","value":"v"}],"language":"fr","clip":{"startTimecode":"00:00:01"}}"#,
-        )
+        let v = create(concat!(
+            r#"{"title":"t","tags":["a"],"metadata":[{"key":"k","value":"v"}],"language":"fr","#,
+            r#""clip":{"startTimecode":"00:00:01"}}"#,
+        ))
         .unwrap();
         let j = v.to_json("http://h");
         assert_eq!(j["public"], true);

@@ -159,14 +159,24 @@ pub fn multipart(
     let boundary = "avbatchtestboundary7c1e0f";
     let mut body = Vec::new();
     let text = |body: &mut Vec<u8>, name: &str, value: &str| {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n\
+                 {value}\r\n"
+            )
+            .as_bytes(),
+        );
     };
     for (n, v) in before {
         text(&mut body, n, v);
     }
     if let Some((name, filename, data)) = file {
         body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                 filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
         );
         body.extend_from_slice(data);
         body.extend_from_slice(b"\r\n");

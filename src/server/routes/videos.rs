@@ -181,7 +181,9 @@ impl Filter {
         self.title.as_ref().is_none_or(|t| v.title.to_lowercase().contains(t))
             && self.description.as_ref().is_none_or(|d| v.description.to_lowercase().contains(d))
             && self.tags.iter().all(|t| v.tags.contains(t))
-            && self.metadata.iter().all(|(k, val)| v.metadata.iter().any(|m| self.metadata_match.matches(k, val, &m.key, &m.value)))
+            && self.metadata.iter().all(|(k, val)| {
+                v.metadata.iter().any(|m| self.metadata_match.matches(k, val, &m.key, &m.value))
+            })
             // No video here comes from a live stream.
             && self.live_stream.is_none()
     }
