@@ -191,6 +191,10 @@ bin="$work/avbatch"
 upload_help="$("$bin" upload --help)"
 help_default() { printf '%s\n' "$upload_help" | awk -v flag="$1 <" 'index($0, flag) {f = 1} f && /\[default:/ {gsub(/.*\[default: |\].*/, ""); print; exit}'; }
 def_conc=$(help_default --concurrency)
+# "[default: 16; 64 when the files average under 8 MiB, …]": the default for small files too.
+def_conc_small=$(printf '%s\n' "$def_conc" | sed -n 's/^[0-9]*; \([0-9]*\) when the files average under \([0-9]*\) MiB.*/\1 \2/p')
+def_conc=${def_conc%%[!0-9]*}
+read -r def_conc_small small_below_mib <<<"${def_conc_small:-$def_conc 0}"
 def_chunk=$(to_bytes "$(help_default --chunk-size)")
 [[ "$def_conc" =~ ^[0-9]+$ ]] || { echo "error: could not read avbatch's default --concurrency from its help" >&2; exit 1; }
 
@@ -454,9 +458,11 @@ except OSError: print(0)' "$work/report.csv") ;;
 run_workload() {
   local profile=$1 wl=$2 sflags=$3 manifest="$work/wl/$2/manifest.csv" nfiles
   nfiles=$(wc -l <"$work/wl/$wl/files.txt")
-  local mib=$((chunk_b >> 20))
+  local mib=$((chunk_b >> 20)) avg dconc=$def_conc
+  avg=$(xargs stat -c %s <"$work/wl/$wl/files.txt" | awk '{s += $1} END {print int(s / NR)}')
+  if [ "$avg" -lt $((small_below_mib << 20)) ]; then dconc=$def_conc_small; fi
   if has_tool avbatch; then
-    run_case "$profile" "$wl" avbatch-default avbatch "avbatch (defaults: -c $def_conc, $((def_chunk >> 20)) MiB parts)" "$def_conc" "$def_chunk" "" "$sflags" -- \
+    run_case "$profile" "$wl" avbatch-default avbatch "avbatch (defaults: -c $dconc, $((def_chunk >> 20)) MiB parts)" "$dconc" "$def_chunk" "" "$sflags" -- \
       env AVBATCH_API_KEY="$KEY" "$bin" upload "$manifest" --base-url @URL@ -q --no-journal --report "$work/report.csv"
     run_case "$profile" "$wl" avbatch-peer avbatch "avbatch -c $conc --chunk-size ${mib}MiB" "$conc" "$chunk_b" "" "$sflags" -- \
       env AVBATCH_API_KEY="$KEY" "$bin" upload "$manifest" --base-url @URL@ -q --no-journal --report "$work/report.csv" \

@@ -101,6 +101,9 @@ def spread(r):
 
 def table(rows, conc):
     ref = next((r for r in rows if r["case"] == "avbatch-peer"), None)
+    # The reference is avbatch at the peers' concurrency of this workload (the small profile's
+    # pools are larger than the others').
+    conc = ref.get("concurrency", conc) if ref else conc
     out = [
         f"| uploader | at once | chunk | files ok | wall s | MB/s | files/s | CPU s | peak RSS MiB | server CPU s | MB/s ÷ avbatch -c {conc} |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",

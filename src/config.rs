@@ -45,7 +45,8 @@ pub struct UploadConfig {
     /// Delegated upload token.
     pub upload_token: Option<Token>,
     /// Videos at once.
-    pub concurrency: usize,
+    /// `--concurrency`, when given; see [`default_concurrency`].
+    pub concurrency: Option<usize>,
     /// Requests per second.
     pub rate: Option<f64>,
     /// Bytes per second.
@@ -173,7 +174,7 @@ impl UploadConfig {
         let chunk_size = check_chunk_size(args.chunk_size).map_err(|e| {
             config_error(e.to_string(), Some("api.video takes parts of 5 MiB to 200 MiB"))
         })?;
-        if args.concurrency == 0 {
+        if args.concurrency == Some(0) {
             return Err(config_error("--concurrency must be at least 1", None));
         }
         let shard = match args.shard {
@@ -259,3 +260,17 @@ mod tests {
         assert!(err.message.contains("is not a valid URL"), "{}", err.message);
     }
 }
+
+/// Videos at once when `--concurrency` is not given: 16, or 64 when the files average under
+/// [`SMALL_FILES`]. A small video costs two round trips and next to no bandwidth, so more of them
+/// at once fill the link (2000 x 10 KiB on loopback: 970 files/s at 16, 1990 at 64).
+pub fn default_concurrency(rows: u64, bytes: u64) -> usize {
+    if rows > 0 && bytes / rows < SMALL_FILES {
+        64
+    } else {
+        16
+    }
+}
+
+/// Files under this size on average are small: see [`default_concurrency`].
+pub const SMALL_FILES: u64 = 8 << 20;

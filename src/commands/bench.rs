@@ -241,6 +241,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         "library ready"
     );
 
+    let concurrency =
+        args.concurrency.unwrap_or_else(|| crate::config::default_concurrency(files as u64, total));
     let flags = server_flags(args);
     // The test server's records go to memory (/dev/shm) where there is one: a server that
     // makes two inodes a video on the machine's disk would measure that disk, not the client.
@@ -261,7 +263,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         "--no-journal".to_owned(),
         "-q".to_owned(),
         "-c".to_owned(),
-        args.concurrency.to_string(),
+        concurrency.to_string(),
         "--chunk-size".to_owned(),
         args.chunk_size.to_string(),
         "--report".to_owned(),
@@ -307,7 +309,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         files,
         bytes: total,
         content: args.content,
-        concurrency: args.concurrency,
+        concurrency,
         chunk_size: args.chunk_size,
         server_flags: flags,
         uploaded: s.uploaded,

@@ -421,7 +421,9 @@ pub async fn execute(
         (results, kept)
     });
     let engine_config = EngineConfig {
-        concurrency: config.concurrency,
+        concurrency: config
+            .concurrency
+            .unwrap_or_else(|| crate::config::default_concurrency(total_rows, total_bytes)),
         chunk_size: config.chunk_size,
         mode: config.mode,
         upload_token: config.upload_token.clone(),
