@@ -153,10 +153,12 @@ async fn issue_12_slurm_tasks_keep_journals_on_the_node_when_asked_and_resume_el
     let server = spawn_server_with(|_| {}).await;
     let shared = tempfile::tempdir().unwrap();
     let d = shared.path();
-    let mut csv = String::from("path,title\n");
+    // Ids, not paths, decide the shards: without them a file's time would, and one task in 64
+    // would get no row at all.
+    let mut csv = String::from("id,path,title\n");
     for i in 0..6 {
         std::fs::write(d.join(format!("{i}.mp4")), pattern(20_000 + i, i as u8)).unwrap();
-        csv.push_str(&format!("{i}.mp4,v{i}\n"));
+        csv.push_str(&format!("video-{i},{i}.mp4,v{i}\n"));
     }
     let manifest = d.join("manifest.csv");
     std::fs::write(&manifest, csv).unwrap();

@@ -210,14 +210,15 @@ async fn issue_5_answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeo
     // bodies must not stretch it past the latency.
     let batch = Batch::new(3, |i| 16 * 1024 + i);
 
-    // With the API key: even the token request times out. No hang, exit 1, a clear message.
+    // With the API key: even the token request times out. No hang, a clear message, and exit 4:
+    // not one answer came back (issue #13).
     let started = Instant::now();
     let done = run(
         batch.upload(&server.url, &["--timeout", "300ms", "--retries", "1"]),
         Duration::from_secs(60),
     )
     .await;
-    assert_eq!(done.code, Some(1), "a timed-out run exits 1\n{}", done.text());
+    assert_eq!(done.code, Some(4), "a run that got no answer at all exits 4\n{}", done.text());
     assert!(
         done.stderr.contains("timed out"),
         "the message says the calls timed out\n{}",
