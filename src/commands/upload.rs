@@ -236,18 +236,19 @@ pub async fn execute(
 
     // 2. The journal, locked for this run; a second run, or a folder that takes no writes, stops
     //    here, before anything is sent.
+    let run_id = crate::output::report::rfc3339(std::time::SystemTime::now());
+    let destination = match &config.destination {
+        Destination::Remote(url) => url.clone(),
+        Destination::Local(Some(dir)) => {
+            format!("local:{}", std::path::absolute(dir).unwrap_or_else(|_| dir.clone()).display())
+        }
+        Destination::Local(None) => "local:temporary".to_owned(),
+    };
     let journal = match &config.journal {
         None => None,
         Some(path) => {
             let path = path.clone();
-            let destination = match &config.destination {
-                Destination::Remote(url) => url.clone(),
-                Destination::Local(Some(dir)) => format!(
-                    "local:{}",
-                    std::path::absolute(dir).unwrap_or_else(|_| dir.clone()).display()
-                ),
-                Destination::Local(None) => "local:temporary".to_owned(),
-            };
+            let destination = destination.clone();
             let opened = tokio::task::spawn_blocking(move || {
                 Journal::open(&path).and_then(|j| j.bind_destination(&destination).map(|()| j))
             });
@@ -361,7 +362,9 @@ pub async fn execute(
             let (report, checked) = (config.report.clone(), checked.clone());
             let written = tokio::task::spawn_blocking(move || {
                 let results = Results::new();
-                let summary = results.summary(total_rows as usize);
+                let mut summary = results.summary(total_rows as usize);
+                summary.destination = Some(destination);
+                summary.run_id = Some(run_id);
                 let rows = rows_for_report(shape, &checked);
                 write_run(
                     &report,
@@ -447,6 +450,8 @@ pub async fn execute(
     let mut summary = results.summary(total_rows as usize);
     summary.set_seconds(started.elapsed().as_secs_f64());
     summary.shard = config.shard.map(|s| s.to_string());
+    summary.destination = Some(destination);
+    summary.run_id = Some(run_id);
     let stats = client.stats();
     summary.requests = stats.requests.load(Ordering::Relaxed);
     summary.retries = stats.retries.load(Ordering::Relaxed);
@@ -480,7 +485,12 @@ pub async fn execute(
     }
     match written {
         Ok(()) if !show => {}
-        Ok(()) => say(&format!("report: {}", config.report.display())),
+        Ok(()) => {
+            say(&format!("report: {}", config.report.display()));
+            if let Some(kept) = announcement.as_ref().and_then(|a| a.kept()) {
+                say(&format!("the earlier report is kept as {}", kept.display()));
+            }
+        }
         Err(e) => {
             say_error(&format!("cannot write the report `{}`: {e}", config.report.display()), None);
             return Ok((Exit::SomeFailed.into(), None));

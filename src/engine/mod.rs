@@ -121,6 +121,10 @@ pub struct RowResult {
     /// Bytes the journal said the server held when the run began (what a resumed run's
     /// progress counted as done before the row came up).
     pub journal_held: u64,
+    /// When the row's work began and ended (its report's `startedAt` and `endedAt`).
+    pub started_at: Option<std::time::SystemTime>,
+    /// See `started_at`.
+    pub ended_at: Option<std::time::SystemTime>,
 }
 
 /// Progress, sent by video tasks to the reporter.
@@ -274,6 +278,8 @@ impl RowResult {
             note: None,
             auth_failure: false,
             journal_held: 0,
+            started_at: None,
+            ended_at: None,
         }
     }
 
@@ -315,6 +321,7 @@ async fn upload_row(
 ) -> RowResult {
     let started = Instant::now();
     let mut result = RowResult::new(job.index, RowStatus::Failed);
+    result.started_at = Some(std::time::SystemTime::now());
     let mut waited = Duration::ZERO;
     let mut outcome = session(ctx, job, Some(ahead), &lanes, &mut result, &mut waited).await;
     if let Err(SessionEnd::Gone { video_id }) = &outcome {
@@ -329,6 +336,7 @@ async fn upload_row(
         outcome = session(ctx, job, None, &lanes, &mut result, &mut waited).await;
     }
     result.seconds = started.elapsed().saturating_sub(waited).as_secs_f64();
+    result.ended_at = Some(std::time::SystemTime::now());
     match outcome {
         Ok(()) => result.status = RowStatus::Uploaded,
         Err(SessionEnd::AlreadyDone) => result.status = RowStatus::Skipped,

@@ -20,9 +20,27 @@ use crate::manifest::Row;
 use crate::spill::{Record, Sorter};
 
 /// The report's CSV columns, in order.
-const CSV_COLUMNS: [&str; 12] = [
-    "id", "line", "path", "videoId", "status", "bytes", "sent", "parts", "seconds", "mbPerS",
-    "error", "note",
+const CSV_COLUMNS: [&str; 20] = [
+    "id",
+    "line",
+    "path",
+    "videoId",
+    "status",
+    "bytes",
+    "sent",
+    "parts",
+    "seconds",
+    "mbPerS",
+    "error",
+    "note",
+    "title",
+    "key",
+    "size",
+    "mtime",
+    "startedAt",
+    "endedAt",
+    "destination",
+    "runId",
 ];
 
 /// Finished rows held in memory before a sorted run of them goes to disk.
@@ -61,6 +79,35 @@ pub struct ReportRow {
     /// What else to know: other videos under the row's key, an unfinished upload replaced.
     #[serde(default)]
     pub note: Option<String>,
+    /// The row's title.
+    #[serde(default)]
+    pub title: String,
+    /// The row's idempotency key, as carried in its video's metadata.
+    #[serde(default)]
+    pub key: String,
+    /// The file's size when the run read the manifest.
+    #[serde(default)]
+    pub size: u64,
+    /// The file's modification time then (RFC 3339, UTC).
+    #[serde(default)]
+    pub mtime: Option<String>,
+    /// When this run began and ended the row (RFC 3339, UTC); none for rows not started.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// See `started_at`.
+    #[serde(default)]
+    pub ended_at: Option<String>,
+    /// Where the row went: the API's base URL, or the embedded server.
+    #[serde(default)]
+    pub destination: Option<String>,
+    /// The run that wrote the row: when it started (RFC 3339, UTC).
+    #[serde(default)]
+    pub run_id: Option<String>,
+}
+
+/// `2026-11-30T00:29:00.123Z`.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The run's totals.
@@ -94,6 +141,12 @@ pub struct Summary {
     /// The shard of the manifest this run covered (`K/N`); absent for the whole manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// Where the rows went: the API's base URL, or the embedded server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// The run: when it started (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 impl Summary {
@@ -140,6 +193,10 @@ fn status_name(status: RowStatus) -> &'static str {
 #[derive(Debug, Serialize, Deserialize)]
 struct Outcome {
     index: usize,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    ended_at: Option<String>,
     status: RowStatus,
     video_id: Option<String>,
     bytes: u64,
@@ -224,9 +281,12 @@ impl Results {
         self.summary.count(r.status, r.sent);
         self.parts += r.parts;
         self.auth_failure |= r.auth_failure;
+        let (started_at, ended_at) = (r.started_at.map(rfc3339), r.ended_at.map(rfc3339));
         let RowResult { index, status, video_id, bytes, sent, parts, seconds, error, note, .. } = r;
         self.outcomes.push(Outcome {
             index,
+            started_at,
+            ended_at,
             status,
             video_id,
             bytes,
@@ -332,6 +392,25 @@ pub struct ReportWriter {
     summary: Summary,
     failed: Vec<(u64, String, String)>,
     notes: Vec<(u64, String, String)>,
+    /// Rows done before this run, not listed on stdout.
+    unlisted: u64,
+    /// Whether an earlier report at the path is kept (renamed) rather than replaced.
+    keep_earlier: bool,
+}
+
+/// `library.report.20261130T002900Z.csv`: the name an earlier report at `path` is kept under,
+/// after the time it was written; `None` if there is none.
+fn earlier_name(path: &Path) -> Option<PathBuf> {
+    let written = std::fs::metadata(path).ok()?.modified().ok()?;
+    let stamp = chrono::DateTime::<chrono::Utc>::from(written).format("%Y%m%dT%H%M%SZ");
+    let stem = path.file_stem()?.to_string_lossy().into_owned();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    (1..1000)
+        .map(|n| {
+            let again = if n == 1 { String::new() } else { format!("-{n}") };
+            path.with_file_name(format!("{stem}.{stamp}{again}{ext}"))
+        })
+        .find(|p| !p.exists())
 }
 
 impl ReportWriter {
@@ -352,6 +431,8 @@ impl ReportWriter {
             summary: summary.clone(),
             failed: Vec::new(),
             notes: Vec::new(),
+            unlisted: 0,
+            keep_earlier: false,
         };
         let file = std::fs::File::create(&tmp).and_then(|f| {
             let out = BufWriter::with_capacity(1 << 16, f);
@@ -404,6 +485,14 @@ impl ReportWriter {
                 &r.mb_per_s.to_string(),
                 r.error.as_deref().unwrap_or_default(),
                 r.note.as_deref().unwrap_or_default(),
+                &r.title,
+                &r.key,
+                &r.size.to_string(),
+                r.mtime.as_deref().unwrap_or_default(),
+                r.started_at.as_deref().unwrap_or_default(),
+                r.ended_at.as_deref().unwrap_or_default(),
+                r.destination.as_deref().unwrap_or_default(),
+                r.run_id.as_deref().unwrap_or_default(),
             ]),
             Some(FileOut::Json(json)) => json.row(r).map_err(csv::Error::from),
             None => Ok(()),
@@ -411,7 +500,10 @@ impl ReportWriter {
         if let Err(e) = written {
             self.fail(io::Error::other(e));
         }
-        if let Some(out) = &mut self.table {
+        if let (Some(_), RowStatus::Skipped) = (&self.table, r.status) {
+            // Done before this run: in the report, but not news.
+            self.unlisted += 1;
+        } else if let Some(out) = &mut self.table {
             let video_id = r.video_id.as_deref().unwrap_or("-");
             if writeln!(
                 out,
@@ -458,7 +550,15 @@ impl ReportWriter {
     /// Ends the file (renamed into place) and stdout; the file's error, if it could not be
     /// written. What the human summary needs is handed back.
     pub fn finish(mut self) -> (io::Result<()>, Announcement) {
-        if let Some(out) = self.table.take() {
+        if let Some(mut out) = self.table.take() {
+            if self.unlisted > 0 {
+                let _ = writeln!(
+                    out,
+                    "({} row{} done before this run: in the report, not listed)",
+                    self.unlisted,
+                    if self.unlisted == 1 { "" } else { "s" }
+                );
+            }
             let _ = out.into_inner().map(|mut o| o.flush());
         }
         if let Some(json) = self.json.take() {
@@ -477,15 +577,23 @@ impl ReportWriter {
                 .take()
                 .unwrap_or_else(|| io::Error::other("the report was not written"))),
         };
+        let mut kept = None;
         let written = ended
             .and_then(|out| out.into_inner().map_err(io::IntoInnerError::into_error))
             .and_then(|f| f.sync_all())
-            .and_then(|()| std::fs::rename(&self.tmp, &self.path));
+            .and_then(|()| {
+                // The earlier report stays, under the time it was written: a record of each run.
+                if let Some(earlier) = earlier_name(&self.path).filter(|_| self.keep_earlier) {
+                    std::fs::rename(&self.path, &earlier)?;
+                    kept = Some(earlier);
+                }
+                std::fs::rename(&self.tmp, &self.path)
+            });
         if written.is_err() {
             let _ = std::fs::remove_file(&self.tmp);
         }
         let announcement =
-            Announcement { summary: self.summary, failed: self.failed, notes: self.notes };
+            Announcement { summary: self.summary, failed: self.failed, notes: self.notes, kept };
         (written, announcement)
     }
 
@@ -501,9 +609,15 @@ pub struct Announcement {
     summary: Summary,
     failed: Vec<(u64, String, String)>,
     notes: Vec<(u64, String, String)>,
+    kept: Option<PathBuf>,
 }
 
 impl Announcement {
+    /// Where the report that was at the path before this run was kept, if there was one.
+    pub fn kept(&self) -> Option<&Path> {
+        self.kept.as_deref()
+    }
+
     /// The summary.
     pub fn summary(&self) -> &Summary {
         &self.summary
@@ -567,37 +681,48 @@ impl Announcement {
 
 /// The report row of a manifest row and its outcome (none: not started, with `not_started` as
 /// its error when given).
-fn report_row(row: &Row, outcome: Option<Outcome>, not_started: Option<&str>) -> ReportRow {
-    let Some(o) = outcome else {
-        return ReportRow {
-            id: row.id.clone(),
-            line: row.line,
-            path: row.path_text.clone(),
-            video_id: None,
-            status: RowStatus::Pending,
-            bytes: 0,
-            sent: 0,
-            parts: 0,
-            seconds: 0.0,
-            mb_per_s: 0.0,
-            error: not_started.map(str::to_owned),
-            note: None,
-        };
-    };
-    ReportRow {
+fn report_row(
+    row: &Row,
+    summary: &Summary,
+    outcome: Option<Outcome>,
+    not_started: Option<&str>,
+) -> ReportRow {
+    let mut r = ReportRow {
         id: row.id.clone(),
         line: row.line,
         path: row.path_text.clone(),
-        video_id: o.video_id,
-        status: o.status,
-        bytes: o.bytes,
-        sent: o.sent,
-        parts: o.parts,
-        seconds: (o.seconds * 1000.0).round() / 1000.0,
-        mb_per_s: mb_per_s(o.sent, o.seconds),
-        error: o.error,
-        note: o.note,
+        video_id: None,
+        status: RowStatus::Pending,
+        bytes: 0,
+        sent: 0,
+        parts: 0,
+        seconds: 0.0,
+        mb_per_s: 0.0,
+        error: not_started.map(str::to_owned),
+        note: None,
+        title: row.title.clone(),
+        key: row.key(),
+        size: row.size,
+        mtime: row.mtime.map(rfc3339),
+        started_at: None,
+        ended_at: None,
+        destination: summary.destination.clone(),
+        run_id: summary.run_id.clone(),
+    };
+    if let Some(o) = outcome {
+        r.video_id = o.video_id;
+        r.status = o.status;
+        r.bytes = o.bytes;
+        r.sent = o.sent;
+        r.parts = o.parts;
+        r.seconds = (o.seconds * 1000.0).round() / 1000.0;
+        r.mb_per_s = mb_per_s(o.sent, o.seconds);
+        r.error = o.error;
+        r.note = o.note;
+        r.started_at = o.started_at;
+        r.ended_at = o.ended_at;
     }
+    r
 }
 
 /// Writes a run's report: `rows` are the run's rows in manifest order (row `i` of them is the
@@ -614,6 +739,7 @@ pub fn write_run(
     show: Show,
 ) -> (io::Result<()>, Announcement) {
     let mut writer = ReportWriter::create(path, summary, show, show != Show::Nothing);
+    writer.keep_earlier = true;
     let mut outcomes = match results.outcomes.finish() {
         Ok(sorted) => Some(sorted.peekable()),
         Err(e) => {
@@ -641,7 +767,7 @@ pub fn write_run(
                 None => {}
             }
         }
-        writer.row(&report_row(&row, outcome, not_started));
+        writer.row(&report_row(&row, summary, outcome, not_started));
     }
     writer.finish()
 }
@@ -784,6 +910,16 @@ fn read_report(
         column("error"),
         column("note"),
     );
+    let (title, key, size, mtime, started_at, ended_at, destination, run_id) = (
+        column("title"),
+        column("key"),
+        column("size"),
+        column("mtime"),
+        column("startedAt"),
+        column("endedAt"),
+        column("destination"),
+        column("runId"),
+    );
     let mut longest: f64 = 0.0;
     let mut r = csv::StringRecord::new();
     while reader.read_record(&mut r).map_err(|e| bad(e.to_string()))? {
@@ -817,6 +953,14 @@ fn read_report(
             mb_per_s: num(mbps)?,
             error: opt(error),
             note: opt(note),
+            title: field(title),
+            key: field(key),
+            size: num(size)? as u64,
+            mtime: opt(mtime),
+            started_at: opt(started_at),
+            ended_at: opt(ended_at),
+            destination: opt(destination),
+            run_id: opt(run_id),
         };
         longest = longest.max(row.seconds);
         each(row).map_err(MergeError::Spill)?;
@@ -1024,6 +1168,14 @@ mod tests {
             mb_per_s: 0.0,
             error: (status == RowStatus::Failed).then(|| "boom \"quoted\"\nand a newline".into()),
             note: None,
+            title: format!("Video {line}"),
+            key: format!("{line:032x}"),
+            size: 10,
+            mtime: Some("2026-11-30T00:29:00.000Z".into()),
+            started_at: Some("2026-11-30T00:30:00.000Z".into()),
+            ended_at: Some("2026-11-30T00:30:01.000Z".into()),
+            destination: Some("http://127.0.0.1:1".into()),
+            run_id: Some("2026-11-30T00:29:59.000Z".into()),
         }
     }
 
