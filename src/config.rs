@@ -222,6 +222,20 @@ impl UploadConfig {
     }
 }
 
+/// Videos at once when `--concurrency` is not given: 16, or 64 when the files average under
+/// [`SMALL_FILES`]. A small video costs two round trips and next to no bandwidth, so more of them
+/// at once fill the link (2000 x 10 KiB on loopback: 970 files/s at 16, 1990 at 64).
+pub fn default_concurrency(rows: u64, bytes: u64) -> usize {
+    if rows > 0 && bytes / rows < SMALL_FILES {
+        64
+    } else {
+        16
+    }
+}
+
+/// Files under this size on average are small: see [`default_concurrency`].
+pub const SMALL_FILES: u64 = 8 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,17 +274,3 @@ mod tests {
         assert!(err.message.contains("is not a valid URL"), "{}", err.message);
     }
 }
-
-/// Videos at once when `--concurrency` is not given: 16, or 64 when the files average under
-/// [`SMALL_FILES`]. A small video costs two round trips and next to no bandwidth, so more of them
-/// at once fill the link (2000 x 10 KiB on loopback: 970 files/s at 16, 1990 at 64).
-pub fn default_concurrency(rows: u64, bytes: u64) -> usize {
-    if rows > 0 && bytes / rows < SMALL_FILES {
-        64
-    } else {
-        16
-    }
-}
-
-/// Files under this size on average are small: see [`default_concurrency`].
-pub const SMALL_FILES: u64 = 8 << 20;
