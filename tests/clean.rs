@@ -169,6 +169,47 @@ async fn clean_lists_and_deletes_exactly_the_unfinished_videos_of_a_manifest() {
     assert_eq!(batch.read_report()["rows"][0]["videoId"], done0.as_str(), "row 0 kept its video");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_small_manifest_in_a_large_account_looks_its_keys_up_and_all_reads_every_page() {
+    let server = spawn_server().await;
+    let url = server.url.clone();
+    // Over three pages of 100 that are none of avbatch's: a one-row manifest costs fewer calls
+    // looking its three keys up than reading them.
+    for chunk in 0..8 {
+        let titles: Vec<String> = (0..40).map(|i| format!("other {chunk}-{i}")).collect();
+        futures::future::join_all(titles.iter().map(|t| server.create_video(t))).await;
+    }
+    let batch = Batch::new(1, |_| 1000);
+    let src = &batch.sources[0];
+    let key = id_key("row-0");
+    let complete = video_holding(&url, "avbatch_key", &key, src, src.len()).await;
+    let empty = video_holding(&url, "avbatch_key", &key, src, 0).await;
+    let legacy = video_holding(&url, "avbatch_key", "row-0", src, 0).await;
+    let replaced = video_holding(&url, "avbatch_replaced_key", &key, src, 0).await;
+    let stranger = video_holding(&url, "avbatch_key", &id_key("other"), src, 0).await;
+    let manifest = batch.manifest();
+
+    let reads = || server.server.served().reads.load(std::sync::atomic::Ordering::Relaxed);
+    let before = reads();
+    let (code, doc, done) =
+        clean_json(&url, &[manifest.to_str().unwrap(), "--older-than", "0s"]).await;
+    assert_eq!(code, Some(0), "{}", done.text());
+    assert_eq!(listed(&doc), ids(&[&empty, &legacy, &replaced]), "{doc}");
+    assert_eq!(doc["complete"], 1, "{doc}");
+    assert_eq!(
+        reads() - before,
+        1 + 3 + 4,
+        "the first page, three lookups, four statuses: the other pages are not read"
+    );
+
+    let before = reads();
+    let (code, doc, done) = clean_json(&url, &["--all", "--older-than", "0s"]).await;
+    assert_eq!(code, Some(0), "{}", done.text());
+    assert_eq!(listed(&doc), ids(&[&empty, &legacy, &replaced, &stranger]), "{doc}");
+    assert_eq!(reads() - before, 4 + 5, "every page, and the keyed videos' statuses");
+    assert!(on_server(&url).await.contains(&complete));
+}
+
 /// Sets `createdAt` in `DATA/videos/{id}/video.json`, as a test ages a video by hand.
 fn set_created_at(data: &Path, id: &str, when: chrono::DateTime<chrono::Utc>) {
     let path = data.join("videos").join(id).join("video.json");
