@@ -57,6 +57,10 @@ pub const SHUTDOWN_GRACE: RangeInclusive<Duration> = Duration::ZERO..=HOUR;
 /// `serve --unfinished-ttl`: age at which an unfinished upload is dropped (api.video: 7 days).
 pub const UNFINISHED_TTL: RangeInclusive<Duration> =
     Duration::from_secs(1)..=Duration::from_secs(365 * 24 * 3600);
+/// `clean --older-than`: how old a leftover video must be. Zero takes every one, a run under
+/// way included; a year (365.25 days, as `1year` reads) is far past the 7 days api.video keeps an
+/// unfinished upload.
+pub const OLDER_THAN: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(31_557_600);
 /// Seeds: any 64-bit number.
 pub const SEED: RangeInclusive<u64> = 0..=u64::MAX;
 

@@ -124,6 +124,26 @@ pub enum Command {
     /// Reads the journal of MANIFEST (or --journal FILE) and prints the rows done, failed, in
     /// progress and not started, and the bytes acknowledged; --json for machines.
     Status(StatusArgs),
+    /// List, and with --delete delete, the unfinished videos avbatch left behind.
+    ///
+    /// A run creates videos ahead of their upload, so an interrupted run leaves empty videos, and
+    /// a failed row a partial one. Each carries its row's key in its metadata (`avbatch_key`, or
+    /// `avbatch_replaced_key`), so they are found: with MANIFEST, the videos under the keys of
+    /// its rows (computed as the upload computes them); with --all, every video carrying a key
+    /// in the account. A video is a leftover when its source is not complete (empty or partial,
+    /// per its upload status) and it was created more than --older-than ago, so a run still
+    /// going is left alone. A complete video is never one: the video of a finished row stays,
+    /// and an unfinished duplicate under its key goes. Deleting an unfinished row's partial
+    /// video costs the next run that row's bytes again, never a duplicate.
+    ///
+    /// Lists by default (a table, or --json); --delete deletes them, checking each one's status
+    /// again just before. The API key comes from AVBATCH_API_KEY or APIVIDEO_API_KEY, or
+    /// --api-key-file; it is never printed.
+    ///
+    /// Exit codes: 0 listed, or every leftover deleted; 1 a call failed or a leftover could not
+    /// be deleted (those deleted are listed); 2 bad flags or manifest, nothing deleted; 3 the API
+    /// key was refused; 4 the API could not be reached at all; 130 interrupted (Ctrl-C, SIGTERM).
+    Clean(CleanArgs),
     /// Work with upload reports: `avbatch report merge` joins the reports of a manifest's shards.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -329,6 +349,72 @@ pub struct UploadArgs {
     /// manifest.
     #[arg(long, value_name = "K/N", env = "AVBATCH_SHARD", help_heading = "Shards")]
     pub shard: Option<crate::shard::Shard>,
+}
+
+/// `avbatch clean` flags.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The manifest whose rows' videos to look at.
+    #[arg(value_name = "MANIFEST", required_unless_present = "all", conflicts_with = "all")]
+    pub manifest: Option<PathBuf>,
+
+    /// Look at every video of the account that carries an avbatch key, instead of a manifest's.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Only videos created more than this long ago, from 0s to 1year (0s: every one, a run
+    /// under way included). api.video deletes an unfinished upload itself after 7 days.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "24h",
+        value_parser = bounds::duration(bounds::OLDER_THAN)
+    )]
+    pub older_than: Duration,
+
+    /// Delete the leftovers (default: only list them).
+    #[arg(long)]
+    pub delete: bool,
+
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Which api.video: production, sandbox, or local (an embedded server on --local-data).
+    #[arg(long, value_enum, default_value = "production", env = "AVBATCH_ENV")]
+    pub env: Target,
+
+    /// Another API base URL (e.g. a running `avbatch serve`); overrides --env.
+    #[arg(long, value_name = "URL", env = "AVBATCH_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// File holding the API key (when AVBATCH_API_KEY and APIVIDEO_API_KEY are unset).
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Data folder of the embedded server with --env local (required with it).
+    #[arg(long, value_name = "DIR")]
+    pub local_data: Option<PathBuf>,
+
+    /// Retries per request for transient failures (connection errors, timeouts, 408, 429, 5xx),
+    /// from 0 to 1000.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        value_parser = bounds::whole(bounds::RETRIES)
+    )]
+    pub retries: u32,
+
+    /// How long a request may go without progress before it is cut and tried again, from 100ms
+    /// to 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = bounds::duration(bounds::TIMEOUT)
+    )]
+    pub timeout: Duration,
 }
 
 /// `avbatch manifest` flags.
@@ -787,6 +873,9 @@ mod tests {
             ("upload", "chunk-size", sizes(&CHUNK_SIZE)),
             ("upload", "retries", format!("from {} to {}", RETRIES.start(), RETRIES.end())),
             ("upload", "timeout", times(&TIMEOUT)),
+            ("clean", "older-than", times(&OLDER_THAN)),
+            ("clean", "retries", format!("from {} to {}", RETRIES.start(), RETRIES.end())),
+            ("clean", "timeout", times(&TIMEOUT)),
             ("serve", "token-ttl", times(&TOKEN_TTL)),
             ("serve", "rate-limit", quota),
             ("serve", "latency", times(&LATENCY)),

@@ -1,4 +1,6 @@
 //! `avbatch upload` flags turned into a checked [`UploadConfig`], once; nothing below sees clap.
+//! Where the API is and its key are read alike by every command that calls it ([`destination`],
+//! [`api_key`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,9 +95,10 @@ pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, Co
     Ok(text.to_owned())
 }
 
-/// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`.
-fn api_key(
-    args: &UploadArgs,
+/// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`
+/// (`file`), for every command that calls the API.
+pub fn api_key(
+    file: Option<&std::path::Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<ApiKey>, ConfigError> {
     for var in ["AVBATCH_API_KEY", "APIVIDEO_API_KEY"] {
@@ -103,10 +106,43 @@ fn api_key(
             return Ok(Some(k));
         }
     }
-    match &args.api_key_file {
+    match file {
         Some(path) => read_secret_file(path, "API key").map(|key| Some(ApiKey::new(key))),
         None => Ok(None),
     }
+}
+
+/// Where the API is: `--base-url` (checked to be an http(s) URL a request can be built to), else
+/// `--env`; `local_data` is the embedded server's folder with `--env local`.
+pub fn destination(
+    base_url: Option<&str>,
+    target: Target,
+    local_data: &Option<PathBuf>,
+) -> Result<Destination, ConfigError> {
+    Ok(match (base_url, target) {
+        (Some(url), _) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                let message = format!("{} is not an http(s) URL", quoted(url));
+                return Err(config_error(
+                    message,
+                    Some("pass e.g. --base-url http://127.0.0.1:8080"),
+                ));
+            }
+            // Checked now: a URL the HTTP client cannot build a request to would otherwise
+            // fail every call, after the check of the manifest.
+            if let Err(e) = reqwest::Url::parse(url) {
+                let message = format!("{} is not a valid URL ({e})", quoted(url));
+                return Err(config_error(
+                    message,
+                    Some("pass e.g. --base-url http://127.0.0.1:8080"),
+                ));
+            }
+            Destination::Remote(url.trim_end_matches('/').to_owned())
+        }
+        (None, Target::Production) => Destination::Remote("https://ws.api.video".into()),
+        (None, Target::Sandbox) => Destination::Remote("https://sandbox.api.video".into()),
+        (None, Target::Local) => Destination::Local(local_data.clone()),
+    })
 }
 
 impl UploadConfig {
@@ -115,30 +151,7 @@ impl UploadConfig {
         args: &UploadArgs,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<UploadConfig, ConfigError> {
-        let destination = match (&args.base_url, args.env) {
-            (Some(url), _) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    let message = format!("{} is not an http(s) URL", quoted(url));
-                    return Err(config_error(
-                        message,
-                        Some("pass e.g. --base-url http://127.0.0.1:8080"),
-                    ));
-                }
-                // Checked now: a URL the HTTP client cannot build a request to would otherwise
-                // fail every call, after the check of the manifest.
-                if let Err(e) = reqwest::Url::parse(url) {
-                    let message = format!("{} is not a valid URL ({e})", quoted(url));
-                    return Err(config_error(
-                        message,
-                        Some("pass e.g. --base-url http://127.0.0.1:8080"),
-                    ));
-                }
-                Destination::Remote(url.trim_end_matches('/').to_owned())
-            }
-            (None, Target::Production) => Destination::Remote("https://ws.api.video".into()),
-            (None, Target::Sandbox) => Destination::Remote("https://sandbox.api.video".into()),
-            (None, Target::Local) => Destination::Local(args.local_data.clone()),
-        };
+        let destination = destination(args.base_url.as_deref(), args.env, &args.local_data)?;
         // Checked here rather than by clap, whose message would name --upload-token even when
         // the token came from the environment.
         let upload_token = match (&args.upload_token, &args.upload_token_file) {
@@ -155,7 +168,7 @@ impl UploadConfig {
         };
         let api_key = match destination {
             Destination::Local(_) => None,
-            Destination::Remote(_) => api_key(args, env)?,
+            Destination::Remote(_) => api_key(args.api_key_file.as_deref(), env)?,
         };
         if matches!(destination, Destination::Remote(_))
             && api_key.is_none()

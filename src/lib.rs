@@ -7,9 +7,10 @@
 //!
 //! **The command line** (the only place that wires pieces together)
 //! - [`cli`]: clap definitions only; [`bounds`]: the range each numeric flag takes.
-//! - [`commands`]: one file per command (`upload`, `status`, `report merge`, `manifest`,
-//!   `bench`, `serve`), [`run`] to dispatch, and the exit codes; [`config`]: `upload`'s flags
-//!   checked once into an [`config::UploadConfig`].
+//! - [`commands`]: one file per command (`upload`, `status`, `clean`, `report merge`,
+//!   `manifest`, `bench`, `serve`), [`run`] to dispatch, and the exit codes; [`config`]:
+//!   `upload`'s flags checked once into an [`config::UploadConfig`], and the API's address and
+//!   key as every command reads them.
 //! - [`output`]: everything a person or a log shipper sees: messages, logs, live progress, the
 //!   report and its summary.
 //!
@@ -19,7 +20,8 @@
 //! - [`chunk`] (with [`sigbus`]): memory-mapped files cut into zero-copy parts.
 //! - [`engine`]: many video sessions at once, each row's video found or made exactly once, its
 //!   parts in order; [`journal`]: the SQLite record that lets a killed run resume; [`shard`]:
-//!   a stable share of the rows per machine.
+//!   a stable share of the rows per machine; [`leftovers`]: the unfinished videos runs left
+//!   behind, found for `avbatch clean`.
 //! - [`client`]: the api.video client (auth, calls, chunk framing, progress time-outs), paced by
 //!   [`limit`] and retried by [`retry`].
 //! - [`api`]: api.video on the wire (video shapes, problem+json, rate-limit buckets, languages),
@@ -43,6 +45,7 @@ pub mod config;
 pub mod engine;
 pub mod excerpt;
 pub mod journal;
+pub mod leftovers;
 pub mod limit;
 pub mod manifest;
 pub mod output;

@@ -87,8 +87,19 @@ fn issue_12_the_client_never_reaches_the_server_double() {
     // The command line (`cli`, `bounds`, `config`, `commands`) declares and starts the server
     // too; everything below it is the product, and never touches the double.
     let client_side = [
-        "api", "client", "engine", "manifest", "chunk", "journal", "limit", "retry", "shard",
-        "output", "secret", "excerpt",
+        "api",
+        "client",
+        "engine",
+        "manifest",
+        "chunk",
+        "journal",
+        "limit",
+        "retry",
+        "shard",
+        "output",
+        "secret",
+        "excerpt",
+        "leftovers",
     ];
     for m in client_side {
         let reach = reachable(&graph, m);

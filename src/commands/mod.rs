@@ -2,6 +2,7 @@
 //! place that wires the pieces together; [`run`] dispatches, and the exit codes are here.
 
 pub mod bench;
+pub mod clean;
 pub mod manifest;
 pub mod report;
 pub mod serve;
@@ -54,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args).await,
         Command::Upload(args) => upload::run(&args).await,
         Command::Status(args) => status::run(&args),
+        Command::Clean(args) => clean::run(&args).await,
         Command::Report(ReportCommand::Merge(args)) => report::run(&args),
         Command::Manifest(args) => manifest::run(&args),
         Command::Bench(args) => bench::run(&args).await,

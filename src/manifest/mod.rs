@@ -20,10 +20,12 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod check;
+mod keys;
 mod records;
 pub mod scan;
 
 pub use check::{check, Checked, CheckedRows, PROBLEMS_KEPT};
+pub use keys::{row_keys, Keyed, KeyedRows, RowKeys};
 
 use check::Problems;
 use records::{read_header, Records, RowReader, Source};

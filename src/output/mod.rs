@@ -1,7 +1,9 @@
 //! Everything the person running avbatch, or their log shipper, sees: messages and logs
 //! ([`say`], [`init_logging`]), live progress ([`progress`]) and the report with its summary
-//! ([`report`]). Nothing else prints: library code reports through events and results.
+//! ([`report`]), and what `avbatch clean` found and did ([`clean`]). Nothing else prints: library
+//! code reports through events and results.
 
+pub mod clean;
 pub mod progress;
 pub mod report;
 

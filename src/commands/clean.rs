@@ -1,0 +1,239 @@
+//! `avbatch clean`: the unfinished videos avbatch left behind ([`crate::leftovers`]), listed
+//! and, with `--delete`, deleted; per manifest or across the account.
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+use futures::stream::{self, StreamExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{invalid, Exit};
+use crate::cli::CleanArgs;
+use crate::client::{error_chain, ApiError, Client, ClientConfig};
+use crate::config::{self, Destination};
+use crate::leftovers::{Finder, Found, Leftover};
+use crate::manifest::{self, Keyed, KeyedRows, ManifestError};
+use crate::output::clean::{show, summarize, Outcome, Scope};
+use crate::output::{say, say_error, say_warning};
+use crate::retry::RetryConfig;
+use crate::server::{Server, ServerConfig};
+
+/// Row keys read ahead of the search.
+const ROWS_AHEAD: usize = 1024;
+
+/// Leftovers deleted at once (each is a status check, then a delete).
+const DELETES_AT_ONCE: usize = 8;
+
+/// Rows without a key named in the warning; the rest are counted.
+const UNKEYED_SHOWN: usize = 5;
+
+/// Runs `avbatch clean`.
+pub async fn run(args: &CleanArgs) -> anyhow::Result<ExitCode> {
+    let destination =
+        match config::destination(args.base_url.as_deref(), args.env, &args.local_data) {
+            Ok(d) => d,
+            Err(e) => return Ok(invalid(&e.message, e.hint.as_deref())),
+        };
+    // The manifest first: one that cannot be read stops the command before any call.
+    let rows = match &args.manifest {
+        Some(path) => match manifest::row_keys(path) {
+            Ok(rows) => Some(rows),
+            Err(e) => return Ok(invalid(&error_chain(&e), None)),
+        },
+        None => None,
+    };
+    let mut _server = None;
+    let (base_url, api_key) = match destination {
+        Destination::Remote(url) => {
+            match config::api_key(args.api_key_file.as_deref(), &|v| std::env::var(v).ok()) {
+                Ok(Some(key)) => (url, Some(key)),
+                Ok(None) => {
+                    let hint = "set AVBATCH_API_KEY (or APIVIDEO_API_KEY) or pass --api-key-file \
+                                FILE";
+                    return Ok(invalid("no API key", Some(hint)));
+                }
+                Err(e) => return Ok(invalid(&e.message, e.hint.as_deref())),
+            }
+        }
+        Destination::Local(None) => {
+            let hint = "pass the folder an earlier `avbatch upload --env local --local-data DIR` \
+                        used";
+            return Ok(invalid("--env local needs --local-data DIR", Some(hint)));
+        }
+        Destination::Local(Some(dir)) => {
+            if !dir.is_dir() {
+                let message = format!("the local data folder `{}` does not exist", dir.display());
+                return Ok(invalid(&message, None));
+            }
+            let server = Server::start(
+                ServerConfig::new(&dir),
+                "127.0.0.1:0".parse().expect("a valid address"),
+            )
+            .await
+            .context("cannot start the local server")?;
+            let found = (server.url().to_owned(), server.generated_key().cloned());
+            _server = Some(server);
+            found
+        }
+    };
+
+    let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
+    let mut client_config = ClientConfig::new(&base_url, api_key);
+    client_config.retry = RetryConfig { max_retries: args.retries, ..RetryConfig::default() };
+    client_config.timeout = args.timeout;
+    client_config.stop = stop.clone();
+    client_config.abort = abort.clone();
+    let client = Client::new(client_config);
+    if let Err(e) = client.authenticate().await {
+        return Ok(failed("cannot authenticate", &e, &client, &stop));
+    }
+    let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone()));
+
+    let finder = Finder::new(client.clone(), args.older_than);
+    let found = match rows {
+        Some(rows) => match in_manifest(&finder, rows).await? {
+            Ok(found) => found,
+            Err(Failure::Manifest(e)) => return Ok(invalid(&error_chain(&e), None)),
+            Err(Failure::Api(e)) => {
+                return Ok(failed("cannot list the videos", &e, &client, &stop))
+            }
+        },
+        None => match finder.account().await {
+            Ok(found) => found,
+            Err(e) => return Ok(failed("cannot list the videos", &e, &client, &stop)),
+        },
+    };
+
+    let outcomes = if args.delete {
+        delete(&finder, &found.leftovers, &stop).await
+    } else {
+        vec![Outcome::Listed; found.leftovers.len()]
+    };
+    signals.abort();
+    let scope = Scope {
+        manifest: args.manifest.as_ref().map(|m| m.display().to_string()),
+        older_than: crate::bounds::show_duration(args.older_than),
+        delete: args.delete,
+    };
+    show(&scope, &found, &outcomes, args.json);
+    summarize(&scope, &found, &outcomes);
+    let code = if outcomes.iter().any(|o| matches!(o, Outcome::NotTried)) {
+        Exit::Interrupted
+    } else if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
+        Exit::SomeFailed
+    } else {
+        Exit::Done
+    };
+    Ok(code.into())
+}
+
+/// Why the search of a manifest's videos stopped.
+enum Failure {
+    Manifest(ManifestError),
+    Api(ApiError),
+}
+
+/// The leftovers under the keys of the manifest's rows, read as the search takes them. Rows
+/// whose key cannot be known are said in a warning; a manifest that fails part way fails the
+/// whole search, so nothing is deleted on the strength of half a manifest.
+async fn in_manifest(finder: &Finder, rows: KeyedRows) -> anyhow::Result<Result<Found, Failure>> {
+    let (keys, taken) = mpsc::channel(ROWS_AHEAD);
+    let reader = tokio::task::spawn_blocking(move || -> Result<_, ManifestError> {
+        let (mut unkeyed, mut shown) = (0usize, Vec::new());
+        for row in rows {
+            match row? {
+                Keyed::Row(k) => {
+                    if keys.blocking_send(k).is_err() {
+                        // The search stopped (an API failure): nothing more to read.
+                        break;
+                    }
+                }
+                Keyed::Unknown(problem) => {
+                    unkeyed += 1;
+                    if shown.len() < UNKEYED_SHOWN {
+                        shown.push(problem.to_string());
+                    }
+                }
+            }
+        }
+        Ok((unkeyed, shown))
+    });
+    let found = finder.manifest(taken).await;
+    let read = reader.await.context("reading the manifest panicked")?;
+    let (unkeyed, shown) = match read {
+        Ok(read) => read,
+        Err(e) => return Ok(Err(Failure::Manifest(e))),
+    };
+    if unkeyed > 0 {
+        let mut text = format!(
+            "{unkeyed} row(s) without an `id` whose file cannot be read: their key is made of \
+             the file's size and time, so their videos cannot be told (`avbatch clean --all` \
+             looks at every video with an avbatch key)"
+        );
+        for problem in shown {
+            text.push_str(&format!("\n  {problem}"));
+        }
+        if unkeyed > UNKEYED_SHOWN {
+            text.push_str(&format!("\n  … and {} more", unkeyed - UNKEYED_SHOWN));
+        }
+        say_warning(&text);
+    }
+    Ok(found.map_err(Failure::Api))
+}
+
+/// Deletes each leftover still unfinished, a few at a time; after a stop, those not begun are
+/// not tried.
+async fn delete(finder: &Finder, leftovers: &[Leftover], stop: &CancellationToken) -> Vec<Outcome> {
+    stream::iter(leftovers)
+        .map(|leftover| async move {
+            if stop.is_cancelled() {
+                return Outcome::NotTried;
+            }
+            let deleted = match finder.still_unfinished(leftover).await {
+                Ok(false) => return Outcome::Kept,
+                Ok(true) => finder.delete(leftover).await,
+                Err(e) => Err(e),
+            };
+            match deleted {
+                Ok(()) => Outcome::Deleted,
+                Err(ApiError::Cancelled { .. }) => Outcome::NotTried,
+                Err(e) => Outcome::Failed(error_chain(&e)),
+            }
+        })
+        .buffered(DELETES_AT_ONCE)
+        .collect()
+        .await
+}
+
+/// Says why the command could not go on, and answers its exit code: 3 for a refused key, 4
+/// when the API never answered, 130 after a stop, else 1.
+fn failed(what: &str, e: &ApiError, client: &Client, stop: &CancellationToken) -> ExitCode {
+    if stop.is_cancelled() {
+        say("stopped; nothing was deleted");
+        return Exit::Interrupted.into();
+    }
+    let hint = "check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this \
+                environment";
+    say_error(
+        &format!("{what} at `{}`: {}", client.base_url(), error_chain(e)),
+        e.is_auth().then_some(hint),
+    );
+    if e.is_auth() {
+        Exit::Auth.into()
+    } else if client.stats().answers.load(Ordering::Relaxed) == 0 {
+        Exit::Unreachable.into()
+    } else {
+        Exit::SomeFailed.into()
+    }
+}
+
+/// First Ctrl-C or SIGTERM: no new calls (deletes under way finish). Second: abort them.
+async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
+    super::shutdown_signal().await;
+    say("stopping: no more deletes; finishing those under way (press Ctrl-C again to abort them)");
+    stop.cancel();
+    super::shutdown_signal().await;
+    abort.cancel();
+}
