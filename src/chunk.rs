@@ -209,16 +209,24 @@ impl MappedFile {
     /// Blocks: call from `spawn_blocking`.
     pub fn sha256(&self) -> String {
         use sha2::{Digest, Sha256};
-        const STEP: u64 = 8 * 1024 * 1024;
         let mut hasher = Sha256::new();
-        let mut at = 0;
-        while at < self.len() {
-            let end = (at + STEP).min(self.len());
-            hasher.update(&self.bytes[at as usize..end as usize]);
-            self.release(at..end);
-            at = end;
-        }
+        self.hash_range(&mut hasher, 0..self.len());
         hex::encode(hasher.finalize())
+    }
+
+    /// Feeds the bytes of `range` to `hasher`, handing pages back as it goes. Blocks: call from
+    /// `spawn_blocking`.
+    pub fn hash_range(&self, hasher: &mut sha2::Sha256, range: Range<u64>) {
+        use sha2::Digest;
+        const STEP: u64 = 8 * 1024 * 1024;
+        let mut at = range.start;
+        let end = range.end.min(self.len());
+        while at < end {
+            let to = (at + STEP).min(end);
+            hasher.update(&self.bytes[at as usize..to as usize]);
+            self.release(at..to);
+            at = to;
+        }
     }
 
     /// The file's length.

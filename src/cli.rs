@@ -327,9 +327,15 @@ pub struct UploadArgs {
     #[arg(long, conflicts_with = "journal", help_heading = "Resume")]
     pub no_journal: bool,
 
-    /// Upload rows whose file changed since the journal recorded them again, as new videos.
+    /// Upload rows whose file changed since the journal recorded them again, as new videos
+    /// that replace the old: each old video is deleted once its replacement is complete.
     #[arg(long, help_heading = "Resume")]
     pub force: bool,
+
+    /// With --force, keep the old file's video beside the new one (its key moves to the
+    /// `avbatch_replaced_key` metadata) instead of deleting it.
+    #[arg(long, requires = "force", help_heading = "Resume")]
+    pub keep_old: bool,
 
     /// Identify files by SHA-256 of their contents too, not only size and modification time:
     /// a touched or copied file is not uploaded again, a rewritten one of the same size and

@@ -75,6 +75,8 @@ pub struct UploadConfig {
     pub journal: Option<PathBuf>,
     /// Re-upload rows whose file changed since the journal recorded them.
     pub force: bool,
+    /// With `force`, keep the old file's video instead of deleting it.
+    pub keep_old: bool,
     /// Identify files by content hash too.
     pub checksum: bool,
     /// This run's shard of the manifest; `None` for all of it.
@@ -229,6 +231,7 @@ impl UploadConfig {
             timeout: args.timeout,
             journal,
             force: args.force,
+            keep_old: args.keep_old,
             checksum: args.checksum,
             shard,
         })

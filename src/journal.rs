@@ -1,8 +1,9 @@
 //! The journal: what each row of a manifest has reached, kept in SQLite so a killed run resumes.
 //!
 //! One table, one row per manifest row (by its idempotency key): the file's identity when it was
-//! uploaded (path, size, mtime), the video it went to, the parts and bytes the server
-//! acknowledged, the state, and the last error. The video task writes it after each
+//! uploaded (path, size, mtime, and the SHA-256 of the bytes sent once the row is done), the
+//! video it went to, the videos it replaces, the parts and bytes the server acknowledged, the
+//! state, and the last error. The video task writes it after each
 //! acknowledged part and before reporting that part, with `synchronous=FULL`, so a `kill -9`
 //! loses at most the parts in flight: in WAL mode on a local disk, in rollback-journal mode on a
 //! network or FUSE filesystem, where WAL's shared memory does not work ([`fs`]). A lock file next
@@ -150,7 +151,8 @@ pub struct FileIdentity {
     pub size: u64,
     /// Modification time, nanoseconds since the epoch (0 when unknown).
     pub mtime_ns: i64,
-    /// SHA-256 of the contents, hex, when the run had `--checksum`.
+    /// SHA-256 of the contents, hex: taken before the upload with `--checksum`, else of the
+    /// bytes as they were sent, recorded when the row is done (its fingerprint).
     pub sha256: Option<String>,
 }
 
@@ -185,6 +187,9 @@ pub struct Entry {
     pub state: State,
     /// The last error.
     pub error: Option<String>,
+    /// Videos of the file as it was before `--force`, to delete once this row's video is
+    /// complete.
+    pub replaces: Vec<String>,
 }
 
 /// Totals for `avbatch status`.
@@ -229,7 +234,8 @@ CREATE TABLE IF NOT EXISTS rows (
     bytes_done INTEGER NOT NULL DEFAULT 0,
     state      TEXT NOT NULL,
     error      TEXT,
-    updated_at INTEGER NOT NULL DEFAULT (unixepoch())
+    updated_at INTEGER NOT NULL DEFAULT (unixepoch()),
+    replaces   TEXT
 );
 CREATE INDEX IF NOT EXISTS rows_by_path ON rows (path);
 CREATE TABLE IF NOT EXISTS meta (
@@ -237,8 +243,8 @@ CREATE TABLE IF NOT EXISTS meta (
     v TEXT NOT NULL
 );";
 
-const ENTRY_COLUMNS: &str =
-    "key, path, size, mtime_ns, video_id, chunk_size, parts_done, bytes_done, state, error, sha256";
+const ENTRY_COLUMNS: &str = "key, path, size, mtime_ns, video_id, chunk_size, parts_done, \
+                             bytes_done, state, error, sha256, replaces";
 
 fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
@@ -255,6 +261,10 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         bytes_done: r.get::<_, i64>(7)? as u64,
         state: State::parse(&r.get::<_, String>(8)?),
         error: r.get(9)?,
+        replaces: r
+            .get::<_, Option<String>>(11)?
+            .map(|ids| ids.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -408,16 +418,20 @@ impl Journal {
             // process; one fsync per part is nothing next to a part's upload.
             conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
             conn.execute_batch(SCHEMA).map_err(sql)?;
-            // Journals written before `--checksum` existed lack its column.
-            let has_sha: bool = conn
-                .query_row(
-                    "SELECT count(*) FROM pragma_table_info('rows') WHERE name = 'sha256'",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(sql)?;
-            if !has_sha {
-                conn.execute_batch("ALTER TABLE rows ADD COLUMN sha256 TEXT").map_err(sql)?;
+            // Journals written before `--checksum` (or before `--force` replaced videos) lack
+            // their column.
+            for column in ["sha256", "replaces"] {
+                let has: bool = conn
+                    .query_row(
+                        "SELECT count(*) FROM pragma_table_info('rows') WHERE name = ?1",
+                        [column],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql)?;
+                if !has {
+                    conn.execute_batch(&format!("ALTER TABLE rows ADD COLUMN {column} TEXT"))
+                        .map_err(sql)?;
+                }
             }
             // Prove the folder takes writes now (read-only folder, full disk), before uploading.
             conn.execute_batch(
@@ -521,6 +535,48 @@ impl Journal {
                 entry,
             )
             .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The row's file is the same as when it was recorded, with a new identity (touched: its
+    /// modification time moved, its contents did not): the entry under `old_key` takes the new
+    /// identity and moves to `key` (the same key for a row with an `id`).
+    pub fn retouch(
+        &self,
+        old_key: &str,
+        key: &str,
+        file: &FileIdentity,
+    ) -> Result<(), JournalError> {
+        self.conn()
+            .execute(
+                "UPDATE rows SET key = ?2, path = ?3, size = ?4, mtime_ns = ?5, \
+                  sha256 = COALESCE(?6, sha256), updated_at = unixepoch()
+                 WHERE key = ?1 AND (?1 = ?2 OR NOT EXISTS (SELECT 1 FROM rows WHERE key = ?2))",
+                params![old_key, key, file.path, file.size as i64, file.mtime_ns, file.sha256],
+            )
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records the videos a row replaces (deleted once its own video is complete), or none.
+    pub fn set_replaces(&self, key: &str, videos: &[String]) -> Result<(), JournalError> {
+        let ids = (!videos.is_empty()).then(|| videos.join(" "));
+        self.conn()
+            .execute("UPDATE rows SET replaces = ?2 WHERE key = ?1", params![key, ids])
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Marks a row done, with the SHA-256 of its bytes when it is known (an earlier one stays
+    /// otherwise).
+    pub fn done(&self, key: &str, sha256: Option<&str>) -> Result<(), JournalError> {
+        self.conn()
+            .execute(
+                "UPDATE rows SET state = 'done', error = NULL, sha256 = COALESCE(?2, sha256), \
+                  updated_at = unixepoch() WHERE key = ?1",
+                params![key, sha256],
+            )
+            .map(drop)
             .map_err(|e| self.sql(e))
     }
 

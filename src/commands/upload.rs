@@ -432,6 +432,7 @@ pub async fn execute(
         upload_token: config.upload_token.clone(),
         journal,
         force: config.force,
+        keep_old: config.keep_old,
         checksum: config.checksum,
     };
     engine::run(client.clone(), limiter, engine_config, taken, events, results_in, stop.clone())

@@ -14,6 +14,7 @@
 //! finish without trying a failed one again; the client's abort token (second Ctrl-C) cancels
 //! the requests in flight.
 
+mod fingerprint;
 mod keys;
 mod send;
 mod video;
@@ -62,8 +63,11 @@ pub struct EngineConfig {
     pub upload_token: Option<Token>,
     /// Where progress is recorded for resuming; `None` runs without one.
     pub journal: Option<Arc<Journal>>,
-    /// Upload rows whose file changed since the journal recorded them, as new videos.
+    /// Upload rows whose file changed since the journal recorded them, as new videos that
+    /// replace the old ones (deleted once the new one is complete).
     pub force: bool,
+    /// With `force`, keep the old videos (their key moved aside) instead of deleting them.
+    pub keep_old: bool,
     /// Identify files by SHA-256 of their contents too.
     pub checksum: bool,
 }
@@ -427,20 +431,47 @@ async fn journal<T: Send + 'static>(
         .map_err(|e| SessionEnd::failed(error_chain(&e)))
 }
 
-/// A row refused because its file is not the one the journal saw uploaded.
+/// A row refused because its file is not the one the journal saw uploaded: what changed, as
+/// far as the journal can tell.
 fn changed_since_uploaded(
     row: &Row,
     before: &crate::journal::Entry,
     now: &FileIdentity,
 ) -> SessionEnd {
+    let then = &before.file;
+    let mut what = Vec::new();
+    if then.size != now.size {
+        what.push(format!("size from {} to {} bytes", then.size, now.size));
+    }
+    if then.mtime_ns != now.mtime_ns {
+        what.push(format!(
+            "modification time from {} to {}",
+            timestamp(then.mtime_ns),
+            timestamp(now.mtime_ns)
+        ));
+    }
+    if then.size == now.size {
+        what.push(match (&then.sha256, &now.sha256) {
+            (Some(a), Some(b)) if a != b => "contents differ (another SHA-256)".to_owned(),
+            (Some(_), Some(_)) => "contents the same".to_owned(),
+            _ => "contents not compared: the journal holds no fingerprint of the upload (made \
+                  by an earlier avbatch, or not finished by this one)"
+                .to_owned(),
+        });
+    }
+    let video = before.video_id.as_deref().unwrap_or("-");
     SessionEnd::failed(format!(
-        "`{}` changed since it was uploaded to video `{}` ({} bytes then, {} now, or other \
-         contents or modification time); pass --force to upload it again as a new video",
+        "`{}` changed since it was uploaded to video `{video}`: {}; pass --force to upload it \
+         again as a new video that replaces `{video}`",
         row.path_text,
-        before.video_id.as_deref().unwrap_or("-"),
-        before.file.size,
-        now.size
+        what.join(", ")
     ))
+}
+
+/// A modification time as the journal keeps it, for messages.
+fn timestamp(mtime_ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(mtime_ns)
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// The file's identity as the journal keeps it.
@@ -471,6 +502,7 @@ async fn session(
         result.bytes = prepared.file.len();
         let key = prepared.key.clone();
         journal(ctx, move |j| j.finish(&key, State::Done, None)).await?;
+        settle_replaced(ctx, &prepared.key, prepared.replaces, result).await;
         return Err(SessionEnd::AlreadyDone);
     }
     let wait = Instant::now();
@@ -498,6 +530,8 @@ struct Prepared {
     with_key: bool,
     identity: FileIdentity,
     chunk_size: u64,
+    /// Videos to delete once this one is complete (see [`settle_replaced`]).
+    replaces: Vec<String>,
 }
 
 /// Everything before the first byte of a row: the work of the requests that do not carry the
@@ -556,27 +590,59 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     .await?
     .unwrap_or_default();
     result.journal_held = entry.as_ref().map_or(0, |e| e.bytes_done);
-    if let Some(e) = before.as_ref().filter(|e| !e.file.same_file(&identity) && !ctx.config.force) {
-        return Err(changed_since_uploaded(&row, e, &identity));
+    let with_key = ctx.client.has_api_key();
+    // A file whose size or time moved: with the fingerprint of its upload in the journal, the
+    // contents decide (one read of the file, only for such rows). Touched, not changed: the
+    // journal takes its new identity and, keyed by the file, its new key.
+    let recorded = entry.as_ref().or(before.as_ref());
+    if let Some(e) = recorded.filter(|e| !e.file.same_file(&identity)) {
+        if e.file.size == identity.size && e.file.sha256.is_some() && identity.sha256.is_none() {
+            let (f, sha) = tokio::task::spawn_blocking(move || {
+                let sha = file.sha256();
+                (file, sha)
+            })
+            .await
+            .map_err(|e| SessionEnd::failed(format!("hashing the file failed: {e}")))?;
+            file = f;
+            identity.sha256 = Some(sha);
+        }
     }
-    // The same contents under a new key (a touched file, with --checksum): the earlier upload
-    // stands for it.
-    let entry = entry.or_else(|| before.filter(|e| e.file.same_file(&identity)));
+    let (mut entry, before) = match (entry, before) {
+        (Some(e), _) if touched(&e, &key, &identity) => {
+            (Some(retouch(ctx, &row, e, &key, &identity, with_key, result).await?), None)
+        }
+        (None, Some(e)) if touched(&e, &key, &identity) => {
+            (Some(retouch(ctx, &row, e, &key, &identity, with_key, result).await?), None)
+        }
+        other => other,
+    };
+    // Keyed by the file, a changed file has a new key: its path's earlier upload is the one it
+    // replaces.
+    let mut replaces = Vec::new();
+    if let Some(e) = before.as_ref().filter(|e| !e.file.same_file(&identity)) {
+        if !ctx.config.force {
+            return Err(changed_since_uploaded(&row, e, &identity));
+        }
+        replaces = replaced(ctx, e, with_key, result);
+    }
     let mut journal_video = None;
     let mut chunk_size = ctx.config.chunk_size;
     let mut fresh = false;
-    if let Some(e) = &entry {
+    if let Some(e) = &mut entry {
         if !e.file.same_file(&identity) {
             if !ctx.config.force {
                 return Err(changed_since_uploaded(&row, e, &identity));
             }
+            replaces = replaced(ctx, e, with_key, result);
             fresh = true;
         } else {
+            replaces = std::mem::take(&mut e.replaces);
             if e.state == State::Done {
                 result.video_id = e.video_id.clone();
                 result.bytes = e.bytes_done;
                 result.parts = e.parts_done;
                 result.parts_total = e.parts_done;
+                settle_replaced(ctx, &key, replaces, result).await;
                 return Err(SessionEnd::AlreadyDone);
             }
             journal_video = e.video_id.clone();
@@ -589,10 +655,26 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| row.path_text.clone());
     let file = Arc::new(file);
-    let with_key = ctx.client.has_api_key();
 
     // 3. The video: the journal's, else one already made for this key (the journal may have
     //    been lost, or another run made it), else a new one; and what the server holds of it.
+    //    A changed file's new video replaces the old one: the old gives up the key first.
+    if fresh && with_key {
+        for id in video::retire(ctx, &row, &key).await? {
+            if !replaces.contains(&id) {
+                replaces.push(id);
+            }
+        }
+        if ctx.config.keep_old {
+            result.add_note(format!(
+                "kept the video(s) of the file as it was, {}: their key moved to \
+                 `{}`",
+                listed(&replaces),
+                video::REPLACED_KEY_METADATA
+            ));
+            replaces.clear();
+        }
+    }
     let (video_id, status) = if with_key {
         let found =
             video::resolve(ctx, &row, &key, journal_video.as_deref(), fresh, result).await?;
@@ -629,9 +711,113 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
         (None, None) => return Err(SessionEnd::failed("no API key and no upload token")),
     };
     if let Some(id) = &video_id {
+        replaces.retain(|r| r != id);
         record_start(ctx, &key, &identity, id, chunk_size, &plan).await?;
+        if !replaces.is_empty() {
+            let (k, ids) = (key.clone(), replaces.clone());
+            journal(ctx, move |j| j.set_replaces(&k, &ids)).await?;
+        }
     }
-    Ok(Prepared { key, file, plan, target, mode, name, with_key, identity, chunk_size })
+    Ok(Prepared { key, file, plan, target, mode, name, with_key, identity, chunk_size, replaces })
+}
+
+/// Whether a journal entry's file is the row's file as it is now under another identity: the
+/// same contents (by their fingerprint), a new modification time, path or key.
+fn touched(entry: &crate::journal::Entry, key: &str, now: &FileIdentity) -> bool {
+    let then = &entry.file;
+    then.sha256.is_some()
+        && then.same_file(now)
+        && (then.mtime_ns != now.mtime_ns || then.path != now.path || entry.key != key)
+}
+
+/// A touched file: its journal entry takes the file's new identity and the row's key, and,
+/// when the key changed (a row keyed by its file), so does its video on the server, so a later
+/// run finds it without the journal. Returns the entry as it now stands.
+async fn retouch(
+    ctx: &Ctx,
+    row: &Row,
+    mut entry: crate::journal::Entry,
+    key: &str,
+    now: &FileIdentity,
+    with_key: bool,
+    result: &mut RowResult,
+) -> Result<crate::journal::Entry, SessionEnd> {
+    if entry.key != key && with_key {
+        if let Some(id) = &entry.video_id {
+            video::rekey(ctx, id, &entry.key, key).await?;
+        }
+    }
+    let (old, k, f) = (entry.key.clone(), key.to_owned(), now.clone());
+    journal(ctx, move |j| j.retouch(&old, &k, &f)).await?;
+    if entry.file.mtime_ns != now.mtime_ns {
+        result.add_note(format!(
+            "touched: modification time from {} to {}, contents unchanged",
+            timestamp(entry.file.mtime_ns),
+            timestamp(now.mtime_ns)
+        ));
+    }
+    tracing::debug!(row = row.line, "a touched file keeps its upload");
+    entry.key = key.to_owned();
+    entry.file = FileIdentity { sha256: now.sha256.clone().or(entry.file.sha256), ..now.clone() };
+    Ok(entry)
+}
+
+/// The videos a changed file's new video replaces (`--force`): the journal's, and those it was
+/// to replace itself. Only with an API key, which deleting them takes.
+fn replaced(
+    ctx: &Ctx,
+    entry: &crate::journal::Entry,
+    with_key: bool,
+    result: &mut RowResult,
+) -> Vec<String> {
+    let mut ids = entry.replaces.clone();
+    ids.extend(entry.video_id.iter().filter(|id| !ids.contains(id)).cloned().collect::<Vec<_>>());
+    if with_key && !ctx.config.keep_old {
+        return ids;
+    }
+    if !with_key && !ids.is_empty() {
+        result.add_note(format!(
+            "kept the video(s) of the file as it was, {}: deleting them takes an API key",
+            listed(&ids)
+        ));
+    }
+    Vec::new()
+}
+
+/// Video ids for a note: `a`, `b`.
+fn listed(ids: &[String]) -> String {
+    ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// The row's video is complete: the videos it replaces are deleted, and the journal forgets
+/// them. One that cannot be deleted stays in the journal for the next run, and is noted.
+async fn settle_replaced(ctx: &Ctx, key: &str, replaces: Vec<String>, result: &mut RowResult) {
+    if replaces.is_empty() {
+        return;
+    }
+    let mut left = Vec::new();
+    for id in replaces {
+        if result.video_id.as_deref() == Some(id.as_str()) {
+            continue;
+        }
+        match ctx.client.delete_video(&id).await {
+            Ok(()) => result.add_note(format!("replaced video `{id}`, which was deleted")),
+            Err(e) => {
+                result.add_note(format!(
+                    "could not delete video `{id}`, which this one replaces ({}); a re-run tries \
+                     again",
+                    error_chain(&e)
+                ));
+                left.push(id);
+            }
+        }
+    }
+    let k = key.to_owned();
+    if let Err(SessionEnd::Failed { message, .. }) =
+        journal(ctx, move |j| j.set_replaces(&k, &left)).await
+    {
+        tracing::warn!("cannot record the replaced videos in the journal: {message}");
+    }
 }
 
 /// The plain cut of a file, nothing held.
@@ -704,8 +890,18 @@ async fn transfer(
     prepared: Prepared,
     result: &mut RowResult,
 ) -> Result<(), SessionEnd> {
-    let Prepared { key, file, plan, mut target, mode, name, with_key, identity, chunk_size } =
-        prepared;
+    let Prepared {
+        key,
+        file,
+        plan,
+        mut target,
+        mode,
+        name,
+        with_key,
+        identity,
+        chunk_size,
+        replaces,
+    } = prepared;
     let total = file.len();
     let held: u64 =
         plan.iter().filter(|p| p.held).map(|p| p.part.range.end - p.part.range.start).sum();
@@ -718,18 +914,43 @@ async fn transfer(
     result.bytes = held;
 
     let mut complete = false;
-    for piece in plan.iter().filter(|p| !p.held) {
+    let mut fingerprint = fingerprint::Fingerprint::new();
+    // Pieces before this one are in the fingerprint.
+    let mut hashed = 0;
+    for (i, piece) in plan.iter().enumerate() {
+        if piece.held {
+            continue;
+        }
         if ctx.stop.is_cancelled() {
             return Err(SessionEnd::Stopped);
         }
+        // What the server held before this run is hashed from the file (a resumed upload);
+        // what this run sends, as it goes.
+        fingerprint = read_held(fingerprint, &file, &plan[hashed..i]).await?;
+        hashed = i + 1;
         let part = &piece.part;
-        complete =
-            send::part(ctx, job.index, &file, &mut target, part, total, parts, &name, mode).await?;
+        let hash = fingerprint.part(part.range.start);
+        complete = send::part(
+            ctx,
+            job.index,
+            &file,
+            &mut target,
+            part,
+            total,
+            parts,
+            &name,
+            mode,
+            hash.clone(),
+        )
+        .await?;
         if let (UploadTarget::Token { video_id: Some(id), .. }, None) = (&target, &result.video_id)
         {
             // A token upload's first chunk made the video: from now on it can be resumed.
             result.video_id = Some(id.clone());
             record_start(ctx, &key, &identity, id, chunk_size, &plan).await?;
+        }
+        if !fingerprint.streamed(part.range.clone(), hash.as_ref()) {
+            fingerprint = read_held(fingerprint, &file, std::slice::from_ref(piece)).await?;
         }
         file.release(part.range.clone());
         let len = part.range.end - part.range.start;
@@ -751,9 +972,32 @@ async fn transfer(
             )));
         }
     }
+    let fingerprint = read_held(fingerprint, &file, &plan[hashed..]).await?.finish(total);
     let k = key.clone();
-    journal(ctx, move |j| j.finish(&k, State::Done, None)).await?;
+    journal(ctx, move |j| j.done(&k, fingerprint.as_deref())).await?;
+    settle_replaced(ctx, &key, replaces, result).await;
     Ok(())
+}
+
+/// Adds `pieces` to the fingerprint, read from the file (off the runtime: it reads the disk).
+async fn read_held(
+    mut fingerprint: fingerprint::Fingerprint,
+    file: &Arc<MappedFile>,
+    pieces: &[Piece],
+) -> Result<fingerprint::Fingerprint, SessionEnd> {
+    if pieces.is_empty() {
+        return Ok(fingerprint);
+    }
+    let ranges: Vec<_> = pieces.iter().map(|p| p.part.range.clone()).collect();
+    let file = file.clone();
+    tokio::task::spawn_blocking(move || {
+        for range in ranges {
+            fingerprint.read(&file, range);
+        }
+        fingerprint
+    })
+    .await
+    .map_err(|e| SessionEnd::failed(format!("hashing the file failed: {e}")))
 }
 
 /// Writes the row's video and what is already on the server to the journal.

@@ -7,6 +7,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use tokio::sync::mpsc;
 
+use super::fingerprint::{PartHash, PartStart};
 use super::{Ctx, Event, Mode, SessionEnd};
 use crate::api::VideoStatus;
 use crate::chunk::{FileChanged, MappedFile, PartPlan};
@@ -58,8 +59,8 @@ fn file_changed(e: FileChanged, target: &UploadTarget, part: &PartPlan) -> Sessi
     ))
 }
 
-/// Sends one part (with the client's retries). Returns whether the server called the source
-/// complete.
+/// Sends one part (with the client's retries), each attempt's body hashed from `hash` as it
+/// goes out. Returns whether the server called the source complete.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn part(
     ctx: &Ctx,
@@ -71,6 +72,7 @@ pub(super) async fn part(
     count: u64,
     name: &str,
     mode: Mode,
+    hash: Option<PartStart>,
 ) -> Result<bool, SessionEnd> {
     let range = part.range.clone();
     file.check().map_err(|e| file_changed(e, target, part))?;
@@ -84,7 +86,8 @@ pub(super) async fn part(
     let start = range.start;
     let events = ctx.events.clone();
     let body = move || {
-        let stream = paced(bytes.clone(), start, limiter.clone(), map.clone());
+        let hash = hash.as_ref().map(PartStart::attempt);
+        let stream = paced(bytes.clone(), start, limiter.clone(), map.clone(), hash);
         told(stream, index, events.clone())
     };
     let video_id = match &*target {
@@ -181,18 +184,22 @@ struct Pacing {
     at: u64,
     /// Pages of the part before this offset were handed back.
     released: u64,
+    /// This attempt's hash of the body, told it is complete once the last slice goes out.
+    hash: Option<PartHash>,
 }
 
-/// The part's bytes as a stream of slices: paced by the byte limiter when there is one, and
-/// handing pages back to the kernel two release slices behind the one being sent.
+/// The part's bytes as a stream of slices: paced by the byte limiter when there is one, hashed
+/// into `hash` as they go, and handing pages back to the kernel two release slices behind the
+/// one being sent.
 fn paced(
     bytes: Bytes,
     file_offset: u64,
     limiter: Arc<Limiter>,
     map: Arc<MappedFile>,
+    hash: Option<PartHash>,
 ) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
     let slice = limiter.byte_slice().unwrap_or(YIELD_SLICE).clamp(1, YIELD_SLICE);
-    let state = Pacing { bytes, file_offset, limiter, map, slice, at: 0, released: 0 };
+    let state = Pacing { bytes, file_offset, limiter, map, slice, at: 0, released: 0, hash };
     stream::unfold(state, |mut s| async move {
         let len = s.bytes.len() as u64;
         if s.at >= len {
@@ -207,7 +214,8 @@ fn paced(
         // be completed, so its body breaks off and the server drops it.
         if first || end == len {
             if let Err(e) = s.map.check() {
-                return Some((Err(std::io::Error::other(e)), Pacing { at: len, ..s }));
+                let broken = Pacing { at: len, hash: None, ..s };
+                return Some((Err(std::io::Error::other(e)), broken));
             }
         }
         // Everything before the release slice ahead of the one being sent goes back.
@@ -218,6 +226,13 @@ fn paced(
         }
         s.limiter.take_bytes(end - s.at).await;
         let out = s.bytes.slice(s.at as usize..end as usize);
+        if let Some(hash) = s.hash.as_mut() {
+            hash.update(&out);
+        }
+        if let Some(hash) = s.hash.take_if(|_| end == len) {
+            // The whole body was read out of the map: what it hashed is this part's bytes.
+            hash.complete();
+        }
         s.at = end;
         Some((Ok(out), s))
     })

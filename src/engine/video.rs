@@ -59,8 +59,8 @@ impl Candidate {
 }
 
 /// Finds the row's video, or makes it. `journal_video` is the video the journal recorded;
-/// `fresh` (a changed file with `--force`) skips both it and the lookup. Notes for the person
-/// running avbatch go to `result`.
+/// `fresh` (a changed file with `--force`, whose old videos were [`retire`]d) skips both it and
+/// the lookup. Notes for the person running avbatch go to `result`.
 pub(super) async fn resolve(
     ctx: &Ctx,
     row: &Row,
@@ -70,9 +70,7 @@ pub(super) async fn resolve(
     result: &mut RowResult,
 ) -> Result<Found, SessionEnd> {
     let mut found: Vec<Video> = Vec::new();
-    if fresh {
-        retire(ctx, row, key, result).await?;
-    } else {
+    if !fresh {
         if let Some(id) = journal_video {
             match ctx.client.video(id).await? {
                 Some(video) => found.push(video),
@@ -111,10 +109,12 @@ pub(super) async fn resolve(
 }
 
 /// A changed file uploaded again with `--force` goes to a new video under the same key (an
-/// `id` does not change with the file). The videos made for the old file keep their content but
-/// give up the key (it moves to [`REPLACED_KEY_METADATA`]), so neither this run's convergence
-/// nor a later lookup takes them for the new file's.
-async fn retire(ctx: &Ctx, row: &Row, key: &str, result: &mut RowResult) -> Result<(), SessionEnd> {
+/// `id` does not change with the file). The videos made for the old file give up the key (it
+/// moves to [`REPLACED_KEY_METADATA`]) before the new one is made, so neither this run's
+/// convergence nor a later lookup takes them for the new file's; they are deleted once the new
+/// one is complete, or kept with `--keep-old`. Returns their ids.
+pub(super) async fn retire(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<String>, SessionEnd> {
+    let mut retired = Vec::new();
     for video in ctx.client.find_by_metadata(KEY_METADATA, key).await? {
         let metadata: Vec<Metadata> = video
             .metadata
@@ -133,11 +133,29 @@ async fn retire(ctx: &Ctx, row: &Row, key: &str, result: &mut RowResult) -> Resu
             video = %video.video_id,
             "the old file's video gives up the key"
         );
-        result.add_note(format!(
-            "video `{}` of the file as it was keeps its content; its key moved to \
-             `{REPLACED_KEY_METADATA}`",
-            video.video_id
-        ));
+        retired.push(video.video_id);
+    }
+    Ok(retired)
+}
+
+/// A touched file keyed by path, size and time has a new key, and its contents did not change:
+/// its video takes the new key, so a run without the journal finds it under the key the file
+/// has now.
+pub(super) async fn rekey(
+    ctx: &Ctx,
+    video_id: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), SessionEnd> {
+    let Some(video) = ctx.client.video(video_id).await? else { return Ok(()) };
+    let mut metadata = video.metadata.clone();
+    let mut changed = false;
+    for m in metadata.iter_mut().filter(|m| m.key == KEY_METADATA && m.value == old) {
+        m.value = new.to_owned();
+        changed = true;
+    }
+    if changed {
+        ctx.client.set_metadata(video_id, &metadata).await?;
     }
     Ok(())
 }
