@@ -205,19 +205,17 @@ impl MappedFile {
         Ok(())
     }
 
-    /// SHA-256 of the contents, hex; reads the whole file, handing pages back as it goes.
-    /// Blocks: call from `spawn_blocking`.
-    pub fn sha256(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
+    /// The contents' fingerprint ([`ContentHash`]); reads the whole file, handing pages back as
+    /// it goes. Blocks: call from `spawn_blocking`.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = ContentHash::new();
         self.hash_range(&mut hasher, 0..self.len());
-        hex::encode(hasher.finalize())
+        hasher.finish()
     }
 
     /// Feeds the bytes of `range` to `hasher`, handing pages back as it goes. Blocks: call from
     /// `spawn_blocking`.
-    pub fn hash_range(&self, hasher: &mut sha2::Sha256, range: Range<u64>) {
-        use sha2::Digest;
+    pub fn hash_range(&self, hasher: &mut ContentHash, range: Range<u64>) {
         const STEP: u64 = 8 * 1024 * 1024;
         let mut at = range.start;
         let end = range.end.min(self.len());
@@ -401,6 +399,37 @@ fn cut_gap(gap: Range<u64>, chunk: u64, at_end: bool) -> Result<Vec<Range<u64>>,
         }
     }
     Ok(parts)
+}
+
+/// A file's content fingerprint: XXH3-128 of its bytes, written `xxh3-128:` and 32 hex digits.
+/// It tells a touched file from a changed one, which needs no cryptographic strength, and it runs
+/// at memory speed (SHA-256 on the send path halved loopback throughput: 2.2 to 1.0 GiB/s).
+#[derive(Clone, Default)]
+pub struct ContentHash(xxhash_rust::xxh3::Xxh3);
+
+/// What every fingerprint [`ContentHash::finish`] writes starts with.
+pub const FINGERPRINT_PREFIX: &str = "xxh3-128:";
+
+/// Whether `text` is a fingerprint of this kind (journals of earlier versions hold SHA-256s).
+pub fn is_fingerprint(text: &str) -> bool {
+    text.starts_with(FINGERPRINT_PREFIX)
+}
+
+impl ContentHash {
+    /// An empty hash.
+    pub fn new() -> Self {
+        ContentHash::default()
+    }
+
+    /// Adds bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// `xxh3-128:` and the digest in hex.
+    pub fn finish(&self) -> String {
+        format!("{FINGERPRINT_PREFIX}{:032x}", self.0.digest128())
+    }
 }
 
 #[cfg(test)]

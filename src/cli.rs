@@ -337,7 +337,7 @@ pub struct UploadArgs {
     #[arg(long, requires = "force", help_heading = "Resume")]
     pub keep_old: bool,
 
-    /// Identify files by SHA-256 of their contents too, not only size and modification time:
+    /// Identify files by a fingerprint of their contents (XXH3-128) too, not only size and time:
     /// a touched or copied file is not uploaded again, a rewritten one of the same size and
     /// time is. Costs one extra read of every file per run.
     #[arg(long, help_heading = "Resume")]

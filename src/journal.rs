@@ -151,8 +151,9 @@ pub struct FileIdentity {
     pub size: u64,
     /// Modification time, nanoseconds since the epoch (0 when unknown).
     pub mtime_ns: i64,
-    /// SHA-256 of the contents, hex: taken before the upload with `--checksum`, else of the
-    /// bytes as they were sent, recorded when the row is done (its fingerprint).
+    /// The contents' fingerprint (`chunk::ContentHash`; a SHA-256 in journals of earlier
+    /// versions): taken before the upload with `--checksum`, else of the bytes as they were
+    /// sent, recorded when the row is done.
     pub sha256: Option<String>,
 }
 
@@ -161,8 +162,9 @@ impl FileIdentity {
     /// contents decide (a file touched or copied with a new mtime is the same file); otherwise
     /// size and modification time do. The path may differ: a moved file is the same file.
     pub fn same_file(&self, now: &FileIdentity) -> bool {
+        let kind = crate::chunk::is_fingerprint;
         match (&self.sha256, &now.sha256) {
-            (Some(a), Some(b)) => self.size == now.size && a == b,
+            (Some(a), Some(b)) if kind(a) == kind(b) => self.size == now.size && a == b,
             _ => self.size == now.size && self.mtime_ns == now.mtime_ns,
         }
     }

@@ -1,5 +1,5 @@
 //! Touched and rewritten files (issue #13.7): content that did not change is not a change. Each
-//! finished row keeps the SHA-256 of the bytes it sent; a file whose time moved is compared by
+//! finished row keeps the fingerprint of the bytes it sent; a file whose time moved is compared by
 //! it, a changed one is refused saying what changed, and `--force` replaces the old video
 //! instead of adding a second one (`--keep-old` keeps both).
 

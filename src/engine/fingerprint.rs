@@ -1,4 +1,4 @@
-//! A video's content fingerprint: the SHA-256 of its file, taken from the bytes as they are sent.
+//! A video's content fingerprint ([`ContentHash`]), taken from the bytes as they are sent.
 //!
 //! Parts go strictly in order, so one running hash follows them through the file. Each attempt
 //! of a part hashes its body as the connection takes it, starting from a copy of the hash as it
@@ -12,16 +12,14 @@
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest, Sha256};
-
-use crate::chunk::MappedFile;
+use crate::chunk::{ContentHash, MappedFile};
 
 /// Where the attempt of a part that streamed its whole body leaves its hash.
 #[derive(Clone, Default)]
-pub(super) struct Slot(Arc<Mutex<Option<Sha256>>>);
+pub(super) struct Slot(Arc<Mutex<Option<ContentHash>>>);
 
 impl Slot {
-    fn take(&self) -> Option<Sha256> {
+    fn take(&self) -> Option<ContentHash> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
@@ -29,7 +27,7 @@ impl Slot {
 /// Where the hash stood before a part, for each of its attempts to start from.
 #[derive(Clone)]
 pub(super) struct PartStart {
-    from: Sha256,
+    from: ContentHash,
     slot: Slot,
 }
 
@@ -42,7 +40,7 @@ impl PartStart {
 
 /// The hash of one attempt of a part's body, slice by slice.
 pub(super) struct PartHash {
-    hasher: Sha256,
+    hasher: ContentHash,
     slot: Slot,
 }
 
@@ -60,13 +58,13 @@ impl PartHash {
 
 /// The running hash of a video's file, and how far into the file it got.
 pub(super) struct Fingerprint {
-    hasher: Sha256,
+    hasher: ContentHash,
     at: u64,
 }
 
 impl Fingerprint {
     pub(super) fn new() -> Self {
-        Fingerprint { hasher: Sha256::new(), at: 0 }
+        Fingerprint { hasher: ContentHash::new(), at: 0 }
     }
 
     /// What each attempt of the part that starts at `start` hashes its body from. `None` when
@@ -105,7 +103,7 @@ impl Fingerprint {
 
     /// The fingerprint, hex, once the hash covers the whole file of `len` bytes.
     pub(super) fn finish(self, len: u64) -> Option<String> {
-        (self.at == len).then(|| hex::encode(self.hasher.finalize()))
+        (self.at == len).then(|| self.hasher.finish())
     }
 }
 
@@ -114,7 +112,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parts_streamed_retried_or_read_give_the_file_s_sha256() {
+    fn parts_streamed_retried_or_read_give_the_file_s_fingerprint() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -138,7 +136,7 @@ mod tests {
         assert!(!fp.streamed(60_000..100_000, Some(&part)));
         fp.read(&file, 60_000..100_000);
         assert!(fp.part(1).is_none(), "a gap is never hashed over");
-        assert_eq!(fp.finish(100_000), Some(file.sha256()));
+        assert_eq!(fp.finish(100_000), Some(file.fingerprint()));
     }
 
     #[test]

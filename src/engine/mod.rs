@@ -452,7 +452,7 @@ fn changed_since_uploaded(
     }
     if then.size == now.size {
         what.push(match (&then.sha256, &now.sha256) {
-            (Some(a), Some(b)) if a != b => "contents differ (another SHA-256)".to_owned(),
+            (Some(a), Some(b)) if a != b => "contents differ (another fingerprint)".to_owned(),
             (Some(_), Some(_)) => "contents the same".to_owned(),
             _ => "contents not compared: the journal holds no fingerprint of the upload (made \
                   by an earlier avbatch, or not finished by this one)"
@@ -563,7 +563,7 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     }
     if ctx.config.checksum {
         let (f, sha) = tokio::task::spawn_blocking(move || {
-            let sha = file.sha256();
+            let sha = file.fingerprint();
             (file, sha)
         })
         .await
@@ -596,9 +596,10 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     // journal takes its new identity and, keyed by the file, its new key.
     let recorded = entry.as_ref().or(before.as_ref());
     if let Some(e) = recorded.filter(|e| !e.file.same_file(&identity)) {
-        if e.file.size == identity.size && e.file.sha256.is_some() && identity.sha256.is_none() {
+        let comparable = e.file.sha256.as_deref().is_some_and(crate::chunk::is_fingerprint);
+        if e.file.size == identity.size && comparable && identity.sha256.is_none() {
             let (f, sha) = tokio::task::spawn_blocking(move || {
-                let sha = file.sha256();
+                let sha = file.fingerprint();
                 (file, sha)
             })
             .await
