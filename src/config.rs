@@ -59,6 +59,8 @@ pub struct UploadConfig {
     pub report: PathBuf,
     /// Print the plan and stop.
     pub dry_run: bool,
+    /// Upload only the first this many rows of the run (`--limit`); every row is still checked.
+    pub limit: Option<u64>,
     /// No progress output.
     pub quiet: bool,
     /// Machine-readable report on stdout.
@@ -93,20 +95,18 @@ pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, Co
     Ok(text.to_owned())
 }
 
-/// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`.
+/// Reads the API key: `--api-key-file` when given (an explicit flag wins over the environment a
+/// shell or a scheduler may have left set), else `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`.
 fn api_key(
     args: &UploadArgs,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<ApiKey>, ConfigError> {
-    for var in ["AVBATCH_API_KEY", "APIVIDEO_API_KEY"] {
-        if let Some(k) = env(var).map(ApiKey::new).filter(|k| !k.is_empty()) {
-            return Ok(Some(k));
-        }
+    if let Some(path) = &args.api_key_file {
+        return read_secret_file(path, "API key").map(|key| Some(ApiKey::new(key)));
     }
-    match &args.api_key_file {
-        Some(path) => read_secret_file(path, "API key").map(|key| Some(ApiKey::new(key))),
-        None => Ok(None),
-    }
+    Ok(["AVBATCH_API_KEY", "APIVIDEO_API_KEY"]
+        .into_iter()
+        .find_map(|var| env(var).map(ApiKey::new).filter(|k| !k.is_empty())))
 }
 
 impl UploadConfig {
@@ -209,6 +209,7 @@ impl UploadConfig {
             mode: args.mode,
             report,
             dry_run: args.dry_run,
+            limit: args.limit,
             quiet: args.quiet,
             json: args.json,
             allow_unknown_columns: args.allow_unknown_columns,
@@ -221,6 +222,20 @@ impl UploadConfig {
         })
     }
 }
+
+/// Videos at once when `--concurrency` is not given: 16, or 64 when the files average under
+/// [`SMALL_FILES`]. A small video costs two round trips and next to no bandwidth, so more of them
+/// at once fill the link (2000 x 10 KiB on loopback: 970 files/s at 16, 1990 at 64).
+pub fn default_concurrency(rows: u64, bytes: u64) -> usize {
+    if rows > 0 && bytes / rows < SMALL_FILES {
+        64
+    } else {
+        16
+    }
+}
+
+/// Files under this size on average are small: see [`default_concurrency`].
+pub const SMALL_FILES: u64 = 8 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -260,17 +275,3 @@ mod tests {
         assert!(err.message.contains("is not a valid URL"), "{}", err.message);
     }
 }
-
-/// Videos at once when `--concurrency` is not given: 16, or 64 when the files average under
-/// [`SMALL_FILES`]. A small video costs two round trips and next to no bandwidth, so more of them
-/// at once fill the link (2000 x 10 KiB on loopback: 970 files/s at 16, 1990 at 64).
-pub fn default_concurrency(rows: u64, bytes: u64) -> usize {
-    if rows > 0 && bytes / rows < SMALL_FILES {
-        64
-    } else {
-        16
-    }
-}
-
-/// Files under this size on average are small: see [`default_concurrency`].
-pub const SMALL_FILES: u64 = 8 << 20;

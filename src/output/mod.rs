@@ -2,8 +2,10 @@
 //! ([`say`], [`init_logging`]), live progress ([`progress`]) and the report with its summary
 //! ([`report`]). Nothing else prints: library code reports through events and results.
 
+pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod status;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
