@@ -30,7 +30,7 @@ pub fn page() -> String {
     root.build();
     let mut page = Page::default();
     let version = root.get_version().unwrap_or_default().to_owned();
-    page.control(&format!("TH AVBATCH 1 \"\" \"avbatch {version}\" \"User Commands\""));
+    page.control(&format!("TH avbatch 1 \"\" \"avbatch {version}\" \"User Commands\""));
     page.section("NAME");
     page.raw("avbatch \\-");
     page.text(&text_of(root.get_about()));
