@@ -63,6 +63,8 @@ pub const UNFINISHED_TTL: RangeInclusive<Duration> =
 pub const OLDER_THAN: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(31_557_600);
 /// Seeds: any 64-bit number.
 pub const SEED: RangeInclusive<u64> = 0..=u64::MAX;
+/// `upload --limit`: rows of a trial run. None would upload nothing.
+pub const LIMIT: RangeInclusive<u64> = 1..=u64::MAX;
 
 /// A clap value parser: a whole number within `range`.
 pub fn whole<T>(

@@ -121,8 +121,10 @@ pub enum Command {
 
     /// Show how far an upload run got, from its journal (safe while the run goes on).
     ///
-    /// Reads the journal of MANIFEST (or --journal FILE) and prints the rows done, failed, in
-    /// progress and not started, and the bytes acknowledged; --json for machines.
+    /// Reads the journal of MANIFEST (or --journal FILE), without locking or writing it, and
+    /// prints whether a run holds it now, the rows done, failed, in progress and not started, and
+    /// the bytes acknowledged out of the manifest's; --failed lists the failed rows, --json for
+    /// machines. After a sharded run, MANIFEST shows each shard's journal and their total.
     Status(StatusArgs),
     /// List, and with --delete delete, the unfinished videos avbatch left behind.
     ///
@@ -211,7 +213,8 @@ pub struct UploadArgs {
     #[arg(long, value_name = "URL", env = "AVBATCH_BASE_URL")]
     pub base_url: Option<String>,
 
-    /// File holding the API key (when AVBATCH_API_KEY and APIVIDEO_API_KEY are unset).
+    /// File holding the API key (surrounding white space is ignored); when given, it is used
+    /// instead of AVBATCH_API_KEY and APIVIDEO_API_KEY.
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
 
@@ -302,9 +305,21 @@ pub struct UploadArgs {
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub report: Option<PathBuf>,
 
-    /// Check the manifest, print the plan (rows, bytes, parts) and stop.
-    #[arg(long, help_heading = "Output")]
+    /// Check the manifest, print the plan (rows, bytes, parts, and what the run would do with
+    /// each row: upload, resume, retry or skip, per the journal) and stop; with --json, as JSON.
+    #[arg(short = 'n', long, help_heading = "Output")]
     pub dry_run: bool,
+
+    /// A trial run: upload only the first N rows (of this shard) of the manifest, from 1 to
+    /// 18446744073709551615. Every row is still checked first; the report lists the N rows only,
+    /// and a later run without --limit uploads the others (the journal skips those done).
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = bounds::whole(bounds::LIMIT),
+        help_heading = "Output"
+    )]
+    pub limit: Option<u64>,
 
     /// No progress on stderr.
     #[arg(short = 'q', long, help_heading = "Output")]
@@ -487,8 +502,14 @@ pub struct StatusArgs {
     pub journal: Option<PathBuf>,
 
     /// The shard whose run to show (its journal is `NAME.shard-K-of-N.journal.sqlite`).
+    /// Without it, when MANIFEST has no journal of its own but shard journals beside it, each
+    /// shard is shown, then their total.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::shard::Shard>,
+
+    /// List the failed rows: line (with MANIFEST), path, videoId and error.
+    #[arg(long)]
+    pub failed: bool,
 
     /// Print JSON on stdout.
     #[arg(long)]

@@ -61,6 +61,8 @@ pub struct UploadConfig {
     pub report: PathBuf,
     /// Print the plan and stop.
     pub dry_run: bool,
+    /// Upload only the first this many rows of the run (`--limit`); every row is still checked.
+    pub limit: Option<u64>,
     /// No progress output.
     pub quiet: bool,
     /// Machine-readable report on stdout.
@@ -97,21 +99,19 @@ pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, Co
     Ok(text.to_owned())
 }
 
-/// Reads the API key: `AVBATCH_API_KEY`, then `APIVIDEO_API_KEY`, then `--api-key-file`
-/// (`file`), for every command that calls the API.
+/// Reads the API key: `--api-key-file` (`file`) when given (an explicit flag wins over the
+/// environment a shell or a scheduler may have left set), else `AVBATCH_API_KEY`, then
+/// `APIVIDEO_API_KEY`; for every command that calls the API.
 pub fn api_key(
     file: Option<&std::path::Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<ApiKey>, ConfigError> {
-    for var in ["AVBATCH_API_KEY", "APIVIDEO_API_KEY"] {
-        if let Some(k) = env(var).map(ApiKey::new).filter(|k| !k.is_empty()) {
-            return Ok(Some(k));
-        }
+    if let Some(path) = file {
+        return read_secret_file(path, "API key").map(|key| Some(ApiKey::new(key)));
     }
-    match file {
-        Some(path) => read_secret_file(path, "API key").map(|key| Some(ApiKey::new(key))),
-        None => Ok(None),
-    }
+    Ok(["AVBATCH_API_KEY", "APIVIDEO_API_KEY"]
+        .into_iter()
+        .find_map(|var| env(var).map(ApiKey::new).filter(|k| !k.is_empty())))
 }
 
 /// Where the API is: `--base-url` (checked to be an http(s) URL a request can be built to), else
@@ -224,6 +224,7 @@ impl UploadConfig {
             mode: args.mode,
             report,
             dry_run: args.dry_run,
+            limit: args.limit,
             quiet: args.quiet,
             json: args.json,
             allow_unknown_columns: args.allow_unknown_columns,

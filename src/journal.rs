@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use fs::{Filesystem, JournalMode};
-pub use lock::Holder;
+pub use lock::{Holder, RunState};
 
 /// Why the journal cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +324,28 @@ impl Journal {
             });
         }
         Self::connect(path, true, fs::of(path))
+    }
+
+    /// Whether a run holds the journal at `path` now, found without taking its lock or writing
+    /// anything (see [`lock`]), so the run goes on undisturbed.
+    pub fn run_state(path: &Path) -> Result<RunState, JournalError> {
+        lock::probe(&lock_path(path))
+            .map_err(|source| JournalError::Open { path: path.to_owned(), source })
+    }
+
+    /// The rows that failed, oldest update first, at most `most`.
+    pub fn failed(&self, most: usize) -> Result<Vec<Entry>, JournalError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM rows WHERE state = 'failed' ORDER BY updated_at, \
+                 rowid LIMIT ?1"
+            ))
+            .map_err(|e| self.sql(e))?;
+        let rows = statement
+            .query_map(params![i64::try_from(most).unwrap_or(i64::MAX)], entry)
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<Vec<Entry>, _>>().map_err(|e| self.sql(e))
     }
 
     /// What the person running avbatch should know about this journal: its filesystem's mode,

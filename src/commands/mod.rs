@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod clean;
+pub mod man;
 pub mod manifest;
 pub mod report;
 pub mod serve;
@@ -32,6 +33,40 @@ pub enum Exit {
     Unreachable = 4,
     /// Stopped by Ctrl-C or SIGTERM; a re-run resumes.
     Interrupted = 130,
+}
+
+impl Exit {
+    /// Every exit code, in order.
+    pub const ALL: [Exit; 6] = [
+        Exit::Done,
+        Exit::SomeFailed,
+        Exit::Invalid,
+        Exit::Auth,
+        Exit::Unreachable,
+        Exit::Interrupted,
+    ];
+
+    /// What the code means, for the man page.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Done => {
+                "every row uploaded, now or by an earlier run (or the dry run, the \
+                           status, the merge found nothing wrong)"
+            }
+            Exit::SomeFailed => "some rows failed; the others are uploaded: see the report",
+            Exit::Invalid => {
+                "bad flags, configuration, manifest or journal (in use, not \
+                              writable): nothing was sent"
+            }
+            Exit::Auth => "the API key or upload token was refused: nothing was uploaded",
+            Exit::Unreachable => {
+                "the API could not be reached at all (not one answer: the \
+                                  network, the address, a proxy or a firewall): nothing was \
+                                  uploaded, and a re-run resumes"
+            }
+            Exit::Interrupted => "interrupted by Ctrl-C or SIGTERM; a re-run resumes",
+        }
+    }
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -69,13 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             print_all(&out)
         }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-                .render(&mut out)
-                .context("rendering the man page")?;
-            print_all(&out)
-        }
+        Command::Man => print_all(man::page().as_bytes()),
     }
 }
 

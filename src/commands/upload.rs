@@ -1,6 +1,6 @@
 //! `avbatch upload`: manifest → plan → engine → report, and the exit code a scheduler can trust.
 
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,9 +18,10 @@ use crate::cli::UploadArgs;
 use crate::client::{Client, ClientConfig};
 use crate::config::{Destination, UploadConfig};
 use crate::engine::{self, EngineConfig, Job};
-use crate::journal::Journal;
+use crate::journal::{FileIdentity, Journal, State};
 use crate::limit::Limiter;
 use crate::manifest::{self, Checked, LoadOptions, ManifestError, Row};
+use crate::output::plan::{Action, PlanHeader, PlanPrinter, PlanRow};
 use crate::output::progress::{self, Progress};
 use crate::output::report::{write_run, Results, RunTotals, Show};
 use crate::output::{say, say_error, say_warning};
@@ -49,6 +50,8 @@ struct Plan {
     rows: u64,
     bytes: u64,
     parts: u64,
+    /// Rows of the run past `--limit`: checked, not uploaded.
+    beyond_limit: u64,
     /// The first row whose file cannot be cut into parts.
     unplannable: Option<String>,
     /// Rows setting fields a token alone cannot apply: the first few, and how many.
@@ -59,6 +62,10 @@ struct Plan {
 impl Plan {
     fn add(&mut self, row: &Row, config: &RunShape) {
         if !config.covers(row) {
+            return;
+        }
+        if config.limit.is_some_and(|n| self.rows >= n) {
+            self.beyond_limit += 1;
             return;
         }
         self.rows += 1;
@@ -89,6 +96,8 @@ struct RunShape {
     chunk_size: u64,
     /// A delegated upload without an API key: each video is made from its first chunk alone.
     token_only: bool,
+    /// `--limit`: only the first this many rows of the shard.
+    limit: Option<u64>,
 }
 
 impl RunShape {
@@ -96,13 +105,18 @@ impl RunShape {
         self.shard.is_none_or(|s| s.contains(&row.identity()))
     }
 
-    /// The rows of the run, in manifest order, read again from the checked manifest.
+    /// The rows of the run, in manifest order, read again from the checked manifest: the
+    /// shard's, and of those the first `--limit`.
     fn rows(
         self,
         checked: &Checked,
     ) -> Result<impl Iterator<Item = Result<Row, ManifestError>> + Send + 'static, ManifestError>
     {
-        Ok(checked.rows()?.filter(move |row| row.as_ref().map_or(true, |r| self.covers(r))))
+        let limit = self.limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        Ok(checked
+            .rows()?
+            .filter(move |row| row.as_ref().map_or(true, |r| self.covers(r)))
+            .take(limit))
     }
 }
 
@@ -128,6 +142,7 @@ pub async fn execute(
         token_only: config.upload_token.is_some()
             && config.api_key.is_none()
             && matches!(config.destination, Destination::Remote(_)),
+        limit: config.limit,
     };
     let (checked, plan) = tokio::task::spawn_blocking(move || {
         let mut plan = Plan::default();
@@ -156,7 +171,16 @@ pub async fn execute(
     };
     let manifest_rows = checked.len();
     if let Some(shard) = config.shard {
-        say(&format!("shard {shard}: {} of the manifest's {manifest_rows} rows", plan.rows));
+        let rows = plan.rows + plan.beyond_limit;
+        say(&format!("shard {shard}: {rows} of the manifest's {manifest_rows} rows"));
+    }
+    if let Some(limit) = config.limit {
+        let of = plan.rows + plan.beyond_limit;
+        say(&format!(
+            "--limit {limit}: a trial run of the first {} of {of} rows; the other {} are checked \
+             but not uploaded, and left out of the report (a run without --limit uploads them)",
+            plan.rows, plan.beyond_limit
+        ));
     }
     if let Some(why) = &plan.unplannable {
         return Ok((invalid(why, None), None));
@@ -191,45 +215,52 @@ pub async fn execute(
     );
 
     if config.dry_run {
-        let (rows_checked, chunk_size) = (checked.clone(), config.chunk_size);
-        let printed = tokio::task::spawn_blocking(move || -> Result<(), ManifestError> {
-            let mut out = io::BufWriter::new(io::stdout().lock());
-            let mut print = |text: std::fmt::Arguments| {
-                // A reader that stops early (`| head`) is not an error.
-                let _ = out.write_fmt(text);
+        let header = PlanHeader {
+            manifest: config.manifest.display().to_string(),
+            journal: config.journal.as_ref().map(|j| j.display().to_string()),
+            shard: config.shard.map(|s| s.to_string()),
+            limit: config.limit,
+            chunk_size: config.chunk_size,
+            manifest_rows,
+        };
+        let (rows_checked, json) = (checked.clone(), config.json);
+        let journal_path = config.journal.clone().filter(|j| j.exists());
+        let printed = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            // What earlier runs did, read without the lock: a run may be going on.
+            let journal = match &journal_path {
+                Some(path) => Some(Journal::open_read_only(path)?),
+                None => None,
             };
-            print(format_args!("{:>6}  {:>14}  {:>5}  path\n", "line", "bytes", "parts"));
+            let mut printer = PlanPrinter::start(header, json);
             for row in shape.rows(&rows_checked)? {
                 let row = row?;
-                let parts = plan_parts(row.size, chunk_size).map(|p| p.len()).unwrap_or(0);
-                print(format_args!(
-                    "{:>6}  {:>14}  {:>5}  {}\n",
-                    row.line, row.size, parts, row.path_text
-                ));
+                let parts = plan_parts(row.size, shape.chunk_size).map_or(0, |p| p.len() as u64);
+                let action = match &journal {
+                    Some(j) => planned_action(j, &row)?,
+                    None => Action::Upload,
+                };
+                printer.row(&PlanRow {
+                    line: row.line,
+                    id: row.id.as_deref(),
+                    path: &row.path_text,
+                    bytes: row.size,
+                    parts,
+                    action,
+                });
             }
-            print(format_args!(
-                "plan: {} rows, {} ({} bytes), {} parts of up to {}; nothing was sent (dry run)\n",
-                total_rows,
-                HumanBytes(total_bytes),
-                total_bytes,
-                total_parts,
-                HumanBytes(chunk_size)
-            ));
-            let _ = out.flush();
+            printer.finish();
             Ok(())
         })
         .await
         .context("printing the plan panicked")?;
         if let Err(e) = printed {
-            return Ok((invalid(&crate::engine::error_chain(&e), None), None));
+            return Ok((invalid(&format!("{e:#}"), None), None));
         }
         let secs = check_time.as_secs_f64();
         say(&format!(
-            "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {} threads",
+            "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {}",
             manifest_rows as f64 / secs.max(1e-9),
-            std::thread::available_parallelism()
-                .map_or(1, usize::from)
-                .max(manifest::MIN_CHECK_THREADS)
+            check_threads()
         ));
         return Ok((Exit::Done.into(), None));
     }
@@ -291,7 +322,15 @@ pub async fn execute(
             .await
             .context("cannot start the local server")?;
             let key = server.generated_key().cloned();
-            say(&format!("local api.video at {} (data in {})", server.url(), dir.display()));
+            say(&match _temp_data {
+                Some(_) => format!(
+                    "local api.video at {} (data in the temporary folder {}, deleted when the run \
+                     ends; --local-data DIR keeps it)",
+                    server.url(),
+                    dir.display()
+                ),
+                None => format!("local api.video at {} (data in {})", server.url(), dir.display()),
+            });
             let url = server.url().to_owned();
             _server = Some(server);
             (url, key)
@@ -549,6 +588,38 @@ fn columns_needing_a_key(row: &Row) -> Vec<&'static str> {
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
     .collect()
+}
+
+/// The threads the manifest check ran on, and why there are more than cores: `32 threads
+/// (waiting on files, 2 cores)`.
+fn check_threads() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = manifest::check_threads();
+    if threads > cores {
+        format!("{threads} threads (waiting on files, {cores} cores)")
+    } else {
+        format!("{threads} threads ({cores} cores)")
+    }
+}
+
+/// What a run would do with `row`, as the journal records it.
+fn planned_action(journal: &Journal, row: &Row) -> anyhow::Result<Action> {
+    let Some(entry) = journal.get(&row.key())? else { return Ok(Action::Upload) };
+    Ok(match entry.state {
+        State::Uploading => Action::Resume,
+        State::Failed => Action::Retry,
+        State::Done if entry.file.same_file(&file_identity(row)) => Action::Skip,
+        State::Done => Action::Changed,
+    })
+}
+
+/// The identity of a row's file as the check found it (no checksum: a dry run reads no file).
+fn file_identity(row: &Row) -> FileIdentity {
+    let mtime_ns = row
+        .mtime
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    FileIdentity { path: row.path_text.clone(), size: row.size, mtime_ns, sha256: None }
 }
 
 /// First Ctrl-C or SIGTERM: stop starting work, let parts in flight finish. Second: abort.

@@ -153,6 +153,51 @@ impl RunLock {
     }
 }
 
+/// Whether a run holds the lock at `path` now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// No run holds it (or there is no lock file: no run ever did).
+    Idle,
+    /// A run holds it; who, when its record says (it may be between taking and recording).
+    Active(Option<Holder>),
+}
+
+/// Finds whether a run holds the lock at `path`, without taking it or changing anything, so a
+/// run going on is not disturbed and a run starting meanwhile is not refused: the file is opened
+/// read-only (never created) and the kernel, or the file server, is asked which lock would
+/// conflict with the run's byte (`F_OFD_GETLK`), which takes no lock.
+pub(crate) fn probe(path: &Path) -> std::io::Result<RunState> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RunState::Idle),
+        Err(e) => return Err(e),
+    };
+    let record = read_record(&file)?;
+    // The recorded run's byte; without a record, any run byte.
+    let (start, len) = record.as_ref().map_or((1, 0), |h| (1 + h.slot, 1));
+    if held(&file, start, len)? {
+        Ok(RunState::Active(record))
+    } else {
+        Ok(RunState::Idle)
+    }
+}
+
+/// Whether another open file holds a lock on `len` bytes from `start` (0: to the end).
+fn held(file: &File, start: u64, len: u64) -> std::io::Result<bool> {
+    // SAFETY: all-zero is a valid `flock` (plain integers), and OFD locks require `l_pid` 0.
+    let mut range: libc::flock = unsafe { std::mem::zeroed() };
+    range.l_type = libc::F_WRLCK as _;
+    range.l_whence = libc::SEEK_SET as _;
+    range.l_start = start as _;
+    range.l_len = len as _;
+    // SAFETY: the descriptor is open for as long as `file` is borrowed, and `range` outlives
+    // the call, which writes into it.
+    if unsafe { libc::fcntl(file.as_raw_fd(), GET_LOCK, &mut range) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(i32::from(range.l_type) != libc::F_UNLCK)
+}
+
 fn read_record(file: &File) -> std::io::Result<Option<Holder>> {
     let mut text = String::new();
     // `&File` reads from the current offset, which nothing else moves: writes go through
@@ -178,6 +223,11 @@ fn write_record(file: &File, holder: &Holder) -> std::io::Result<()> {
 const SET_LOCK: libc::c_int = libc::F_OFD_SETLK;
 #[cfg(not(target_os = "linux"))]
 const SET_LOCK: libc::c_int = libc::F_SETLK;
+/// Asks which lock would conflict, of the same kind as [`SET_LOCK`].
+#[cfg(target_os = "linux")]
+const GET_LOCK: libc::c_int = libc::F_OFD_GETLK;
+#[cfg(not(target_os = "linux"))]
+const GET_LOCK: libc::c_int = libc::F_GETLK;
 
 fn set_lock(file: &File, byte: u64, kind: libc::c_int) -> std::io::Result<bool> {
     // SAFETY: all-zero is a valid `flock` (plain integers), and OFD locks require `l_pid` 0.
@@ -321,6 +371,22 @@ mod tests {
             "{text}"
         );
         assert_eq!(Holder::from_record("garbage"), None);
+    }
+
+    #[test]
+    fn a_probe_tells_a_live_run_without_taking_its_lock() {
+        let (_dir, path) = lock_file();
+        assert_eq!(probe(&path).unwrap(), RunState::Idle, "no lock file: no run");
+        assert!(!path.exists(), "the probe creates nothing");
+        let run = RunLock::acquire(&path).unwrap();
+        match probe(&path).unwrap() {
+            RunState::Active(Some(h)) => assert_eq!(h.pid, std::process::id()),
+            other => panic!("{other:?}"),
+        }
+        drop(run);
+        assert_eq!(probe(&path).unwrap(), RunState::Idle, "the run ended");
+        let again = RunLock::acquire(&path).unwrap();
+        assert!(again.took_over.is_none(), "the probes left nothing to take over");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use super::records::{read_header, Records, RowReader, Source};
-use super::{check_file, LoadOptions, ManifestError, Problem, ProblemKind, Row, MIN_CHECK_THREADS};
+use super::{check_file, check_threads, LoadOptions, ManifestError, Problem, ProblemKind, Row};
 use crate::excerpt::quoted;
 use crate::spill::{read_exact_or_end, Record, Recorded, Sorter, Tape, TapeReader};
 
@@ -375,8 +375,7 @@ pub fn check(
     let mut rows = RowReader::new(records, header, dir);
 
     // A pool of our own, sized for waiting rather than computing; the global one as a fallback.
-    let threads =
-        std::thread::available_parallelism().map_or(1, usize::from).max(MIN_CHECK_THREADS);
+    let threads = check_threads();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok();
     let digester = Digester::new();
     let mut seen = Sorter::new(DIGESTS_IN_MEMORY);

@@ -21,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 mod check;
 mod keys;
+mod near;
 mod records;
 pub mod scan;
 
@@ -54,6 +55,11 @@ pub const META_PREFIX: &str = "meta.";
 /// The fewest threads for the file checks. They mostly wait on the file system (a NAS answers a
 /// stat in milliseconds, not microseconds), so there are more of them than cores.
 pub const MIN_CHECK_THREADS: usize = 32;
+
+/// The threads the file checks run on: one per core, and at least [`MIN_CHECK_THREADS`].
+pub fn check_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from).max(MIN_CHECK_THREADS)
+}
 
 /// How strictly [`load`] reads a manifest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

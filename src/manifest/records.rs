@@ -522,6 +522,25 @@ impl Column {
     }
 }
 
+/// Why a header name is refused, with the column it likely meant, and what to do.
+fn unknown_column(name: &str, columns: usize) -> String {
+    let shown = quoted(name);
+    let how = "or pass --allow-unknown-columns to ignore columns avbatch does not know";
+    if columns == 1 && name.contains(';') {
+        return format!(
+            "unknown column {shown}: the header looks `;`-separated, and the manifest must be \
+             comma-separated (export it as CSV with `,` between fields)"
+        );
+    }
+    match super::near::near_column(name) {
+        Some(near) => format!("unknown column {shown}: did you mean `{near}`? ({how})"),
+        None => format!(
+            "unknown column {shown} (expected {}, or `meta.KEY`; {how})",
+            COLUMNS.join(", ")
+        ),
+    }
+}
+
 /// The header, understood: what each field index means.
 pub(crate) struct Schema {
     columns: Vec<Column>,
@@ -566,11 +585,7 @@ impl Schema {
                 column
             } else {
                 if !options.allow_unknown_columns {
-                    let message = format!(
-                        "unknown column {} (expected {}, or `meta.KEY`)",
-                        quoted(&name),
-                        COLUMNS.join(", ")
-                    );
+                    let message = unknown_column(&name, header.len());
                     problems.push(Problem::new(
                         line,
                         Some(&name),
@@ -589,7 +604,13 @@ impl Schema {
                 line,
                 None,
                 ProblemKind::MissingPathColumn,
-                "missing the required column `path`".into(),
+                match names.as_slice() {
+                    [one] if one.contains(';') => "missing the required column `path` (the header \
+                                                   looks `;`-separated: the manifest must be \
+                                                   comma-separated)"
+                        .into(),
+                    _ => "missing the required column `path`".into(),
+                },
             ));
         }
         Schema { columns, names, has_path }

@@ -4,8 +4,10 @@
 //! code reports through events and results.
 
 pub mod clean;
+pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod status;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
