@@ -105,3 +105,29 @@ fn issue_6_bench_runs_each_profile_on_a_tiny_library_and_reports_its_measures() 
     let per_file = r["requestsPerFile"].as_f64().unwrap();
     assert!((2.0..2.5).contains(&per_file), "about 2 requests per small file: {r}");
 }
+
+#[test]
+fn issue_13_bench_speaks_the_command_line_s_names_and_binary_units() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_avbatch"))
+        .args([
+            "bench",
+            "--cache",
+            cache.path().to_str().unwrap(),
+            "--profile",
+            "small",
+            "--files",
+            "20",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("profile small: 20 files") && text.contains("(sparse content)"),
+        "{text}"
+    );
+    assert!(!text.contains("Small") && !text.contains("Sparse"), "no Rust names: {text}");
+    assert!(text.contains("MiB/s") && !text.contains("MB/s"), "one unit convention: {text}");
+}

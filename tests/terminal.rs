@@ -319,3 +319,26 @@ async fn issue_13_an_api_that_cannot_be_reached_is_said_from_the_first_retry_and
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_13_json_logs_name_fields_as_the_report_does() {
+    let server = spawn_server_with(|_| {}).await;
+    let batch = Batch::new(2, |_| 1000);
+    std::fs::write(batch.manifest(), "id,path\nrow-0,f0.mp4\nrow-1,f1.mp4\n").unwrap();
+    let mut cmd = avbatch();
+    cmd.args(["upload", batch.manifest().to_str().unwrap(), "--base-url", &server.url]);
+    cmd.args(["--report", batch.report().to_str().unwrap(), "--no-journal", "--retries", "0"]);
+    cmd.args(["--log-format", "json"]);
+    cmd.env("AVBATCH_UPLOAD_TOKEN", "to-never-issued");
+    let done = run(cmd, Duration::from_secs(60)).await;
+    let events: Vec<serde_json::Value> =
+        done.stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let failed = events.iter().find(|e| e["message"] == "row failed").expect("a row failed event");
+    let summary = events.iter().find(|e| e["message"] == "summary").expect("a summary event");
+    assert!(failed.get("line").is_some() && failed.get("video_id").is_none(), "{failed}");
+    assert!(summary.get("mbPerS").is_some() && summary.get("mb_per_s").is_none(), "{summary}");
+    // The report's own names, camelCase, as in the JSON report.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(batch.report()).unwrap()).unwrap();
+    assert!(report["summary"].get("mbPerS").is_some(), "{report}");
+}

@@ -330,14 +330,14 @@ impl Screen {
                     let t = &self.tally;
                     tracing::info!(
                         target: "avbatch::progress",
-                        rows_done = t.ended,
                         rows = t.rows,
+                        "rowsDone" = t.ended,
                         skipped = t.skipped,
                         failed = t.failed,
                         bytes = position,
-                        total_bytes = to_send,
-                        bytes_per_s = t.rate(position) as u64,
-                        files_per_s = (t.files_per_s() * 10.0).round() / 10.0,
+                        "totalBytes" = to_send,
+                        "bytesPerS" = t.rate(position) as u64,
+                        "filesPerS" = (t.files_per_s() * 10.0).round() / 10.0,
                         holding = holding.as_deref(),
                         "progress"
                     );

@@ -529,7 +529,7 @@ impl ReportWriter {
                     target: "avbatch::summary",
                     line = r.line,
                     path = %r.path,
-                    video_id = r.video_id.as_deref(),
+                    "videoId" = r.video_id.as_deref(),
                     error = r.error.as_deref(),
                     "row failed"
                 );
@@ -641,7 +641,7 @@ impl Announcement {
             pending = s.pending,
             bytes = s.bytes,
             seconds = s.seconds,
-            mb_per_s = s.mb_per_s,
+            "mbPerS" = s.mb_per_s,
             requests = s.requests,
             retries = s.retries,
             throttled = s.throttled,
