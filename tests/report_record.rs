@@ -53,6 +53,8 @@ async fn issue_13_the_report_is_a_record_kept_run_after_run() {
         let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
         assert!(parse(started) <= parse(ended), "{r:?}");
         assert!(parse(&r[col("runId")]) <= parse(started), "the run began first: {r:?}");
+        // No journal: the fingerprint of the bytes as they were sent.
+        assert!(r[col("fingerprint")].starts_with("xxh3-128:"), "{r:?}");
     }
     let first_text = std::fs::read(&report).unwrap();
 

@@ -130,6 +130,8 @@ pub struct RowResult {
     pub started_at: Option<std::time::SystemTime>,
     /// See `started_at`.
     pub ended_at: Option<std::time::SystemTime>,
+    /// The fingerprint of the file's contents the journal holds for the row, once done.
+    pub fingerprint: Option<String>,
 }
 
 /// Progress, sent by video tasks to the reporter.
@@ -285,6 +287,7 @@ impl RowResult {
             journal_held: 0,
             started_at: None,
             ended_at: None,
+            fingerprint: None,
         }
     }
 
@@ -640,6 +643,7 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
             replaces = std::mem::take(&mut e.replaces);
             if e.state == State::Done {
                 result.video_id = e.video_id.clone();
+                result.fingerprint = e.file.sha256.clone();
                 result.bytes = e.bytes_done;
                 result.parts = e.parts_done;
                 result.parts_total = e.parts_done;
@@ -974,6 +978,7 @@ async fn transfer(
         }
     }
     let fingerprint = read_held(fingerprint, &file, &plan[hashed..]).await?.finish(total);
+    result.fingerprint = fingerprint.clone().or(identity.sha256.clone());
     let k = key.clone();
     journal(ctx, move |j| j.done(&k, fingerprint.as_deref())).await?;
     settle_replaced(ctx, &key, replaces, result).await;

@@ -20,7 +20,7 @@ use crate::manifest::Row;
 use crate::spill::{Record, Sorter};
 
 /// The report's CSV columns, in order.
-const CSV_COLUMNS: [&str; 20] = [
+const CSV_COLUMNS: [&str; 21] = [
     "id",
     "line",
     "path",
@@ -41,6 +41,7 @@ const CSV_COLUMNS: [&str; 20] = [
     "endedAt",
     "destination",
     "runId",
+    "fingerprint",
 ];
 
 /// Finished rows held in memory before a sorted run of them goes to disk.
@@ -103,6 +104,9 @@ pub struct ReportRow {
     /// The run that wrote the row: when it started (RFC 3339, UTC).
     #[serde(default)]
     pub run_id: Option<String>,
+    /// The fingerprint of the file's contents the journal keeps for the row, once done.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// `2026-11-30T00:29:00.123Z`.
@@ -197,6 +201,8 @@ struct Outcome {
     started_at: Option<String>,
     #[serde(default)]
     ended_at: Option<String>,
+    #[serde(default)]
+    fingerprint: Option<String>,
     status: RowStatus,
     video_id: Option<String>,
     bytes: u64,
@@ -282,11 +288,13 @@ impl Results {
         self.parts += r.parts;
         self.auth_failure |= r.auth_failure;
         let (started_at, ended_at) = (r.started_at.map(rfc3339), r.ended_at.map(rfc3339));
+        let fingerprint = r.fingerprint.clone();
         let RowResult { index, status, video_id, bytes, sent, parts, seconds, error, note, .. } = r;
         self.outcomes.push(Outcome {
             index,
             started_at,
             ended_at,
+            fingerprint,
             status,
             video_id,
             bytes,
@@ -493,6 +501,7 @@ impl ReportWriter {
                 r.ended_at.as_deref().unwrap_or_default(),
                 r.destination.as_deref().unwrap_or_default(),
                 r.run_id.as_deref().unwrap_or_default(),
+                r.fingerprint.as_deref().unwrap_or_default(),
             ]),
             Some(FileOut::Json(json)) => json.row(r).map_err(csv::Error::from),
             None => Ok(()),
@@ -708,6 +717,7 @@ fn report_row(
         ended_at: None,
         destination: summary.destination.clone(),
         run_id: summary.run_id.clone(),
+        fingerprint: None,
     };
     if let Some(o) = outcome {
         r.video_id = o.video_id;
@@ -721,6 +731,7 @@ fn report_row(
         r.note = o.note;
         r.started_at = o.started_at;
         r.ended_at = o.ended_at;
+        r.fingerprint = o.fingerprint;
     }
     r
 }
@@ -920,6 +931,7 @@ fn read_report(
         column("destination"),
         column("runId"),
     );
+    let fingerprint = column("fingerprint");
     let mut longest: f64 = 0.0;
     let mut r = csv::StringRecord::new();
     while reader.read_record(&mut r).map_err(|e| bad(e.to_string()))? {
@@ -961,6 +973,7 @@ fn read_report(
             ended_at: opt(ended_at),
             destination: opt(destination),
             run_id: opt(run_id),
+            fingerprint: opt(fingerprint),
         };
         longest = longest.max(row.seconds);
         each(row).map_err(MergeError::Spill)?;
@@ -1176,6 +1189,7 @@ mod tests {
             ended_at: Some("2026-11-30T00:30:01.000Z".into()),
             destination: Some("http://127.0.0.1:1".into()),
             run_id: Some("2026-11-30T00:29:59.000Z".into()),
+            fingerprint: None,
         }
     }
 
