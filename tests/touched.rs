@@ -57,6 +57,12 @@ async fn issue_13_7_a_touched_file_is_skipped_not_failed() {
     let sent = server.server.received_bytes();
 
     touch(&batch, "f0.mp4", 0);
+    // The plan says the run will compare it, not that it changed.
+    let plan = upload(&batch, &server, &["--dry-run", "--json"]).await;
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("a JSON plan");
+    let actions: Vec<&str> =
+        plan["plan"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["compare", "skip"], "{plan}");
     let out = upload(&batch, &server, &[]).await;
     assert_eq!(out.code, Some(0), "a touched file fails nothing: {}", out.text());
     let rep = batch.read_report();

@@ -604,11 +604,25 @@ fn check_threads() -> String {
 
 /// What a run would do with `row`, as the journal records it.
 fn planned_action(journal: &Journal, row: &Row) -> anyhow::Result<Action> {
-    let Some(entry) = journal.get(&row.key())? else { return Ok(Action::Upload) };
+    let key = row.key();
+    let entry = match journal.get(&key)? {
+        Some(e) => e,
+        // Without an `id` the key moves with the file's time: the run finds the path's
+        // earlier upload and compares.
+        None if row.id.is_none() => match journal.latest_for_path(&row.path_text, &key)? {
+            Some(e) if e.state == State::Done => e,
+            _ => return Ok(Action::Upload),
+        },
+        None => return Ok(Action::Upload),
+    };
+    let now = file_identity(row);
+    let fingerprinted = entry.file.sha256.as_deref().is_some_and(crate::chunk::is_fingerprint);
     Ok(match entry.state {
         State::Uploading => Action::Resume,
         State::Failed => Action::Retry,
-        State::Done if entry.file.same_file(&file_identity(row)) => Action::Skip,
+        State::Done if entry.file.same_file(&now) => Action::Skip,
+        // Its time moved, not its size: the run reads it and compares the contents.
+        State::Done if entry.file.size == now.size && fingerprinted => Action::Compare,
         State::Done => Action::Changed,
     })
 }

@@ -18,14 +18,23 @@ pub enum Action {
     Retry,
     /// Done by an earlier run, its file unchanged: nothing sent.
     Skip,
+    /// Done by an earlier run, its file's time moved but not its size: read and compared with
+    /// the upload's fingerprint, skipped when the contents are the same.
+    Compare,
     /// Done by an earlier run, its file changed since: reported, uploaded again only with
     /// `--force`.
     Changed,
 }
 
 impl Action {
-    const ALL: [Action; 5] =
-        [Action::Upload, Action::Resume, Action::Retry, Action::Skip, Action::Changed];
+    const ALL: [Action; 6] = [
+        Action::Upload,
+        Action::Resume,
+        Action::Retry,
+        Action::Skip,
+        Action::Compare,
+        Action::Changed,
+    ];
 
     /// The word the table and the JSON use.
     pub fn as_str(self) -> &'static str {
@@ -34,6 +43,7 @@ impl Action {
             Action::Resume => "resume",
             Action::Retry => "retry",
             Action::Skip => "skip",
+            Action::Compare => "compare",
             Action::Changed => "changed",
         }
     }
@@ -81,7 +91,7 @@ pub struct PlanPrinter {
     rows: u64,
     bytes: u64,
     parts: u64,
-    actions: [u64; 5],
+    actions: [u64; Action::ALL.len()],
 }
 
 impl PlanPrinter {
@@ -94,7 +104,7 @@ impl PlanPrinter {
             rows: 0,
             bytes: 0,
             parts: 0,
-            actions: [0; 5],
+            actions: [0; Action::ALL.len()],
         };
         // A reader that stops early (`| head`) is not an error: writes are not checked.
         if json {
