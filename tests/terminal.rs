@@ -219,11 +219,18 @@ async fn issue_13_a_resumed_run_says_what_it_resumes_and_measures_only_its_own_w
         last.contains("resuming: 6 done, 0 partial (0 B held), 2 new"),
         "a banner says what the run resumes\n{last}"
     );
+    // The bar's `sent/total` (`MiB/10.00 MiB`), from lines drawn whole: a screen sampled while
+    // a line is being redrawn may hold its first half only.
     let totals: BTreeSet<&str> = screens
         .iter()
-        .filter_map(|s| s.lines().find(|l| l.contains("[00:")))
-        .filter_map(|l| l.split_whitespace().find(|w| w.contains("MiB/") && !w.ends_with("/s")))
-        .map(|w| w.rsplit('/').next().unwrap())
+        .filter_map(|s| {
+            s.lines().find(|l| l.contains("[00:") && l.trim_end().ends_with(['s', 'm']))
+        })
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| w.starts_with("MiB/") && !w.ends_with("/s"))?;
+            (words.get(at + 1) == Some(&"MiB")).then(|| &words[at][4..])
+        })
         .collect();
     assert!(!totals.is_empty(), "the overall bar was drawn\n{last}");
     assert!(
