@@ -389,7 +389,7 @@ pub async fn execute(
         if let Err(e) = client.authenticate().await {
             drop(events);
             let _ = reporter.await;
-            let unreachable = client.stats().answers.load(Ordering::Relaxed) == 0;
+            let unreachable = unanswered(client.stats());
             let why = format!(
                 "cannot authenticate with `{base_url}`: {}",
                 crate::engine::error_chain(&e)
@@ -544,7 +544,7 @@ pub async fn execute(
     } else if s.uploaded == 0 && auth_failure {
         // Nothing went through and the server refused the credentials (e.g. a bad upload token).
         Exit::Auth
-    } else if s.uploaded == 0 && client.stats().answers.load(Ordering::Relaxed) == 0 {
+    } else if s.uploaded == 0 && unanswered(client.stats()) {
         // Not one answer came back: the network, the address or a proxy, not the rows.
         Exit::Unreachable
     } else {
@@ -637,6 +637,12 @@ fn file_identity(row: &Row) -> FileIdentity {
 }
 
 /// First Ctrl-C or SIGTERM: stop starting work, let parts in flight finish. Second: abort.
+/// Whether requests went out and not one answer came back: the API could not be reached (rows
+/// that failed before sending anything, e.g. on a changed file, do not count).
+fn unanswered(stats: &crate::client::Stats) -> bool {
+    stats.requests.load(Ordering::Relaxed) > 0 && stats.answers.load(Ordering::Relaxed) == 0
+}
+
 /// `resuming: 37 done, 3 partial (120.00 MiB held), 0 new`: what the journal says of a run
 /// started before, said before anything is sent.
 fn resuming(t: &crate::journal::Totals, rows: u64) -> String {
