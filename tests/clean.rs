@@ -13,39 +13,8 @@ use std::time::Duration;
 
 use avbatch::manifest::id_key;
 use common::batch::*;
-use common::{basic_auth, multipart_file, spawn_server, spawn_server_with, KEY, MIB};
+use common::{spawn_server, spawn_server_with, KEY, MIB};
 use serde_json::{json, Value};
-
-/// Makes a video carrying `key` under metadata `field` on the server at `url`, holding the first
-/// `upto` bytes of `data` (0: none, `data.len()`: all). Returns its id.
-async fn video_holding(url: &str, field: &str, key: &str, data: &[u8], upto: usize) -> String {
-    let http = http();
-    let created: Value = http
-        .post(format!("{url}/videos"))
-        .header("Authorization", basic_auth(KEY))
-        .json(&json!({"title": format!("held {upto}"), "metadata": [{"key": field, "value": key}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["videoId"].as_str().unwrap().to_owned();
-    if upto > 0 {
-        let (ctype, body) = multipart_file("file", "f.mp4", &data[..upto]);
-        let resp = http
-            .post(format!("{url}/videos/{id}/source"))
-            .header("Authorization", basic_auth(KEY))
-            .header("Content-Type", ctype)
-            .header("Content-Range", format!("bytes 0-{}/{}", upto - 1, data.len()))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap());
-    }
-    id
-}
 
 /// `avbatch clean ARGS --base-url URL` with the test key in the environment.
 fn clean(url: &str, args: &[&str]) -> std::process::Command {
@@ -90,16 +59,18 @@ async fn clean_lists_and_deletes_exactly_the_unfinished_videos_of_a_manifest() {
     let batch = Batch::new(4, |i| 6 * MIB + i);
     let src = &batch.sources;
     // Row 0 finished; an empty duplicate under its key is a leftover all the same.
-    let done0 = video_holding(&url, "avbatch_key", &id_key("row-0"), &src[0], src[0].len()).await;
-    let dup0 = video_holding(&url, "avbatch_key", &id_key("row-0"), &src[0], 0).await;
+    let done0 =
+        video_holding_under(&url, "avbatch_key", &id_key("row-0"), &src[0], src[0].len()).await;
+    let dup0 = video_holding_under(&url, "avbatch_key", &id_key("row-0"), &src[0], 0).await;
     // Row 1: made ahead of its upload by a run that was interrupted.
-    let empty1 = video_holding(&url, "avbatch_key", &id_key("row-1"), &src[1], 0).await;
+    let empty1 = video_holding_under(&url, "avbatch_key", &id_key("row-1"), &src[1], 0).await;
     // Row 2: a failed row's partial video.
-    let partial2 = video_holding(&url, "avbatch_key", &id_key("row-2"), &src[2], 5 * MIB).await;
+    let partial2 =
+        video_holding_under(&url, "avbatch_key", &id_key("row-2"), &src[2], 5 * MIB).await;
     // Row 3: the raw key avbatch 0.1 stored.
-    let legacy3 = video_holding(&url, "avbatch_key", "row-3", &src[3], 0).await;
+    let legacy3 = video_holding_under(&url, "avbatch_key", "row-3", &src[3], 0).await;
     // Not the manifest's: a video of another library, and one with no key at all.
-    let stranger = video_holding(&url, "avbatch_key", &id_key("elsewhere"), &src[0], 0).await;
+    let stranger = video_holding_under(&url, "avbatch_key", &id_key("elsewhere"), &src[0], 0).await;
     let unkeyed = server.create_video("not avbatch's").await;
     let manifest = batch.manifest();
     let manifest = manifest.to_str().unwrap();
@@ -182,11 +153,11 @@ async fn a_small_manifest_in_a_large_account_looks_its_keys_up_and_all_reads_eve
     let batch = Batch::new(1, |_| 1000);
     let src = &batch.sources[0];
     let key = id_key("row-0");
-    let complete = video_holding(&url, "avbatch_key", &key, src, src.len()).await;
-    let empty = video_holding(&url, "avbatch_key", &key, src, 0).await;
-    let legacy = video_holding(&url, "avbatch_key", "row-0", src, 0).await;
-    let replaced = video_holding(&url, "avbatch_replaced_key", &key, src, 0).await;
-    let stranger = video_holding(&url, "avbatch_key", &id_key("other"), src, 0).await;
+    let complete = video_holding_under(&url, "avbatch_key", &key, src, src.len()).await;
+    let empty = video_holding_under(&url, "avbatch_key", &key, src, 0).await;
+    let legacy = video_holding_under(&url, "avbatch_key", "row-0", src, 0).await;
+    let replaced = video_holding_under(&url, "avbatch_replaced_key", &key, src, 0).await;
+    let stranger = video_holding_under(&url, "avbatch_key", &id_key("other"), src, 0).await;
     let manifest = batch.manifest();
 
     let reads = || server.server.served().reads.load(std::sync::atomic::Ordering::Relaxed);
@@ -225,13 +196,15 @@ async fn only_videos_older_than_the_age_are_leftovers() {
     let src = &batch.sources;
     let server = common::spawn_server_process(data.path(), &[]);
     let key = |i: usize| id_key(&format!("row-{i}"));
-    let old_empty = video_holding(&server.url, "avbatch_key", &key(0), &src[0], 0).await;
-    let old_partial = video_holding(&server.url, "avbatch_key", &key(1), &src[1], 5 * MIB).await;
-    let old_complete = video_holding(&server.url, "avbatch_key", &key(2), &src[2], 6 * MIB).await;
+    let old_empty = video_holding_under(&server.url, "avbatch_key", &key(0), &src[0], 0).await;
+    let old_partial =
+        video_holding_under(&server.url, "avbatch_key", &key(1), &src[1], 5 * MIB).await;
+    let old_complete =
+        video_holding_under(&server.url, "avbatch_key", &key(2), &src[2], 6 * MIB).await;
     // A video that gave its key to a new one (`--force`), left unfinished.
     let old_replaced =
-        video_holding(&server.url, "avbatch_replaced_key", &key(2), &src[2], 0).await;
-    let young = video_holding(&server.url, "avbatch_key", &key(0), &src[0], 0).await;
+        video_holding_under(&server.url, "avbatch_replaced_key", &key(2), &src[2], 0).await;
+    let young = video_holding_under(&server.url, "avbatch_key", &key(0), &src[0], 0).await;
     server.kill9();
     let two_days_ago = chrono::Utc::now() - chrono::TimeDelta::days(2);
     for id in [&old_empty, &old_partial, &old_complete, &old_replaced] {
@@ -310,7 +283,8 @@ async fn bad_input_is_refused_before_anything_is_deleted() {
     let server = spawn_server().await;
     let url = server.url.clone();
     let batch = Batch::new(1, |_| 1000);
-    let empty = video_holding(&url, "avbatch_key", &id_key("row-0"), &batch.sources[0], 0).await;
+    let empty =
+        video_holding_under(&url, "avbatch_key", &id_key("row-0"), &batch.sources[0], 0).await;
     let manifest = batch.manifest();
     let manifest = manifest.to_str().unwrap();
     let missing = batch.path("no-such.csv");
@@ -371,8 +345,8 @@ async fn a_row_whose_key_cannot_be_known_is_said_and_the_others_are_cleaned() {
     )
     .unwrap()
     .rows;
-    let by_file = video_holding(&url, "avbatch_key", &rows[0].key(), b"x", 0).await;
-    let by_id = video_holding(&url, "avbatch_key", &id_key("kept-id"), b"x", 0).await;
+    let by_file = video_holding_under(&url, "avbatch_key", &rows[0].key(), b"x", 0).await;
+    let by_id = video_holding_under(&url, "avbatch_key", &id_key("kept-id"), b"x", 0).await;
     let (code, doc, done) =
         clean_json(&url, &[manifest.to_str().unwrap(), "--older-than", "0s"]).await;
     assert_eq!(code, Some(0), "{}", done.text());

@@ -25,32 +25,7 @@ fn key_of(video: &Value) -> Option<&str> {
 /// the first `upto` bytes of `data` in bytes mode (`upto` = 0: nothing, `data.len()`: all of
 /// it). Returns its id.
 async fn video_holding(url: &str, key: &str, data: &[u8], upto: usize) -> String {
-    let http = http();
-    let created: Value = http
-        .post(format!("{url}/videos"))
-        .header("Authorization", basic_auth(KEY))
-        .json(&json!({"title": "made before", "metadata": [{"key": "avbatch_key", "value": key}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["videoId"].as_str().unwrap().to_owned();
-    if upto > 0 {
-        let (ctype, body) = multipart_file("file", "f.mp4", &data[..upto]);
-        let resp = http
-            .post(format!("{url}/videos/{id}/source"))
-            .header("Authorization", basic_auth(KEY))
-            .header("Content-Type", ctype)
-            .header("Content-Range", format!("bytes 0-{}/{}", upto - 1, data.len()))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap());
-    }
-    id
+    video_holding_under(url, "avbatch_key", key, data, upto).await
 }
 
 /// Uploads part 1 of `count` (the first `len` bytes of `data`) in part mode.

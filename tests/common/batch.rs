@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use avbatch::manifest::id_key;
 use serde_json::{json, Value};
 
-use super::{basic_auth, pattern, KEY};
+use super::{basic_auth, multipart_file, pattern, KEY};
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
@@ -467,4 +467,41 @@ pub async fn serve_on(addr: &str, data: &Path, extra: &[&str]) -> ServeProcess {
             Err(log) => panic!("avbatch serve never started on {addr}:\n{log}"),
         }
     }
+}
+
+/// Makes a video carrying `key` under metadata `field` on the server at `url`, holding the first
+/// `upto` bytes of `data` (0: none, `data.len()`: all). Returns its id.
+pub async fn video_holding_under(
+    url: &str,
+    field: &str,
+    key: &str,
+    data: &[u8],
+    upto: usize,
+) -> String {
+    let http = http();
+    let created: Value = http
+        .post(format!("{url}/videos"))
+        .header("Authorization", basic_auth(KEY))
+        .json(&json!({"title": format!("held {upto}"), "metadata": [{"key": field, "value": key}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["videoId"].as_str().unwrap().to_owned();
+    if upto > 0 {
+        let (ctype, body) = multipart_file("file", "f.mp4", &data[..upto]);
+        let resp = http
+            .post(format!("{url}/videos/{id}/source"))
+            .header("Authorization", basic_auth(KEY))
+            .header("Content-Type", ctype)
+            .header("Content-Range", format!("bytes 0-{}/{}", upto - 1, data.len()))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "{}", resp.text().await.unwrap());
+    }
+    id
 }
