@@ -1,15 +1,22 @@
 //! api.video on the wire: what the client and the server double both need to agree on.
 //!
-//! The shapes of videos and their status, the problem+json error body, the rate-limit buckets
+//! The shapes of videos and their status, of thumbnails, captions and chapters, the problem+json error body, the rate-limit buckets
 //! and headers, the languages. [`crate::client`] speaks it to api.video; [`crate::server`]
 //! answers in it. Neither of those is imported here, so the double can never shape the client.
 
+mod assets;
 mod problem;
 mod ratelimit;
 mod video;
 
+pub use assets::{
+    thumbnail_seconds, valid_language_tag, valid_thumbnail_timecode, Caption, CaptionUpdate,
+    Chapter, ImageKind, ThumbnailPick, THUMBNAIL_MAX_BYTES,
+};
 pub use problem::Problem;
 pub use ratelimit::{rate_info, Bucket, RateInfo};
 pub use video::{
-    BytesRange, Ingest, Metadata, NewVideo, Progress, ReceivedParts, Video, VideoStatus, LANGUAGES,
+    clip_seconds, valid_clip_timecode, valid_placement, BytesRange, Clip, Ingest, Metadata,
+    NewVideo, Progress, ReceivedParts, Video, VideoStatus, Watermark, LANGUAGES,
+    SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,
 };

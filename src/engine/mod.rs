@@ -316,6 +316,11 @@ pub fn new_video(row: &Row) -> NewVideo {
         mp4_support: row.mp4_support,
         player_id: row.player_id.clone(),
         language: row.language.clone(),
+        clip: row.clip.clone(),
+        watermark: row.watermark.clone(),
+        transcript: row.transcript,
+        transcript_summary: row.transcript_summary,
+        transcript_summary_attributes: row.transcript_summary_attributes.clone(),
     }
 }
 

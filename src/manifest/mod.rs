@@ -19,18 +19,21 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod assets;
 mod check;
 mod keys;
 mod near;
 mod records;
 pub mod scan;
 
+pub use assets::{Thumbnail, TrackFile};
 pub use check::{check, Checked, CheckedRows, PROBLEMS_KEPT};
 pub use keys::{row_keys, Keyed, KeyedRows, RowKeys};
 
 use check::Problems;
 use records::{read_header, Records, RowReader, Source};
 
+use crate::api::{Clip, Watermark};
 use crate::chunk::{open_regular, special_kind, MAX_VIDEO_SIZE};
 use crate::excerpt::quoted;
 
@@ -102,6 +105,24 @@ pub struct Row {
     pub player_id: Option<String>,
     /// The spoken language, one of [`LANGUAGES`].
     pub language: Option<String>,
+    /// The part of the source to keep (`clip_start`, `clip_end`).
+    pub clip: Option<Clip>,
+    /// A watermark to burn in (`watermark`, `watermark.PLACEMENT`).
+    pub watermark: Option<Watermark>,
+    /// Whether api.video makes a transcript (`transcript`).
+    pub transcript: Option<bool>,
+    /// Whether api.video summarizes it (`transcript_summary`).
+    pub transcript_summary: Option<bool>,
+    /// What the summary holds (`transcript_summary_attributes`).
+    pub transcript_summary_attributes: Vec<String>,
+    /// The thumbnail: an image (`thumbnail`) or a frame of the video (`thumbnail_time`).
+    pub thumbnail: Option<Thumbnail>,
+    /// Caption tracks (`captions.LANGUAGE`), in header order.
+    pub captions: Vec<TrackFile>,
+    /// The caption language players show by default (`captions_default`).
+    pub default_captions: Option<String>,
+    /// Chapters tracks (`chapters.LANGUAGE`), in header order.
+    pub chapters: Vec<TrackFile>,
 }
 
 /// Length of an idempotency key: 32 hex digits, 128 bits of SHA-256.
@@ -169,6 +190,15 @@ impl Row {
             mp4_support: None,
             player_id: None,
             language: None,
+            clip: None,
+            watermark: None,
+            transcript: None,
+            transcript_summary: None,
+            transcript_summary_attributes: Vec::new(),
+            thumbnail: None,
+            captions: Vec::new(),
+            default_captions: None,
+            chapters: Vec::new(),
         }
     }
 }
