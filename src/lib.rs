@@ -26,6 +26,8 @@
 //!   [`limit`] and retried by [`retry`].
 //! - [`api`]: api.video on the wire (video shapes, problem+json, rate-limit buckets, languages),
 //!   shared with the server double, which depends on it and never the other way round.
+//! - [`texttrack`]: captions and chapters files (WebVTT, SRT) checked and made into the WebVTT
+//!   api.video takes.
 //! - [`secret`]: keys and tokens that never print; [`excerpt`]: user values cut for messages;
 //!   [`spill`]: records sorted or kept on disk, so memory does not grow with the manifest.
 //!
@@ -56,6 +58,7 @@ pub mod shard;
 #[cfg(target_os = "linux")]
 pub mod sigbus;
 pub mod spill;
+pub mod texttrack;
 
 pub use cli::Cli;
 pub use commands::run;
