@@ -417,9 +417,16 @@ pub fn check(
     Ok(Checked { path: path.to_owned(), source, options: *options, identities, bytes })
 }
 
-/// Checks every row's file in parallel (rows without a path were reported already).
+/// Checks every row's file, and its asset files, in parallel (rows without a path were
+/// reported already).
 fn check_files(rows: &mut [Row]) -> Vec<Problem> {
-    rows.par_iter_mut().filter(|row| !row.path_text.is_empty()).filter_map(check_file).collect()
+    rows.par_iter_mut()
+        .filter(|row| !row.path_text.is_empty())
+        .flat_map_iter(|row| {
+            let file = check_file(row);
+            file.into_iter().chain(super::assets::check_assets(row))
+        })
+        .collect()
 }
 
 /// Reports every row whose idempotency key an earlier row already has: the same `id`, or, for

@@ -26,7 +26,7 @@ mod near;
 mod records;
 pub mod scan;
 
-pub use assets::{Thumbnail, TrackFile};
+pub use assets::{load_image, Image, Thumbnail, TrackFile, TRACK_MAX_BYTES};
 pub use check::{check, Checked, CheckedRows, PROBLEMS_KEPT};
 pub use keys::{row_keys, Keyed, KeyedRows, RowKeys};
 
@@ -50,7 +50,25 @@ pub const COLUMNS: &[&str] = &[
     "mp4_support",
     "player_id",
     "language",
+    "clip_start",
+    "clip_end",
+    "watermark",
+    "transcript",
+    "transcript_summary",
+    "transcript_summary_attributes",
+    "thumbnail",
+    "thumbnail_time",
+    "captions_default",
 ];
+
+/// The prefix of a column that names a caption file in one language, as in `captions.fr-CA`.
+pub const CAPTIONS_PREFIX: &str = "captions.";
+
+/// The prefix of a column that names a chapters file in one language, as in `chapters.en`.
+pub const CHAPTERS_PREFIX: &str = "chapters.";
+
+/// The prefix of a column that places the watermark, as in `watermark.top`.
+pub const WATERMARK_PREFIX: &str = "watermark.";
 
 /// The prefix of a column that adds one metadata key, as in `meta.genre`.
 pub const META_PREFIX: &str = "meta.";
@@ -262,6 +280,19 @@ pub enum ProblemKind {
     SpecialFile,
     /// The row's file is larger than api.video takes for one video.
     FileTooLarge,
+    /// A clip or thumbnail timecode api.video would refuse, or a clip that ends before it
+    /// starts.
+    BadTimecode,
+    /// A watermark placement api.video would refuse, or one without a watermark id.
+    BadWatermark,
+    /// A transcript summary attribute api.video does not have.
+    BadSummaryAttribute,
+    /// Cells that contradict each other (a thumbnail image and a time; a default caption
+    /// language the row has no captions for).
+    ConflictingCells,
+    /// A thumbnail, caption or chapters file that is missing, not a file, of the wrong kind or
+    /// size, or that does not parse.
+    BadAsset,
 }
 
 /// One problem found in a manifest, with where it is.

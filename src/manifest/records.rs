@@ -10,8 +10,14 @@ use std::sync::Arc;
 
 use csv::ByteRecord;
 
-use super::{LoadOptions, Problem, ProblemKind, Row, COLUMNS, META_PREFIX};
-use crate::api::LANGUAGES;
+use super::{
+    LoadOptions, Problem, ProblemKind, Row, Thumbnail, TrackFile, CAPTIONS_PREFIX, CHAPTERS_PREFIX,
+    COLUMNS, META_PREFIX, WATERMARK_PREFIX,
+};
+use crate::api::{
+    clip_seconds, valid_language_tag, valid_placement, valid_thumbnail_timecode, Clip, Watermark,
+    LANGUAGES, SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,
+};
 use crate::excerpt::quoted;
 
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
@@ -495,6 +501,18 @@ enum Column {
     Mp4Support,
     PlayerId,
     Language,
+    ClipStart,
+    ClipEnd,
+    Watermark,
+    WatermarkPlace(String),
+    Transcript,
+    TranscriptSummary,
+    TranscriptSummaryAttributes,
+    Thumbnail,
+    ThumbnailTime,
+    Captions(String),
+    CaptionsDefault,
+    Chapters(String),
     Ignored,
 }
 
@@ -512,13 +530,72 @@ impl Column {
             "mp4_support" => Column::Mp4Support,
             "player_id" => Column::PlayerId,
             "language" => Column::Language,
+            "clip_start" => Column::ClipStart,
+            "clip_end" => Column::ClipEnd,
+            "watermark" => Column::Watermark,
+            "transcript" => Column::Transcript,
+            "transcript_summary" => Column::TranscriptSummary,
+            "transcript_summary_attributes" => Column::TranscriptSummaryAttributes,
+            "thumbnail" => Column::Thumbnail,
+            "thumbnail_time" => Column::ThumbnailTime,
+            "captions_default" => Column::CaptionsDefault,
             _ => {
-                return name
-                    .strip_prefix(META_PREFIX)
-                    .filter(|key| !key.is_empty())
-                    .map(|key| Column::Meta(key.to_owned()))
+                let suffix = |prefix: &str| name.strip_prefix(prefix).map(str::to_owned);
+                if let Some(key) = suffix(META_PREFIX) {
+                    return (!key.is_empty()).then_some(Column::Meta(key));
+                }
+                if let Some(place) = suffix(WATERMARK_PREFIX) {
+                    return Some(Column::WatermarkPlace(place));
+                }
+                if let Some(language) = suffix(CAPTIONS_PREFIX) {
+                    return Some(Column::Captions(language));
+                }
+                return suffix(CHAPTERS_PREFIX).map(Column::Chapters);
             }
         })
+    }
+
+    /// Why a known column's name is wrong (a language api.video does not take, a watermark
+    /// placement it does not have), if it is.
+    fn refused(&self, name: &str) -> Option<String> {
+        match self {
+            Column::Captions(tag) | Column::Chapters(tag) if !valid_language_tag(tag) => {
+                let near = tag.replace('_', "-");
+                let hint = if near != *tag && valid_language_tag(&near) {
+                    format!(": did you mean `{}`?", name.replace('_', "-"))
+                } else {
+                    String::new()
+                };
+                Some(format!(
+                    "column {}: {} is not a language tag api.video takes (letters and dashes, \
+                     as in `en`, `fr-CA`, `zh-Hans`){hint}",
+                    quoted(name),
+                    quoted(tag)
+                ))
+            }
+            Column::WatermarkPlace(place) if !WATERMARK_PLACEMENT.contains(&place.as_str()) => {
+                Some(format!(
+                    "unknown column {}: a watermark's placement is one of {}",
+                    quoted(name),
+                    WATERMARK_PLACEMENT
+                        .iter()
+                        .map(|p| format!("`{WATERMARK_PREFIX}{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The name two columns share when they would set the same thing: track languages compare
+    /// without regard to case (`captions.en` and `captions.EN`).
+    fn same_as(&self, other: &Column) -> bool {
+        match (self, other) {
+            (Column::Captions(a), Column::Captions(b))
+            | (Column::Chapters(a), Column::Chapters(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        }
     }
 }
 
@@ -582,7 +659,30 @@ impl Schema {
                 ));
                 Column::Ignored
             } else if let Some(column) = Column::from_name(&name) {
-                column
+                if let Some(message) = column.refused(&name) {
+                    problems.push(Problem::new(
+                        line,
+                        Some(&name),
+                        ProblemKind::UnknownColumn,
+                        message,
+                    ));
+                    Column::Ignored
+                } else if let Some(i) = columns.iter().position(|c: &Column| c.same_as(&column)) {
+                    let message = format!(
+                        "column {} sets the same track as column {}",
+                        quoted(&name),
+                        quoted(&names[i])
+                    );
+                    problems.push(Problem::new(
+                        line,
+                        Some(&name),
+                        ProblemKind::DuplicateColumn,
+                        message,
+                    ));
+                    Column::Ignored
+                } else {
+                    column
+                }
             } else {
                 if !options.allow_unknown_columns {
                     let message = unknown_column(&name, header.len());
@@ -635,6 +735,7 @@ impl Schema {
         }
         let mut row = Row::new(line);
         let mut title = None;
+        let mut thumbnail_time = None;
         let mut has_meta_columns = false;
         for (index, column) in self.columns.iter().enumerate() {
             if matches!(column, Column::Ignored) {
@@ -692,9 +793,114 @@ impl Schema {
                         message,
                     ));
                 }
+                Column::ClipStart | Column::ClipEnd if cell.is_empty() => {}
+                Column::ClipStart | Column::ClipEnd => {
+                    if clip_seconds(cell).is_none() {
+                        problems.push(Problem::new(
+                            line,
+                            Some(name),
+                            ProblemKind::BadTimecode,
+                            format!(
+                                "bad timecode {} (expected `HH:MM:SS`, `HH:MM:SS.mmm`, \
+                                 `HH:MM:SS:FF` or whole seconds)",
+                                quoted(cell)
+                            ),
+                        ));
+                    }
+                    let clip = row.clip.get_or_insert_with(Clip::default);
+                    let slot = if matches!(column, Column::ClipStart) {
+                        &mut clip.start_timecode
+                    } else {
+                        &mut clip.end_timecode
+                    };
+                    *slot = Some(cell.to_owned());
+                }
+                Column::Watermark if cell.is_empty() => {}
+                Column::Watermark => {
+                    row.watermark.get_or_insert_with(Watermark::default).id = cell.to_owned()
+                }
+                Column::WatermarkPlace(_) if cell.is_empty() => {}
+                Column::WatermarkPlace(place) => {
+                    if !valid_placement(place, cell) {
+                        let unit = match place.as_str() {
+                            "opacity" => "a percentage, as in `70%`",
+                            "width" | "height" => {
+                                "`px` or `%`, as in `120px` or `20%`, or `initial`"
+                            }
+                            _ => "`px` or `%`, as in `10px` or `5%`",
+                        };
+                        problems.push(Problem::new(
+                            line,
+                            Some(name),
+                            ProblemKind::BadWatermark,
+                            format!("bad watermark {place} {} (expected {unit})", quoted(cell)),
+                        ));
+                    }
+                    row.watermark
+                        .get_or_insert_with(Watermark::default)
+                        .set(place, cell.to_owned());
+                }
+                Column::Transcript => row.transcript = parse_bool(cell, line, name, problems),
+                Column::TranscriptSummary => {
+                    row.transcript_summary = parse_bool(cell, line, name, problems)
+                }
+                Column::TranscriptSummaryAttributes => {
+                    for item in cell.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+                        if !SUMMARY_ATTRIBUTES.contains(&item) {
+                            problems.push(Problem::new(
+                                line,
+                                Some(name),
+                                ProblemKind::BadSummaryAttribute,
+                                format!(
+                                    "unknown summary attribute {} (expected {}, `;`-separated)",
+                                    quoted(item),
+                                    SUMMARY_ATTRIBUTES.join(", ")
+                                ),
+                            ));
+                        } else if !row.transcript_summary_attributes.iter().any(|a| a == item) {
+                            row.transcript_summary_attributes.push(item.to_owned());
+                        }
+                    }
+                }
+                Column::Thumbnail if cell.is_empty() => {}
+                Column::Thumbnail => {
+                    let path_text = cell.to_owned();
+                    row.thumbnail = Some(Thumbnail::Image { path: dir.join(cell), path_text })
+                }
+                Column::ThumbnailTime if cell.is_empty() => {}
+                Column::ThumbnailTime => {
+                    if !valid_thumbnail_timecode(cell) {
+                        problems.push(Problem::new(
+                            line,
+                            Some(name),
+                            ProblemKind::BadTimecode,
+                            format!(
+                                "bad timecode {} (expected `HH:MM:SS`, `HH:MM:SS.mmm`, \
+                                 `HH:MM:SS:FF` or whole seconds)",
+                                quoted(cell)
+                            ),
+                        ));
+                    }
+                    thumbnail_time = Some(cell.to_owned());
+                }
+                Column::Captions(_) | Column::Chapters(_) if cell.is_empty() => {}
+                Column::Captions(language) | Column::Chapters(language) => {
+                    let track = TrackFile {
+                        language: language.clone(),
+                        path: dir.join(cell),
+                        path_text: cell.to_owned(),
+                    };
+                    if matches!(column, Column::Captions(_)) {
+                        row.captions.push(track)
+                    } else {
+                        row.chapters.push(track)
+                    }
+                }
+                Column::CaptionsDefault => row.default_captions = non_empty(cell),
                 Column::Meta(_) | Column::Ignored => {}
             }
         }
+        self.settle_assets(&mut row, thumbnail_time, line, problems);
         // A second pass so the `metadata` column's items come first wherever it sits.
         if has_meta_columns {
             for (index, column) in self.columns.iter().enumerate() {
@@ -715,6 +921,72 @@ impl Schema {
             row.path_text.clear();
         }
         Some(row)
+    }
+
+    /// The checks across a row's cells: one thumbnail, a default caption the row has, a clip
+    /// that ends after it starts, a watermark with its id.
+    fn settle_assets(
+        &self,
+        row: &mut Row,
+        thumbnail_time: Option<String>,
+        line: u64,
+        problems: &mut Vec<Problem>,
+    ) {
+        let mut problem = |column: &str, kind, message: String| {
+            problems.push(Problem::new(line, Some(column), kind, message))
+        };
+        if let Some(time) = thumbnail_time {
+            if row.thumbnail.is_some() {
+                problem(
+                    "thumbnail_time",
+                    ProblemKind::ConflictingCells,
+                    "a row takes a `thumbnail` image or a `thumbnail_time`, not both".into(),
+                );
+            } else {
+                row.thumbnail = Some(Thumbnail::Frame(time));
+            }
+        }
+        if let Some(default) = &row.default_captions {
+            let has = row.captions.iter().find(|t| t.language.eq_ignore_ascii_case(default));
+            match has {
+                Some(track) => row.default_captions = Some(track.language.clone()),
+                None => {
+                    let languages: Vec<String> =
+                        row.captions.iter().map(|t| format!("`{}`", t.language)).collect();
+                    let have = if languages.is_empty() {
+                        "the row has no captions".to_owned()
+                    } else {
+                        format!("the row's captions are {}", languages.join(", "))
+                    };
+                    problem(
+                        "captions_default",
+                        ProblemKind::ConflictingCells,
+                        format!(
+                            "default captions {} are not among the row's: {have}",
+                            quoted(default)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(Clip { start_timecode: Some(start), end_timecode: Some(end) }) = &row.clip {
+            if let (Some(a), Some(b)) = (clip_seconds(start), clip_seconds(end)) {
+                if b <= a {
+                    problem(
+                        "clip_end",
+                        ProblemKind::BadTimecode,
+                        format!("the clip ends at {} but starts at {}", quoted(end), quoted(start)),
+                    );
+                }
+            }
+        }
+        if row.watermark.as_ref().is_some_and(|w| w.id.is_empty()) {
+            problem(
+                "watermark",
+                ProblemKind::BadWatermark,
+                "a watermark placement without a `watermark` id".into(),
+            );
+        }
     }
 
     /// The trimmed cell, or `None` (with a problem) when it is not UTF-8.

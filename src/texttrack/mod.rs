@@ -87,26 +87,6 @@ pub fn load(bytes: &[u8], kind: Kind) -> Result<Track, ParseError> {
     }
 }
 
-/// Whether api.video accepts `tag` as a caption/chapter language: letters and dashes only,
-/// as api.video's API documents ("must contain only letters and dashes (for example "fr",
-/// "fr-BE")"): a primary subtag of 2–3 letters, then subtags of 2–8 letters, e.g. `en`,
-/// `fr-CA`, `zh-Hans-CN`, `sr-Cyrl`.
-///
-/// ```
-/// use avbatch::texttrack::valid_language;
-/// assert!(valid_language("fr-BE"));
-/// assert!(!valid_language("fr_BE"));
-/// assert!(!valid_language("es-419"));
-/// ```
-pub fn valid_language(tag: &str) -> bool {
-    let letters = |s: &str, min: usize, max: usize| {
-        (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic())
-    };
-    let mut subtags = tag.split('-');
-    subtags.next().is_some_and(|primary| letters(primary, 2, 3))
-        && subtags.all(|subtag| letters(subtag, 2, 8))
-}
-
 /// One line of the file, without its line ending.
 #[derive(Debug, Clone, Copy)]
 struct Line<'a> {
