@@ -120,7 +120,10 @@ async fn captions_and_chapters_parse_or_say_where_they_do_not() {
     let (dir, manifest) = library(
         &[
             ("ok.vtt", VTT.as_bytes()),
-            ("late.vtt", b"WEBVTT\n\n00:00:05.000 --> 00:00:06.000\nB\n\n00:00:01.000 --> 00:00:02.000\nA\n"),
+            (
+                "late.vtt",
+                b"WEBVTT\n\n00:00:05.000 --> 00:00:06.000\nB\n\n00:00:01.000 --> 00:00:02.000\nA\n",
+            ),
             ("arrow.srt", b"1\n00:00:01,000 -> 00:00:02,000\nHi\n"),
             ("latin1.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nD\xe9j\xe0 vu\n"),
             ("untitled.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n\n"),
@@ -136,10 +139,22 @@ async fn captions_and_chapters_parse_or_say_where_they_do_not() {
     let err = refused(&manifest).await;
     let at = |name: &str| dir.path().join(name).display().to_string();
     for expected in [
-        format!("line 2, column `captions.fr`: `{}` does not parse as captions: line 6", at("late.vtt")),
-        format!("line 3, column `captions.en`: `{}` does not parse as captions: line 2", at("arrow.srt")),
-        format!("line 4, column `captions.en`: `{}` does not parse as captions: line 4", at("latin1.vtt")),
-        format!("line 5, column `chapters.en`: `{}` does not parse as chapters: line 3", at("untitled.vtt")),
+        format!(
+            "line 2, column `captions.fr`: `{}` does not parse as captions: line 6",
+            at("late.vtt")
+        ),
+        format!(
+            "line 3, column `captions.en`: `{}` does not parse as captions: line 2",
+            at("arrow.srt")
+        ),
+        format!(
+            "line 4, column `captions.en`: `{}` does not parse as captions: line 4",
+            at("latin1.vtt")
+        ),
+        format!(
+            "line 5, column `chapters.en`: `{}` does not parse as chapters: line 3",
+            at("untitled.vtt")
+        ),
         "line 6, column `captions_default`: default captions `de` are not among the row's: the \
          row's captions are `en`"
             .to_owned(),
@@ -155,7 +170,8 @@ async fn captions_and_chapters_parse_or_say_where_they_do_not() {
 async fn track_languages_are_tags_api_video_takes() {
     let (_dir, manifest) = library(
         &[("ok.vtt", VTT.as_bytes())],
-        "path,captions.fr_CA,chapters.english,captions.en,captions.EN\nv.mp4,ok.vtt,ok.vtt,ok.vtt,\n",
+        "path,captions.fr_CA,chapters.english,captions.en,captions.EN\n\
+         v.mp4,ok.vtt,ok.vtt,ok.vtt,\n",
     );
     let err = refused(&manifest).await;
     for expected in [
@@ -197,12 +213,13 @@ async fn creation_fields_are_checked_against_the_api_s_rules() {
     ] {
         assert!(err.contains(expected), "missing {expected:?} in\n{err}");
     }
-    let (_dir, manifest) =
-        library(&[], "path,watermark.middle\nv.mp4,1px\n");
+    let (_dir, manifest) = library(&[], "path,watermark.middle\nv.mp4,1px\n");
     let err = refused(&manifest).await;
     assert!(
-        err.contains("line 1, column `watermark.middle`: unknown column `watermark.middle`: a \
-                      watermark's placement is one of `watermark.top`"),
+        err.contains(
+            "line 1, column `watermark.middle`: unknown column `watermark.middle`: a \
+                      watermark's placement is one of `watermark.top`"
+        ),
         "{err}"
     );
 }
