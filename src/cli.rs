@@ -13,7 +13,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 
 use crate::bounds;
 pub use crate::output::LogFormat;
-use crate::server::{MetadataMatch, RateLimits, Storm};
+use crate::server::{ExistingTracks, MetadataMatch, RateLimits, Storm};
 
 /// Move whole video libraries into api.video: fast, within the rate limits, never losing or
 /// duplicating a video.
@@ -185,6 +185,10 @@ pub enum Command {
 
 fn parse_metadata_match(s: &str) -> Result<MetadataMatch, String> {
     s.parse().map_err(|e: crate::server::config::ParseMetadataMatchError| e.to_string())
+}
+
+fn parse_existing_tracks(s: &str) -> Result<ExistingTracks, String> {
+    s.parse().map_err(|e: crate::server::config::ParseExistingTracksError| e.to_string())
 }
 
 /// Which api.video to talk to.
@@ -716,6 +720,18 @@ pub struct ServeArgs {
         help_heading = "Fault injection"
     )]
     pub metadata_match: MetadataMatch,
+
+    /// What a caption or chapters upload does when the video already has a track in that
+    /// language: `replace` it (a caption keeps its default flag), or `refuse` with 400
+    /// invalid-attribute naming `language`. api.video does not document which it does.
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "replace",
+        value_parser = parse_existing_tracks,
+        help_heading = "Fault injection"
+    )]
+    pub existing_tracks: ExistingTracks,
 
     /// Age at which a video whose source is not complete (and that was not created from a source
     /// URL) is deleted, from 1s to 365days: afterwards it answers 404 and is absent from lists,

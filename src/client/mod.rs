@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod assets;
 mod auth;
 mod error;
 mod progress;

@@ -78,6 +78,7 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, ConfigError> {
             auth_after_body: args.auth_after_body,
             storm: args.storm,
             seed: args.seed,
+            existing_tracks: args.existing_tracks,
         },
         discard: args.discard,
         public_url: args.public_url.clone(),

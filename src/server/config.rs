@@ -235,6 +235,8 @@ pub struct FaultConfig {
     pub storm: Option<Storm>,
     /// Seed for the fault dice; the same seed and request order give the same faults.
     pub seed: Option<u64>,
+    /// What a caption or chapters upload does for a language that already has one.
+    pub existing_tracks: ExistingTracks,
 }
 
 /// api.video deletes videos that never got their whole source 7 days after their creation
@@ -256,6 +258,36 @@ impl Default for FaultConfig {
             auth_after_body: false,
             storm: None,
             seed: None,
+            existing_tracks: ExistingTracks::Replace,
+        }
+    }
+}
+
+/// What `POST /videos/{id}/captions/{language}` (and `/chapters/…`) does when the video already
+/// has a track in that language. api.video does not document it; both readings are offered so
+/// that clients can be tested against each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExistingTracks {
+    /// `replace`: the new file replaces the old one (a caption keeps its `default` flag).
+    #[default]
+    Replace,
+    /// `refuse`: `400 invalid-attribute` naming `language`; the old track stays.
+    Refuse,
+}
+
+/// Why an `--existing-tracks` value was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid existing-tracks mode `{0}`: expected `replace` or `refuse`")]
+pub struct ParseExistingTracksError(String);
+
+impl FromStr for ExistingTracks {
+    type Err = ParseExistingTracksError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "replace" => Ok(ExistingTracks::Replace),
+            "refuse" => Ok(ExistingTracks::Refuse),
+            _ => Err(ParseExistingTracksError(s.to_owned())),
         }
     }
 }

@@ -9,8 +9,10 @@
 //! shutdown), [`conns`] (the connection table and its limit), [`net`] (socket, pacing, resets,
 //! read watchdog), the gate in this file (faults, auth, rate limits: one place for what every
 //! request goes through), [`routes`] (handlers), [`store`] (disk), [`upload`] (chunk rules),
-//! [`video`], [`auth`], [`ratelimit`], [`faults`], [`problem`].
+//! [`video`], [`assets`] (thumbnails, captions, chapters, watermarks), [`auth`], [`ratelimit`],
+//! [`faults`], [`problem`].
 
+pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod conns;
@@ -41,7 +43,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    ConnectionConfig, FaultConfig, MetadataMatch, Quota, RateLimits, ServerConfig, Storm,
+    ConnectionConfig, ExistingTracks, FaultConfig, MetadataMatch, Quota, RateLimits, ServerConfig,
+    Storm,
 };
 use net::ConnMeta;
 use problem::ApiError;

@@ -7,6 +7,8 @@
 //! tokens/{token}.json                upload tokens
 //! incoming/                          bodies being received; emptied at start
 //! ```
+//! plus a video's thumbnail, captions and chapters in its folder, and `watermarks/`: see
+//! [`super::assets`].
 //! A chunk is streamed into `incoming/`, fsynced, then renamed into its video's folder and the
 //! folder fsynced, all before the `2xx` goes out. The upload state is rebuilt from the chunk file
 //! names at start, so what was acknowledged before a `kill -9` is exactly what is there after it.
@@ -23,6 +25,7 @@ use chrono::{DateTime, Utc};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 
+use super::assets::WatermarkRecord;
 use super::dirsync::DirSync;
 use super::problem::ApiError;
 use super::upload::{ChunkKey, ContentRange, UploadState};
@@ -79,6 +82,24 @@ impl VideoSlot {
     pub fn lock(&self) -> MutexGuard<'_, VideoState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The video's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Moves the received `file` to `rel` in the video folder `dir` (making its sub-folder if need
+/// be), replacing what is there, durably.
+pub fn place_file(file: &Path, dir: &Path, rel: &str) -> io::Result<()> {
+    let target = dir.join(rel);
+    let parent = target.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
+    if !parent.exists() {
+        fs::create_dir(parent)?;
+        fsync_dir(dir)?;
+    }
+    fs::rename(file, &target)?;
+    fsync_dir(parent)
 }
 
 /// An upload token as stored and sent.
@@ -113,6 +134,7 @@ pub struct Store {
     /// Fsyncs of `videos/`, shared by the creates under way.
     videos_sync: DirSync,
     tokens: Mutex<HashMap<String, UploadToken>>,
+    watermarks: Mutex<HashMap<String, WatermarkRecord>>,
     seq: AtomicU64,
     received_bytes: AtomicU64,
 }
@@ -124,7 +146,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Store {
     /// Opens (or creates) the data folder and loads everything in it.
     pub fn open(root: &Path, discard: bool) -> io::Result<Store> {
-        for sub in ["videos", "tokens", "incoming"] {
+        for sub in ["videos", "tokens", "incoming", "watermarks"] {
             fs::create_dir_all(root.join(sub))?;
         }
         // Bodies that were still arriving when the last process stopped were never acknowledged.
@@ -180,6 +202,18 @@ impl Store {
                 }
             }
         }
+        let mut watermarks = HashMap::new();
+        for entry in fs::read_dir(root.join("watermarks"))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                if let Some(w) = fs::read(&path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<WatermarkRecord>(&b).ok())
+                {
+                    watermarks.insert(w.watermark_id.clone(), w);
+                }
+            }
+        }
         tracing::info!(
             videos = videos.len(),
             tokens = tokens.len(),
@@ -193,6 +227,7 @@ impl Store {
             videos: Mutex::new(videos),
             videos_sync: DirSync::new(root.join("videos")),
             tokens: Mutex::new(tokens),
+            watermarks: Mutex::new(watermarks),
             seq: AtomicU64::new(max_seq + 1),
             received_bytes: AtomicU64::new(0),
         })
@@ -322,6 +357,62 @@ impl Store {
     /// Writes a changed record.
     pub fn save_record(&self, slot: &VideoSlot, record: &VideoRecord) -> io::Result<()> {
         write_atomic(&slot.dir.join("video.json"), &serde_json::to_vec_pretty(record)?)
+    }
+
+    /// Changes a video's record with `change` (given the record and the video's folder, where
+    /// it may place files first), under the video's lock, and saves it; returns what `change`
+    /// returned and the new record. A deleted video answers 404.
+    pub fn change_record<T>(
+        &self,
+        slot: &VideoSlot,
+        change: impl FnOnce(&mut VideoRecord, &Path) -> Result<T, ApiError>,
+    ) -> Result<(T, VideoRecord), ApiError> {
+        let mut state = slot.lock();
+        if state.deleted {
+            return Err(ApiError::not_found("videoId"));
+        }
+        let mut record = state.record.clone();
+        let out = change(&mut record, &slot.dir)?;
+        self.save_record(slot, &record).map_err(|e| ApiError::internal("storing the video", e))?;
+        state.record = record.clone();
+        Ok((out, record))
+    }
+
+    /// Keeps a received watermark image (`file`, fsynced) of `kind`; returns its record.
+    pub fn create_watermark(
+        &self,
+        file: &Path,
+        kind: crate::api::ImageKind,
+        now: DateTime<Utc>,
+    ) -> io::Result<WatermarkRecord> {
+        let id = new_id("watermark_");
+        let dir = self.root.join("watermarks");
+        let image = format!("{id}.{}", kind.extension());
+        fs::rename(file, dir.join(&image))?;
+        let record = WatermarkRecord { watermark_id: id.clone(), created_at: now, file: image };
+        write_atomic(&dir.join(format!("{id}.json")), &serde_json::to_vec_pretty(&record)?)?;
+        lock(&self.watermarks).insert(id, record.clone());
+        Ok(record)
+    }
+
+    /// Every watermark.
+    pub fn watermarks(&self) -> Vec<WatermarkRecord> {
+        lock(&self.watermarks).values().cloned().collect()
+    }
+
+    /// Whether a watermark with this id exists.
+    pub fn watermark_exists(&self, id: &str) -> bool {
+        lock(&self.watermarks).contains_key(id)
+    }
+
+    /// Deletes a watermark; `false` if there was none. Videos made with it keep their record.
+    pub fn delete_watermark(&self, id: &str) -> io::Result<bool> {
+        let Some(record) = lock(&self.watermarks).remove(id) else { return Ok(false) };
+        let dir = self.root.join("watermarks");
+        fs::remove_file(dir.join(format!("{id}.json")))?;
+        let _ = fs::remove_file(dir.join(&record.file));
+        fsync_dir(&dir)?;
+        Ok(true)
     }
 
     /// Deletes a video and its chunks. `false` if there was none.

@@ -7,10 +7,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::problem::ApiError;
-use crate::api::{Metadata, LANGUAGES};
+use std::collections::{BTreeMap, BTreeSet};
 
-const SUMMARY_ATTRIBUTES: &[&str] = &["abstract", "takeaways"];
+use super::assets::{CaptionState, Thumbnail};
+use super::problem::ApiError;
+use crate::api::{
+    clip_seconds, valid_placement, Metadata, LANGUAGES, SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,
+};
 
 /// A video as stored in `videos/{id}/video.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,6 +59,15 @@ pub struct VideoRecord {
     pub transcript_summary: Option<bool>,
     /// Summary attributes.
     pub transcript_summary_attributes: Option<Vec<String>>,
+    /// The thumbnail sent or picked ([`super::assets`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<Thumbnail>,
+    /// Caption tracks by language.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub captions: BTreeMap<String, CaptionState>,
+    /// Languages with a chapters track.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub chapters: BTreeSet<String>,
 }
 
 /// Collects every problem of a payload, as api.video lists them in `problems`.
@@ -131,7 +143,62 @@ fn string(
         .then(|| v.as_str().map(str::to_owned))
 }
 
-fn parse_fields(map: &Map<String, Value>, creating: bool) -> Result<Fields, ApiError> {
+/// Checks `clip`: each timecode as the spec's pattern allows, and the start before the end.
+fn check_clip(p: &mut Problems, clip: &Value) -> bool {
+    let mut ok = true;
+    let mut seconds = [None, None];
+    for (i, member) in ["startTimecode", "endTimecode"].into_iter().enumerate() {
+        let Some(v) = clip.get(member) else { continue };
+        let name = format!("clip.{member}");
+        let parsed = v.as_str().and_then(clip_seconds);
+        ok &= must(p, &name, parsed.is_some(), "a timecode like HH:MM:SS, HH:MM:SS.mmm or seconds");
+        seconds[i] = parsed;
+    }
+    if let [Some(start), Some(end)] = seconds {
+        ok &= must(p, "clip.endTimecode", start < end, "after clip.startTimecode");
+    }
+    ok
+}
+
+/// Checks `watermark`: an `id` naming an existing watermark, and placements with units.
+fn check_watermark(p: &mut Problems, w: &Value, exists: &dyn Fn(&str) -> bool) -> bool {
+    let mut ok = true;
+    match w.get("id") {
+        None => {
+            ok = false;
+            p.push(
+                ApiError::bad_request("attribute-required", "This attribute is required.")
+                    .name("watermark.id"),
+            );
+        }
+        Some(id) => {
+            if must(p, "watermark.id", id.is_string(), "a string") {
+                let id = id.as_str().unwrap_or_default();
+                ok &=
+                    must(p, "watermark.id", exists(id), "the id of a watermark (POST /watermarks)");
+            } else {
+                ok = false;
+            }
+        }
+    }
+    for place in WATERMARK_PLACEMENT {
+        let Some(v) = w.get(*place) else { continue };
+        let name = format!("watermark.{place}");
+        let what = match *place {
+            "opacity" => "a percentage like 70%",
+            "width" | "height" => "a length like 10px or 5%, or initial",
+            _ => "a length like 10px or 5%",
+        };
+        ok &= must(p, &name, v.as_str().is_some_and(|s| valid_placement(place, s)), what);
+    }
+    ok
+}
+
+fn parse_fields(
+    map: &Map<String, Value>,
+    creating: bool,
+    watermark_exists: &dyn Fn(&str) -> bool,
+) -> Result<Fields, ApiError> {
     let mut p = Problems::default();
     let mut f = Fields::default();
     let boolean = |p: &mut Problems, name: &str, v: &Value| {
@@ -192,14 +259,17 @@ fn parse_fields(map: &Map<String, Value>, creating: bool) -> Result<Fields, ApiE
             }
             "source" if creating => f.source = string(&mut p, name, v, false).flatten(),
             "clip" if creating => {
-                let ok = v.as_object().is_some_and(|o| o.values().all(Value::is_string));
-                if must(&mut p, name, ok, "an object of {startTimecode, endTimecode} strings") {
-                    f.clip = Some(v.clone());
+                if must(&mut p, name, v.is_object(), "an object of {startTimecode, endTimecode}") {
+                    if check_clip(&mut p, v) {
+                        f.clip = Some(v.clone());
+                    }
                 }
             }
             "watermark" if creating => {
-                let ok = v.as_object().is_some_and(|o| o.values().all(Value::is_string));
-                if must(&mut p, name, ok, "an object of string members (id, top, left, …)") {
+                let ok = v.is_object();
+                if must(&mut p, name, ok, "an object of string members (id, top, left, …)")
+                    && check_watermark(&mut p, v, watermark_exists)
+                {
                     f.watermark = Some(v.clone());
                 }
             }
@@ -217,14 +287,26 @@ fn parse_fields(map: &Map<String, Value>, creating: bool) -> Result<Fields, ApiE
 }
 
 impl VideoRecord {
-    /// Validates a `POST /videos` body and builds the record.
+    /// Validates a `POST /videos` body and builds the record; any watermark id is taken.
     pub fn create(
         video_id: String,
         seq: u64,
         now: DateTime<Utc>,
         body: &[u8],
     ) -> Result<VideoRecord, ApiError> {
-        let f = parse_fields(&as_object(body)?, true)?;
+        Self::create_checked(video_id, seq, now, body, &|_| true)
+    }
+
+    /// Validates a `POST /videos` body and builds the record; `watermark_exists` tells whether
+    /// a `watermark.id` names a watermark.
+    pub fn create_checked(
+        video_id: String,
+        seq: u64,
+        now: DateTime<Utc>,
+        body: &[u8],
+        watermark_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<VideoRecord, ApiError> {
+        let f = parse_fields(&as_object(body)?, true, watermark_exists)?;
         Ok(VideoRecord {
             video_id,
             seq,
@@ -246,6 +328,9 @@ impl VideoRecord {
             transcript: f.transcript,
             transcript_summary: f.transcript_summary,
             transcript_summary_attributes: f.transcript_summary_attributes,
+            thumbnail: None,
+            captions: BTreeMap::new(),
+            chapters: BTreeSet::new(),
         })
     }
 
@@ -264,7 +349,7 @@ impl VideoRecord {
 
     /// Applies a `PATCH /videos/{id}` body: members present replace the stored ones.
     pub fn update(&mut self, now: DateTime<Utc>, body: &[u8]) -> Result<(), ApiError> {
-        let f = parse_fields(&as_object(body)?, false)?;
+        let f = parse_fields(&as_object(body)?, false, &|_| true)?;
         if let Some(t) = f.title {
             self.title = t;
         }
@@ -320,6 +405,9 @@ impl VideoRecord {
         assets.insert("player".into(), json!(player));
         if self.mp4_support {
             assets.insert("mp4".into(), json!(format!("{base}/vod/{id}/mp4/source.mp4")));
+        }
+        if self.thumbnail.is_some() {
+            assets.insert("thumbnail".into(), json!(format!("{base}/vod/{id}/thumbnail.jpg")));
         }
         let mut v = json!({
             "videoId": id,

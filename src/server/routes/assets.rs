@@ -1,4 +1,7 @@
-//! The asset host: `/vod/{id}/mp4/source.mp4` (the stored source, with Range) and `/vod/{id}`.
+//! The asset host: `/vod/{id}/mp4/source.mp4` (the stored source, with Range), `/vod/{id}`,
+//! and the files of [`crate::server::assets`]: `/vod/{id}/thumbnail.jpg` (whatever kind the
+//! uploaded image is, with its own Content-Type), `/vod/{id}/captions/{language}.vtt` and
+//! `/vod/{id}/chapters/{language}.vtt` (the bytes as sent).
 
 use std::io::SeekFrom;
 use std::path::PathBuf;
@@ -12,8 +15,77 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
+use crate::server::assets::{Thumbnail, TrackKind};
 use crate::server::problem::ApiError;
 use crate::server::App;
+
+/// A stored file answered whole with `content_type`; 404 when it is gone.
+async fn file(path: PathBuf, content_type: String) -> Result<Response, ApiError> {
+    let bytes = tokio::fs::read(&path).await.map_err(|_| ApiError::not_found("file"))?;
+    let mut resp = bytes.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("image/jpeg")),
+    );
+    Ok(resp)
+}
+
+/// The uploaded thumbnail image. A picked frame has no image here (the double renders none).
+pub async fn thumbnail(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
+    let thumbnail = slot.lock().record.thumbnail.clone();
+    let (path, mime) = match thumbnail {
+        Some(Thumbnail::Uploaded { file, mime, .. }) => (slot.dir().join(file), mime),
+        Some(Thumbnail::Picked { timecode }) => {
+            return Err(ApiError::not_found("thumbnail").detail(format!(
+                "the thumbnail is the frame at {timecode}, and this server renders no frames"
+            )))
+        }
+        None => return Err(ApiError::not_found("thumbnail")),
+    };
+    file(path, mime).await
+}
+
+async fn track(
+    app: Arc<App>,
+    id: String,
+    name: String,
+    kind: TrackKind,
+) -> Result<Response, ApiError> {
+    let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
+    let language = name.strip_suffix(".vtt").ok_or_else(|| ApiError::not_found("language"))?;
+    let known = {
+        let state = slot.lock();
+        match kind {
+            TrackKind::Captions => state.record.captions.contains_key(language),
+            TrackKind::Chapters => state.record.chapters.contains(language),
+        }
+    };
+    if !known {
+        return Err(ApiError::not_found("language"));
+    }
+    let path = slot.dir().join(kind.file(language));
+    file(path, "text/vtt; charset=utf-8".to_owned()).await
+}
+
+/// A caption file, as sent.
+pub async fn caption(
+    State(app): State<Arc<App>>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    track(app, id, name, TrackKind::Captions).await
+}
+
+/// A chapters file, as sent.
+pub async fn chapters(
+    State(app): State<Arc<App>>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    track(app, id, name, TrackKind::Chapters).await
+}
 
 /// A minimal page that plays the source, so `assets.player` leads somewhere real.
 pub async fn player(

@@ -2,15 +2,17 @@
 
 mod assets;
 mod auth;
+mod images;
 mod source;
 mod tokens;
+mod tracks;
 mod videos;
 
 use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
@@ -31,6 +33,28 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/upload-tokens/{token}", get(tokens::get).delete(tokens::delete))
         .route("/vod/{video_id}", get(assets::player))
         .route("/vod/{video_id}/mp4/source.mp4", get(assets::mp4))
+        .route("/vod/{video_id}/thumbnail.jpg", get(assets::thumbnail))
+        .route("/vod/{video_id}/captions/{file}", get(assets::caption))
+        .route("/vod/{video_id}/chapters/{file}", get(assets::chapters))
+        .route(
+            "/videos/{video_id}/thumbnail",
+            post(images::upload_thumbnail).patch(images::pick_thumbnail),
+        )
+        .route("/videos/{video_id}/captions", get(tracks::list_captions))
+        .route(
+            "/videos/{video_id}/captions/{language}",
+            get(tracks::get_caption)
+                .post(tracks::upload_caption)
+                .patch(tracks::update_caption)
+                .delete(tracks::delete_caption),
+        )
+        .route("/videos/{video_id}/chapters", get(tracks::list_chapters))
+        .route(
+            "/videos/{video_id}/chapters/{language}",
+            get(tracks::get_chapter).post(tracks::upload_chapter).delete(tracks::delete_chapter),
+        )
+        .route("/watermarks", get(images::list_watermarks).post(images::create_watermark))
+        .route("/watermarks/{watermark_id}", delete(images::delete_watermark))
         .fallback(unrecognized)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -46,7 +46,7 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 pub const MAX_MULTIPART_FRAMING: u64 = 1024 * 1024;
 
 /// Answers `err` after reading the body, so the client can read the answer.
-async fn refuse(err: ApiError, body: Body) -> Result<Response, ApiError> {
+pub(crate) async fn refuse(err: ApiError, body: Body) -> Result<Response, ApiError> {
     drain(body).await;
     Err(err)
 }
@@ -59,9 +59,11 @@ fn content_range(headers: &HeaderMap) -> Result<Option<ContentRange>, ApiError> 
 }
 
 /// A received file part, deleted on drop unless it was committed.
-struct Incoming {
-    path: Option<PathBuf>,
-    len: u64,
+pub(crate) struct Incoming {
+    /// Where it was written (taken when it is committed).
+    pub path: Option<PathBuf>,
+    /// Its length.
+    pub len: u64,
     file_name: Option<String>,
     fields: HashMap<String, String>,
 }
@@ -143,9 +145,32 @@ fn malformed_body(e: impl std::fmt::Display) -> ApiError {
         .detail(format!("the multipart body cannot be read: {e}"))
 }
 
+/// How [`receive`] treats a body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Receiving {
+    /// Most bytes the file may have (more: `uploaded-file-too-large`).
+    pub max_file: u64,
+    /// Whether `--reset-rate` and `--stall-rate` apply (source uploads only).
+    pub faults: bool,
+    /// Whether the file is written to `incoming/` (not with `--discard` for sources).
+    pub keep: bool,
+}
+
+impl Receiving {
+    /// A source upload.
+    fn source(app: &App) -> Receiving {
+        Receiving { max_file: MAX_CHUNK_BYTES, faults: true, keep: !app.store.discards() }
+    }
+
+    /// A thumbnail, track or watermark: kept whatever `--discard` says, no injected body faults.
+    pub(crate) fn asset(max_file: u64) -> Receiving {
+        Receiving { max_file, faults: false, keep: true }
+    }
+}
+
 /// Streams the multipart body: the file part to disk (or nowhere with `--discard`), the text
 /// fields into memory.
-async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
+pub(crate) async fn receive(app: &App, req: Request, how: Receiving) -> Result<Incoming, ApiError> {
     let conn = req.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone());
     let expected = req
         .headers()
@@ -166,9 +191,9 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
     };
 
     // `--reset-rate`: cut the connection once this many body bytes have arrived.
-    let reset_at = app.faults.reset_point(expected);
+    let reset_at = how.faults.then(|| app.faults.reset_point(expected)).flatten();
     // `--stall-rate`: stop reading once this many body bytes have arrived.
-    let stall_at = app.faults.stall_point(expected);
+    let stall_at = how.faults.then(|| app.faults.stall_point(expected)).flatten();
     let mut seen = 0u64;
     let body = req.into_body().into_data_stream().then(move |chunk| {
         let mut fault = None;
@@ -253,7 +278,7 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
         incoming.file_name =
             field.file_name().map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned());
         let mut writer = None;
-        if !app.store.discards() {
+        if how.keep {
             let path = app.store.incoming_path();
             let file = tokio::fs::File::create(&path)
                 .await
@@ -264,7 +289,7 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
         while let Some(chunk) = field.chunk().await.map_err(malformed_body)? {
             taken.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             incoming.len += chunk.len() as u64;
-            if incoming.len > MAX_CHUNK_BYTES {
+            if incoming.len > how.max_file {
                 too_large = true;
                 writer = None;
                 continue;
@@ -285,7 +310,8 @@ async fn receive(app: &App, req: Request) -> Result<Incoming, ApiError> {
         }
     }
     if too_large {
-        return Err(upload::too_large());
+        return Err(upload::too_large()
+            .detail(format!("a request may carry at most {} bytes", how.max_file)));
     }
     match files {
         0 => Err(upload::no_file()),
@@ -358,7 +384,7 @@ pub async fn upload_source(
     if let Err(e) = checked {
         return refuse(e, req.into_body()).await;
     }
-    let incoming = receive(&app, req).await?;
+    let incoming = receive(&app, req, Receiving::source(&app)).await?;
     commit(app, slot, range, incoming).await
 }
 
@@ -393,7 +419,7 @@ pub async fn upload_with_token(
         Ok(r) => r,
         Err(e) => return refuse(e, req.into_body()).await,
     };
-    let incoming = receive(&app, req).await?;
+    let incoming = receive(&app, req, Receiving::source(&app)).await?;
     let slot = match incoming.fields.get("videoId").map(|s| s.trim()).filter(|s| !s.is_empty()) {
         Some(id) => app.store.video(id).ok_or_else(|| ApiError::not_found("videoId"))?,
         None => {

@@ -1,4 +1,5 @@
-//! `/videos`: create, get, update, delete, list with filters, and `/status`.
+//! `/videos`: create (refusing a `watermark.id` no watermark has), get, update, delete, list
+//! with filters, and `/status`.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -19,7 +20,14 @@ use crate::server::App;
 
 /// `POST /videos` → 201 Video.
 pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
-    let record = VideoRecord::create(new_id("vi"), app.store.next_seq(), Utc::now(), &body)?;
+    let exists = |id: &str| app.store.watermark_exists(id);
+    let record = VideoRecord::create_checked(
+        new_id("vi"),
+        app.store.next_seq(),
+        Utc::now(),
+        &body,
+        &exists,
+    )?;
     let json = record.to_json(&app.public_url);
     let store_app = app.clone();
     blocking(move || {
