@@ -4,7 +4,11 @@
 # Installs PyPI `api.video` and npm `@api.video/nodejs-client` into a temporary folder, starts the
 # server, and with each client authenticates, creates videos with metadata, uploads files of three
 # chunks (plain, progressive and with an upload token), and checks every source's sha256 through
-# assets.mp4. Ends with "N passed, M failed"; exits non-zero on any failure.
+# assets.mp4; then uploads a thumbnail (a PNG made on the spot) and picks a frame, uploads
+# captions and chapters, sets a default caption, lists, deletes, and compares what the server
+# serves back (and keeps in DATA/videos/{id}/video.json) with what was sent, byte for byte, while
+# the clients parse every answer into their models. Ends with "N passed, M failed"; exits
+# non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -44,14 +48,14 @@ echo "== avbatch serve at $url"
 
 mkdir -p "$work/files"
 set +e
-"$work/venv/bin/python" "$here/compat/official_python.py" "$url" "$key" "$work/files" | tee "$work/results.txt"
-NODE_PATH="$work/node/node_modules" node "$here/compat/official_node.js" "$url" "$key" "$work/files" | tee -a "$work/results.txt"
+"$work/venv/bin/python" "$here/compat/official_python.py" "$url" "$key" "$work/files" "$work/data" | tee "$work/results.txt"
+NODE_PATH="$work/node/node_modules" node "$here/compat/official_node.js" "$url" "$key" "$work/files" "$work/data" | tee -a "$work/results.txt"
 set -e
 
 passed=$(grep -c '^PASS' "$work/results.txt" || true)
 failed=$(grep -c '^FAIL' "$work/results.txt" || true)
 # Both clients must have run all their checks: a crash before a check would otherwise go unseen.
-expected=11
+expected=23
 missing=$((expected - passed - failed))
 if [ "$missing" -gt 0 ]; then
   echo "$missing check(s) never ran"

@@ -170,13 +170,27 @@ async fn refresh_rotates_and_tokens_expire() {
 #[tokio::test]
 async fn create_keeps_every_field_and_update_and_delete_work() {
     let s = spawn_server().await;
+    // A create names a watermark made with POST /watermarks (the double refuses unknown ids).
+    let (ct, image) = multipart_file("file", "w.png", b"\x89PNG\r\n\x1a\n a watermark");
+    let watermark: Value = s
+        .http
+        .post(format!("{}/watermarks", s.url))
+        .header("Authorization", s.basic())
+        .header("Content-Type", ct)
+        .body(image)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let payload = json!({
         "title": "All fields", "description": "d", "tags": ["a", "b"],
         "metadata": [{"key": "k1", "value": "v1"}, {"key": "k2", "value": "v2"}],
         "public": false, "panoramic": true, "mp4Support": false, "playerId": "pl123",
         "language": "fr",
         "clip": {"startTimecode": "00:00:01", "endTimecode": "00:00:05"},
-        "watermark": {"id": "wa1", "top": "10px", "opacity": "50%"},
+        "watermark": {"id": watermark["watermarkId"], "top": "10px", "opacity": "50%"},
         "transcript": true, "transcriptSummary": true, "transcriptSummaryAttributes": ["abstract"]
     });
     let v = create(&s, payload.clone()).await;

@@ -259,10 +259,9 @@ fn parse_fields(
             }
             "source" if creating => f.source = string(&mut p, name, v, false).flatten(),
             "clip" if creating => {
-                if must(&mut p, name, v.is_object(), "an object of {startTimecode, endTimecode}") {
-                    if check_clip(&mut p, v) {
-                        f.clip = Some(v.clone());
-                    }
+                let object = must(&mut p, name, v.is_object(), "an object of timecodes");
+                if object && check_clip(&mut p, v) {
+                    f.clip = Some(v.clone());
                 }
             }
             "watermark" if creating => {
