@@ -574,6 +574,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub discard: bool,
 
+    /// Append one JSON line to FILE per API request that got past the credentials check and
+    /// the injected 503s and storms: `{"method", "path", "status", "answered"}` (`answered`
+    /// false when --lose-rate dropped the answer), so tests and people can see which requests a
+    /// client made. The query string and credentials are left out.
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<std::path::PathBuf>,
+
     /// Base URL written into asset links (default: the listening address).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,

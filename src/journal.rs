@@ -243,6 +243,13 @@ CREATE INDEX IF NOT EXISTS rows_by_path ON rows (path);
 CREATE TABLE IF NOT EXISTS meta (
     k TEXT PRIMARY KEY,
     v TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS assets (
+    key      TEXT NOT NULL,
+    video_id TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    PRIMARY KEY (key, name)
 );";
 
 const ENTRY_COLUMNS: &str = "key, path, size, mtime_ns, video_id, chunk_size, parts_done, \
@@ -571,15 +578,22 @@ impl Journal {
         key: &str,
         file: &FileIdentity,
     ) -> Result<(), JournalError> {
-        self.conn()
-            .execute(
-                "UPDATE rows SET key = ?2, path = ?3, size = ?4, mtime_ns = ?5, \
-                  sha256 = COALESCE(?6, sha256), updated_at = unixepoch()
-                 WHERE key = ?1 AND (?1 = ?2 OR NOT EXISTS (SELECT 1 FROM rows WHERE key = ?2))",
-                params![old_key, key, file.path, file.size as i64, file.mtime_ns, file.sha256],
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE rows SET key = ?2, path = ?3, size = ?4, mtime_ns = ?5, \
+              sha256 = COALESCE(?6, sha256), updated_at = unixepoch()
+             WHERE key = ?1 AND (?1 = ?2 OR NOT EXISTS (SELECT 1 FROM rows WHERE key = ?2))",
+            params![old_key, key, file.path, file.size as i64, file.mtime_ns, file.sha256],
+        )
+        .and_then(|_| {
+            // The row's assets follow it to its new key.
+            conn.execute(
+                "UPDATE OR REPLACE assets SET key = ?2 WHERE key = ?1",
+                params![old_key, key],
             )
-            .map(drop)
-            .map_err(|e| self.sql(e))
+        })
+        .map(drop)
+        .map_err(|e| self.sql(e))
     }
 
     /// Records the videos a row replaces (deleted once its own video is complete), or none.
@@ -658,6 +672,55 @@ impl Journal {
             .execute(
                 "UPDATE rows SET state = ?2, error = ?3, updated_at = unixepoch() WHERE key = ?1",
                 params![key, state.as_str(), error],
+            )
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The assets (thumbnail, tracks) the server acknowledged for row `key` on video
+    /// `video_id`, by name, with their digests; `None` when the journal has no word on that
+    /// video for the row (no entry, or one for another video).
+    pub fn assets(
+        &self,
+        key: &str,
+        video_id: &str,
+    ) -> Result<Option<std::collections::HashMap<String, String>>, JournalError> {
+        let conn = self.conn();
+        let known: bool = conn
+            .query_row(
+                "SELECT count(*) FROM rows WHERE key = ?1 AND video_id = ?2",
+                params![key, video_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql(e))?;
+        if !known {
+            return Ok(None);
+        }
+        let mut statement = conn
+            .prepare_cached("SELECT name, digest FROM assets WHERE key = ?1 AND video_id = ?2")
+            .map_err(|e| self.sql(e))?;
+        let held = statement
+            .query_map(params![key, video_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.sql(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sql(e))?;
+        Ok(Some(held))
+    }
+
+    /// Records that the server acknowledged asset `name` of row `key`, with `digest`, on video
+    /// `video_id` (replacing what the row's asset of that name was before).
+    pub fn asset_sent(
+        &self,
+        key: &str,
+        video_id: &str,
+        name: &str,
+        digest: &str,
+    ) -> Result<(), JournalError> {
+        self.conn()
+            .execute(
+                "INSERT INTO assets (key, video_id, name, digest) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(key, name) DO UPDATE SET video_id = ?2, digest = ?4",
+                params![key, video_id, name, digest],
             )
             .map(drop)
             .map_err(|e| self.sql(e))

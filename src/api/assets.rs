@@ -162,9 +162,9 @@ mod tests {
         for ok in ["en", "fr-CA", "zh-Hans-CN", "sr-Cyrl", "ast", "de-DE"] {
             assert!(valid_language_tag(ok), "{ok}");
         }
-        for bad in [
-            "", "e", "fr_CA", "es-419", "english", "fr-", "-fr", "fr--CA", "en US", "fr-B", "é",
-        ] {
+        for bad in
+            ["", "e", "fr_CA", "es-419", "english", "fr-", "-fr", "fr--CA", "en US", "fr-B", "é"]
+        {
             assert!(!valid_language_tag(bad), "{bad}");
         }
     }

@@ -1,8 +1,9 @@
 //! api.video on the wire: what the client and the server double both need to agree on.
 //!
 //! The shapes of videos and their status, of thumbnails, captions and chapters, the problem+json
-//! error body, the rate-limit buckets and headers, the languages. [`crate::client`] speaks it to api.video; [`crate::server`]
-//! answers in it. Neither of those is imported here, so the double can never shape the client.
+//! error body, the rate-limit buckets and headers, the languages. [`crate::client`] speaks it to
+//! api.video; [`crate::server`] answers in it. Neither of those is imported here, so the double
+//! can never shape the client.
 
 mod assets;
 mod problem;

@@ -89,6 +89,7 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, ConfigError> {
             body_timeout: args.body_timeout,
             shutdown_grace: args.shutdown_grace,
         },
+        request_log: args.request_log.clone(),
     })
 }
 

@@ -584,6 +584,14 @@ fn columns_needing_a_key(row: &Row) -> Vec<&'static str> {
         ("mp4_support", row.mp4_support.is_some()),
         ("player_id", row.player_id.is_some()),
         ("language", row.language.is_some()),
+        ("clip_start/clip_end", row.clip.is_some()),
+        ("watermark", row.watermark.is_some()),
+        ("transcript", row.transcript.is_some()),
+        ("transcript_summary", row.transcript_summary.is_some()),
+        ("transcript_summary_attributes", !row.transcript_summary_attributes.is_empty()),
+        ("thumbnail", row.thumbnail.is_some()),
+        ("captions", !row.captions.is_empty()),
+        ("chapters", !row.chapters.is_empty()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))

@@ -14,6 +14,7 @@
 //! finish without trying a failed one again; the client's abort token (second Ctrl-C) cancels
 //! the requests in flight.
 
+mod assets;
 mod fingerprint;
 mod keys;
 mod send;
@@ -132,6 +133,9 @@ pub struct RowResult {
     pub ended_at: Option<std::time::SystemTime>,
     /// The fingerprint of the file's contents the journal holds for the row, once done.
     pub fingerprint: Option<String>,
+    /// The assets this run sent (`thumbnail`, `captions.LANG`, `chapters.LANG`,
+    /// `captions.default`), in the order sent.
+    pub assets: Vec<String>,
 }
 
 /// Progress, sent by video tasks to the reporter.
@@ -288,6 +292,7 @@ impl RowResult {
             started_at: None,
             ended_at: None,
             fingerprint: None,
+            assets: Vec::new(),
         }
     }
 
@@ -347,6 +352,20 @@ async fn upload_row(
         result.video_id = None;
         (result.bytes, result.parts) = (0, 0);
         outcome = session(ctx, job, None, &lanes, &mut result, &mut waited).await;
+    }
+    // The source is complete: the row's other assets follow, on the same video.
+    let source_done = matches!(outcome, Ok(()) | Err(SessionEnd::AlreadyDone));
+    if let (true, Some(video_id)) = (source_done, result.video_id.clone()) {
+        match assets::settle(ctx, &job.row, &job.row.key(), &video_id).await {
+            Ok(sent) if sent.is_empty() => {}
+            Ok(sent) => {
+                result.assets = sent;
+                outcome = Ok(());
+            }
+            Err(end) => outcome = Err(end),
+        }
+    } else if source_done && assets::any(&job.row) {
+        outcome = Err(SessionEnd::failed("the row's video is not known: its assets were not sent"));
     }
     result.seconds = started.elapsed().saturating_sub(waited).as_secs_f64();
     result.ended_at = Some(std::time::SystemTime::now());

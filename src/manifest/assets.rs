@@ -71,7 +71,9 @@ pub fn load_image(path: &Path) -> Result<Image, String> {
         Some(kind) => Ok(Image { bytes, kind }),
         None => Err(format!(
             "{shown} is not a JPEG, PNG or WebP image (it starts with {})",
-            quoted(&String::from_utf8_lossy(&bytes[..bytes.len().min(8)]).escape_debug().to_string())
+            quoted(
+                &String::from_utf8_lossy(&bytes[..bytes.len().min(8)]).escape_debug().to_string()
+            )
         )),
     }
 }
@@ -97,9 +99,7 @@ fn read_small(path: &Path, max: u64, limit: &str) -> Result<Vec<u8>, String> {
         return Err(format!("{shown} is {} bytes, over the {limit}", metadata.len()));
     }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {shown} ({e})"))?;
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {shown} ({e})"))?;
     if bytes.len() as u64 > max {
         return Err(format!("{shown} grew over the {limit} while it was read"));
     }

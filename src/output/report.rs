@@ -20,7 +20,7 @@ use crate::manifest::Row;
 use crate::spill::{Record, Sorter};
 
 /// The report's CSV columns, in order.
-const CSV_COLUMNS: [&str; 21] = [
+const CSV_COLUMNS: [&str; 22] = [
     "id",
     "line",
     "path",
@@ -42,6 +42,7 @@ const CSV_COLUMNS: [&str; 21] = [
     "destination",
     "runId",
     "fingerprint",
+    "assets",
 ];
 
 /// Finished rows held in memory before a sorted run of them goes to disk.
@@ -107,6 +108,9 @@ pub struct ReportRow {
     /// The fingerprint of the file's contents the journal keeps for the row, once done.
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// The assets this run sent (`thumbnail captions.en chapters.en …`, space-separated).
+    #[serde(default)]
+    pub assets: Option<String>,
 }
 
 /// `2026-11-30T00:29:00.123Z`.
@@ -203,6 +207,8 @@ struct Outcome {
     ended_at: Option<String>,
     #[serde(default)]
     fingerprint: Option<String>,
+    #[serde(default)]
+    assets: Vec<String>,
     status: RowStatus,
     video_id: Option<String>,
     bytes: u64,
@@ -289,12 +295,25 @@ impl Results {
         self.auth_failure |= r.auth_failure;
         let (started_at, ended_at) = (r.started_at.map(rfc3339), r.ended_at.map(rfc3339));
         let fingerprint = r.fingerprint.clone();
-        let RowResult { index, status, video_id, bytes, sent, parts, seconds, error, note, .. } = r;
+        let RowResult {
+            index,
+            status,
+            video_id,
+            bytes,
+            sent,
+            parts,
+            seconds,
+            error,
+            note,
+            assets,
+            ..
+        } = r;
         self.outcomes.push(Outcome {
             index,
             started_at,
             ended_at,
             fingerprint,
+            assets,
             status,
             video_id,
             bytes,
@@ -502,6 +521,7 @@ impl ReportWriter {
                 r.destination.as_deref().unwrap_or_default(),
                 r.run_id.as_deref().unwrap_or_default(),
                 r.fingerprint.as_deref().unwrap_or_default(),
+                r.assets.as_deref().unwrap_or_default(),
             ]),
             Some(FileOut::Json(json)) => json.row(r).map_err(csv::Error::from),
             None => Ok(()),
@@ -718,6 +738,7 @@ fn report_row(
         destination: summary.destination.clone(),
         run_id: summary.run_id.clone(),
         fingerprint: None,
+        assets: None,
     };
     if let Some(o) = outcome {
         r.video_id = o.video_id;
@@ -732,6 +753,7 @@ fn report_row(
         r.started_at = o.started_at;
         r.ended_at = o.ended_at;
         r.fingerprint = o.fingerprint;
+        r.assets = (!o.assets.is_empty()).then(|| o.assets.join(" "));
     }
     r
 }
@@ -931,7 +953,7 @@ fn read_report(
         column("destination"),
         column("runId"),
     );
-    let fingerprint = column("fingerprint");
+    let (fingerprint, assets) = (column("fingerprint"), column("assets"));
     let mut longest: f64 = 0.0;
     let mut r = csv::StringRecord::new();
     while reader.read_record(&mut r).map_err(|e| bad(e.to_string()))? {
@@ -974,6 +996,7 @@ fn read_report(
             destination: opt(destination),
             run_id: opt(run_id),
             fingerprint: opt(fingerprint),
+            assets: opt(assets),
         };
         longest = longest.max(row.seconds);
         each(row).map_err(MergeError::Spill)?;
@@ -1190,6 +1213,7 @@ mod tests {
             destination: Some("http://127.0.0.1:1".into()),
             run_id: Some("2026-11-30T00:29:59.000Z".into()),
             fingerprint: None,
+            assets: line.is_multiple_of(2).then(|| "thumbnail captions.en".into()),
         }
     }
 

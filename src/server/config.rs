@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Connection limits, time-outs and the shutdown grace period.
     pub connections: ConnectionConfig,
+    /// Where to append one JSON line per API request answered (`--request-log`).
+    pub request_log: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -54,6 +56,7 @@ impl ServerConfig {
             discard: false,
             public_url: None,
             connections: ConnectionConfig::default(),
+            request_log: None,
         }
     }
 }

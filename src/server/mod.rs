@@ -69,6 +69,23 @@ pub struct App {
     pub connections: ConnectionConfig,
     /// API requests received, by bucket.
     pub served: Served,
+    /// `--request-log`: one JSON line per API request answered.
+    pub request_log: Option<std::sync::Mutex<std::fs::File>>,
+}
+
+impl App {
+    /// Appends a request to the request log, if there is one. One `write` per line, so lines
+    /// never interleave; a failed write is logged, not fatal.
+    fn log_request(&self, method: &axum::http::Method, path: &str, status: u16, answered: bool) {
+        let Some(log) = &self.request_log else { return };
+        let line = serde_json::json!({
+            "method": method.as_str(), "path": path, "status": status, "answered": answered,
+        });
+        let mut file = log.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = std::io::Write::write_all(&mut *file, format!("{line}\n").as_bytes()) {
+            tracing::warn!(%e, "cannot write the request log");
+        }
+    }
 }
 
 /// API requests received since start, by what they count against: what benchmarks read to
@@ -258,6 +275,7 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
     }
     let class = classify(req.method(), req.uri().path());
     app.served.count(&class);
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let latency = app.faults.config().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -315,7 +333,11 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
         // stored nothing; the client gets the refusal.
         return refused.into_response();
     }
-    if class.api && app.faults.should_lose() {
+    let lost = class.api && app.faults.should_lose();
+    if class.api {
+        app.log_request(&method, &path, resp.status().as_u16(), !lost);
+    }
+    if lost {
         // `--lose-rate`: the request took effect; drop the connection instead of answering.
         if let Some(conn) = conn {
             conn.kill();
@@ -445,6 +467,16 @@ pub fn open_app(
         public_url,
         connections: config.connections,
         served: Served::default(),
+        request_log: match &config.request_log {
+            Some(path) => Some(std::sync::Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| ServerError::Data { path: path.clone(), source })?,
+            )),
+            None => None,
+        },
     };
     Ok((app, generated))
 }
