@@ -384,3 +384,52 @@ async fn servers_that_refuse_a_second_track_or_lose_answers_end_the_same() {
         assert!(lost > 0, "{extra:?}: no track upload lost its answer in 6 runs");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_asset_that_fails_fails_its_row_and_leaves_the_video_for_the_next_run() {
+    let data = tempfile::tempdir().unwrap();
+    let serve = serve_on(&free_addr(), &data.path().join("d"), &["--latency", "100ms"]).await;
+    let url = serve.url.clone();
+    let library = Library::new(2, &watermark(&url).await);
+    // Row 1's French captions go bad once the manifest was checked: after row 0's first asset.
+    std::fs::copy(library.path("fr.srt"), library.path("fr1.srt")).unwrap();
+    let manifest = std::fs::read_to_string(library.path("manifest.csv")).unwrap();
+    let mut lines: Vec<String> = manifest.lines().map(str::to_owned).collect();
+    lines[2] = lines[2].replace("fr.srt", "fr1.srt");
+    std::fs::write(library.path("manifest.csv"), lines.join("\n") + "\n").unwrap();
+    let mut running = Running::start(library.upload(&url, &["-c", "1"]));
+    let deadline = Instant::now() + LIMIT;
+    while library.journaled_assets() < 1 {
+        assert!(running.running(), "the run ended before row 1 began");
+        assert!(Instant::now() < deadline, "no asset was ever acknowledged");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    std::fs::write(library.path("fr1.srt"), "1\n00:00:02,000 --> 00:00:01,000\nBackwards\n")
+        .unwrap();
+    let done = running.finish(LIMIT).await;
+    assert_eq!(done.code, Some(1), "{}", done.text());
+    assert!(
+        done.stderr.contains("line 3 `v1.mp4`: captions.fr: `")
+            && done.stderr.contains("fr1.srt` does not parse as captions: line 2, column 1"),
+        "{}",
+        done.text()
+    );
+    let rows = library.report();
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[1]["status"].as_str()),
+        (Some("uploaded"), Some("failed"))
+    );
+    let id = rows[1]["videoId"].as_str().expect("the failed row keeps its video").to_owned();
+    let status = get_json(format!("{url}/videos/{id}/status")).await;
+    assert_eq!(status["ingest"]["status"], "uploaded", "the video stays, complete");
+
+    // Fixed, the next run sends row 1's assets to the same video, and nothing of row 0's.
+    std::fs::copy(library.path("fr.srt"), library.path("fr1.srt")).unwrap();
+    let done = run(library.upload(&url, &[]), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let rows = library.report();
+    assert_eq!(rows[0]["status"], "skipped");
+    assert_eq!(rows[1]["videoId"].as_str(), Some(id.as_str()));
+    assert_eq!(rows[1]["assets"], "thumbnail captions.en captions.fr chapters.en captions.default");
+    assert_assets(&url, &data.path().join("d"), &library).await;
+}

@@ -146,6 +146,9 @@ pub struct Summary {
     pub retries: u64,
     /// 429 answers.
     pub throttled: u64,
+    /// Thumbnails, tracks and default captions sent.
+    #[serde(default)]
+    pub assets: u64,
     /// The shard of the manifest this run covered (`K/N`); absent for the whole manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
@@ -291,6 +294,7 @@ impl Results {
     /// A row's result.
     pub fn add(&mut self, r: RowResult) -> io::Result<()> {
         self.summary.count(r.status, r.sent);
+        self.summary.assets += r.assets.len() as u64;
         self.parts += r.parts;
         self.auth_failure |= r.auth_failure;
         let (started_at, ended_at) = (r.started_at.map(rfc3339), r.ended_at.map(rfc3339));
@@ -698,6 +702,12 @@ impl Announcement {
             s.retries,
             s.throttled
         );
+        if s.assets > 0 {
+            text.push_str(&format!(
+                "; {} asset(s) sent (thumbnails, captions, chapters: the report's `assets`)",
+                s.assets
+            ));
+        }
         for (line, path, error) in &self.failed {
             text.push_str(&format!("\n  line {line} `{path}`: {error}"));
         }
@@ -1107,6 +1117,7 @@ pub fn merge(
         summary.requests += read.requests;
         summary.retries += read.retries;
         summary.throttled += read.throttled;
+        summary.assets += read.assets;
         summary.seconds = summary.seconds.max(read.seconds);
         (summary.rows, summary.uploaded, summary.skipped, summary.failed) = (
             summary.rows + counts.rows,
