@@ -19,7 +19,7 @@
 //!   manifests written from folders.
 //! - [`chunk`] (with [`sigbus`]): memory-mapped files cut into zero-copy parts.
 //! - [`engine`]: many video sessions at once, each row's video found or made exactly once, its
-//!   parts in order; [`journal`]: the SQLite record that lets a killed run resume; [`shard`]:
+//!   parts in order, then its thumbnail, captions and chapters once each; [`journal`]: the SQLite record that lets a killed run resume; [`shard`]:
 //!   a stable share of the rows per machine; [`leftovers`]: the unfinished videos runs left
 //!   behind, found for `avbatch clean`.
 //! - [`client`]: the api.video client (auth, calls, chunk framing, progress time-outs), paced by
