@@ -25,7 +25,8 @@
 //! - [`client`]: the api.video client (auth, calls, chunk framing, progress time-outs), paced by
 //!   [`limit`] and retried by [`retry`].
 //! - [`api`]: api.video on the wire (video, thumbnail and track shapes, problem+json, rate-limit
-//!   buckets, languages), shared with the server double, which depends on it and never the other way round.
+//!   buckets, languages), shared with the server double, which depends on it and never the
+//!   other way round.
 //! - [`texttrack`]: captions and chapters files (WebVTT, SRT) checked and made into the WebVTT
 //!   api.video takes.
 //! - [`secret`]: keys and tokens that never print; [`excerpt`]: user values cut for messages;
