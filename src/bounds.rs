@@ -99,6 +99,37 @@ pub fn size(
     }
 }
 
+/// The clap value parser of `--assume-bandwidth`: bits a second (`200Mbit`, `1Gbit`,
+/// `500kbit`, `100Mbps`, decimal, a trailing `/s` allowed) or a size a second (`25MiB`), in
+/// bytes a second within [`BANDWIDTH`].
+pub fn link_rate(s: &str) -> Result<u64, String> {
+    let text = s.trim().trim_end_matches("/s");
+    let lower = text.to_ascii_lowercase();
+    let lower = match lower.strip_suffix("bps") {
+        Some(number) => format!("{number}bit"),
+        None => lower,
+    };
+    let bits = [("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1.0)]
+        .into_iter()
+        .find_map(|(unit, scale)| lower.strip_suffix(unit).map(|n| (n.trim().to_owned(), scale)));
+    let bytes = match bits {
+        Some((number, scale)) => match number.parse::<f64>() {
+            Ok(n) if n.is_finite() && n > 0.0 => (n * scale / 8.0).round() as u64,
+            _ => return Err(format!("not a rate: `{s}` (expected e.g. 200Mbit or 25MiB)")),
+        },
+        None => size(BANDWIDTH)(text)?,
+    };
+    if BANDWIDTH.contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!(
+            "expected a rate from {} to {} a second, such as 200Mbit or 25MiB",
+            show_size(*BANDWIDTH.start()),
+            show_size(*BANDWIDTH.end())
+        ))
+    }
+}
+
 /// A clap value parser: a duration (`250ms`, `5s`, `1h`) within `range`.
 pub fn duration(
     range: RangeInclusive<Duration>,
@@ -205,6 +236,17 @@ pub fn show_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_rates_in_bits_or_bytes() {
+        assert_eq!(link_rate("200Mbit"), Ok(25_000_000));
+        assert_eq!(link_rate("1Gbit/s"), Ok(125_000_000));
+        assert_eq!(link_rate("100 Mbps"), Ok(12_500_000));
+        assert_eq!(link_rate("25MiB"), Ok(25 * 1024 * 1024));
+        for bad in ["fast", "0Mbit", "-1Gbit", "1bit", "1000Gbit"] {
+            assert!(link_rate(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parsers_take_the_range_and_refuse_the_rest() {

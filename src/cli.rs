@@ -253,6 +253,16 @@ pub struct UploadArgs {
     #[arg(long, value_name = "REQ/S", value_parser = bounds::rate, help_heading = "Speed")]
     pub rate: Option<f64>,
 
+    /// With --dry-run: the link's rate for the estimate of how long the run takes, in bits
+    /// (`200Mbit`, `1Gbit`) or bytes (`25MiB`) a second; default: --bandwidth, else none.
+    #[arg(
+        long,
+        value_name = "RATE",
+        value_parser = bounds::link_rate,
+        help_heading = "Speed"
+    )]
+    pub assume_bandwidth: Option<u64>,
+
     /// Bytes per second across all videos (e.g. 50MiB), from 1KiB to 100GiB; default: unlimited.
     #[arg(
         long,

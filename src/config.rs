@@ -83,6 +83,11 @@ pub struct UploadConfig {
     pub checksum: bool,
     /// This run's shard of the manifest; `None` for all of it.
     pub shard: Option<Shard>,
+    /// The quotas `--dry-run` estimates with, and whose they are: `--env`'s (the embedded
+    /// server's are production's).
+    pub quotas: (crate::api::Quotas, &'static str),
+    /// `--assume-bandwidth`: the link's rate for `--dry-run`'s estimate.
+    pub assume_bandwidth: Option<u64>,
 }
 
 /// Reads a file holding a secret (`what`: "API key", "upload token"), trimmed of surrounding
@@ -235,6 +240,11 @@ impl UploadConfig {
             keep_old: args.keep_old,
             checksum: args.checksum,
             shard,
+            quotas: match args.env {
+                crate::cli::Target::Sandbox => (crate::api::Quotas::SANDBOX, "api.video's sandbox"),
+                _ => (crate::api::Quotas::PRODUCTION, "api.video's production"),
+            },
+            assume_bandwidth: args.assume_bandwidth,
         })
     }
 }

@@ -15,7 +15,7 @@ pub use assets::{
     Chapter, ImageKind, ThumbnailPick, THUMBNAIL_MAX_BYTES,
 };
 pub use problem::Problem;
-pub use ratelimit::{rate_info, Bucket, RateInfo};
+pub use ratelimit::{rate_info, Bucket, Quotas, RateInfo};
 pub use video::{
     clip_seconds, valid_clip_timecode, valid_placement, BytesRange, Clip, Ingest, Metadata,
     NewVideo, Progress, ReceivedParts, Video, VideoStatus, Watermark, LANGUAGES,

@@ -30,6 +30,33 @@ impl Bucket {
     }
 }
 
+/// Requests a minute each bucket allows (API.md §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// Source uploads a minute.
+    pub uploads: u64,
+    /// Other writes a minute.
+    pub writes: u64,
+    /// Reads a minute.
+    pub reads: u64,
+}
+
+impl Quotas {
+    /// api.video's production quotas: 100 uploads, 200 writes, 500 reads a minute.
+    pub const PRODUCTION: Quotas = Quotas { uploads: 100, writes: 200, reads: 500 };
+    /// api.video's sandbox quotas: 40 uploads, 40 writes, 100 reads a minute.
+    pub const SANDBOX: Quotas = Quotas { uploads: 40, writes: 40, reads: 100 };
+
+    /// The quota of `bucket`.
+    pub fn of(self, bucket: Bucket) -> u64 {
+        match bucket {
+            Bucket::Uploads => self.uploads,
+            Bucket::Writes => self.writes,
+            Bucket::Reads => self.reads,
+        }
+    }
+}
+
 /// What a response said about its bucket.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateInfo {

@@ -1,5 +1,6 @@
 //! `avbatch upload`: manifest → plan → engine → report, and the exit code a scheduler can trust.
 
+use std::collections::HashSet;
 use std::io;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -17,11 +18,12 @@ use crate::chunk::plan_parts;
 use crate::cli::UploadArgs;
 use crate::client::{Client, ClientConfig};
 use crate::config::{Destination, UploadConfig};
+use crate::engine::cost::{self, Cost};
 use crate::engine::{self, EngineConfig, Job};
 use crate::journal::{FileIdentity, Journal, State};
 use crate::limit::Limiter;
 use crate::manifest::{self, Checked, LoadOptions, ManifestError, Row};
-use crate::output::plan::{Action, PlanHeader, PlanPrinter, PlanRow};
+use crate::output::plan::{Action, Estimate, PlanHeader, PlanPrinter, PlanRow};
 use crate::output::progress::{self, Progress};
 use crate::output::report::{write_run, Results, RunTotals, Show};
 use crate::output::{say, say_error, say_warning};
@@ -223,7 +225,9 @@ pub async fn execute(
             chunk_size: config.chunk_size,
             manifest_rows,
         };
-        let (rows_checked, json) = (checked.clone(), config.json);
+        let (rows_checked, json, force) = (checked.clone(), config.json, config.force);
+        let (quotas, quotas_of) = config.quotas;
+        let bytes_per_s = config.assume_bandwidth.or(config.bandwidth);
         let journal_path = config.journal.clone().filter(|j| j.exists());
         let printed = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             // What earlier runs did, read without the lock: a run may be going on.
@@ -232,13 +236,40 @@ pub async fn execute(
                 None => None,
             };
             let mut printer = PlanPrinter::start(header, json);
+            let mut cost = Cost::default();
+            let (mut bytes, mut creating) = (0, false);
             for row in shape.rows(&rows_checked)? {
                 let row = row?;
                 let parts = plan_parts(row.size, shape.chunk_size).map_or(0, |p| p.len() as u64);
-                let action = match &journal {
+                let (action, entry) = match &journal {
                     Some(j) => planned_action(j, &row)?,
-                    None => Action::Upload,
+                    None => (Action::Upload, None),
                 };
+                let (source, to_send) = match (action, &entry) {
+                    (Action::Upload, _) => (cost::Source::New, parts),
+                    (Action::Changed, _) if force => (cost::Source::New, parts),
+                    (Action::Resume, Some(e)) => {
+                        (cost::Source::Started, parts.saturating_sub(e.parts_done))
+                    }
+                    (Action::Resume | Action::Retry, _) => (cost::Source::Started, parts),
+                    _ => (cost::Source::Done, 0),
+                };
+                let held = match (&journal, &entry) {
+                    (Some(j), Some(e)) if source != cost::Source::New => e
+                        .video_id
+                        .as_deref()
+                        .map(|v| j.assets(&e.key, v))
+                        .transpose()?
+                        .flatten()
+                        .map(|held| held.into_keys().collect())
+                        .unwrap_or_default(),
+                    _ => HashSet::new(),
+                };
+                cost += cost::of_row(&row, source, to_send, &held);
+                creating |= source == cost::Source::New;
+                if source != cost::Source::Done {
+                    bytes += row.size;
+                }
                 printer.row(&PlanRow {
                     line: row.line,
                     id: row.id.as_deref(),
@@ -248,7 +279,10 @@ pub async fn execute(
                     action,
                 });
             }
-            printer.finish();
+            if creating {
+                cost += cost::CREATING_RUN;
+            }
+            printer.finish(&Estimate { cost, quotas, quotas_of, bytes, bytes_per_s });
             Ok(())
         })
         .await
@@ -611,7 +645,10 @@ fn check_threads() -> String {
 }
 
 /// What a run would do with `row`, as the journal records it.
-fn planned_action(journal: &Journal, row: &Row) -> anyhow::Result<Action> {
+fn planned_action(
+    journal: &Journal,
+    row: &Row,
+) -> anyhow::Result<(Action, Option<crate::journal::Entry>)> {
     let key = row.key();
     let entry = match journal.get(&key)? {
         Some(e) => e,
@@ -619,20 +656,21 @@ fn planned_action(journal: &Journal, row: &Row) -> anyhow::Result<Action> {
         // earlier upload and compares.
         None if row.id.is_none() => match journal.latest_for_path(&row.path_text, &key)? {
             Some(e) if e.state == State::Done => e,
-            _ => return Ok(Action::Upload),
+            _ => return Ok((Action::Upload, None)),
         },
-        None => return Ok(Action::Upload),
+        None => return Ok((Action::Upload, None)),
     };
     let now = file_identity(row);
     let fingerprinted = entry.file.sha256.as_deref().is_some_and(crate::chunk::is_fingerprint);
-    Ok(match entry.state {
+    let action = match entry.state {
         State::Uploading => Action::Resume,
         State::Failed => Action::Retry,
         State::Done if entry.file.same_file(&now) => Action::Skip,
         // Its time moved, not its size: the run reads it and compares the contents.
         State::Done if entry.file.size == now.size && fingerprinted => Action::Compare,
         State::Done => Action::Changed,
-    })
+    };
+    Ok((action, Some(entry)))
 }
 
 /// The identity of a row's file as the check found it (no checksum: a dry run reads no file).

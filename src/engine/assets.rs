@@ -68,6 +68,17 @@ fn digest(parts: &[&[u8]]) -> String {
     format!("{:016x}", (xxh3_128(&all) >> 64) as u64)
 }
 
+/// The names of the row's assets, in the order they are sent (without reading their files).
+pub fn names(row: &Row) -> Vec<String> {
+    let mut names: Vec<String> = row.thumbnail.iter().map(|_| "thumbnail".to_owned()).collect();
+    names.extend(row.captions.iter().map(|t| format!("captions.{}", t.language)));
+    names.extend(row.chapters.iter().map(|t| format!("chapters.{}", t.language)));
+    if row.default_captions.is_some() {
+        names.push(DEFAULT_CAPTIONS.to_owned());
+    }
+    names
+}
+
 /// Whether the row has any asset to send.
 pub(super) fn any(row: &Row) -> bool {
     row.thumbnail.is_some() || !row.captions.is_empty() || !row.chapters.is_empty()

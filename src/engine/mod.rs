@@ -15,6 +15,7 @@
 //! the requests in flight.
 
 mod assets;
+pub mod cost;
 mod fingerprint;
 mod keys;
 mod send;

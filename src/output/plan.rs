@@ -6,6 +6,9 @@ use std::io::{self, BufWriter, StdoutLock, Write};
 use indicatif::HumanBytes;
 use serde_json::json;
 
+use crate::api::{Bucket, Quotas};
+use crate::engine::cost::Cost;
+
 /// What a run would do with a row, as the journal tells (the server, which a dry run does not
 /// ask, may still hold a video for a row the journal has never seen: the run would find it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +84,129 @@ pub struct PlanRow<'a> {
     pub parts: u64,
     /// What the run would do with it.
     pub action: Action,
+}
+
+/// How long the plan's requests and bytes take at the least.
+#[derive(Debug, Clone, Copy)]
+pub struct Estimate {
+    /// The requests, by bucket.
+    pub cost: Cost,
+    /// The quotas they are paced to.
+    pub quotas: Quotas,
+    /// Whose quotas: `api.video's production`, …
+    pub quotas_of: &'static str,
+    /// The bytes to send.
+    pub bytes: u64,
+    /// The link's rate, when known (`--assume-bandwidth`, `--bandwidth`).
+    pub bytes_per_s: Option<u64>,
+}
+
+impl Estimate {
+    /// Seconds the bytes take on the link, when its rate is known.
+    fn link_seconds(&self) -> Option<f64> {
+        self.bytes_per_s.map(|r| self.bytes as f64 / r.max(1) as f64)
+    }
+
+    /// The least time in all: the quotas' and the link's, whichever is longer.
+    fn seconds(&self) -> f64 {
+        self.cost.seconds_at_least(self.quotas).max(self.link_seconds().unwrap_or(0.0))
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let c = &self.cost;
+        json!({
+            "quotas": {
+                "of": self.quotas_of,
+                "uploadsPerMinute": self.quotas.uploads,
+                "writesPerMinute": self.quotas.writes,
+                "readsPerMinute": self.quotas.reads,
+            },
+            "requests": {
+                "uploads": c.uploads,
+                "writes": c.writes,
+                "readsAtLeast": c.reads_min,
+                "readsAtMost": c.reads_max,
+            },
+            "quotaSeconds": round(c.seconds_at_least(self.quotas)),
+            "bytesPerSecond": self.bytes_per_s,
+            "linkSeconds": self.link_seconds().map(round),
+            "secondsAtLeast": round(self.seconds()),
+        })
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let q = &self.quotas;
+        let mut lines = vec![format!(
+            "estimate at {} quotas ({} uploads, {} writes, {} reads a minute):",
+            self.quotas_of, q.uploads, q.writes, q.reads
+        )];
+        for bucket in Bucket::ALL {
+            let n = self.cost.of(bucket);
+            if n == 0 {
+                continue;
+            }
+            let per_minute = q.of(bucket).max(1);
+            let at_least = n.saturating_sub(per_minute) as f64 * 60.0 / per_minute as f64;
+            let count = match bucket {
+                Bucket::Reads if self.cost.reads_min != n => {
+                    format!("{} to {}", grouped(self.cost.reads_min), grouped(n))
+                }
+                _ => grouped(n),
+            };
+            let time = if at_least > 0.0 {
+                format!("at least {} at {per_minute} a minute", span(at_least))
+            } else {
+                format!("within the first minute's {per_minute}")
+            };
+            lines.push(format!(
+                "  {count} {} requests: {time}",
+                bucket.name().trim_end_matches('s')
+            ));
+        }
+        if let (Some(rate), Some(secs)) = (self.bytes_per_s, self.link_seconds()) {
+            lines.push(format!(
+                "  {} at {}/s ({:.0} Mbit/s): {}",
+                HumanBytes(self.bytes),
+                HumanBytes(rate),
+                rate as f64 * 8.0 / 1e6,
+                span(secs)
+            ));
+        }
+        lines.push(format!("  at least {} in all", span(self.seconds())));
+        lines
+    }
+}
+
+fn round(seconds: f64) -> f64 {
+    (seconds * 10.0).round() / 10.0
+}
+
+/// `51 234`: thousands set apart, as people read counts.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `8 h 32 min`, `4 min`, `under a minute`, `2 d 3 h`.
+fn span(seconds: f64) -> String {
+    let minutes = (seconds / 60.0).ceil() as u64;
+    match minutes {
+        0 => "no time".to_owned(),
+        1 if seconds < 60.0 => "under a minute".to_owned(),
+        m if m < 60 => format!("{m} min"),
+        m if m < 48 * 60 => match m % 60 {
+            0 => format!("{} h", m / 60),
+            r => format!("{} h {r} min", m / 60),
+        },
+        m => format!("{} d {} h", m / (24 * 60), m % (24 * 60) / 60),
+    }
 }
 
 /// Prints a plan as its rows come.
@@ -161,8 +287,8 @@ impl PlanPrinter {
         }
     }
 
-    /// The totals, and the end of the document.
-    pub fn finish(mut self) {
+    /// The totals, the estimate, and the end of the document.
+    pub fn finish(mut self, estimate: &Estimate) {
         let actions: serde_json::Map<String, serde_json::Value> = Action::ALL
             .iter()
             .map(|a| (a.as_str().to_owned(), json!(self.actions[*a as usize])))
@@ -174,6 +300,7 @@ impl PlanPrinter {
                 "parts": self.parts,
                 "actions": actions,
                 "sent": 0,
+                "estimate": estimate.json(),
             })
             .to_string();
             let _ = writeln!(self.out, "],{}", totals.trim_start_matches('{'));
@@ -193,7 +320,27 @@ impl PlanPrinter {
                 HumanBytes(self.header.chunk_size),
                 if said.is_empty() { String::new() } else { format!(" ({})", said.join(", ")) }
             );
+            for line in estimate.lines() {
+                let _ = writeln!(self.out, "{line}");
+            }
         }
         let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_and_counts_read_as_people_say_them() {
+        assert_eq!(span(0.0), "no time");
+        assert_eq!(span(20.0), "under a minute");
+        assert_eq!(span(61.0), "2 min");
+        assert_eq!(span(511.34 * 60.0), "8 h 32 min");
+        assert_eq!(span(3.0 * 86_400.0 + 7_200.0), "3 d 2 h");
+        assert_eq!(grouped(51_234), "51 234");
+        assert_eq!(grouped(1_000_000), "1 000 000");
+        assert_eq!(grouped(999), "999");
     }
 }
