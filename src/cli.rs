@@ -146,6 +146,22 @@ pub enum Command {
     /// be deleted (those deleted are listed); 2 bad flags or manifest, nothing deleted; 3 the API
     /// key was refused; 4 the API could not be reached at all; 130 interrupted (Ctrl-C, SIGTERM).
     Clean(CleanArgs),
+    /// Compare a manifest with the account, by key, without changing anything.
+    ///
+    /// Reads every video of the account (one `reads` call a page) and the status of each video
+    /// found under a row's key, and never sends a POST, PATCH or DELETE. Reports the rows with no
+    /// video; the videos that differ from their row (title, and description, tags, metadata,
+    /// public, panoramic, mp4_support, player_id, language when the row sets them; avbatch's own
+    /// metadata is not compared) or whose source is not complete; the videos whose status could
+    /// not be read (unknown, never taken as fine); the videos carrying an avbatch key no row owns
+    /// (extras); and the keys held by more than one video. The manifest is checked as `upload`
+    /// checks it first. A table on stdout (or --json), a summary on stderr, --report FILE (CSV,
+    /// or JSON by extension).
+    ///
+    /// Exit codes: 0 the account is in step with the manifest; 1 it is not, or a call failed;
+    /// 2 bad flags or manifest, nothing read; 3 the API key was refused; 4 the API could not be
+    /// reached at all.
+    Check(CheckArgs),
     /// Work with upload reports: `avbatch report merge` joins the reports of a manifest's shards.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -414,6 +430,62 @@ pub struct CleanArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Which api.video: production, sandbox, or local (an embedded server on --local-data).
+    #[arg(long, value_enum, default_value = "production", env = "AVBATCH_ENV")]
+    pub env: Target,
+
+    /// Another API base URL (e.g. a running `avbatch serve`); overrides --env.
+    #[arg(long, value_name = "URL", env = "AVBATCH_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// File holding the API key (when AVBATCH_API_KEY and APIVIDEO_API_KEY are unset).
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Data folder of the embedded server with --env local (required with it).
+    #[arg(long, value_name = "DIR")]
+    pub local_data: Option<PathBuf>,
+
+    /// Retries per request for transient failures (connection errors, timeouts, 408, 429, 5xx),
+    /// from 0 to 1000.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        value_parser = bounds::whole(bounds::RETRIES)
+    )]
+    pub retries: u32,
+
+    /// How long a request may go without progress before it is cut and tried again, from 100ms
+    /// to 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = bounds::duration(bounds::TIMEOUT)
+    )]
+    pub timeout: Duration,
+}
+
+/// `avbatch check` flags.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The manifest to compare with the account.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+
+    /// Write the findings to FILE: JSON when it ends in `.json`, CSV otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Print the findings as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Ignore columns avbatch does not know instead of refusing the manifest.
+    #[arg(long)]
+    pub allow_unknown_columns: bool,
 
     /// Which api.video: production, sandbox, or local (an embedded server on --local-data).
     #[arg(long, value_enum, default_value = "production", env = "AVBATCH_ENV")]

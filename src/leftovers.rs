@@ -84,6 +84,36 @@ fn key_of(video: &Video) -> Option<(&'static str, &str)> {
     video.metadata_value(REPLACED_KEY_METADATA).map(|key| (REPLACED_KEY_METADATA, key))
 }
 
+/// The account's videos that carry an avbatch key, by the field that names it
+/// (`avbatch_key` or `avbatch_replaced_key`) and the key, each video once, in the order listed
+/// (oldest first): every page read once, one `reads` call a page. `first` is the first page and
+/// the page count when already read. Memory holds the keyed videos, never the others.
+pub async fn keyed_videos(
+    client: &Client,
+    first: Option<(Vec<Video>, u32)>,
+) -> Result<HashMap<(&'static str, String), Vec<Video>>, ApiError> {
+    let mut by_key: HashMap<(&'static str, String), Vec<Video>> = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut keep = |videos: Vec<Video>| {
+        for video in videos {
+            let Some((field, key)) = key_of(&video) else { continue };
+            let key = (field, key.to_owned());
+            if seen.insert(video.video_id.clone()) {
+                by_key.entry(key).or_default().push(video);
+            }
+        }
+    };
+    let (first, pages) = match first {
+        Some(read) => read,
+        None => client.videos_page(1, false).await?,
+    };
+    keep(first);
+    for page in 2..=pages {
+        keep(client.videos_page(page, false).await?.0);
+    }
+    Ok(by_key)
+}
+
 /// Looks for leftovers through one client.
 #[derive(Debug, Clone)]
 pub struct Finder {
@@ -197,21 +227,7 @@ impl Finder {
         ahead: Vec<RowKeys>,
         mut rows: mpsc::Receiver<RowKeys>,
     ) -> Result<Vec<(Video, u64)>, ApiError> {
-        let mut by_key: HashMap<(&'static str, String), Vec<Video>> = HashMap::new();
-        let mut seen = HashSet::new();
-        let mut keep = |videos: Vec<Video>| {
-            for video in videos {
-                let Some((field, key)) = key_of(&video) else { continue };
-                let key = (field, key.to_owned());
-                if seen.insert(video.video_id.clone()) {
-                    by_key.entry(key).or_default().push(video);
-                }
-            }
-        };
-        keep(first);
-        for page in 2..=pages {
-            keep(self.client.videos_page(page, false).await?.0);
-        }
+        let mut by_key = keyed_videos(&self.client, Some((first, pages))).await?;
         let mut matched = Vec::new();
         let mut take = |row: RowKeys| {
             for key in [
@@ -311,6 +327,7 @@ mod tests {
                 .map(|(k, v)| Metadata { key: (*k).into(), value: (*v).into() })
                 .collect(),
             created_at: created.map(|t| DateTime::parse_from_rfc3339(t).unwrap().to_utc()),
+            ..Video::default()
         }
     }
 

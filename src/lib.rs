@@ -7,7 +7,7 @@
 //!
 //! **The command line** (the only place that wires pieces together)
 //! - [`cli`]: clap definitions only; [`bounds`]: the range each numeric flag takes.
-//! - [`commands`]: one file per command (`upload`, `status`, `clean`, `report merge`,
+//! - [`commands`]: one file per command (`upload`, `status`, `clean`, `check`, `report merge`,
 //!   `manifest`, `bench`, `serve`), [`run`] to dispatch, and the exit codes; [`config`]:
 //!   `upload`'s flags checked once into an [`config::UploadConfig`], and the API's address and
 //!   key as every command reads them.

@@ -197,7 +197,7 @@ impl NewVideo {
 }
 
 /// The parts of a Video avbatch reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Video {
     /// `vi…`.
@@ -212,6 +212,27 @@ pub struct Video {
     /// parse is taken as absent rather than failing the whole answer).
     #[serde(default, deserialize_with = "lenient_time")]
     pub created_at: Option<DateTime<Utc>>,
+    /// Description (what `avbatch check` compares, like the fields below).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Public playback (api.video answers its default, true, when unset).
+    #[serde(default)]
+    pub public: Option<bool>,
+    /// 360° video (default false).
+    #[serde(default)]
+    pub panoramic: Option<bool>,
+    /// mp4 asset (default true).
+    #[serde(default)]
+    pub mp4_support: Option<bool>,
+    /// Player theme.
+    #[serde(default)]
+    pub player_id: Option<String>,
+    /// Spoken language.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 fn lenient_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {

@@ -18,6 +18,7 @@ use crate::manifest::{self, Keyed, KeyedRows, ManifestError};
 use crate::output::clean::{show, summarize, Outcome, Scope};
 use crate::output::{say, say_error, say_warning};
 use crate::retry::RetryConfig;
+use crate::secret::ApiKey;
 use crate::server::{Server, ServerConfig};
 
 /// Row keys read ahead of the search.
@@ -44,40 +45,11 @@ pub async fn run(args: &CleanArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
-    let mut _server = None;
-    let (base_url, api_key) = match destination {
-        Destination::Remote(url) => {
-            match config::api_key(args.api_key_file.as_deref(), &|v| std::env::var(v).ok()) {
-                Ok(Some(key)) => (url, Some(key)),
-                Ok(None) => {
-                    let hint = "set AVBATCH_API_KEY (or APIVIDEO_API_KEY) or pass --api-key-file \
-                                FILE";
-                    return Ok(invalid("no API key", Some(hint)));
-                }
-                Err(e) => return Ok(invalid(&e.message, e.hint.as_deref())),
-            }
-        }
-        Destination::Local(None) => {
-            let hint = "pass the folder an earlier `avbatch upload --env local --local-data DIR` \
-                        used";
-            return Ok(invalid("--env local needs --local-data DIR", Some(hint)));
-        }
-        Destination::Local(Some(dir)) => {
-            if !dir.is_dir() {
-                let message = format!("the local data folder `{}` does not exist", dir.display());
-                return Ok(invalid(&message, None));
-            }
-            let server = Server::start(
-                ServerConfig::new(&dir),
-                "127.0.0.1:0".parse().expect("a valid address"),
-            )
-            .await
-            .context("cannot start the local server")?;
-            let found = (server.url().to_owned(), server.generated_key().cloned());
-            _server = Some(server);
-            found
-        }
-    };
+    let (base_url, api_key, _server) =
+        match reach(destination, args.api_key_file.as_deref()).await? {
+            Ok(reached) => reached,
+            Err(code) => return Ok(code),
+        };
 
     let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
     let mut client_config = ClientConfig::new(&base_url, api_key);
@@ -127,6 +99,47 @@ pub async fn run(args: &CleanArgs) -> anyhow::Result<ExitCode> {
         Exit::Done
     };
     Ok(code.into())
+}
+
+/// The API a command talks to: its base URL, the API key, and the embedded server it started
+/// for `--env local --local-data DIR` (dropped when the command ends). `Err` is the exit of a
+/// command that cannot go on, said already.
+pub(super) async fn reach(
+    destination: Destination,
+    api_key_file: Option<&std::path::Path>,
+) -> anyhow::Result<Result<(String, Option<ApiKey>, Option<Server>), ExitCode>> {
+    Ok(Ok(match destination {
+        Destination::Remote(url) => {
+            let key = config::api_key(api_key_file, &|v| std::env::var(v).ok());
+            match key {
+                Ok(Some(key)) => (url, Some(key), None),
+                Ok(None) => {
+                    let hint =
+                        "set AVBATCH_API_KEY (or APIVIDEO_API_KEY) or pass --api-key-file FILE";
+                    return Ok(Err(invalid("no API key", Some(hint))));
+                }
+                Err(e) => return Ok(Err(invalid(&e.message, e.hint.as_deref()))),
+            }
+        }
+        Destination::Local(None) => {
+            let hint = "pass the folder an earlier `avbatch upload --env local --local-data DIR` \
+                        used";
+            return Ok(Err(invalid("--env local needs --local-data DIR", Some(hint))));
+        }
+        Destination::Local(Some(dir)) => {
+            if !dir.is_dir() {
+                let message = format!("the local data folder `{}` does not exist", dir.display());
+                return Ok(Err(invalid(&message, None)));
+            }
+            let server = Server::start(
+                ServerConfig::new(&dir),
+                "127.0.0.1:0".parse().expect("a valid address"),
+            )
+            .await
+            .context("cannot start the local server")?;
+            (server.url().to_owned(), server.generated_key().cloned(), Some(server))
+        }
+    }))
 }
 
 /// Why the search of a manifest's videos stopped.

@@ -2,6 +2,7 @@
 //! place that wires the pieces together; [`run`] dispatches, and the exit codes are here.
 
 pub mod bench;
+pub mod check;
 pub mod clean;
 pub mod man;
 pub mod manifest;
@@ -91,6 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Upload(args) => upload::run(&args).await,
         Command::Status(args) => status::run(&args),
         Command::Clean(args) => clean::run(&args).await,
+        Command::Check(args) => check::run(&args).await,
         Command::Report(ReportCommand::Merge(args)) => report::run(&args),
         Command::Manifest(args) => manifest::run(&args),
         Command::Bench(args) => bench::run(&args).await,

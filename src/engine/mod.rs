@@ -38,6 +38,7 @@ use crate::journal::{FileIdentity, Journal, JournalError, State};
 use crate::limit::Limiter;
 use crate::manifest::Row;
 use crate::secret::Token;
+pub use assets::ASSETS_METADATA;
 pub use video::REPLACED_KEY_METADATA;
 
 /// Metadata key under which each video carries its row's idempotency key.

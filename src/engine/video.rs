@@ -316,6 +316,7 @@ mod tests {
             metadata: Vec::new(),
             created_at: created
                 .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)),
+            ..Video::default()
         };
         let ingest = status.map(|s| Ingest {
             status: Some(s.into()),

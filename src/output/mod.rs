@@ -1,8 +1,10 @@
 //! Everything the person running avbatch, or their log shipper, sees: messages and logs
 //! ([`say`], [`init_logging`]), live progress ([`progress`]) and the report with its summary
-//! ([`report`]), and what `avbatch clean` found and did ([`clean`]). Nothing else prints: library
-//! code reports through events and results.
+//! ([`report`]), what `avbatch clean` found and did ([`clean`]), and how an account is out of
+//! step with a manifest ([`check`]). Nothing else prints: library code reports through events and
+//! results.
 
+pub mod check;
 pub mod clean;
 pub mod plan;
 pub mod progress;
