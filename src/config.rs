@@ -51,8 +51,8 @@ pub struct UploadConfig {
     pub concurrency: Option<usize>,
     /// Requests per second.
     pub rate: Option<f64>,
-    /// Bytes per second.
-    pub bandwidth: Option<u64>,
+    /// Bytes per second, or a timetable of them.
+    pub bandwidth: Option<crate::limit::timetable::Bandwidth>,
     /// Bytes per part.
     pub chunk_size: u64,
     /// Content-Range style.
@@ -83,6 +83,31 @@ pub struct UploadConfig {
     pub checksum: bool,
     /// This run's shard of the manifest; `None` for all of it.
     pub shard: Option<Shard>,
+    /// `--max-duration`: no video starts this long after the run began.
+    pub max_duration: Option<Duration>,
+    /// `--notify`: where the summary is POSTed when the run ends.
+    pub notify: Option<reqwest::Url>,
+    /// `--notify-timeout`: how long notifying may take in all.
+    pub notify_timeout: Duration,
+}
+
+/// `--notify URL`: an absolute http(s) URL with a host; a bad one is exit 2, before anything is
+/// sent.
+pub fn notify_url(text: &str) -> Result<reqwest::Url, ConfigError> {
+    let bad = |why: &str| {
+        config_error(
+            format!("--notify {} is not an http(s) URL: {why}", quoted(text)),
+            Some("give the full address, such as https://hooks.example.com/T0/B0/x"),
+        )
+    };
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(&format!("the scheme is `{}`", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    Ok(url)
 }
 
 /// Reads a file holding a secret (`what`: "API key", "upload token"), trimmed of surrounding
@@ -219,7 +244,7 @@ impl UploadConfig {
             concurrency: args.concurrency,
             // --rate is the fleet's: each of N shards takes its share.
             rate: args.rate.map(|r| r / f64::from(shard.map_or(1, |s| s.count))),
-            bandwidth: args.bandwidth,
+            bandwidth: args.bandwidth.clone(),
             chunk_size,
             mode: args.mode,
             report,
@@ -235,6 +260,9 @@ impl UploadConfig {
             keep_old: args.keep_old,
             checksum: args.checksum,
             shard,
+            max_duration: args.max_duration,
+            notify: args.notify.as_deref().map(notify_url).transpose()?,
+            notify_timeout: args.notify_timeout,
         })
     }
 }
