@@ -61,6 +61,12 @@ pub const UNFINISHED_TTL: RangeInclusive<Duration> =
 /// way included; a year (365.25 days, as `1year` reads) is far past the 7 days api.video keeps an
 /// unfinished upload.
 pub const OLDER_THAN: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(31_557_600);
+/// `upload --max-duration`: how long a run may start videos.
+pub const MAX_DURATION: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(30 * 24 * 3600);
+/// `upload --notify-timeout`: the whole of a notification, tries and backoff included.
+pub const NOTIFY_TIMEOUT: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(600);
 /// Seeds: any 64-bit number.
 pub const SEED: RangeInclusive<u64> = 0..=u64::MAX;
 /// `upload --limit`: rows of a trial run. None would upload nothing.
@@ -127,6 +133,17 @@ pub fn link_rate(s: &str) -> Result<u64, String> {
             show_size(*BANDWIDTH.start()),
             show_size(*BANDWIDTH.end())
         ))
+    }
+}
+
+/// The clap value parser of `upload --bandwidth`: a size per second within [`BANDWIDTH`], or a
+/// timetable of them (`08:00,10MiB 19:00,off`).
+pub fn bandwidth(s: &str) -> Result<crate::limit::timetable::Bandwidth, String> {
+    use crate::limit::timetable::{Bandwidth, Timetable};
+    if s.contains(',') {
+        Timetable::parse(s, size(BANDWIDTH)).map(Bandwidth::Timetable)
+    } else {
+        size(BANDWIDTH)(s).map(Bandwidth::Fixed)
     }
 }
 

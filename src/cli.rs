@@ -116,7 +116,8 @@ pub enum Command {
     ///
     /// Exit codes: 0 every row uploaded; 1 some rows failed (see the report); 2 bad flags or
     /// manifest, nothing sent; 3 the API key or token was refused; 4 the API could not be
-    /// reached at all (not one answer); 130 interrupted (Ctrl-C, SIGTERM).
+    /// reached at all (not one answer); 5 stopped at --max-duration, the rows not started left
+    /// for the next run; 130 interrupted (Ctrl-C, SIGTERM).
     Upload(UploadArgs),
 
     /// Show how far an upload run got, from its journal (safe while the run goes on).
@@ -270,7 +271,7 @@ pub struct UploadArgs {
     pub rate: Option<f64>,
 
     /// With --dry-run: the link's rate for the estimate of how long the run takes, in bits
-    /// (`200Mbit`, `1Gbit`) or bytes (`25MiB`) a second; default: --bandwidth, else none.
+    /// (`200Mbit`, `1Gbit`) or bytes (`25MiB`) a second; default: a fixed --bandwidth, else none.
     #[arg(
         long,
         value_name = "RATE",
@@ -280,13 +281,16 @@ pub struct UploadArgs {
     pub assume_bandwidth: Option<u64>,
 
     /// Bytes per second across all videos (e.g. 50MiB), from 1KiB to 100GiB; default: unlimited.
+    /// Or a timetable in local time, as rclone's --bwlimit: "08:00,10MiB 19:00,off" (HH:MM,RATE
+    /// entries, RATE a size or `off`); the entry in force is the last one begun (before the
+    /// day's first, the day's last), followed as the run goes, and said on stderr when it moves.
     #[arg(
         long,
-        value_name = "BYTES/S",
-        value_parser = bounds::size(bounds::BANDWIDTH),
+        value_name = "BYTES/S|TIMETABLE",
+        value_parser = bounds::bandwidth,
         help_heading = "Speed"
     )]
-    pub bandwidth: Option<u64>,
+    pub bandwidth: Option<crate::limit::timetable::Bandwidth>,
 
     /// Bytes per part, from 5MiB to 200MiB. Each part is one request against api.video's
     /// per-minute upload limit, so larger parts move more per minute. The default, 128 MiB, is
@@ -400,6 +404,35 @@ pub struct UploadArgs {
     /// manifest.
     #[arg(long, value_name = "K/N", env = "AVBATCH_SHARD", help_heading = "Shards")]
     pub shard: Option<crate::shard::Shard>,
+
+    /// Start no new video this long after the run began (e.g. 6h, 30m), from 1s to 30days: the
+    /// videos under way finish (all their parts), the rows not started stay `pending` in the
+    /// report, and the run exits 5. The next run (same journal) takes them up.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = bounds::duration(bounds::MAX_DURATION),
+        help_heading = "Schedule"
+    )]
+    pub max_duration: Option<Duration>,
+
+    /// When the run ends (exit 0, 1, 3, 4, 5 or 130; not on exit 2, when nothing was sent, nor
+    /// after --dry-run), POST its summary as JSON to URL (http or https): the report's summary
+    /// plus `exitCode`, `manifest`, `report` and a one-line `text` that chat webhooks (Slack,
+    /// Mattermost) show. Tried 3 times with backoff within --notify-timeout; a failure is a
+    /// warning on stderr and never changes the exit code. The API key is never sent.
+    #[arg(long, value_name = "URL", help_heading = "Schedule")]
+    pub notify: Option<String>,
+
+    /// How long --notify may take in all, tries and backoff included, from 1s to 10m.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = bounds::duration(bounds::NOTIFY_TIMEOUT),
+        help_heading = "Schedule"
+    )]
+    pub notify_timeout: Duration,
 }
 
 /// `avbatch clean` flags.
@@ -1005,6 +1038,8 @@ mod tests {
             ("upload", "chunk-size", sizes(&CHUNK_SIZE)),
             ("upload", "retries", format!("from {} to {}", RETRIES.start(), RETRIES.end())),
             ("upload", "timeout", times(&TIMEOUT)),
+            ("upload", "notify-timeout", times(&NOTIFY_TIMEOUT)),
+            ("upload", "max-duration", times(&MAX_DURATION)),
             ("clean", "older-than", times(&OLDER_THAN)),
             ("clean", "retries", format!("from {} to {}", RETRIES.start(), RETRIES.end())),
             ("clean", "timeout", times(&TIMEOUT)),

@@ -51,8 +51,8 @@ pub struct UploadConfig {
     pub concurrency: Option<usize>,
     /// Requests per second.
     pub rate: Option<f64>,
-    /// Bytes per second.
-    pub bandwidth: Option<u64>,
+    /// Bytes per second, or a timetable of them.
+    pub bandwidth: Option<crate::limit::timetable::Bandwidth>,
     /// Bytes per part.
     pub chunk_size: u64,
     /// Content-Range style.
@@ -88,6 +88,31 @@ pub struct UploadConfig {
     pub quotas: (crate::api::Quotas, &'static str),
     /// `--assume-bandwidth`: the link's rate for `--dry-run`'s estimate.
     pub assume_bandwidth: Option<u64>,
+    /// `--max-duration`: no video starts this long after the run began.
+    pub max_duration: Option<Duration>,
+    /// `--notify`: where the summary is POSTed when the run ends.
+    pub notify: Option<reqwest::Url>,
+    /// `--notify-timeout`: how long notifying may take in all.
+    pub notify_timeout: Duration,
+}
+
+/// `--notify URL`: an absolute http(s) URL with a host; a bad one is exit 2, before anything is
+/// sent.
+pub fn notify_url(text: &str) -> Result<reqwest::Url, ConfigError> {
+    let bad = |why: &str| {
+        config_error(
+            format!("--notify {} is not an http(s) URL: {why}", quoted(text)),
+            Some("give the full address, such as https://hooks.example.com/T0/B0/x"),
+        )
+    };
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(&format!("the scheme is `{}`", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    Ok(url)
 }
 
 /// Reads a file holding a secret (`what`: "API key", "upload token"), trimmed of surrounding
@@ -224,7 +249,7 @@ impl UploadConfig {
             concurrency: args.concurrency,
             // --rate is the fleet's: each of N shards takes its share.
             rate: args.rate.map(|r| r / f64::from(shard.map_or(1, |s| s.count))),
-            bandwidth: args.bandwidth,
+            bandwidth: args.bandwidth.clone(),
             chunk_size,
             mode: args.mode,
             report,
@@ -245,6 +270,9 @@ impl UploadConfig {
                 _ => (crate::api::Quotas::PRODUCTION, "api.video's production"),
             },
             assume_bandwidth: args.assume_bandwidth,
+            max_duration: args.max_duration,
+            notify: args.notify.as_deref().map(notify_url).transpose()?,
+            notify_timeout: args.notify_timeout,
         })
     }
 }

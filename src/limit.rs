@@ -16,9 +16,11 @@
 //!   bucket is probed;
 //! - a 429 holds the bucket for its `Retry-After`.
 //!
+pub mod timetable;
+
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -34,6 +36,22 @@ pub const BURST_WINDOW: Duration = Duration::from_secs(10);
 /// Longest wait for a bucket's first answer before the other requests go anyway (a first
 /// upload of 200 MiB answers only after its body is sent).
 pub const PROBE_WAIT: Duration = Duration::from_millis(500);
+
+/// A limiter of `bandwidth` bytes per second (burst: a quarter second's worth), and its burst in
+/// cells; `None` for no limit.
+fn byte_limiter(bandwidth: Option<u64>) -> Option<Arc<(DefaultDirectRateLimiter, u32)>> {
+    bandwidth.filter(|b| *b > 0).map(|b| {
+        let cells_per_sec = (b / BYTE_CELL).max(1);
+        let burst = ((cells_per_sec / 4).max(1)).min(u32::MAX as u64) as u32;
+        let period = Duration::from_secs_f64(1.0 / cells_per_sec as f64);
+        let limiter = RateLimiter::direct(
+            Quota::with_period(period)
+                .expect("a positive period")
+                .allow_burst(NonZeroU32::new(burst).expect("at least 1")),
+        );
+        Arc::new((limiter, burst))
+    })
+}
 
 /// What is known of one bucket.
 #[derive(Debug, Default)]
@@ -66,7 +84,9 @@ struct BucketState {
 #[derive(Debug)]
 pub struct Limiter {
     requests: Option<DefaultDirectRateLimiter>,
-    bytes: Option<(DefaultDirectRateLimiter, u32)>,
+    /// The byte limiter and its burst in cells; replaced when `--bandwidth`'s timetable moves
+    /// to another entry.
+    bytes: RwLock<Option<Arc<(DefaultDirectRateLimiter, u32)>>>,
     buckets: [Mutex<BucketState>; 3],
     /// Processes sharing the account's limits (shards); each paces to its share.
     share: u32,
@@ -97,20 +117,9 @@ impl Limiter {
                 Quota::with_period(period).expect("a positive period").allow_burst(burst),
             )
         });
-        let bytes = bandwidth.filter(|b| *b > 0).map(|b| {
-            let cells_per_sec = (b / BYTE_CELL).max(1);
-            let burst = ((cells_per_sec / 4).max(1)).min(u32::MAX as u64) as u32;
-            let period = Duration::from_secs_f64(1.0 / cells_per_sec as f64);
-            let limiter = RateLimiter::direct(
-                Quota::with_period(period)
-                    .expect("a positive period")
-                    .allow_burst(NonZeroU32::new(burst).expect("at least 1")),
-            );
-            (limiter, burst)
-        });
         Limiter {
             requests,
-            bytes,
+            bytes: RwLock::new(byte_limiter(bandwidth)),
             buckets: Default::default(),
             share: 1,
             headers: AtomicU8::new(0),
@@ -124,13 +133,24 @@ impl Limiter {
         self
     }
 
+    /// Paces bytes to `bandwidth` per second from now on (`None`: unlimited), as a `--bandwidth`
+    /// timetable moves to another entry. Slices already waiting finish at the old rate; parts
+    /// started from now on are cut to the new rate's slices.
+    pub fn set_bandwidth(&self, bandwidth: Option<u64>) {
+        *self.bytes.write().unwrap_or_else(|p| p.into_inner()) = byte_limiter(bandwidth);
+    }
+
+    fn byte_limiter(&self) -> Option<Arc<(DefaultDirectRateLimiter, u32)>> {
+        self.bytes.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn state(&self, bucket: Bucket) -> std::sync::MutexGuard<'_, BucketState> {
         self.buckets[index(bucket)].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Largest slice worth pacing at once: a burst of the byte limiter.
     pub fn byte_slice(&self) -> Option<u64> {
-        self.bytes.as_ref().map(|(_, burst)| *burst as u64 * BYTE_CELL)
+        self.byte_limiter().map(|b| b.1 as u64 * BYTE_CELL)
     }
 
     /// Whether the server limits nothing: two buckets answered without rate-limit headers (a
@@ -209,7 +229,8 @@ impl Limiter {
 
     /// Waits until `n` more bytes may be sent (`n` at most [`Limiter::byte_slice`]).
     pub async fn take_bytes(&self, n: u64) {
-        if let Some((l, burst)) = &self.bytes {
+        if let Some(bytes) = self.byte_limiter() {
+            let (l, burst) = &*bytes;
             let cells = (n.div_ceil(BYTE_CELL) as u32).clamp(1, *burst);
             let _ = l.until_n_ready(NonZeroU32::new(cells).expect("at least 1")).await;
         }

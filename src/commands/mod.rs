@@ -6,7 +6,9 @@ pub mod check;
 pub mod clean;
 pub mod man;
 pub mod manifest;
+pub mod notify;
 pub mod report;
+pub mod schedule;
 pub mod serve;
 pub mod status;
 pub mod upload;
@@ -32,20 +34,29 @@ pub enum Exit {
     /// The API could not be reached at all (not one answer: the network, the address, a proxy
     /// or a firewall): nothing was uploaded; a re-run resumes.
     Unreachable = 4,
+    /// Stopped starting videos at `--max-duration`: the videos under way finished, the rows not
+    /// started are left for the next run.
+    OutOfTime = 5,
     /// Stopped by Ctrl-C or SIGTERM; a re-run resumes.
     Interrupted = 130,
 }
 
 impl Exit {
     /// Every exit code, in order.
-    pub const ALL: [Exit; 6] = [
+    pub const ALL: [Exit; 7] = [
         Exit::Done,
         Exit::SomeFailed,
         Exit::Invalid,
         Exit::Auth,
         Exit::Unreachable,
+        Exit::OutOfTime,
         Exit::Interrupted,
     ];
+
+    /// The exit code of `code`, when it is one of [`Exit::ALL`].
+    pub fn of(code: ExitCode) -> Option<Exit> {
+        Exit::ALL.into_iter().find(|e| ExitCode::from(*e) == code)
+    }
 
     /// What the code means, for the man page.
     pub fn meaning(self) -> &'static str {
@@ -64,6 +75,10 @@ impl Exit {
                 "the API could not be reached at all (not one answer: the \
                                   network, the address, a proxy or a firewall): nothing was \
                                   uploaded, and a re-run resumes"
+            }
+            Exit::OutOfTime => {
+                "stopped at --max-duration: the videos under way finished, the rows not started \
+                 are left for the next run (failed rows, if any, are in the report)"
             }
             Exit::Interrupted => "interrupted by Ctrl-C or SIGTERM; a re-run resumes",
         }

@@ -25,7 +25,7 @@ use crate::limit::Limiter;
 use crate::manifest::{self, Checked, LoadOptions, ManifestError, Row};
 use crate::output::plan::{Action, Estimate, PlanHeader, PlanPrinter, PlanRow};
 use crate::output::progress::{self, Progress};
-use crate::output::report::{write_run, Results, RunTotals, Show};
+use crate::output::report::{write_run, Results, RunTotals, Show, Summary};
 use crate::output::{say, say_error, say_warning};
 use crate::retry::RetryConfig;
 use crate::server::{Server, ServerConfig};
@@ -43,7 +43,26 @@ pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(e) => return Ok(invalid(&e.message, e.hint.as_deref())),
     };
-    Ok(execute(&config, true).await?.0)
+    let (code, totals) = execute(&config, true).await?;
+    if let (Some(url), Some(totals), Some(exit)) = (&config.notify, &totals, Exit::of(code)) {
+        notify(url, &config, &totals.summary, exit).await;
+    }
+    Ok(code)
+}
+
+/// `--notify`: the summary POSTed to `url`, said on stderr; never changes the exit code. A
+/// Ctrl-C or SIGTERM meanwhile gives it up.
+async fn notify(url: &reqwest::Url, config: &UploadConfig, summary: &Summary, exit: Exit) {
+    let body = super::notify::body(summary, exit, &config.manifest, &config.report);
+    let shown = super::notify::shown(url);
+    tokio::select! {
+        sent = super::notify::send(url, &body, config.notify_timeout) => match sent {
+            Ok(_) if config.quiet => {}
+            Ok(tries) => say(&format!("notified {shown} ({tries} tries)")),
+            Err(why) => say_warning(&format!("cannot notify {shown}: {why}")),
+        },
+        () = super::shutdown_signal() => say_warning(&format!("not notifying {shown}: stopped")),
+    }
 }
 
 /// What the check counts of the rows this run covers (its shard's), as it goes.
@@ -227,7 +246,12 @@ pub async fn execute(
         };
         let (rows_checked, json, force) = (checked.clone(), config.json, config.force);
         let (quotas, quotas_of) = config.quotas;
-        let bytes_per_s = config.assume_bandwidth.or(config.bandwidth);
+        // A timetable's rate changes with the hour: only a fixed --bandwidth says the link's.
+        let fixed = match &config.bandwidth {
+            Some(crate::limit::timetable::Bandwidth::Fixed(rate)) => Some(*rate),
+            _ => None,
+        };
+        let bytes_per_s = config.assume_bandwidth.or(fixed);
         let journal_path = config.journal.clone().filter(|j| j.exists());
         let printed = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             // What earlier runs did, read without the lock: a run may be going on.
@@ -372,9 +396,11 @@ pub async fn execute(
     };
 
     // 4. The client, its limiter, and the two stop levels.
+    let bandwidth = config.bandwidth.as_ref().and_then(|b| b.at(super::schedule::local_minute()));
     let limiter = Arc::new(
-        Limiter::new(config.rate, config.bandwidth).shared_by(config.shard.map_or(1, |s| s.count)),
+        Limiter::new(config.rate, bandwidth).shared_by(config.shard.map_or(1, |s| s.count)),
     );
+    let _timetable = super::schedule::follow(&limiter, config.bandwidth.as_ref());
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
     let mut client_config = ClientConfig::new(&base_url, api_key);
@@ -433,21 +459,16 @@ pub async fn execute(
             say_error(&why, e.is_auth().then_some(hint));
             // Still a report, so a scheduler's "see the report" holds: every row not started.
             let (report, checked) = (config.report.clone(), checked.clone());
-            let written = tokio::task::spawn_blocking(move || {
+            let (written, summary) = tokio::task::spawn_blocking(move || {
                 let results = Results::new();
                 let mut summary = results.summary(total_rows as usize);
                 summary.destination = Some(destination);
                 summary.run_id = Some(run_id);
                 let rows = rows_for_report(shape, &checked);
-                write_run(
-                    &report,
-                    &summary,
-                    rows,
-                    results,
-                    Some(&format!("not started: {why}")),
-                    Show::Nothing,
-                )
-                .0
+                let not_started = format!("not started: {why}");
+                let show = Show::Nothing;
+                let written = write_run(&report, &summary, rows, results, Some(&not_started), show);
+                (written.0, summary)
             })
             .await
             .context("writing the report panicked")?;
@@ -458,13 +479,14 @@ pub async fn execute(
                     None,
                 ),
             }
+            let totals = Some(RunTotals { summary, parts: 0 });
             if e.is_auth() {
-                return Ok((Exit::Auth.into(), None));
+                return Ok((Exit::Auth.into(), totals));
             }
             if unreachable {
-                return Ok((Exit::Unreachable.into(), None));
+                return Ok((Exit::Unreachable.into(), totals));
             }
-            return Ok((Exit::SomeFailed.into(), None));
+            return Ok((Exit::SomeFailed.into(), totals));
         }
     }
     let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone()));
@@ -507,6 +529,7 @@ pub async fn execute(
         force: config.force,
         keep_old: config.keep_old,
         checksum: config.checksum,
+        start_until: config.max_duration.map(|d| checked_at + d),
     };
     engine::run(client.clone(), limiter, engine_config, taken, events, results_in, stop.clone())
         .await;
@@ -567,12 +590,23 @@ pub async fn execute(
         }
         Err(e) => {
             say_error(&format!("cannot write the report `{}`: {e}", config.report.display()), None);
-            return Ok((Exit::SomeFailed.into(), None));
+            return Ok((Exit::SomeFailed.into(), Some(RunTotals { summary, parts })));
         }
     }
     let s = &summary;
+    let out_of_time = config.max_duration.is_some_and(|d| checked_at.elapsed() >= d);
     let code = if stop.is_cancelled() && (s.interrupted > 0 || s.pending > 0) {
         Exit::Interrupted
+    } else if out_of_time && s.pending > 0 {
+        if show {
+            let d = humantime::format_duration(config.max_duration.unwrap_or_default());
+            say(&format!(
+                "--max-duration {d} reached: no video started after it; {} row(s) not started \
+                 are left for the next run",
+                s.pending
+            ));
+        }
+        Exit::OutOfTime
     } else if s.uploaded + s.skipped == s.rows {
         Exit::Done
     } else if s.uploaded == 0 && auth_failure {

@@ -73,6 +73,9 @@ pub struct EngineConfig {
     pub keep_old: bool,
     /// Identify files by SHA-256 of their contents too.
     pub checksum: bool,
+    /// `--max-duration`: no row is taken from this instant on; the rows taken before it (their
+    /// videos found or made, their parts under way) go on to their end.
+    pub start_until: Option<Instant>,
 }
 
 /// A row to upload: its position in the manifest and its content.
@@ -219,6 +222,7 @@ pub async fn run(
         let permit = tokio::select! {
             p = ahead.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             () = ctx.stop.cancelled() => break,
+            () = until(ctx.config.start_until) => break,
         };
         let job = tokio::select! {
             job = jobs.recv() => match job {
@@ -226,8 +230,9 @@ pub async fn run(
                 None => break,
             },
             () = ctx.stop.cancelled() => break,
+            () = until(ctx.config.start_until) => break,
         };
-        if ctx.stop.is_cancelled() {
+        if ctx.stop.is_cancelled() || ctx.config.start_until.is_some_and(|t| Instant::now() >= t) {
             break;
         }
         // Finished tasks are reaped as the run goes, so a long run holds only the live ones.
@@ -249,6 +254,14 @@ pub async fn run(
     drop(jobs);
     while let Some(joined) = tasks.join_next_with_id().await {
         ended(joined, &mut rows, &results).await;
+    }
+}
+
+/// Completes at `at`; never without one.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
