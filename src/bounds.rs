@@ -63,6 +63,9 @@ pub const UNFINISHED_TTL: RangeInclusive<Duration> =
 pub const OLDER_THAN: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(31_557_600);
 /// Seeds: any 64-bit number.
 pub const SEED: RangeInclusive<u64> = 0..=u64::MAX;
+/// `serve --encoding-time`, `--encoding-per-gb`; `upload --wait-timeout`.
+pub const ENCODING_TIME: RangeInclusive<Duration> =
+    Duration::ZERO..=Duration::from_secs(7 * 24 * 3600);
 /// `upload --limit`: rows of a trial run. None would upload nothing.
 pub const LIMIT: RangeInclusive<u64> = 1..=u64::MAX;
 
