@@ -83,6 +83,8 @@ pub struct UploadConfig {
     pub checksum: bool,
     /// This run's shard of the manifest; `None` for all of it.
     pub shard: Option<Shard>,
+    /// `--wait`, `--wait-timeout`, `--wait-poll`, `--max-processing`.
+    pub encoding: crate::cli::EncodingArgs,
 }
 
 /// Reads a file holding a secret (`what`: "API key", "upload token"), trimmed of surrounding
@@ -235,6 +237,7 @@ impl UploadConfig {
             keep_old: args.keep_old,
             checksum: args.checksum,
             shard,
+            encoding: args.encoding.clone(),
         })
     }
 }

@@ -473,6 +473,10 @@ pub async fn execute(
         force: config.force,
         keep_old: config.keep_old,
         checksum: config.checksum,
+        wait: config.encoding.wait,
+        wait_timeout: config.encoding.wait_timeout,
+        wait_poll: config.encoding.wait_poll,
+        max_processing: config.encoding.max_processing,
     };
     engine::run(client.clone(), limiter, engine_config, taken, events, results_in, stop.clone())
         .await;
