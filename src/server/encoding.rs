@@ -118,7 +118,7 @@ mod tests {
         let at = |s: i64| sim.status(0, "vi1", Some(done), 0, done + chrono::Duration::seconds(s));
         assert_eq!(statuses(&at(0)), ["waiting"; 5]);
         assert_eq!(at(0)["playable"], false);
-        assert_eq!(statuses(&at(3)), ["encoding", "encoding", "waiting", "waiting", "waiting"]);
+        assert_eq!(statuses(&at(2)), ["encoding", "encoding", "waiting", "waiting", "waiting"]);
         let half = at(5);
         assert_eq!(half["playable"], true);
         assert_eq!(statuses(&half)[0], "encoded");
