@@ -69,6 +69,9 @@ pub const NOTIFY_TIMEOUT: RangeInclusive<Duration> =
     Duration::from_secs(1)..=Duration::from_secs(600);
 /// Seeds: any 64-bit number.
 pub const SEED: RangeInclusive<u64> = 0..=u64::MAX;
+/// `serve --encoding-time`, `--encoding-per-gb`; `upload --wait-timeout`.
+pub const ENCODING_TIME: RangeInclusive<Duration> =
+    Duration::ZERO..=Duration::from_secs(7 * 24 * 3600);
 /// `upload --limit`: rows of a trial run. None would upload nothing.
 pub const LIMIT: RangeInclusive<u64> = 1..=u64::MAX;
 

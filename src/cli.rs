@@ -433,6 +433,53 @@ pub struct UploadArgs {
         help_heading = "Schedule"
     )]
     pub notify_timeout: Duration,
+
+    /// --wait, --wait-timeout, --wait-poll, --max-processing.
+    #[command(flatten)]
+    pub encoding: EncodingArgs,
+}
+
+/// `avbatch upload`'s flags about the videos' encoding (issue #15).
+#[derive(Debug, Clone, Args)]
+pub struct EncodingArgs {
+    /// After a row's source and assets are sent (or found complete), poll its video's status
+    /// until it is `playable` (one quality plays) or fully `encoded`. A quality that fails, or
+    /// the --wait-timeout passing, fails the row. Other rows keep uploading meanwhile. The
+    /// report's `encoding` and `encodingSeconds` say how it went.
+    #[arg(long, value_name = "WHAT", value_enum, help_heading = "Encoding")]
+    pub wait: Option<crate::engine::WaitFor>,
+
+    /// How long --wait waits for one video, from 0s to 7days.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2h",
+        value_parser = bounds::duration(bounds::ENCODING_TIME),
+        help_heading = "Encoding"
+    )]
+    pub wait_timeout: Duration,
+
+    /// First pause between two status polls of a video, from 0s to 7days; it doubles after each
+    /// poll, up to 30s.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        value_parser = bounds::duration(bounds::ENCODING_TIME),
+        help_heading = "Encoding"
+    )]
+    pub wait_poll: Duration,
+
+    /// Start no new row's source while N of this run's videos are still encoding (uploaded, not
+    /// yet playable or failed); their status is polled as with --wait. The rows held are not
+    /// failed: the status line says they wait.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = bounds::whole(bounds::CONCURRENCY),
+        help_heading = "Encoding"
+    )]
+    pub max_processing: Option<usize>,
 }
 
 /// `avbatch clean` flags.
@@ -893,6 +940,38 @@ pub struct ServeArgs {
         help_heading = "Fault injection"
     )]
     pub seed: Option<u64>,
+
+    /// Time a video takes to encode once its source is complete, from 0s to 7days: its qualities
+    /// go waiting, encoding, encoded; it is playable halfway through. 0s: playable at once.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0s",
+        value_parser = bounds::duration(bounds::ENCODING_TIME),
+        help_heading = "Encoding"
+    )]
+    pub encoding_time: Duration,
+
+    /// Encoding time added per GiB of source, from 0s to 7days.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0s",
+        value_parser = bounds::duration(bounds::ENCODING_TIME),
+        help_heading = "Encoding"
+    )]
+    pub encoding_per_gb: Duration,
+
+    /// Fraction (from 0 to 1) of videos whose encoding fails: their qualities end `failed` and
+    /// they never become playable. Which ones follows --seed and the video id.
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "0",
+        value_parser = bounds::probability,
+        help_heading = "Encoding"
+    )]
+    pub encoding_fail_rate: f64,
 }
 
 /// A network and server setting to measure under.

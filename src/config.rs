@@ -94,6 +94,8 @@ pub struct UploadConfig {
     pub notify: Option<reqwest::Url>,
     /// `--notify-timeout`: how long notifying may take in all.
     pub notify_timeout: Duration,
+    /// `--wait`, `--wait-timeout`, `--wait-poll`, `--max-processing`.
+    pub encoding: crate::cli::EncodingArgs,
 }
 
 /// `--notify URL`: an absolute http(s) URL with a host; a bad one is exit 2, before anything is
@@ -273,6 +275,7 @@ impl UploadConfig {
             max_duration: args.max_duration,
             notify: args.notify.as_deref().map(notify_url).transpose()?,
             notify_timeout: args.notify_timeout,
+            encoding: args.encoding.clone(),
         })
     }
 }

@@ -352,6 +352,7 @@ mod tests {
                 ],
                 received_parts: None,
             }),
+            ..Default::default()
         };
         let l = leftover(video("a", &[("avbatch_key", "k")], Some(t)), Some(7), &status).unwrap();
         assert_eq!((l.progress, l.held_bytes, l.held_parts), (Progress::Partial, 150, 0));

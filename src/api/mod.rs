@@ -17,7 +17,7 @@ pub use assets::{
 pub use problem::Problem;
 pub use ratelimit::{rate_info, Bucket, Quotas, RateInfo};
 pub use video::{
-    clip_seconds, valid_clip_timecode, valid_placement, BytesRange, Clip, Ingest, Metadata,
-    NewVideo, Progress, ReceivedParts, Video, VideoStatus, Watermark, LANGUAGES,
+    clip_seconds, valid_clip_timecode, valid_placement, BytesRange, Clip, Encoding, Ingest,
+    Metadata, NewVideo, Progress, ReceivedParts, Video, VideoStatus, Watermark, LANGUAGES,
     SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,
 };

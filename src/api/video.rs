@@ -305,6 +305,54 @@ pub struct VideoStatus {
     /// Upload state.
     #[serde(default)]
     pub ingest: Option<Ingest>,
+    /// Encoding state.
+    #[serde(default)]
+    pub encoding: Option<Encoding>,
+}
+
+/// `encoding` of a status: whether the video plays yet, and each quality's state.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Encoding {
+    /// At least one quality can be played.
+    #[serde(default)]
+    pub playable: bool,
+    /// Each quality produced.
+    #[serde(default)]
+    pub qualities: Vec<Quality>,
+}
+
+/// One quality in `encoding.qualities`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Quality {
+    /// `hls` or `mp4`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// `240p` … `2160p`.
+    #[serde(default)]
+    pub quality: Option<String>,
+    /// `waiting`, `encoding`, `encoded` or `failed`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+impl Encoding {
+    /// The qualities whose encoding failed, as `type quality` (e.g. `hls 720p`).
+    pub fn failed(&self) -> Vec<String> {
+        self.qualities
+            .iter()
+            .filter(|q| q.status.as_deref() == Some("failed"))
+            .map(|q| {
+                let kind = q.kind.as_deref().unwrap_or("?");
+                format!("{kind} {}", q.quality.as_deref().unwrap_or("?"))
+            })
+            .collect()
+    }
+
+    /// Every quality is encoded (and there is at least one).
+    pub fn all_encoded(&self) -> bool {
+        !self.qualities.is_empty()
+            && self.qualities.iter().all(|q| q.status.as_deref() == Some("encoded"))
+    }
 }
 
 impl VideoStatus {

@@ -79,6 +79,11 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, ConfigError> {
             storm: args.storm,
             seed: args.seed,
             existing_tracks: args.existing_tracks,
+            encoding: crate::server::encoding::EncodingSim {
+                time: args.encoding_time,
+                per_gb: args.encoding_per_gb,
+                fail_rate: args.encoding_fail_rate,
+            },
         },
         discard: args.discard,
         public_url: args.public_url.clone(),

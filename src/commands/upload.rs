@@ -530,6 +530,10 @@ pub async fn execute(
         keep_old: config.keep_old,
         checksum: config.checksum,
         start_until: config.max_duration.map(|d| checked_at + d),
+        wait: config.encoding.wait,
+        wait_timeout: config.encoding.wait_timeout,
+        wait_poll: config.encoding.wait_poll,
+        max_processing: config.encoding.max_processing,
     };
     engine::run(client.clone(), limiter, engine_config, taken, events, results_in, stop.clone())
         .await;

@@ -16,6 +16,7 @@
 
 mod assets;
 pub mod cost;
+mod encoding;
 mod fingerprint;
 mod keys;
 mod send;
@@ -39,6 +40,8 @@ use crate::limit::Limiter;
 use crate::manifest::Row;
 use crate::secret::Token;
 pub use assets::ASSETS_METADATA;
+use encoding::Waited;
+pub use encoding::{held_for_encoding, WaitFor};
 pub use video::REPLACED_KEY_METADATA;
 
 /// Metadata key under which each video carries its row's idempotency key.
@@ -76,6 +79,14 @@ pub struct EngineConfig {
     /// `--max-duration`: no row is taken from this instant on; the rows taken before it (their
     /// videos found or made, their parts under way) go on to their end.
     pub start_until: Option<Instant>,
+    /// `--wait`: poll each row's video until it plays (or is encoded) before the row ends.
+    pub wait: Option<WaitFor>,
+    /// `--wait-timeout`: how long a row's encoding is waited for.
+    pub wait_timeout: Duration,
+    /// First pause between two polls of a video's status (doubling up to 30 s).
+    pub wait_poll: Duration,
+    /// `--max-processing`: most of this run's videos encoding at once before a new source starts.
+    pub max_processing: Option<usize>,
 }
 
 /// A row to upload: its position in the manifest and its content.
@@ -141,6 +152,11 @@ pub struct RowResult {
     /// The assets this run sent (`thumbnail`, `captions.LANG`, `chapters.LANG`,
     /// `captions.default`), in the order sent.
     pub assets: Vec<String>,
+    /// With `--wait`: `playable`, `encoded`, `failed` or `timeout`.
+    pub encoding: Option<&'static str>,
+    /// With `--wait`: seconds from the source's completion (or the wait's start, for a row
+    /// complete before this run) to the encoding's outcome.
+    pub encoding_seconds: Option<f64>,
 }
 
 /// Progress, sent by video tasks to the reporter.
@@ -195,6 +211,9 @@ struct Ctx {
     limiter: Arc<Limiter>,
     events: mpsc::Sender<Event>,
     stop: CancellationToken,
+    /// `--max-processing`: a permit per video of this run between its source's start and the
+    /// end of its encoding.
+    processing: Option<Arc<Semaphore>>,
 }
 
 /// Runs the jobs `jobs` yields, in their order, at most `concurrency` at once: the next job is
@@ -214,7 +233,8 @@ pub async fn run(
     let lanes = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let ahead = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let keys = keys::Keys::new(client.clone(), jobs.len() as u64);
-    let ctx = Arc::new(Ctx { client, keys, config, limiter, events, stop });
+    let processing = config.max_processing.map(|n| Arc::new(Semaphore::new(n.max(1))));
+    let ctx = Arc::new(Ctx { client, keys, config, limiter, events, stop, processing });
     let mut tasks = JoinSet::new();
     // The row of each task, so a task that panics still gets a result.
     let mut rows: HashMap<tokio::task::Id, usize> = HashMap::new();
@@ -308,6 +328,8 @@ impl RowResult {
             ended_at: None,
             fingerprint: None,
             assets: Vec::new(),
+            encoding: None,
+            encoding_seconds: None,
         }
     }
 
@@ -356,7 +378,9 @@ async fn upload_row(
     let mut result = RowResult::new(job.index, RowStatus::Failed);
     result.started_at = Some(std::time::SystemTime::now());
     let mut waited = Duration::ZERO;
-    let mut outcome = session(ctx, job, Some(ahead), &lanes, &mut result, &mut waited).await;
+    let mut hold = None;
+    let mut outcome =
+        session(ctx, job, Some(ahead), &lanes, &mut result, &mut waited, &mut hold).await;
     if let Err(SessionEnd::Gone { video_id }) = &outcome {
         // The video went away under the upload (api.video deletes unfinished uploads 7 days
         // after they start): once, the row starts over in a new video.
@@ -366,8 +390,9 @@ async fn upload_row(
         // What went to the lost video was sent all the same: `sent` keeps counting it.
         result.video_id = None;
         (result.bytes, result.parts) = (0, 0);
-        outcome = session(ctx, job, None, &lanes, &mut result, &mut waited).await;
+        outcome = session(ctx, job, None, &lanes, &mut result, &mut waited, &mut hold).await;
     }
+    let source_at = Instant::now();
     // The source is complete: the row's other assets follow, on the same video.
     let source_done = matches!(outcome, Ok(()) | Err(SessionEnd::AlreadyDone));
     if let (true, Some(video_id)) = (source_done, result.video_id.clone()) {
@@ -383,6 +408,27 @@ async fn upload_row(
         outcome = Err(SessionEnd::failed("the row's video is not known: its assets were not sent"));
     }
     result.seconds = started.elapsed().saturating_sub(waited).as_secs_f64();
+    let plays = matches!(outcome, Ok(()) | Err(SessionEnd::AlreadyDone));
+    if let (true, Some(video_id)) = (plays, result.video_id.clone()) {
+        if ctx.config.wait.is_some() || hold.is_some() {
+            let what = ctx.config.wait.unwrap_or(WaitFor::Playable);
+            let waited = encoding::wait(ctx, &video_id, what).await;
+            drop(hold.take());
+            if ctx.config.wait.is_some() {
+                result.encoding = waited.column();
+                if result.encoding.is_some() {
+                    result.encoding_seconds = Some(source_at.elapsed().as_secs_f64());
+                }
+                match waited {
+                    Waited::Done(_) | Waited::Stopped => {}
+                    Waited::Failed(m) | Waited::Timeout(m) | Waited::Unknown(m) => {
+                        outcome = Err(SessionEnd::failed(m))
+                    }
+                }
+            }
+        }
+    }
+    drop(hold);
     result.ended_at = Some(std::time::SystemTime::now());
     match outcome {
         Ok(()) => result.status = RowStatus::Uploaded,
@@ -534,6 +580,7 @@ async fn session(
     lanes: &Arc<Semaphore>,
     result: &mut RowResult,
     waited: &mut Duration,
+    hold: &mut Option<encoding::Encoding>,
 ) -> Result<(), SessionEnd> {
     let prepared = prepare(ctx, job, result).await?;
     if prepared.plan.iter().all(|p| p.held) {
@@ -548,6 +595,13 @@ async fn session(
         return Err(SessionEnd::AlreadyDone);
     }
     let wait = Instant::now();
+    if let (Some(processing), None) = (&ctx.processing, &hold) {
+        // `--max-processing`: the source starts once fewer of this run's videos are encoding.
+        *hold = Some(tokio::select! {
+            e = encoding::Encoding::start(processing) => e,
+            () = ctx.stop.cancelled() => return Err(SessionEnd::Stopped),
+        });
+    }
     let _lane = tokio::select! {
         p = lanes.clone().acquire_owned() => p.expect("the semaphore is never closed"),
         () = ctx.stop.cancelled() => return Err(SessionEnd::Stopped),

@@ -323,7 +323,7 @@ mod tests {
             received_bytes: vec![crate::api::BytesRange { from: 0, to: 9, total: 20 }],
             received_parts: None,
         });
-        Candidate { video, status: VideoStatus { ingest } }
+        Candidate { video, status: VideoStatus { ingest, ..Default::default() } }
     }
 
     #[test]

@@ -281,6 +281,12 @@ impl Screen {
         if let Some((bucket, left)) = self.watched.limiter.waiting() {
             return Some(format!("waiting for the {} quota: {}", bucket.name(), short(left)));
         }
+        if let Some((rows, videos)) = crate::engine::held_for_encoding() {
+            if videos > 0 {
+                let s = if rows == 1 { "" } else { "s" };
+                return Some(format!("waiting: {videos} videos encoding ({rows} row{s} held)"));
+            }
+        }
         let retry = self.watched.client.stats().last_retry()?;
         let recent = retry.at.elapsed() < retry.wait + Duration::from_secs(2);
         let text = format!(

@@ -20,7 +20,7 @@ use crate::manifest::Row;
 use crate::spill::{Record, Sorter};
 
 /// The report's CSV columns, in order.
-const CSV_COLUMNS: [&str; 22] = [
+const CSV_COLUMNS: [&str; 24] = [
     "id",
     "line",
     "path",
@@ -43,6 +43,8 @@ const CSV_COLUMNS: [&str; 22] = [
     "runId",
     "fingerprint",
     "assets",
+    "encoding",
+    "encodingSeconds",
 ];
 
 /// Finished rows held in memory before a sorted run of them goes to disk.
@@ -111,6 +113,12 @@ pub struct ReportRow {
     /// The assets this run sent (`thumbnail captions.en chapters.en …`, space-separated).
     #[serde(default)]
     pub assets: Option<String>,
+    /// With `--wait`: `playable`, `encoded`, `failed` or `timeout`.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// With `--wait`: seconds from the source's completion to the encoding's outcome.
+    #[serde(default)]
+    pub encoding_seconds: Option<f64>,
 }
 
 /// `2026-11-30T00:29:00.123Z`.
@@ -212,6 +220,10 @@ struct Outcome {
     fingerprint: Option<String>,
     #[serde(default)]
     assets: Vec<String>,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    encoding_seconds: Option<f64>,
     status: RowStatus,
     video_id: Option<String>,
     bytes: u64,
@@ -299,6 +311,8 @@ impl Results {
         self.auth_failure |= r.auth_failure;
         let (started_at, ended_at) = (r.started_at.map(rfc3339), r.ended_at.map(rfc3339));
         let fingerprint = r.fingerprint.clone();
+        let encoding = r.encoding.map(str::to_owned);
+        let encoding_seconds = r.encoding_seconds;
         let RowResult {
             index,
             status,
@@ -318,6 +332,8 @@ impl Results {
             ended_at,
             fingerprint,
             assets,
+            encoding,
+            encoding_seconds,
             status,
             video_id,
             bytes,
@@ -526,6 +542,8 @@ impl ReportWriter {
                 r.run_id.as_deref().unwrap_or_default(),
                 r.fingerprint.as_deref().unwrap_or_default(),
                 r.assets.as_deref().unwrap_or_default(),
+                r.encoding.as_deref().unwrap_or_default(),
+                &r.encoding_seconds.map(|s| s.to_string()).unwrap_or_default(),
             ]),
             Some(FileOut::Json(json)) => json.row(r).map_err(csv::Error::from),
             None => Ok(()),
@@ -749,6 +767,8 @@ fn report_row(
         run_id: summary.run_id.clone(),
         fingerprint: None,
         assets: None,
+        encoding: None,
+        encoding_seconds: None,
     };
     if let Some(o) = outcome {
         r.video_id = o.video_id;
@@ -764,6 +784,8 @@ fn report_row(
         r.ended_at = o.ended_at;
         r.fingerprint = o.fingerprint;
         r.assets = (!o.assets.is_empty()).then(|| o.assets.join(" "));
+        r.encoding = o.encoding;
+        r.encoding_seconds = o.encoding_seconds.map(|s| (s * 1000.0).round() / 1000.0);
     }
     r
 }
@@ -964,6 +986,7 @@ fn read_report(
         column("runId"),
     );
     let (fingerprint, assets) = (column("fingerprint"), column("assets"));
+    let (encoding, encoding_seconds) = (column("encoding"), column("encodingSeconds"));
     let mut longest: f64 = 0.0;
     let mut r = csv::StringRecord::new();
     while reader.read_record(&mut r).map_err(|e| bad(e.to_string()))? {
@@ -1007,6 +1030,8 @@ fn read_report(
             run_id: opt(run_id),
             fingerprint: opt(fingerprint),
             assets: opt(assets),
+            encoding: opt(encoding),
+            encoding_seconds: opt(encoding_seconds).and_then(|s| s.parse().ok()),
         };
         longest = longest.max(row.seconds);
         each(row).map_err(MergeError::Spill)?;
@@ -1225,6 +1250,8 @@ mod tests {
             run_id: Some("2026-11-30T00:29:59.000Z".into()),
             fingerprint: None,
             assets: line.is_multiple_of(2).then(|| "thumbnail captions.en".into()),
+            encoding: line.is_multiple_of(3).then(|| "playable".into()),
+            encoding_seconds: line.is_multiple_of(3).then_some(1.5),
         }
     }
 

@@ -240,6 +240,8 @@ pub struct FaultConfig {
     pub seed: Option<u64>,
     /// What a caption or chapters upload does for a language that already has one.
     pub existing_tracks: ExistingTracks,
+    /// How long encoding takes once a source is complete, and how often it fails.
+    pub encoding: super::encoding::EncodingSim,
 }
 
 /// api.video deletes videos that never got their whole source 7 days after their creation
@@ -262,6 +264,7 @@ impl Default for FaultConfig {
             storm: None,
             seed: None,
             existing_tracks: ExistingTracks::Replace,
+            encoding: Default::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod conns;
 mod dirsync;
+pub mod encoding;
 pub mod faults;
 pub mod net;
 pub mod problem;

@@ -453,7 +453,17 @@ impl Store {
         }
         state.upload.apply(key, len);
         self.received_bytes.fetch_add(len, Ordering::Relaxed);
-        Ok(state.upload.is_complete())
+        let complete = state.upload.is_complete();
+        if complete {
+            // Encoding starts now (see [`super::encoding`]); kept so a restart resumes it.
+            let mut record = state.record.clone();
+            record.source_completed_at = Some(Utc::now());
+            match self.save_record(slot, &record) {
+                Ok(()) => state.record = record,
+                Err(e) => tracing::warn!(%e, "cannot store when the source completed"),
+            }
+        }
+        Ok(complete)
     }
 
     /// The files of a complete source, in order, with their lengths; `None` while incomplete or

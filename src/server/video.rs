@@ -68,6 +68,9 @@ pub struct VideoRecord {
     /// Languages with a chapters track.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub chapters: BTreeSet<String>,
+    /// When the source became complete: the start of its (simulated) encoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_completed_at: Option<DateTime<Utc>>,
 }
 
 /// Collects every problem of a payload, as api.video lists them in `problems`.
@@ -330,6 +333,7 @@ impl VideoRecord {
             thumbnail: None,
             captions: BTreeMap::new(),
             chapters: BTreeSet::new(),
+            source_completed_at: None,
         })
     }
 

@@ -99,18 +99,18 @@ pub async fn status(
     let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
     let state = slot.lock();
     let complete = state.upload.is_complete();
-    let body = json!({
-        "ingest": state.upload.ingest_json(),
-        "encoding": {
-            // No transcoding here: the source itself is what `assets.mp4` plays once complete.
-            "playable": complete,
-            "qualities": [],
-            "metadata": {
-                "width": null, "height": null, "bitrate": null, "duration": null, "framerate": null,
-                "samplerate": null, "videoCodec": null, "audioCodec": null, "aspectRatio": null
-            }
-        }
-    });
+    // A record from before `sourceCompletedAt` was kept: its last change is the best guess.
+    let completed =
+        complete.then(|| state.record.source_completed_at.unwrap_or(state.record.updated_at));
+    let faults = app.faults.config();
+    let encoding = faults.encoding.status(
+        faults.seed.unwrap_or(0),
+        &state.record.video_id,
+        completed,
+        state.upload.filesize().unwrap_or(0),
+        Utc::now(),
+    );
+    let body = json!({"ingest": state.upload.ingest_json(), "encoding": encoding});
     drop(state);
     Ok(json_response(StatusCode::OK, &body))
 }
