@@ -86,6 +86,11 @@ impl Library {
 
     /// Assets the journal records as acknowledged.
     fn journaled_assets(&self) -> u64 {
+        self.journaled("assets")
+    }
+
+    /// Entries of a table of the journal (0 while there is none).
+    fn journaled(&self, table: &str) -> u64 {
         let path = self.path("manifest.journal.sqlite");
         let Ok(conn) = rusqlite::Connection::open_with_flags(
             &path,
@@ -93,7 +98,7 @@ impl Library {
         ) else {
             return 0;
         };
-        conn.query_row("SELECT count(*) FROM assets", [], |r| r.get::<_, i64>(0))
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
             .map_or(0, |n| n as u64)
     }
 }
@@ -388,10 +393,11 @@ async fn servers_that_refuse_a_second_track_or_lose_answers_end_the_same() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_asset_that_fails_fails_its_row_and_leaves_the_video_for_the_next_run() {
     let data = tempfile::tempdir().unwrap();
-    let serve = serve_on(&free_addr(), &data.path().join("d"), &["--latency", "100ms"]).await;
+    let serve = serve_on(&free_addr(), &data.path().join("d"), &["--latency", "200ms"]).await;
     let url = serve.url.clone();
     let library = Library::new(2, &watermark(&url).await);
-    // Row 1's French captions go bad once the manifest was checked: after row 0's first asset.
+    // Row 1's French captions go bad once the manifest was checked: as row 0 starts (its
+    // parts, then row 1's, go before row 1's assets are read: 800 ms at least).
     std::fs::copy(library.path("fr.srt"), library.path("fr1.srt")).unwrap();
     let manifest = std::fs::read_to_string(library.path("manifest.csv")).unwrap();
     let mut lines: Vec<String> = manifest.lines().map(str::to_owned).collect();
@@ -399,9 +405,9 @@ async fn an_asset_that_fails_fails_its_row_and_leaves_the_video_for_the_next_run
     std::fs::write(library.path("manifest.csv"), lines.join("\n") + "\n").unwrap();
     let mut running = Running::start(library.upload(&url, &["-c", "1"]));
     let deadline = Instant::now() + LIMIT;
-    while library.journaled_assets() < 1 {
-        assert!(running.running(), "the run ended before row 1 began");
-        assert!(Instant::now() < deadline, "no asset was ever acknowledged");
+    while library.journaled("rows") < 1 {
+        assert!(running.running(), "the run ended before row 0 began");
+        assert!(Instant::now() < deadline, "row 0 never began");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     std::fs::write(library.path("fr1.srt"), "1\n00:00:02,000 --> 00:00:01,000\nBackwards\n")
