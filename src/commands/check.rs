@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use futures::stream::{self, StreamExt};
@@ -25,7 +24,7 @@ use super::clean::reach;
 use super::{invalid, Exit};
 use crate::api::{NewVideo, Progress, Video};
 use crate::cli::CheckArgs;
-use crate::client::{error_chain, ApiError, Client, ClientConfig};
+use crate::client::{error_chain, Client, ClientConfig};
 use crate::config;
 use crate::engine::{new_video, ASSETS_METADATA, KEY_METADATA, REPLACED_KEY_METADATA};
 use crate::leftovers::keyed_videos;
@@ -83,7 +82,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
     let mut index = match keyed_videos(&client, None).await {
         Ok(index) => index,
-        Err(e) => return Ok(failed(&e, &client)),
+        Err(e) => return Ok(super::clean::account_failed("cannot list the videos", &e, &client)),
     };
     let mut compared = Compared {
         manifest: args.manifest.display().to_string(),
@@ -313,24 +312,6 @@ pub(crate) fn differences(want: &NewVideo, video: &Video) -> Vec<Difference> {
         }
     }
     out
-}
-
-/// Says why the account could not be read, and answers its exit code: 3 for a refused key, 4
-/// when the API never answered, else 1.
-fn failed(e: &ApiError, client: &Client) -> ExitCode {
-    let hint = "check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this \
-                environment";
-    say_error(
-        &format!("cannot list the videos at `{}`: {}", client.base_url(), error_chain(e)),
-        e.is_auth().then_some(hint),
-    );
-    if e.is_auth() {
-        Exit::Auth.into()
-    } else if client.stats().answers.load(Ordering::Relaxed) == 0 {
-        Exit::Unreachable.into()
-    } else {
-        Exit::SomeFailed.into()
-    }
 }
 
 #[cfg(test)]

@@ -227,6 +227,12 @@ fn failed(what: &str, e: &ApiError, client: &Client, stop: &CancellationToken) -
         say("stopped; nothing was deleted");
         return Exit::Interrupted.into();
     }
+    account_failed(what, e, client)
+}
+
+/// Says why the account could not be read (`what` failed), and answers its exit code: 3 for a
+/// refused key, 4 when the API never answered, else 1. `clean` and `check` alike.
+pub(super) fn account_failed(what: &str, e: &ApiError, client: &Client) -> ExitCode {
     let hint = "check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this \
                 environment";
     say_error(

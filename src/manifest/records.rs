@@ -796,16 +796,7 @@ impl Schema {
                 Column::ClipStart | Column::ClipEnd if cell.is_empty() => {}
                 Column::ClipStart | Column::ClipEnd => {
                     if clip_seconds(cell).is_none() {
-                        problems.push(Problem::new(
-                            line,
-                            Some(name),
-                            ProblemKind::BadTimecode,
-                            format!(
-                                "bad timecode {} (expected `HH:MM:SS`, `HH:MM:SS.mmm`, \
-                                 `HH:MM:SS:FF` or whole seconds)",
-                                quoted(cell)
-                            ),
-                        ));
+                        bad_timecode(cell, line, name, problems);
                     }
                     let clip = row.clip.get_or_insert_with(Clip::default);
                     let slot = if matches!(column, Column::ClipStart) {
@@ -870,16 +861,7 @@ impl Schema {
                 Column::ThumbnailTime if cell.is_empty() => {}
                 Column::ThumbnailTime => {
                     if !valid_thumbnail_timecode(cell) {
-                        problems.push(Problem::new(
-                            line,
-                            Some(name),
-                            ProblemKind::BadTimecode,
-                            format!(
-                                "bad timecode {} (expected `HH:MM:SS`, `HH:MM:SS.mmm`, \
-                                 `HH:MM:SS:FF` or whole seconds)",
-                                quoted(cell)
-                            ),
-                        ));
+                        bad_timecode(cell, line, name, problems);
                     }
                     thumbnail_time = Some(cell.to_owned());
                 }
@@ -1010,6 +992,15 @@ impl Schema {
             }
         }
     }
+}
+
+/// A clip or thumbnail timecode api.video would refuse.
+fn bad_timecode(cell: &str, line: u64, column: &str, problems: &mut Vec<Problem>) {
+    let message = format!(
+        "bad timecode {} (expected `HH:MM:SS`, `HH:MM:SS.mmm`, `HH:MM:SS:FF` or whole seconds)",
+        quoted(cell)
+    );
+    problems.push(Problem::new(line, Some(column), ProblemKind::BadTimecode, message));
 }
 
 fn non_empty(cell: &str) -> Option<String> {
