@@ -250,6 +250,12 @@ CREATE TABLE IF NOT EXISTS assets (
     name     TEXT NOT NULL,
     digest   TEXT NOT NULL,
     PRIMARY KEY (key, name)
+);
+CREATE TABLE IF NOT EXISTS actions (
+    key      TEXT PRIMARY KEY,
+    action   TEXT NOT NULL,
+    videos   TEXT NOT NULL,
+    digest   TEXT
 );";
 
 const ENTRY_COLUMNS: &str = "key, path, size, mtime_ns, video_id, chunk_size, parts_done, \
@@ -618,7 +624,8 @@ impl Journal {
             .map_err(|e| self.sql(e))
     }
 
-    /// Starts (or restarts) a row: its file, its video, nothing acknowledged yet.
+    /// Starts (or restarts) a row: its file, its video, nothing acknowledged yet. A deletion
+    /// recorded for its key no longer holds: the key has a video again.
     pub fn start(
         &self,
         key: &str,
@@ -626,27 +633,85 @@ impl Journal {
         video_id: &str,
         chunk_size: u64,
     ) -> Result<(), JournalError> {
-        self.conn()
-            .execute(
-                "INSERT INTO rows (key, path, size, mtime_ns, sha256, video_id, chunk_size, \
+        let conn = self.conn();
+        conn.execute("DELETE FROM actions WHERE key = ?1 AND action = 'deleted'", params![key])
+            .map_err(|e| self.sql(e))?;
+        conn.execute(
+            "INSERT INTO rows (key, path, size, mtime_ns, sha256, video_id, chunk_size, \
                   parts_done, bytes_done, state, error, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6, 0, 0, 'uploading', NULL, unixepoch())
                  ON CONFLICT(key) DO UPDATE SET path = ?2, size = ?3, mtime_ns = ?4, sha256 = ?7, \
                   video_id = ?5, chunk_size = ?6,
                    parts_done = 0, bytes_done = 0, state = 'uploading', error = NULL, \
                     updated_at = unixepoch()",
-                params![
-                    key,
-                    file.path,
-                    file.size as i64,
-                    file.mtime_ns,
-                    video_id,
-                    chunk_size as i64,
-                    file.sha256
-                ],
+            params![
+                key,
+                file.path,
+                file.size as i64,
+                file.mtime_ns,
+                video_id,
+                chunk_size as i64,
+                file.sha256
+            ],
+        )
+        .map(drop)
+        .map_err(|e| self.sql(e))
+    }
+
+    /// The video of row `key` whose fields were last set (by a create or an update), and the
+    /// digest of those fields, if the journal has them.
+    pub fn fields_set_on(&self, key: &str) -> Result<Option<(String, String)>, JournalError> {
+        self.conn()
+            .query_row(
+                "SELECT videos, digest FROM actions WHERE key = ?1 AND action = 'fields'",
+                params![key],
+                |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?)),
+            )
+            .optional()
+            .map(|found| found.and_then(|(video, digest)| Some((video, digest?))))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records that video `video_id` of row `key` holds the fields whose digest is `digest`.
+    pub fn fields_set(&self, key: &str, video_id: &str, digest: &str) -> Result<(), JournalError> {
+        self.conn()
+            .execute(
+                "INSERT INTO actions (key, action, videos, digest) VALUES (?1, 'fields', ?2, ?3)
+                 ON CONFLICT(key) DO UPDATE SET action = 'fields', videos = ?2, digest = ?3",
+                params![key, video_id, digest],
             )
             .map(drop)
             .map_err(|e| self.sql(e))
+    }
+
+    /// The videos deleted for row `key`, when the journal records its deletion.
+    pub fn deleted(&self, key: &str) -> Result<Option<Vec<String>>, JournalError> {
+        self.conn()
+            .query_row(
+                "SELECT videos FROM actions WHERE key = ?1 AND action = 'deleted'",
+                params![key],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|ids| ids.map(|ids| ids.split_whitespace().map(str::to_owned).collect()))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records that row `key`'s videos `video_ids` are deleted (none: there were none), and
+    /// forgets its upload and assets, so a later row with the key uploads anew.
+    pub fn record_deleted(&self, key: &str, video_ids: &[String]) -> Result<(), JournalError> {
+        let mut conn = self.conn();
+        let sql = |e| self.sql(e);
+        let tx = conn.transaction().map_err(sql)?;
+        tx.execute("DELETE FROM rows WHERE key = ?1", params![key]).map_err(sql)?;
+        tx.execute("DELETE FROM assets WHERE key = ?1", params![key]).map_err(sql)?;
+        tx.execute(
+            "INSERT INTO actions (key, action, videos, digest) VALUES (?1, 'deleted', ?2, NULL)
+             ON CONFLICT(key) DO UPDATE SET action = 'deleted', videos = ?2, digest = NULL",
+            params![key, video_ids.join(" ")],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
     }
 
     /// Records the parts and bytes the server has acknowledged so far.

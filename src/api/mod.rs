@@ -8,6 +8,7 @@
 mod assets;
 mod problem;
 mod ratelimit;
+mod update;
 mod video;
 
 pub use assets::{
@@ -16,6 +17,7 @@ pub use assets::{
 };
 pub use problem::Problem;
 pub use ratelimit::{rate_info, Bucket, Quotas, RateInfo};
+pub use update::{differences, update_for, Difference, VideoUpdate};
 pub use video::{
     clip_seconds, valid_clip_timecode, valid_placement, BytesRange, Clip, Encoding, Ingest,
     Metadata, NewVideo, Progress, ReceivedParts, Video, VideoStatus, Watermark, LANGUAGES,

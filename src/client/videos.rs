@@ -7,7 +7,7 @@ use reqwest::{Method, RequestBuilder};
 use serde::Deserialize;
 
 use super::{ApiError, Call, Client, Watch};
-use crate::api::{Bucket, Metadata, NewVideo, Video, VideoStatus};
+use crate::api::{Bucket, Metadata, NewVideo, Video, VideoStatus, VideoUpdate};
 
 /// Pages of a metadata lookup read at most: 50 pages of 100 videos. A key is a fixed-length
 /// digest, so more than a handful of videos under one key means something else is wrong.
@@ -149,9 +149,19 @@ impl Client {
         video_id: &str,
         metadata: &[Metadata],
     ) -> Result<(), ApiError> {
+        let update = VideoUpdate { metadata: Some(metadata.to_vec()), ..VideoUpdate::default() };
+        self.update_video(video_id, &update).await.map(drop)
+    }
+
+    /// `PATCH /videos/{id}` with the members of `update`: the video as it now stands. Sent
+    /// again after a failure: setting the same values twice leaves the same video.
+    pub async fn update_video(
+        &self,
+        video_id: &str,
+        update: &VideoUpdate,
+    ) -> Result<Video, ApiError> {
         let path = format!("/videos/{}", encode(video_id));
-        let body = serde_json::json!({ "metadata": metadata });
-        let build = |r: RequestBuilder, _: &Arc<Watch>| r.json(&body);
+        let build = |r: RequestBuilder, _: &Arc<Watch>| r.json(update);
         let call = Call {
             method: Method::PATCH,
             route: path.clone(),
@@ -162,7 +172,8 @@ impl Client {
             body_len: 0,
             build: &build,
         };
-        self.execute(&call).await.map(drop)
+        let answer = self.execute(&call).await?;
+        self.json(&call, &answer)
     }
 
     /// `DELETE /videos/{id}`; a video already gone counts as deleted.

@@ -22,14 +22,14 @@ use tokio::sync::mpsc;
 
 use super::clean::reach;
 use super::{invalid, Exit};
-use crate::api::{NewVideo, Progress, Video};
+use crate::api::{differences, NewVideo, Progress, Video};
 use crate::cli::CheckArgs;
 use crate::client::{error_chain, Client, ClientConfig};
 use crate::config;
-use crate::engine::{new_video, ASSETS_METADATA, KEY_METADATA, REPLACED_KEY_METADATA};
+use crate::engine::{new_video, KEY_METADATA, OWN_METADATA, REPLACED_KEY_METADATA};
 use crate::leftovers::keyed_videos;
 use crate::manifest::{self, LoadOptions, ManifestError};
-use crate::output::check::{show, summarize, write_report, Compared, Difference, Finding, Kind};
+use crate::output::check::{show, summarize, write_report, Compared, Finding, Kind};
 use crate::output::{say_error, say_warning};
 use crate::retry::RetryConfig;
 
@@ -38,9 +38,6 @@ const ROWS_AHEAD: usize = 1024;
 
 /// Rows whose videos' statuses are read at once.
 const STATUSES_AT_ONCE: usize = 8;
-
-/// Metadata avbatch writes for itself: not the user's, never compared.
-const OWN_METADATA: [&str; 3] = [KEY_METADATA, ASSETS_METADATA, REPLACED_KEY_METADATA];
 
 /// What a row wants of its video: its keys and the creation payload an upload would send.
 struct Wanted {
@@ -192,7 +189,7 @@ async fn judge_row(client: &Client, want: Wanted, videos: Vec<Video>) -> Vec<Fin
     }
     let statuses = futures::future::join_all(videos.iter().map(|v| client.status(&v.video_id)));
     for (video, status) in videos.iter().zip(statuses.await) {
-        let fields = differences(&want.video, video);
+        let fields = differences(&want.video, video, &OWN_METADATA);
         if !fields.is_empty() {
             findings
                 .push(Finding { fields, ..finding(Kind::Differs, vec![video.video_id.clone()]) });
@@ -255,131 +252,4 @@ fn extras(index: Index) -> (Vec<Finding>, u64) {
         }
     }
     (findings, replaced)
-}
-
-/// The fields the row sets whose value on the server is another, as api.video stores them: the
-/// title always; the rest only when the row sets them (api.video answers `public`, `panoramic`
-/// and `mp4Support` with their defaults, true, false and true, when they were never set). Tags
-/// are compared as a set, the user's metadata as a set of pairs, avbatch's own left out.
-pub(crate) fn differences(want: &NewVideo, video: &Video) -> Vec<Difference> {
-    let mut out = Vec::new();
-    let mut differ = |field: &'static str, manifest: String, server: String| {
-        if manifest != server {
-            out.push(Difference { field, manifest, server });
-        }
-    };
-    differ("title", want.title.clone(), video.title.clone());
-    if let Some(d) = &want.description {
-        differ("description", d.clone(), video.description.clone().unwrap_or_default());
-    }
-    if !want.tags.is_empty() {
-        let set = |tags: &[String]| {
-            let mut tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-            tags.sort_unstable();
-            tags.dedup();
-            tags.join(";")
-        };
-        differ("tags", set(&want.tags), set(video.tags.as_deref().unwrap_or_default()));
-    }
-    let pairs = |pairs: &mut dyn Iterator<Item = (&str, &str)>| {
-        let mut pairs: Vec<String> = pairs
-            .filter(|(k, _)| !OWN_METADATA.contains(k))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        pairs.sort_unstable();
-        pairs.join(";")
-    };
-    let wanted = pairs(&mut want.metadata.iter().map(|m| (m.key.as_str(), m.value.as_str())));
-    if !wanted.is_empty() {
-        let held = pairs(&mut video.metadata.iter().map(|m| (m.key.as_str(), m.value.as_str())));
-        differ("metadata", wanted, held);
-    }
-    for (field, wanted, held, default) in [
-        ("public", want.public, video.public, true),
-        ("panoramic", want.panoramic, video.panoramic, false),
-        ("mp4Support", want.mp4_support, video.mp4_support, true),
-    ] {
-        if let Some(wanted) = wanted {
-            differ(field, wanted.to_string(), held.unwrap_or(default).to_string());
-        }
-    }
-    for (field, wanted, held) in [
-        ("playerId", &want.player_id, &video.player_id),
-        ("language", &want.language, &video.language),
-    ] {
-        if let Some(wanted) = wanted {
-            differ(field, wanted.clone(), held.clone().unwrap_or_default());
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::Metadata;
-
-    fn meta(pairs: &[(&str, &str)]) -> Vec<Metadata> {
-        pairs.iter().map(|(k, v)| Metadata { key: (*k).into(), value: (*v).into() }).collect()
-    }
-
-    #[test]
-    fn only_the_fields_a_row_sets_are_compared() {
-        let want = NewVideo {
-            tags: vec!["b".into(), "a".into()],
-            metadata: meta(&[("genre", "x"), ("avbatch_key", "k")]),
-            ..NewVideo::titled("T")
-        };
-        let video = Video {
-            title: "T".into(),
-            description: Some("server's own".into()),
-            tags: Some(vec!["a".into(), "b".into(), "a".into()]),
-            metadata: meta(&[("avbatch_assets", "d"), ("genre", "x"), ("avbatch_key", "k")]),
-            public: Some(false),
-            ..Video::default()
-        };
-        assert_eq!(differences(&want, &video), []);
-        let want = NewVideo {
-            description: Some("mine".into()),
-            public: Some(true),
-            panoramic: Some(false),
-            mp4_support: Some(true),
-            language: Some("fr".into()),
-            tags: vec!["a".into()],
-            ..want
-        };
-        let fields: Vec<&str> =
-            differences(&want, &video).iter().map(|d| d.field).collect::<Vec<_>>();
-        assert_eq!(fields, ["description", "tags", "public", "language"]);
-    }
-
-    #[test]
-    fn unset_booleans_are_the_api_defaults() {
-        let video = Video { title: "T".into(), ..Video::default() };
-        let want = NewVideo {
-            public: Some(true),
-            panoramic: Some(false),
-            mp4_support: Some(true),
-            ..NewVideo::titled("T")
-        };
-        assert_eq!(differences(&want, &video), []);
-        let want = NewVideo { panoramic: Some(true), ..want };
-        assert_eq!(
-            differences(&want, &video),
-            [Difference { field: "panoramic", manifest: "true".into(), server: "false".into() }]
-        );
-    }
-
-    #[test]
-    fn user_metadata_is_compared_as_a_set_of_pairs() {
-        let want = NewVideo { metadata: meta(&[("a", "1"), ("b", "2")]), ..NewVideo::titled("T") };
-        let video = Video {
-            title: "T".into(),
-            metadata: meta(&[("b", "2"), ("a", "1"), ("avbatch_key", "k")]),
-            ..Video::default()
-        };
-        assert_eq!(differences(&want, &video), []);
-        let video = Video { metadata: meta(&[("a", "1"), ("b", "3")]), ..video };
-        assert_eq!(differences(&want, &video)[0].server, "a=1;b=3");
-    }
 }

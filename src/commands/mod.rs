@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod check;
 pub mod clean;
+mod dry_run;
 pub mod man;
 pub mod manifest;
 pub mod notify;

@@ -1,6 +1,5 @@
 //! `avbatch upload`: manifest → plan → engine → report, and the exit code a scheduler can trust.
 
-use std::collections::HashSet;
 use std::io;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -18,12 +17,10 @@ use crate::chunk::plan_parts;
 use crate::cli::UploadArgs;
 use crate::client::{Client, ClientConfig};
 use crate::config::{Destination, UploadConfig};
-use crate::engine::cost::{self, Cost};
 use crate::engine::{self, EngineConfig, Job};
-use crate::journal::{FileIdentity, Journal, State};
+use crate::journal::Journal;
 use crate::limit::Limiter;
 use crate::manifest::{self, Checked, LoadOptions, ManifestError, Row};
-use crate::output::plan::{Action, Estimate, PlanHeader, PlanPrinter, PlanRow};
 use crate::output::progress::{self, Progress};
 use crate::output::report::{write_run, Results, RunTotals, Show, Summary};
 use crate::output::{say, say_error, say_warning};
@@ -75,6 +72,8 @@ struct Plan {
     beyond_limit: u64,
     /// The first row whose file cannot be cut into parts.
     unplannable: Option<String>,
+    /// Rows whose `action` is not `create`.
+    acting: u64,
     /// Rows setting fields a token alone cannot apply: the first few, and how many.
     refused: Vec<String>,
     refused_count: usize,
@@ -90,8 +89,14 @@ impl Plan {
             return;
         }
         self.rows += 1;
-        self.bytes += row.size;
+        if row.action != crate::manifest::RowAction::Create {
+            self.acting += 1;
+        }
+        if row.action.uploads() {
+            self.bytes += row.size;
+        }
         match plan_parts(row.size, config.chunk_size) {
+            _ if !row.action.uploads() => {}
             Ok(p) => self.parts += p.len() as u64,
             Err(e) => {
                 self.unplannable
@@ -112,9 +117,9 @@ impl Plan {
 
 /// What decides which rows a run covers and how they are cut.
 #[derive(Debug, Clone, Copy)]
-struct RunShape {
+pub(super) struct RunShape {
     shard: Option<Shard>,
-    chunk_size: u64,
+    pub(super) chunk_size: u64,
     /// A delegated upload without an API key: each video is made from its first chunk alone.
     token_only: bool,
     /// `--limit`: only the first this many rows of the shard.
@@ -128,7 +133,7 @@ impl RunShape {
 
     /// The rows of the run, in manifest order, read again from the checked manifest: the
     /// shard's, and of those the first `--limit`.
-    fn rows(
+    pub(super) fn rows(
         self,
         checked: &Checked,
     ) -> Result<impl Iterator<Item = Result<Row, ManifestError>> + Send + 'static, ManifestError>
@@ -236,91 +241,9 @@ pub async fn execute(
     );
 
     if config.dry_run {
-        let header = PlanHeader {
-            manifest: config.manifest.display().to_string(),
-            journal: config.journal.as_ref().map(|j| j.display().to_string()),
-            shard: config.shard.map(|s| s.to_string()),
-            limit: config.limit,
-            chunk_size: config.chunk_size,
-            manifest_rows,
-        };
-        let (rows_checked, json, force) = (checked.clone(), config.json, config.force);
-        let (quotas, quotas_of) = config.quotas;
-        // A timetable's rate changes with the hour: only a fixed --bandwidth says the link's.
-        let fixed = match &config.bandwidth {
-            Some(crate::limit::timetable::Bandwidth::Fixed(rate)) => Some(*rate),
-            _ => None,
-        };
-        let bytes_per_s = config.assume_bandwidth.or(fixed);
-        let journal_path = config.journal.clone().filter(|j| j.exists());
-        let printed = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            // What earlier runs did, read without the lock: a run may be going on.
-            let journal = match &journal_path {
-                Some(path) => Some(Journal::open_read_only(path)?),
-                None => None,
-            };
-            let mut printer = PlanPrinter::start(header, json);
-            let mut cost = Cost::default();
-            let (mut bytes, mut creating) = (0, false);
-            for row in shape.rows(&rows_checked)? {
-                let row = row?;
-                let parts = plan_parts(row.size, shape.chunk_size).map_or(0, |p| p.len() as u64);
-                let (action, entry) = match &journal {
-                    Some(j) => planned_action(j, &row)?,
-                    None => (Action::Upload, None),
-                };
-                let (source, to_send) = match (action, &entry) {
-                    (Action::Upload, _) => (cost::Source::New, parts),
-                    (Action::Changed, _) if force => (cost::Source::New, parts),
-                    (Action::Resume, Some(e)) => {
-                        (cost::Source::Started, parts.saturating_sub(e.parts_done))
-                    }
-                    (Action::Resume | Action::Retry, _) => (cost::Source::Started, parts),
-                    _ => (cost::Source::Done, 0),
-                };
-                let held = match (&journal, &entry) {
-                    (Some(j), Some(e)) if source != cost::Source::New => e
-                        .video_id
-                        .as_deref()
-                        .map(|v| j.assets(&e.key, v))
-                        .transpose()?
-                        .flatten()
-                        .map(|held| held.into_keys().collect())
-                        .unwrap_or_default(),
-                    _ => HashSet::new(),
-                };
-                cost += cost::of_row(&row, source, to_send, &held);
-                creating |= source == cost::Source::New;
-                if source != cost::Source::Done {
-                    bytes += row.size;
-                }
-                printer.row(&PlanRow {
-                    line: row.line,
-                    id: row.id.as_deref(),
-                    path: &row.path_text,
-                    bytes: row.size,
-                    parts,
-                    action,
-                });
-            }
-            if creating {
-                cost += cost::CREATING_RUN;
-            }
-            printer.finish(&Estimate { cost, quotas, quotas_of, bytes, bytes_per_s });
-            Ok(())
-        })
-        .await
-        .context("printing the plan panicked")?;
-        if let Err(e) = printed {
-            return Ok((invalid(&format!("{e:#}"), None), None));
-        }
-        let secs = check_time.as_secs_f64();
-        say(&format!(
-            "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {}",
-            manifest_rows as f64 / secs.max(1e-9),
-            check_threads()
-        ));
-        return Ok((Exit::Done.into(), None));
+        let code =
+            super::dry_run::print(config, &checked, shape, plan.acting > 0, check_time).await?;
+        return Ok((code, None));
     }
 
     // 2. The journal, locked for this run; a second run, or a folder that takes no writes, stops
@@ -611,12 +534,12 @@ pub async fn execute(
             ));
         }
         Exit::OutOfTime
-    } else if s.uploaded + s.skipped == s.rows {
+    } else if s.in_step() == s.rows {
         Exit::Done
-    } else if s.uploaded == 0 && auth_failure {
+    } else if s.uploaded + s.updated + s.deleted == 0 && auth_failure {
         // Nothing went through and the server refused the credentials (e.g. a bad upload token).
         Exit::Auth
-    } else if s.uploaded == 0 && unanswered(client.stats()) {
+    } else if s.uploaded + s.updated + s.deleted == 0 && unanswered(client.stats()) {
         // Not one answer came back: the network, the address or a proxy, not the rows.
         Exit::Unreachable
     } else {
@@ -664,6 +587,7 @@ fn columns_needing_a_key(row: &Row) -> Vec<&'static str> {
         ("thumbnail", row.thumbnail.is_some()),
         ("captions", !row.captions.is_empty()),
         ("chapters", !row.chapters.is_empty()),
+        ("action", row.action != crate::manifest::RowAction::Create),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
@@ -672,7 +596,7 @@ fn columns_needing_a_key(row: &Row) -> Vec<&'static str> {
 
 /// The threads the manifest check ran on, and why there are more than cores: `32 threads
 /// (waiting on files, 2 cores)`.
-fn check_threads() -> String {
+pub(super) fn check_threads() -> String {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = manifest::check_threads();
     if threads > cores {
@@ -680,44 +604,6 @@ fn check_threads() -> String {
     } else {
         format!("{threads} threads ({cores} cores)")
     }
-}
-
-/// What a run would do with `row`, as the journal records it.
-fn planned_action(
-    journal: &Journal,
-    row: &Row,
-) -> anyhow::Result<(Action, Option<crate::journal::Entry>)> {
-    let key = row.key();
-    let entry = match journal.get(&key)? {
-        Some(e) => e,
-        // Without an `id` the key moves with the file's time: the run finds the path's
-        // earlier upload and compares.
-        None if row.id.is_none() => match journal.latest_for_path(&row.path_text, &key)? {
-            Some(e) if e.state == State::Done => e,
-            _ => return Ok((Action::Upload, None)),
-        },
-        None => return Ok((Action::Upload, None)),
-    };
-    let now = file_identity(row);
-    let fingerprinted = entry.file.sha256.as_deref().is_some_and(crate::chunk::is_fingerprint);
-    let action = match entry.state {
-        State::Uploading => Action::Resume,
-        State::Failed => Action::Retry,
-        State::Done if entry.file.same_file(&now) => Action::Skip,
-        // Its time moved, not its size: the run reads it and compares the contents.
-        State::Done if entry.file.size == now.size && fingerprinted => Action::Compare,
-        State::Done => Action::Changed,
-    };
-    Ok((action, Some(entry)))
-}
-
-/// The identity of a row's file as the check found it (no checksum: a dry run reads no file).
-fn file_identity(row: &Row) -> FileIdentity {
-    let mtime_ns = row
-        .mtime
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    FileIdentity { path: row.path_text.clone(), size: row.size, mtime_ns, sha256: None }
 }
 
 /// First Ctrl-C or SIGTERM: stop starting work, let parts in flight finish. Second: abort.

@@ -59,7 +59,7 @@ enum What {
 }
 
 /// A short digest: 64 bits of XXH3-128, in hex (in metadata, several per video).
-fn digest(parts: &[&[u8]]) -> String {
+pub(super) fn digest(parts: &[&[u8]]) -> String {
     let mut all = Vec::new();
     for part in parts {
         all.extend_from_slice(&(part.len() as u64).to_le_bytes());

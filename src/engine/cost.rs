@@ -101,6 +101,19 @@ pub fn of_row(row: &Row, source: Source, parts: u64, held: &HashSet<String>) -> 
     cost
 }
 
+/// An `update` row, or an `upsert` whose video is complete: the video found (its key looked
+/// up unless the journal knows it, its status, the video read) and, when its fields differ
+/// from the row's, one PATCH. A journal that set these fields asks nothing.
+pub fn of_update(patch: bool) -> Cost {
+    Cost { uploads: 0, writes: u64::from(patch), reads_min: u64::from(patch), reads_max: 4 }
+}
+
+/// A `delete` row: its key looked up (by its key, then by avbatch 0.1's), each of its
+/// `videos` deleted.
+pub fn of_delete(videos: u64) -> Cost {
+    Cost { uploads: 0, writes: videos, reads_min: 0, reads_max: 2 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

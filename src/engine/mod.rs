@@ -14,6 +14,7 @@
 //! finish without trying a failed one again; the client's abort token (second Ctrl-C) cancels
 //! the requests in flight.
 
+mod actions;
 mod assets;
 pub mod cost;
 mod encoding;
@@ -37,7 +38,7 @@ pub use crate::client::error_chain;
 use crate::client::{ApiError, Client, UploadTarget};
 use crate::journal::{FileIdentity, Journal, JournalError, State};
 use crate::limit::Limiter;
-use crate::manifest::Row;
+use crate::manifest::{Row, RowAction};
 use crate::secret::Token;
 pub use assets::ASSETS_METADATA;
 use encoding::Waited;
@@ -46,6 +47,9 @@ pub use video::REPLACED_KEY_METADATA;
 
 /// Metadata key under which each video carries its row's idempotency key.
 pub const KEY_METADATA: &str = "avbatch_key";
+
+/// The metadata keys avbatch keeps on a video for itself: never the row's to compare or change.
+pub const OWN_METADATA: [&str; 3] = [KEY_METADATA, ASSETS_METADATA, REPLACED_KEY_METADATA];
 
 /// How the parts of a video are described to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,6 +116,10 @@ pub enum RowStatus {
     Interrupted,
     /// Not started (the run stopped first).
     Pending,
+    /// Its video's fields were changed (`upsert`, `update`); nothing uploaded.
+    Updated,
+    /// Its videos were deleted (`delete`).
+    Deleted,
 }
 
 /// The outcome of one row.
@@ -157,6 +165,10 @@ pub struct RowResult {
     /// With `--wait`: seconds from the source's completion (or the wait's start, for a row
     /// complete before this run) to the encoding's outcome.
     pub encoding_seconds: Option<f64>,
+    /// The fields this run changed on the video (`upsert`, `update`), as api.video names them.
+    pub updated: Vec<&'static str>,
+    /// The videos this run deleted (`delete`).
+    pub deleted: Vec<String>,
 }
 
 /// Progress, sent by video tasks to the reporter.
@@ -195,7 +207,7 @@ pub enum Event {
     /// A row ended.
     Finished {
         /// How.
-        result: RowResult,
+        result: Box<RowResult>,
         /// Its line in the manifest.
         line: u64,
         /// Its file's size.
@@ -263,8 +275,10 @@ pub async fn run(
         let index = job.index;
         let task = tasks.spawn(async move {
             let result = upload_row(&ctx, &job, permit, lanes).await;
-            let (line, size) = (job.row.line, job.row.size);
-            let finished = Event::Finished { result: result.clone(), line, size };
+            // What the plan counted of it: nothing for a row that uploads nothing.
+            let size = if job.row.action.uploads() { job.row.size } else { 0 };
+            let line = job.row.line;
+            let finished = Event::Finished { result: Box::new(result.clone()), line, size };
             let _ = ctx.events.send(finished).await;
             let _ = results.send(result).await;
         });
@@ -330,6 +344,8 @@ impl RowResult {
             assets: Vec::new(),
             encoding: None,
             encoding_seconds: None,
+            updated: Vec::new(),
+            deleted: Vec::new(),
         }
     }
 
@@ -374,6 +390,9 @@ async fn upload_row(
     ahead: OwnedSemaphorePermit,
     lanes: Arc<Semaphore>,
 ) -> RowResult {
+    if !job.row.action.uploads() {
+        return act_row(ctx, job, ahead).await;
+    }
     let started = Instant::now();
     let mut result = RowResult::new(job.index, RowStatus::Failed);
     result.started_at = Some(std::time::SystemTime::now());
@@ -396,13 +415,23 @@ async fn upload_row(
     // The source is complete: the row's other assets follow, on the same video.
     let source_done = matches!(outcome, Ok(()) | Err(SessionEnd::AlreadyDone));
     if let (true, Some(video_id)) = (source_done, result.video_id.clone()) {
-        match assets::settle(ctx, &job.row, &job.row.key(), &video_id).await {
-            Ok(sent) if sent.is_empty() => {}
-            Ok(sent) => {
-                result.assets = sent;
-                outcome = Ok(());
+        // An upsert's video found complete may hold other fields than the row's: they change
+        // first (the assets' record in its metadata is then written over the changed list).
+        if job.row.action == RowAction::Upsert {
+            match actions::settle_fields(ctx, &job.row, &job.row.key(), &video_id).await {
+                Ok(changed) => result.updated = changed,
+                Err(end) => outcome = Err(end),
             }
-            Err(end) => outcome = Err(end),
+        }
+        if matches!(outcome, Ok(()) | Err(SessionEnd::AlreadyDone)) {
+            match assets::settle(ctx, &job.row, &job.row.key(), &video_id).await {
+                Ok(sent) if sent.is_empty() => {}
+                Ok(sent) => {
+                    result.assets = sent;
+                    outcome = Ok(());
+                }
+                Err(end) => outcome = Err(end),
+            }
         }
     } else if source_done && assets::any(&job.row) {
         outcome = Err(SessionEnd::failed("the row's video is not known: its assets were not sent"));
@@ -431,7 +460,13 @@ async fn upload_row(
     drop(hold);
     result.ended_at = Some(std::time::SystemTime::now());
     match outcome {
+        Ok(()) if result.sent == 0 && !result.updated.is_empty() => {
+            result.status = RowStatus::Updated
+        }
         Ok(()) => result.status = RowStatus::Uploaded,
+        Err(SessionEnd::AlreadyDone) if !result.updated.is_empty() => {
+            result.status = RowStatus::Updated
+        }
         Err(SessionEnd::AlreadyDone) => result.status = RowStatus::Skipped,
         Err(SessionEnd::Stopped) if result.video_id.is_none() => result.status = RowStatus::Pending,
         Err(SessionEnd::Stopped) => result.status = RowStatus::Interrupted,
@@ -456,6 +491,42 @@ async fn upload_row(
         video_id = result.video_id.as_deref(),
         "row ended"
     );
+    result
+}
+
+/// An `update` or `delete` row, start to finish: no file, no lane (its `ahead` permit bounds
+/// how many run at once). A failure is the row's alone: the journal's record of an earlier
+/// upload of the key stays as it was.
+async fn act_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit) -> RowResult {
+    let started = Instant::now();
+    let mut result = RowResult::new(job.index, RowStatus::Failed);
+    result.started_at = Some(std::time::SystemTime::now());
+    let outcome = match job.row.action {
+        _ if ctx.stop.is_cancelled() => Err(SessionEnd::Stopped),
+        RowAction::Delete => actions::delete(ctx, &job.row, &mut result).await,
+        _ => actions::update(ctx, &job.row, &mut result).await,
+    };
+    drop(ahead);
+    result.seconds = started.elapsed().as_secs_f64();
+    result.ended_at = Some(std::time::SystemTime::now());
+    result.status = match outcome {
+        Ok(()) if job.row.action == RowAction::Delete => RowStatus::Deleted,
+        Ok(()) if result.updated.is_empty() => RowStatus::Uploaded,
+        Ok(()) => RowStatus::Updated,
+        Err(SessionEnd::AlreadyDone) => RowStatus::Skipped,
+        Err(SessionEnd::Stopped) if result.video_id.is_none() => RowStatus::Pending,
+        Err(SessionEnd::Stopped) => RowStatus::Interrupted,
+        Err(SessionEnd::Gone { video_id }) => {
+            result.error = Some(format!("video `{video_id}` disappeared from the server"));
+            RowStatus::Failed
+        }
+        Err(SessionEnd::Failed { message, auth }) => {
+            result.error = Some(message);
+            result.auth_failure = auth;
+            RowStatus::Failed
+        }
+    };
+    tracing::debug!(row = job.row.line, status = ?result.status, "row ended");
     result
 }
 
@@ -713,11 +784,13 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
         }
         other => other,
     };
+    // An upsert row uploads a changed file again as `--force` does.
+    let force = ctx.config.force || row.action == RowAction::Upsert;
     // Keyed by the file, a changed file has a new key: its path's earlier upload is the one it
     // replaces.
     let mut replaces = Vec::new();
     if let Some(e) = before.as_ref().filter(|e| !e.file.same_file(&identity)) {
-        if !ctx.config.force {
+        if !force {
             return Err(changed_since_uploaded(&row, e, &identity));
         }
         replaces = replaced(ctx, e, with_key, result);
@@ -727,7 +800,7 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     let mut fresh = false;
     if let Some(e) = &mut entry {
         if !e.file.same_file(&identity) {
-            if !ctx.config.force {
+            if !force {
                 return Err(changed_since_uploaded(&row, e, &identity));
             }
             replaces = replaced(ctx, e, with_key, result);

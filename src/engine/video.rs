@@ -69,22 +69,8 @@ pub(super) async fn resolve(
     fresh: bool,
     result: &mut RowResult,
 ) -> Result<Found, SessionEnd> {
-    let mut found: Vec<Video> = Vec::new();
-    if !fresh {
-        if let Some(id) = journal_video {
-            match ctx.client.video(id).await? {
-                Some(video) => found.push(video),
-                None => result.add_note(format!(
-                    "video `{id}` recorded in the journal is no longer on the server"
-                )),
-            }
-        }
-        if found.is_empty() {
-            found = look_up(ctx, row, key).await?;
-        }
-    }
     let mut candidates =
-        if found.is_empty() { Vec::new() } else { with_status(ctx, found).await? };
+        if fresh { Vec::new() } else { candidates(ctx, row, key, journal_video, result).await? };
     // Every video found may have been deleted since (by a run converging): then none is kept.
     if !candidates.is_empty() {
         let kept = candidates.remove(0);
@@ -106,6 +92,50 @@ pub(super) async fn resolve(
         }
     }
     create(ctx, row, key, result).await
+}
+
+/// The row's video, if its key has one: the one [`resolve`] would continue in. Never makes one.
+pub(super) async fn existing(
+    ctx: &Ctx,
+    row: &Row,
+    key: &str,
+    journal_video: Option<&str>,
+    result: &mut RowResult,
+) -> Result<Option<Found>, SessionEnd> {
+    let mut candidates = candidates(ctx, row, key, journal_video, result).await?;
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let kept = candidates.remove(0);
+    report_others(result, &candidates);
+    Ok(Some(Found { video_id: kept.video.video_id, status: kept.status }))
+}
+
+/// The videos the row may continue in, ranked: the journal's while the server still has it,
+/// else those under its key.
+async fn candidates(
+    ctx: &Ctx,
+    row: &Row,
+    key: &str,
+    journal_video: Option<&str>,
+    result: &mut RowResult,
+) -> Result<Vec<Candidate>, SessionEnd> {
+    let mut found: Vec<Video> = Vec::new();
+    if let Some(id) = journal_video {
+        match ctx.client.video(id).await? {
+            Some(video) => found.push(video),
+            None => result.add_note(format!(
+                "video `{id}` recorded in the journal is no longer on the server"
+            )),
+        }
+    }
+    if found.is_empty() {
+        found = look_up(ctx, row, key).await?;
+    }
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    with_status(ctx, found).await
 }
 
 /// A changed file uploaded again with `--force` goes to a new video under the same key (an
@@ -162,7 +192,7 @@ pub(super) async fn rekey(
 
 /// The videos carrying exactly this key (or avbatch 0.1's raw key for the row), oldest first:
 /// from the run's index of the account when it has one, else from the server.
-async fn look_up(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Video>, SessionEnd> {
+pub(super) async fn look_up(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Video>, SessionEnd> {
     let legacy = row.identity();
     if let Some(found) = ctx.keys.find(key, &legacy).await? {
         return Ok(found);
@@ -235,6 +265,7 @@ async fn create(
             Ok(video) => {
                 let id = video.video_id.clone();
                 result.video_id = Some(id.clone());
+                super::actions::record_fields(ctx, key, &id, &payload).await?;
                 let listed = match ctx.keys.after_create(&video, creating).await? {
                     Some(listed) => listed,
                     None => {

@@ -24,7 +24,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use super::records::{read_header, Records, RowReader, Source};
-use super::{check_file, check_threads, LoadOptions, ManifestError, Problem, ProblemKind, Row};
+use super::{
+    check_file, check_threads, LoadOptions, ManifestError, Problem, ProblemKind, Row, RowAction,
+};
 use crate::excerpt::quoted;
 use crate::spill::{read_exact_or_end, Record, Recorded, Sorter, Tape, TapeReader};
 
@@ -417,14 +419,18 @@ pub fn check(
     Ok(Checked { path: path.to_owned(), source, options: *options, identities, bytes })
 }
 
-/// Checks every row's file, and its asset files, in parallel (rows without a path were
-/// reported already).
+/// Checks every row's file (rows without a path were reported already; see
+/// [`Row::needs_file`]), and its asset files, in parallel.
 fn check_files(rows: &mut [Row]) -> Vec<Problem> {
     rows.par_iter_mut()
-        .filter(|row| !row.path_text.is_empty())
         .flat_map_iter(|row| {
-            let file = check_file(row);
-            file.into_iter().chain(super::assets::check_assets(row))
+            let file = if row.path_text.is_empty() { None } else { check_file(row) };
+            // A deleted video's assets are deleted with it: its cells are not read.
+            let assets = match row.action {
+                RowAction::Delete => Vec::new(),
+                _ => super::assets::check_assets(row),
+            };
+            file.into_iter().chain(assets)
         })
         .collect()
 }

@@ -41,6 +41,7 @@ use crate::excerpt::quoted;
 pub const COLUMNS: &[&str] = &[
     "path",
     "id",
+    "action",
     "title",
     "description",
     "tags",
@@ -89,6 +90,43 @@ pub struct LoadOptions {
     pub allow_unknown_columns: bool,
 }
 
+/// What a row asks of its video: the `action` column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowAction {
+    /// Upload the file to a new video, once: a video its key already has is kept as it is.
+    #[default]
+    Create,
+    /// Create and upload when the key has no video (or, per the journal, the file changed, as
+    /// with `--force`); otherwise change the video's fields where they differ from the row.
+    Upsert,
+    /// Change the fields of the key's video where they differ from the row; never upload.
+    Update,
+    /// Delete every video carrying the row's key.
+    Delete,
+}
+
+impl RowAction {
+    /// Every action, as the `action` column spells them.
+    pub const ALL: [RowAction; 4] =
+        [RowAction::Create, RowAction::Upsert, RowAction::Update, RowAction::Delete];
+
+    /// How the `action` column spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowAction::Create => "create",
+            RowAction::Upsert => "upsert",
+            RowAction::Update => "update",
+            RowAction::Delete => "delete",
+        }
+    }
+
+    /// Whether the row's file is uploaded (so must be readable): not for `update` and `delete`.
+    pub fn uploads(self) -> bool {
+        matches!(self, RowAction::Create | RowAction::Upsert)
+    }
+}
+
 /// One video to upload: a validated manifest row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -96,6 +134,8 @@ pub struct Row {
     pub line: u64,
     /// The user's own id (the `id` column): the idempotency key when present.
     pub id: Option<String>,
+    /// What the row asks of its video (the `action` column).
+    pub action: RowAction,
     /// The file, resolved against the manifest's folder.
     pub path: PathBuf,
     /// The path as written in the manifest.
@@ -191,10 +231,18 @@ impl Row {
         }
     }
 
+    /// Whether the row's file must be readable: to be uploaded, or to make the key of a row
+    /// without an `id`. An `update` or `delete` row with an `id` may name a file that is gone,
+    /// or none.
+    pub fn needs_file(&self) -> bool {
+        self.action.uploads() || self.id.is_none()
+    }
+
     pub(crate) fn new(line: u64) -> Self {
         Row {
             line,
             id: None,
+            action: RowAction::Create,
             path: PathBuf::new(),
             path_text: String::new(),
             size: 0,
@@ -293,6 +341,8 @@ pub enum ProblemKind {
     /// A thumbnail, caption or chapters file that is missing, not a file, of the wrong kind or
     /// size, or that does not parse.
     BadAsset,
+    /// An `action` avbatch does not have.
+    BadAction,
 }
 
 /// One problem found in a manifest, with where it is.
@@ -476,6 +526,9 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Manifest, ManifestErro
 /// watchdog arms). The open then proves the file readable, without blocking should the path
 /// have become a FIFO in between (see [`open_regular`]).
 pub(crate) fn check_file(row: &mut Row) -> Option<Problem> {
+    if !row.needs_file() {
+        return None;
+    }
     let problem = |kind, describe: &dyn Fn(&str) -> String| {
         let shown = row.path.display().to_string();
         let message = describe(&quoted(&shown));

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use csv::ByteRecord;
 
 use super::{
-    LoadOptions, Problem, ProblemKind, Row, Thumbnail, TrackFile, CAPTIONS_PREFIX, CHAPTERS_PREFIX,
-    COLUMNS, META_PREFIX, WATERMARK_PREFIX,
+    LoadOptions, Problem, ProblemKind, Row, RowAction, Thumbnail, TrackFile, CAPTIONS_PREFIX,
+    CHAPTERS_PREFIX, COLUMNS, META_PREFIX, WATERMARK_PREFIX,
 };
 use crate::api::{
     clip_seconds, valid_language_tag, valid_placement, valid_thumbnail_timecode, Clip, Watermark,
@@ -491,6 +491,7 @@ impl RowReader {
 enum Column {
     Path,
     Id,
+    Action,
     Title,
     Description,
     Tags,
@@ -521,6 +522,7 @@ impl Column {
         Some(match name {
             "path" => Column::Path,
             "id" => Column::Id,
+            "action" => Column::Action,
             "title" => Column::Title,
             "description" => Column::Description,
             "tags" => Column::Tags,
@@ -748,19 +750,34 @@ impl Schema {
             let Some(cell) = self.cell(record, index, line, problems) else { continue };
             let name = &self.names[index];
             match column {
-                Column::Path if cell.is_empty() => {
-                    problems.push(Problem::new(
-                        line,
-                        Some(name),
-                        ProblemKind::MissingPath,
-                        "empty `path`".into(),
-                    ));
-                }
+                // Whether an empty path is a problem depends on the row's action and id.
+                Column::Path if cell.is_empty() => {}
                 Column::Path => {
                     row.path = dir.join(cell);
                     row.path_text = cell.to_owned();
                 }
                 Column::Id => row.id = non_empty(cell),
+                Column::Action if cell.is_empty() => {}
+                Column::Action => match RowAction::ALL.iter().find(|a| a.as_str() == cell) {
+                    Some(action) => row.action = *action,
+                    None => {
+                        let lower = cell.trim().to_ascii_lowercase();
+                        let hint = match RowAction::ALL.iter().find(|a| a.as_str() == lower) {
+                            Some(a) => format!(": did you mean `{}`?", a.as_str()),
+                            None => String::new(),
+                        };
+                        problems.push(Problem::new(
+                            line,
+                            Some(name),
+                            ProblemKind::BadAction,
+                            format!(
+                                "unknown action {} (expected create, upsert, update or delete; \
+                                 empty is create){hint}",
+                                quoted(cell)
+                            ),
+                        ));
+                    }
+                },
                 Column::Title => title = non_empty(cell),
                 Column::Description => row.description = non_empty(cell),
                 Column::Tags => {
@@ -901,6 +918,16 @@ impl Schema {
         if !self.has_path {
             // Already reported once, on the header.
             row.path_text.clear();
+        } else if row.path_text.is_empty() && row.needs_file() {
+            let message = match row.action {
+                RowAction::Create | RowAction::Upsert => "empty `path`".to_owned(),
+                action => format!(
+                    "empty `path` in a `{}` row without an `id`: its key is made of one or the \
+                     other",
+                    action.as_str()
+                ),
+            };
+            problems.push(Problem::new(line, Some("path"), ProblemKind::MissingPath, message));
         }
         Some(row)
     }

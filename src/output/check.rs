@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::say;
+use crate::api::Difference;
 
 /// How a row or a video is out of step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,17 +49,6 @@ impl Kind {
             Kind::Extra => "extra",
         }
     }
-}
-
-/// A field whose value on the server is not the row's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Difference {
-    /// Its name as api.video spells it (`title`, `mp4Support`, …).
-    pub field: &'static str,
-    /// What the row says, as api.video would store it.
-    pub manifest: String,
-    /// What the server holds.
-    pub server: String,
 }
 
 /// One way the account is out of step.
@@ -124,9 +114,7 @@ pub fn document(compared: &Compared, findings: &[Finding]) -> Value {
                     v["fields"] = f
                         .fields
                         .iter()
-                        .map(|d| {
-                            json!({"field": d.field, "manifest": d.manifest, "server": d.server})
-                        })
+                        .map(|d| json!({"field": d.field, "manifest": d.wanted, "server": d.held}))
                         .collect();
                 }
                 Kind::Incomplete => v["state"] = json!(f.detail),
@@ -157,8 +145,8 @@ fn detail(f: &Finding) -> String {
                 format!(
                     "{}: {:?} in the manifest, {:?} on the server",
                     d.field,
-                    crate::excerpt::cut(&d.manifest),
-                    crate::excerpt::cut(&d.server)
+                    crate::excerpt::cut(&d.wanted),
+                    crate::excerpt::cut(&d.held)
                 )
             })
             .collect::<Vec<_>>()

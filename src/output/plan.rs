@@ -25,18 +25,27 @@ pub enum Action {
     /// the upload's fingerprint, skipped when the contents are the same.
     Compare,
     /// Done by an earlier run, its file changed since: reported, uploaded again only with
-    /// `--force`.
+    /// `--force` (or as an `upsert` row).
     Changed,
+    /// Its video's fields differ from the row's: those fields changed (`upsert`, `update`).
+    Update,
+    /// Its videos deleted (`delete`).
+    Delete,
+    /// An `update` row whose key has no video: the run fails it.
+    Missing,
 }
 
 impl Action {
-    const ALL: [Action; 6] = [
+    const ALL: [Action; 9] = [
         Action::Upload,
         Action::Resume,
         Action::Retry,
         Action::Skip,
         Action::Compare,
         Action::Changed,
+        Action::Update,
+        Action::Delete,
+        Action::Missing,
     ];
 
     /// The word the table and the JSON use.
@@ -48,6 +57,9 @@ impl Action {
             Action::Skip => "skip",
             Action::Compare => "compare",
             Action::Changed => "changed",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Missing => "missing",
         }
     }
 }
@@ -84,6 +96,21 @@ pub struct PlanRow<'a> {
     pub parts: u64,
     /// What the run would do with it.
     pub action: Action,
+    /// With [`Action::Update`]: the fields that would change.
+    pub fields: &'a [&'static str],
+    /// With [`Action::Delete`]: the videos that would be deleted.
+    pub videos: &'a [String],
+}
+
+impl PlanRow<'_> {
+    /// `title,tags` or `vi1 vi2`: what an update or a delete touches, for the table.
+    fn detail(&self) -> String {
+        match self.action {
+            Action::Update => format!("  ({})", self.fields.join(",")),
+            Action::Delete => format!("  ({})", self.videos.join(" ")),
+            _ => String::new(),
+        }
+    }
 }
 
 /// How long the plan's requests and bytes take at the least.
@@ -273,16 +300,24 @@ impl PlanPrinter {
                 "parts": row.parts,
                 "action": row.action.as_str(),
             });
+            let mut value = value;
+            if row.action == Action::Update {
+                value["fields"] = json!(row.fields);
+            }
+            if row.action == Action::Delete {
+                value["videoIds"] = json!(row.videos);
+            }
             let _ = write!(self.out, "{}{value}", if first { "" } else { "," });
         } else {
             let _ = writeln!(
                 self.out,
-                "{:>6}  {:>14}  {:>5}  {:<7}  {}",
+                "{:>6}  {:>14}  {:>5}  {:<7}  {}{}",
                 row.line,
                 row.bytes,
                 row.parts,
                 row.action.as_str(),
-                row.path
+                row.path,
+                row.detail()
             );
         }
     }

@@ -112,6 +112,8 @@ struct Tally {
     ended: usize,
     uploaded: usize,
     skipped: usize,
+    updated: usize,
+    deleted: usize,
     failed: usize,
     started: Instant,
 }
@@ -127,8 +129,14 @@ impl Tally {
 
     /// `12/40 rows (3 already done, 1 failed), 2.4 files/s`.
     fn rows_line(&self) -> String {
+        let mut changed = String::new();
+        for (n, what) in [(self.updated, "updated"), (self.deleted, "deleted")] {
+            if n > 0 {
+                changed.push_str(&format!(", {n} {what}"));
+            }
+        }
         format!(
-            "{}/{} rows ({} already done, {} failed), {:.1} files/s",
+            "{}/{} rows ({} already done{changed}, {} failed), {:.1} files/s",
             self.ended,
             self.rows,
             self.skipped,
@@ -241,6 +249,8 @@ impl Screen {
             RowStatus::Uploaded => self.tally.uploaded += 1,
             RowStatus::Skipped => self.tally.skipped += 1,
             RowStatus::Failed => self.tally.failed += 1,
+            RowStatus::Updated => self.tally.updated += 1,
+            RowStatus::Deleted => self.tally.deleted += 1,
             RowStatus::Interrupted | RowStatus::Pending => {}
         }
         if let Some(live) = self.active.remove(&result.index) {
@@ -408,6 +418,8 @@ pub async fn show_progress(
         ended: 0,
         uploaded: 0,
         skipped: 0,
+        updated: 0,
+        deleted: 0,
         failed: 0,
         started: Instant::now(),
     };

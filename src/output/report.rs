@@ -20,7 +20,7 @@ use crate::manifest::Row;
 use crate::spill::{Record, Sorter};
 
 /// The report's CSV columns, in order.
-const CSV_COLUMNS: [&str; 24] = [
+const CSV_COLUMNS: [&str; 26] = [
     "id",
     "line",
     "path",
@@ -45,6 +45,8 @@ const CSV_COLUMNS: [&str; 24] = [
     "assets",
     "encoding",
     "encodingSeconds",
+    "action",
+    "updated",
 ];
 
 /// Finished rows held in memory before a sorted run of them goes to disk.
@@ -119,6 +121,12 @@ pub struct ReportRow {
     /// With `--wait`: seconds from the source's completion to the encoding's outcome.
     #[serde(default)]
     pub encoding_seconds: Option<f64>,
+    /// The row's `action`: `create`, `upsert`, `update` or `delete`.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// The fields this run changed on the video (`title tags …`, space-separated).
+    #[serde(default)]
+    pub updated: Option<String>,
 }
 
 /// `2026-11-30T00:29:00.123Z`.
@@ -142,6 +150,12 @@ pub struct Summary {
     pub interrupted: usize,
     /// Rows not started.
     pub pending: usize,
+    /// Rows whose video's fields this run changed, nothing uploaded (`upsert`, `update`).
+    #[serde(default)]
+    pub updated: usize,
+    /// Rows whose videos this run deleted (`delete`).
+    #[serde(default)]
+    pub deleted: usize,
     /// Bytes this run sent.
     pub bytes: u64,
     /// Wall time.
@@ -178,8 +192,27 @@ impl Summary {
             RowStatus::Failed => self.failed += 1,
             RowStatus::Interrupted => self.interrupted += 1,
             RowStatus::Pending => self.pending += 1,
+            RowStatus::Updated => self.updated += 1,
+            RowStatus::Deleted => self.deleted += 1,
         }
         self.bytes += sent;
+    }
+
+    /// Rows that ended as asked: uploaded, already done, updated or deleted.
+    pub fn in_step(&self) -> usize {
+        self.uploaded + self.skipped + self.updated + self.deleted
+    }
+
+    /// `, 2 updated, 1 deleted`: the rows whose videos changed otherwise than by an upload,
+    /// when there are any.
+    pub fn changed_text(&self) -> String {
+        let mut text = String::new();
+        for (n, what) in [(self.updated, "updated"), (self.deleted, "deleted")] {
+            if n > 0 {
+                text.push_str(&format!(", {n} {what}"));
+            }
+        }
+        text
     }
 
     /// Sets the wall time, and the throughput from it.
@@ -205,6 +238,8 @@ fn status_name(status: RowStatus) -> &'static str {
         RowStatus::Failed => "failed",
         RowStatus::Interrupted => "interrupted",
         RowStatus::Pending => "pending",
+        RowStatus::Updated => "updated",
+        RowStatus::Deleted => "deleted",
     }
 }
 
@@ -224,6 +259,8 @@ struct Outcome {
     encoding: Option<String>,
     #[serde(default)]
     encoding_seconds: Option<f64>,
+    #[serde(default)]
+    updated: Vec<String>,
     status: RowStatus,
     video_id: Option<String>,
     bytes: u64,
@@ -313,6 +350,7 @@ impl Results {
         let fingerprint = r.fingerprint.clone();
         let encoding = r.encoding.map(str::to_owned);
         let encoding_seconds = r.encoding_seconds;
+        let updated = r.updated.iter().map(|f| (*f).to_owned()).collect();
         let RowResult {
             index,
             status,
@@ -334,6 +372,7 @@ impl Results {
             assets,
             encoding,
             encoding_seconds,
+            updated,
             status,
             video_id,
             bytes,
@@ -544,6 +583,8 @@ impl ReportWriter {
                 r.assets.as_deref().unwrap_or_default(),
                 r.encoding.as_deref().unwrap_or_default(),
                 &r.encoding_seconds.map(|s| s.to_string()).unwrap_or_default(),
+                r.action.as_deref().unwrap_or_default(),
+                r.updated.as_deref().unwrap_or_default(),
             ]),
             Some(FileOut::Json(json)) => json.row(r).map_err(csv::Error::from),
             None => Ok(()),
@@ -687,6 +728,8 @@ impl Announcement {
             rows = s.rows,
             uploaded = s.uploaded,
             skipped = s.skipped,
+            updated = s.updated,
+            deleted = s.deleted,
             failed = s.failed,
             interrupted = s.interrupted,
             pending = s.pending,
@@ -705,11 +748,12 @@ impl Announcement {
     pub fn human_summary(&self) -> String {
         let s = &self.summary;
         let mut text = format!(
-            "{} of {} rows uploaded, {} already done, {} failed, {} interrupted, {} not started; \
-             {} sent in {:.1} s ({}/s); {} requests, {} retries, {} answered 429",
+            "{} of {} rows uploaded, {} already done{}, {} failed, {} interrupted, {} not \
+             started; {} sent in {:.1} s ({}/s); {} requests, {} retries, {} answered 429",
             s.uploaded,
             s.rows,
             s.skipped,
+            s.changed_text(),
             s.failed,
             s.interrupted,
             s.pending,
@@ -769,6 +813,8 @@ fn report_row(
         assets: None,
         encoding: None,
         encoding_seconds: None,
+        action: Some(row.action.as_str().to_owned()),
+        updated: None,
     };
     if let Some(o) = outcome {
         r.video_id = o.video_id;
@@ -786,6 +832,7 @@ fn report_row(
         r.assets = (!o.assets.is_empty()).then(|| o.assets.join(" "));
         r.encoding = o.encoding;
         r.encoding_seconds = o.encoding_seconds.map(|s| (s * 1000.0).round() / 1000.0);
+        r.updated = (!o.updated.is_empty()).then(|| o.updated.join(" "));
     }
     r
 }
@@ -987,6 +1034,7 @@ fn read_report(
     );
     let (fingerprint, assets) = (column("fingerprint"), column("assets"));
     let (encoding, encoding_seconds) = (column("encoding"), column("encodingSeconds"));
+    let (action, updated) = (column("action"), column("updated"));
     let mut longest: f64 = 0.0;
     let mut r = csv::StringRecord::new();
     while reader.read_record(&mut r).map_err(|e| bad(e.to_string()))? {
@@ -1032,6 +1080,8 @@ fn read_report(
             assets: opt(assets),
             encoding: opt(encoding),
             encoding_seconds: opt(encoding_seconds).and_then(|s| s.parse().ok()),
+            action: opt(action),
+            updated: opt(updated),
         };
         longest = longest.max(row.seconds);
         each(row).map_err(MergeError::Spill)?;
@@ -1155,6 +1205,8 @@ pub fn merge(
             summary.pending + counts.pending,
             summary.bytes + counts.bytes,
         );
+        (summary.updated, summary.deleted) =
+            (summary.updated + counts.updated, summary.deleted + counts.deleted);
     }
     summary.mb_per_s = mb_per_s(summary.bytes, summary.seconds);
 
@@ -1252,6 +1304,8 @@ mod tests {
             assets: line.is_multiple_of(2).then(|| "thumbnail captions.en".into()),
             encoding: line.is_multiple_of(3).then(|| "playable".into()),
             encoding_seconds: line.is_multiple_of(3).then_some(1.5),
+            action: Some("create".into()),
+            updated: line.is_multiple_of(4).then(|| "title tags".into()),
         }
     }
 

@@ -77,11 +77,21 @@ pub struct App {
 impl App {
     /// Appends a request to the request log, if there is one. One `write` per line, so lines
     /// never interleave; a failed write is logged, not fatal.
-    fn log_request(&self, method: &axum::http::Method, path: &str, status: u16, answered: bool) {
+    fn log_request(
+        &self,
+        method: &axum::http::Method,
+        path: &str,
+        status: u16,
+        answered: bool,
+        fields: Option<Vec<String>>,
+    ) {
         let Some(log) = &self.request_log else { return };
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "method": method.as_str(), "path": path, "status": status, "answered": answered,
         });
+        if let Some(fields) = fields {
+            line["fields"] = serde_json::json!(fields);
+        }
         let mut file = log.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = std::io::Write::write_all(&mut *file, format!("{line}\n").as_bytes()) {
             tracing::warn!(%e, "cannot write the request log");
@@ -268,6 +278,9 @@ async fn as_problem(resp: Response) -> Response {
         .into_response()
 }
 
+/// The largest PATCH body whose members the request log names.
+const PATCH_LOGGED_MAX: usize = 1 << 20;
+
 /// Faults, auth and rate limits, in that order, for every request.
 async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     if let Some(e) = hostile(&req) {
@@ -277,6 +290,17 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
     let class = classify(req.method(), req.uri().path());
     app.served.count(&class);
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    // The request log names the members a PATCH sets (its JSON body is small; it is read here
+    // and handed on whole).
+    let mut fields = None;
+    if app.request_log.is_some() && method == axum::http::Method::PATCH && class.api {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, PATCH_LOGGED_MAX).await.unwrap_or_default();
+        fields = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+            .ok()
+            .map(|members| members.keys().cloned().collect());
+        req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    }
     let latency = app.faults.config().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -336,7 +360,7 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
     }
     let lost = class.api && app.faults.should_lose();
     if class.api {
-        app.log_request(&method, &path, resp.status().as_u16(), !lost);
+        app.log_request(&method, &path, resp.status().as_u16(), !lost, fields);
     }
     if lost {
         // `--lose-rate`: the request took effect; drop the connection instead of answering.

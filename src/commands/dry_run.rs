@@ -1,0 +1,280 @@
+//! `avbatch upload --dry-run`: what a run would do with each row, and how long its requests
+//! take under the account's quotas; nothing is sent.
+//!
+//! `create` rows are planned from the journal alone: the server, which is then not asked, may
+//! still hold a video for a row the journal has never seen (the run would find it). Rows with
+//! another `action` depend on what the account holds, so when the manifest has any, the
+//! account's keyed videos are read first (GETs only, page by page, as `avbatch check` reads
+//! them) and each such row compared with its key's video: the plan names the fields an
+//! update would change and the videos a delete would remove. A fresh embedded server
+//! (`--env local` without `--local-data`) holds nothing, and is not started for that.
+
+use std::collections::{HashMap, HashSet};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::upload::RunShape;
+use super::{invalid, Exit};
+use crate::api::{differences, Video};
+use crate::chunk::plan_parts;
+use crate::client::{Client, ClientConfig};
+use crate::config::{Destination, UploadConfig};
+use crate::engine::cost::{self, Cost};
+use crate::engine::{new_video, KEY_METADATA, OWN_METADATA};
+use crate::journal::{FileIdentity, Journal, State};
+use crate::leftovers::keyed_videos;
+use crate::manifest::{Checked, Row, RowAction};
+use crate::output::plan::{Action, Estimate, PlanHeader, PlanPrinter, PlanRow};
+use crate::output::say;
+
+/// The account's keyed videos, by metadata field and key.
+type Index = HashMap<(&'static str, String), Vec<Video>>;
+
+/// Prints the plan of a run of `checked` (the rows `shape` covers) and its estimate.
+/// `acting`: whether some row has an action other than `create` (the account is then read).
+pub(super) async fn print(
+    config: &UploadConfig,
+    checked: &Checked,
+    shape: RunShape,
+    acting: bool,
+    check_time: Duration,
+) -> anyhow::Result<ExitCode> {
+    let index = if acting {
+        match read_account(config).await? {
+            Ok(index) => Some(index),
+            Err(code) => return Ok(code),
+        }
+    } else {
+        None
+    };
+    let manifest_rows = checked.len();
+    let header = PlanHeader {
+        manifest: config.manifest.display().to_string(),
+        journal: config.journal.as_ref().map(|j| j.display().to_string()),
+        shard: config.shard.map(|s| s.to_string()),
+        limit: config.limit,
+        chunk_size: config.chunk_size,
+        manifest_rows,
+    };
+    let (rows_checked, json, force) = (checked.clone(), config.json, config.force);
+    let (quotas, quotas_of) = config.quotas;
+    // A timetable's rate changes with the hour: only a fixed --bandwidth says the link's.
+    let fixed = match &config.bandwidth {
+        Some(crate::limit::timetable::Bandwidth::Fixed(rate)) => Some(*rate),
+        _ => None,
+    };
+    let bytes_per_s = config.assume_bandwidth.or(fixed);
+    let journal_path = config.journal.clone().filter(|j| j.exists());
+    let printed = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        // What earlier runs did, read without the lock: a run may be going on.
+        let journal = match &journal_path {
+            Some(path) => Some(Journal::open_read_only(path)?),
+            None => None,
+        };
+        let index = index.unwrap_or_default();
+        let mut printer = PlanPrinter::start(header, json);
+        let mut cost = Cost::default();
+        let (mut bytes, mut creating) = (0, false);
+        for row in shape.rows(&rows_checked)? {
+            let row = row?;
+            let parts = match row.action.uploads() {
+                true => plan_parts(row.size, shape.chunk_size).map_or(0, |p| p.len() as u64),
+                false => 0,
+            };
+            let planned = plan_row(&row, journal.as_ref(), &index)?;
+            let source = match (planned.action, &planned.entry) {
+                _ if !row.action.uploads() => None,
+                (Action::Upload, _) => Some((cost::Source::New, parts)),
+                (Action::Changed, _) if force || row.action == RowAction::Upsert => {
+                    Some((cost::Source::New, parts))
+                }
+                (Action::Resume, Some(e)) => {
+                    Some((cost::Source::Started, parts.saturating_sub(e.parts_done)))
+                }
+                (Action::Resume | Action::Retry, _) => Some((cost::Source::Started, parts)),
+                _ => Some((cost::Source::Done, 0)),
+            };
+            if let Some((source, to_send)) = source {
+                let held = match (&journal, &planned.entry) {
+                    (Some(j), Some(e)) if source != cost::Source::New => e
+                        .video_id
+                        .as_deref()
+                        .map(|v| j.assets(&e.key, v))
+                        .transpose()?
+                        .flatten()
+                        .map(|held| held.into_keys().collect())
+                        .unwrap_or_default(),
+                    _ => HashSet::new(),
+                };
+                cost += cost::of_row(&row, source, to_send, &held);
+                creating |= source == cost::Source::New;
+                if source != cost::Source::Done {
+                    bytes += row.size;
+                }
+            }
+            match (row.action, planned.action) {
+                (_, Action::Delete) => cost += cost::of_delete(planned.videos.len() as u64),
+                (RowAction::Update, _) | (RowAction::Upsert, Action::Update) => {
+                    cost += cost::of_update(!planned.fields.is_empty())
+                }
+                _ => {}
+            }
+            printer.row(&PlanRow {
+                line: row.line,
+                id: row.id.as_deref(),
+                path: &row.path_text,
+                bytes: if row.action.uploads() { row.size } else { 0 },
+                parts,
+                action: planned.action,
+                fields: &planned.fields,
+                videos: &planned.videos,
+            });
+        }
+        if creating {
+            cost += cost::CREATING_RUN;
+        }
+        printer.finish(&Estimate { cost, quotas, quotas_of, bytes, bytes_per_s });
+        Ok(())
+    })
+    .await
+    .context("printing the plan panicked")?;
+    if let Err(e) = printed {
+        return Ok(invalid(&format!("{e:#}"), None));
+    }
+    let secs = check_time.as_secs_f64();
+    say(&format!(
+        "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {}",
+        manifest_rows as f64 / secs.max(1e-9),
+        super::upload::check_threads()
+    ));
+    Ok(Exit::Done.into())
+}
+
+/// The account's keyed videos, read through the run's destination (GETs only).
+async fn read_account(config: &UploadConfig) -> anyhow::Result<Result<Index, ExitCode>> {
+    let (url, key, _server) = match &config.destination {
+        // A fresh embedded server: nothing under any key.
+        Destination::Local(None) => return Ok(Ok(Index::new())),
+        Destination::Remote(url) => match &config.api_key {
+            Some(key) => (url.clone(), Some(key.clone()), None),
+            None => {
+                let hint = "set AVBATCH_API_KEY (or pass --api-key-file FILE): a dry run of \
+                            `upsert`, `update` and `delete` rows reads the account's videos";
+                return Ok(Err(invalid("no API key", Some(hint))));
+            }
+        },
+        local => match super::clean::reach(local.clone(), None).await? {
+            Ok(reached) => reached,
+            Err(code) => return Ok(Err(code)),
+        },
+    };
+    let mut client_config = ClientConfig::new(&url, key);
+    client_config.timeout = config.timeout;
+    let client = Client::new(client_config);
+    say("reading the account's videos: the rows' actions depend on what it holds");
+    match keyed_videos(&client, None).await {
+        Ok(index) => Ok(Ok(index)),
+        Err(e) => Ok(Err(super::clean::account_failed("cannot list the videos", &e, &client))),
+    }
+}
+
+/// What the run would do with one row.
+struct Planned {
+    action: Action,
+    /// The journal's entry for the row's upload, when it has one.
+    entry: Option<crate::journal::Entry>,
+    fields: Vec<&'static str>,
+    videos: Vec<String>,
+}
+
+/// Plans a row: its upload from the journal; for other actions, what its key's videos in
+/// `index` make of it.
+fn plan_row(row: &Row, journal: Option<&Journal>, index: &Index) -> anyhow::Result<Planned> {
+    let (action, entry) = match journal {
+        Some(j) if row.action.uploads() => planned_action(j, row)?,
+        _ => (Action::Upload, None),
+    };
+    let mut planned = Planned { action, entry, fields: Vec::new(), videos: Vec::new() };
+    if row.action == RowAction::Create {
+        return Ok(planned);
+    }
+    let key = row.key();
+    let mut videos: Vec<&Video> =
+        index.get(&(KEY_METADATA, key.clone())).into_iter().flatten().collect();
+    let legacy = row.identity();
+    if legacy != key {
+        videos.extend(index.get(&(KEY_METADATA, legacy)).into_iter().flatten());
+    }
+    let compare = |planned: &mut Planned, video: &Video| {
+        planned.fields = differences(&new_video(row), video, &OWN_METADATA)
+            .into_iter()
+            .map(|d| d.field)
+            .collect();
+        planned.action = if planned.fields.is_empty() { Action::Skip } else { Action::Update };
+    };
+    match row.action {
+        RowAction::Create => {}
+        RowAction::Upsert => match (planned.action, videos.first()) {
+            // A changed file goes up again, as with --force.
+            (Action::Changed, _) | (Action::Upload, None) => {}
+            // Found by its key (or done per the journal): its fields compared.
+            (Action::Upload | Action::Skip | Action::Compare, Some(video)) => {
+                compare(&mut planned, video)
+            }
+            _ => {}
+        },
+        RowAction::Update => match videos.first() {
+            Some(video) => compare(&mut planned, video),
+            None => planned.action = Action::Missing,
+        },
+        RowAction::Delete => {
+            let recorded = journal.map(|j| j.deleted(&key)).transpose()?.flatten();
+            planned.videos = match recorded {
+                Some(_) => Vec::new(),
+                None => videos.iter().map(|v| v.video_id.clone()).collect(),
+            };
+            planned.action = if planned.videos.is_empty() { Action::Skip } else { Action::Delete };
+        }
+    }
+    Ok(planned)
+}
+
+/// What a run would do with `row`'s upload, as the journal records it.
+fn planned_action(
+    journal: &Journal,
+    row: &Row,
+) -> anyhow::Result<(Action, Option<crate::journal::Entry>)> {
+    let key = row.key();
+    let entry = match journal.get(&key)? {
+        Some(e) => e,
+        // Without an `id` the key moves with the file's time: the run finds the path's
+        // earlier upload and compares.
+        None if row.id.is_none() => match journal.latest_for_path(&row.path_text, &key)? {
+            Some(e) if e.state == State::Done => e,
+            _ => return Ok((Action::Upload, None)),
+        },
+        None => return Ok((Action::Upload, None)),
+    };
+    let now = file_identity(row);
+    let fingerprinted = entry.file.sha256.as_deref().is_some_and(crate::chunk::is_fingerprint);
+    let action = match entry.state {
+        State::Uploading => Action::Resume,
+        State::Failed => Action::Retry,
+        State::Done if entry.file.same_file(&now) => Action::Skip,
+        // Its time moved, not its size: the run reads it and compares the contents.
+        State::Done if entry.file.size == now.size && fingerprinted => Action::Compare,
+        State::Done => Action::Changed,
+    };
+    Ok((action, Some(entry)))
+}
+
+/// The identity of a row's file as the check found it (no checksum: a dry run reads no file).
+fn file_identity(row: &Row) -> FileIdentity {
+    let mtime_ns = row
+        .mtime
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    FileIdentity { path: row.path_text.clone(), size: row.size, mtime_ns, sha256: None }
+}
