@@ -19,14 +19,15 @@
 //!   manifests written from folders.
 //! - [`chunk`] (with [`sigbus`]): memory-mapped files cut into zero-copy parts.
 //! - [`engine`]: many video sessions at once, each row's video found or made exactly once, its
-//!   parts in order, then its thumbnail, captions and chapters once each; [`journal`]: the
+//!   parts in order, then its thumbnail, captions and chapters once each, or (by the row's
+//!   `action`) its fields brought in step or its videos deleted; [`journal`]: the
 //!   SQLite record that lets a killed run resume; [`shard`]: a stable share of the rows per
 //!   machine; [`leftovers`]: the unfinished videos runs left behind, found for `avbatch clean`.
 //! - [`client`]: the api.video client (auth, calls, chunk framing, progress time-outs), paced by
 //!   [`limit`] and retried by [`retry`].
-//! - [`api`]: api.video on the wire (video, thumbnail and track shapes, problem+json, rate-limit
-//!   buckets, languages), shared with the server double, which depends on it and never the
-//!   other way round.
+//! - [`api`]: api.video on the wire (video, thumbnail and track shapes, what a PATCH changes,
+//!   problem+json, rate-limit buckets, languages), shared with the server double, which depends
+//!   on it and never the other way round.
 //! - [`texttrack`]: captions and chapters files (WebVTT, SRT) checked and made into the WebVTT
 //!   api.video takes.
 //! - [`secret`]: keys and tokens that never print; [`excerpt`]: user values cut for messages;
