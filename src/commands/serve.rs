@@ -180,4 +180,25 @@ mod tests {
         assert_eq!(server_config(&args).unwrap().faults.unfinished_ttl, Duration::from_secs(2));
         assert!(Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "fuzzy"]).is_err());
     }
+
+    #[test]
+    fn source_flags_are_bounded() {
+        let parse =
+            |extra: &[&str]| Cli::try_parse_from(["avbatch", "serve"].iter().chain(extra).copied());
+        let Command::Serve(args) =
+            parse(&["--source-max-bytes", "1MiB", "--source-timeout", "2s"]).unwrap().command
+        else {
+            panic!("parsed a serve")
+        };
+        let pull = server_config(&args).unwrap().faults.source_pull;
+        assert_eq!((pull.max_bytes, pull.timeout), (1024 * 1024, Duration::from_secs(2)));
+        for bad in [
+            ["--source-max-bytes", "0"],
+            ["--source-max-bytes", "2TiB"],
+            ["--source-timeout", "0s"],
+            ["--source-timeout", "2days"],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
+    }
 }
