@@ -2,10 +2,10 @@
 //! video's source copied, becoming the video's source as if it had been uploaded.
 //!
 //! api.video fetches `source` URLs from the internet; this double must never leave the machine.
-//! A URL is fetched only when its host is a loopback address (127.0.0.0/8, `::1`) or a name that
-//! resolves to loopback addresses only; the connection then goes to exactly those addresses (no
-//! second lookup, no proxy, redirects only to the same host). Anything else fails without a
-//! connection being attempted. The body streams to `incoming/`, bounded in size
+//! A URL is fetched only when its host is a loopback address (127.0.0.0/8, `::1`) or
+//! `localhost` resolving to loopback addresses only (no other name is looked up); the
+//! connection then goes to exactly those addresses (no second lookup, no proxy, redirects only
+//! to the same host). Anything else fails without a connection being attempted. The body streams to `incoming/`, bounded in size
 //! (`--source-max-bytes`) and time (`--source-timeout`), paced by `--bandwidth` and delayed by
 //! `--latency` like a client's connection; once complete it is fsynced and renamed into the
 //! video as its single chunk ([`super::store::Store::finish_ingest`]).
@@ -214,10 +214,15 @@ async fn loopback_addrs(url: &Url) -> Result<Vec<SocketAddr>, PullError> {
     let port = url.port_or_known_default().unwrap_or(80);
     let addrs: Vec<SocketAddr> = match ip_literal(&host) {
         Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|source| PullError::Resolve { host: host.clone(), source })?
-            .collect(),
+        // Only `localhost` is looked up (in the hosts file, as a rule): any other name is
+        // refused before a query could leave the machine.
+        None if host.eq_ignore_ascii_case("localhost") => {
+            tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|source| PullError::Resolve { host: host.clone(), source })?
+                .collect()
+        }
+        None => Vec::new(),
     };
     if addrs.is_empty() || !addrs.iter().all(|a| a.ip().is_loopback()) {
         return Err(PullError::NotLoopback { host });
@@ -344,7 +349,12 @@ mod tests {
         assert_eq!(loopback_addrs(&ok("http://127.0.0.1:9/x")).await.unwrap().len(), 1);
         assert!(loopback_addrs(&ok("http://127.3.4.5/x")).await.is_ok());
         assert!(loopback_addrs(&ok("http://[::1]:8080/x")).await.is_ok());
-        for far in ["http://10.255.255.1/x", "https://8.8.8.8/x", "http://[2001:db8::1]/x"] {
+        for far in [
+            "http://10.255.255.1/x",
+            "https://8.8.8.8/x",
+            "http://[2001:db8::1]/x",
+            "http://example.com/x",
+        ] {
             let e = loopback_addrs(&ok(far)).await.unwrap_err();
             assert!(matches!(e, PullError::NotLoopback { .. }), "{far}: {e}");
         }
