@@ -972,6 +972,28 @@ pub struct ServeArgs {
         help_heading = "Encoding"
     )]
     pub encoding_fail_rate: f64,
+
+    /// Largest source a video created with a `source` URL may fetch, from 1B to 1TiB; a larger
+    /// one fails its ingest. Such URLs are fetched only from loopback addresses.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value = "64GiB",
+        value_parser = bounds::size(crate::server::config::SOURCE_MAX_BYTES),
+        help_heading = "Source URLs"
+    )]
+    pub source_max_bytes: u64,
+
+    /// Longest the fetch of a `source` URL may take, from 100ms to 1day; a slower one fails its
+    /// ingest.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10m",
+        value_parser = bounds::duration(crate::server::config::SOURCE_TIMEOUT),
+        help_heading = "Source URLs"
+    )]
+    pub source_timeout: Duration,
 }
 
 /// A network and server setting to measure under.

@@ -9,6 +9,7 @@ use crate::cli::ServeArgs;
 use crate::config::{read_secret_file, ConfigError};
 use crate::output::say_error;
 use crate::secret::ApiKey;
+use crate::server::config::SourcePull;
 use crate::server::{ConnectionConfig, FaultConfig, Server, ServerConfig};
 
 /// Runs `avbatch serve` until Ctrl-C or SIGTERM.
@@ -84,6 +85,10 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, ConfigError> {
                 per_gb: args.encoding_per_gb,
                 fail_rate: args.encoding_fail_rate,
             },
+            source_pull: SourcePull {
+                max_bytes: args.source_max_bytes,
+                timeout: args.source_timeout,
+            },
         },
         discard: args.discard,
         public_url: args.public_url.clone(),
@@ -157,6 +162,7 @@ mod tests {
         assert_eq!(cfg.faults.unfinished_ttl, faults.unfinished_ttl);
         assert_eq!(cfg.faults.metadata_match, faults.metadata_match);
         assert_eq!((cfg.faults.gateway_error_rate, cfg.faults.stall_rate), (0.0, 0.0));
+        assert_eq!(cfg.faults.source_pull, faults.source_pull);
         let cli = Cli::try_parse_from([
             "avbatch",
             "serve",
@@ -173,5 +179,26 @@ mod tests {
         );
         assert_eq!(server_config(&args).unwrap().faults.unfinished_ttl, Duration::from_secs(2));
         assert!(Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "fuzzy"]).is_err());
+    }
+
+    #[test]
+    fn source_flags_are_bounded() {
+        let parse =
+            |extra: &[&str]| Cli::try_parse_from(["avbatch", "serve"].iter().chain(extra).copied());
+        let Command::Serve(args) =
+            parse(&["--source-max-bytes", "1MiB", "--source-timeout", "2s"]).unwrap().command
+        else {
+            panic!("parsed a serve")
+        };
+        let pull = server_config(&args).unwrap().faults.source_pull;
+        assert_eq!((pull.max_bytes, pull.timeout), (1024 * 1024, Duration::from_secs(2)));
+        for bad in [
+            ["--source-max-bytes", "0"],
+            ["--source-max-bytes", "2TiB"],
+            ["--source-timeout", "0s"],
+            ["--source-timeout", "2days"],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
     }
 }

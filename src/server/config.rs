@@ -242,7 +242,32 @@ pub struct FaultConfig {
     pub existing_tracks: ExistingTracks,
     /// How long encoding takes once a source is complete, and how often it fails.
     pub encoding: super::encoding::EncodingSim,
+    /// Bounds on fetching a creation `source` URL ([`super::pull`]).
+    pub source_pull: SourcePull,
 }
+
+/// Bounds on fetching a `source` URL given at creation (`--source-max-bytes`,
+/// `--source-timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourcePull {
+    /// Largest source fetched; a larger one fails the ingest.
+    pub max_bytes: u64,
+    /// Longest a fetch may take, from the create to its last byte.
+    pub timeout: Duration,
+}
+
+impl Default for SourcePull {
+    /// 64 GiB (more than api.video's 30 GiB cap per video) and 10 minutes.
+    fn default() -> Self {
+        SourcePull { max_bytes: 64 * 1024 * 1024 * 1024, timeout: Duration::from_secs(600) }
+    }
+}
+
+/// The values `--source-max-bytes` accepts: 1 byte to 1 TiB.
+pub const SOURCE_MAX_BYTES: std::ops::RangeInclusive<u64> = 1..=1024 * 1024 * 1024 * 1024;
+/// The values `--source-timeout` accepts: 100 ms to 1 day.
+pub const SOURCE_TIMEOUT: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(24 * 3600);
 
 /// api.video deletes videos that never got their whole source 7 days after their creation
 /// (API.md §2.1).
@@ -265,6 +290,7 @@ impl Default for FaultConfig {
             seed: None,
             existing_tracks: ExistingTracks::Replace,
             encoding: Default::default(),
+            source_pull: SourcePull::default(),
         }
     }
 }

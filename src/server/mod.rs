@@ -10,7 +10,7 @@
 //! read watchdog), the gate in this file (faults, auth, rate limits: one place for what every
 //! request goes through), [`routes`] (handlers), [`store`] (disk), [`upload`] (chunk rules),
 //! [`video`], [`assets`] (thumbnails, captions, chapters, watermarks), [`auth`], [`ratelimit`],
-//! [`faults`], [`problem`].
+//! [`faults`], [`problem`], [`pull`] (a creation `source` fetched or copied).
 
 pub mod assets;
 pub mod auth;
@@ -21,6 +21,7 @@ pub mod encoding;
 pub mod faults;
 pub mod net;
 pub mod problem;
+pub mod pull;
 pub mod ratelimit;
 mod routes;
 pub mod serve;

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::assets::WatermarkRecord;
 use super::dirsync::DirSync;
 use super::problem::ApiError;
+use super::pull::{self, Ingest};
 use super::upload::{ChunkKey, ContentRange, UploadState};
 use super::video::VideoRecord;
 
@@ -100,6 +101,25 @@ pub fn place_file(file: &Path, dir: &Path, rel: &str) -> io::Result<()> {
     }
     fs::rename(file, &target)?;
     fsync_dir(parent)
+}
+
+/// A fetch or copy of a creation `source` that was under way when the last process stopped.
+/// Its partial body was in `incoming/` and is gone; the ingest is marked failed rather than
+/// started again (see [`super::pull`]), so no video claims a source it does not have. Only if the
+/// stop fell between the source's rename into the folder and the record's update is the source
+/// whole, and then the ingest is finished.
+fn settle_interrupted_ingest(dir: &Path, state: &mut VideoState) -> io::Result<()> {
+    if state.upload.is_complete() {
+        state.record.ingest = Some(Ingest::Ingested);
+        state.record.source_completed_at.get_or_insert_with(Utc::now);
+    } else {
+        state.upload = UploadState::default();
+        state.record.ingest = Some(Ingest::Failed {
+            reason: "the server stopped while the source was being fetched".into(),
+        });
+    }
+    tracing::info!(video = %state.record.video_id, ingest = ?state.record.ingest, "ingest settled");
+    write_atomic(&dir.join("video.json"), &serde_json::to_vec_pretty(&state.record)?)
 }
 
 /// An upload token as stored and sent.
@@ -183,8 +203,11 @@ impl Store {
                 }
             }
             max_seq = max_seq.max(record.seq);
-            let state =
+            let mut state =
                 VideoState { upload: UploadState::from_chunks(chunks), record, deleted: false };
+            if state.record.ingest == Some(Ingest::Ingesting) {
+                settle_interrupted_ingest(&dir, &mut state)?;
+            }
             videos.insert(
                 state.record.video_id.clone(),
                 Arc::new(VideoSlot { dir, state: Mutex::new(state) }),
@@ -241,8 +264,8 @@ impl Store {
     }
 
     /// Whether a video is past the age at which an unfinished upload is deleted. A video created
-    /// with a `source` URL got its source that way (this server does not fetch it), so it is not
-    /// an unfinished upload.
+    /// with a `source` gets its source that way ([`super::pull`]), so it is not an unfinished
+    /// upload.
     fn is_expired(&self, state: &VideoState, now: DateTime<Utc>) -> bool {
         let Some(ttl) = self.unfinished_ttl else { return false };
         !state.upload.is_complete()
@@ -445,6 +468,9 @@ impl Store {
         if state.deleted {
             return Err(ApiError::not_found("videoId"));
         }
+        if let Some(refusal) = pull::upload_refusal(&state.record) {
+            return Err(refusal);
+        }
         let key = state.upload.admit(range, len)?;
         if let Some(file) = file {
             fs::rename(file, slot.dir.join(key.file_name()))
@@ -464,6 +490,44 @@ impl Store {
             }
         }
         Ok(complete)
+    }
+
+    /// Makes a fetched or copied source of `len` bytes (fsynced at `file`, or discarded when
+    /// `file` is `None`) the video's single chunk, as if it had been uploaded in one request,
+    /// and starts its encoding. A video deleted meanwhile keeps nothing.
+    pub fn finish_ingest(&self, slot: &VideoSlot, file: Option<&Path>, len: u64) -> io::Result<()> {
+        let mut state = slot.lock();
+        if state.deleted {
+            if let Some(file) = file {
+                let _ = fs::remove_file(file);
+            }
+            return Ok(());
+        }
+        if let Some(file) = file {
+            fs::rename(file, slot.dir.join(ChunkKey::Single.file_name()))?;
+            fsync_dir(&slot.dir)?;
+        }
+        state.upload.apply(ChunkKey::Single, len);
+        self.received_bytes.fetch_add(len, Ordering::Relaxed);
+        let mut record = state.record.clone();
+        record.ingest = Some(Ingest::Ingested);
+        record.source_completed_at = Some(Utc::now());
+        self.save_record(slot, &record)?;
+        state.record = record;
+        Ok(())
+    }
+
+    /// Records that a creation `source` could not be fetched or copied, and why.
+    pub fn fail_ingest(&self, slot: &VideoSlot, reason: String) -> io::Result<()> {
+        let mut state = slot.lock();
+        if state.deleted {
+            return Ok(());
+        }
+        let mut record = state.record.clone();
+        record.ingest = Some(Ingest::Failed { reason });
+        self.save_record(slot, &record)?;
+        state.record = record;
+        Ok(())
     }
 
     /// The files of a complete source, in order, with their lengths; `None` while incomplete or

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::assets::{CaptionState, Thumbnail};
 use super::problem::ApiError;
+use super::pull::Ingest;
 use crate::api::{
     clip_seconds, valid_placement, Metadata, LANGUAGES, SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,
 };
@@ -71,6 +72,9 @@ pub struct VideoRecord {
     /// When the source became complete: the start of its (simulated) encoding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_completed_at: Option<DateTime<Utc>>,
+    /// How far the creation `source` has been fetched or copied ([`super::pull`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<Ingest>,
 }
 
 /// Collects every problem of a payload, as api.video lists them in `problems`.
@@ -334,6 +338,7 @@ impl VideoRecord {
             captions: BTreeMap::new(),
             chapters: BTreeSet::new(),
             source_completed_at: None,
+            ingest: None,
         })
     }
 

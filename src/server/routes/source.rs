@@ -380,7 +380,13 @@ pub async fn upload_source(
     let Some(slot) = app.store.video(&id) else {
         return refuse(ApiError::not_found("videoId"), req.into_body()).await;
     };
-    let checked = slot.lock().upload.precheck(range);
+    let checked = {
+        let state = slot.lock();
+        match crate::server::pull::upload_refusal(&state.record) {
+            Some(refusal) => Err(refusal),
+            None => state.upload.precheck(range),
+        }
+    };
     if let Err(e) = checked {
         return refuse(e, req.into_body()).await;
     }

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::{blocking, json_response, page_params, paginate, query_pairs};
 use crate::server::config::MetadataMatch;
 use crate::server::problem::ApiError;
+use crate::server::pull::{self, Ingest};
 use crate::server::store::{new_id, VideoSlot};
 use crate::server::video::VideoRecord;
 use crate::server::App;
@@ -21,23 +22,31 @@ use crate::server::App;
 /// `POST /videos` → 201 Video.
 pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
     let exists = |id: &str| app.store.watermark_exists(id);
-    let record = VideoRecord::create_checked(
+    let mut record = VideoRecord::create_checked(
         new_id("vi"),
         app.store.next_seq(),
         Utc::now(),
         &body,
         &exists,
     )?;
+    // A `source` is checked now (400 for a bad one) and ingested once the video exists; the
+    // answer does not wait for it, as api.video's does not.
+    let job = match &record.source {
+        Some(source) => {
+            record.ingest = Some(Ingest::Ingesting);
+            Some(pull::prepare(&app, source)?)
+        }
+        None => None,
+    };
     let json = record.to_json(&app.public_url);
     let store_app = app.clone();
-    blocking(move || {
-        store_app
-            .store
-            .insert_video(record)
-            .map(drop)
-            .map_err(|e| ApiError::internal("storing the video", e))
+    let slot = blocking(move || {
+        store_app.store.insert_video(record).map_err(|e| ApiError::internal("storing the video", e))
     })
     .await?;
+    if let Some(job) = job {
+        pull::start(app, slot, job);
+    }
     Ok(json_response(StatusCode::CREATED, &json))
 }
 
@@ -110,7 +119,11 @@ pub async fn status(
         state.upload.filesize().unwrap_or(0),
         Utc::now(),
     );
-    let body = json!({"ingest": state.upload.ingest_json(), "encoding": encoding});
+    let ingest = match &state.record.ingest {
+        Some(ingest) => pull::ingest_json(ingest, &state.upload),
+        None => state.upload.ingest_json(),
+    };
+    let body = json!({"ingest": ingest, "encoding": encoding});
     drop(state);
     Ok(json_response(StatusCode::OK, &body))
 }
