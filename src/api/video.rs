@@ -66,6 +66,9 @@ pub struct NewVideo {
     /// What the summary holds: [`SUMMARY_ATTRIBUTES`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub transcript_summary_attributes: Vec<String>,
+    /// A URL api.video fetches the source from (instead of an upload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The values `transcriptSummaryAttributes` takes.
@@ -356,9 +359,21 @@ impl Encoding {
 }
 
 impl VideoStatus {
-    /// Whether the whole source arrived.
+    /// Whether the whole source arrived: uploaded, or fetched from a URL (`ingested`). A state
+    /// api.video does not document counts as arrived unless it says the source is still on its
+    /// way or will not come (`failed`, the double's word for a URL it could not fetch).
     pub fn is_uploaded(&self) -> bool {
-        self.ingest.as_ref().and_then(|i| i.status.as_deref()).is_some_and(|s| s != "uploading")
+        self.ingest_state().is_some_and(|s| !matches!(s, "uploading" | "ingesting" | "failed"))
+    }
+
+    /// The source's `ingest.status`, if the video has one.
+    pub fn ingest_state(&self) -> Option<&str> {
+        self.ingest.as_ref().and_then(|i| i.status.as_deref())
+    }
+
+    /// Whether fetching the video's source from its URL failed: it will never arrive.
+    pub fn ingest_failed(&self) -> bool {
+        self.ingest_state() == Some("failed")
     }
 
     /// How far the source got.

@@ -379,6 +379,7 @@ pub fn new_video(row: &Row) -> NewVideo {
         transcript: row.transcript,
         transcript_summary: row.transcript_summary,
         transcript_summary_attributes: row.transcript_summary_attributes.clone(),
+        source: None,
     }
 }
 
