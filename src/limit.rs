@@ -77,6 +77,8 @@ struct BucketState {
     waiting_until: Option<Instant>,
     /// An answer of this bucket has arrived; until then one request probes.
     learned: bool,
+    /// `X-RateLimit-Limit` in the last answer that had it: the bucket's quota a window.
+    limit: Option<u64>,
     probe_started: Option<Instant>,
 }
 
@@ -248,6 +250,7 @@ impl Limiter {
         {
             let mut st = self.state(bucket);
             st.learned = true;
+            st.limit = info.limit.or(st.limit);
             if let (Some(left), Some(reset)) = (info.remaining, info.retry_after) {
                 st.window = st.window.max(reset);
                 let share = left / u64::from(self.share);
@@ -278,6 +281,12 @@ impl Limiter {
         if was_429 {
             self.pause(bucket, info.retry_after.unwrap_or(Duration::from_secs(1)));
         }
+    }
+
+    /// The quota of `bucket` a window, as the server's last answer in it said
+    /// (`X-RateLimit-Limit`), if one did.
+    pub fn limit(&self, bucket: Bucket) -> Option<u64> {
+        self.state(bucket).limit
     }
 
     /// Holds every request of `bucket` for `wait`.

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::batch::{avbatch, run, serve_on};
+use common::batch::{avbatch, run, serve_on, ServeProcess};
 use common::{pattern, KEY, MIB};
 use serde_json::Value;
 
@@ -90,8 +90,11 @@ async fn the_estimate_counts_the_requests_a_run_makes() {
     assert_eq!(requests["writes"], 6 + 2 * 5 + 2 * 2, "{guess}");
     assert_eq!(guess["quotas"]["uploadsPerMinute"], 100, "production's, by default");
     assert_eq!(guess["bytesPerSecond"], 10_000_000);
-    // The dry run sent nothing.
-    assert_eq!(by_bucket(&log, 0).0, (0, 0, 0));
+    // The dry run changed nothing: one read, for the account's rate limits (this server sends
+    // none: `--rate-limit off`, so the estimate is production's).
+    let (dry, dry_lines) = by_bucket(&log, 0);
+    assert_eq!(dry, (0, 0, 1));
+    assert!(guess["quotas"]["of"].as_str().unwrap().contains("no rate-limit headers"), "{guess}");
 
     let upload = |extra: &[&str]| {
         let mut cmd = avbatch();
@@ -104,7 +107,7 @@ async fn the_estimate_counts_the_requests_a_run_makes() {
     };
     let done = run(upload(&[]), LIMIT).await;
     assert_eq!(done.code, Some(0), "{}", done.text());
-    let ((uploads, writes, reads), seen) = by_bucket(&log, 0);
+    let ((uploads, writes, reads), seen) = by_bucket(&log, dry_lines);
     assert_eq!(uploads, requests["uploads"].as_u64().unwrap(), "uploads");
     assert_eq!(writes, requests["writes"].as_u64().unwrap(), "writes");
     let (least, most) =
@@ -116,6 +119,7 @@ async fn the_estimate_counts_the_requests_a_run_makes() {
     assert_eq!(guess["requests"]["uploads"], 0, "{guess}");
     assert_eq!(guess["requests"]["writes"], 0, "{guess}");
     assert_eq!(guess["secondsAtLeast"], 0.0, "{guess}");
+    let (_, seen) = by_bucket(&log, seen);
     let done = run(upload(&[]), LIMIT).await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     let ((uploads, writes, _), _) = by_bucket(&log, seen);
@@ -155,4 +159,34 @@ fn the_estimate_reads_as_time_under_the_quotas() {
     // 1.61 GiB at 12.5 MB/s: 138 s.
     assert!(text.contains("1.61 GiB at 11.92 MiB/s (100 Mbit/s): 3 min"), "{text}");
     assert!(text.contains("  at least 11 min in all"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_estimate_uses_the_quotas_the_account_answers_with() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.mp4"), pattern(3 * MIB, 7)).unwrap();
+    std::fs::write(dir.path().join("manifest.csv"), "path\nv.mp4\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let serve = |name: &str, limits: &str| {
+        let dir = data.path().join(name);
+        let args = ["--addr", "127.0.0.1:0", "--api-key", KEY, "--rate-limit", limits];
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--data", dir.to_str().unwrap()]);
+        ServeProcess::start(&args, &data.path().join(format!("{name}.log"))).unwrap()
+    };
+    let quotas = |of: &Value| {
+        let q = &of["quotas"];
+        let n = |k: &str| q[k].as_u64();
+        (n("uploadsPerMinute"), n("writesPerMinute"), n("readsPerMinute"))
+    };
+    // A sandbox account, although the run says nothing of --env: its answers say so.
+    let sandbox = serve("a", "sandbox");
+    let guess = estimate(dir.path(), &sandbox.url);
+    assert_eq!(quotas(&guess), (Some(40), Some(40), Some(100)), "{guess}");
+    assert_eq!(guess["quotas"]["of"], "the account's sandbox (its X-RateLimit-Limit)");
+    drop(sandbox);
+    // A plan of its own: 250 reads a minute, the other buckets in production's proportions.
+    let custom = serve("b", "uploads=10/60s,writes=20/60s,reads=250/60s");
+    let guess = estimate(dir.path(), &custom.url);
+    assert_eq!(quotas(&guess), (Some(50), Some(100), Some(250)), "{guess}");
 }

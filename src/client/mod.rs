@@ -195,6 +195,12 @@ impl Client {
         &self.config.retry
     }
 
+    /// The quota of `bucket` a minute, as the API's answers said (`X-RateLimit-Limit`), once
+    /// one did.
+    pub fn quota(&self, bucket: Bucket) -> Option<u64> {
+        self.config.limiter.limit(bucket)
+    }
+
     /// Whether calls carry an API key.
     pub fn has_api_key(&self) -> bool {
         self.config.api_key.is_some()

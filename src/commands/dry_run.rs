@@ -8,6 +8,10 @@
 //! them) and each such row compared with its key's video: the plan names the fields an
 //! update would change and the videos a delete would remove. A fresh embedded server
 //! (`--env local` without `--local-data`) holds nothing, and is not started for that.
+//!
+//! The estimate paces the requests to the account's own quotas when the API can be asked: its
+//! answers carry `X-RateLimit-Limit` ([`account_quotas`]). Offline (no API key), `--env`'s
+//! documented quotas.
 
 use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
@@ -17,7 +21,7 @@ use anyhow::Context;
 
 use super::upload::RunShape;
 use super::{invalid, Exit};
-use crate::api::{differences, Video};
+use crate::api::{differences, Bucket, Quotas, Video};
 use crate::chunk::plan_parts;
 use crate::client::{Client, ClientConfig};
 use crate::config::{Destination, UploadConfig};
@@ -27,7 +31,9 @@ use crate::journal::{FileIdentity, Journal, State};
 use crate::leftovers::keyed_videos;
 use crate::manifest::{Checked, Row, RowAction};
 use crate::output::plan::{Action, Estimate, PlanHeader, PlanPrinter, PlanRow};
-use crate::output::say;
+use crate::output::{say, say_warning};
+use crate::retry::RetryConfig;
+use crate::server::Server;
 
 /// The account's keyed videos, by metadata field and key.
 type Index = HashMap<(&'static str, String), Vec<Video>>;
@@ -41,13 +47,28 @@ pub(super) async fn print(
     acting: bool,
     check_time: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let index = if acting {
-        match read_account(config).await? {
-            Ok(index) => Some(index),
-            Err(code) => return Ok(code),
+    let api = match connect(config, acting).await? {
+        Ok(api) => api,
+        Err(code) => return Ok(code),
+    };
+    let index = match (&api, acting) {
+        (Some((client, _)), true) => {
+            say("reading the account's videos: the rows' actions depend on what it holds");
+            match keyed_videos(client, None).await {
+                Ok(index) => Some(index),
+                Err(e) => {
+                    let code = super::clean::account_failed("cannot list the videos", &e, client);
+                    return Ok(code);
+                }
+            }
         }
-    } else {
-        None
+        // A fresh embedded server: nothing under any key.
+        (None, true) => Some(Index::new()),
+        (_, false) => None,
+    };
+    let (quotas, quotas_of) = match &api {
+        Some((client, _)) => account_quotas(client, config.quotas).await,
+        None => (config.quotas.0, config.quotas.1.to_owned()),
     };
     let manifest_rows = checked.len();
     let header = PlanHeader {
@@ -59,7 +80,6 @@ pub(super) async fn print(
         manifest_rows,
     };
     let (rows_checked, json, force) = (checked.clone(), config.json, config.force);
-    let (quotas, quotas_of) = config.quotas;
     // A timetable's rate changes with the hour: only a fixed --bandwidth says the link's.
     let fixed = match &config.bandwidth {
         Some(crate::limit::timetable::Bandwidth::Fixed(rate)) => Some(*rate),
@@ -152,13 +172,19 @@ pub(super) async fn print(
     Ok(Exit::Done.into())
 }
 
-/// The account's keyed videos, read through the run's destination (GETs only).
-async fn read_account(config: &UploadConfig) -> anyhow::Result<Result<Index, ExitCode>> {
-    let (url, key, _server) = match &config.destination {
-        // A fresh embedded server: nothing under any key.
-        Destination::Local(None) => return Ok(Ok(Index::new())),
+/// The API the dry run reads, with the embedded server serving `--local-data` when that is
+/// the destination; `None` when there is none to read: a fresh embedded server, or no API key
+/// (then the estimate uses `--env`'s documented quotas, and rows with an action other than
+/// `create` cannot be planned).
+async fn connect(
+    config: &UploadConfig,
+    acting: bool,
+) -> anyhow::Result<Result<Option<(Client, Option<Server>)>, ExitCode>> {
+    let (url, key, server) = match &config.destination {
+        Destination::Local(None) => return Ok(Ok(None)),
         Destination::Remote(url) => match &config.api_key {
             Some(key) => (url.clone(), Some(key.clone()), None),
+            None if !acting => return Ok(Ok(None)),
             None => {
                 let hint = "set AVBATCH_API_KEY (or pass --api-key-file FILE): a dry run of \
                             `upsert`, `update` and `delete` rows reads the account's videos";
@@ -172,12 +198,43 @@ async fn read_account(config: &UploadConfig) -> anyhow::Result<Result<Index, Exi
     };
     let mut client_config = ClientConfig::new(&url, key);
     client_config.timeout = config.timeout;
-    let client = Client::new(client_config);
-    say("reading the account's videos: the rows' actions depend on what it holds");
-    match keyed_videos(&client, None).await {
-        Ok(index) => Ok(Ok(index)),
-        Err(e) => Ok(Err(super::clean::account_failed("cannot list the videos", &e, &client))),
+    client_config.retry = RetryConfig { max_retries: config.retries, ..RetryConfig::default() };
+    Ok(Ok(Some((Client::new(client_config), server))))
+}
+
+/// The quotas the estimate uses: the account's, as the API's `X-RateLimit-Limit` says of the
+/// reads bucket (one read, unless the videos were read already); the other buckets, which a
+/// read cannot show, in the proportions of the documented plan with that reads quota, else of
+/// `preset` (`--env`'s). Without the header, or when the read fails, `preset` itself.
+async fn account_quotas(client: &Client, preset: (Quotas, &'static str)) -> (Quotas, String) {
+    if client.quota(Bucket::Reads).is_none() {
+        if let Err(e) = client.videos_page(1, false).await {
+            say_warning(&format!(
+                "cannot read the account's rate limits ({}): the estimate uses {} quotas",
+                crate::client::error_chain(&e),
+                preset.1
+            ));
+            return (preset.0, preset.1.to_owned());
+        }
     }
+    let Some(reads) = client.quota(Bucket::Reads) else {
+        let of = format!("{} (the API's answer carried no rate-limit headers)", preset.1);
+        return (preset.0, of);
+    };
+    let plans =
+        [(Quotas::PRODUCTION, "api.video's production"), (Quotas::SANDBOX, "api.video's sandbox")];
+    if let Some((quotas, name)) = plans.iter().find(|(q, _)| q.reads == reads) {
+        let plan = name.trim_start_matches("api.video's ");
+        return (*quotas, format!("the account's {plan} (its X-RateLimit-Limit)"));
+    }
+    let scale = |n: u64| (n * reads / preset.0.reads.max(1)).max(1);
+    let quotas = Quotas { uploads: scale(preset.0.uploads), writes: scale(preset.0.writes), reads };
+    let plan = preset.1.trim_start_matches("api.video's ");
+    let of = format!(
+        "the account's (reads from its X-RateLimit-Limit; uploads and writes in {plan}'s \
+         proportions)"
+    );
+    (quotas, of)
 }
 
 /// What the run would do with one row.

@@ -114,14 +114,14 @@ impl PlanRow<'_> {
 }
 
 /// How long the plan's requests and bytes take at the least.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Estimate {
     /// The requests, by bucket.
     pub cost: Cost,
     /// The quotas they are paced to.
     pub quotas: Quotas,
-    /// Whose quotas: `api.video's production`, …
-    pub quotas_of: &'static str,
+    /// Whose quotas: `api.video's production`, `this account's`, …
+    pub quotas_of: String,
     /// The bytes to send.
     pub bytes: u64,
     /// The link's rate, when known (`--assume-bandwidth`, `--bandwidth`).
