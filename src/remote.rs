@@ -139,7 +139,7 @@ struct Store {
 #[derive(Clone)]
 pub struct Stores {
     env: Arc<Vec<(String, String)>>,
-    http: SharedHttp,
+    clients: SharedHttp,
     open: Arc<Mutex<HashMap<(RemoteKind, String), Store>>>,
 }
 
@@ -164,7 +164,7 @@ impl Stores {
             .into_iter()
             .filter(|(k, _)| ["AWS_", "GOOGLE_", "AZURE_"].iter().any(|p| k.starts_with(p)))
             .collect();
-        Stores { env: Arc::new(env), http: SharedHttp::default(), open: Arc::default() }
+        Stores { env: Arc::new(env), clients: Default::default(), open: Arc::default() }
     }
 
     /// The object `text` names, or `None` when `text` is not a URL (a local path). Errors for a
@@ -226,6 +226,7 @@ impl Stores {
         let store = match target.kind {
             RemoteKind::S3 => {
                 let mut b = AmazonS3Builder::new()
+                    .with_http_connector(self.clients.clone())
                     .with_retry(retry)
                     .with_config(AmazonS3ConfigKey::Client(timeout), REQUEST_TIMEOUT);
                 let mut endpoint = false;
@@ -248,6 +249,7 @@ impl Stores {
             }
             RemoteKind::Gcs => {
                 let mut b = GoogleCloudStorageBuilder::new()
+                    .with_http_connector(self.clients.clone())
                     .with_retry(retry)
                     .with_config(GoogleConfigKey::Client(timeout), REQUEST_TIMEOUT);
                 for (key, value) in self.vars("GOOGLE_") {
@@ -260,6 +262,7 @@ impl Stores {
             }
             RemoteKind::Azure => {
                 let mut b = MicrosoftAzureBuilder::new()
+                    .with_http_connector(self.clients.clone())
                     .with_retry(retry)
                     .with_config(AzureConfigKey::Client(timeout), REQUEST_TIMEOUT);
                 for (key, value) in self.vars("AZURE_") {
@@ -275,7 +278,7 @@ impl Stores {
                     .with_config(timeout, REQUEST_TIMEOUT)
                     .with_allow_http(true);
                 let http = HttpBuilder::new()
-                    .with_http_connector(self.http.clone())
+                    .with_http_connector(self.clients.clone())
                     .with_retry(retry)
                     .with_client_options(options)
                     .with_url(target.store_url())
@@ -288,22 +291,26 @@ impl Stores {
     }
 }
 
-/// One HTTP client for every web-server store: a manifest of presigned URLs opens a store per
-/// row (object_store paths have no query string), and a client each would mean a connection
-/// pool and a load of the system's root certificates each. Every web-server store is opened
-/// with the same options, so one client serves them all.
+/// One HTTP client for every store opened with the same options. A client each would
+/// cost a connection pool and a load of the system's root certificates each (1.7 ms): a manifest
+/// of presigned URLs opens a store per row (object_store paths have no query string), and one of
+/// many buckets a store per bucket. A store's builder also connects with other options (its
+/// credential endpoints allow plain HTTP), so clients are kept per set of options.
 #[derive(Clone, Debug, Default)]
-struct SharedHttp(Arc<Mutex<Option<HttpClient>>>);
+struct SharedHttp(Arc<Mutex<HashMap<String, HttpClient>>>);
 
 impl HttpConnector for SharedHttp {
     fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        // ClientOptions has no Eq or Hash; its Debug text lists every option. Only a map key:
+        // never shown.
+        let key = format!("{options:?}");
         // Held across no await: connect is synchronous.
-        let mut client = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(client) = client.as_ref() {
+        let mut clients = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
         let made = ReqwestConnector::default().connect(options)?;
-        *client = Some(made.clone());
+        clients.insert(key, made.clone());
         Ok(made)
     }
 }
@@ -649,6 +656,9 @@ mod tests {
         let signed = stores.parse("https://h/b.mp4?sig=1").unwrap().unwrap();
         assert!(Arc::ptr_eq(&h1.store.objects, &h2.store.objects));
         assert!(!Arc::ptr_eq(&h1.store.objects, &signed.store.objects));
+        stores.parse("https://h/c.mp4?sig=2").unwrap().unwrap();
+        // Five stores, two HTTP clients: one for S3's options, one for web servers'.
+        assert_eq!(stores.clients.0.lock().unwrap().len(), 2);
     }
 
     #[test]
@@ -658,6 +668,17 @@ mod tests {
         let clean = scrub(text);
         assert_eq!(clean, "Error performing GET https://h.example/k.mp4?… in 2s, after 3 retries");
         assert_eq!(scrub("no url here"), "no url here");
+    }
+
+    #[tokio::test]
+    async fn azure_pull_url_is_a_sas_url_made_offline() {
+        // Signing with the account key makes no request: this runs with no network.
+        let blob = remote("az://container/dir/a.mp4");
+        let url = blob.pull_url(Duration::from_secs(3600)).await.expect("a SAS URL");
+        assert_eq!(url.host_str(), Some("acct.blob.core.windows.net"));
+        assert_eq!(url.path(), "/container/dir/a.mp4");
+        let query = url.query().unwrap_or_default();
+        assert!(query.contains("sig=") && query.contains("sp=r"), "{query}");
     }
 
     #[tokio::test]
