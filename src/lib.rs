@@ -17,7 +17,9 @@
 //! **The product**
 //! - [`manifest`]: the CSV manifest, every row and file checked before anything is sent; and
 //!   manifests written from folders.
-//! - [`chunk`] (with [`sigbus`]): memory-mapped files cut into zero-copy parts.
+//! - [`chunk`] (with [`sigbus`]): memory-mapped files cut into zero-copy parts; [`remote`]: the
+//!   objects and URLs a row's video is read from when it is not on the local disk (`https://`,
+//!   `s3://`, `gs://`, `az://`).
 //! - [`engine`]: many video sessions at once, each row's video found or made exactly once, its
 //!   parts in order, then its thumbnail, captions and chapters once each, or (by the row's
 //!   `action`) its fields brought in step or its videos deleted; [`journal`]: the
@@ -53,6 +55,7 @@ pub mod leftovers;
 pub mod limit;
 pub mod manifest;
 pub mod output;
+pub mod remote;
 pub mod retry;
 pub mod secret;
 pub mod server;

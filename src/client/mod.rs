@@ -166,6 +166,9 @@ impl Client {
             .user_agent(concat!("avbatch/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
+            // object_store (src/remote.rs) turns on reqwest's http2 feature; api.video is spoken
+            // to over HTTP/1.1 as before, one upload per connection.
+            .http1_only()
             // Under the 60 s after which servers commonly close an idle connection (avbatch
             // serve among them), so a request never goes out on one the server is closing.
             .pool_idle_timeout(Duration::from_secs(50));
