@@ -392,6 +392,14 @@ pub struct UploadArgs {
     #[arg(long, help_heading = "Resume")]
     pub checksum: bool,
 
+    /// Rows whose `path` is a URL (`https://`, `s3://`, `gs://`, `az://`): read each object here
+    /// with ranged GETs and send it as parts, as a local file is, instead of letting api.video
+    /// pull it from its URL (the default: a presigned one for a bucket, valid 24 h). For sources
+    /// api.video cannot reach (a private network, credentials that expire first); memory stays
+    /// at a few pieces per video whatever the object's size.
+    #[arg(long)]
+    pub relay: bool,
+
     /// Data folder of the embedded server with --env local [default: a temporary folder].
     #[arg(long, value_name = "DIR")]
     pub local_data: Option<PathBuf>,

@@ -81,6 +81,8 @@ pub struct UploadConfig {
     pub keep_old: bool,
     /// Identify files by content hash too.
     pub checksum: bool,
+    /// `--relay`: objects read here and sent as parts, not pulled by api.video.
+    pub relay: bool,
     /// This run's shard of the manifest; `None` for all of it.
     pub shard: Option<Shard>,
     /// The quotas `--dry-run` estimates with, and whose they are: `--env`'s (the embedded
@@ -266,6 +268,7 @@ impl UploadConfig {
             force: args.force,
             keep_old: args.keep_old,
             checksum: args.checksum,
+            relay: args.relay,
             shard,
             quotas: match args.env {
                 crate::cli::Target::Sandbox => (crate::api::Quotas::SANDBOX, "api.video's sandbox"),

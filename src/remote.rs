@@ -14,11 +14,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::client::{HttpClient, HttpConnector, ReqwestConnector};
@@ -406,6 +408,12 @@ impl Target {
     }
 }
 
+/// Whether `text` names an object or a URL rather than a local path, without opening a store;
+/// an error for a URL avbatch cannot read (another scheme, malformed, no bucket or key).
+pub fn is_remote(text: &str) -> Result<bool, RemoteError> {
+    Ok(Target::parse(text)?.is_some())
+}
+
 /// One row's video in a bucket or on a web server.
 #[derive(Clone)]
 pub struct Remote {
@@ -492,6 +500,58 @@ impl Remote {
             )));
         }
         Ok(bytes)
+    }
+
+    /// Bytes `range` of the object as a stream of the pieces the store sends, for a body that
+    /// holds no more than a few of them at once; `etag` as in [`Remote::range`]. The stream
+    /// ends in an error when the store sends fewer bytes than asked for.
+    pub async fn range_stream(
+        &self,
+        range: Range<u64>,
+        etag: Option<&str>,
+    ) -> Result<BoxStream<'static, Result<Bytes, RemoteError>>, RemoteError> {
+        let wanted = range.end.saturating_sub(range.start);
+        let options = GetOptions {
+            if_match: etag.filter(|e| !e.starts_with("W/")).map(str::to_owned),
+            range: Some(GetRange::Bounded(range)),
+            ..GetOptions::default()
+        };
+        let result = self
+            .store
+            .objects
+            .get_opts(&self.target.object(), options)
+            .await
+            .map_err(|e| self.error(e))?;
+        if let (Some(etag), Some(now)) = (etag, result.meta.e_tag.as_deref()) {
+            if etag != now {
+                return Err(RemoteError::Changed);
+            }
+        }
+        let this = self.clone();
+        let got = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = got.clone();
+        let pieces = result.into_stream().map(move |piece| {
+            let piece = piece.map_err(|e| this.error(e))?;
+            let sum = counted.fetch_add(piece.len() as u64, Ordering::Relaxed) + piece.len() as u64;
+            if sum > wanted {
+                return Err(RemoteError::Other(format!(
+                    "the store sent more than the {wanted} bytes asked for"
+                )));
+            }
+            Ok(piece)
+        });
+        // After the last piece: fewer bytes than asked for is an error, not a shorter part.
+        let tail = stream::once(async move {
+            let got = got.load(Ordering::Relaxed);
+            (got != wanted).then(|| {
+                Err(RemoteError::Other(format!(
+                    "the store sent {got} bytes where {wanted} were asked for (the object is \
+                     shorter?)"
+                )))
+            })
+        })
+        .filter_map(std::future::ready);
+        Ok(pieces.chain(tail).boxed())
     }
 
     /// A URL api.video can fetch the object from without credentials: the URL itself for

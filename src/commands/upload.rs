@@ -457,6 +457,7 @@ pub async fn execute(
         wait_timeout: config.encoding.wait_timeout,
         wait_poll: config.encoding.wait_poll,
         max_processing: config.encoding.max_processing,
+        relay: config.relay,
     };
     engine::run(client.clone(), limiter, engine_config, taken, events, results_in, stop.clone())
         .await;

@@ -16,6 +16,7 @@
 
 mod actions;
 mod assets;
+mod body;
 pub mod cost;
 mod encoding;
 mod fingerprint;
@@ -32,15 +33,17 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{Metadata, NewVideo, VideoStatus};
+use crate::api::{Metadata, NewVideo, Progress, VideoStatus};
 use crate::chunk::{plan_around, plan_parts, MappedFile, Piece};
 pub use crate::client::error_chain;
 use crate::client::{ApiError, Client, UploadTarget};
 use crate::journal::{FileIdentity, Journal, JournalError, State};
 use crate::limit::Limiter;
 use crate::manifest::{Row, RowAction};
+use crate::remote::Stores;
 use crate::secret::Token;
 pub use assets::ASSETS_METADATA;
+use body::{Body, Object};
 use encoding::Waited;
 pub use encoding::{held_for_encoding, WaitFor};
 pub use video::REPLACED_KEY_METADATA;
@@ -91,6 +94,9 @@ pub struct EngineConfig {
     pub wait_poll: Duration,
     /// `--max-processing`: most of this run's videos encoding at once before a new source starts.
     pub max_processing: Option<usize>,
+    /// `--relay`: rows whose `path` is a URL are read here and sent as parts, not pulled by
+    /// api.video.
+    pub relay: bool,
 }
 
 /// A row to upload: its position in the manifest and its content.
@@ -169,6 +175,9 @@ pub struct RowResult {
     pub updated: Vec<&'static str>,
     /// The videos this run deleted (`delete`).
     pub deleted: Vec<String>,
+    /// How the source went: `file`, `relay` (an object read here and sent) or `pull` (api.video
+    /// fetches it from its URL); none when no source was needed.
+    pub transfer: Option<&'static str>,
 }
 
 /// Progress, sent by video tasks to the reporter.
@@ -226,6 +235,8 @@ struct Ctx {
     /// `--max-processing`: a permit per video of this run between its source's start and the
     /// end of its encoding.
     processing: Option<Arc<Semaphore>>,
+    /// The buckets and web servers rows are read from, one store each.
+    stores: Stores,
 }
 
 /// Runs the jobs `jobs` yields, in their order, at most `concurrency` at once: the next job is
@@ -246,7 +257,8 @@ pub async fn run(
     let ahead = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let keys = keys::Keys::new(client.clone(), jobs.len() as u64);
     let processing = config.max_processing.map(|n| Arc::new(Semaphore::new(n.max(1))));
-    let ctx = Arc::new(Ctx { client, keys, config, limiter, events, stop, processing });
+    let stores = Stores::from_env();
+    let ctx = Arc::new(Ctx { client, keys, config, limiter, events, stop, processing, stores });
     let mut tasks = JoinSet::new();
     // The row of each task, so a task that panics still gets a result.
     let mut rows: HashMap<tokio::task::Id, usize> = HashMap::new();
@@ -346,6 +358,7 @@ impl RowResult {
             encoding_seconds: None,
             updated: Vec::new(),
             deleted: Vec::new(),
+            transfer: None,
         }
     }
 
@@ -654,13 +667,29 @@ async fn session(
     waited: &mut Duration,
     hold: &mut Option<encoding::Encoding>,
 ) -> Result<(), SessionEnd> {
+    if let (Some(processing), None, true) = (&ctx.processing, &hold, pulls(ctx, &job.row)) {
+        // `--max-processing`: a pulled video starts encoding as soon as it is made.
+        *hold = Some(tokio::select! {
+            e = encoding::Encoding::start(processing) => e,
+            () = ctx.stop.cancelled() => return Err(SessionEnd::Stopped),
+        });
+    }
     let prepared = prepare(ctx, job, result).await?;
+    if prepared.pulled {
+        // api.video fetches the source from its URL: nothing to send, no lane to wait for.
+        drop(ahead);
+        result.bytes = prepared.body.len();
+        let key = prepared.key.clone();
+        journal(ctx, move |j| j.done(&key, None)).await?;
+        settle_replaced(ctx, &prepared.key, prepared.replaces, result).await;
+        return Ok(());
+    }
     if prepared.plan.iter().all(|p| p.held) {
         // The server holds everything (a re-run without its journal, or another run's work):
         // nothing to send, so no lane to wait for behind long uploads.
         drop(ahead);
         result.parts = prepared.plan.len() as u64;
-        result.bytes = prepared.file.len();
+        result.bytes = prepared.body.len();
         let key = prepared.key.clone();
         journal(ctx, move |j| j.finish(&key, State::Done, None)).await?;
         settle_replaced(ctx, &prepared.key, prepared.replaces, result).await;
@@ -686,11 +715,17 @@ async fn session(
     transfer(ctx, job, prepared, result).await
 }
 
+/// Whether the row's source is pulled by api.video from its URL (unless it turns out to be
+/// partly relayed already).
+fn pulls(ctx: &Ctx, row: &Row) -> bool {
+    row.remote && !ctx.config.relay && ctx.client.has_api_key()
+}
+
 /// A row made ready to send: its file mapped and checked, its video found or created and
 /// recorded in the journal, and its parts planned around what the server already holds.
 struct Prepared {
     key: String,
-    file: Arc<MappedFile>,
+    body: Body,
     plan: Vec<Piece>,
     target: UploadTarget,
     mode: Mode,
@@ -700,6 +735,8 @@ struct Prepared {
     chunk_size: u64,
     /// Videos to delete once this one is complete (see [`settle_replaced`]).
     replaces: Vec<String>,
+    /// Made with its object's URL as its source: api.video fetches it, nothing is sent.
+    pulled: bool,
 }
 
 /// Everything before the first byte of a row: the work of the requests that do not carry the
@@ -711,10 +748,13 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
         return Err(SessionEnd::Stopped);
     }
     let row = job.row.clone();
-    let key = row.key();
     let mut identity = identity(&row);
 
-    // 1. The file, mapped (and hashed with --checksum).
+    // 1. The file, mapped (and hashed with --checksum); or the object, looked at.
+    if row.remote {
+        let object = Arc::new(Object::open(ctx, &row).await?);
+        return prepare_from(ctx, job, result, Body::Object(object), identity).await;
+    }
     let path = row.path.clone();
     let mut file = tokio::task::spawn_blocking(move || MappedFile::open(&path))
         .await
@@ -739,6 +779,19 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
         file = f;
         identity.sha256 = Some(sha);
     }
+    prepare_from(ctx, job, result, Body::File(Arc::new(file)), identity).await
+}
+
+/// [`prepare`] once the row's bytes are at hand.
+async fn prepare_from(
+    ctx: &Ctx,
+    job: &Job,
+    result: &mut RowResult,
+    body: Body,
+    mut identity: FileIdentity,
+) -> Result<Prepared, SessionEnd> {
+    let row = job.row.clone();
+    let key = row.key();
 
     // 2. The journal: a finished row is skipped, a changed file refused unless --force, and a
     //    started video resumed. Entries written by avbatch 0.1 are found by its key too.
@@ -763,16 +816,14 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
     // contents decide (one read of the file, only for such rows). Touched, not changed: the
     // journal takes its new identity and, keyed by the file, its new key.
     let recorded = entry.as_ref().or(before.as_ref());
-    if let Some(e) = recorded.filter(|e| !e.file.same_file(&identity)) {
+    if let (Some(e), Body::File(file)) = (recorded.filter(|e| !e.file.same_file(&identity)), &body)
+    {
         let comparable = e.file.sha256.as_deref().is_some_and(crate::chunk::is_fingerprint);
         if e.file.size == identity.size && comparable && identity.sha256.is_none() {
-            let (f, sha) = tokio::task::spawn_blocking(move || {
-                let sha = file.fingerprint();
-                (file, sha)
-            })
-            .await
-            .map_err(|e| SessionEnd::failed(format!("hashing the file failed: {e}")))?;
-            file = f;
+            let file = file.clone();
+            let sha = tokio::task::spawn_blocking(move || file.fingerprint())
+                .await
+                .map_err(|e| SessionEnd::failed(format!("hashing the file failed: {e}")))?;
             identity.sha256 = Some(sha);
         }
     }
@@ -826,7 +877,19 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| row.path_text.clone());
-    let file = Arc::new(file);
+    // An object api.video can fetch itself is pulled (unless `--relay`): its video is made with
+    // the URL as its source, and nothing is sent from here.
+    let pull = match &body {
+        Body::Object(object) if !ctx.config.relay => Some(
+            object
+                .remote
+                .pull_url(body::PULL_TTL)
+                .await
+                .map_err(|e| SessionEnd::failed(format!("`{}`: {e}", object.remote.shown())))?
+                .to_string(),
+        ),
+        _ => None,
+    };
 
     // 3. The video: the journal's, else one already made for this key (the journal may have
     //    been lost, or another run made it), else a new one; and what the server holds of it.
@@ -848,27 +911,44 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
         }
     }
     let (video_id, status) = if with_key {
-        let found =
-            video::resolve(ctx, &row, &key, journal_video.as_deref(), fresh, result).await?;
+        let found = video::resolve(
+            ctx,
+            &row,
+            &key,
+            journal_video.as_deref(),
+            fresh,
+            pull.as_deref(),
+            result,
+        )
+        .await?;
         (Some(found.video_id), Some(found.status))
+    } else if pull.is_some() {
+        return Err(SessionEnd::failed(
+            "a video pulled from its URL is made with an API key: an upload token only uploads \
+             (pass --relay to send the object from here)",
+        ));
     } else {
         (journal_video.clone(), None)
     };
+    // Pulled: api.video fetches (or fetched) it, unless an earlier run relayed part of it.
+    let pulled = pull.is_some()
+        && status.as_ref().is_some_and(|s| !s.is_uploaded() && s.progress() != Progress::Partial);
     result.video_id = video_id.clone();
     let resumed = video_id.is_some() && video_id == journal_video;
 
     // 4. The plan, around what the server holds: its record with a key, the journal's without.
     let mut mode = ctx.config.mode;
     let plan = match &status {
+        _ if pulled => Vec::new(),
         Some(status) => plan_held(
             status,
-            &file,
+            body.len(),
             chunk_size,
             &mut mode,
             video_id.as_deref().unwrap_or_default(),
         )?,
         None => {
-            let mut plan = pieces(file.len(), chunk_size)?;
+            let mut plan = pieces(body.len(), chunk_size)?;
             let done = entry.as_ref().filter(|_| resumed).map_or(0, |e| e.parts_done);
             for piece in plan.iter_mut().take(done as usize) {
                 piece.held = true;
@@ -890,7 +970,20 @@ async fn prepare(ctx: &Ctx, job: &Job, result: &mut RowResult) -> Result<Prepare
             journal(ctx, move |j| j.set_replaces(&k, &ids)).await?;
         }
     }
-    Ok(Prepared { key, file, plan, target, mode, name, with_key, identity, chunk_size, replaces })
+    result.transfer = Some(body.transfer(pulled));
+    Ok(Prepared {
+        key,
+        body,
+        plan,
+        target,
+        mode,
+        name,
+        with_key,
+        identity,
+        chunk_size,
+        replaces,
+        pulled,
+    })
 }
 
 /// Whether a journal entry's file is the row's file as it is now under another identity: the
@@ -1004,12 +1097,11 @@ fn pieces(len: u64, chunk_size: u64) -> Result<Vec<Piece>, SessionEnd> {
 /// was started with, since part numbers say nothing of where a part began.
 fn plan_held(
     status: &VideoStatus,
-    file: &MappedFile,
+    len: u64,
     chunk_size: u64,
     mode: &mut Mode,
     video_id: &str,
 ) -> Result<Vec<Piece>, SessionEnd> {
-    let len = file.len();
     if status.is_uploaded() {
         let mut plan = pieces(len, chunk_size)?;
         plan.iter_mut().for_each(|p| p.held = true);
@@ -1064,7 +1156,7 @@ async fn transfer(
 ) -> Result<(), SessionEnd> {
     let Prepared {
         key,
-        file,
+        body,
         plan,
         mut target,
         mode,
@@ -1073,8 +1165,12 @@ async fn transfer(
         identity,
         chunk_size,
         replaces,
+        pulled: _,
     } = prepared;
-    let total = file.len();
+    let total = body.len();
+    // A file's contents are fingerprinted as they go out (and what the server held, read from
+    // the file); an object's are not: its store's version tag stands for them.
+    let file = body.file().cloned();
     let held: u64 =
         plan.iter().filter(|p| p.held).map(|p| p.part.range.end - p.part.range.start).sum();
     let parts = plan.len() as u64;
@@ -1098,14 +1194,17 @@ async fn transfer(
         }
         // What the server held before this run is hashed from the file (a resumed upload);
         // what this run sends, as it goes.
-        fingerprint = read_held(fingerprint, &file, &plan[hashed..i]).await?;
-        hashed = i + 1;
         let part = &piece.part;
-        let hash = fingerprint.part(part.range.start);
+        let mut hash = None;
+        if let Some(file) = &file {
+            fingerprint = read_held(fingerprint, file, &plan[hashed..i]).await?;
+            hashed = i + 1;
+            hash = fingerprint.part(part.range.start);
+        }
         complete = send::part(
             ctx,
             job.index,
-            &file,
+            &body,
             &mut target,
             part,
             total,
@@ -1121,10 +1220,12 @@ async fn transfer(
             result.video_id = Some(id.clone());
             record_start(ctx, &key, &identity, id, chunk_size, &plan).await?;
         }
-        if !fingerprint.streamed(part.range.clone(), hash.as_ref()) {
-            fingerprint = read_held(fingerprint, &file, std::slice::from_ref(piece)).await?;
+        if let Some(file) = &file {
+            if !fingerprint.streamed(part.range.clone(), hash.as_ref()) {
+                fingerprint = read_held(fingerprint, file, std::slice::from_ref(piece)).await?;
+            }
         }
-        file.release(part.range.clone());
+        body.release(part.range.clone());
         let len = part.range.end - part.range.start;
         result.parts += 1;
         result.bytes += len;
@@ -1144,7 +1245,10 @@ async fn transfer(
             )));
         }
     }
-    let fingerprint = read_held(fingerprint, &file, &plan[hashed..]).await?.finish(total);
+    let fingerprint = match &file {
+        Some(file) => read_held(fingerprint, file, &plan[hashed..]).await?.finish(total),
+        None => None,
+    };
     result.fingerprint = fingerprint.clone().or(identity.sha256.clone());
     let k = key.clone();
     journal(ctx, move |j| j.done(&k, fingerprint.as_deref())).await?;

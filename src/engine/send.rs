@@ -7,6 +7,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use tokio::sync::mpsc;
 
+use super::body::Body;
 use super::fingerprint::{PartHash, PartStart};
 use super::{Ctx, Event, Mode, SessionEnd};
 use crate::api::VideoStatus;
@@ -65,7 +66,7 @@ fn file_changed(e: FileChanged, target: &UploadTarget, part: &PartPlan) -> Sessi
 pub(super) async fn part(
     ctx: &Ctx,
     index: usize,
-    file: &Arc<MappedFile>,
+    source: &Body,
     target: &mut UploadTarget,
     part: &PartPlan,
     total: u64,
@@ -75,21 +76,33 @@ pub(super) async fn part(
     hash: Option<PartStart>,
 ) -> Result<bool, SessionEnd> {
     let range = part.range.clone();
-    file.check().map_err(|e| file_changed(e, target, part))?;
+    match source {
+        Body::File(file) => file.check().map_err(|e| file_changed(e, target, part))?,
+        Body::Object(object) => object.check().await?,
+    }
     let header = match mode {
         Mode::Bytes => format!("bytes {}-{}/{}", range.start, range.end - 1, total),
         Mode::Parts => format!("part {}/{}", part.number, count),
     };
-    let bytes = file.slice(range.clone());
     let limiter = ctx.limiter.clone();
-    let map = file.clone();
-    let start = range.start;
     let events = ctx.events.clone();
-    let body = move || {
-        let hash = hash.as_ref().map(PartStart::attempt);
-        let stream = paced(bytes.clone(), start, limiter.clone(), map.clone(), hash);
-        told(stream, index, events.clone())
-    };
+    let read: Box<dyn Fn() -> BoxStream<'static, Result<Bytes, std::io::Error>> + Send + Sync> =
+        match source {
+            Body::File(file) => {
+                let (bytes, map, start) = (file.slice(range.clone()), file.clone(), range.start);
+                Box::new(move || {
+                    let hash = hash.as_ref().map(PartStart::attempt);
+                    paced(bytes.clone(), start, limiter.clone(), map.clone(), hash)
+                })
+            }
+            // Each attempt reads the range from the store anew, as the connection takes it.
+            Body::Object(object) => {
+                let (object, range) = (object.clone(), range.clone());
+                Box::new(move || object.stream(range.clone(), limiter.clone()))
+            }
+        };
+    let body = move || told(read(), index, events.clone());
+    let file = source.file();
     let video_id = match &*target {
         UploadTarget::Video(id) | UploadTarget::Token { video_id: Some(id), .. } => {
             Some(id.clone())
@@ -104,10 +117,16 @@ pub(super) async fn part(
             }
             Ok(answer.complete)
         }
-        Err(e) if file.check().is_err() => {
+        Err(e) if file.is_some_and(|f| f.check().is_err()) => {
             tracing::debug!(error = %e, "the part failed because its file changed");
+            let file = file.expect("a file");
             Err(file.check().map_err(|e| file_changed(e, target, part)).unwrap_err())
         }
+        Err(e) if matches!(source, Body::Object(_)) => match source {
+            // The object gone or replaced says why better than the failed body does.
+            Body::Object(object) => Err(object.check().await.err().unwrap_or(e.into())),
+            Body::File(_) => unreachable!("matched an object"),
+        },
         Err(e) if video_id.is_none() && e.maybe_applied() => Err(SessionEnd::failed(format!(
             "{}: this first part makes the video on a delegated upload, and its answer never \
              came, so api.video may hold a video for this row that this run cannot look for \

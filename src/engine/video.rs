@@ -24,7 +24,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 
 use super::{new_video, Ctx, RowResult, SessionEnd, KEY_METADATA};
-use crate::api::{Metadata, Progress, Video, VideoStatus};
+use crate::api::{Metadata, NewVideo, Progress, Video, VideoStatus};
 use crate::manifest::Row;
 
 /// Metadata key to which a replaced video's key moves (see [`retire`]).
@@ -67,6 +67,7 @@ pub(super) async fn resolve(
     key: &str,
     journal_video: Option<&str>,
     fresh: bool,
+    pull: Option<&str>,
     result: &mut RowResult,
 ) -> Result<Found, SessionEnd> {
     let mut candidates =
@@ -75,6 +76,23 @@ pub(super) async fn resolve(
     if !candidates.is_empty() {
         let kept = candidates.remove(0);
         report_others(result, &candidates);
+        if pull.is_some() && (kept.status.ingest_failed() || kept.status.ingest_state().is_none()) {
+            // A video under this key that will never get its source from a pull: api.video
+            // could not fetch the URL, or it was made without one (and holds nothing). It is
+            // this library's own: a new one is made with the URL.
+            let id = kept.video.video_id.clone();
+            let deleted = ctx.client.delete_video(&id).await.is_ok();
+            result.add_note(format!(
+                "replaced video `{id}`, {} ({})",
+                if kept.status.ingest_failed() {
+                    "whose source api.video could not fetch"
+                } else {
+                    "which held no source"
+                },
+                if deleted { "deleted" } else { "could not delete it" }
+            ));
+            return create(ctx, row, key, pull, result).await;
+        }
         if replace(&kept) {
             let id = kept.video.video_id.clone();
             let started = kept.video.created_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
@@ -91,7 +109,7 @@ pub(super) async fn resolve(
             return Ok(Found { video_id: kept.video.video_id, status: kept.status });
         }
     }
-    create(ctx, row, key, result).await
+    create(ctx, row, key, pull, result).await
 }
 
 /// The row's video, if its key has one: the one [`resolve`] would continue in. Never makes one.
@@ -254,9 +272,10 @@ async fn create(
     ctx: &Ctx,
     row: &Row,
     key: &str,
+    pull: Option<&str>,
     result: &mut RowResult,
 ) -> Result<Found, SessionEnd> {
-    let payload = new_video(row);
+    let payload = NewVideo { source: pull.map(str::to_owned), ..new_video(row) };
     let started = SystemTime::now();
     let mut attempt = 0;
     let (own, listed) = loop {

@@ -28,6 +28,7 @@ use super::{
     check_file, check_threads, LoadOptions, ManifestError, Problem, ProblemKind, Row, RowAction,
 };
 use crate::excerpt::quoted;
+use crate::remote::Stores;
 use crate::spill::{read_exact_or_end, Record, Recorded, Sorter, Tape, TapeReader};
 
 /// Most problems kept (and shown); the others are counted.
@@ -382,6 +383,8 @@ pub fn check(
     let digester = Digester::new();
     let mut seen = Sorter::new(DIGESTS_IN_MEMORY);
     let mut identities = Tape::new();
+    // Opened at the first row whose path is a URL; one store per bucket for the whole check.
+    let mut stores: Option<Stores> = None;
     let mut bytes = 0u64;
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     let mut more = true;
@@ -405,6 +408,10 @@ pub fn check(
             None => check_files(&mut batch),
         };
         problems.extend(Phase::File, checks);
+        if batch.iter().any(|row| row.remote) {
+            let stores = stores.get_or_insert_with(Stores::from_env);
+            problems.extend(Phase::File, super::objects::head_all(&mut batch, stores));
+        }
         for row in &batch {
             identities.push(&Identity::of(row)).map_err(spill_error)?;
             bytes += row.size;

@@ -23,6 +23,7 @@ mod assets;
 mod check;
 mod keys;
 mod near;
+mod objects;
 mod records;
 pub mod scan;
 
@@ -136,8 +137,11 @@ pub struct Row {
     pub id: Option<String>,
     /// What the row asks of its video (the `action` column).
     pub action: RowAction,
-    /// The file, resolved against the manifest's folder.
+    /// The file, resolved against the manifest's folder (a URL as written, when `remote`).
     pub path: PathBuf,
+    /// Whether `path` is a URL (`https://`, `s3://`, `gs://`, `az://`: [`crate::remote`])
+    /// rather than a local file.
+    pub remote: bool,
     /// The path as written in the manifest.
     pub path_text: String,
     /// The file's size in bytes, when validated.
@@ -244,6 +248,7 @@ impl Row {
             id: None,
             action: RowAction::Create,
             path: PathBuf::new(),
+            remote: false,
             path_text: String::new(),
             size: 0,
             mtime: None,
@@ -343,6 +348,8 @@ pub enum ProblemKind {
     BadAsset,
     /// An `action` avbatch does not have.
     BadAction,
+    /// A `path` that is a URL avbatch cannot read from (another scheme, malformed, no bucket).
+    BadUrl,
 }
 
 /// One problem found in a manifest, with where it is.
@@ -526,7 +533,8 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Manifest, ManifestErro
 /// watchdog arms). The open then proves the file readable, without blocking should the path
 /// have become a FIFO in between (see [`open_regular`]).
 pub(crate) fn check_file(row: &mut Row) -> Option<Problem> {
-    if !row.needs_file() {
+    // An object is looked at with the others of its batch, at once ([`objects`]).
+    if !row.needs_file() || row.remote {
         return None;
     }
     let problem = |kind, describe: &dyn Fn(&str) -> String| {

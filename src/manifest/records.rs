@@ -753,7 +753,20 @@ impl Schema {
                 // Whether an empty path is a problem depends on the row's action and id.
                 Column::Path if cell.is_empty() => {}
                 Column::Path => {
-                    row.path = dir.join(cell);
+                    match crate::remote::is_remote(cell) {
+                        Ok(true) => {
+                            row.remote = true;
+                            row.path = PathBuf::from(cell);
+                        }
+                        Ok(false) => row.path = dir.join(cell),
+                        // The cell itself is not shown: a URL may hold a secret.
+                        Err(e) => problems.push(Problem::new(
+                            line,
+                            Some(name),
+                            ProblemKind::BadUrl,
+                            format!("`path` is not a URL avbatch can read from: {e}"),
+                        )),
+                    }
                     row.path_text = cell.to_owned();
                 }
                 Column::Id => row.id = non_empty(cell),

@@ -20,7 +20,7 @@ use crate::manifest::Row;
 use crate::spill::{Record, Sorter};
 
 /// The report's CSV columns, in order.
-const CSV_COLUMNS: [&str; 26] = [
+const CSV_COLUMNS: [&str; 27] = [
     "id",
     "line",
     "path",
@@ -47,6 +47,7 @@ const CSV_COLUMNS: [&str; 26] = [
     "encodingSeconds",
     "action",
     "updated",
+    "transfer",
 ];
 
 /// Finished rows held in memory before a sorted run of them goes to disk.
@@ -127,6 +128,9 @@ pub struct ReportRow {
     /// The fields this run changed on the video (`title tags …`, space-separated).
     #[serde(default)]
     pub updated: Option<String>,
+    /// How the source went: `file`, `relay` or `pull`.
+    #[serde(default)]
+    pub transfer: Option<String>,
 }
 
 /// `2026-11-30T00:29:00.123Z`.
@@ -261,6 +265,8 @@ struct Outcome {
     encoding_seconds: Option<f64>,
     #[serde(default)]
     updated: Vec<String>,
+    #[serde(default)]
+    transfer: Option<String>,
     status: RowStatus,
     video_id: Option<String>,
     bytes: u64,
@@ -351,6 +357,7 @@ impl Results {
         let encoding = r.encoding.map(str::to_owned);
         let encoding_seconds = r.encoding_seconds;
         let updated = r.updated.iter().map(|f| (*f).to_owned()).collect();
+        let transfer = r.transfer.map(str::to_owned);
         let RowResult {
             index,
             status,
@@ -373,6 +380,7 @@ impl Results {
             encoding,
             encoding_seconds,
             updated,
+            transfer,
             status,
             video_id,
             bytes,
@@ -585,6 +593,7 @@ impl ReportWriter {
                 &r.encoding_seconds.map(|s| s.to_string()).unwrap_or_default(),
                 r.action.as_deref().unwrap_or_default(),
                 r.updated.as_deref().unwrap_or_default(),
+                r.transfer.as_deref().unwrap_or_default(),
             ]),
             Some(FileOut::Json(json)) => json.row(r).map_err(csv::Error::from),
             None => Ok(()),
@@ -815,6 +824,7 @@ fn report_row(
         encoding_seconds: None,
         action: Some(row.action.as_str().to_owned()),
         updated: None,
+        transfer: None,
     };
     if let Some(o) = outcome {
         r.video_id = o.video_id;
@@ -833,6 +843,7 @@ fn report_row(
         r.encoding = o.encoding;
         r.encoding_seconds = o.encoding_seconds.map(|s| (s * 1000.0).round() / 1000.0);
         r.updated = (!o.updated.is_empty()).then(|| o.updated.join(" "));
+        r.transfer = o.transfer;
     }
     r
 }
@@ -1034,7 +1045,7 @@ fn read_report(
     );
     let (fingerprint, assets) = (column("fingerprint"), column("assets"));
     let (encoding, encoding_seconds) = (column("encoding"), column("encodingSeconds"));
-    let (action, updated) = (column("action"), column("updated"));
+    let (action, updated, transfer) = (column("action"), column("updated"), column("transfer"));
     let mut longest: f64 = 0.0;
     let mut r = csv::StringRecord::new();
     while reader.read_record(&mut r).map_err(|e| bad(e.to_string()))? {
@@ -1082,6 +1093,7 @@ fn read_report(
             encoding_seconds: opt(encoding_seconds).and_then(|s| s.parse().ok()),
             action: opt(action),
             updated: opt(updated),
+            transfer: opt(transfer),
         };
         longest = longest.max(row.seconds);
         each(row).map_err(MergeError::Spill)?;
@@ -1306,6 +1318,7 @@ mod tests {
             encoding_seconds: line.is_multiple_of(3).then_some(1.5),
             action: Some("create".into()),
             updated: line.is_multiple_of(4).then(|| "title tags".into()),
+            transfer: Some("file".into()),
         }
     }
 

@@ -5,10 +5,11 @@
 //! A URL is fetched only when its host is a loopback address (127.0.0.0/8, `::1`) or
 //! `localhost` resolving to loopback addresses only (no other name is looked up); the
 //! connection then goes to exactly those addresses (no second lookup, no proxy, redirects only
-//! to the same host). Anything else fails without a connection being attempted. The body streams to `incoming/`, bounded in size
-//! (`--source-max-bytes`) and time (`--source-timeout`), paced by `--bandwidth` and delayed by
-//! `--latency` like a client's connection; once complete it is fsynced and renamed into the
-//! video as its single chunk ([`super::store::Store::finish_ingest`]).
+//! to the same host). Anything else fails without a connection being attempted. The body streams
+//! to `incoming/`, bounded in size (`--source-max-bytes`) and time (`--source-timeout`), paced by
+//! `--bandwidth` and delayed by `--latency` like a client's connection; once complete it is
+//! fsynced and renamed into the video as its single chunk
+//! ([`super::store::Store::finish_ingest`]).
 //!
 //! The state of the ingest is kept in the video's record ([`Ingest`]). A server that stops
 //! mid-fetch loses the partial body (`incoming/` is emptied at start), and the ingest is then
@@ -195,7 +196,8 @@ async fn ingest(app: Arc<App>, slot: Arc<VideoSlot>, job: Job) {
         }
         Err(e) => {
             let _ = std::fs::remove_file(&path);
-            let reason = crate::client::error_chain(&e);
+            // The error and its causes, `a: b: c` (the double uses no client code).
+            let reason = format!("{:#}", anyhow::Error::new(e));
             tracing::warn!(video = %id, %reason, "source not ingested");
             store_app.store.fail_ingest(&slot, reason)
         }
