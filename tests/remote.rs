@@ -1,5 +1,6 @@
 //! Issue #16: videos read from buckets and web servers through `avbatch::remote`, against a real
-//! S3 server (moto, see `common/s3.rs`) and a small web server in this file, both on 127.0.0.1.
+//! S3 server (moto, see `common/s3.rs`) and a small web server (`common/web.rs`), both on
+//! 127.0.0.1.
 
 mod common;
 
@@ -8,10 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use avbatch::remote::{Remote, RemoteError, RemoteKind, Stores};
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
 use common::s3::{self, Moto};
+use common::web::{web_server, WebObject};
 use common::MIB;
 use rand::RngCore;
 
@@ -155,7 +154,7 @@ async fn s3_pull_url_is_presigned_and_fetchable_without_keys() {
         let query = url.query().unwrap_or_default();
         assert!(query.contains("X-Amz-Signature=") && query.contains("X-Amz-Expires=600"));
         let fetched = reqwest::get(url.clone()).await.expect("GET the presigned URL");
-        assert_eq!(fetched.status(), StatusCode::OK);
+        assert_eq!(fetched.status(), reqwest::StatusCode::OK);
         assert!(fetched.bytes().await.expect("the body")[..] == bytes[..]);
 
         // The presigned URL as a manifest row's path: an http source whose query is kept on
@@ -169,69 +168,6 @@ async fn s3_pull_url_is_presigned_and_fetchable_without_keys() {
         assert_eq!(as_row.pull_url(Duration::from_secs(1)).await.unwrap(), url);
     })
     .await;
-}
-
-/// A web server with one object at any path, which wants `?token=TOKEN` when given one.
-#[derive(Clone)]
-struct WebObject {
-    bytes: Arc<Mutex<(Vec<u8>, u32)>>,
-    token: Option<&'static str>,
-}
-
-impl WebObject {
-    fn etag(version: u32) -> String {
-        format!("\"v{version}\"")
-    }
-
-    fn replace(&self, bytes: Vec<u8>) {
-        let mut object = self.bytes.lock().unwrap();
-        *object = (bytes, object.1 + 1);
-    }
-}
-
-async fn serve_object(State(web): State<WebObject>, request: Request) -> Response {
-    if let Some(token) = web.token {
-        if request.uri().query() != Some(&format!("token={token}")) {
-            return StatusCode::FORBIDDEN.into_response();
-        }
-    }
-    let (bytes, version) = web.bytes.lock().unwrap().clone();
-    let etag = WebObject::etag(version);
-    let asked: &HeaderMap = request.headers();
-    if asked.get(header::IF_MATCH).is_some_and(|m| m.as_bytes() != etag.as_bytes()) {
-        return StatusCode::PRECONDITION_FAILED.into_response();
-    }
-    let total = bytes.len();
-    let range = asked.get(header::RANGE).and_then(|r| {
-        let (a, b) = r.to_str().ok()?.strip_prefix("bytes=")?.split_once('-')?;
-        Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?.min(total - 1)))
-    });
-    let (status, body, content_range) = match range {
-        Some((a, b)) => {
-            let content_range = format!("bytes {a}-{b}/{total}");
-            (StatusCode::PARTIAL_CONTENT, bytes[a..=b].to_vec(), Some(content_range))
-        }
-        None => (StatusCode::OK, bytes, None),
-    };
-    let mut response = Response::builder()
-        .status(status)
-        .header(header::ETAG, etag)
-        .header(header::LAST_MODIFIED, "Wed, 21 Oct 2015 07:28:00 GMT")
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_LENGTH, body.len());
-    if let Some(content_range) = content_range {
-        response = response.header(header::CONTENT_RANGE, content_range);
-    }
-    let body = if request.method() == Method::HEAD { Vec::new() } else { body };
-    response.body(axum::body::Body::from(body)).unwrap()
-}
-
-async fn web_server(web: WebObject) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("an address");
-    let app = axum::Router::new().fallback(serve_object).with_state(web);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{address}")
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod s3;
+pub mod web;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
