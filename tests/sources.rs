@@ -157,7 +157,7 @@ async fn a_killed_relay_resumes_and_sends_each_part_once() {
     std::fs::write(dir.path().join("manifest.csv"), "id,path\nbig,s3://lib/big.mp4\n").unwrap();
     let env = moto.env();
 
-    let mut first = Running::start(upload(&url, dir.path(), &env, &["--relay"]));
+    let first = Running::start(upload(&url, dir.path(), &env, &["--relay"]));
     let video = partly_held(&url, 5 * MIB as u64).await;
     let _ = first.kill9();
     let held = held_bytes(&url, &video).await;
