@@ -103,11 +103,17 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Upload every video of a CSV manifest to api.video.
     ///
-    /// Reads MANIFEST (one row per video: `path` plus optional `id`, `title`, `description`,
-    /// `tags`, `metadata`, `meta.KEY`, `public`, `panoramic`, `mp4_support`, `player_id`,
-    /// `language`), checks every row and file before sending anything, then uploads many videos
-    /// at once, each video's parts strictly in order, within the rate limits. Ends with a report
-    /// mapping every row to its videoId.
+    /// Reads MANIFEST (one row per video: `path` plus optional `id`, `action`, `title`,
+    /// `description`, `tags`, `metadata`, `meta.KEY`, `public`, `panoramic`, `mp4_support`,
+    /// `player_id`, `language`, and the thumbnail, captions and chapters columns), checks every
+    /// row and file before sending anything, then uploads many videos at once, each video's parts
+    /// strictly in order, within the rate limits. Ends with a report mapping every row to its
+    /// videoId.
+    ///
+    /// A `path` may be a URL: `https://…`, `s3://bucket/key`, `gs://…`, `az://…` (credentials
+    /// from the cloud's own variables: AWS_*, GOOGLE_*, AZURE_*). api.video then pulls it from
+    /// its URL (a bucket's presigned for 24 h), or with --relay it is read here and sent.
+    /// `action` is `create` (the default), `upsert`, `update` or `delete`.
     ///
     /// The API key comes from AVBATCH_API_KEY or APIVIDEO_API_KEY, or --api-key-file; it is never
     /// printed. `--env local` needs none: it uploads to an embedded `avbatch serve`. An upload
