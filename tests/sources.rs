@@ -84,8 +84,18 @@ async fn pulled_and_relayed_sources_arrive_byte_for_byte() {
     );
     std::fs::write(dir.path().join("manifest.csv"), &manifest).unwrap();
 
-    // Pulled: the video made with a presigned URL (the bucket's) or the URL itself.
+    // The dry run: three pulls, one write each, no part to send.
     let env = moto.env();
+    let dry = run(upload(&url, dir.path(), &env, &["--dry-run", "--json"]), LIMIT).await;
+    assert_eq!(dry.code, Some(0), "{}", dry.text());
+    let plan: Value = serde_json::from_str(&dry.stdout).unwrap();
+    let actions: Vec<&str> =
+        plan["plan"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["pull", "pull", "pull"]);
+    let requests = &plan["estimate"]["requests"];
+    assert_eq!((requests["uploads"].as_u64(), requests["writes"].as_u64()), (Some(0), Some(3)));
+
+    // Pulled: the video made with a presigned URL (the bucket's) or the URL itself.
     let done = run(upload(&url, dir.path(), &env, &["--wait", "playable"]), LIMIT).await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     let rows = report(dir.path());
@@ -104,6 +114,9 @@ async fn pulled_and_relayed_sources_arrive_byte_for_byte() {
         .filter(|l| l["method"] == "POST" && l["path"].as_str().unwrap().ends_with("/source"))
         .collect();
     assert!(sent.is_empty(), "nothing was uploaded: {sent:#?}");
+    let creates =
+        logged(&log).iter().filter(|l| l["method"] == "POST" && l["path"] == "/videos").count();
+    assert_eq!(creates, 3, "the estimate's writes: one create a row");
     // The presigned URL's signature never shows.
     assert!(!done.stderr.contains("X-Amz-Signature"), "{}", done.stderr);
 

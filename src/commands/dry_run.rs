@@ -80,6 +80,7 @@ pub(super) async fn print(
         manifest_rows,
     };
     let (rows_checked, json, force) = (checked.clone(), config.json, config.force);
+    let relay = config.relay;
     // A timetable's rate changes with the hour: only a fixed --bandwidth says the link's.
     let fixed = match &config.bandwidth {
         Some(crate::limit::timetable::Bandwidth::Fixed(rate)) => Some(*rate),
@@ -99,13 +100,22 @@ pub(super) async fn print(
         let (mut bytes, mut creating) = (0, false);
         for row in shape.rows(&rows_checked)? {
             let row = row?;
-            let parts = match row.action.uploads() {
+            // api.video pulls an object from its URL, unless `--relay`: no part is sent.
+            let pulls = row.remote && !relay;
+            let parts = match row.action.uploads() && !pulls {
                 true => plan_parts(row.size, shape.chunk_size).map_or(0, |p| p.len() as u64),
                 false => 0,
             };
-            let planned = plan_row(&row, journal.as_ref(), &index)?;
+            let mut planned = plan_row(&row, journal.as_ref(), &index)?;
+            if pulls && planned.action == Action::Upload {
+                planned.action = Action::Pull;
+            }
             let source = match (planned.action, &planned.entry) {
                 _ if !row.action.uploads() => None,
+                (Action::Pull, _) => Some((cost::Source::Pull, 0)),
+                (Action::Changed, _) if pulls && (force || row.action == RowAction::Upsert) => {
+                    Some((cost::Source::Pull, 0))
+                }
                 (Action::Upload, _) => Some((cost::Source::New, parts)),
                 (Action::Changed, _) if force || row.action == RowAction::Upsert => {
                     Some((cost::Source::New, parts))
@@ -118,19 +128,23 @@ pub(super) async fn print(
             };
             if let Some((source, to_send)) = source {
                 let held = match (&journal, &planned.entry) {
-                    (Some(j), Some(e)) if source != cost::Source::New => e
-                        .video_id
-                        .as_deref()
-                        .map(|v| j.assets(&e.key, v))
-                        .transpose()?
-                        .flatten()
-                        .map(|held| held.into_keys().collect())
-                        .unwrap_or_default(),
+                    (Some(j), Some(e))
+                        if !matches!(source, cost::Source::New | cost::Source::Pull) =>
+                    {
+                        e.video_id
+                            .as_deref()
+                            .map(|v| j.assets(&e.key, v))
+                            .transpose()?
+                            .flatten()
+                            .map(|held| held.into_keys().collect())
+                            .unwrap_or_default()
+                    }
                     _ => HashSet::new(),
                 };
                 cost += cost::of_row(&row, source, to_send, &held);
-                creating |= source == cost::Source::New;
-                if source != cost::Source::Done {
+                creating |= matches!(source, cost::Source::New | cost::Source::Pull);
+                // A pull crosses api.video's link, not this machine's.
+                if matches!(source, cost::Source::New | cost::Source::Started) {
                     bytes += row.size;
                 }
             }

@@ -30,6 +30,9 @@ pub struct Cost {
 pub enum Source {
     /// Not started: looked up, created, all its parts sent.
     New,
+    /// Not started, its object pulled by api.video from its URL: looked up and created, with
+    /// nothing sent.
+    Pull,
     /// Started or failed with a video: the video and its status read, its missing parts sent.
     Started,
     /// Complete already: nothing sent.
@@ -78,7 +81,7 @@ pub const CREATING_RUN: Cost = Cost { uploads: 0, writes: 0, reads_min: 2, reads
 pub fn of_row(row: &Row, source: Source, parts: u64, held: &HashSet<String>) -> Cost {
     let mut cost = Cost { uploads: parts, ..Cost::default() };
     match source {
-        Source::New => {
+        Source::New | Source::Pull => {
             cost.writes += 1;
             // The lookup (by its key, then by avbatch 0.1's) and the listing after the create,
             // unless the account's index answers them.

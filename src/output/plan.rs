@@ -15,6 +15,9 @@ use crate::engine::cost::Cost;
 pub enum Action {
     /// Not in the journal: looked up by its key and uploaded.
     Upload,
+    /// Not in the journal, its `path` a URL: looked up by its key and made with the URL as its
+    /// source, api.video fetching it.
+    Pull,
     /// Started by an earlier run: continued from what the server holds.
     Resume,
     /// Failed in an earlier run: tried again.
@@ -36,8 +39,9 @@ pub enum Action {
 }
 
 impl Action {
-    const ALL: [Action; 9] = [
+    const ALL: [Action; 10] = [
         Action::Upload,
+        Action::Pull,
         Action::Resume,
         Action::Retry,
         Action::Skip,
@@ -52,6 +56,7 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Upload => "upload",
+            Action::Pull => "pull",
             Action::Resume => "resume",
             Action::Retry => "retry",
             Action::Skip => "skip",
