@@ -472,6 +472,22 @@ impl Remote {
     /// that version only, so an object replaced since is [`RemoteError::Changed`], not a mix of
     /// two files.
     pub async fn range(&self, range: Range<u64>, etag: Option<&str>) -> Result<Bytes, RemoteError> {
+        let mut pieces = self.range_stream(range.clone(), etag).await?;
+        let mut bytes = bytes::BytesMut::with_capacity((range.end - range.start) as usize);
+        while let Some(piece) = pieces.next().await {
+            bytes.extend_from_slice(&piece?);
+        }
+        Ok(bytes.freeze())
+    }
+
+    /// Bytes `range` of the object as a stream of the pieces the store sends, for a body that
+    /// holds no more than a few of them at once; `etag` as in [`Remote::range`]. The stream
+    /// ends in an error when the store sends fewer bytes than asked for.
+    pub async fn range_stream(
+        &self,
+        range: Range<u64>,
+        etag: Option<&str>,
+    ) -> Result<BoxStream<'static, Result<Bytes, RemoteError>>, RemoteError> {
         let wanted = range.end.saturating_sub(range.start);
         let options = GetOptions {
             // `If-Match` compares strongly: a weak tag (`W/"…"`, web servers that compress)
@@ -488,41 +504,6 @@ impl Remote {
             .map_err(|e| self.error(e))?;
         if let (Some(etag), Some(now)) = (etag, result.meta.e_tag.as_deref()) {
             // A web server may ignore `If-Match`: the answer's own tag still tells.
-            if etag != now {
-                return Err(RemoteError::Changed);
-            }
-        }
-        let bytes = result.bytes().await.map_err(|e| self.error(e))?;
-        if bytes.len() as u64 != wanted {
-            return Err(RemoteError::Other(format!(
-                "the store sent {} bytes where {wanted} were asked for (the object is shorter?)",
-                bytes.len()
-            )));
-        }
-        Ok(bytes)
-    }
-
-    /// Bytes `range` of the object as a stream of the pieces the store sends, for a body that
-    /// holds no more than a few of them at once; `etag` as in [`Remote::range`]. The stream
-    /// ends in an error when the store sends fewer bytes than asked for.
-    pub async fn range_stream(
-        &self,
-        range: Range<u64>,
-        etag: Option<&str>,
-    ) -> Result<BoxStream<'static, Result<Bytes, RemoteError>>, RemoteError> {
-        let wanted = range.end.saturating_sub(range.start);
-        let options = GetOptions {
-            if_match: etag.filter(|e| !e.starts_with("W/")).map(str::to_owned),
-            range: Some(GetRange::Bounded(range)),
-            ..GetOptions::default()
-        };
-        let result = self
-            .store
-            .objects
-            .get_opts(&self.target.object(), options)
-            .await
-            .map_err(|e| self.error(e))?;
-        if let (Some(etag), Some(now)) = (etag, result.meta.e_tag.as_deref()) {
             if etag != now {
                 return Err(RemoteError::Changed);
             }

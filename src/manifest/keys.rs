@@ -2,8 +2,8 @@
 //!
 //! A row with an `id` is keyed by its cells alone. A row without one is keyed by its file's size
 //! and time, so its file is looked at as the check does ([`check_file`], a batch of files at a
-//! time in parallel); a row whose file cannot be read then has no key, and says why. Nothing is
-//! held but a batch: a manifest of any length streams through.
+//! time in parallel; an object, with a `HEAD`); a row whose file cannot be read then has no key,
+//! and says why. Nothing is held but a batch: a manifest of any length streams through.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -11,6 +11,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::{check_file, read_rows, ManifestError, PlainRows, Problem, ProblemKind, Row};
+use crate::remote::Stores;
 
 /// Rows whose files are looked at together.
 const BATCH: usize = 256;
@@ -39,13 +40,15 @@ pub enum Keyed {
 /// that manifest gives its videos. An unbalanced quote (which changes what the rows are) ends
 /// the rows with an error, as the check would; other problems of the cells are not news here.
 pub fn row_keys(path: &Path) -> Result<KeyedRows, ManifestError> {
-    Ok(KeyedRows { rows: read_rows(path)?, ready: VecDeque::new() })
+    Ok(KeyedRows { rows: read_rows(path)?, ready: VecDeque::new(), stores: None })
 }
 
 /// The rows of [`row_keys`].
 pub struct KeyedRows {
     rows: PlainRows,
     ready: VecDeque<Result<Keyed, ManifestError>>,
+    /// Opened at the first row whose `path` is a URL (its object's size and time key it).
+    stores: Option<Stores>,
 }
 
 impl KeyedRows {
@@ -63,7 +66,7 @@ impl KeyedRows {
                 None => break,
             }
         }
-        let problems: Vec<Option<Problem>> = batch
+        let mut problems: Vec<Option<Problem>> = batch
             .par_iter_mut()
             .map(|row| match (&row.id, row.path_text.is_empty()) {
                 (Some(_), _) => None,
@@ -76,6 +79,23 @@ impl KeyedRows {
                 (None, false) => check_file(row),
             })
             .collect();
+        // Objects are looked at together; only rows without an `id` need theirs.
+        if batch.iter().any(|row| row.remote && row.id.is_none()) {
+            let stores = self.stores.get_or_insert_with(Stores::from_env);
+            let mut unkeyed: Vec<Row> =
+                batch.iter().filter(|r| r.remote && r.id.is_none()).cloned().collect();
+            let found = super::objects::head_all(&mut unkeyed, stores);
+            for looked in unkeyed {
+                if let Some(row) = batch.iter_mut().find(|r| r.line == looked.line) {
+                    (row.size, row.mtime) = (looked.size, looked.mtime);
+                }
+            }
+            for problem in found {
+                if let Some(i) = batch.iter().position(|r| r.line == problem.line) {
+                    problems[i] = Some(problem);
+                }
+            }
+        }
         for (row, problem) in batch.into_iter().zip(problems) {
             self.ready.push_back(Ok(match problem {
                 Some(problem) => Keyed::Unknown(problem),
