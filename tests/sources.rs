@@ -167,7 +167,8 @@ async fn a_killed_relay_resumes_and_sends_each_part_once() {
     // 4 MiB/s: the first part in about a second, the whole in about four.
     let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &["--bandwidth", "4MiB"]).await;
     let url = serve.url.clone();
-    std::fs::write(dir.path().join("manifest.csv"), "id,path\nbig,s3://lib/big.mp4\n").unwrap();
+    // No `id`: the row's key is made of its object's URL, size and time.
+    std::fs::write(dir.path().join("manifest.csv"), "path\ns3://lib/big.mp4\n").unwrap();
     let env = moto.env();
 
     let first = Running::start(upload(&url, dir.path(), &env, &["--relay"]));
@@ -175,6 +176,24 @@ async fn a_killed_relay_resumes_and_sends_each_part_once() {
     let _ = first.kill9();
     let held = held_bytes(&url, &video).await;
     assert!(held < bytes.len() as u64, "killed before the end ({held} bytes held)");
+
+    // `avbatch clean` keys the row as the run did, by its object: the partial video is listed.
+    let mut clean = avbatch();
+    clean
+        .args(["clean", "manifest.csv", "--base-url", &url, "--older-than", "0s", "--json"])
+        .current_dir(dir.path())
+        .env("AVBATCH_API_KEY", KEY)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let listed = run(clean, LIMIT).await;
+    assert_eq!(listed.code, Some(0), "{}", listed.text());
+    let doc: Value = serde_json::from_str(&listed.stdout).unwrap();
+    let leftovers: Vec<&str> = doc["leftovers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["videoId"].as_str().unwrap())
+        .collect();
+    assert_eq!(leftovers, [video.as_str()], "{doc:#}");
 
     let done = run(upload(&url, dir.path(), &env, &["--relay"]), LIMIT).await;
     assert_eq!(done.code, Some(0), "{}", done.text());
