@@ -11,6 +11,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
+# shellcheck source=scripts/bench-lib.sh
+source "$here/bench-lib.sh"
 # shellcheck source=official-clients.sh
 . "$here/official-clients.sh"
 KEY="compare-local-key"
@@ -97,7 +99,6 @@ content=random
 bin="${AVBATCH_BIN:-}"
 command_line="scripts/compare.sh${*:+ $*}"
 
-need() { [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -132,11 +133,6 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-# Sizes: plain bytes or a binary suffix (K, M, G, T; an optional "iB"/"B" is accepted).
-to_bytes() {
-  local s="${1%iB}"; s="${s%B}"
-  numfmt --from=iec "$s" 2>/dev/null || { echo "error: bad size \`$1\`" >&2; exit 2; }
-}
 chunk_b=$(to_bytes "$chunk"); big_b=$(to_bytes "$big"); size_b=$(to_bytes "$size")
 wan_size_b=$(to_bytes "$wan_size"); rl_size_b=$(to_bytes "$rl_size"); small_size_b=$(to_bytes "$small_size")
 for n in "$conc" "$count" "$wan_count" "$rl_count" "$small_count" "$small_conc" "$run_timeout" "$repeat"; do
@@ -175,7 +171,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-say() { echo "== $*" >&2; }
 
 # --- avbatch: built here, then copied so a rebuild during the run cannot change it -------------
 bin_from="built from this tree"
@@ -358,32 +353,7 @@ stop_server() {
   server_pid=""
   rm -rf "$data_root/data"
 }
-# wait_idle: with --wait-idle SECS, wait up to SECS until the machine is quiet (other processes
-# use under 25% of the CPU over one second), so that a build or test run elsewhere does not skew
-# a measurement. Gives up silently after SECS: the load average is recorded in the report anyway.
-cpu_busy() {
-  local a b
-  a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
-  sleep 1
-  b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
-  echo "$a $b" | awk '{d = $4 - $2; print (d > 0 ? int(100 * ($3 - $1) / d) : 0)}'
-}
 busy_runs=0 total_runs=0
-wait_idle() {
-  [ "$wait_idle" -gt 0 ] || return 0
-  local start=$SECONDS busy
-  while :; do
-    busy=$(cpu_busy)
-    [ "$busy" -lt 25 ] && return 0
-    if [ $((SECONDS - start)) -ge "$wait_idle" ]; then
-      say "the machine is still ${busy}% busy after ${wait_idle} s: measuring anyway"
-      busy_runs=$((busy_runs + 1))
-      return 0
-    fi
-    sleep 4
-  done
-}
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 results="$work/results.tsv"
 meta="$work/meta.tsv"

@@ -13,6 +13,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
+# shellcheck source=scripts/bench-lib.sh
+source "$here/bench-lib.sh"
 KEY="relay-bench-key"
 BUCKET="bench"
 
@@ -55,7 +57,6 @@ cache="$target_dir/relay-bench-cache"
 bin="${AVBATCH_BIN:-}"
 command_line="scripts/relay-bench.sh${*:+ $*}"
 
-need() { [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -73,10 +74,6 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-to_bytes() {
-  local s="${1%iB}"; s="${s%B}"
-  numfmt --from=iec "$s" 2>/dev/null || { echo "error: bad size \`$1\`" >&2; exit 2; }
-}
 size_b=$(to_bytes "$size"); big_b=$(to_bytes "$big")
 for n in "$count" "$run_timeout" "$repeat"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "error: \`$n\` is not a positive whole number" >&2; exit 2; }
@@ -99,7 +96,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-say() { echo "== $*" >&2; }
 
 # --- avbatch: built here, then copied so a rebuild during the run cannot change it -------------
 if [ -z "$bin" ]; then
@@ -167,30 +163,7 @@ now() { date +%s.%N; }
 # record NAME KIND BYTES SECONDS RSS_KB NOTE
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
 
-# wait_idle: with --wait-idle SECS, wait up to SECS until other processes use under 25% of the
-# CPU over one second, so that a build elsewhere does not skew a run; then measure anyway.
-cpu_busy() {
-  local a b
-  a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
-  sleep 1
-  b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
-  echo "$a $b" | awk '{d = $4 - $2; print (d > 0 ? int(100 * ($3 - $1) / d) : 0)}'
-}
 busy_runs=0
-wait_idle() {
-  [ "$wait_idle" -gt 0 ] || return 0
-  local start=$SECONDS busy
-  while :; do
-    busy=$(cpu_busy)
-    [ "$busy" -lt 25 ] && return 0
-    if [ $((SECONDS - start)) -ge "$wait_idle" ]; then
-      say "the machine is still ${busy}% busy after ${wait_idle} s: measuring anyway"
-      busy_runs=$((busy_runs + 1))
-      return 0
-    fi
-    sleep 4
-  done
-}
 
 # median_of FILE: the line of FILE ("SECONDS RSS_KB", one a run) with the median SECONDS.
 median_of() { sort -g "$1" | awk '{l[NR] = $0} END {print l[int((NR + 1) / 2)]}'; }
