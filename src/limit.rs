@@ -229,12 +229,18 @@ impl Limiter {
             .max_by_key(|(_, left)| *left)
     }
 
-    /// Waits until `n` more bytes may be sent (`n` at most [`Limiter::byte_slice`]).
+    /// Waits until `n` more bytes may be sent (paced a burst, [`Limiter::byte_slice`], at a
+    /// time).
     pub async fn take_bytes(&self, n: u64) {
         if let Some(bytes) = self.byte_limiter() {
             let (l, burst) = &*bytes;
-            let cells = (n.div_ceil(BYTE_CELL) as u32).clamp(1, *burst);
-            let _ = l.until_n_ready(NonZeroU32::new(cells).expect("at least 1")).await;
+            // More than a burst (a store's piece may be) is taken a burst at a time.
+            let mut cells = n.div_ceil(BYTE_CELL).max(1);
+            while cells > 0 {
+                let now = cells.min(u64::from((*burst).max(1))) as u32;
+                let _ = l.until_n_ready(NonZeroU32::new(now).expect("at least 1")).await;
+                cells -= u64::from(now);
+            }
         }
     }
 

@@ -300,3 +300,23 @@ async fn bad_credentials_and_missing_objects_are_refused_before_anything_is_sent
     let id = report(dir.path())[0]["videoId"].as_str().unwrap().to_owned();
     assert!(source_of(&url, &id).await == bytes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_keeps_to_the_bandwidth_limit() {
+    let bytes = random(MIB);
+    let moto = moto_with(&[("paced.mp4", &bytes)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &[]).await;
+    std::fs::write(dir.path().join("manifest.csv"), "id,path\np,s3://lib/paced.mp4\n").unwrap();
+    // The store sends its pieces as large as it likes; the limit holds all the same. A lower
+    // bound only: a slow machine takes longer, never shorter.
+    let started = Instant::now();
+    // 128 KiB/s paces in bursts of a quarter second, 32 KiB: smaller than a store's pieces.
+    let args = ["--relay", "--bandwidth", "128KiB"];
+    let done = run(upload(&serve.url, dir.path(), &moto.env(), &args), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(7000), "1 MiB at 128 KiB/s took {took:?}");
+    let id = report(dir.path())[0]["videoId"].as_str().unwrap().to_owned();
+    assert!(source_of(&serve.url, &id).await == bytes);
+}
