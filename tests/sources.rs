@@ -320,3 +320,25 @@ async fn a_relay_keeps_to_the_bandwidth_limit() {
     let id = report(dir.path())[0]["videoId"].as_str().unwrap().to_owned();
     assert!(source_of(&serve.url, &id).await == bytes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_through_lost_answers_sends_each_part_once() {
+    let objects: Vec<Vec<u8>> = (0..3).map(|_| random(11 * MIB)).collect();
+    let moto =
+        moto_with(&[("0.mp4", &objects[0]), ("1.mp4", &objects[1]), ("2.mp4", &objects[2])]).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A third of the answers never come, although the request took effect.
+    let lossy = ["--lose-rate", "0.33", "--seed", "16"];
+    let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &lossy).await;
+    let csv = "id,path\nr0,s3://lib/0.mp4\nr1,s3://lib/1.mp4\nr2,s3://lib/2.mp4\n";
+    std::fs::write(dir.path().join("manifest.csv"), csv).unwrap();
+    let done = run(upload(&serve.url, dir.path(), &moto.env(), &["--relay"]), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let rows = report(dir.path());
+    for (row, bytes) in rows.iter().zip(&objects) {
+        assert_eq!(said(row), ("uploaded".into(), "relay".into(), bytes.len() as u64));
+        let source = source_of(&serve.url, row["videoId"].as_str().unwrap()).await;
+        assert!(source == *bytes, "{} relayed whole", row["id"]);
+    }
+    assert_eq!(list_videos(&serve.url).await.len(), 3, "one video a row");
+}

@@ -109,8 +109,15 @@ pub(super) async fn part(
         }
         UploadTarget::Token { video_id: None, .. } => None,
     };
-    match ctx.client.upload_chunk(target, Some(&header), name, range.end - range.start, &body).await
-    {
+    let sent =
+        ctx.client.upload_chunk(target, Some(&header), name, range.end - range.start, &body).await;
+    // A relayed part that failed: the object gone or replaced says why better than the broken
+    // body does; an object still as it was leaves the failure to the arms below.
+    let object_end = match (source, &sent) {
+        (Body::Object(object), Err(_)) => object.check().await.err(),
+        _ => None,
+    };
+    match sent {
         Ok(answer) => {
             if let UploadTarget::Token { video_id, .. } = target {
                 video_id.get_or_insert(answer.video_id);
@@ -122,11 +129,7 @@ pub(super) async fn part(
             let file = file.expect("a file");
             Err(file.check().map_err(|e| file_changed(e, target, part)).unwrap_err())
         }
-        Err(e) if matches!(source, Body::Object(_)) => match source {
-            // The object gone or replaced says why better than the failed body does.
-            Body::Object(object) => Err(object.check().await.err().unwrap_or(e.into())),
-            Body::File(_) => unreachable!("matched an object"),
-        },
+        Err(_) if object_end.is_some() => Err(object_end.expect("an end")),
         Err(e) if video_id.is_none() && e.maybe_applied() => Err(SessionEnd::failed(format!(
             "{}: this first part makes the video on a delegated upload, and its answer never \
              came, so api.video may hold a video for this row that this run cannot look for \

@@ -935,8 +935,8 @@ impl Schema {
             let message = match row.action {
                 RowAction::Create | RowAction::Upsert => "empty `path`".to_owned(),
                 action => format!(
-                    "empty `path` in a `{}` row without an `id`: its key is made of one or the \
-                     other",
+                    "empty `path` in a row without an `id` (action `{}`): its key is made of \
+                     one or the other",
                     action.as_str()
                 ),
             };
