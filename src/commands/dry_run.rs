@@ -102,7 +102,7 @@ pub(super) async fn print(
             let row = row?;
             // api.video pulls an object from its URL, unless `--relay`: no part is sent.
             let pulls = row.remote && !relay;
-            let parts = match row.action.uploads() && !pulls {
+            let parts = match row.sent_here(relay) {
                 true => plan_parts(row.size, shape.chunk_size).map_or(0, |p| p.len() as u64),
                 false => 0,
             };

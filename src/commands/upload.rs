@@ -92,11 +92,12 @@ impl Plan {
         if row.action != crate::manifest::RowAction::Create {
             self.acting += 1;
         }
-        if row.action.uploads() {
+        // What this machine sends: an object api.video pulls is not the progress's to count.
+        if row.sent_here(config.relay) {
             self.bytes += row.size;
         }
         match plan_parts(row.size, config.chunk_size) {
-            _ if !row.action.uploads() => {}
+            _ if !row.sent_here(config.relay) => {}
             Ok(p) => self.parts += p.len() as u64,
             Err(e) => {
                 self.unplannable
@@ -124,6 +125,8 @@ pub(super) struct RunShape {
     token_only: bool,
     /// `--limit`: only the first this many rows of the shard.
     limit: Option<u64>,
+    /// `--relay`: objects are sent from here, not pulled by api.video.
+    pub(super) relay: bool,
 }
 
 impl RunShape {
@@ -169,6 +172,7 @@ pub async fn execute(
             && config.api_key.is_none()
             && matches!(config.destination, Destination::Remote(_)),
         limit: config.limit,
+        relay: config.relay,
     };
     let (checked, plan) = tokio::task::spawn_blocking(move || {
         let mut plan = Plan::default();
@@ -636,4 +640,40 @@ async fn watch_signals(stop: CancellationToken, abort: CancellationToken) {
     super::shutdown_signal().await;
     say("aborting requests in flight");
     abort.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::RowAction;
+
+    /// The progress counts the bytes this machine sends: not an object api.video pulls.
+    #[test]
+    fn the_plan_counts_only_the_bytes_sent_from_here() {
+        let row = |line, remote, action| {
+            let mut row = Row::new(line);
+            (row.remote, row.action, row.size) = (remote, action, 1000);
+            row.path_text = if remote { "s3://b/v.mp4".into() } else { "v.mp4".into() };
+            row
+        };
+        let shape = |relay| RunShape {
+            shard: None,
+            chunk_size: 5 << 20,
+            token_only: false,
+            limit: None,
+            relay,
+        };
+        for (relay, bytes, parts) in [(false, 1000, 1), (true, 2000, 2)] {
+            let mut plan = Plan::default();
+            for r in [
+                row(2, false, RowAction::Create),
+                row(3, true, RowAction::Upsert),
+                row(4, false, RowAction::Update),
+                row(5, true, RowAction::Delete),
+            ] {
+                plan.add(&r, &shape(relay));
+            }
+            assert_eq!((plan.rows, plan.bytes, plan.parts), (4, bytes, parts), "relay {relay}");
+        }
+    }
 }

@@ -287,8 +287,8 @@ pub async fn run(
         let index = job.index;
         let task = tasks.spawn(async move {
             let result = upload_row(&ctx, &job, permit, lanes).await;
-            // What the plan counted of it: nothing for a row that uploads nothing.
-            let size = if job.row.action.uploads() { job.row.size } else { 0 };
+            // What the plan counted of it: nothing for a row that sends nothing from here.
+            let size = if job.row.sent_here(ctx.config.relay) { job.row.size } else { 0 };
             let line = job.row.line;
             let finished = Event::Finished { result: Box::new(result.clone()), line, size };
             let _ = ctx.events.send(finished).await;

@@ -235,6 +235,12 @@ impl Row {
         }
     }
 
+    /// Whether this machine sends the row's bytes: a file, or with `--relay` (`relay`) an
+    /// object; not an object api.video pulls from its URL, nor a row that uploads nothing.
+    pub fn sent_here(&self, relay: bool) -> bool {
+        self.action.uploads() && (!self.remote || relay)
+    }
+
     /// Whether the row's file must be readable: to be uploaded, or to make the key of a row
     /// without an `id`. An `update` or `delete` row with an `id` may name a file that is gone,
     /// or none.
