@@ -408,6 +408,24 @@ impl Target {
     }
 }
 
+/// A row's `path` as reports and messages show it: a URL without its user, password, query
+/// string or fragment ([`Remote::shown`]); a local path as written.
+pub fn shown(text: &str) -> String {
+    match Target::parse(text) {
+        Ok(Some(target)) => shown_url(&target.url),
+        Ok(None) => text.to_owned(),
+        // Not a URL avbatch reads (the check refused it): not shown whole either.
+        Err(_) => text.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    }
+}
+
+fn shown_url(url: &Url) -> String {
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let host = url.host_str().unwrap_or_default();
+    let query = if url.query().is_some() { "?…" } else { "" };
+    format!("{}://{host}{port}{}{query}", url.scheme(), url.path())
+}
+
 /// Whether `text` names an object or a URL rather than a local path, without opening a store;
 /// an error for a URL avbatch cannot read (another scheme, malformed, no bucket or key).
 pub fn is_remote(text: &str) -> Result<bool, RemoteError> {
@@ -452,11 +470,7 @@ impl Remote {
     /// The URL for messages and reports: scheme, host (or bucket) and path, without any user
     /// name, password, query string or fragment.
     pub fn shown(&self) -> String {
-        let url = &self.target.url;
-        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-        let host = url.host_str().unwrap_or_default();
-        let query = if url.query().is_some() { "?…" } else { "" };
-        format!("{}://{host}{port}{}{query}", url.scheme(), url.path())
+        shown_url(&self.target.url)
     }
 
     /// The object's size and version, one request.

@@ -342,3 +342,38 @@ async fn a_relay_through_lost_answers_sends_each_part_once() {
     }
     assert_eq!(list_videos(&serve.url).await.len(), 3, "one video a row");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_url_with_a_token_is_read_but_never_written_whole() {
+    let bytes = random(MIB + 17);
+    let token = "s3cr3t-t0ken";
+    let web = WebObject { bytes: Arc::new(Mutex::new((bytes.clone(), 1))), token: Some(token) };
+    let site = web_server(web).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &[]).await;
+    let url = serve.url.clone();
+    let manifest = |id: &str| format!("id,path\n{id},{site}/media/v.mp4?token={token}\n");
+    let seen = |done: &Done, what: &str| {
+        let report = std::fs::read_to_string(dir.path().join("report.json")).unwrap_or_default();
+        for (text, name) in
+            [(&done.stdout, "stdout"), (&done.stderr, "stderr"), (&report, "report")]
+        {
+            assert!(!text.contains(token), "{what}: the token is in the {name}:\n{text}");
+        }
+    };
+    std::fs::write(dir.path().join("manifest.csv"), manifest("pulled")).unwrap();
+    let dry = run(upload(&url, dir.path(), &[], &["--dry-run"]), LIMIT).await;
+    assert_eq!(dry.code, Some(0), "{}", dry.text());
+    seen(&dry, "the dry run");
+    assert!(dry.stdout.contains("/media/v.mp4?…"), "{}", dry.stdout);
+    for (id, extra) in [("pulled", &[][..]), ("relayed", &["--relay"][..])] {
+        std::fs::write(dir.path().join("manifest.csv"), manifest(id)).unwrap();
+        let done = run(upload(&url, dir.path(), &[], extra), LIMIT).await;
+        assert_eq!(done.code, Some(0), "{}", done.text());
+        seen(&done, id);
+        let row = report(dir.path())[0].clone();
+        assert_eq!(row["path"], format!("{site}/media/v.mp4?…"));
+        let video = row["videoId"].as_str().unwrap().to_owned();
+        assert!(source_of(&url, &video).await == bytes, "{id}: read with the token");
+    }
+}

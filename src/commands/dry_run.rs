@@ -155,10 +155,11 @@ pub(super) async fn print(
                 }
                 _ => {}
             }
+            let path = crate::remote::shown(&row.path_text);
             printer.row(&PlanRow {
                 line: row.line,
                 id: row.id.as_deref(),
-                path: &row.path_text,
+                path: &path,
                 bytes: if row.action.uploads() { row.size } else { 0 },
                 parts,
                 action: planned.action,

@@ -872,11 +872,12 @@ async fn prepare_from(
             chunk_size = e.chunk_size;
         }
     }
-    let name = row
-        .path
+    // An object's name without its URL's query string (a presigned one's signature).
+    let shown = std::path::PathBuf::from(crate::remote::shown(&row.path_text).replace("?…", ""));
+    let name = shown
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| row.path_text.clone());
+        .unwrap_or_else(|| shown.display().to_string());
     // An object api.video can fetch itself is pulled (unless `--relay`): its video is made with
     // the URL as its source, and nothing is sent from here.
     let pull = match &body {

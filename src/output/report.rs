@@ -800,7 +800,8 @@ fn report_row(
     let mut r = ReportRow {
         id: row.id.clone(),
         line: row.line,
-        path: row.path_text.clone(),
+        // A URL without its query string: a presigned one's signature is a secret.
+        path: crate::remote::shown(&row.path_text),
         video_id: None,
         status: RowStatus::Pending,
         bytes: 0,
