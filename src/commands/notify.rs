@@ -39,17 +39,10 @@ pub fn text(s: &Summary, exit: Exit, manifest: &Path) -> String {
     let name = manifest.file_name().unwrap_or(manifest.as_os_str()).to_string_lossy();
     let shard = s.shard.as_deref().map(|k| format!(" (shard {k})")).unwrap_or_default();
     format!(
-        "avbatch upload {name}{shard}: exit {} ({}): {} of {} rows uploaded, {} already done{}, \
-         {} failed, {} interrupted, {} not started (left for the next run); {} in {:.0} s",
+        "avbatch upload {name}{shard}: exit {} ({}): {} (left for the next run); {} in {:.0} s",
         exit as u8,
         exit.meaning(),
-        s.uploaded,
-        s.rows,
-        s.skipped,
-        s.changed_text(),
-        s.failed,
-        s.interrupted,
-        s.pending,
+        s.rows_text(),
         indicatif::HumanBytes(s.bytes),
         s.seconds
     )

@@ -207,9 +207,24 @@ impl Summary {
         self.uploaded + self.skipped + self.updated + self.deleted
     }
 
+    /// `3 of 8 rows uploaded, 2 already done, 1 updated, 0 failed, 0 interrupted, 2 not
+    /// started`: how the rows ended, as the summary and the notification say it.
+    pub fn rows_text(&self) -> String {
+        format!(
+            "{} of {} rows uploaded, {} already done{}, {} failed, {} interrupted, {} not started",
+            self.uploaded,
+            self.rows,
+            self.skipped,
+            self.changed_text(),
+            self.failed,
+            self.interrupted,
+            self.pending
+        )
+    }
+
     /// `, 2 updated, 1 deleted`: the rows whose videos changed otherwise than by an upload,
     /// when there are any.
-    pub fn changed_text(&self) -> String {
+    fn changed_text(&self) -> String {
         let mut text = String::new();
         for (n, what) in [(self.updated, "updated"), (self.deleted, "deleted")] {
             if n > 0 {
@@ -757,15 +772,8 @@ impl Announcement {
     pub fn human_summary(&self) -> String {
         let s = &self.summary;
         let mut text = format!(
-            "{} of {} rows uploaded, {} already done{}, {} failed, {} interrupted, {} not \
-             started; {} sent in {:.1} s ({}/s); {} requests, {} retries, {} answered 429",
-            s.uploaded,
-            s.rows,
-            s.skipped,
-            s.changed_text(),
-            s.failed,
-            s.interrupted,
-            s.pending,
+            "{}; {} sent in {:.1} s ({}/s); {} requests, {} retries, {} answered 429",
+            s.rows_text(),
             HumanBytes(s.bytes),
             s.seconds,
             HumanBytes((s.bytes as f64 / s.seconds.max(1e-3)) as u64),
