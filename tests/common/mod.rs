@@ -276,3 +276,40 @@ pub fn kill_group(group: u32) {
         libc::kill(-(group as i32), libc::SIGKILL);
     }
 }
+
+/// Runs `cmd` to its end, its stdout discarded and its stderr into `stderr`, and returns its
+/// exit code and peak resident memory in KiB, from the kernel's own accounting (no sampling can
+/// miss the peak).
+///
+/// Through a small Python parent: Linux charges a process with the peak of the memory it was
+/// forked or spawned from too (exec keeps the old address space's high-water mark), and the test
+/// process, which runs the whole suite, may be hundreds of MiB. Python's children start from
+/// its own (about 10 MiB), and `RUSAGE_CHILDREN` is theirs alone.
+pub fn peak_rss_kib(cmd: &Command, stderr: &Path) -> (Option<i32>, u64) {
+    const PARENT: &str = "import resource, subprocess, sys\n\
+        code = subprocess.call(sys.argv[2:])\n\
+        with open(sys.argv[1], 'w') as f:\n\
+        \x20   f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n\
+        sys.exit(code if code >= 0 else 128 - code)\n";
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut through = Command::new("python3");
+    through.arg("-c").arg(PARENT).arg(report.path()).arg(cmd.get_program()).args(cmd.get_args());
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => through.env(name, value),
+            None => through.env_remove(name),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        through.current_dir(dir);
+    }
+    let status = through
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .status()
+        .expect("run python3");
+    let kib = std::fs::read_to_string(report.path()).unwrap_or_default();
+    let kib = kib.trim().parse().unwrap_or_else(|_| panic!("python3 reported no peak: {status}"));
+    (status.code(), kib)
+}

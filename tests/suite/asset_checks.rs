@@ -1,0 +1,225 @@
+//! Issue #14: a row's thumbnail, captions, chapters and creation fields are checked before
+//! anything is sent. Each bad input is refused up front (exit 2, nothing sent), named by line,
+//! column and file; a track that does not parse says where in its own file, and shows the line.
+//! The real binary against an in-process `avbatch serve` on 127.0.0.1.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{run_bounded, spawn_server, KEY};
+
+fn avbatch(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
+    cmd.args(args)
+        .env("AVBATCH_API_KEY", KEY)
+        .env_remove("APIVIDEO_API_KEY")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    run_bounded(cmd, Duration::from_secs(60))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A real PNG's first bytes and a few more: what the check reads of an image.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
+
+const VTT: &str = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHello\n";
+
+/// A folder with `v.mp4`, the named extra files, and a manifest.
+fn library(files: &[(&str, &[u8])], manifest: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("v.mp4"), b"a video").unwrap();
+    for (name, bytes) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let path = dir.path().join("manifest.csv");
+    std::fs::write(&path, manifest).expect("write the manifest");
+    (dir, path)
+}
+
+/// Runs the upload (and its dry run) of `manifest`: both refused, nothing sent; the stderr.
+async fn refused(manifest: &Path) -> String {
+    let server = spawn_server().await;
+    let mut err = String::new();
+    for dry in [true, false] {
+        let mut args =
+            vec!["upload", manifest.to_str().unwrap(), "--base-url", &server.url, "--no-journal"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = avbatch(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains("nothing was uploaded"), "{}", text(&out));
+    }
+    assert!(server.all_videos().await.is_empty(), "nothing may be sent");
+    err
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thumbnails_are_images_api_video_takes() {
+    let big = {
+        let mut b = PNG.to_vec();
+        b.resize(8 * 1024 * 1024 + 1, 0);
+        b
+    };
+    let (dir, manifest) = library(
+        &[
+            ("gif.gif", b"GIF89a\x01\0\x01\0"),
+            ("big.png", &big),
+            ("empty.png", b""),
+            ("ok.png", PNG),
+            ("folder/x", b""),
+        ],
+        "path,thumbnail,thumbnail_time\n\
+         v.mp4,gif.gif,\n\
+         v.mp4,big.png,\n\
+         v.mp4,empty.png,\n\
+         v.mp4,missing.jpg,\n\
+         v.mp4,folder,\n\
+         v.mp4,ok.png,00:00:01\n\
+         v.mp4,,1:00\n",
+    );
+    let err = refused(&manifest).await;
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    for expected in [
+        format!(
+            "line 2, column `thumbnail`: `{}` is not a JPEG, PNG or WebP image (it starts with \
+             `GIF89a",
+            at("gif.gif")
+        ),
+        format!(
+            "line 3, column `thumbnail`: `{}` is 8388609 bytes, over the 8 MiB api.video takes",
+            at("big.png")
+        ),
+        format!("line 4, column `thumbnail`: empty file `{}`", at("empty.png")),
+        format!("line 5, column `thumbnail`: missing file `{}`", at("missing.jpg")),
+        format!("line 6, column `thumbnail`: `{}` is a directory, not a file", at("folder")),
+        "line 7, column `thumbnail_time`: a row takes a `thumbnail` image or a `thumbnail_time`, \
+         not both"
+            .to_owned(),
+        "line 8, column `thumbnail_time`: bad timecode `1:00`".to_owned(),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in\n{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn captions_and_chapters_parse_or_say_where_they_do_not() {
+    let (dir, manifest) = library(
+        &[
+            ("ok.vtt", VTT.as_bytes()),
+            (
+                "late.vtt",
+                b"WEBVTT\n\n00:00:05.000 --> 00:00:06.000\nB\n\n00:00:01.000 --> 00:00:02.000\nA\n",
+            ),
+            ("arrow.srt", b"1\n00:00:01,000 -> 00:00:02,000\nHi\n"),
+            ("latin1.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nD\xe9j\xe0 vu\n"),
+            ("untitled.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n\n"),
+        ],
+        "path,captions.en,captions.fr,chapters.en,captions_default\n\
+         v.mp4,ok.vtt,late.vtt,,\n\
+         v.mp4,arrow.srt,,,\n\
+         v.mp4,latin1.vtt,,,\n\
+         v.mp4,ok.vtt,,untitled.vtt,\n\
+         v.mp4,ok.vtt,,,de\n\
+         v.mp4,nothere.vtt,,,\n",
+    );
+    let err = refused(&manifest).await;
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    for expected in [
+        format!(
+            "line 2, column `captions.fr`: `{}` does not parse as captions: line 6",
+            at("late.vtt")
+        ),
+        format!(
+            "line 3, column `captions.en`: `{}` does not parse as captions: line 2",
+            at("arrow.srt")
+        ),
+        format!(
+            "line 4, column `captions.en`: `{}` does not parse as captions: line 4",
+            at("latin1.vtt")
+        ),
+        format!(
+            "line 5, column `chapters.en`: `{}` does not parse as chapters: line 3",
+            at("untitled.vtt")
+        ),
+        "line 6, column `captions_default`: default captions `de` are not among the row's: the \
+         row's captions are `en`"
+            .to_owned(),
+        format!("line 7, column `captions.en`: missing file `{}`", at("nothere.vtt")),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in\n{err}");
+    }
+    // The failing line of the track itself is shown.
+    assert!(err.contains("`00:00:01,000 -> 00:00:02,000`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn track_languages_are_tags_api_video_takes() {
+    let (_dir, manifest) = library(
+        &[("ok.vtt", VTT.as_bytes())],
+        "path,captions.fr_CA,chapters.english,captions.en,captions.EN\n\
+         v.mp4,ok.vtt,ok.vtt,ok.vtt,\n",
+    );
+    let err = refused(&manifest).await;
+    for expected in [
+        "line 1, column `captions.fr_CA`: column `captions.fr_CA`: `fr_CA` is not a language tag \
+         api.video takes (letters and dashes, as in `en`, `fr-CA`, `zh-Hans`): did you mean \
+         `captions.fr-CA`?",
+        "line 1, column `chapters.english`: column `chapters.english`: `english` is not a \
+         language tag",
+        "line 1, column `captions.EN`: column `captions.EN` sets the same track as column \
+         `captions.en`",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in\n{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creation_fields_are_checked_against_the_api_s_rules() {
+    let (_dir, manifest) = library(
+        &[],
+        "path,clip_start,clip_end,watermark,watermark.top,watermark.opacity,transcript,\
+         transcript_summary,transcript_summary_attributes\n\
+         v.mp4,00:00:10,00:00:05,,,,,,\n\
+         v.mp4,00:00:1,,,,,,,\n\
+         v.mp4,,,,10px,,,,\n\
+         v.mp4,,,wm1,10,70px,,,\n\
+         v.mp4,,,,,,maybe,,\n\
+         v.mp4,,,,,,,yes,abstract;summary\n",
+    );
+    let err = refused(&manifest).await;
+    for expected in [
+        "line 2, column `clip_end`: the clip ends at `00:00:05` but starts at `00:00:10`",
+        "line 3, column `clip_start`: bad timecode `00:00:1`",
+        "line 4, column `watermark`: a watermark placement without a `watermark` id",
+        "line 5, column `watermark.top`: bad watermark top `10` (expected `px` or `%`",
+        "line 5, column `watermark.opacity`: bad watermark opacity `70px` (expected a percentage",
+        "line 6, column `transcript`: bad boolean `maybe`",
+        "line 7, column `transcript_summary_attributes`: unknown summary attribute `summary` \
+         (expected abstract, takeaways",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in\n{err}");
+    }
+    let (_dir, manifest) = library(&[], "path,watermark.middle\nv.mp4,1px\n");
+    let err = refused(&manifest).await;
+    assert!(
+        err.contains(
+            "line 1, column `watermark.middle`: unknown column `watermark.middle`: a \
+                      watermark's placement is one of `watermark.top`"
+        ),
+        "{err}"
+    );
+}

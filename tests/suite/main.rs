@@ -1,0 +1,42 @@
+//! The integration tests, one binary: each module is what was once a test file of its own.
+//! One binary links the crate once instead of once per file, which took most of a cold
+//! `cargo test --release` (a minute per 3 files on 2 cores).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod actions;
+mod asset_checks;
+mod assets;
+mod changing_files;
+mod check;
+mod clean;
+mod deploy;
+mod estimate;
+mod faults;
+mod flags;
+mod issue_13_cli;
+mod manifest_checks;
+mod network_journal;
+mod nightly;
+mod notify_window;
+mod real_service;
+mod remote;
+mod report_record;
+mod resume;
+mod server_api;
+mod server_assets;
+mod server_encoding;
+mod server_multipart_bounds;
+mod server_restart;
+mod server_source;
+mod server_switches;
+mod shards;
+mod sources;
+mod streaming;
+mod terminal;
+mod touched;
+mod upload_cli;
+mod upload_encoding;
+mod upload_modes;
+mod upload_rules;

@@ -1,0 +1,145 @@
+//! The nightly schedule (issue #7): a manifest from a drop folder, re-runs that upload only what
+//! is new, JSON logs for shippers with a final machine-readable summary, completions, man page.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{pattern, spawn_server_with, TestServer, KEY};
+use serde_json::Value;
+
+fn avbatch(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
+    cmd.args(args).env("AVBATCH_API_KEY", KEY).env_remove("RUST_LOG").stdin(Stdio::null());
+    cmd
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn put(dir: &Path, rel: &str, data: &[u8]) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+}
+
+fn nightly(drop: &Path, server: &TestServer) -> (Output, Value) {
+    let manifest = drop.join("manifest.csv");
+    let out = avbatch(&["manifest", drop.to_str().unwrap(), "-o", manifest.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report = drop.join("report.json");
+    let out = avbatch(&[
+        "--log-format",
+        "json",
+        "upload",
+        manifest.to_str().unwrap(),
+        "--base-url",
+        &server.url,
+        "--chunk-size",
+        "5MiB",
+        "--report",
+        report.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let rep = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    (out, rep)
+}
+
+/// Every stderr line is a JSON object; returns them.
+fn events(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}\n{}", text(o)))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_7_a_drop_folder_night_after_night_uploads_only_what_is_new() {
+    let server = spawn_server_with(|_| {}).await;
+    let drop = tempfile::tempdir().unwrap();
+    let d = drop.path();
+    put(d, "a.mp4", &pattern(70_000, 1));
+    put(d, "2025/b.MOV", &pattern(80_000, 2));
+    put(d, "notes.txt", b"not a video");
+    put(d, ".c.mp4.part", b"a copy in progress");
+
+    // Night 1.
+    let (out, rep) = nightly(d, &server);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(d.join("manifest.csv")).unwrap(),
+        "path,id,title\n2025/b.MOV,2025/b.MOV,b\na.mp4,a.mp4,a\n"
+    );
+    assert_eq!(rep["summary"]["uploaded"], 2, "{rep}");
+    let evs = events(&out);
+    let summary = evs
+        .iter()
+        .find(|e| e["message"] == "summary")
+        .unwrap_or_else(|| panic!("no summary event: {evs:?}"));
+    assert_eq!(
+        (summary["uploaded"].as_u64(), summary["rows"].as_u64(), summary["failed"].as_u64()),
+        (Some(2), Some(2), Some(0))
+    );
+    assert!(evs.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()));
+
+    // Night 2: one new file arrives; only it is sent.
+    put(d, "2025/new.mp4", &pattern(90_000, 3));
+    let before = server.server.received_bytes();
+    let (out, rep) = nightly(d, &server);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        (rep["summary"]["uploaded"].as_u64(), rep["summary"]["skipped"].as_u64()),
+        (Some(1), Some(2)),
+        "{rep}"
+    );
+    assert_eq!(server.server.received_bytes() - before, 90_000);
+    let videos = server.all_videos().await;
+    assert_eq!(videos.len(), 3);
+    let titles: Vec<&str> = {
+        let mut t: Vec<&str> = videos.iter().map(|v| v["title"].as_str().unwrap()).collect();
+        t.sort();
+        t
+    };
+    assert_eq!(titles, ["a", "b", "new"]);
+
+    // Night 3: a file replaced under its name is refused and named in a JSON event, exit 1.
+    put(d, "a.mp4", &pattern(70_001, 9));
+    let (out, _) = nightly(d, &server);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let evs = events(&out);
+    let failed =
+        evs.iter().find(|e| e["message"] == "row failed").unwrap_or_else(|| panic!("{evs:?}"));
+    assert_eq!(failed["path"], "a.mp4");
+    assert!(failed["error"].as_str().unwrap().contains("--force"));
+}
+
+#[test]
+fn issue_7_completions_and_man_page_come_from_the_cli_definition() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = avbatch(&["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", text(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in ["upload", "serve", "manifest", "chunk-size", "shard"] {
+            assert!(script.contains(word), "{shell} completions lack `{word}`");
+        }
+    }
+    let out = avbatch(&["man"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(man.starts_with(".ie") || man.contains(".TH avbatch 1"), "{man}");
+    assert!(man.contains("upload") && man.contains("serve"));
+    let bad = avbatch(&["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -1,0 +1,668 @@
+//! `avbatch serve`: thumbnails, captions, chapters, watermarks and the creation fields (#14),
+//! over real HTTP on 127.0.0.1; and the client calls that drive them.
+
+use crate::common;
+
+use std::time::Duration;
+
+use avbatch::api::Metadata;
+use avbatch::client::{Client, ClientConfig};
+use avbatch::secret::ApiKey;
+use avbatch::server::ExistingTracks;
+use common::{
+    basic_auth, create_video_at, multipart, multipart_file, spawn_server_process,
+    spawn_server_with, TestServer, KEY, MIB,
+};
+use serde_json::{json, Value};
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR a tiny png";
+const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0 a tiny jpeg";
+const VTT_EN: &[u8] = b"WEBVTT\n\n00:00.000 --> 00:01.000\nHello \xc3\xa9\n";
+const VTT_FR: &[u8] = b"WEBVTT\n\n00:00.000 --> 00:01.000\nBonjour\n";
+
+async fn send_file(
+    http: &reqwest::Client,
+    url: &str,
+    path: &str,
+    (ct, body): (String, Vec<u8>),
+) -> reqwest::Response {
+    http.post(format!("{url}{path}"))
+        .header("Authorization", basic_auth(KEY))
+        .header("Content-Type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post_file(s: &TestServer, path: &str, field: &str, name: &str, data: &[u8]) -> Value {
+    let r = send_file(&s.http, &s.url, path, multipart_file(field, name, data)).await;
+    assert_eq!(r.status(), 200, "POST {path}");
+    r.json().await.unwrap()
+}
+
+async fn call(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: impl AsRef<str>,
+    body: Option<Value>,
+) -> Response {
+    let mut r = s
+        .http
+        .request(method, format!("{}{}", s.url, path.as_ref()))
+        .header("Authorization", s.basic());
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    Response::of(r.send().await.unwrap()).await
+}
+
+struct Response {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Response {
+    async fn of(r: reqwest::Response) -> Response {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        Response { status, headers, body: r.bytes().await.unwrap().to_vec() }
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// The problem body, byte for byte as the server writes it.
+fn problem(status: u16, slug: &str, title: &str, name: &str, detail: Option<&str>) -> Vec<u8> {
+    let mut v = json!({"type": format!("https://docs.api.video/reference/{slug}"),
+        "title": title, "status": status, "name": name});
+    if let Some(d) = detail {
+        v["detail"] = json!(d);
+    }
+    serde_json::to_vec(&v).unwrap()
+}
+
+async fn get_raw(s: &TestServer, url: &str) -> Response {
+    Response::of(s.http.get(url).send().await.unwrap()).await
+}
+
+fn record(s: &TestServer, id: &str) -> Value {
+    let path = s.data.path().join("videos").join(id).join("video.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn thumbnail_upload_is_served_back_and_a_picked_frame_replaces_it() {
+    let s = spawn_server_with(|_| {}).await;
+    let id = s.create_video("thumbs").await;
+    // Any field name, as for sources (Node names the field after the file).
+    let video =
+        post_file(&s, &format!("/videos/{id}/thumbnail"), "cover.png", "cover.png", PNG).await;
+    assert_eq!(video["videoId"], id.as_str());
+    let url = video["assets"]["thumbnail"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("{}/vod/{id}/thumbnail.jpg", s.url));
+    let served = get_raw(&s, &url).await;
+    assert_eq!((served.status, served.body.as_slice()), (200, PNG));
+    assert_eq!(served.headers["content-type"], "image/png");
+    assert!(s.data.path().join("videos").join(&id).join("thumbnail.png").exists());
+
+    let r = call(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/videos/{id}/thumbnail"),
+        Some(json!({"timecode": "00:00:02.5"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["assets"]["thumbnail"], url.as_str());
+    assert_eq!(record(&s, &id)["thumbnail"], json!({"kind": "picked", "timecode": "00:00:02.5"}));
+    assert!(!s.data.path().join("videos").join(&id).join("thumbnail.png").exists());
+    assert_eq!(get_raw(&s, &url).await.status, 404, "the double renders no frames");
+
+    // An uploaded image replaces the picked frame.
+    post_file(&s, &format!("/videos/{id}/thumbnail"), "file", "c.jpg", JPEG).await;
+    let served = get_raw(&s, &url).await;
+    assert_eq!(
+        (served.body.as_slice(), &served.headers["content-type"]),
+        (JPEG, &reqwest::header::HeaderValue::from_static("image/jpeg"))
+    );
+    assert_eq!(record(&s, &id)["thumbnail"]["kind"], "uploaded");
+}
+
+#[tokio::test]
+async fn thumbnail_refusals() {
+    let s = spawn_server_with(|_| {}).await;
+    let id = s.create_video("thumbs").await;
+    let path = format!("/videos/{id}/thumbnail");
+    let send = |parts: (String, Vec<u8>)| send_file(&s.http, &s.url, &path, parts);
+    let r = Response::of(send(multipart_file("file", "a.gif", b"GIF89a......")).await).await;
+    assert_eq!(r.status, 400);
+    let detail = "the image must be JPEG, PNG or WebP, told by its first bytes";
+    assert_eq!(
+        r.body,
+        problem(
+            400,
+            "uploaded-file-extension-invalid",
+            "Only [jpeg, jpg, JPG, JPEG] extensions are supported.",
+            "file",
+            Some(detail)
+        )
+    );
+    let r = Response::of(send(multipart_file("file", "a.png", b"")).await).await;
+    assert_eq!(
+        r.body,
+        problem(400, "uploaded-file-empty", "The uploaded file is empty.", "file", None)
+    );
+    let r = Response::of(send(multipart(&[("title", "x")], None, &[])).await).await;
+    assert_eq!(r.json()["type"], "https://docs.api.video/reference/uploaded-file-no-file");
+    let mut big = PNG.to_vec();
+    big.resize(8 * MIB + 1, 0);
+    let r = Response::of(send(multipart_file("file", "big.png", &big)).await).await;
+    assert_eq!(
+        (r.status, r.json()["type"].as_str()),
+        (400, Some("https://docs.api.video/reference/uploaded-file-too-large"))
+    );
+    let mut exact = PNG.to_vec();
+    exact.resize(8 * MIB, 0);
+    assert_eq!(send(multipart_file("file", "ok.png", &exact)).await.status(), 200);
+    let r = Response::of(
+        send_file(&s.http, &s.url, "/videos/viNOPE/thumbnail", multipart_file("f", "a.png", PNG))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        r.body,
+        problem(
+            404,
+            "resource-not-found",
+            "The requested resource was not found.",
+            "videoId",
+            None
+        )
+    );
+
+    let patch = |body: Value| call(&s, reqwest::Method::PATCH, &path, Some(body));
+    let r = patch(json!({})).await;
+    assert_eq!(
+        r.body,
+        problem(400, "attribute-required", "This attribute is required.", "timecode", None)
+    );
+    for bad in [json!({"timecode": "1:00"}), json!({"timecode": 3})] {
+        let r = patch(bad).await;
+        assert_eq!((r.status, r.json()["name"].as_str()), (400, Some("timecode")));
+        assert_eq!(r.json()["type"], "https://docs.api.video/reference/invalid-attribute");
+    }
+    assert_eq!(record(&s, &id)["thumbnail"]["kind"], "uploaded", "refusals changed nothing");
+}
+
+#[tokio::test]
+async fn captions_upload_get_list_default_replace_delete() {
+    let s = spawn_server_with(|_| {}).await;
+    let id = s.create_video("captions").await;
+    let en = post_file(&s, &format!("/videos/{id}/captions/en"), "file", "en.vtt", VTT_EN).await;
+    let src = format!("{}/vod/{id}/captions/en.vtt", s.url);
+    assert_eq!(
+        en,
+        json!({"uri": format!("/videos/{id}/captions/en"), "src": src, "srclang": "en",
+            "languageName": "English", "default": false})
+    );
+    let served = get_raw(&s, &src).await;
+    assert_eq!((served.status, served.body.as_slice()), (200, VTT_EN));
+    assert_eq!(served.headers["content-type"], "text/vtt; charset=utf-8");
+    let fr = post_file(&s, &format!("/videos/{id}/captions/fr-CA"), "x.vtt", "x.vtt", VTT_FR).await;
+    assert_eq!(
+        (fr["srclang"].as_str(), fr["languageName"].as_str()),
+        (Some("fr-CA"), Some("Français"))
+    );
+
+    let got = call(&s, reqwest::Method::GET, &format!("/videos/{id}/captions/en"), None).await;
+    assert_eq!((got.status, got.json()), (200, en.clone()));
+    let page = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/videos/{id}/captions?pageSize=1&currentPage=2"),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(page["data"][0]["srclang"], "fr-CA");
+    assert_eq!(page["pagination"]["pagesTotal"], 2);
+    assert_eq!(page["pagination"]["itemsTotal"], 2);
+
+    let set = |lang: &str, default: bool| {
+        call(
+            &s,
+            reqwest::Method::PATCH,
+            format!("/videos/{id}/captions/{lang}"),
+            Some(json!({"default": default})),
+        )
+    };
+    assert_eq!(set("en", true).await.json()["default"], true);
+    assert_eq!(set("fr-CA", true).await.json()["default"], true);
+    let all = s.get_json(&format!("/videos/{id}/captions")).await;
+    let defaults: Vec<bool> =
+        all["data"].as_array().unwrap().iter().map(|c| c["default"].as_bool().unwrap()).collect();
+    assert_eq!(defaults, [false, true], "at most one default: setting fr-CA cleared en");
+    let r = call(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/videos/{id}/captions/en"),
+        Some(json!({"default": "yes"})),
+    )
+    .await;
+    assert_eq!((r.status, r.json()["name"].as_str()), (400, Some("default")));
+
+    // A second file for fr-CA replaces the first and keeps its default flag.
+    let again =
+        post_file(&s, &format!("/videos/{id}/captions/fr-CA"), "file", "b.vtt", VTT_EN).await;
+    assert_eq!(again["default"], true);
+    assert_eq!(get_raw(&s, again["src"].as_str().unwrap()).await.body, VTT_EN);
+
+    let del = call(&s, reqwest::Method::DELETE, &format!("/videos/{id}/captions/en"), None).await;
+    assert_eq!((del.status, del.body.len()), (204, 0));
+    let del = call(&s, reqwest::Method::DELETE, &format!("/videos/{id}/captions/en"), None).await;
+    assert_eq!((del.status, del.json()["name"].as_str()), (404, Some("language")));
+    assert_eq!(
+        call(&s, reqwest::Method::GET, &format!("/videos/{id}/captions/en"), None).await.status,
+        404
+    );
+    assert_eq!(get_raw(&s, &src).await.status, 404);
+    assert!(!s.data.path().join("videos").join(&id).join("captions/en.vtt").exists());
+
+    let bad = send_file(
+        &s.http,
+        &s.url,
+        &format!("/videos/{id}/captions/fr_CA"),
+        multipart_file("file", "a.vtt", VTT_FR),
+    )
+    .await;
+    let bad = Response::of(bad).await;
+    assert_eq!(
+        bad.body,
+        problem(
+            400,
+            "invalid-attribute",
+            "An attribute is invalid.",
+            "language",
+            Some(
+                "The \"language\" attribute must contain only letters and dashes (for example \
+              \"fr\", \"fr-BE\")."
+            )
+        )
+    );
+    let empty = send_file(
+        &s.http,
+        &s.url,
+        &format!("/videos/{id}/captions/de"),
+        multipart_file("file", "a.vtt", b""),
+    )
+    .await;
+    assert_eq!(
+        Response::of(empty).await.json()["type"],
+        "https://docs.api.video/reference/uploaded-file-empty"
+    );
+    let nope = send_file(
+        &s.http,
+        &s.url,
+        "/videos/viNOPE/captions/de",
+        multipart_file("file", "a.vtt", VTT_FR),
+    )
+    .await;
+    assert_eq!(Response::of(nope).await.json()["name"], "videoId");
+    // api.video does not validate WebVTT: anything non-empty is kept as sent.
+    let odd =
+        post_file(&s, &format!("/videos/{id}/captions/de"), "file", "a.vtt", b"\0not vtt").await;
+    assert_eq!(get_raw(&s, odd["src"].as_str().unwrap()).await.body, b"\0not vtt");
+}
+
+#[tokio::test]
+async fn chapters_upload_get_list_delete() {
+    let s = spawn_server_with(|_| {}).await;
+    let id = s.create_video("chapters").await;
+    let ch = post_file(&s, &format!("/videos/{id}/chapters/en"), "file", "en.vtt", VTT_EN).await;
+    let src = format!("{}/vod/{id}/chapters/en.vtt", s.url);
+    assert_eq!(
+        ch,
+        json!({"uri": format!("/videos/{id}/chapters/en"), "src": src, "language": "en"})
+    );
+    assert_eq!(get_raw(&s, &src).await.body, VTT_EN);
+    let got = call(&s, reqwest::Method::GET, &format!("/videos/{id}/chapters/en"), None).await;
+    assert_eq!(got.json(), ch);
+    let list = s.get_json(&format!("/videos/{id}/chapters")).await;
+    assert_eq!(list["data"], json!([ch]));
+    let patch = call(
+        &s,
+        reqwest::Method::PATCH,
+        &format!("/videos/{id}/chapters/en"),
+        Some(json!({"default": true})),
+    )
+    .await;
+    assert_eq!(patch.status, 405, "chapters have no PATCH");
+    let del = call(&s, reqwest::Method::DELETE, &format!("/videos/{id}/chapters/en"), None).await;
+    assert_eq!(del.status, 204);
+    assert_eq!(get_raw(&s, &src).await.status, 404);
+    assert_eq!(s.get_json(&format!("/videos/{id}/chapters")).await["data"], json!([]));
+}
+
+#[tokio::test]
+async fn existing_tracks_refuse_keeps_the_first_file() {
+    let s = spawn_server_with(|c| c.faults.existing_tracks = ExistingTracks::Refuse).await;
+    let id = s.create_video("refuse").await;
+    for (kind, detail) in [
+        ("captions", "A caption already exists for this language."),
+        ("chapters", "A chapter already exists for this language."),
+    ] {
+        let first =
+            post_file(&s, &format!("/videos/{id}/{kind}/en"), "file", "a.vtt", VTT_EN).await;
+        let second = send_file(
+            &s.http,
+            &s.url,
+            &format!("/videos/{id}/{kind}/en"),
+            multipart_file("file", "b.vtt", VTT_FR),
+        )
+        .await;
+        let second = Response::of(second).await;
+        assert_eq!(
+            second.body,
+            problem(400, "invalid-attribute", "An attribute is invalid.", "language", Some(detail))
+        );
+        assert_eq!(get_raw(&s, first["src"].as_str().unwrap()).await.body, VTT_EN);
+        let del = call(&s, reqwest::Method::DELETE, &format!("/videos/{id}/{kind}/en"), None).await;
+        assert_eq!(del.status, 204);
+        post_file(&s, &format!("/videos/{id}/{kind}/en"), "file", "b.vtt", VTT_FR).await;
+        assert_eq!(get_raw(&s, first["src"].as_str().unwrap()).await.body, VTT_FR);
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_headers_on_every_asset_route_but_the_asset_host() {
+    let s = spawn_server_with(|c| {
+        c.rate_limits = "uploads=1000/60s,writes=1000/60s,reads=999/60s".parse().unwrap()
+    })
+    .await;
+    let id = s.create_video("limits").await;
+    let mut answers = Vec::new();
+    for (path, data) in [
+        (format!("/videos/{id}/thumbnail"), PNG),
+        (format!("/videos/{id}/captions/en"), VTT_EN),
+        (format!("/videos/{id}/chapters/en"), VTT_EN),
+        ("/watermarks".to_owned(), PNG),
+    ] {
+        let r = send_file(&s.http, &s.url, &path, multipart_file("file", "f", data)).await;
+        answers.push(("writes", Response::of(r).await));
+    }
+    let m = reqwest::Method::PATCH;
+    answers.push((
+        "writes",
+        call(&s, m.clone(), &format!("/videos/{id}/captions/en"), Some(json!({"default": true})))
+            .await,
+    ));
+    answers.push((
+        "writes",
+        call(&s, m, &format!("/videos/{id}/thumbnail"), Some(json!({"timecode": "1"}))).await,
+    ));
+    for path in [
+        format!("/videos/{id}/captions"),
+        format!("/videos/{id}/captions/en"),
+        format!("/videos/{id}/chapters"),
+        format!("/videos/{id}/chapters/en"),
+        "/watermarks".to_owned(),
+    ] {
+        answers.push(("reads", call(&s, reqwest::Method::GET, &path, None).await));
+    }
+    answers.push((
+        "writes",
+        call(&s, reqwest::Method::DELETE, &format!("/videos/{id}/captions/en"), None).await,
+    ));
+    answers.push((
+        "writes",
+        call(&s, reqwest::Method::DELETE, &format!("/videos/{id}/chapters/en"), None).await,
+    ));
+    for (i, (bucket, r)) in answers.iter().enumerate() {
+        assert!(r.status < 300, "answer {i}: {}", r.status);
+        let limit = if *bucket == "reads" { "999" } else { "1000" };
+        assert_eq!(r.headers["x-ratelimit-limit"], limit, "answer {i}");
+        assert!(r.headers.contains_key("x-ratelimit-remaining"), "answer {i}");
+        assert!(r.headers.contains_key("x-ratelimit-retry-after"), "answer {i}");
+    }
+    post_file(&s, &format!("/videos/{id}/captions/en"), "file", "a.vtt", VTT_EN).await;
+    let asset = get_raw(&s, &format!("{}/vod/{id}/captions/en.vtt", s.url)).await;
+    assert_eq!(asset.status, 200);
+    assert!(!asset.headers.contains_key("x-ratelimit-limit"), "the asset host is not counted");
+}
+
+#[tokio::test]
+async fn deleting_or_expiring_a_video_deletes_its_assets() {
+    let s = spawn_server_with(|c| c.faults.unfinished_ttl = Duration::from_secs(2)).await;
+    let kept = s.create_video("deleted").await;
+    let expiring = s.create_video("expiring").await;
+    for id in [&kept, &expiring] {
+        post_file(&s, &format!("/videos/{id}/captions/en"), "file", "a.vtt", VTT_EN).await;
+        post_file(&s, &format!("/videos/{id}/thumbnail"), "file", "a.png", PNG).await;
+    }
+    let dir = |id: &str| s.data.path().join("videos").join(id);
+    assert!(dir(&kept).join("captions/en.vtt").exists());
+    let r = call(&s, reqwest::Method::DELETE, &format!("/videos/{kept}"), None).await;
+    assert_eq!(r.status, 204);
+    assert!(!dir(&kept).exists());
+    assert_eq!(get_raw(&s, &format!("{}/vod/{kept}/captions/en.vtt", s.url)).await.status, 404);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(get_raw(&s, &format!("{}/vod/{expiring}/thumbnail.jpg", s.url)).await.status, 404);
+    assert!(!dir(&expiring).exists(), "an unfinished video expiring takes its assets along");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assets_survive_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let server = spawn_server_process(data.path(), &[]);
+    let id = create_video_at(&http, &server.url, "restart").await;
+    let url = server.url.clone();
+    let ok = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    ok(send_file(&http, &url, &format!("/videos/{id}/thumbnail"), multipart_file("f", "a", PNG))
+        .await)
+    .await;
+    ok(send_file(
+        &http,
+        &url,
+        &format!("/videos/{id}/captions/en"),
+        multipart_file("f", "a", VTT_EN),
+    )
+    .await)
+    .await;
+    ok(send_file(
+        &http,
+        &url,
+        &format!("/videos/{id}/chapters/fr"),
+        multipart_file("f", "a", VTT_FR),
+    )
+    .await)
+    .await;
+    let r = http
+        .patch(format!("{url}/videos/{id}/captions/en"))
+        .header("Authorization", basic_auth(KEY))
+        .json(&json!({"default": true}))
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status(), 200);
+    let wm =
+        ok(send_file(&http, &url, "/watermarks", multipart_file("f", "w.png", PNG)).await).await;
+    server.kill9();
+
+    let server = spawn_server_process(data.path(), &[]);
+    let url = server.url.clone();
+    let get = |p: String| {
+        let http = http.clone();
+        async move { http.get(p).header("Authorization", basic_auth(KEY)).send().await.unwrap() }
+    };
+    let thumb = get(format!("{url}/vod/{id}/thumbnail.jpg")).await;
+    assert_eq!(thumb.bytes().await.unwrap().as_ref(), PNG);
+    let caption: Value = get(format!("{url}/videos/{id}/captions/en")).await.json().await.unwrap();
+    assert_eq!(caption["default"], true);
+    assert_eq!(get(format!("{url}/vod/{id}/captions/en.vtt")).await.bytes().await.unwrap(), VTT_EN);
+    assert_eq!(get(format!("{url}/vod/{id}/chapters/fr.vtt")).await.bytes().await.unwrap(), VTT_FR);
+    let marks: Value = get(format!("{url}/watermarks")).await.json().await.unwrap();
+    assert_eq!(marks["data"][0]["watermarkId"], wm["watermarkId"]);
+}
+
+#[tokio::test]
+async fn creation_fields_are_kept_or_refused() {
+    let s = spawn_server_with(|_| {}).await;
+    let wm = post_file(&s, "/watermarks", "file", "w.png", PNG).await;
+    let wm_id = wm["watermarkId"].as_str().unwrap().to_owned();
+    assert!(wm_id.starts_with("watermark_"));
+    assert!(wm["createdAt"].as_str().unwrap().ends_with("+00:00"));
+    let body = json!({
+        "title": "fields",
+        "clip": {"startTimecode": "00:00:01", "endTimecode": "00:00:04.500"},
+        "watermark": {"id": wm_id, "top": "10px", "left": "5%", "width": "initial",
+            "opacity": "70%"},
+        "transcript": true,
+        "transcriptSummary": false,
+        "transcriptSummaryAttributes": ["abstract", "takeaways"],
+    });
+    let r = call(&s, reqwest::Method::POST, "/videos", Some(body.clone())).await;
+    assert_eq!(r.status, 201);
+    let id = r.json()["videoId"].as_str().unwrap().to_owned();
+    let kept = record(&s, &id);
+    for k in ["clip", "watermark", "transcript", "transcriptSummary", "transcriptSummaryAttributes"]
+    {
+        assert_eq!(kept[k], body[k], "{k} kept in video.json");
+    }
+
+    let refused = |body: Value| call(&s, reqwest::Method::POST, "/videos", Some(body));
+    let names = |r: &Response| -> Vec<String> {
+        r.json()["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let r = refused(json!({"title": "t",
+        "clip": {"startTimecode": "1:00", "endTimecode": "00:00:60"},
+        "transcriptSummaryAttributes": ["summary"]}))
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        names(&r),
+        ["clip.startTimecode", "clip.endTimecode", "transcriptSummaryAttributes"]
+    );
+    let r = refused(json!({"title": "t", "clip": {"startTimecode": "00:00:05",
+        "endTimecode": "00:00:04"}}))
+    .await;
+    assert_eq!(names(&r), ["clip.endTimecode"]);
+    let r = refused(json!({"title": "t", "watermark": {"top": "10px"}})).await;
+    assert_eq!(r.json()["type"], "https://docs.api.video/reference/attribute-required");
+    assert_eq!(r.json()["name"], "watermark.id");
+    let r = refused(json!({"title": "t", "watermark": {"id": "watermark_nope", "top": "10",
+        "opacity": "70px"}}))
+    .await;
+    assert_eq!(names(&r), ["watermark.id", "watermark.top", "watermark.opacity"]);
+    assert_eq!(r.json()["type"], "https://docs.api.video/reference/invalid-attribute");
+    let r = refused(json!({"title": "t", "transcript": "yes"})).await;
+    assert_eq!(names(&r), ["transcript"]);
+
+    // Watermarks: listed, deleted, and a deleted one can no longer be used.
+    let list = s.get_json("/watermarks").await;
+    assert_eq!(list["data"], json!([wm]));
+    let gif = send_file(
+        &s.http,
+        &s.url,
+        "/watermarks",
+        multipart_file("f", "w.webp", b"RIFF\0\0\0\0WEBPVP8 "),
+    )
+    .await;
+    assert_eq!(
+        Response::of(gif).await.json()["title"],
+        "Only [jpeg, jpg, JPG, JPEG, png, PNG] extensions are supported."
+    );
+    let del = call(&s, reqwest::Method::DELETE, &format!("/watermarks/{wm_id}"), None).await;
+    assert_eq!(del.status, 204);
+    let del = call(&s, reqwest::Method::DELETE, &format!("/watermarks/{wm_id}"), None).await;
+    assert_eq!(
+        del.body,
+        problem(
+            404,
+            "resource-not-found",
+            "The requested resource was not found.",
+            "watermarkId",
+            None
+        )
+    );
+    let r = refused(json!({"title": "t", "watermark": {"id": wm_id}})).await;
+    assert_eq!(names(&r), ["watermark.id"]);
+}
+
+fn client(s: &TestServer) -> Client {
+    Client::new(ClientConfig::new(&s.url, Some(ApiKey::new(KEY))))
+}
+
+#[tokio::test]
+async fn client_calls_against_the_double() {
+    let s = spawn_server_with(|_| {}).await;
+    let c = client(&s);
+    let id = s.create_video("client").await;
+
+    c.upload_thumbnail(&id, bytes::Bytes::from_static(PNG), "cover.png", "image/png")
+        .await
+        .unwrap();
+    let thumb = get_raw(&s, &format!("{}/vod/{id}/thumbnail.jpg", s.url)).await;
+    assert_eq!(thumb.body, PNG);
+    c.pick_thumbnail(&id, "00:00:01").await.unwrap();
+    assert_eq!(record(&s, &id)["thumbnail"]["timecode"], "00:00:01");
+    let err = c.pick_thumbnail(&id, "soon").await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
+
+    let en = c.upload_caption(&id, "en", bytes::Bytes::from_static(VTT_EN)).await.unwrap();
+    assert_eq!(
+        (en.srclang.as_str(), en.language_name.as_deref(), en.default),
+        ("en", Some("English"), false)
+    );
+    let got = c.download(&en.src, 1024).await.unwrap().unwrap();
+    assert_eq!(got.as_ref(), VTT_EN);
+    assert!(c.download(&en.src, VTT_EN.len() as u64 - 1).await.is_err(), "over max is an error");
+    let missing = format!("{}/vod/{id}/captions/xx.vtt", s.url);
+    assert!(c.download(&missing, 1024).await.unwrap().is_none());
+
+    let fr = c.set_default_caption(&id, "en", true).await.unwrap();
+    assert!(fr.default);
+    assert!(c.delete_caption(&id, "en").await.unwrap());
+    assert!(!c.delete_caption(&id, "en").await.unwrap(), "a second delete finds none");
+
+    let ch = c.upload_chapter(&id, "fr", bytes::Bytes::from_static(VTT_FR)).await.unwrap();
+    assert_eq!(ch.language, "fr");
+    assert_eq!(c.download(&ch.src, 1024).await.unwrap().unwrap().as_ref(), VTT_FR);
+    assert_eq!(c.chapters(&id).await.unwrap(), vec![ch]);
+    assert!(c.delete_chapter(&id, "fr").await.unwrap());
+    assert!(c.chapters(&id).await.unwrap().is_empty());
+
+    // `captions()` reads every page: 101 tracks need two pages of 100.
+    let tags: Vec<String> = (0..101u32)
+        .map(|i| {
+            let l = |n: u32| char::from(b'a' + (n % 26) as u8);
+            format!("{}{}{}", l(i / 26 / 26), l(i / 26), l(i))
+        })
+        .collect();
+    for tag in &tags {
+        c.upload_caption(&id, tag, bytes::Bytes::from(format!("WEBVTT\n\nNOTE {tag}\n")))
+            .await
+            .unwrap();
+    }
+    let all = c.captions(&id).await.unwrap();
+    let mut want = tags.clone();
+    want.sort();
+    assert_eq!(all.iter().map(|c| c.srclang.clone()).collect::<Vec<_>>(), want);
+
+    let v = c.video(&id).await.unwrap().unwrap();
+    assert!(v.metadata.is_empty());
+    let pairs = [Metadata { key: "k".into(), value: "v".into() }];
+    c.set_metadata(&id, &pairs).await.unwrap();
+    assert_eq!(c.video(&id).await.unwrap().unwrap().metadata, pairs);
+}
