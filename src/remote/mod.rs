@@ -3,8 +3,9 @@
 //! `az://container/key`.
 //!
 //! [`Stores`] opens one [`ObjectStore`] per bucket (a manifest has thousands of rows in the same
-//! bucket) with the credentials each cloud's own tools find in the environment: `AWS_*` for S3,
-//! `GOOGLE_*` for Google Cloud Storage, `AZURE_*` for Azure. [`Remote`] is one row's object:
+//! bucket) with the credentials each cloud's own tools find: `AWS_*`, then a profile in
+//! `~/.aws` ([`aws`]), then a role's, for S3; `GOOGLE_*` or the application default credentials
+//! for Google Cloud Storage; `AZURE_*` or a managed identity for Azure. [`Remote`] is one row's object:
 //! its size and version ([`Remote::head`]), any byte range of it, refused once the object was
 //! replaced ([`Remote::range`]), and a URL api.video can fetch it from ([`Remote::pull_url`]).
 //!
@@ -33,6 +34,8 @@ use object_store::{
 };
 use reqwest::Url;
 
+mod aws;
+
 /// Tries of one request to a store before its error is returned: connection errors and 5xx are
 /// retried, within [`RETRY_TIMEOUT`]. object_store's own default (10 tries in 3 minutes) would
 /// hold a failing row for minutes; the engine has its own retries above this.
@@ -56,23 +59,13 @@ pub enum RemoteKind {
 }
 
 impl RemoteKind {
-    /// What to check when access is denied.
-    fn denied_hint(self) -> String {
-        match self {
-            RemoteKind::Http => {
-                "the web server refused the URL (an expired or wrong signature or token?)".into()
-            }
-            _ => format!("check the credentials, set by {}", self.credential_vars()),
-        }
-    }
-
     /// The environment variables that give this kind of store its credentials, for messages.
     fn credential_vars(self) -> &'static str {
         match self {
             RemoteKind::Http => "the URL itself",
             RemoteKind::S3 => {
                 "`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN` for \
-                 temporary keys), `AWS_REGION`"
+                 temporary keys), `AWS_REGION`, or a profile in ~/.aws (`AWS_PROFILE`)"
             }
             RemoteKind::Gcs => {
                 "`GOOGLE_SERVICE_ACCOUNT` (a service account JSON file) or \
@@ -104,9 +97,10 @@ pub enum RemoteError {
     /// The object is not there.
     #[error("no such object: it was deleted, or the bucket or key is wrong")]
     NotFound,
-    /// The store refused the credentials, or they give no access to this object.
-    #[error("access denied: {}", .0.denied_hint())]
-    Denied(RemoteKind),
+    /// The store refused the credentials, or they give no access to this object; then what to
+    /// check, naming where the credentials came from.
+    #[error("access denied: {1}")]
+    Denied(RemoteKind, String),
     /// The object is not the one first read: it was replaced since (its ETag changed).
     #[error("the object changed since it was first read; run again to send the new one")]
     Changed,
@@ -134,6 +128,8 @@ pub struct ObjectInfo {
 struct Store {
     objects: Arc<dyn ObjectStore>,
     signer: Option<Arc<dyn Signer>>,
+    /// Where its credentials come from, when known (S3): what messages tell to check.
+    keys: Option<Arc<aws::Source>>,
 }
 
 /// The stores opened so far, one per bucket, and the environment they take credentials from.
@@ -160,11 +156,14 @@ impl Stores {
     }
 
     /// Stores taking their credentials from exactly these variables (`AWS_*`, `GOOGLE_*`,
-    /// `AZURE_*`; others are ignored), as if they were the environment.
+    /// `AZURE_*`, and `HOME` for the files the clouds' tools keep them in; others are
+    /// ignored), as if they were the environment.
     pub fn with_env(vars: impl IntoIterator<Item = (String, String)>) -> Stores {
         let env = vars
             .into_iter()
-            .filter(|(k, _)| ["AWS_", "GOOGLE_", "AZURE_"].iter().any(|p| k.starts_with(p)))
+            .filter(|(k, _)| {
+                k == "HOME" || ["AWS_", "GOOGLE_", "AZURE_"].iter().any(|p| k.starts_with(p))
+            })
             .collect();
         Stores { env: Arc::new(env), clients: Default::default(), open: Arc::default() }
     }
@@ -232,14 +231,14 @@ impl Stores {
                     .with_retry(retry)
                     .with_config(AmazonS3ConfigKey::Client(timeout), REQUEST_TIMEOUT);
                 let mut endpoint = false;
-                for (key, value) in self.vars("AWS_") {
-                    if let Ok(key) = key.parse::<AmazonS3ConfigKey>() {
-                        endpoint |= matches!(
-                            key,
-                            AmazonS3ConfigKey::Endpoint | AmazonS3ConfigKey::S3Endpoint
-                        );
-                        b = b.with_config(key, value);
-                    }
+                let settings = aws::settings(&self.env).map_err(RemoteError::Other)?;
+                let from_env = self.vars("AWS_").filter_map(|(key, value)| {
+                    key.parse::<AmazonS3ConfigKey>().ok().map(|key| (key, value.to_owned()))
+                });
+                for (key, value) in from_env.chain(settings.config) {
+                    endpoint |=
+                        matches!(key, AmazonS3ConfigKey::Endpoint | AmazonS3ConfigKey::S3Endpoint);
+                    b = b.with_config(key, value);
                 }
                 if endpoint {
                     // A local or other-vendor S3 server answers at one address for every
@@ -247,7 +246,7 @@ impl Stores {
                     b = b.with_virtual_hosted_style_request(false);
                 }
                 let s3 = Arc::new(b.with_url(target.store_url()).build().map_err(unusable)?);
-                Store { objects: s3.clone(), signer: Some(s3) }
+                Store { objects: s3.clone(), signer: Some(s3), keys: Some(settings.source.into()) }
             }
             RemoteKind::Gcs => {
                 let mut b = GoogleCloudStorageBuilder::new()
@@ -260,7 +259,7 @@ impl Stores {
                     }
                 }
                 let gcs = Arc::new(b.with_url(target.store_url()).build().map_err(unusable)?);
-                Store { objects: gcs.clone(), signer: Some(gcs) }
+                Store { objects: gcs.clone(), signer: Some(gcs), keys: None }
             }
             RemoteKind::Azure => {
                 let mut b = MicrosoftAzureBuilder::new()
@@ -273,7 +272,7 @@ impl Stores {
                     }
                 }
                 let az = Arc::new(b.with_url(target.store_url()).build().map_err(unusable)?);
-                Store { objects: az.clone(), signer: Some(az) }
+                Store { objects: az.clone(), signer: Some(az), keys: None }
             }
             RemoteKind::Http => {
                 let options = ClientOptions::new()
@@ -286,7 +285,7 @@ impl Stores {
                     .with_url(target.store_url())
                     .build()
                     .map_err(unusable)?;
-                Store { objects: Arc::new(http), signer: None }
+                Store { objects: Arc::new(http), signer: None, keys: None }
             }
         };
         Ok(store)
@@ -566,9 +565,32 @@ impl Remote {
         match e {
             object_store::Error::NotFound { .. } => RemoteError::NotFound,
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => RemoteError::Denied(self.kind()),
+            | object_store::Error::Unauthenticated { .. } => {
+                RemoteError::Denied(self.kind(), self.denied_hint())
+            }
             object_store::Error::Precondition { .. } => RemoteError::Changed,
-            other => RemoteError::Other(scrub(&describe(&other))),
+            other => {
+                let text = scrub(&describe(&other));
+                // When the chain's last sources (a role's) give no keys, object_store names
+                // the request that failed (`/latest/api/token` of the instance metadata
+                // service) or says "credentials": say what was looked for before them.
+                let fetching = text.contains("credential") || text.contains("/latest/");
+                match self.store.keys.as_deref().and_then(aws::Source::fetch_hint) {
+                    Some(hint) if fetching => RemoteError::Other(format!("{hint}: {text}")),
+                    _ => RemoteError::Other(text),
+                }
+            }
+        }
+    }
+
+    /// What to check when access is denied.
+    fn denied_hint(&self) -> String {
+        match (self.kind(), self.store.keys.as_deref()) {
+            (RemoteKind::Http, _) => {
+                "the web server refused the URL (an expired or wrong signature or token?)".into()
+            }
+            (_, Some(keys)) => keys.denied_hint(),
+            (kind, None) => format!("check the credentials, set by {}", kind.credential_vars()),
         }
     }
 }

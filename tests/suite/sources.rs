@@ -377,3 +377,101 @@ async fn a_url_with_a_token_is_read_but_never_written_whole() {
         assert!(source_of(&url, &video).await == bytes, "{id}: read with the token");
     }
 }
+
+/// `upload` with no AWS keys of this process's own: `HOME` is `home` and `env` the rest.
+fn upload_as(url: &str, dir: &Path, home: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = upload(url, dir, &[], &["--relay"]);
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+        cmd.env_remove(name);
+    }
+    cmd.env("HOME", home).envs(env.iter().copied());
+    cmd
+}
+
+/// Keys found where the AWS CLI finds them (point 1): a profile in `~/.aws/credentials` when
+/// the environment has none (`AWS_PROFILE` picks one), else the instance metadata service. Each
+/// source is shown to be the one used: moto first takes any keys, then only its IAM user's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_come_from_a_profile_or_the_instance_metadata_as_the_aws_cli_finds_them() {
+    let bytes = random(MIB + 5);
+    let moto = moto_with(&[("v.mp4", &bytes)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &[]).await;
+    let url = serve.url.clone();
+    std::fs::write(dir.path().join("manifest.csv"), "id,path\nv,s3://lib/v.mp4\n").unwrap();
+    let endpoint = moto.endpoint.clone();
+    let base = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+
+    // No keys anywhere, and no instance metadata service at its address: a clear refusal.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut env = base.to_vec();
+    env.push(("AWS_EC2_METADATA_SERVICE_ENDPOINT", &nowhere));
+    let refused = run(upload_as(&url, dir.path(), home.path(), &env), LIMIT).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.text());
+    assert!(refused.stderr.contains("line 2, column `path`"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("nor in profile `default`")
+            && refused.stderr.contains("instance metadata service gave none"),
+        "{}",
+        refused.stderr
+    );
+
+    // moto answers as an instance's metadata service (IMDSv2) with a role's keys: they are used.
+    let mut env = base.to_vec();
+    env.push(("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint));
+    let done = run(upload_as(&url, dir.path(), home.path(), &env), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let first = report(dir.path())[0]["videoId"].as_str().unwrap().to_owned();
+    assert!(source_of(&url, &first).await == bytes);
+
+    // From here moto checks keys: the metadata service's are not its IAM user's, and are refused.
+    let (key_id, secret) = moto.check_credentials().await;
+    std::fs::remove_file(dir.path().join("manifest.csv")).unwrap();
+    std::fs::write(dir.path().join("manifest.csv"), "id,path\nw,s3://lib/v.mp4\n").unwrap();
+    let refused = run(upload_as(&url, dir.path(), home.path(), &env), LIMIT).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.text());
+    assert!(refused.stderr.contains("check this machine's role"), "{}", refused.stderr);
+
+    // A profile's keys win over the instance's: the default profile's wrong secret is refused,
+    // naming the file; `AWS_PROFILE=migration` picks the right keys.
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    let credentials = home.path().join(".aws/credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = {key_id}\naws_secret_access_key = not-it\n\n\
+             [migration]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(home.path().join(".aws/config"), "[profile migration]\nregion = us-east-1\n")
+        .unwrap();
+    let refused = run(upload_as(&url, dir.path(), home.path(), &env), LIMIT).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.text());
+    let named = format!("check the keys of profile `default` in {}", credentials.display());
+    assert!(refused.stderr.contains(&named), "{}", refused.stderr);
+    assert!(!refused.text().contains("not-it"), "{}", refused.text());
+
+    env.push(("AWS_PROFILE", "migration"));
+    let done = run(upload_as(&url, dir.path(), home.path(), &env), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let second = report(dir.path())[0]["videoId"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    assert!(source_of(&url, &second).await == bytes);
+    assert!(!done.text().contains(&secret));
+
+    // A profile that is not there is an error, not a fall back to other keys.
+    env.pop();
+    env.push(("AWS_PROFILE", "migraton"));
+    let refused = run(upload_as(&url, dir.path(), home.path(), &env), LIMIT).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.text());
+    assert!(refused.stderr.contains("names the profile `migraton`"), "{}", refused.stderr);
+}
+
