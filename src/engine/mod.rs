@@ -195,8 +195,10 @@ pub enum Event {
         parts: u64,
         /// Bytes the server already held: not this run's to send.
         held: u64,
-        /// Bytes the journal said it held when the run began (counted as not to send then).
-        counted: u64,
+        /// Bytes the journal said the server held when the run began, which the run's total
+        /// left out of this row's size; `None` when the total left the whole row out (an
+        /// object to be pulled that an earlier run had begun to relay: its rest is sent here).
+        counted: Option<u64>,
     },
     /// Bytes of the part being sent that the connection took so far (this attempt: a retry
     /// starts again from 0). Sent when the channel has room; [`Event::PartDone`] settles it.
@@ -1175,7 +1177,7 @@ async fn transfer(
     let held: u64 =
         plan.iter().filter(|p| p.held).map(|p| p.part.range.end - p.part.range.start).sum();
     let parts = plan.len() as u64;
-    let counted = result.journal_held;
+    let counted = job.row.sent_here(ctx.config.relay).then_some(result.journal_held);
     let started =
         Event::Started { index: job.index, name: name.clone(), bytes: total, parts, held, counted };
     let _ = ctx.events.send(started).await;

@@ -198,7 +198,7 @@ impl Screen {
         size: u64,
         parts: u64,
         held: u64,
-        counted: u64,
+        counted: Option<u64>,
     ) {
         let expected = size - held.min(size);
         match self.active.remove(&index) {
@@ -209,7 +209,10 @@ impl Screen {
                 self.multi.remove(&old.bar);
             }
             None => {
-                self.counted(size, counted);
+                // What the total counted of it gives way to what it now expects to send.
+                if let Some(journal_held) = counted {
+                    self.counted(size, journal_held);
+                }
                 self.tally.to_send += expected;
             }
         }

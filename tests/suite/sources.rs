@@ -475,3 +475,48 @@ async fn keys_come_from_a_profile_or_the_instance_metadata_as_the_aws_cli_finds_
     assert!(refused.stderr.contains("names the profile `migraton`"), "{}", refused.stderr);
 }
 
+/// A row to be pulled whose video an earlier `--relay` run began is finished by relaying its
+/// rest (api.video cannot pull into a video that holds parts): the progress's total, which left
+/// the pulled row out, takes in those bytes and keeps the other rows', as the screen shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_row_found_half_relayed_is_counted_in_the_progress_total() {
+    let object = random(16 * MIB + 99);
+    let moto = moto_with(&[("big.mp4", &object)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &["--bandwidth", "4MiB"]).await;
+    let url = serve.url.clone();
+    std::fs::write(dir.path().join("manifest.csv"), "id,path\nbig,s3://lib/big.mp4\n").unwrap();
+    let env = moto.env();
+    let first = Running::start(upload(&url, dir.path(), &env, &["--relay"]));
+    let video = partly_held(&url, 5 * MIB as u64).await;
+    let _ = first.kill9();
+    let held = held_bytes(&url, &video).await;
+
+    // This run pulls by default, and has a file of its own to send.
+    std::fs::write(dir.path().join("local.mp4"), random(4 * MIB)).unwrap();
+    std::fs::write(
+        dir.path().join("manifest.csv"),
+        "id,path\nbig,s3://lib/big.mp4\nlocal,local.mp4\n",
+    )
+    .unwrap();
+    let args: Vec<String> =
+        ["upload", "manifest.csv", "--base-url", &url, "--chunk-size", "5MiB", "-c", "2"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+    let mut vars = vec![("AVBATCH_API_KEY", KEY)];
+    vars.extend(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut term = crate::terminal::Terminal::start(dir.path(), &args, &vars);
+    let screens = term.watch(Duration::from_secs(90), |s| s.contains("rows uploaded"));
+    assert_eq!(term.exit(Duration::from_secs(30)), Some(0), "{}", term.screen());
+    let rest = object.len() as u64 - held;
+    let whole = format!("{:.2}", (4 * MIB as u64 + rest) as f64 / MIB as f64);
+    let file_only = format!("{:.2}", 4.0);
+    let totals = crate::terminal::overall_totals(&screens);
+    assert!(totals.contains(&whole), "the total took in the relayed rest: {totals:?}");
+    assert!(
+        totals.iter().all(|t| *t == whole || *t == file_only),
+        "the total was never short of what the run sends ({whole} MiB): {totals:?}"
+    );
+    assert!(source_of(&url, &video).await == object, "the relayed source is whole");
+}

@@ -19,7 +19,7 @@ const ROWS: u16 = 40;
 const COLS: u16 = 150;
 
 /// `avbatch ARGS` on a terminal of [`ROWS`] x [`COLS`], its output fed to an emulator.
-struct Terminal {
+pub(crate) struct Terminal {
     screen: Arc<Mutex<vt100::Parser>>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
     keys: Box<dyn Write + Send>,
@@ -27,7 +27,7 @@ struct Terminal {
 }
 
 impl Terminal {
-    fn start(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Terminal {
+    pub(crate) fn start(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Terminal {
         let pair = native_pty_system()
             .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
             .expect("a pseudo-terminal");
@@ -64,13 +64,13 @@ impl Terminal {
     }
 
     /// What the screen shows now, line by line.
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         self.screen.lock().unwrap().screen().contents()
     }
 
     /// Samples the screen every 100 ms until `done` says so of a screen, or `limit` passes;
     /// every screen seen, in order.
-    fn watch(&mut self, limit: Duration, done: impl Fn(&str) -> bool) -> Vec<String> {
+    pub(crate) fn watch(&mut self, limit: Duration, done: impl Fn(&str) -> bool) -> Vec<String> {
         let deadline = Instant::now() + limit;
         let mut seen = Vec::new();
         while Instant::now() < deadline {
@@ -86,7 +86,7 @@ impl Terminal {
     }
 
     /// Waits for the exit code, at most `limit`.
-    fn exit(&mut self, limit: Duration) -> Option<u32> {
+    pub(crate) fn exit(&mut self, limit: Duration) -> Option<u32> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -124,6 +124,22 @@ fn upload_args(batch: &Batch, server: &TestServer, extra: &[&str]) -> Vec<String
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
     args
+}
+
+/// The totals the overall bar showed (`10.00` of its `MiB/10.00 MiB`), from lines drawn whole:
+/// a screen sampled while a line is being redrawn may hold its first half only.
+pub(crate) fn overall_totals(screens: &[String]) -> BTreeSet<String> {
+    screens
+        .iter()
+        .filter_map(|s| {
+            s.lines().find(|l| l.contains("[00:") && l.trim_end().ends_with(['s', 'm']))
+        })
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| w.starts_with("MiB/") && !w.ends_with("/s"))?;
+            (words.get(at + 1) == Some(&"MiB")).then(|| words[at][4..].to_owned())
+        })
+        .collect()
 }
 
 /// `[00:00:07]`: the run's clock on the overall bar.
@@ -219,19 +235,7 @@ async fn issue_13_a_resumed_run_says_what_it_resumes_and_measures_only_its_own_w
         last.contains("resuming: 6 done, 0 partial (0 B held), 2 new"),
         "a banner says what the run resumes\n{last}"
     );
-    // The bar's `sent/total` (`MiB/10.00 MiB`), from lines drawn whole: a screen sampled while
-    // a line is being redrawn may hold its first half only.
-    let totals: BTreeSet<&str> = screens
-        .iter()
-        .filter_map(|s| {
-            s.lines().find(|l| l.contains("[00:") && l.trim_end().ends_with(['s', 'm']))
-        })
-        .filter_map(|l| {
-            let words: Vec<&str> = l.split_whitespace().collect();
-            let at = words.iter().position(|w| w.starts_with("MiB/") && !w.ends_with("/s"))?;
-            (words.get(at + 1) == Some(&"MiB")).then(|| &words[at][4..])
-        })
-        .collect();
+    let totals = overall_totals(&screens);
     assert!(!totals.is_empty(), "the overall bar was drawn\n{last}");
     assert!(
         totals.iter().all(|t| *t == "10.00"),
