@@ -570,10 +570,7 @@ fn rows_for_report(shape: RunShape, checked: &Checked) -> impl Iterator<Item = i
 /// The columns of a row that only an API key can apply (`title` counts when it differs from
 /// the file's stem, the default).
 fn columns_needing_a_key(row: &Row) -> Vec<&'static str> {
-    let stem = std::path::Path::new(&row.path_text)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = crate::manifest::default_title(&row.path_text);
     [
         ("title", row.title != stem),
         ("description", row.description.is_some()),

@@ -207,6 +207,17 @@ fn digest_key(kind: &str, identity: &str) -> String {
     hex::encode(hasher.finalize())[..KEY_LEN].to_owned()
 }
 
+/// The title of a row without one: its file's name without the extension (`clip.mp4` →
+/// `clip`); for a URL, the decoded name at the end of its path, never its query string (a
+/// presigned URL's signature must not become a title).
+pub fn default_title(path: &str) -> String {
+    let name = crate::remote::file_name(path);
+    let name = name.as_deref().unwrap_or(path);
+    std::path::Path::new(name)
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+}
+
 impl Row {
     /// The idempotency key, stored on the video as `avbatch_key` and in the journal: a
     /// fixed-length digest ([`KEY_LEN`] hex digits) of [`Row::identity`], whatever the length of
@@ -601,6 +612,13 @@ mod tests {
     use std::fs::File;
 
     use tempfile::TempDir;
+
+    #[test]
+    fn a_default_title_is_the_file_name_without_a_url_query() {
+        assert_eq!(default_title("media/Intro take.mp4"), "Intro take");
+        assert_eq!(default_title("https://cdn.example.com/v/My%20Show.mp4?sig=a.b"), "My Show");
+        assert_eq!(default_title("s3://bucket/2024/ep-001.mp4"), "ep-001");
+    }
 
     /// A temp folder with `a.mp4` (3 bytes), `b.mov` (5 bytes), `empty.mp4` and `dir/`.
     fn folder() -> TempDir {

@@ -923,11 +923,7 @@ impl Schema {
                 }
             }
         }
-        row.title = title.unwrap_or_else(|| {
-            Path::new(&row.path_text)
-                .file_stem()
-                .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
-        });
+        row.title = title.unwrap_or_else(|| super::default_title(&row.path_text));
         if !self.has_path {
             // Already reported once, on the header.
             row.path_text.clear();

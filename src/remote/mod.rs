@@ -431,6 +431,16 @@ pub fn is_remote(text: &str) -> Result<bool, RemoteError> {
     Ok(Target::parse(text)?.is_some())
 }
 
+/// The name of the file a URL names: the last segment of its path, percent-decoded
+/// (`My%20Show.mp4` → `My Show.mp4`), never anything of its query string. `None` for a local
+/// path, or a URL whose path ends in `/`.
+pub fn file_name(text: &str) -> Option<String> {
+    let target = Target::parse(text).ok()??;
+    let last = target.url.path_segments()?.next_back()?;
+    let name = percent_encoding::percent_decode_str(last).decode_utf8_lossy().into_owned();
+    (!name.is_empty()).then_some(name)
+}
+
 /// One row's video in a bucket or on a web server.
 #[derive(Clone)]
 pub struct Remote {
@@ -705,6 +715,18 @@ mod tests {
         }
         let ftp = stores().parse("ftp://u:pw@host/a.mp4").unwrap_err().to_string();
         assert!(ftp.contains("`ftp://`") && !ftp.contains("pw"), "{ftp}");
+    }
+
+    #[test]
+    fn file_names_are_decoded_and_never_hold_the_query() {
+        for (text, name) in [
+            ("https://cdn.example.com/My%20Show/ep%2001.mp4?sig=a.b.c", Some("ep 01.mp4")),
+            ("s3://bucket/dir/caf%C3%A9.mov", Some("café.mov")),
+            ("https://example.com/dir/", None),
+            ("media/clip.mp4", None),
+        ] {
+            assert_eq!(file_name(text).as_deref(), name, "{text}");
+        }
     }
 
     #[test]
