@@ -100,8 +100,9 @@ pub(super) async fn print(
         let (mut bytes, mut creating) = (0, false);
         for row in shape.rows(&rows_checked)? {
             let row = row?;
-            // api.video pulls an object from its URL, unless `--relay`: no part is sent.
-            let pulls = row.remote && !relay;
+            // api.video pulls an object from its URL, unless `--relay` (or it cannot be handed
+            // one, `remote::pullable`): no part is sent.
+            let pulls = row.remote && !row.sent_here(relay);
             let parts = match row.sent_here(relay) {
                 true => plan_parts(row.size, shape.chunk_size).map_or(0, |p| p.len() as u64),
                 false => 0,

@@ -720,7 +720,10 @@ async fn session(
 /// Whether the row's source is pulled by api.video from its URL (unless it turns out to be
 /// partly relayed already).
 fn pulls(ctx: &Ctx, row: &Row) -> bool {
-    row.remote && !ctx.config.relay && ctx.client.has_api_key()
+    row.remote
+        && !ctx.config.relay
+        && crate::remote::pullable(&row.path_text)
+        && ctx.client.has_api_key()
 }
 
 /// A row made ready to send: its file mapped and checked, its video found or created and
@@ -883,7 +886,7 @@ async fn prepare_from(
     // An object api.video can fetch itself is pulled (unless `--relay`): its video is made with
     // the URL as its source, and nothing is sent from here.
     let pull = match &body {
-        Body::Object(object) if !ctx.config.relay => Some(
+        Body::Object(object) if !ctx.config.relay && object.remote.pullable() => Some(
             object
                 .remote
                 .pull_url(body::PULL_TTL)

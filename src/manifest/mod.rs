@@ -247,9 +247,11 @@ impl Row {
     }
 
     /// Whether this machine sends the row's bytes: a file, or with `--relay` (`relay`) an
-    /// object; not an object api.video pulls from its URL, nor a row that uploads nothing.
+    /// object, or one api.video cannot be handed a URL for ([`crate::remote::pullable`]); not
+    /// an object api.video pulls from its URL, nor a row that uploads nothing.
     pub fn sent_here(&self, relay: bool) -> bool {
-        self.action.uploads() && (!self.remote || relay)
+        self.action.uploads()
+            && (!self.remote || relay || !crate::remote::pullable(&self.path_text))
     }
 
     /// Whether the row's file must be readable: to be uploaded, or to make the key of a row

@@ -386,6 +386,11 @@ impl Target {
 
     /// The URL a store is opened with: the bucket for the clouds; for a web server its root,
     /// or, for a URL with a query string, the whole URL (then the object's path is empty).
+    /// See [`pullable`].
+    fn pullable(&self) -> bool {
+        self.kind != RemoteKind::Azure || !self.url.path().contains('%')
+    }
+
     fn store_url(&self) -> String {
         match self.kind {
             RemoteKind::Http if self.url.query().is_some() => {
@@ -431,6 +436,14 @@ pub fn is_remote(text: &str) -> Result<bool, RemoteError> {
     Ok(Target::parse(text)?.is_some())
 }
 
+/// Whether api.video can be handed a URL to fetch `text` from ([`Remote::pull_url`]); `false`
+/// for a local path. An Azure blob whose name must be percent-encoded in a URL (a space, a
+/// non-ASCII letter) cannot: object_store signs the encoded path where Azure signs the name as
+/// it is, so Azure refuses the SAS (object_store 0.13 and 0.14). Such a blob is relayed.
+pub fn pullable(text: &str) -> bool {
+    Target::parse(text).ok().flatten().is_some_and(|t| t.pullable())
+}
+
 /// The name of the file a URL names: the last segment of its path, percent-decoded
 /// (`My%20Show.mp4` → `My Show.mp4`), never anything of its query string. `None` for a local
 /// path, or a URL whose path ends in `/`.
@@ -468,6 +481,11 @@ impl Remote {
     /// Where the object lives.
     pub fn kind(&self) -> RemoteKind {
         self.target.kind
+    }
+
+    /// Whether api.video can be handed a URL to fetch it from: see [`pullable`].
+    pub fn pullable(&self) -> bool {
+        self.target.pullable()
     }
 
     /// The URL as written in the manifest. It may hold a secret (a presigned query string):
@@ -715,6 +733,16 @@ mod tests {
         }
         let ftp = stores().parse("ftp://u:pw@host/a.mp4").unwrap_err().to_string();
         assert!(ftp.contains("`ftp://`") && !ftp.contains("pw"), "{ftp}");
+    }
+
+    #[test]
+    fn azure_blobs_with_encoded_names_are_not_pulled() {
+        assert!(pullable("az://lib/show/ep1.mp4"));
+        assert!(!pullable("az://lib/show/ep%201.mp4"));
+        assert!(!pullable("az://lib/show/ep 1.mp4"), "the URL encodes the space itself");
+        assert!(pullable("s3://lib/show/ep%201.mp4"), "SigV4 signs the encoded path");
+        assert!(pullable("https://example.com/a%20b.mp4"), "the URL as written");
+        assert!(!pullable("media/a.mp4"));
     }
 
     #[test]

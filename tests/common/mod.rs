@@ -1,6 +1,7 @@
 //! Shared test helpers: start `avbatch serve` in-process or as a real process on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod azurite;
 pub mod batch;
 pub mod s3;
 pub mod web;
