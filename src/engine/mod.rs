@@ -891,7 +891,13 @@ async fn prepare_from(
                 .remote
                 .pull_url(body::PULL_TTL)
                 .await
-                .map_err(|e| SessionEnd::failed(format!("`{}`: {e}", object.remote.shown())))?
+                .map_err(|e| {
+                    SessionEnd::failed(format!(
+                        "`{}`: cannot make the signed URL api.video would fetch it from: {e} \
+                         (`--relay` sends it from here instead)",
+                        object.remote.shown()
+                    ))
+                })?
                 .to_string(),
         ),
         _ => None,

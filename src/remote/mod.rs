@@ -5,9 +5,9 @@
 //! [`Stores`] opens one [`ObjectStore`] per bucket (a manifest has thousands of rows in the same
 //! bucket) with the credentials each cloud's own tools find: `AWS_*`, then a profile in
 //! `~/.aws` ([`aws`]), then a role's, for S3; `GOOGLE_*` or the application default credentials
-//! for Google Cloud Storage; `AZURE_*` or a managed identity for Azure. [`Remote`] is one row's object:
-//! its size and version ([`Remote::head`]), any byte range of it, refused once the object was
-//! replaced ([`Remote::range`]), and a URL api.video can fetch it from ([`Remote::pull_url`]).
+//! for Google Cloud Storage; `AZURE_*` or a managed identity for Azure. [`Remote`] is one row's
+//! object: its size and version ([`Remote::head`]), any byte range of it, refused once the object
+//! was replaced ([`Remote::range`]), and a URL api.video can fetch it from ([`Remote::pull_url`]).
 //!
 //! Nothing here prints a credential: [`Remote::shown`] drops user names, passwords and query
 //! strings (a presigned URL's signature is a secret), and error messages never hold a URL.
@@ -107,6 +107,9 @@ pub enum RemoteError {
     /// A URL avbatch does not read from, or cannot use as written.
     #[error("{0}")]
     Unsupported(String),
+    /// No keys: the last sources of the chain (a role's) gave none; what was looked for.
+    #[error("{0}")]
+    NoKeys(String),
     /// Anything else: the network, the server, a store that cannot be opened.
     #[error("{0}")]
     Other(String),
@@ -130,6 +133,12 @@ struct Store {
     signer: Option<Arc<dyn Signer>>,
     /// Where its credentials come from, when known (S3): what messages tell to check.
     keys: Option<Arc<aws::Source>>,
+    /// For a store whose keys are fetched (a role's), the outcome of its first request: the
+    /// others wait for it, and fail at once with its error when it found no keys. object_store
+    /// forgets a failed fetch and tries again for every request, one at a time, each try
+    /// taking up to seconds (an instance metadata address that does not answer): a manifest of
+    /// a thousand rows would wait an hour to hear that there are no keys.
+    first: Option<Arc<tokio::sync::OnceCell<Option<String>>>>,
 }
 
 /// The stores opened so far, one per bucket, and the environment they take credentials from.
@@ -246,7 +255,9 @@ impl Stores {
                     b = b.with_virtual_hosted_style_request(false);
                 }
                 let s3 = Arc::new(b.with_url(target.store_url()).build().map_err(unusable)?);
-                Store { objects: s3.clone(), signer: Some(s3), keys: Some(settings.source.into()) }
+                let first = settings.source.fetch_hint().map(|_| Arc::default());
+                let keys = Some(settings.source.into());
+                Store { objects: s3.clone(), signer: Some(s3), keys, first }
             }
             RemoteKind::Gcs => {
                 let mut b = GoogleCloudStorageBuilder::new()
@@ -259,7 +270,7 @@ impl Stores {
                     }
                 }
                 let gcs = Arc::new(b.with_url(target.store_url()).build().map_err(unusable)?);
-                Store { objects: gcs.clone(), signer: Some(gcs), keys: None }
+                Store { objects: gcs.clone(), signer: Some(gcs), keys: None, first: None }
             }
             RemoteKind::Azure => {
                 let mut b = MicrosoftAzureBuilder::new()
@@ -272,7 +283,7 @@ impl Stores {
                     }
                 }
                 let az = Arc::new(b.with_url(target.store_url()).build().map_err(unusable)?);
-                Store { objects: az.clone(), signer: Some(az), keys: None }
+                Store { objects: az.clone(), signer: Some(az), keys: None, first: None }
             }
             RemoteKind::Http => {
                 let options = ClientOptions::new()
@@ -285,7 +296,7 @@ impl Stores {
                     .with_url(target.store_url())
                     .build()
                     .map_err(unusable)?;
-                Store { objects: Arc::new(http), signer: None, keys: None }
+                Store { objects: Arc::new(http), signer: None, keys: None, first: None }
             }
         };
         Ok(store)
@@ -502,6 +513,27 @@ impl Remote {
 
     /// The object's size and version, one request.
     pub async fn head(&self) -> Result<ObjectInfo, RemoteError> {
+        let Some(first) = &self.store.first else { return self.head_once().await };
+        let mut mine = None;
+        let no_keys = first
+            .get_or_init(|| async {
+                let head = self.head_once().await;
+                let no_keys = match &head {
+                    Err(RemoteError::NoKeys(why)) => Some(why.clone()),
+                    _ => None,
+                };
+                mine = Some(head);
+                no_keys
+            })
+            .await;
+        match (mine, no_keys) {
+            (Some(head), _) => head,
+            (None, Some(why)) => Err(RemoteError::NoKeys(why.clone())),
+            (None, None) => self.head_once().await,
+        }
+    }
+
+    async fn head_once(&self) -> Result<ObjectInfo, RemoteError> {
         let meta =
             self.store.objects.head(&self.target.object()).await.map_err(|e| self.error(e))?;
         // Stores that send no `Last-Modified` (plain web servers may not) report the epoch.
@@ -604,7 +636,7 @@ impl Remote {
                 // service) or says "credentials": say what was looked for before them.
                 let fetching = text.contains("credential") || text.contains("/latest/");
                 match self.store.keys.as_deref().and_then(aws::Source::fetch_hint) {
-                    Some(hint) if fetching => RemoteError::Other(format!("{hint}: {text}")),
+                    Some(hint) if fetching => RemoteError::NoKeys(format!("{hint}: {text}")),
                     _ => RemoteError::Other(text),
                 }
             }

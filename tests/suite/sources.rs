@@ -594,3 +594,42 @@ async fn azure_blobs_are_pulled_and_relayed_byte_for_byte() {
     assert!(refused.stderr.contains("missing object"), "{}", refused.stderr);
     assert_eq!(list_videos(&url).await.len(), 3);
 }
+
+/// With no keys in the environment or a profile, a bucket's first object is looked at alone:
+/// when the instance metadata service gives no keys, every other row is refused at once with
+/// its answer, not after asking again for itself (object_store forgets a failed fetch, and on a
+/// machine where the metadata address does not answer each try takes seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_keys_the_metadata_service_is_asked_once_not_once_a_row() {
+    const ROWS: usize = 40;
+    // A metadata service that hangs up on every connection, counting them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metadata = format!("http://{}", listener.local_addr().unwrap());
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut manifest = String::from("id,path\n");
+    for i in 0..ROWS {
+        manifest.push_str(&format!("v{i},s3://lib/v{i}.mp4\n"));
+    }
+    std::fs::write(dir.path().join("manifest.csv"), manifest).unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", metadata.as_str()),
+    ];
+    let refused = run(upload_as("http://127.0.0.1:9", dir.path(), home.path(), &env), LIMIT).await;
+    assert_eq!(refused.code, Some(2), "{}", refused.text());
+    let lines = refused.stderr.matches("instance metadata service gave none").count();
+    assert!(lines >= 10, "every row says why (up to the problems shown): {}", refused.stderr);
+    let asked = asked.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(asked < ROWS, "the metadata service was asked {asked} times for {ROWS} rows");
+}
