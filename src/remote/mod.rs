@@ -44,6 +44,9 @@ const RETRY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The whole of one request, a ranged read of a part included. object_store's default (30 s)
 /// is too short for a 128 MiB part on a slow link.
 const REQUEST_TIMEOUT: &str = "300s";
+/// One request to a metadata service for keys (an instance's), as [`SharedHttp`] connects them.
+/// The AWS SDKs give it 1 s.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where an object lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -313,6 +316,19 @@ struct SharedHttp(Arc<Mutex<HashMap<String, HttpClient>>>);
 
 impl HttpConnector for SharedHttp {
     fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        // object_store gives the clients of metadata services (an instance's keys) a 1 s
+        // connect timeout and otherwise the store's options, whose request timeout is made for
+        // reading parts. A metadata address that takes connections but never answers (a
+        // container one hop too far for IMDSv2) would hold every try 300 s: they get
+        // METADATA_TIMEOUT. No store of ours sets a connect timeout.
+        let metadata = options.get_config_value(&ClientConfigKey::ConnectTimeout).is_some();
+        let timed;
+        let options = if metadata {
+            timed = options.clone().with_timeout(METADATA_TIMEOUT);
+            &timed
+        } else {
+            options
+        };
         // ClientOptions has no Eq or Hash; its Debug text lists every option. Only a map key:
         // never shown.
         let key = format!("{options:?}");

@@ -595,6 +595,32 @@ async fn azure_blobs_are_pulled_and_relayed_byte_for_byte() {
     assert_eq!(list_videos(&url).await.len(), 3);
 }
 
+/// A metadata service that takes connections and never answers (an instance's, one network hop
+/// too far for IMDSv2) costs a few seconds, not the 300 s a part's read may take a try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_metadata_service_that_never_answers_is_given_up_on_in_seconds() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metadata = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("manifest.csv"), "id,path\nv,s3://lib/v.mp4\n").unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", metadata.as_str()),
+    ];
+    let refused = run(upload_as("http://127.0.0.1:9", dir.path(), home.path(), &env), LIMIT).await;
+    assert_eq!(refused.code, Some(2), "within {LIMIT:?}: {}", refused.text());
+    assert!(refused.stderr.contains("instance metadata service gave none"), "{}", refused.stderr);
+}
+
 /// With no keys in the environment or a profile, a bucket's first object is looked at alone:
 /// when the instance metadata service gives no keys, every other row is refused at once with
 /// its answer, not after asking again for itself (object_store forgets a failed fetch, and on a
