@@ -159,23 +159,42 @@ async fn partly_held(url: &str, least: u64) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_killed_relay_resumes_and_sends_each_part_once() {
-    let bytes = random(16 * MIB + 99);
-    let moto = moto_with(&[("big.mp4", &bytes)]).await;
+/// A 16 MiB object in moto, `s3://lib/big.mp4`, half relayed: a `--relay` run of `manifest`
+/// killed (kill -9) once the server holds a part of it, at 4 MiB/s. Bind `_moto` and `_serve`
+/// by name: dropped, they stop their servers.
+struct HalfRelayed {
+    object: Vec<u8>,
+    _moto: Moto,
+    env: Vec<(String, String)>,
+    dir: tempfile::TempDir,
+    _serve: ServeProcess,
+    url: String,
+    video: String,
+    held: u64,
+}
+
+async fn half_relayed(manifest: &str) -> HalfRelayed {
+    let object = random(16 * MIB + 99);
+    let moto = moto_with(&[("big.mp4", &object)]).await;
     let dir = tempfile::tempdir().unwrap();
     // 4 MiB/s: the first part in about a second, the whole in about four.
     let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &["--bandwidth", "4MiB"]).await;
     let url = serve.url.clone();
-    // No `id`: the row's key is made of its object's URL, size and time.
-    std::fs::write(dir.path().join("manifest.csv"), "path\ns3://lib/big.mp4\n").unwrap();
+    std::fs::write(dir.path().join("manifest.csv"), manifest).unwrap();
     let env = moto.env();
-
     let first = Running::start(upload(&url, dir.path(), &env, &["--relay"]));
     let video = partly_held(&url, 5 * MIB as u64).await;
     let _ = first.kill9();
     let held = held_bytes(&url, &video).await;
-    assert!(held < bytes.len() as u64, "killed before the end ({held} bytes held)");
+    assert!(held < object.len() as u64, "killed before the end ({held} bytes held)");
+    HalfRelayed { object, _moto: moto, env, dir, _serve: serve, url, video, held }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_relay_resumes_and_sends_each_part_once() {
+    // No `id`: the row's key is made of its object's URL, size and time.
+    let HalfRelayed { object: bytes, env, dir, url, video, held, _moto, _serve } =
+        half_relayed("path\ns3://lib/big.mp4\n").await;
 
     // `avbatch clean` keys the row as the run did, by its object: the partial video is listed.
     let mut clean = avbatch();
@@ -480,17 +499,8 @@ async fn keys_come_from_a_profile_or_the_instance_metadata_as_the_aws_cli_finds_
 /// the pulled row out, takes in those bytes and keeps the other rows', as the screen shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pull_row_found_half_relayed_is_counted_in_the_progress_total() {
-    let object = random(16 * MIB + 99);
-    let moto = moto_with(&[("big.mp4", &object)]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &["--bandwidth", "4MiB"]).await;
-    let url = serve.url.clone();
-    std::fs::write(dir.path().join("manifest.csv"), "id,path\nbig,s3://lib/big.mp4\n").unwrap();
-    let env = moto.env();
-    let first = Running::start(upload(&url, dir.path(), &env, &["--relay"]));
-    let video = partly_held(&url, 5 * MIB as u64).await;
-    let _ = first.kill9();
-    let held = held_bytes(&url, &video).await;
+    let HalfRelayed { object, env, dir, url, video, held, _moto, _serve } =
+        half_relayed("id,path\nbig,s3://lib/big.mp4\n").await;
 
     // This run pulls by default, and has a file of its own to send.
     std::fs::write(dir.path().join("local.mp4"), random(4 * MIB)).unwrap();
