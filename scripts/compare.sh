@@ -37,6 +37,9 @@ Profiles (--profile, comma-separated; default: loopback,wan):
   ratelimited  server --discard --rate-limit RL; RL_COUNT x RL_SIZE; avbatch and the peers' pools
   small        server --discard --rate-limit off; SMALL_COUNT x SMALL_SIZE; avbatch and the peers'
                pools of --small-concurrency; the notes give the requests per video the server saw
+  relay        rows read from a bucket or a web server (issue #16): scripts/relay-bench.sh, which
+               measures `--relay` and pulls against local files on the same bytes, and the peak
+               RSS of relaying one 4 GiB object (its options: RELAY_* variables, or run it alone)
 
 Options (environment variable in brackets; sizes take K/M/G suffixes, binary: 64M = 64 MiB):
   --profile LIST         profiles to run                               [COMPARE_PROFILE]
@@ -144,8 +147,14 @@ if [ "$chunk_b" -lt $((5 << 20)) ] || [ "$chunk_b" -gt $((128 << 20)) ]; then
 fi
 has_tool() { [[ ",$tools," == *",$1,"* ]]; }
 for p in ${profiles//,/ }; do
-  case "$p" in loopback | wan | ratelimited | small) ;; *) echo "error: unknown profile \`$p\`" >&2; exit 2 ;; esac
+  case "$p" in loopback | wan | ratelimited | small | relay) ;; *) echo "error: unknown profile \`$p\`" >&2; exit 2 ;; esac
 done
+# `relay` is a benchmark of its own, with its own table; it goes first, then the others.
+if [[ ",$profiles," == *,relay,* ]]; then
+  "$here/relay-bench.sh" --wait-idle "$wait_idle" ${bin:+--bin "$bin"}
+  profiles="$(tr ',' '\n' <<<"$profiles" | { grep -vx relay || true; } | paste -sd, -)"
+  [ -n "$profiles" ] || exit 0
+fi
 for t in ${tools//,/ }; do
   case "$t" in avbatch | python | node | curl | iperf3) ;; *) echo "error: unknown tool \`$t\`" >&2; exit 2 ;; esac
 done
