@@ -19,7 +19,7 @@
 //!   manifests written from folders.
 //! - [`chunk`] (with [`sigbus`]): memory-mapped files cut into zero-copy parts; [`remote`]: the
 //!   objects and URLs a row's video is read from when it is not on the local disk (`https://`,
-//!   `s3://`, `gs://`, `az://`).
+//!   `s3://`, `gs://`, `az://`), with keys found where each cloud's own tools find them.
 //! - [`engine`]: many video sessions at once, each row's video found or made exactly once, its
 //!   parts in order, then its thumbnail, captions and chapters once each, or (by the row's
 //!   `action`) its fields brought in step or its videos deleted; [`journal`]: the
