@@ -89,7 +89,19 @@ impl Object {
         Ok(Object { remote, len: info.size, etag: info.etag })
     }
 
-    /// Before a part: the object must still be the version the row started with.
+    /// Before a part: the object must still be the version the row started with. With a strong
+    /// ETag the part's ranged read asks the store for that version itself (`If-Match`, and the
+    /// answer's tag is compared), so the store is not asked here too: a HEAD a part saved.
+    /// Without one (a web server may send none, or a weak one), its size is looked at again.
+    pub async fn before_part(&self) -> Result<(), SessionEnd> {
+        if self.etag.as_deref().is_some_and(|tag| !tag.starts_with("W/")) {
+            return Ok(());
+        }
+        self.check().await
+    }
+
+    /// The object must still be the version the row started with: one HEAD. After a part
+    /// failed, it tells an object gone or replaced from any other failure.
     pub async fn check(&self) -> Result<(), SessionEnd> {
         let info = self.remote.head().await.map_err(|e| unusable(&self.remote, &e))?;
         let same = info.size == self.len && (self.etag.is_none() || info.etag == self.etag);

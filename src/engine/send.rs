@@ -78,7 +78,7 @@ pub(super) async fn part(
     let range = part.range.clone();
     match source {
         Body::File(file) => file.check().map_err(|e| file_changed(e, target, part))?,
-        Body::Object(object) => object.check().await?,
+        Body::Object(object) => object.before_part().await?,
     }
     let header = match mode {
         Mode::Bytes => format!("bytes {}-{}/{}", range.start, range.end - 1, total),

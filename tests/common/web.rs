@@ -2,6 +2,7 @@
 //! `HEAD`, single byte ranges, an ETag that changes with the object, `If-Match`, and an optional
 //! token in the query string.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
@@ -13,9 +14,21 @@ use axum::response::{IntoResponse, Response};
 pub struct WebObject {
     pub bytes: Arc<Mutex<(Vec<u8>, u32)>>,
     pub token: Option<&'static str>,
+    /// `HEAD` requests answered.
+    pub heads: Arc<AtomicUsize>,
 }
 
 impl WebObject {
+    /// `bytes` as version 1, wanting `token` when given one.
+    pub fn new(bytes: Vec<u8>, token: Option<&'static str>) -> WebObject {
+        WebObject { bytes: Arc::new(Mutex::new((bytes, 1))), token, heads: Arc::default() }
+    }
+
+    /// `HEAD` requests answered so far.
+    pub fn heads(&self) -> usize {
+        self.heads.load(Ordering::SeqCst)
+    }
+
     pub fn etag(version: u32) -> String {
         format!("\"v{version}\"")
     }
@@ -27,6 +40,9 @@ impl WebObject {
 }
 
 async fn serve_object(State(web): State<WebObject>, request: Request) -> Response {
+    if request.method() == Method::HEAD {
+        web.heads.fetch_add(1, Ordering::SeqCst);
+    }
     if let Some(token) = web.token {
         if request.uri().query() != Some(&format!("token={token}")) {
             return StatusCode::FORBIDDEN.into_response();

@@ -5,7 +5,6 @@
 use crate::common;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use avbatch::remote::{Remote, RemoteError, RemoteKind, Stores};
@@ -174,7 +173,7 @@ async fn s3_pull_url_is_presigned_and_fetchable_without_keys() {
 async fn http_source_heads_reads_and_pulls_from_itself() {
     bounded(async {
         let bytes = random(3 * MIB + 5);
-        let web = WebObject { bytes: Arc::new(Mutex::new((bytes.clone(), 1))), token: None };
+        let web = WebObject::new(bytes.clone(), None);
         let base = web_server(web.clone()).await;
         let stores = Stores::with_env([]);
         let text = format!("{base}/media/clip%20one.mp4");
@@ -204,8 +203,7 @@ async fn http_source_heads_reads_and_pulls_from_itself() {
 async fn http_source_keeps_its_query_and_hides_it() {
     bounded(async {
         let bytes = random(1000);
-        let web =
-            WebObject { bytes: Arc::new(Mutex::new((bytes.clone(), 1))), token: Some("s3cr3t") };
+        let web = WebObject::new(bytes.clone(), Some("s3cr3t"));
         let base = web_server(web).await;
         let stores = Stores::with_env([]);
         let signed = remote(&stores, &format!("{base}/v.mp4?token=s3cr3t"));
