@@ -351,7 +351,7 @@ pub async fn execute(
             .context("reading the journal panicked")?;
         match totals {
             Ok(t) if t.rows > 0 => {
-                plan.held = t.bytes_done.min(total_bytes);
+                plan.held = t.bytes_done;
                 if !config.quiet {
                     say(&resuming(&t, total_rows));
                 }

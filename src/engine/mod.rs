@@ -195,10 +195,12 @@ pub enum Event {
         parts: u64,
         /// Bytes the server already held: not this run's to send.
         held: u64,
-        /// Bytes the journal said the server held when the run began, which the run's total
-        /// left out of this row's size; `None` when the total left the whole row out (an
-        /// object to be pulled that an earlier run had begun to relay: its rest is sent here).
-        counted: Option<u64>,
+        /// Bytes the journal said the server held when the run began (taken off the run's
+        /// total then).
+        counted: u64,
+        /// Whether the run's total counted the row's size: not for an object to be pulled that
+        /// an earlier run had begun to relay (its rest is sent here after all).
+        planned: bool,
     },
     /// Bytes of the part being sent that the connection took so far (this attempt: a retry
     /// starts again from 0). Sent when the channel has room; [`Event::PartDone`] settles it.
@@ -221,7 +223,8 @@ pub enum Event {
         result: Box<RowResult>,
         /// Its line in the manifest.
         line: u64,
-        /// Its file's size.
+        /// What the run's total counted of it: its file's size, or 0 for a row whose bytes
+        /// are not sent from here.
         size: u64,
     },
 }
@@ -1186,9 +1189,10 @@ async fn transfer(
     let held: u64 =
         plan.iter().filter(|p| p.held).map(|p| p.part.range.end - p.part.range.start).sum();
     let parts = plan.len() as u64;
-    let counted = job.row.sent_here(ctx.config.relay).then_some(result.journal_held);
+    let (counted, planned) = (result.journal_held, job.row.sent_here(ctx.config.relay));
+    let (index, shown) = (job.index, name.clone());
     let started =
-        Event::Started { index: job.index, name: name.clone(), bytes: total, parts, held, counted };
+        Event::Started { index, name: shown, bytes: total, parts, held, counted, planned };
     let _ = ctx.events.send(started).await;
     result.parts = plan.iter().filter(|p| p.held).count() as u64;
     result.bytes = held;

@@ -53,7 +53,9 @@ pub struct Plan {
     pub rows: usize,
     /// Bytes of their files.
     pub bytes: u64,
-    /// Of those, bytes the journal says the server already holds.
+    /// Bytes the journal says the server already holds, of every row it knows: a row the total
+    /// leaves out (an object to be pulled) may be among them; each row's share is given back
+    /// as it comes up.
     pub held: u64,
 }
 
@@ -105,8 +107,10 @@ impl Live {
 /// This run's counts.
 struct Tally {
     rows: usize,
-    /// Bytes to send in this run, as known so far.
-    to_send: u64,
+    /// Bytes to send in this run, as known so far. Below zero for a while when the journal's
+    /// held bytes, all taken off at the start, include those of a row the total left out
+    /// (`Event::Started::planned`); what is shown is never below what was sent.
+    to_send: i64,
     /// Bytes acknowledged in this run.
     sent: u64,
     ended: usize,
@@ -188,9 +192,10 @@ impl Screen {
     }
 
     fn to_send(&self) -> u64 {
-        self.tally.to_send.max(self.position())
+        (self.tally.to_send.max(0) as u64).max(self.position())
     }
 
+    #[allow(clippy::too_many_arguments)] // Event::Started's fields, one by one
     fn started(
         &mut self,
         index: usize,
@@ -198,22 +203,20 @@ impl Screen {
         size: u64,
         parts: u64,
         held: u64,
-        counted: Option<u64>,
+        counted: u64,
+        planned: bool,
     ) {
         let expected = size - held.min(size);
         match self.active.remove(&index) {
             // The row starts over (its video went away): what it sent stays sent.
             Some(old) => {
-                self.tally.to_send =
-                    (self.tally.to_send + old.acked + expected).saturating_sub(old.expected);
+                self.tally.to_send += old.acked as i64 + expected as i64 - old.expected as i64;
                 self.multi.remove(&old.bar);
             }
             None => {
                 // What the total counted of it gives way to what it now expects to send.
-                if let Some(journal_held) = counted {
-                    self.counted(size, journal_held);
-                }
-                self.tally.to_send += expected;
+                self.came_up(if planned { size } else { 0 }, counted);
+                self.tally.to_send += expected as i64;
             }
         }
         let bar = self.multi.add(ProgressBar::new(size));
@@ -225,9 +228,10 @@ impl Screen {
         self.active.insert(index, Live { bar, since, size, held, acked: 0, sending: 0, expected });
     }
 
-    /// A row came up that the plan counted with what the journal said it held.
-    fn counted(&mut self, size: u64, journal_held: u64) {
-        self.tally.to_send = self.tally.to_send.saturating_sub(size - journal_held.min(size));
+    /// A row came up: what the total counted of it goes, its size (`planned`, else 0) less
+    /// what the journal said the server held of it.
+    fn came_up(&mut self, planned: u64, journal_held: u64) {
+        self.tally.to_send -= planned as i64 - journal_held as i64;
     }
 
     fn sending(&mut self, index: usize, bytes: u64) {
@@ -258,7 +262,7 @@ impl Screen {
         }
         if let Some(live) = self.active.remove(&result.index) {
             // What it did not send is no longer to send.
-            self.tally.to_send = (self.tally.to_send + live.acked).saturating_sub(live.expected);
+            self.tally.to_send += live.acked as i64 - live.expected as i64;
             live.bar.finish_and_clear();
             self.multi.remove(&live.bar);
         }
@@ -394,8 +398,8 @@ pub async fn show_progress(
     } else {
         ProgressDrawTarget::hidden()
     });
-    let to_send = plan.bytes.saturating_sub(plan.held);
-    let overall = multi.add(ProgressBar::new(to_send));
+    let to_send = plan.bytes as i64 - plan.held as i64;
+    let overall = multi.add(ProgressBar::new(to_send.max(0) as u64));
     overall.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} \
@@ -451,14 +455,14 @@ pub async fn show_progress(
             event = events.recv() => {
                 let Some(event) = event else { break };
                 match event {
-                    Event::Started { index, name, bytes, parts, held, counted } => {
-                        screen.started(index, name, bytes, parts, held, counted);
+                    Event::Started { index, name, bytes, parts, held, counted, planned } => {
+                        screen.started(index, name, bytes, parts, held, counted, planned);
                     }
                     Event::Sending { index, bytes } => screen.sending(index, bytes),
                     Event::PartDone { index, bytes } => screen.part_done(index, bytes),
                     Event::Finished { result, line, size } => {
                         if !screen.active.contains_key(&result.index) {
-                            screen.counted(size, result.journal_held);
+                            screen.came_up(size, result.journal_held);
                         }
                         screen.finished(&result, line);
                     }
