@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use avbatch::chunk::{plan_parts, MappedFile};
-use avbatch::client::upload::Framing;
+use avbatch_core::chunk::{plan_parts, MappedFile};
+use avbatch_core::client::upload::Framing;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const MIB: u64 = 1024 * 1024;

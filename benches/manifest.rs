@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::fs;
 
-use avbatch::manifest::{load, LoadOptions};
+use avbatch_core::manifest::{load, LoadOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const ROWS: usize = 100_000;

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context};
-use avbatch::server::{RateLimits, Server, ServerConfig};
+use avbatch_serve::{RateLimits, Server, ServerConfig};
 use serde_json::{json, Value};
 
 const CHUNK: usize = 5 * 1024 * 1024;

@@ -10,9 +10,9 @@ use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::chunk::{MAX_PART_SIZE, MAX_VIDEO_SIZE, MIN_PART_SIZE};
-use crate::excerpt::cut;
-use crate::server::{RateLimits, Storm};
+use avbatch_core::chunk::{MAX_PART_SIZE, MAX_VIDEO_SIZE, MIN_PART_SIZE};
+use avbatch_core::excerpt::cut;
+use avbatch_serve::{RateLimits, Storm};
 
 const KIB: u64 = 1024;
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -141,8 +141,8 @@ pub fn link_rate(s: &str) -> Result<u64, String> {
 
 /// The clap value parser of `upload --bandwidth`: a size per second within [`BANDWIDTH`], or a
 /// timetable of them (`08:00,10MiB 19:00,off`).
-pub fn bandwidth(s: &str) -> Result<crate::limit::timetable::Bandwidth, String> {
-    use crate::limit::timetable::{Bandwidth, Timetable};
+pub fn bandwidth(s: &str) -> Result<avbatch_core::limit::timetable::Bandwidth, String> {
+    use avbatch_core::limit::timetable::{Bandwidth, Timetable};
     if s.contains(',') {
         Timetable::parse(s, size(BANDWIDTH)).map(Bandwidth::Timetable)
     } else {
@@ -195,7 +195,7 @@ pub fn probability(s: &str) -> Result<f64, String> {
 pub fn rate_limits(s: &str) -> Result<RateLimits, String> {
     // The parser's message quotes the whole value; a long one is cut.
     let limits: RateLimits =
-        s.parse().map_err(|e: crate::server::config::ParseRateLimitsError| {
+        s.parse().map_err(|e: avbatch_serve::config::ParseRateLimitsError| {
             e.to_string().replace(s, &cut(s))
         })?;
     for quota in [limits.uploads, limits.writes, limits.reads].into_iter().flatten() {
@@ -223,7 +223,7 @@ pub fn rate_limits_text(s: &str) -> Result<String, String> {
 pub fn storm(s: &str) -> Result<Storm, String> {
     let storm: Storm = s
         .parse()
-        .map_err(|e: crate::server::config::ParseStormError| e.to_string().replace(s, &cut(s)))?;
+        .map_err(|e: avbatch_serve::config::ParseStormError| e.to_string().replace(s, &cut(s)))?;
     if storm.duration < *STORM.start() || storm.every > *STORM.end() {
         return Err(format!(
             "a storm lasts at least {} and starts at most every {}, such as 30s:3s",

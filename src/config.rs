@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::chunk::check_chunk_size;
 use crate::cli::{Target, UploadArgs};
-use crate::engine::Mode;
-use crate::excerpt::quoted;
-use crate::secret::{ApiKey, Token};
-use crate::shard::Shard;
+use avbatch_api::secret::{ApiKey, Token};
+use avbatch_core::chunk::check_chunk_size;
+use avbatch_core::engine::Mode;
+use avbatch_core::excerpt::quoted;
+use avbatch_core::shard::Shard;
 
 /// A configuration problem: exit 2, with a hint.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ pub struct UploadConfig {
     /// Requests per second.
     pub rate: Option<f64>,
     /// Bytes per second, or a timetable of them.
-    pub bandwidth: Option<crate::limit::timetable::Bandwidth>,
+    pub bandwidth: Option<avbatch_core::limit::timetable::Bandwidth>,
     /// Bytes per part.
     pub chunk_size: u64,
     /// Content-Range style.
@@ -87,7 +87,7 @@ pub struct UploadConfig {
     pub shard: Option<Shard>,
     /// The quotas `--dry-run` estimates with, and whose they are: `--env`'s (the embedded
     /// server's are production's).
-    pub quotas: (crate::api::Quotas, &'static str),
+    pub quotas: (avbatch_api::Quotas, &'static str),
     /// `--assume-bandwidth`: the link's rate for `--dry-run`'s estimate.
     pub assume_bandwidth: Option<u64>,
     /// `--max-duration`: no video starts this long after the run began.
@@ -236,14 +236,14 @@ impl UploadConfig {
         let report = args
             .report
             .clone()
-            .unwrap_or_else(|| crate::shard::beside(&args.manifest, shard, "report.csv"));
+            .unwrap_or_else(|| avbatch_core::shard::beside(&args.manifest, shard, "report.csv"));
         // A temporary local server forgets its videos at exit, so a journal of them would only
         // mislead the next run: none unless asked for.
         let journal = match (&args.journal, args.no_journal, &destination) {
             (_, true, _) => None,
             (Some(path), false, _) => Some(path.clone()),
             (None, false, Destination::Local(None)) => None,
-            (None, false, _) => Some(crate::journal::default_path(&args.manifest, shard)),
+            (None, false, _) => Some(avbatch_core::journal::default_path(&args.manifest, shard)),
         };
         Ok(UploadConfig {
             manifest: args.manifest.clone(),
@@ -271,8 +271,10 @@ impl UploadConfig {
             relay: args.relay,
             shard,
             quotas: match args.env {
-                crate::cli::Target::Sandbox => (crate::api::Quotas::SANDBOX, "api.video's sandbox"),
-                _ => (crate::api::Quotas::PRODUCTION, "api.video's production"),
+                crate::cli::Target::Sandbox => {
+                    (avbatch_api::Quotas::SANDBOX, "api.video's sandbox")
+                }
+                _ => (avbatch_api::Quotas::PRODUCTION, "api.video's production"),
             },
             assume_bandwidth: args.assume_bandwidth,
             max_duration: args.max_duration,

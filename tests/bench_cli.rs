@@ -23,7 +23,7 @@ fn bench(cache: &std::path::Path, args: &[&str]) -> Value {
 }
 
 #[test]
-fn issue_6_bench_runs_each_profile_on_a_tiny_library_and_reports_its_measures() {
+fn bench_runs_each_profile_on_a_tiny_library_and_reports_its_measures() {
     let cache = tempfile::tempdir().unwrap();
     let r = bench(
         cache.path(),
@@ -107,7 +107,7 @@ fn issue_6_bench_runs_each_profile_on_a_tiny_library_and_reports_its_measures() 
 }
 
 #[test]
-fn issue_13_bench_speaks_the_command_line_s_names_and_binary_units() {
+fn bench_speaks_the_command_line_s_names_and_binary_units() {
     let cache = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_avbatch"))
         .args([

@@ -235,14 +235,14 @@ async fn open_idle(
 const HOLD_VAR: &str = "AVBATCH_TEST_HOLD_IDLE";
 
 /// Not a test on its own: the helper process of
-/// `issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_open`, which runs this
+/// `a_request_is_answered_promptly_while_20000_idle_sockets_are_open`, which runs this
 /// binary again with `AVBATCH_TEST_HOLD_IDLE=ADDR,COUNT` when one process may not hold all the
 /// sockets (an open-file hard limit this process cannot raise). It opens COUNT idle sockets to
 /// ADDR, reports `opened N` as it goes and `held N` at the end on stdout, and holds them until its
 /// stdin closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 #[ignore = "a helper process of \
-            issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_open"]
+            a_request_is_answered_promptly_while_20000_idle_sockets_are_open"]
 async fn hold_idle_sockets_for_the_20000_sockets_test() {
     let Ok(spec) = std::env::var(HOLD_VAR) else {
         eprintln!("nothing to do without {HOLD_VAR}=ADDR,COUNT");
@@ -290,7 +290,7 @@ impl Drop for Holder {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_open() {
+async fn a_request_is_answered_promptly_while_20000_idle_sockets_are_open() {
     const IDLE: usize = 20_000;
     let test_start = Instant::now();
     let data = tempfile::tempdir().unwrap();
@@ -418,7 +418,7 @@ async fn issue_11_a_request_is_answered_promptly_while_20000_idle_sockets_are_op
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_11_at_the_limit_the_oldest_idle_connection_makes_room_never_a_busy_one() {
+async fn at_the_limit_the_oldest_idle_connection_makes_room_never_a_busy_one() {
     let s = spawn_server_with(|c| c.connections.max_connections = Some(6)).await;
     let addr: SocketAddr = s.url.strip_prefix("http://").unwrap().parse().unwrap();
     let id = s.create_video("busy").await;
@@ -472,7 +472,7 @@ async fn issue_11_at_the_limit_the_oldest_idle_connection_makes_room_never_a_bus
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_11_when_accept_runs_out_of_descriptors_it_closes_an_idle_connection_and_retries() {
+async fn when_accept_runs_out_of_descriptors_it_closes_an_idle_connection_and_retries() {
     // More connections allowed than descriptors: accept itself fails with EMFILE once the 64
     // descriptors are used, the case the reserve for files is there to prevent.
     let data = tempfile::tempdir().unwrap();
@@ -502,7 +502,7 @@ async fn issue_11_when_accept_runs_out_of_descriptors_it_closes_an_idle_connecti
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_11_head_idle_and_body_time_outs_close_connections_but_not_slow_clients() {
+async fn head_idle_and_body_time_outs_close_connections_but_not_slow_clients() {
     let s = spawn_server_with(|c| {
         c.connections.head_timeout = Duration::from_secs(1);
         c.connections.idle_timeout = Duration::from_secs(3);
@@ -613,7 +613,7 @@ async fn issue_11_head_idle_and_body_time_outs_close_connections_but_not_slow_cl
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_11_sigterm_ends_the_server_within_seconds_whatever_its_clients_hold_open() {
+async fn sigterm_ends_the_server_within_seconds_whatever_its_clients_hold_open() {
     let root = tempfile::tempdir().unwrap();
     // 512 KiB/s each way: the in-flight upload below ends about 1 s after SIGTERM.
     let mut server = Serve::start(&root.path().join("data"), &["--bandwidth", "512KiB"], None);

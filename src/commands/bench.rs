@@ -253,57 +253,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     }?;
     let key = format!("bench-{:016x}", rand::random::<u64>());
     let (server, url) = start_server(&flags, data.path(), &key)?;
-
-    let argv = [
-        "avbatch".to_owned(),
-        "upload".to_owned(),
-        dir.join("manifest.csv").display().to_string(),
-        "--base-url".to_owned(),
-        url,
-        "--no-journal".to_owned(),
-        "-q".to_owned(),
-        "-c".to_owned(),
-        concurrency.to_string(),
-        "--chunk-size".to_owned(),
-        args.chunk_size.to_string(),
-        "--report".to_owned(),
-        data.path().join("report.json").display().to_string(),
-    ];
-    let cli =
-        <crate::cli::Cli as clap::Parser>::try_parse_from(argv).context("building the upload")?;
-    let crate::cli::Command::Upload(upload) = cli.command else { unreachable!("parsed an upload") };
-    let config = crate::config::UploadConfig::from_args(&upload, &|v| {
-        (v == "AVBATCH_API_KEY").then(|| key.clone())
-    })
-    .map_err(|e| anyhow::anyhow!(e.message))?;
-
-    // Measure the upload alone: reset the peak, sample anonymous memory, time the CPU.
-    #[cfg(target_os = "linux")]
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sampler = {
-        let sampling = sampling.clone();
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(status_kib("RssAnon:"));
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            peak.max(status_kib("RssAnon:"))
-        })
-    };
-    let (user0, sys0) = cpu_times();
-    let started = Instant::now();
-    let (_, report) = crate::commands::upload::execute(&config, false).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    let (user1, sys1) = cpu_times();
-    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
-    let peak_anon_rss = sampler.join().unwrap_or(0) * 1024;
-    let peak_rss = status_kib("VmHWM:") * 1024;
+    let report = data.path().join("report.json");
+    let config = upload_config(args, &dir.join("manifest.csv"), &url, &key, concurrency, &report)?;
+    let (measured, report) = measure(&config).await?;
     drop(server);
     let report = report.context("the upload stopped before it started")?;
     let s = &report.summary;
-
+    let seconds = measured.seconds;
     let result = BenchResult {
         profile: args.profile,
         files,
@@ -323,16 +279,101 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         uploads_per_s: round3(report.parts as f64 / seconds),
         throttled: s.throttled,
         retries: s.retries,
-        cpu_seconds: round3(user1 - user0 + sys1 - sys0),
-        cpu_user: round3(user1 - user0),
-        cpu_sys: round3(sys1 - sys0),
-        peak_rss,
-        peak_anon_rss,
+        cpu_seconds: round3(measured.cpu_user + measured.cpu_sys),
+        cpu_user: round3(measured.cpu_user),
+        cpu_sys: round3(measured.cpu_sys),
+        peak_rss: measured.peak_rss,
+        peak_anon_rss: measured.peak_anon_rss,
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+    match args.json {
+        true => println!("{}", serde_json::to_string_pretty(&result)?),
+        false => result.print(),
+    }
+    Ok(if result.failed == 0 && result.uploaded == files {
+        super::Exit::Done
     } else {
-        let r = &result;
+        super::Exit::SomeFailed
+    }
+    .into())
+}
+
+/// The upload the benchmark measures, made as `avbatch upload` makes it from its flags.
+fn upload_config(
+    args: &BenchArgs,
+    manifest: &Path,
+    url: &str,
+    key: &str,
+    concurrency: usize,
+    report: &Path,
+) -> anyhow::Result<crate::config::UploadConfig> {
+    let argv = [
+        "avbatch".to_owned(),
+        "upload".to_owned(),
+        manifest.display().to_string(),
+        "--base-url".to_owned(),
+        url.to_owned(),
+        "--no-journal".to_owned(),
+        "-q".to_owned(),
+        "-c".to_owned(),
+        concurrency.to_string(),
+        "--chunk-size".to_owned(),
+        args.chunk_size.to_string(),
+        "--report".to_owned(),
+        report.display().to_string(),
+    ];
+    let cli =
+        <crate::cli::Cli as clap::Parser>::try_parse_from(argv).context("building the upload")?;
+    let crate::cli::Command::Upload(upload) = cli.command else { unreachable!("parsed an upload") };
+    crate::config::UploadConfig::from_args(&upload, &|v| {
+        (v == "AVBATCH_API_KEY").then(|| key.to_owned())
+    })
+    .map_err(|e| anyhow::anyhow!(e.message))
+}
+
+/// What the upload cost this process: time, CPU and memory.
+struct Measured {
+    seconds: f64,
+    cpu_user: f64,
+    cpu_sys: f64,
+    peak_rss: u64,
+    peak_anon_rss: u64,
+}
+
+/// Runs the upload alone under measurement: the peak reset, anonymous memory sampled, the CPU
+/// timed.
+async fn measure(
+    config: &crate::config::UploadConfig,
+) -> anyhow::Result<(Measured, Option<crate::output::report::RunTotals>)> {
+    #[cfg(target_os = "linux")]
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(status_kib("RssAnon:"));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak.max(status_kib("RssAnon:"))
+        })
+    };
+    let (user0, sys0) = cpu_times();
+    let started = Instant::now();
+    let (_, report) = crate::commands::upload::execute(config, false).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (user1, sys1) = cpu_times();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak_anon_rss = sampler.join().unwrap_or(0) * 1024;
+    let peak_rss = status_kib("VmHWM:") * 1024;
+    let (cpu_user, cpu_sys) = (user1 - user0, sys1 - sys0);
+    Ok((Measured { seconds, cpu_user, cpu_sys, peak_rss, peak_anon_rss }, report))
+}
+
+impl BenchResult {
+    /// The result in three lines, for a person.
+    fn print(&self) {
+        let r = self;
         println!(
             "profile {}: {} files, {} ({} content), concurrency {}, parts of {}; server {}",
             value_name(r.profile),
@@ -366,12 +407,6 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             HumanBytes(r.peak_anon_rss)
         );
     }
-    Ok(if result.failed == 0 && result.uploaded == files {
-        super::Exit::Done
-    } else {
-        super::Exit::SomeFailed
-    }
-    .into())
 }
 
 fn round3(x: f64) -> f64 {

@@ -4,10 +4,10 @@
 //!
 //! The manifest is checked first as `upload` checks it (a bad one reads nothing). Then the
 //! account's videos carrying an avbatch key are read, page by page
-//! ([`crate::leftovers::keyed_videos`]), and the manifest's rows are read again, one at a time:
-//! each row takes its videos out (under its key, and the raw key avbatch 0.1 stored), which are
-//! compared with it and their status read, a few at a time within the rate limits; whatever is
-//! left when the rows end is owned by no row.
+//! ([`avbatch_core::leftovers::keyed_videos`]), and the manifest's rows are read again, one at a
+//! time: each row takes its videos out (under its key, and the raw key avbatch 0.1 stored),
+//! which are compared with it and their status read, a few at a time within the rate limits;
+//! whatever is left when the rows end is owned by no row.
 //!
 //! What grows with what: memory holds the account's keyed videos (with the fields compared) and
 //! the findings, never the manifest's rows; the check keeps about 50 bytes a row on disk
@@ -22,16 +22,16 @@ use tokio::sync::mpsc;
 
 use super::clean::reach;
 use super::{invalid, Exit};
-use crate::api::{differences, NewVideo, Progress, Video};
 use crate::cli::CheckArgs;
-use crate::client::{error_chain, Client, ClientConfig};
 use crate::config;
-use crate::engine::{new_video, KEY_METADATA, OWN_METADATA, REPLACED_KEY_METADATA};
-use crate::leftovers::keyed_videos;
-use crate::manifest::{self, LoadOptions, ManifestError};
 use crate::output::check::{show, summarize, write_report, Compared, Finding, Kind};
 use crate::output::{say_error, say_warning};
-use crate::retry::RetryConfig;
+use avbatch_api::{differences, NewVideo, Progress, Video};
+use avbatch_core::client::{error_chain, Client, ClientConfig};
+use avbatch_core::engine::{new_video, KEY_METADATA, OWN_METADATA, REPLACED_KEY_METADATA};
+use avbatch_core::leftovers::keyed_videos;
+use avbatch_core::manifest::{self, LoadOptions, ManifestError};
+use avbatch_core::retry::RetryConfig;
 
 /// Rows read ahead of the comparison.
 const ROWS_AHEAD: usize = 1024;

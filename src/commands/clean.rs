@@ -1,4 +1,4 @@
-//! `avbatch clean`: the unfinished videos avbatch left behind ([`crate::leftovers`]), listed
+//! `avbatch clean`: the unfinished videos avbatch left behind ([`avbatch_core::leftovers`]), listed
 //! and, with `--delete`, deleted; per manifest or across the account.
 
 use std::process::ExitCode;
@@ -11,15 +11,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::{invalid, Exit};
 use crate::cli::CleanArgs;
-use crate::client::{error_chain, ApiError, Client, ClientConfig};
 use crate::config::{self, Destination};
-use crate::leftovers::{Finder, Found, Leftover};
-use crate::manifest::{self, Keyed, KeyedRows, ManifestError};
 use crate::output::clean::{show, summarize, Outcome, Scope};
 use crate::output::{say, say_error, say_warning};
-use crate::retry::RetryConfig;
-use crate::secret::ApiKey;
-use crate::server::{Server, ServerConfig};
+use avbatch_api::secret::ApiKey;
+use avbatch_core::client::{error_chain, ApiError, Client, ClientConfig};
+use avbatch_core::leftovers::{Finder, Found, Leftover};
+use avbatch_core::manifest::{self, Keyed, KeyedRows, ManifestError};
+use avbatch_core::retry::RetryConfig;
+use avbatch_serve::{Server, ServerConfig};
 
 /// Row keys read ahead of the search.
 const ROWS_AHEAD: usize = 1024;

@@ -14,26 +14,27 @@
 //! documented quotas.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use super::upload::RunShape;
 use super::{invalid, Exit};
-use crate::api::{differences, Bucket, Quotas, Video};
-use crate::chunk::plan_parts;
-use crate::client::{Client, ClientConfig};
 use crate::config::{Destination, UploadConfig};
-use crate::engine::cost::{self, Cost};
-use crate::engine::{new_video, KEY_METADATA, OWN_METADATA};
-use crate::journal::{FileIdentity, Journal, State};
-use crate::leftovers::keyed_videos;
-use crate::manifest::{Checked, Row, RowAction};
 use crate::output::plan::{Action, Estimate, PlanHeader, PlanPrinter, PlanRow};
 use crate::output::{say, say_warning};
-use crate::retry::RetryConfig;
-use crate::server::Server;
+use avbatch_api::{differences, Bucket, Quotas, Video};
+use avbatch_core::chunk::plan_parts;
+use avbatch_core::client::{Client, ClientConfig};
+use avbatch_core::engine::{new_video, KEY_METADATA, OWN_METADATA};
+use avbatch_core::journal::{FileIdentity, Journal, State};
+use avbatch_core::leftovers::keyed_videos;
+use avbatch_core::manifest::{Checked, Row, RowAction};
+use avbatch_core::plan::cost::{self, Cost};
+use avbatch_core::plan::RunShape;
+use avbatch_core::retry::RetryConfig;
+use avbatch_serve::Server;
 
 /// The account's keyed videos, by metadata field and key.
 type Index = HashMap<(&'static str, String), Vec<Video>>;
@@ -51,23 +52,13 @@ pub(super) async fn print(
         Ok(api) => api,
         Err(code) => return Ok(code),
     };
-    let index = match (&api, acting) {
-        (Some((client, _)), true) => {
-            say("reading the account's videos: the rows' actions depend on what it holds");
-            match keyed_videos(client, None).await {
-                Ok(index) => Some(index),
-                Err(e) => {
-                    let code = super::clean::account_failed("cannot list the videos", &e, client);
-                    return Ok(code);
-                }
-            }
-        }
-        // A fresh embedded server: nothing under any key.
-        (None, true) => Some(Index::new()),
-        (_, false) => None,
+    let client = api.as_ref().map(|(client, _)| client);
+    let index = match read_account(client, acting).await {
+        Ok(index) => index,
+        Err(code) => return Ok(code),
     };
-    let (quotas, quotas_of) = match &api {
-        Some((client, _)) => account_quotas(client, config.quotas).await,
+    let (quotas, quotas_of) = match client {
+        Some(client) => account_quotas(client, config.quotas).await,
         None => (config.quotas.0, config.quotas.1.to_owned()),
     };
     let manifest_rows = checked.len();
@@ -79,84 +70,111 @@ pub(super) async fn print(
         chunk_size: config.chunk_size,
         manifest_rows,
     };
-    let (rows_checked, json, force) = (checked.clone(), config.json, config.force);
-    let relay = config.relay;
     // A timetable's rate changes with the hour: only a fixed --bandwidth says the link's.
     let fixed = match &config.bandwidth {
-        Some(crate::limit::timetable::Bandwidth::Fixed(rate)) => Some(*rate),
+        Some(avbatch_core::limit::timetable::Bandwidth::Fixed(rate)) => Some(*rate),
         _ => None,
     };
-    let bytes_per_s = config.assume_bandwidth.or(fixed);
-    let journal_path = config.journal.clone().filter(|j| j.exists());
-    let printed = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+    let rows = Rows {
+        checked: checked.clone(),
+        shape,
+        force: config.force,
+        journal: config.journal.clone().filter(|j| j.exists()),
+        index: index.unwrap_or_default(),
+    };
+    let estimate = Estimate {
+        cost: Cost::default(),
+        quotas,
+        quotas_of,
+        bytes: 0,
+        bytes_per_s: config.assume_bandwidth.or(fixed),
+    };
+    let json = config.json;
+    let printed = tokio::task::spawn_blocking(move || rows.print(header, json, estimate))
+        .await
+        .context("printing the plan panicked")?;
+    if let Err(e) = printed {
+        return Ok(invalid(&format!("{e:#}"), None));
+    }
+    let secs = check_time.as_secs_f64();
+    say(&format!(
+        "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {}",
+        manifest_rows as f64 / secs.max(1e-9),
+        super::upload::check_threads()
+    ));
+    Ok(Exit::Done.into())
+}
+
+/// The account's keyed videos, when the rows' actions depend on what it holds: read from the
+/// API, or none on a fresh embedded server. A failed read ends the dry run (said).
+async fn read_account(client: Option<&Client>, acting: bool) -> Result<Option<Index>, ExitCode> {
+    match (client, acting) {
+        (Some(client), true) => {
+            say("reading the account's videos: the rows' actions depend on what it holds");
+            match keyed_videos(client, None).await {
+                Ok(index) => Ok(Some(index)),
+                Err(e) => Err(super::clean::account_failed("cannot list the videos", &e, client)),
+            }
+        }
+        // A fresh embedded server: nothing under any key.
+        (None, true) => Ok(Some(Index::new())),
+        (_, false) => Ok(None),
+    }
+}
+
+/// The rows of the run, and what the plan of each is read against.
+struct Rows {
+    checked: Checked,
+    shape: RunShape,
+    force: bool,
+    /// The journal of earlier runs, if there is one.
+    journal: Option<PathBuf>,
+    /// The account's keyed videos, when read.
+    index: Index,
+}
+
+impl Rows {
+    /// Prints each row's plan as it is read, then the estimate of them all.
+    fn print(self, header: PlanHeader, json: bool, mut estimate: Estimate) -> anyhow::Result<()> {
         // What earlier runs did, read without the lock: a run may be going on.
-        let journal = match &journal_path {
+        let journal = match &self.journal {
             Some(path) => Some(Journal::open_read_only(path)?),
             None => None,
         };
-        let index = index.unwrap_or_default();
         let mut printer = PlanPrinter::start(header, json);
-        let mut cost = Cost::default();
-        let (mut bytes, mut creating) = (0, false);
-        for row in shape.rows(&rows_checked)? {
+        let mut creating = false;
+        for row in self.shape.rows(&self.checked)? {
             let row = row?;
             // api.video pulls an object from its URL, unless `--relay` (or it cannot be handed
             // one, `remote::pullable`): no part is sent.
-            let pulls = row.remote && !row.sent_here(relay);
-            let parts = match row.sent_here(relay) {
-                true => plan_parts(row.size, shape.chunk_size).map_or(0, |p| p.len() as u64),
+            let pulls = row.remote && !row.sent_here(self.shape.relay);
+            let parts = match row.sent_here(self.shape.relay) {
+                true => plan_parts(row.size, self.shape.chunk_size).map_or(0, |p| p.len() as u64),
                 false => 0,
             };
-            let mut planned = plan_row(&row, journal.as_ref(), &index)?;
+            let mut planned = plan_row(&row, journal.as_ref(), &self.index)?;
             if pulls && planned.action == Action::Upload {
                 planned.action = Action::Pull;
             }
-            let source = match (planned.action, &planned.entry) {
-                _ if !row.action.uploads() => None,
-                (Action::Pull, _) => Some((cost::Source::Pull, 0)),
-                (Action::Changed, _) if pulls && (force || row.action == RowAction::Upsert) => {
-                    Some((cost::Source::Pull, 0))
-                }
-                (Action::Upload, _) => Some((cost::Source::New, parts)),
-                (Action::Changed, _) if force || row.action == RowAction::Upsert => {
-                    Some((cost::Source::New, parts))
-                }
-                (Action::Resume, Some(e)) => {
-                    Some((cost::Source::Started, parts.saturating_sub(e.parts_done)))
-                }
-                (Action::Resume | Action::Retry, _) => Some((cost::Source::Started, parts)),
-                _ => Some((cost::Source::Done, 0)),
-            };
-            if let Some((source, to_send)) = source {
-                let held = match (&journal, &planned.entry) {
-                    (Some(j), Some(e))
-                        if !matches!(source, cost::Source::New | cost::Source::Pull) =>
-                    {
-                        e.video_id
-                            .as_deref()
-                            .map(|v| j.assets(&e.key, v))
-                            .transpose()?
-                            .flatten()
-                            .map(|held| held.into_keys().collect())
-                            .unwrap_or_default()
-                    }
-                    _ => HashSet::new(),
-                };
-                cost += cost::of_row(&row, source, to_send, &held);
+            if let Some((source, to_send)) = self.source(&row, &planned, pulls, parts) {
+                let held = held_assets(journal.as_ref(), &planned, source)?;
+                estimate.cost += cost::of_row(&row, source, to_send, &held);
                 creating |= matches!(source, cost::Source::New | cost::Source::Pull);
                 // A pull crosses api.video's link, not this machine's.
                 if matches!(source, cost::Source::New | cost::Source::Started) {
-                    bytes += row.size;
+                    estimate.bytes += row.size;
                 }
             }
             match (row.action, planned.action) {
-                (_, Action::Delete) => cost += cost::of_delete(planned.videos.len() as u64),
+                (_, Action::Delete) => {
+                    estimate.cost += cost::of_delete(planned.videos.len() as u64)
+                }
                 (RowAction::Update, _) | (RowAction::Upsert, Action::Update) => {
-                    cost += cost::of_update(!planned.fields.is_empty())
+                    estimate.cost += cost::of_update(!planned.fields.is_empty())
                 }
                 _ => {}
             }
-            let path = crate::remote::shown(&row.path_text);
+            let path = avbatch_core::remote::shown(&row.path_text);
             printer.row(&PlanRow {
                 line: row.line,
                 id: row.id.as_deref(),
@@ -169,23 +187,55 @@ pub(super) async fn print(
             });
         }
         if creating {
-            cost += cost::CREATING_RUN;
+            estimate.cost += cost::CREATING_RUN;
         }
-        printer.finish(&Estimate { cost, quotas, quotas_of, bytes, bytes_per_s });
+        printer.finish(&estimate);
         Ok(())
-    })
-    .await
-    .context("printing the plan panicked")?;
-    if let Err(e) = printed {
-        return Ok(invalid(&format!("{e:#}"), None));
     }
-    let secs = check_time.as_secs_f64();
-    say(&format!(
-        "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {}",
-        manifest_rows as f64 / secs.max(1e-9),
-        super::upload::check_threads()
-    ));
-    Ok(Exit::Done.into())
+
+    /// What the run would do of a row's source, and how many parts it would send; `None` for
+    /// a row that sends none (an update, a delete).
+    fn source(
+        &self,
+        row: &Row,
+        planned: &Planned,
+        pulls: bool,
+        parts: u64,
+    ) -> Option<(cost::Source, u64)> {
+        let replaces = self.force || row.action == RowAction::Upsert;
+        match (planned.action, &planned.entry) {
+            _ if !row.action.uploads() => None,
+            (Action::Pull, _) => Some((cost::Source::Pull, 0)),
+            (Action::Changed, _) if pulls && replaces => Some((cost::Source::Pull, 0)),
+            (Action::Upload, _) => Some((cost::Source::New, parts)),
+            (Action::Changed, _) if replaces => Some((cost::Source::New, parts)),
+            (Action::Resume, Some(e)) => {
+                Some((cost::Source::Started, parts.saturating_sub(e.parts_done)))
+            }
+            (Action::Resume | Action::Retry, _) => Some((cost::Source::Started, parts)),
+            _ => Some((cost::Source::Done, 0)),
+        }
+    }
+}
+
+/// The assets the journal holds for a row's video, which a run would not send again; none for
+/// a video not made yet.
+fn held_assets(
+    journal: Option<&Journal>,
+    planned: &Planned,
+    source: cost::Source,
+) -> anyhow::Result<HashSet<String>> {
+    Ok(match (journal, &planned.entry) {
+        (Some(j), Some(e)) if !matches!(source, cost::Source::New | cost::Source::Pull) => e
+            .video_id
+            .as_deref()
+            .map(|v| j.assets(&e.key, v))
+            .transpose()?
+            .flatten()
+            .map(|held| held.into_keys().collect())
+            .unwrap_or_default(),
+        _ => HashSet::new(),
+    })
 }
 
 /// The API the dry run reads, with the embedded server serving `--local-data` when that is
@@ -227,7 +277,7 @@ async fn account_quotas(client: &Client, preset: (Quotas, &'static str)) -> (Quo
         if let Err(e) = client.videos_page(1, false).await {
             say_warning(&format!(
                 "cannot read the account's rate limits ({}): the estimate uses {} quotas",
-                crate::client::error_chain(&e),
+                avbatch_core::client::error_chain(&e),
                 preset.1
             ));
             return (preset.0, preset.1.to_owned());
@@ -257,7 +307,7 @@ async fn account_quotas(client: &Client, preset: (Quotas, &'static str)) -> (Quo
 struct Planned {
     action: Action,
     /// The journal's entry for the row's upload, when it has one.
-    entry: Option<crate::journal::Entry>,
+    entry: Option<avbatch_core::journal::Entry>,
     fields: Vec<&'static str>,
     videos: Vec<String>,
 }
@@ -318,7 +368,7 @@ fn plan_row(row: &Row, journal: Option<&Journal>, index: &Index) -> anyhow::Resu
 fn planned_action(
     journal: &Journal,
     row: &Row,
-) -> anyhow::Result<(Action, Option<crate::journal::Entry>)> {
+) -> anyhow::Result<(Action, Option<avbatch_core::journal::Entry>)> {
     let key = row.key();
     let entry = match journal.get(&key)? {
         Some(e) => e,
@@ -331,7 +381,8 @@ fn planned_action(
         None => return Ok((Action::Upload, None)),
     };
     let now = file_identity(row);
-    let fingerprinted = entry.file.sha256.as_deref().is_some_and(crate::chunk::is_fingerprint);
+    let fingerprinted =
+        entry.file.sha256.as_deref().is_some_and(avbatch_core::chunk::is_fingerprint);
     let action = match entry.state {
         State::Uploading => Action::Resume,
         State::Failed => Action::Retry,

@@ -5,7 +5,7 @@ use clap::{Arg, Command, CommandFactory};
 
 use super::Exit;
 use crate::cli::Cli;
-use crate::manifest::{COLUMNS, META_PREFIX};
+use avbatch_core::manifest::{COLUMNS, META_PREFIX};
 
 /// The manifest format, one paragraph a line.
 const MANIFEST_FORMAT: &[&str] = &[

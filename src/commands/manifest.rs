@@ -11,7 +11,7 @@ use crate::output::{say, say_error};
 
 /// Runs `avbatch manifest`.
 pub fn run(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
-    use crate::manifest::scan::{scan, write_manifest, ScanOptions};
+    use avbatch_core::manifest::scan::{scan, write_manifest, ScanOptions};
     let options = ScanOptions {
         globs: args.glob.clone(),
         title_from: args.title_from,

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::Exit;
 use crate::output::report::Summary;
-use crate::retry::RetryConfig;
+use avbatch_core::retry::RetryConfig;
 
 /// Tries of one notification: the first and two retries.
 pub const TRIES: u32 = 3;
@@ -85,7 +85,7 @@ pub async fn send(url: &reqwest::Url, body: &Value, bound: Duration) -> Result<u
                     status.is_server_error() || matches!(status.as_u16(), 408 | 429)
                 }
                 Err(e) => {
-                    last = crate::client::error_chain(&e.without_url());
+                    last = avbatch_core::client::error_chain(&e.without_url());
                     true
                 }
             };

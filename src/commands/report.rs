@@ -6,9 +6,9 @@ use anyhow::Context;
 
 use super::{invalid, Exit};
 use crate::cli::MergeArgs;
-use crate::manifest;
 use crate::output::report::{self, MergeError};
 use crate::output::say;
+use avbatch_core::manifest;
 
 /// Runs `avbatch report merge`: the shards' rows sorted by line on disk and written out, with
 /// the manifest's lines (when given) read alongside to find rows in no report.
@@ -17,9 +17,9 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
         None => Box::new(std::iter::empty()),
         Some(m) => match manifest::read_rows(m) {
             Ok(rows) => Box::new(
-                rows.map(|r| r.map(|r| r.line).map_err(|e| crate::engine::error_chain(&e))),
+                rows.map(|r| r.map(|r| r.line).map_err(|e| avbatch_core::engine::error_chain(&e))),
             ),
-            Err(e) => return Ok(invalid(&crate::engine::error_chain(&e), None)),
+            Err(e) => return Ok(invalid(&avbatch_core::engine::error_chain(&e), None)),
         },
     };
     let manifest = args

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::Timelike;
 
-use crate::limit::timetable::{Bandwidth, Entry, Timetable};
-use crate::limit::Limiter;
 use crate::output::say;
+use avbatch_core::limit::timetable::{Bandwidth, Entry, Timetable};
+use avbatch_core::limit::Limiter;
 
 /// How often the timetable is looked at.
 const EVERY: Duration = Duration::from_secs(1);

@@ -8,9 +8,9 @@ use super::Exit;
 use crate::cli::ServeArgs;
 use crate::config::{read_secret_file, ConfigError};
 use crate::output::say_error;
-use crate::secret::ApiKey;
-use crate::server::config::SourcePull;
-use crate::server::{ConnectionConfig, FaultConfig, Server, ServerConfig};
+use avbatch_api::secret::ApiKey;
+use avbatch_serve::config::SourcePull;
+use avbatch_serve::{ConnectionConfig, FaultConfig, Server, ServerConfig};
 
 /// Runs `avbatch serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -80,7 +80,7 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, ConfigError> {
             storm: args.storm,
             seed: args.seed,
             existing_tracks: args.existing_tracks,
-            encoding: crate::server::encoding::EncodingSim {
+            encoding: avbatch_serve::encoding::EncodingSim {
                 time: args.encoding_time,
                 per_gb: args.encoding_per_gb,
                 fail_rate: args.encoding_fail_rate,
@@ -175,7 +175,7 @@ mod tests {
         let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
         assert_eq!(
             server_config(&args).unwrap().faults.metadata_match,
-            crate::server::MetadataMatch::Contains
+            avbatch_serve::MetadataMatch::Contains
         );
         assert_eq!(server_config(&args).unwrap().faults.unfinished_ttl, Duration::from_secs(2));
         assert!(Cli::try_parse_from(["avbatch", "serve", "--metadata-match", "fuzzy"]).is_err());

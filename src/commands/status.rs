@@ -14,11 +14,11 @@ use anyhow::Context;
 
 use super::{invalid, Exit};
 use crate::cli::StatusArgs;
-use crate::journal::{self, Entry, Journal, RunState, State};
-use crate::manifest::{self, LoadOptions, Row};
 use crate::output::say_warning;
 use crate::output::status::{FailedRow, JournalView, ManifestView, RunView, StatusView};
-use crate::shard::Shard;
+use avbatch_core::journal::{self, Entry, Journal, RunState, State};
+use avbatch_core::manifest::{self, LoadOptions, Row};
+use avbatch_core::shard::Shard;
 
 /// Failed rows listed at most, per journal, by `--failed`.
 const MOST_FAILED: usize = 1000;
@@ -66,7 +66,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             Err(_) if sharded && !path.exists() => None,
             Err(e) => {
                 return Ok(invalid(
-                    &crate::engine::error_chain(&e),
+                    &avbatch_core::engine::error_chain(&e),
                     Some(
                         "no run has recorded anything there yet; the journal is created by \
                          `avbatch upload`",
@@ -85,7 +85,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             view.run = match Journal::run_state(&path) {
                 Ok(RunState::Idle) => RunView::Idle,
                 Ok(RunState::Active(holder)) => RunView::Active(holder),
-                Err(e) => RunView::Unknown(crate::engine::error_chain(&e)),
+                Err(e) => RunView::Unknown(avbatch_core::engine::error_chain(&e)),
             };
         }
         targets.push(Target { path, shard, journal, view });
@@ -204,7 +204,7 @@ fn count_manifest(manifest: &Path, targets: &mut [Target], failed: bool) -> anyh
         }
     });
     if let Some(e) = lookup_error {
-        return Err(anyhow::anyhow!(crate::engine::error_chain(&e)));
+        return Err(anyhow::anyhow!(avbatch_core::engine::error_chain(&e)));
     }
     match checked {
         Ok(_) => {}
@@ -219,7 +219,7 @@ fn count_manifest(manifest: &Path, targets: &mut [Target], failed: bool) -> anyh
         Err(e) => {
             say_warning(&format!(
                 "cannot read the manifest: {}; the figures are the journal's alone",
-                crate::engine::error_chain(&e)
+                avbatch_core::engine::error_chain(&e)
             ));
             for t in targets.iter_mut() {
                 t.view.manifest = None;

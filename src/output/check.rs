@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::say;
-use crate::api::Difference;
+use avbatch_api::Difference;
 
 /// How a row or a video is out of step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,8 +145,8 @@ fn detail(f: &Finding) -> String {
                 format!(
                     "{}: {:?} in the manifest, {:?} on the server",
                     d.field,
-                    crate::excerpt::cut(&d.wanted),
-                    crate::excerpt::cut(&d.held)
+                    avbatch_core::excerpt::cut(&d.wanted),
+                    avbatch_core::excerpt::cut(&d.held)
                 )
             })
             .collect::<Vec<_>>()

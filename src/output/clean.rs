@@ -7,8 +7,8 @@ use indicatif::HumanBytes;
 use serde_json::{json, Value};
 
 use super::say;
-use crate::api::Progress;
-use crate::leftovers::{Found, Leftover};
+use avbatch_api::Progress;
+use avbatch_core::leftovers::{Found, Leftover};
 
 /// What became of a leftover.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +105,7 @@ fn table(
             held(l),
             l.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             l.line.map_or_else(|| "-".to_owned(), |n| n.to_string()),
-            crate::excerpt::cut(&l.title)
+            avbatch_core::excerpt::cut(&l.title)
         )?;
     }
     Ok(())

@@ -6,8 +6,8 @@ use std::io::{self, BufWriter, StdoutLock, Write};
 use indicatif::HumanBytes;
 use serde_json::json;
 
-use crate::api::{Bucket, Quotas};
-use crate::engine::cost::Cost;
+use avbatch_api::{Bucket, Quotas};
+use avbatch_core::plan::cost::Cost;
 
 /// What a run would do with a row, as the journal tells (the server, which a dry run does not
 /// ask, may still hold a video for a row the journal has never seen: the run would find it).

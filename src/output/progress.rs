@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::Client;
-use crate::engine::{Event, RowResult, RowStatus};
-use crate::limit::Limiter;
+use avbatch_core::client::Client;
+use avbatch_core::engine::{Event, RowResult, RowStatus};
+use avbatch_core::limit::Limiter;
 
 /// Where progress goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,7 +298,7 @@ impl Screen {
         if let Some((bucket, left)) = self.watched.limiter.waiting() {
             return Some(format!("waiting for the {} quota: {}", bucket.name(), short(left)));
         }
-        if let Some((rows, videos)) = crate::engine::held_for_encoding() {
+        if let Some((rows, videos)) = avbatch_core::engine::held_for_encoding() {
             if videos > 0 {
                 let s = if rows == 1 { "" } else { "s" };
                 return Some(format!("waiting: {videos} videos encoding ({rows} row{s} held)"));

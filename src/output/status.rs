@@ -7,7 +7,7 @@ use std::io::Write;
 use indicatif::HumanBytes;
 use serde_json::{json, Value};
 
-use crate::journal::{Holder, Totals};
+use avbatch_core::journal::{Holder, Totals};
 
 /// Whether a run holds a journal now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

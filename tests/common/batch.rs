@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use avbatch::manifest::id_key;
+use avbatch_core::manifest::id_key;
 use serde_json::{json, Value};
 
 use super::{basic_auth, multipart_file, pattern, KEY};

@@ -8,10 +8,20 @@ pub mod web;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
-use avbatch::secret::ApiKey;
-use avbatch::server::{RateLimits, Server, ServerConfig};
+use avbatch_api::secret::ApiKey;
+use avbatch_serve::{RateLimits, Server, ServerConfig};
+
+/// How a finished process ended and everything it printed, for an assertion's message.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
 
 /// The API key every test server accepts.
 pub const KEY: &str = "test-key-0123456789";

@@ -4,29 +4,18 @@
 //! The real binary against an in-process `avbatch serve` on 127.0.0.1.
 
 use crate::common;
+use crate::common::text;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use common::{run_bounded, spawn_server, KEY};
 
 fn avbatch(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    cmd.args(args)
-        .env("AVBATCH_API_KEY", KEY)
-        .env_remove("APIVIDEO_API_KEY")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
+    let mut cmd = common::batch::avbatch();
+    cmd.args(args).env("AVBATCH_API_KEY", KEY);
     run_bounded(cmd, Duration::from_secs(60))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A real PNG's first bytes and a few more: what the check reads of an image.

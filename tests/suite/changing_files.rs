@@ -12,7 +12,7 @@ use common::{pattern, spawn_server_with, KEY, MIB};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_5_files_changed_mid_upload_fail_their_row_and_never_complete_a_video() {
+async fn files_changed_mid_upload_fail_their_row_and_never_complete_a_video() {
     // 4 MiB/s per connection: a 16 MiB file takes about 4 s, time enough to change it.
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(4 * MIB as u64)).await;
     let dir = tempfile::tempdir().unwrap();

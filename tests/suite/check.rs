@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use avbatch::manifest::id_key;
+use avbatch_core::manifest::id_key;
 use common::batch::*;
 use common::{basic_auth, KEY, MIB};
 use serde_json::{json, Value};

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use avbatch::manifest::id_key;
+use avbatch_core::manifest::id_key;
 use common::batch::*;
 use common::{spawn_server, spawn_server_with, KEY, MIB};
 use serde_json::{json, Value};
@@ -335,7 +335,7 @@ async fn a_row_whose_key_cannot_be_known_is_said_and_the_others_are_cleaned() {
     let manifest = dir.path().join("m.csv");
     std::fs::write(&manifest, "path,id\nhere.mp4,\ngone.mp4,\ngone.mp4,kept-id\n").unwrap();
     // The file row's key, as the upload computes it.
-    let rows = avbatch::manifest::load(
+    let rows = avbatch_core::manifest::load(
         &{
             let only = dir.path().join("only.csv");
             std::fs::write(&only, "path\nhere.mp4\n").unwrap();

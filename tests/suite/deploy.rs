@@ -16,7 +16,7 @@ fn repo(path: &str) -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_7_the_slurm_array_script_runs_every_task_as_one_shard() {
+async fn the_slurm_array_script_runs_every_task_as_one_shard() {
     let server = spawn_server_with(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -91,7 +91,7 @@ async fn issue_7_the_slurm_array_script_runs_every_task_as_one_shard() {
 }
 
 #[test]
-fn issue_7_the_kubernetes_job_counts_its_shards_like_its_completions() {
+fn the_kubernetes_job_counts_its_shards_like_its_completions() {
     let yaml = std::fs::read_to_string(repo("deploy/kubernetes/avbatch-indexed-job.yaml")).unwrap();
     let value_after = |needle: &str| -> String {
         let at = yaml.find(needle).unwrap_or_else(|| panic!("`{needle}` is in the Job"));
@@ -149,7 +149,7 @@ fn slurm_task(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_12_slurm_tasks_keep_journals_on_the_node_when_asked_and_resume_elsewhere_by_key() {
+async fn slurm_tasks_keep_journals_on_the_node_when_asked_and_resume_elsewhere_by_key() {
     let server = spawn_server_with(|_| {}).await;
     let shared = tempfile::tempdir().unwrap();
     let d = shared.path();
@@ -226,7 +226,7 @@ fn bytes_of(quantity: &str) -> u64 {
 }
 
 #[test]
-fn issue_12_the_recipes_memory_limits_hold_a_million_row_manifest() {
+fn the_recipes_memory_limits_hold_a_million_row_manifest() {
     let yaml = std::fs::read_to_string(repo("deploy/kubernetes/avbatch-indexed-job.yaml")).unwrap();
     let sbatch = std::fs::read_to_string(repo("deploy/slurm/avbatch-array.sbatch")).unwrap();
     let after = |text: &str, needle: &str| -> String {

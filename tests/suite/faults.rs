@@ -102,7 +102,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 // =============================================================================================
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_server_killed_9_and_restarted_mid_batch_the_run_rides_it_out() {
+async fn server_killed_9_and_restarted_mid_batch_the_run_rides_it_out() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     // 4 MiB/s per connection: an 11 MiB file takes about 3 s, the batch over 10 s.
@@ -149,7 +149,7 @@ async fn issue_5_server_killed_9_and_restarted_mid_batch_the_run_rides_it_out() 
 // =============================================================================================
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_resets_mid_body_and_10_percent_503_still_end_byte_exact() {
+async fn resets_mid_body_and_10_percent_503_still_end_byte_exact() {
     let server = spawn_server_with(|c| {
         c.faults.reset_rate = 0.25;
         c.faults.fail_rate = 0.1;
@@ -179,7 +179,7 @@ async fn issue_5_resets_mid_body_and_10_percent_503_still_end_byte_exact() {
 // =============================================================================================
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_a_run_outliving_many_access_tokens_is_never_refused() {
+async fn a_run_outliving_many_access_tokens_is_never_refused() {
     // Tokens live 2 s; at 2 MiB/s per connection each 5 MiB part takes 2.5 s, so the run
     // outlives many tokens. avbatch authenticates every call with the key itself (issue #11),
     // so nothing expires: no part is refused or sent twice.
@@ -204,7 +204,7 @@ async fn issue_5_a_run_outliving_many_access_tokens_is_never_refused() {
 // =============================================================================================
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeout_succeeds() {
+async fn answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeout_succeeds() {
     let server = spawn_server_with(|c| c.faults.latency = Duration::from_millis(1500)).await;
     // Small files: the timeout allows each body time at 256 KiB/s on top of --timeout, so the
     // bodies must not stretch it past the latency.
@@ -288,7 +288,7 @@ async fn issue_5_answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeo
 // =============================================================================================
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_sigterm_mid_batch_exits_130_with_a_consistent_journal_and_a_rerun_finishes() {
+async fn sigterm_mid_batch_exits_130_with_a_consistent_journal_and_a_rerun_finishes() {
     // 2 MiB/s per connection: a 5 MiB part takes 2.5 s, so SIGTERM lands mid-part.
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(2 * MIB as u64)).await;
     let batch = Batch::new(6, |i| 6 * MIB + i * 3);
@@ -378,7 +378,7 @@ async fn assert_refused_before_sending(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_an_unwritable_journal_stops_the_run_before_anything_is_sent() {
+async fn an_unwritable_journal_stops_the_run_before_anything_is_sent() {
     let server = spawn_server().await;
     let batch = Batch::new(2, |i| 6 * MIB + i);
 
@@ -487,11 +487,12 @@ async fn issue_5_an_unwritable_journal_stops_the_run_before_anything_is_sent() {
 // =============================================================================================
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_the_key_and_tokens_appear_in_no_artefact_even_at_trace_level() {
+async fn the_key_and_tokens_appear_in_no_artefact_even_at_trace_level() {
     let secret = "FaultSecret-key-9d8c7b6a5f4e";
     let server = spawn_server_with(|c| {
         // The test key too, so the checks at the end can list the videos.
-        c.api_keys = vec![avbatch::secret::ApiKey::new(secret), avbatch::secret::ApiKey::new(KEY)];
+        c.api_keys =
+            vec![avbatch_api::secret::ApiKey::new(secret), avbatch_api::secret::ApiKey::new(KEY)];
         c.token_ttl = Duration::from_secs(2);
         c.faults.bandwidth = Some(4 * MIB as u64);
     })
@@ -579,7 +580,7 @@ async fn issue_5_the_key_and_tokens_appear_in_no_artefact_even_at_trace_level() 
 // =============================================================================================
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_serve_binds_loopback_by_default() {
+async fn serve_binds_loopback_by_default() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     let server = ServeProcess::start(
@@ -598,7 +599,7 @@ async fn issue_5_serve_binds_loopback_by_default() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_serve_refuses_path_traversal_in_ids() {
+async fn serve_refuses_path_traversal_in_ids() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     let server = serve_on("127.0.0.1:0", &data, &[]).await;
@@ -740,7 +741,7 @@ async fn issue_5_serve_refuses_path_traversal_in_ids() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_5_serve_caps_header_and_json_body_sizes() {
+async fn serve_caps_header_and_json_body_sizes() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     let server = serve_on("127.0.0.1:0", &data, &[]).await;

@@ -3,37 +3,16 @@
 //! binary, against in-process or child `avbatch serve`s on 127.0.0.1 only.
 
 use crate::common;
+use crate::common::text;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::{basic_auth, kill_group, run_bounded, spawn_server};
 
-/// avbatch with no credentials or log settings from the environment running the tests.
-fn avbatch() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    for var in [
-        "AVBATCH_API_KEY",
-        "APIVIDEO_API_KEY",
-        "AVBATCH_UPLOAD_TOKEN",
-        "AVBATCH_SERVE_API_KEYS",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::common::batch::avbatch;
 
 // ---------------------------------------------------------------------------------------------
 // Bounds
@@ -44,7 +23,7 @@ fn with<'a>(command: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 #[test]
-fn issue_11_absurd_flag_values_are_usage_errors_that_say_the_range() {
+fn absurd_flag_values_are_usage_errors_that_say_the_range() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ok.mp4"), b"video").unwrap();
     let manifest = dir.path().join("m.csv");
@@ -152,7 +131,7 @@ fn issue_11_absurd_flag_values_are_usage_errors_that_say_the_range() {
 }
 
 #[test]
-fn issue_11_long_flag_values_are_cut_in_messages() {
+fn long_flag_values_are_cut_in_messages() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("m.csv");
     std::fs::write(&manifest, "path\n").unwrap();
@@ -193,7 +172,7 @@ async fn upload_token(server: &common::TestServer) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_11_an_upload_token_on_the_command_line_warns_and_the_env_or_a_file_do_not() {
+async fn an_upload_token_on_the_command_line_warns_and_the_env_or_a_file_do_not() {
     let server = spawn_server().await;
     let token = upload_token(&server).await;
     let dir = tempfile::tempdir().unwrap();
@@ -309,7 +288,7 @@ async fn serve_with(args: &[&str], env: Option<&str>, key: &str) -> (bool, Outpu
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_11_a_serve_key_on_the_command_line_warns_and_the_env_or_a_file_do_not() {
+async fn a_serve_key_on_the_command_line_warns_and_the_env_or_a_file_do_not() {
     let warning = "warning: --api-key puts the key where every local user can read it (`ps`); set \
                    AVBATCH_SERVE_API_KEYS or pass --api-key-file FILE instead";
     let key = "local-key-5f1e2d3c4b5a";

@@ -3,34 +3,23 @@
 //! binary against an in-process `avbatch serve` on 127.0.0.1.
 
 use crate::common;
+use crate::common::text;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{run_bounded, spawn_server, KEY};
 
 /// Runs avbatch with the test key, waiting at most `limit`.
 fn avbatch_within(args: &[&str], limit: Duration) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    cmd.args(args)
-        .env("AVBATCH_API_KEY", KEY)
-        .env_remove("APIVIDEO_API_KEY")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
+    let mut cmd = common::batch::avbatch();
+    cmd.args(args).env("AVBATCH_API_KEY", KEY);
     run_bounded(cmd, limit)
 }
 
 fn avbatch(args: &[&str]) -> Output {
     avbatch_within(args, Duration::from_secs(60))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn stderr(o: &Output) -> String {
@@ -61,7 +50,7 @@ fn assert_refused(out: &Output) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_11_an_unclosed_quote_is_refused_with_its_line_and_column() {
+async fn an_unclosed_quote_is_refused_with_its_line_and_column() {
     let server = spawn_server().await;
     let files = ["q1.mp4", "q2.mp4", "q3.mp4", "q4.mp4"];
     // The issue's manifest: the quote opens in the last column, so the swallowed record still
@@ -100,7 +89,7 @@ async fn issue_11_an_unclosed_quote_is_refused_with_its_line_and_column() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_11_report_merge_checks_the_manifest_s_quotes_too() {
+async fn report_merge_checks_the_manifest_s_quotes_too() {
     let server = spawn_server().await;
     let files = ["q1.mp4", "q2.mp4", "q3.mp4"];
     let (dir, good) = library(&files, "path,title\nq1.mp4,one\nq2.mp4,two\nq3.mp4,three\n");
@@ -134,7 +123,7 @@ async fn issue_11_report_merge_checks_the_manifest_s_quotes_too() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_11_two_rows_without_an_id_may_not_share_a_path() {
+async fn two_rows_without_an_id_may_not_share_a_path() {
     let server = spawn_server().await;
     let (_dir, manifest) =
         library(&["a.mp4", "b.mp4"], "path,title\na.mp4,first\nb.mp4,x\na.mp4,second\n");
@@ -162,7 +151,7 @@ async fn issue_11_two_rows_without_an_id_may_not_share_a_path() {
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_11_fifos_and_devices_are_refused_without_hanging() {
+async fn fifos_and_devices_are_refused_without_hanging() {
     let server = spawn_server().await;
     let (dir, manifest) = library(&["ok.mp4"], "path\nok.mp4\npipe.mp4\n/dev/null\n");
     let made =
@@ -196,7 +185,7 @@ async fn issue_11_fifos_and_devices_are_refused_without_hanging() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_11_a_file_over_the_documented_30_gib_is_refused_before_any_video_is_made() {
+async fn a_file_over_the_documented_30_gib_is_refused_before_any_video_is_made() {
     let server = spawn_server().await;
     let (dir, manifest) = library(&["small.mp4"], "path\nsmall.mp4\nhuge.mp4\n");
     // 53 GB of holes: over both the documented 30 GiB and the API's 52 428 800 000 bytes.
@@ -216,7 +205,7 @@ async fn issue_11_a_file_over_the_documented_30_gib_is_refused_before_any_video_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_11_a_10_mib_path_or_id_is_cut_in_messages() {
+async fn a_10_mib_path_or_id_is_cut_in_messages() {
     let server = spawn_server().await;
     let long = "a".repeat(10 << 20);
     let (_dir, manifest) =

@@ -12,10 +12,11 @@
 //! (as `.ci/run` does), when it fails.
 
 use crate::common;
+use crate::common::text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{pattern, spawn_server_with, TestServer, KEY, MIB};
@@ -117,15 +118,6 @@ fn fuse_or_skip(test: &str) -> Option<FuseMount> {
     }
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// `n` files of about 11 MiB (3 parts of 5 MiB) on the local disk, as the videos of a fleet may
 /// be anywhere; the manifest (absolute paths), its journal and its report on `shared`.
 struct Batch {
@@ -212,9 +204,9 @@ fn stderr_of(child: &mut Child) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_status_meanwhile() {
+async fn a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_status_meanwhile() {
     let Some(mount) = fuse_or_skip(
-        "issue_12_a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_status_meanwhile",
+        "a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_status_meanwhile",
     ) else {
         return;
     };

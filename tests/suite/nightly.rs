@@ -2,25 +2,18 @@
 //! is new, JSON logs for shippers with a final machine-readable summary, completions, man page.
 
 use crate::common;
+use crate::common::text;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::{pattern, spawn_server_with, TestServer, KEY};
 use serde_json::Value;
 
 fn avbatch(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    cmd.args(args).env("AVBATCH_API_KEY", KEY).env_remove("RUST_LOG").stdin(Stdio::null());
+    let mut cmd = crate::common::batch::avbatch();
+    cmd.args(args).env("AVBATCH_API_KEY", KEY);
     cmd
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn put(dir: &Path, rel: &str, data: &[u8]) {
@@ -66,7 +59,7 @@ fn events(o: &Output) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_7_a_drop_folder_night_after_night_uploads_only_what_is_new() {
+async fn a_drop_folder_night_after_night_uploads_only_what_is_new() {
     let server = spawn_server_with(|_| {}).await;
     let drop = tempfile::tempdir().unwrap();
     let d = drop.path();
@@ -126,7 +119,7 @@ async fn issue_7_a_drop_folder_night_after_night_uploads_only_what_is_new() {
 }
 
 #[test]
-fn issue_7_completions_and_man_page_come_from_the_cli_definition() {
+fn completions_and_man_page_come_from_the_cli_definition() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let out = avbatch(&["completions", shell]).output().unwrap();
         assert!(out.status.success(), "{shell}: {}", text(&out));

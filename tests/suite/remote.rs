@@ -1,5 +1,5 @@
-//! Issue #16: videos read from buckets and web servers through `avbatch::remote`, against a real
-//! S3 server (moto, see `common/s3.rs`) and a small web server (`common/web.rs`), both on
+//! Issue #16: videos read from buckets and web servers through `avbatch_core::remote`, against a
+//! real S3 server (moto, see `common/s3.rs`) and a small web server (`common/web.rs`), both on
 //! 127.0.0.1.
 
 use crate::common;
@@ -7,7 +7,7 @@ use crate::common;
 use std::future::Future;
 use std::time::Duration;
 
-use avbatch::remote::{Remote, RemoteError, RemoteKind, Stores};
+use avbatch_core::remote::{Remote, RemoteError, RemoteKind, Stores};
 use common::s3::{self, Moto};
 use common::web::{web_server, WebObject};
 use common::MIB;

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use avbatch::manifest::id_key;
+use avbatch_core::manifest::id_key;
 use common::batch::{avbatch, run, Batch};
 use common::{spawn_server, KEY};
 
@@ -21,7 +21,7 @@ fn column(report: &std::path::Path, name: &str) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_13_the_report_is_a_record_kept_run_after_run() {
+async fn the_report_is_a_record_kept_run_after_run() {
     let server = spawn_server().await;
     let batch = Batch::new(3, |i| 2000 + i);
     let report = batch.path("library.report.csv");

@@ -1,6 +1,7 @@
 //! Crash-safe resume: the journal, kill -9 of avbatch, re-runs, locks, changed files (issue #5).
 
 use crate::common;
+use crate::common::text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,14 +71,6 @@ impl Batch {
     }
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn report(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -96,7 +89,7 @@ async fn assert_exactly_once(s: &TestServer, batch: &Batch) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_5_kill_9_again_and_again_then_a_final_run_uploads_each_row_once() {
+async fn kill_9_again_and_again_then_a_final_run_uploads_each_row_once() {
     // 8 MiB/s per connection: an 11 MiB file takes over a second, so kills land mid-part.
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(8 * MIB as u64)).await;
     let batch = Batch::new(8);
@@ -140,7 +133,7 @@ async fn issue_5_kill_9_again_and_again_then_a_final_run_uploads_each_row_once()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_5_a_partly_uploaded_video_continues_from_the_servers_record() {
+async fn a_partly_uploaded_video_continues_from_the_servers_record() {
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(4 * MIB as u64)).await;
     let batch = Batch::new(1);
     let mut child = batch.spawn(&server, &[]);
@@ -179,7 +172,7 @@ async fn issue_5_a_partly_uploaded_video_continues_from_the_servers_record() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_5_without_the_journal_a_rerun_finds_the_videos_by_key() {
+async fn without_the_journal_a_rerun_finds_the_videos_by_key() {
     let server = spawn_server_with(|_| {}).await;
     let batch = Batch::new(3);
     let out = batch.run(&server, &[]);
@@ -203,7 +196,7 @@ async fn issue_5_without_the_journal_a_rerun_finds_the_videos_by_key() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_5_two_runs_on_one_journal_and_a_changed_file() {
+async fn two_runs_on_one_journal_and_a_changed_file() {
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(4 * MIB as u64)).await;
     let batch = Batch::new(2);
     let first = batch.spawn(&server, &[]);
@@ -237,7 +230,7 @@ async fn issue_5_two_runs_on_one_journal_and_a_changed_file() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_5_a_journal_is_not_taken_to_another_destination() {
+async fn a_journal_is_not_taken_to_another_destination() {
     let sandbox = spawn_server_with(|_| {}).await;
     let production = spawn_server_with(|_| {}).await;
     let batch = Batch::new(1);
@@ -250,7 +243,7 @@ async fn issue_5_a_journal_is_not_taken_to_another_destination() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_5_a_part_a_dead_run_left_in_flight_is_not_sent_twice() {
+async fn a_part_a_dead_run_left_in_flight_is_not_sent_twice() {
     // A run killed with its last part still in the kernel's buffers: the server goes on
     // receiving that part after the run died, and commits it while the next run sends the same
     // part. The next run must take the server's refusal as "already there", not fail the row.
@@ -295,7 +288,7 @@ async fn issue_5_a_part_a_dead_run_left_in_flight_is_not_sent_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_5_checksum_tells_a_touched_file_from_a_rewritten_one() {
+async fn checksum_tells_a_touched_file_from_a_rewritten_one() {
     let server = spawn_server_with(|_| {}).await;
     let batch = Batch::new(2);
     let out = batch.run(&server, &["--checksum"]);
@@ -370,7 +363,7 @@ async fn issue_5_checksum_tells_a_touched_file_from_a_rewritten_one() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_5_without_an_id_column_a_changed_file_still_needs_force() {
+async fn without_an_id_column_a_changed_file_still_needs_force() {
     // Keyed by path, size and mtime, a changed file gets a new key; the journal still knows
     // what its path held.
     let server = spawn_server_with(|_| {}).await;

@@ -5,10 +5,10 @@ use crate::common;
 
 use std::time::Duration;
 
-use avbatch::api::Metadata;
-use avbatch::client::{Client, ClientConfig};
-use avbatch::secret::ApiKey;
-use avbatch::server::ExistingTracks;
+use avbatch_api::secret::ApiKey;
+use avbatch_api::Metadata;
+use avbatch_core::client::{Client, ClientConfig};
+use avbatch_serve::ExistingTracks;
 use common::{
     basic_auth, create_video_at, multipart, multipart_file, spawn_server_process,
     spawn_server_with, TestServer, KEY, MIB,

@@ -45,7 +45,7 @@ async fn post_upload(
 }
 
 #[tokio::test]
-async fn issue_11_text_fields_are_bounded_in_number_and_size_and_a_normal_upload_still_works() {
+async fn text_fields_are_bounded_in_number_and_size_and_a_normal_upload_still_works() {
     let s = spawn_server().await;
     let token = upload_token(&s.http, &s.url).await;
     let data = pattern(1000, 3);
@@ -132,7 +132,7 @@ fn peak_rss(pid: u32) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_11_ten_field_bombs_at_once_keep_the_server_small() {
+async fn ten_field_bombs_at_once_keep_the_server_small() {
     let data = tempfile::tempdir().unwrap();
     let server = spawn_server_process(data.path(), &[]);
     let http = reqwest::Client::new();
@@ -203,7 +203,7 @@ fn header_bomb(size: usize) -> reqwest::Body {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_11_part_headers_that_never_end_are_refused_and_keep_the_server_small() {
+async fn part_headers_that_never_end_are_refused_and_keep_the_server_small() {
     let data = tempfile::tempdir().unwrap();
     let server = spawn_server_process(data.path(), &[]);
     let http = reqwest::Client::new();

@@ -4,6 +4,7 @@
 //! interrupted. The real binary against `avbatch serve` on 127.0.0.1.
 
 use crate::common;
+use crate::common::text;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,21 +15,9 @@ use common::{run_bounded, spawn_server, spawn_server_with, KEY, MIB};
 use serde_json::Value;
 
 fn avbatch(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    cmd.args(args)
-        .env("AVBATCH_API_KEY", KEY)
-        .env_remove("APIVIDEO_API_KEY")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
+    let mut cmd = common::batch::avbatch();
+    cmd.args(args).env("AVBATCH_API_KEY", KEY);
     cmd
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A folder with `files` small files `v{i}.mp4` and a manifest written by `rows`.
@@ -51,7 +40,7 @@ fn upload(manifest: &Path, url: &str, extra: &[&str]) -> Output {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_12_duplicates_far_apart_name_both_lines() {
+async fn duplicates_far_apart_name_both_lines() {
     let server = spawn_server().await;
     // 30 000 rows: many check batches (and runs of digests) between the two rows of each pair.
     let (_dir, manifest) = library(10, |csv| {
@@ -90,7 +79,7 @@ async fn issue_12_duplicates_far_apart_name_both_lines() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_12_problems_keep_the_first_200_by_line_and_count_the_rest() {
+async fn problems_keep_the_first_200_by_line_and_count_the_rest() {
     let server = spawn_server().await;
     // 1500 problems of three kinds, found in different passes (cells as rows are parsed, files
     // a batch at a time, duplicates at the end), interleaved by line.
@@ -140,7 +129,7 @@ async fn issue_12_problems_keep_the_first_200_by_line_and_count_the_rest() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_12_an_interrupted_run_still_reports_every_row_in_manifest_order() {
+async fn an_interrupted_run_still_reports_every_row_in_manifest_order() {
     // 1 MiB/s per connection: a 3 MiB file takes 3 s, so SIGINT lands with most rows unread.
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(MIB as u64)).await;
     let dir = tempfile::tempdir().unwrap();
@@ -218,7 +207,7 @@ async fn issue_12_an_interrupted_run_still_reports_every_row_in_manifest_order()
 
 #[cfg(target_os = "linux")]
 #[test]
-fn issue_12_a_dry_run_over_300_000_rows_stays_in_bounded_memory() {
+fn a_dry_run_over_300_000_rows_stays_in_bounded_memory() {
     // Every row held used to cost about 1.2 KiB: 300 000 rows peaked near 400 MiB. Streaming, the
     // peak is the process's own (threads, buffers), whatever the row count.
     let rows = 300_000;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use avbatch::server::Quota;
+use avbatch_serve::Quota;
 use common::batch::{avbatch, run, Batch};
 use common::{spawn_server_with, TestServer, KEY, MIB};
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
@@ -156,7 +156,7 @@ fn percent_of(screen: &str, name: &str) -> Option<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_13_progress_moves_while_a_quota_holds_the_run_and_says_so() {
+async fn progress_moves_while_a_quota_holds_the_run_and_says_so() {
     // Four requests per bucket every 6 s: twelve small rows wait for their quotas.
     let server = spawn_server_with(|c| {
         let quota = Some(Quota { limit: 4, window: Duration::from_secs(6) });
@@ -183,7 +183,7 @@ async fn issue_13_progress_moves_while_a_quota_holds_the_run_and_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_13_each_file_shows_its_bytes_as_they_go_not_once_per_part() {
+async fn each_file_shows_its_bytes_as_they_go_not_once_per_part() {
     // One 32 MiB part per file at 4 MiB/s: about 8 s each, far more than the socket buffers
     // take at once.
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(4 * MIB as u64)).await;
@@ -209,7 +209,7 @@ async fn issue_13_each_file_shows_its_bytes_as_they_go_not_once_per_part() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_13_a_resumed_run_says_what_it_resumes_and_measures_only_its_own_work() {
+async fn a_resumed_run_says_what_it_resumes_and_measures_only_its_own_work() {
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(4 * MIB as u64)).await;
     let batch = Batch::new(6, |_| MIB);
     let journal = batch.path("journal.db");
@@ -248,7 +248,7 @@ async fn issue_13_a_resumed_run_says_what_it_resumes_and_measures_only_its_own_w
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_13_ctrl_c_stays_on_screen_with_what_the_run_waits_for() {
+async fn ctrl_c_stays_on_screen_with_what_the_run_waits_for() {
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(MIB as u64)).await;
     let batch = Batch::new(4, |_| 12 * MIB);
     let args = upload_args(&batch, &server, &["--no-journal", "-c", "2", "--chunk-size", "6MiB"]);
@@ -278,7 +278,7 @@ async fn issue_13_ctrl_c_stays_on_screen_with_what_the_run_waits_for() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_13_failures_are_told_by_manifest_line_as_they_happen() {
+async fn failures_are_told_by_manifest_line_as_they_happen() {
     let server = spawn_server_with(|_| {}).await;
     let batch = Batch::new(3, |_| 1000);
     // Paths and ids only, as a token alone can apply nothing else.
@@ -302,7 +302,7 @@ async fn issue_13_failures_are_told_by_manifest_line_as_they_happen() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_13_an_api_that_cannot_be_reached_is_said_from_the_first_retry_and_exits_4() {
+async fn an_api_that_cannot_be_reached_is_said_from_the_first_retry_and_exits_4() {
     let batch = Batch::new(2, |_| 1000);
     // Paths and ids only, as a token alone can apply nothing else.
     std::fs::write(batch.manifest(), "id,path\nrow-0,f0.mp4\nrow-1,f1.mp4\n").unwrap();
@@ -332,7 +332,7 @@ async fn issue_13_an_api_that_cannot_be_reached_is_said_from_the_first_retry_and
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_13_json_logs_name_fields_as_the_report_does() {
+async fn json_logs_name_fields_as_the_report_does() {
     let server = spawn_server_with(|_| {}).await;
     let batch = Batch::new(2, |_| 1000);
     std::fs::write(batch.manifest(), "id,path\nrow-0,f0.mp4\nrow-1,f1.mp4\n").unwrap();

@@ -50,7 +50,7 @@ fn ids(videos: &[Value]) -> Vec<&str> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_13_7_a_touched_file_is_skipped_not_failed() {
+async fn a_touched_file_is_skipped_not_failed() {
     let server = spawn_server_with(|_| {}).await;
     let batch = uploaded(&server).await;
     let first = batch.read_report();
@@ -82,7 +82,7 @@ async fn issue_13_7_a_touched_file_is_skipped_not_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_13_7_a_touched_file_without_an_id_keeps_its_video_with_or_without_the_journal() {
+async fn a_touched_file_without_an_id_keeps_its_video_with_or_without_the_journal() {
     // Keyed by path, size and time, a touched file has a new key: the journal finds what its
     // path held, and the video takes the new key, so a run without the journal finds it too.
     let server = spawn_server_with(|_| {}).await;
@@ -109,7 +109,7 @@ async fn issue_13_7_a_touched_file_without_an_id_keeps_its_video_with_or_without
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_13_7_a_rewritten_file_is_refused_saying_what_changed() {
+async fn a_rewritten_file_is_refused_saying_what_changed() {
     let server = spawn_server_with(|_| {}).await;
     let batch = uploaded(&server).await;
     rewrite_one_byte(&batch, "f1.mp4");
@@ -138,7 +138,7 @@ async fn issue_13_7_a_rewritten_file_is_refused_saying_what_changed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_13_7_force_replaces_the_old_video() {
+async fn force_replaces_the_old_video() {
     let server = spawn_server_with(|_| {}).await;
     let batch = uploaded(&server).await;
     let old = row(&batch.read_report(), 1)["videoId"].as_str().unwrap().to_owned();
@@ -164,7 +164,7 @@ async fn issue_13_7_force_replaces_the_old_video() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_13_7_force_keep_old_keeps_both() {
+async fn force_keep_old_keeps_both() {
     let server = spawn_server_with(|_| {}).await;
     let batch = uploaded(&server).await;
     let old = row(&batch.read_report(), 1)["videoId"].as_str().unwrap().to_owned();

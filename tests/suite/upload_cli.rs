@@ -1,6 +1,7 @@
 //! `avbatch upload` end to end: the real binary against `avbatch serve` on 127.0.0.1 (issue #4).
 
 use crate::common;
+use crate::common::text;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -51,24 +52,12 @@ impl Library {
 }
 
 fn avbatch(args: &[&str], key: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .env_remove("AVBATCH_API_KEY")
-        .env_remove("APIVIDEO_API_KEY")
-        .env_remove("RUST_LOG");
+    let mut cmd = crate::common::batch::avbatch();
+    cmd.args(args);
     if let Some(k) = key {
         cmd.env("AVBATCH_API_KEY", k);
     }
     cmd.output().expect("run avbatch")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn report(path: &Path) -> Value {
@@ -90,7 +79,7 @@ fn edge_sizes() -> Vec<usize> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_4_a_batch_of_edge_sizes_arrives_byte_exact_with_every_field() {
+async fn a_batch_of_edge_sizes_arrives_byte_exact_with_every_field() {
     let server = spawn_server().await;
     let lib = Library::new();
     let mut csv = String::from(
@@ -204,7 +193,7 @@ async fn issue_4_a_batch_of_edge_sizes_arrives_byte_exact_with_every_field() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_every_manifest_problem_is_reported_with_its_line_and_nothing_is_sent() {
+async fn every_manifest_problem_is_reported_with_its_line_and_nothing_is_sent() {
     let server = spawn_server().await;
     let lib = Library::new();
     lib.file("ok.mp4", 100, 1);
@@ -242,7 +231,7 @@ async fn issue_4_every_manifest_problem_is_reported_with_its_line_and_nothing_is
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_dry_run_prints_the_plan_and_sends_nothing() {
+async fn dry_run_prints_the_plan_and_sends_nothing() {
     let server = spawn_server().await;
     let lib = Library::new();
     lib.file("a.mp4", 12 * MIB, 1);
@@ -272,7 +261,7 @@ async fn issue_4_dry_run_prints_the_plan_and_sends_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_client_rate_keeps_the_server_under_rate_plus_burst() {
+async fn client_rate_keeps_the_server_under_rate_plus_burst() {
     // --rate 10 with a burst of 10: at most 20 requests in any 1 s window, which the server
     // enforces per bucket. Zero 429s means the client never exceeded it.
     let server = spawn_server_with(|c| c.rate_limits = "all=20/1s".parse().unwrap()).await;
@@ -311,7 +300,7 @@ async fn issue_4_client_rate_keeps_the_server_under_rate_plus_burst() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_storms_and_503s_still_end_byte_exact() {
+async fn storms_and_503s_still_end_byte_exact() {
     let server = spawn_server_with(|c| {
         c.faults.fail_rate = 0.1;
         c.faults.storm = Some("3s:500ms".parse().unwrap());
@@ -383,7 +372,7 @@ fn run_measuring_rss(mut cmd: Command) -> (Output, u64, u64) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_a_2_gib_sparse_file_uploads_in_bounded_memory() {
+async fn a_2_gib_sparse_file_uploads_in_bounded_memory() {
     let server = spawn_server_with(|c| c.discard = true).await;
     let lib = Library::new();
     let big = lib.path("sparse.bin");
@@ -418,10 +407,10 @@ async fn issue_4_a_2_gib_sparse_file_uploads_in_bounded_memory() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_the_api_key_appears_nowhere() {
+async fn the_api_key_appears_nowhere() {
     let secret = "SUPER-secret-key-4f1c9e2b";
     let server =
-        spawn_server_with(|c| c.api_keys = vec![avbatch::secret::ApiKey::new(secret)]).await;
+        spawn_server_with(|c| c.api_keys = vec![avbatch_api::secret::ApiKey::new(secret)]).await;
     let lib = Library::new();
     lib.file("a.mp4", 6 * MIB, 1);
     lib.file("b.mp4", 10, 2);
@@ -466,7 +455,7 @@ async fn issue_4_the_api_key_appears_nowhere() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_parts_mode_and_local_env() {
+async fn parts_mode_and_local_env() {
     // `--env local` starts its own server: the README's quick start, on the example library.
     let lib = Library::new();
     let data = pattern(11 * MIB, 9);
@@ -517,7 +506,7 @@ async fn issue_4_parts_mode_and_local_env() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_tokens_refresh_before_expiry_and_after_a_401() {
+async fn tokens_refresh_before_expiry_and_after_a_401() {
     // Access tokens live 1 s and every request waits 300 ms at the server before its token is
     // checked, so tokens expire both between calls and in flight during this run.
     let server = spawn_server_with(|c| {
@@ -557,7 +546,7 @@ async fn issue_4_tokens_refresh_before_expiry_and_after_a_401() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_delegated_upload_with_an_upload_token() {
+async fn delegated_upload_with_an_upload_token() {
     let server = spawn_server().await;
     let token: Value = server
         .http
@@ -667,7 +656,7 @@ async fn issue_4_delegated_upload_with_an_upload_token() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_ctrl_c_stops_cleanly_with_the_summary_so_far() {
+async fn ctrl_c_stops_cleanly_with_the_summary_so_far() {
     // 2 MiB/s per connection: each 6 MiB file takes about 3 s, so SIGINT lands mid-batch.
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(2 * MIB as u64)).await;
     let lib = Library::new();
@@ -721,7 +710,7 @@ async fn issue_4_ctrl_c_stops_cleanly_with_the_summary_so_far() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_lost_answers_never_duplicate_a_video_or_a_part() {
+async fn lost_answers_never_duplicate_a_video_or_a_part() {
     // A third of all answers are lost after the request took effect: creates must be found by
     // their key, parts confirmed through /status, never sent twice.
     let server = spawn_server_with(|c| {
@@ -777,7 +766,7 @@ async fn issue_4_lost_answers_never_duplicate_a_video_or_a_part() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_a_failed_row_does_not_stop_the_batch_and_exits_1() {
+async fn a_failed_row_does_not_stop_the_batch_and_exits_1() {
     // 1 MiB/s per connection and one video at a time: while the first file uploads, the third is
     // rewritten with another size, so its row fails and the others still upload.
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(MIB as u64)).await;
@@ -824,7 +813,7 @@ async fn issue_4_a_failed_row_does_not_stop_the_batch_and_exits_1() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_4_bandwidth_caps_the_whole_run() {
+async fn bandwidth_caps_the_whole_run() {
     let server = spawn_server().await;
     let lib = Library::new();
     lib.file("a.mp4", 6 * MIB, 1);
@@ -855,7 +844,7 @@ async fn issue_4_bandwidth_caps_the_whole_run() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue_6_the_next_video_is_made_while_the_lane_still_uploads() {
+async fn the_next_video_is_made_while_the_lane_still_uploads() {
     // One lane (`-c 1`), each request held 100 ms and each 1 MiB body taking a second: the next
     // row's lookup and create run while this row's part is on the wire, so its video exists
     // before this row ends, and the lane spends no round trip of its own on them.
@@ -897,8 +886,8 @@ async fn issue_6_the_next_video_is_made_while_the_lane_still_uploads() {
     };
     for i in 0..2 {
         let (this, next) = (
-            avbatch::manifest::id_key(&format!("id-{i}")),
-            avbatch::manifest::id_key(&format!("id-{}", i + 1)),
+            avbatch_core::manifest::id_key(&format!("id-{i}")),
+            avbatch_core::manifest::id_key(&format!("id-{}", i + 1)),
         );
         assert!(
             at("journal: row started", &next) < at("row ended", &this),

@@ -2,6 +2,7 @@
 //! (#15), through the real binary.
 
 use crate::common;
+use crate::common::text;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,10 +52,6 @@ impl Library {
 
 fn serve(data: &Path, extra: &[&str]) -> ServerProcess {
     spawn_server_process(data, extra)
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 #[test]

@@ -1,0 +1,421 @@
+//! Which video a row goes to: the one it already has, or a new one, exactly once.
+//!
+//! api.video has no create-if-absent, so exactly-once rests on the row's key, stored on its
+//! video (`metadata.avbatch_key`), and on three rules every run follows alike:
+//! - **Look before making.** A row without a video in the journal is looked up by its key first
+//!   (and by the raw key avbatch 0.1 stored, so a library half-migrated before the upgrade is
+//!   not uploaded twice); a create that may have taken effect although it failed (a broken
+//!   connection, a time-out, a gateway's 5xx or 408) is looked up before it is sent again.
+//! - **Converge after making.** Two runs can both find nothing and both create. So after a
+//!   create the run lists the key again, and when it holds several videos every run keeps the
+//!   same one: the furthest along (complete, then partial, then empty), then the earliest
+//!   created, in the server's own order. A run deletes only the video it made itself, and
+//!   continues in the kept one; videos it did not make are reported, never deleted.
+//! - **Do not continue what the server will drop.** api.video deletes uploads left unfinished
+//!   7 days after they start, so an unfinished video over 6 days old is replaced, not resumed.
+//!
+//! The lookup accepts only videos whose key is exactly the row's: how the real
+//! `metadata[KEY]=VALUE` filter matches is undocumented
+//! ([`crate::client::Client::find_by_metadata`]).
+
+use std::cmp::Reverse;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+
+use super::{new_video, Ctx, RowResult, SessionEnd, KEY_METADATA};
+use crate::manifest::Row;
+use avbatch_api::{Metadata, NewVideo, Progress, Video, VideoStatus};
+
+/// Metadata key to which a replaced video's key moves (see [`retire`]).
+pub const REPLACED_KEY_METADATA: &str = "avbatch_replaced_key";
+
+/// api.video deletes a video whose upload did not finish this long after it was created.
+pub const UNFINISHED_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// An unfinished video older than this is replaced rather than continued: a day's margin, so
+/// the server does not delete it under the rest of its upload.
+pub const REPLACE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(6);
+
+/// Raw keys longer than this were never stored by avbatch 0.1 in practice (its lookup URL would
+/// not have been accepted), so they are not looked up.
+const MAX_LEGACY_KEY: usize = 1024;
+
+/// The row's video and what the server holds of it.
+pub(super) struct Found {
+    pub video_id: String,
+    pub status: VideoStatus,
+}
+
+/// A candidate video, with how far its upload got.
+struct Candidate {
+    video: Video,
+    status: VideoStatus,
+}
+
+impl Candidate {
+    fn progress(&self) -> Progress {
+        self.status.progress()
+    }
+}
+
+/// Finds the row's video, or makes it. `journal_video` is the video the journal recorded;
+/// `fresh` (a changed file with `--force`, whose old videos were [`retire`]d) skips both it and
+/// the lookup. Notes for the person running avbatch go to `result`.
+pub(super) async fn resolve(
+    ctx: &Ctx,
+    row: &Row,
+    key: &str,
+    journal_video: Option<&str>,
+    fresh: bool,
+    pull: Option<&str>,
+    result: &mut RowResult,
+) -> Result<Found, SessionEnd> {
+    let mut candidates =
+        if fresh { Vec::new() } else { candidates(ctx, row, key, journal_video, result).await? };
+    // Every video found may have been deleted since (by a run converging): then none is kept.
+    if !candidates.is_empty() {
+        let kept = candidates.remove(0);
+        report_others(result, &candidates);
+        if pull.is_some() && (kept.status.ingest_failed() || kept.status.ingest_state().is_none()) {
+            // A video under this key that will never get its source from a pull: api.video
+            // could not fetch the URL, or it was made without one (and holds nothing). It is
+            // this library's own: a new one is made with the URL.
+            let id = kept.video.video_id.clone();
+            let deleted = ctx.client.delete_video(&id).await.is_ok();
+            result.add_note(format!(
+                "replaced video `{id}`, {} ({})",
+                if kept.status.ingest_failed() {
+                    "whose source api.video could not fetch"
+                } else {
+                    "which held no source"
+                },
+                if deleted { "deleted" } else { "could not delete it" }
+            ));
+            return create(ctx, row, key, pull, result).await;
+        }
+        if replace(&kept) {
+            let id = kept.video.video_id.clone();
+            let started = kept.video.created_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
+            // It carries this row's key, so it is this library's own; removing it keeps the
+            // next lookup from finding two videos.
+            let deleted = ctx.client.delete_video(&id).await.is_ok();
+            result.add_note(format!(
+                "replaced unfinished video `{id}` (started {started}; api.video deletes uploads \
+                 left unfinished for {} days){}",
+                UNFINISHED_LIFETIME.num_days(),
+                if deleted { ", deleted it" } else { ", could not delete it" }
+            ));
+        } else {
+            return Ok(Found { video_id: kept.video.video_id, status: kept.status });
+        }
+    }
+    create(ctx, row, key, pull, result).await
+}
+
+/// The row's video, if its key has one: the one [`resolve`] would continue in. Never makes one.
+pub(super) async fn existing(
+    ctx: &Ctx,
+    row: &Row,
+    key: &str,
+    journal_video: Option<&str>,
+    result: &mut RowResult,
+) -> Result<Option<Found>, SessionEnd> {
+    let mut candidates = candidates(ctx, row, key, journal_video, result).await?;
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let kept = candidates.remove(0);
+    report_others(result, &candidates);
+    Ok(Some(Found { video_id: kept.video.video_id, status: kept.status }))
+}
+
+/// The videos the row may continue in, ranked: the journal's while the server still has it,
+/// else those under its key.
+async fn candidates(
+    ctx: &Ctx,
+    row: &Row,
+    key: &str,
+    journal_video: Option<&str>,
+    result: &mut RowResult,
+) -> Result<Vec<Candidate>, SessionEnd> {
+    let mut found: Vec<Video> = Vec::new();
+    if let Some(id) = journal_video {
+        match ctx.client.video(id).await? {
+            Some(video) => found.push(video),
+            None => result.add_note(format!(
+                "video `{id}` recorded in the journal is no longer on the server"
+            )),
+        }
+    }
+    if found.is_empty() {
+        found = look_up(ctx, row, key).await?;
+    }
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    with_status(ctx, found).await
+}
+
+/// A changed file uploaded again with `--force` goes to a new video under the same key (an
+/// `id` does not change with the file). The videos made for the old file give up the key (it
+/// moves to [`REPLACED_KEY_METADATA`]) before the new one is made, so neither this run's
+/// convergence nor a later lookup takes them for the new file's; they are deleted once the new
+/// one is complete, or kept with `--keep-old`. Returns their ids.
+pub(super) async fn retire(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<String>, SessionEnd> {
+    let mut retired = Vec::new();
+    for video in ctx.client.find_by_metadata(KEY_METADATA, key).await? {
+        let metadata: Vec<Metadata> = video
+            .metadata
+            .iter()
+            .map(|m| {
+                if m.key == KEY_METADATA {
+                    Metadata { key: REPLACED_KEY_METADATA.to_owned(), value: m.value.clone() }
+                } else {
+                    m.clone()
+                }
+            })
+            .collect();
+        ctx.client.set_metadata(&video.video_id, &metadata).await?;
+        tracing::debug!(
+            row = row.line,
+            video = %video.video_id,
+            "the old file's video gives up the key"
+        );
+        retired.push(video.video_id);
+    }
+    Ok(retired)
+}
+
+/// A touched file keyed by path, size and time has a new key, and its contents did not change:
+/// its video takes the new key, so a run without the journal finds it under the key the file
+/// has now.
+pub(super) async fn rekey(
+    ctx: &Ctx,
+    video_id: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), SessionEnd> {
+    let Some(video) = ctx.client.video(video_id).await? else { return Ok(()) };
+    let mut metadata = video.metadata.clone();
+    let mut changed = false;
+    for m in metadata.iter_mut().filter(|m| m.key == KEY_METADATA && m.value == old) {
+        m.value = new.to_owned();
+        changed = true;
+    }
+    if changed {
+        ctx.client.set_metadata(video_id, &metadata).await?;
+    }
+    Ok(())
+}
+
+/// The videos carrying exactly this key (or avbatch 0.1's raw key for the row), oldest first:
+/// from the run's index of the account when it has one, else from the server.
+pub(super) async fn look_up(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Video>, SessionEnd> {
+    let legacy = row.identity();
+    if let Some(found) = ctx.keys.find(key, &legacy).await? {
+        return Ok(found);
+    }
+    let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
+    if !found.is_empty() || legacy.len() > MAX_LEGACY_KEY {
+        return Ok(found);
+    }
+    let old = ctx.client.find_by_metadata(KEY_METADATA, &legacy).await?;
+    if !old.is_empty() {
+        tracing::debug!(row = row.line, "found under the raw key avbatch 0.1 stored");
+    }
+    Ok(old)
+}
+
+/// Each video's status, ranked: the one to keep first.
+async fn with_status(ctx: &Ctx, videos: Vec<Video>) -> Result<Vec<Candidate>, SessionEnd> {
+    let mut candidates = Vec::with_capacity(videos.len());
+    for video in videos {
+        match ctx.client.status(&video.video_id).await {
+            Ok(status) => candidates.push(Candidate { video, status }),
+            // Deleted between the list and now (by another run converging): not a candidate.
+            Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    rank(&mut candidates);
+    Ok(candidates)
+}
+
+/// The order every run computes alike: furthest along, then earliest created, then the
+/// server's own order (a stable sort keeps it), which breaks ties between videos made in the
+/// same second.
+fn rank(candidates: &mut [Candidate]) {
+    candidates
+        .sort_by_key(|c| (Reverse(c.progress()), c.video.created_at.is_none(), c.video.created_at));
+}
+
+/// Whether an unfinished video is too old to continue.
+fn replace(candidate: &Candidate) -> bool {
+    let age = |t: DateTime<Utc>| Utc::now().signed_duration_since(t);
+    candidate.progress() != Progress::Complete
+        && candidate.video.created_at.is_some_and(|t| age(t) > REPLACE_AFTER)
+}
+
+/// Notes the videos under the row's key that are left in place.
+fn report_others(result: &mut RowResult, others: &[Candidate]) {
+    let left: Vec<String> = others.iter().map(|c| format!("`{}`", c.video.video_id)).collect();
+    if !left.is_empty() {
+        result.add_note(format!(
+            "other video(s) under this row's key, left in place: {}",
+            left.join(", ")
+        ));
+    }
+}
+
+/// Creates the row's video, then converges with any other run that made one for the same key.
+async fn create(
+    ctx: &Ctx,
+    row: &Row,
+    key: &str,
+    pull: Option<&str>,
+    result: &mut RowResult,
+) -> Result<Found, SessionEnd> {
+    let payload = NewVideo { source: pull.map(str::to_owned), ..new_video(row) };
+    let started = SystemTime::now();
+    let mut attempt = 0;
+    let (own, listed) = loop {
+        let creating = ctx.keys.creating();
+        match ctx.client.create_video(&payload).await {
+            Ok(video) => {
+                let id = video.video_id.clone();
+                result.video_id = Some(id.clone());
+                super::actions::record_fields(ctx, key, &id, &payload).await?;
+                let listed = match ctx.keys.after_create(&video, creating).await? {
+                    Some(listed) => listed,
+                    None => {
+                        let mut listed = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
+                        if !listed.iter().any(|v| v.video_id == id) {
+                            // Not listed yet (a list that lags behind a create): it exists all
+                            // the same.
+                            listed.push(video);
+                        }
+                        listed
+                    }
+                };
+                break (Some(id), listed);
+            }
+            Err(e) if e.maybe_applied() => {
+                tracing::debug!(
+                    row = row.line,
+                    error = %e,
+                    "the create may have taken effect; looking it up by key"
+                );
+                let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
+                if !found.is_empty() {
+                    break (None, found);
+                }
+                if ctx.stop.is_cancelled() {
+                    return Err(SessionEnd::Stopped);
+                }
+                let Some(wait) = ctx.client.retry_config().backoff(started, attempt) else {
+                    return Err(e.into());
+                };
+                attempt += 1;
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = ctx.stop.cancelled() => return Err(SessionEnd::Stopped),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if let ([only], Some(own)) = (listed.as_slice(), &own) {
+        if &only.video_id == own {
+            // The common case: the video just made is the only one. It holds nothing yet.
+            return Ok(Found { video_id: own.clone(), status: VideoStatus::default() });
+        }
+    }
+    let mut candidates = with_status(ctx, listed).await?;
+    if candidates.is_empty() {
+        return Err(SessionEnd::failed(
+            "every video made for this row's key was deleted while it was being made; run it again",
+        ));
+    }
+    let kept = candidates.remove(0);
+    // The others are, by the ranking, videos no further along made no earlier: made by runs
+    // racing this one, each of which deletes its own as this run does here. Not a leftover to
+    // report.
+    if let Some(own) = own.as_deref().filter(|id| *id != kept.video.video_id) {
+        // Another run made one first (or got further): continue in it, and take ours back.
+        tracing::debug!(
+            row = row.line,
+            own,
+            kept = %kept.video.video_id,
+            "another video under this key wins; deleting ours"
+        );
+        ctx.client.delete_video(own).await?;
+    }
+    result.video_id = Some(kept.video.video_id.clone());
+    Ok(Found { video_id: kept.video.video_id, status: kept.status })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use avbatch_api::Ingest;
+
+    fn candidate(id: &str, created: Option<&str>, status: Option<&str>) -> Candidate {
+        let video = Video {
+            video_id: id.into(),
+            title: String::new(),
+            metadata: Vec::new(),
+            created_at: created
+                .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)),
+            ..Video::default()
+        };
+        let ingest = status.map(|s| Ingest {
+            status: Some(s.into()),
+            received_bytes: vec![avbatch_api::BytesRange { from: 0, to: 9, total: 20 }],
+            received_parts: None,
+        });
+        Candidate { video, status: VideoStatus { ingest, ..Default::default() } }
+    }
+
+    #[test]
+    fn every_run_keeps_the_same_video() {
+        let order = |mut c: Vec<Candidate>| {
+            rank(&mut c);
+            c.into_iter().map(|c| c.video.video_id).collect::<Vec<_>>()
+        };
+        let t1 = Some("2026-11-29T10:00:00+00:00");
+        let t2 = Some("2026-11-29T10:00:01+00:00");
+        // Furthest along first, whatever the age.
+        assert_eq!(
+            order(vec![
+                candidate("a", t1, None),
+                candidate("b", t2, Some("uploading")),
+                candidate("c", t2, Some("uploaded"))
+            ]),
+            ["c", "b", "a"]
+        );
+        // Among equals the earliest; in the same second, the server's order.
+        assert_eq!(
+            order(vec![
+                candidate("z", t2, None),
+                candidate("y", t1, None),
+                candidate("x", t1, None)
+            ]),
+            ["y", "x", "z"]
+        );
+        // A video whose creation time is unknown comes after those with one.
+        assert_eq!(order(vec![candidate("n", None, None), candidate("m", t2, None)]), ["m", "n"]);
+    }
+
+    #[test]
+    fn only_an_old_unfinished_video_is_replaced() {
+        let days_ago = |d: i64| (Utc::now() - chrono::TimeDelta::days(d)).to_rfc3339();
+        assert!(replace(&candidate("a", Some(&days_ago(7)), Some("uploading"))));
+        assert!(replace(&candidate("a", Some(&days_ago(7)), None)));
+        assert!(!replace(&candidate("a", Some(&days_ago(5)), Some("uploading"))));
+        assert!(
+            !replace(&candidate("a", Some(&days_ago(30)), Some("uploaded"))),
+            "a complete video stays"
+        );
+        assert!(!replace(&candidate("a", None, Some("uploading"))), "no creation time, no grounds");
+    }
+}

@@ -1,0 +1,278 @@
+//! A video's other assets: its thumbnail, its caption and chapters tracks, and the account's
+//! watermarks: what is kept of them and the JSON api.video sends for them.
+//!
+//! Where they live in the data folder (next to the source chunks of [`super::store`]):
+//! ```text
+//! videos/{videoId}/thumbnail.{jpg,png,webp}   the uploaded image, as sent
+//! videos/{videoId}/captions/{language}.vtt    each caption file, as sent
+//! videos/{videoId}/chapters/{language}.vtt    each chapters file, as sent
+//! watermarks/{watermarkId}.json               a watermark's record
+//! watermarks/{watermarkId}.{jpg,png}          its image
+//! ```
+//! and in the video's record (`videos/{videoId}/video.json`):
+//! - `"thumbnail": {"kind": "uploaded", "file": "thumbnail.png", "mime": "image/png", "size": N}`
+//!   after `POST /videos/{id}/thumbnail`, or `{"kind": "picked", "timecode": "00:00:02"}` after
+//!   `PATCH /videos/{id}/thumbnail`: the double renders no frames, so the picked timecode is only
+//!   kept there, for tests to read, and `assets.thumbnail` then answers 404. Either replaces the
+//!   other.
+//! - `"captions": {"en": {"default": true}, …}` and `"chapters": ["en", …]`: the tracks the
+//!   video has. A file is written (atomically) before the record names it, and the record stops
+//!   naming it before it is removed, so a crash never leaves a track without its file.
+//!
+//! Deleting a video removes its folder, so its assets go with it (and with an unfinished video
+//! that expires).
+//!
+//! Undocumented behaviour, decided here:
+//! - A caption or chapters file for a language that already has one replaces it (a caption keeps
+//!   its `default` flag), unless the server runs with `--existing-tracks refuse`
+//!   ([`super::config::ExistingTracks`]).
+//! - api.video does not validate WebVTT (it answers 200 to a malformed caption file), so any
+//!   non-empty bytes are kept as given; at most [`TRACK_MAX_BYTES`] (its limit is undocumented).
+//! - A create whose `watermark.id` names no watermark of `POST /watermarks` is refused with
+//!   `400 invalid-attribute` naming `watermark.id`, not a 404: it is a member of the payload
+//!   like every other creation refusal (and joins them in `problems`), and a 404 on `POST
+//!   /videos` would read to clients as a missing route or video.
+//! - A watermark image is at most [`THUMBNAIL_MAX_BYTES`] (8 MiB, as for thumbnails; its own limit
+//!   is undocumented), JPEG or PNG told by its first bytes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::problem::ApiError;
+use avbatch_api::ImageKind;
+pub use avbatch_api::THUMBNAIL_MAX_BYTES;
+
+/// The largest caption or chapters file kept (api.video documents no limit).
+pub const TRACK_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A video's thumbnail as kept in its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Thumbnail {
+    /// An image sent with `POST /videos/{id}/thumbnail`.
+    Uploaded {
+        /// Its file in the video's folder.
+        file: String,
+        /// Its media type, from its first bytes.
+        mime: String,
+        /// Its length.
+        size: u64,
+    },
+    /// A frame picked with `PATCH /videos/{id}/thumbnail`.
+    Picked {
+        /// The timecode as sent.
+        timecode: String,
+    },
+}
+
+/// A caption track as kept in the record (its file is `captions/{language}.vtt`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptionState {
+    /// Whether it is the video's default caption.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// Captions or chapters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackKind {
+    /// `/captions/`.
+    Captions,
+    /// `/chapters/`.
+    Chapters,
+}
+
+impl TrackKind {
+    /// The path segment and folder name.
+    pub fn segment(self) -> &'static str {
+        match self {
+            TrackKind::Captions => "captions",
+            TrackKind::Chapters => "chapters",
+        }
+    }
+
+    /// The file of `language`'s track, relative to the video's folder.
+    pub fn file(self, language: &str) -> String {
+        format!("{}/{language}.vtt", self.segment())
+    }
+
+    /// The refusal of a second track under `--existing-tracks refuse`.
+    pub fn already_exists(self) -> ApiError {
+        let detail = match self {
+            TrackKind::Captions => "A caption already exists for this language.",
+            TrackKind::Chapters => "A chapter already exists for this language.",
+        };
+        ApiError::invalid_attribute("language", detail)
+    }
+}
+
+/// `400 invalid-attribute` for a language tag that is not letters and dashes (the spec's
+/// example body, word for word).
+pub fn invalid_language() -> ApiError {
+    ApiError::invalid_attribute(
+        "language",
+        "The \"language\" attribute must contain only letters and dashes (for example \"fr\", \
+         \"fr-BE\").",
+    )
+}
+
+/// Checks a caption or chapters language from the path.
+pub fn check_language(language: &str) -> Result<(), ApiError> {
+    if avbatch_api::valid_language_tag(language) {
+        Ok(())
+    } else {
+        Err(invalid_language())
+    }
+}
+
+/// Native names of common languages, as `languageName` gives them.
+const LANGUAGE_NAMES: &[(&str, &str)] = &[
+    ("ar", "العربية"),
+    ("ca", "Català"),
+    ("cs", "Čeština"),
+    ("da", "Dansk"),
+    ("de", "Deutsch"),
+    ("el", "Ελληνικά"),
+    ("en", "English"),
+    ("es", "Español"),
+    ("fa", "فارسی"),
+    ("fi", "Suomi"),
+    ("fr", "Français"),
+    ("he", "עברית"),
+    ("hi", "हिन्दी"),
+    ("hr", "Hrvatski"),
+    ("hu", "Magyar"),
+    ("it", "Italiano"),
+    ("ja", "日本語"),
+    ("ko", "한국어"),
+    ("nl", "Nederlands"),
+    ("nn", "Nynorsk"),
+    ("no", "Norsk"),
+    ("pl", "Polski"),
+    ("pt", "Português"),
+    ("ru", "Русский"),
+    ("sk", "Slovenčina"),
+    ("sl", "Slovenščina"),
+    ("sv", "Svenska"),
+    ("tr", "Türkçe"),
+    ("uk", "Українська"),
+    ("vi", "Tiếng Việt"),
+    ("zh", "中文"),
+];
+
+/// The language's own name: of the whole tag's primary subtag (`fr-CA` → `Français`) when it is
+/// a common one, else the tag itself.
+pub fn language_name(tag: &str) -> String {
+    let primary = tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
+    LANGUAGE_NAMES
+        .iter()
+        .find(|(t, _)| *t == primary)
+        .map_or_else(|| tag.to_owned(), |(_, name)| (*name).to_owned())
+}
+
+/// The `caption` JSON; `base` is the server's public URL.
+pub fn caption_json(base: &str, video_id: &str, language: &str, state: CaptionState) -> Value {
+    json!({
+        "uri": format!("/videos/{video_id}/captions/{language}"),
+        "src": format!("{base}/vod/{video_id}/captions/{language}.vtt"),
+        "srclang": language,
+        "languageName": language_name(language),
+        "default": state.default,
+    })
+}
+
+/// The `chapter` JSON; `base` is the server's public URL.
+pub fn chapter_json(base: &str, video_id: &str, language: &str) -> Value {
+    json!({
+        "uri": format!("/videos/{video_id}/chapters/{language}"),
+        "src": format!("{base}/vod/{video_id}/chapters/{language}.vtt"),
+        "language": language,
+    })
+}
+
+/// Makes `language` the only default caption (`default` true), or clears it.
+pub fn set_default(captions: &mut BTreeMap<String, CaptionState>, language: &str, default: bool) {
+    for (tag, state) in captions.iter_mut() {
+        if tag == language {
+            state.default = default;
+        } else if default {
+            state.default = false;
+        }
+    }
+}
+
+/// `400 uploaded-file-extension-invalid` for an image that is not one of `kinds`, worded as
+/// the spec's example for the route (`title`).
+pub fn image_refused(title: &'static str, kinds: &str) -> ApiError {
+    ApiError::bad_request("uploaded-file-extension-invalid", title)
+        .name("file")
+        .detail(format!("the image must be {kinds}, told by its first bytes"))
+}
+
+/// The kind of thumbnail image `head` starts, or the refusal.
+pub fn thumbnail_kind(head: &[u8]) -> Result<ImageKind, ApiError> {
+    ImageKind::sniff(head).ok_or_else(|| {
+        image_refused("Only [jpeg, jpg, JPG, JPEG] extensions are supported.", "JPEG, PNG or WebP")
+    })
+}
+
+/// The kind of watermark image `head` starts (JPEG or PNG), or the refusal.
+pub fn watermark_kind(head: &[u8]) -> Result<ImageKind, ApiError> {
+    match ImageKind::sniff(head) {
+        Some(k @ (ImageKind::Jpeg | ImageKind::Png)) => Ok(k),
+        _ => Err(image_refused(
+            "Only [jpeg, jpg, JPG, JPEG, png, PNG] extensions are supported.",
+            "JPEG or PNG",
+        )),
+    }
+}
+
+/// A watermark as stored in `watermarks/{id}.json` and sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatermarkRecord {
+    /// `watermark_…`.
+    pub watermark_id: String,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// Its image file in `watermarks/`.
+    pub file: String,
+}
+
+impl WatermarkRecord {
+    /// The `watermark` JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "watermarkId": self.watermark_id,
+            "createdAt": super::video::timestamp(self.created_at),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_defaults() {
+        assert_eq!(language_name("fr-CA"), "Français");
+        assert_eq!(language_name("ja"), "日本語");
+        assert_eq!(language_name("tlh"), "tlh");
+        let mut c = BTreeMap::new();
+        c.insert("en".to_owned(), CaptionState { default: true });
+        c.insert("fr".to_owned(), CaptionState::default());
+        set_default(&mut c, "fr", true);
+        assert!(!c["en"].default && c["fr"].default);
+        set_default(&mut c, "en", false);
+        assert!(c["fr"].default, "clearing one leaves the others");
+        assert_eq!(invalid_language().body()["name"], "language");
+        assert_eq!(
+            thumbnail_kind(b"GIF89a....").unwrap_err().slug,
+            "uploaded-file-extension-invalid"
+        );
+        assert!(watermark_kind(b"RIFF\0\0\0\0WEBPVP8 ").is_err());
+    }
+}

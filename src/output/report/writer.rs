@@ -1,0 +1,462 @@
+//! The report written in manifest order, as CSV or JSON, and the table or JSON on stdout in the
+//! same pass; the run's end told on stderr.
+
+use super::*;
+
+/// A JSON report written a row at a time, exactly as serde_json pretty-prints a whole
+/// `{"summary": …, "rows": […]}` document.
+pub(super) struct JsonOut<W: Write> {
+    out: W,
+    rows: u64,
+}
+
+/// `text` pretty-printed at nesting `level`: every line after the first indented.
+fn nest(text: &str, level: usize) -> String {
+    text.replace('\n', &format!("\n{}", "  ".repeat(level)))
+}
+
+impl<W: Write> JsonOut<W> {
+    pub(super) fn start(mut out: W, summary: &Summary) -> io::Result<Self> {
+        write!(
+            out,
+            "{{\n  \"summary\": {},\n  \"rows\": [",
+            nest(&serde_json::to_string_pretty(summary)?, 1)
+        )?;
+        Ok(JsonOut { out, rows: 0 })
+    }
+
+    pub(super) fn row(&mut self, row: &ReportRow) -> io::Result<()> {
+        let sep = if self.rows == 0 { "" } else { "," };
+        self.rows += 1;
+        write!(self.out, "{sep}\n    {}", nest(&serde_json::to_string_pretty(row)?, 2))
+    }
+
+    pub(super) fn end(mut self) -> io::Result<W> {
+        if self.rows > 0 {
+            self.out.write_all(b"\n  ")?;
+        }
+        self.out.write_all(b"]\n}\n")?;
+        Ok(self.out)
+    }
+}
+
+enum FileOut {
+    Csv(Box<csv::Writer<BufWriter<std::fs::File>>>),
+    Json(JsonOut<BufWriter<std::fs::File>>),
+}
+
+/// A report written row by row, in manifest order, to its file (through a temporary file renamed
+/// at the end) and to stdout; the human summary's lists are gathered on the way.
+pub struct ReportWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<FileOut>,
+    error: Option<io::Error>,
+    tell: bool,
+    table: Option<BufWriter<io::Stdout>>,
+    json: Option<JsonOut<BufWriter<io::Stdout>>>,
+    summary: Summary,
+    failed: Vec<(u64, String, String)>,
+    notes: Vec<(u64, String, String)>,
+    /// Rows done before this run, not listed on stdout.
+    unlisted: u64,
+    /// Whether an earlier report at the path is kept (renamed) rather than replaced.
+    keep_earlier: bool,
+}
+
+/// `library.report.20261130T002900Z.csv`: the name an earlier report at `path` is kept under,
+/// after the time it was written; `None` if there is none.
+fn earlier_name(path: &Path) -> Option<PathBuf> {
+    let written = std::fs::metadata(path).ok()?.modified().ok()?;
+    let stamp = chrono::DateTime::<chrono::Utc>::from(written).format("%Y%m%dT%H%M%SZ");
+    let stem = path.file_stem()?.to_string_lossy().into_owned();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    (1..1000)
+        .map(|n| {
+            let again = if n == 1 { String::new() } else { format!("-{n}") };
+            path.with_file_name(format!("{stem}.{stamp}{again}{ext}"))
+        })
+        .find(|p| !p.exists())
+}
+
+impl ReportWriter {
+    /// Starts the report at `path` (JSON for `.json`, CSV otherwise) and on stdout per `show`;
+    /// with `tell`, each failed row is also a `row failed` event under `--log-format json`, as
+    /// the run's end is told. A file that cannot be written does not stop stdout;
+    /// [`ReportWriter::finish`] tells.
+    pub fn create(path: &Path, summary: &Summary, show: Show, tell: bool) -> ReportWriter {
+        let tmp = path.with_extension("tmp-report");
+        let mut writer = ReportWriter {
+            path: path.to_owned(),
+            tmp: tmp.clone(),
+            file: None,
+            error: None,
+            tell,
+            table: None,
+            json: None,
+            summary: summary.clone(),
+            failed: Vec::new(),
+            notes: Vec::new(),
+            unlisted: 0,
+            keep_earlier: false,
+        };
+        let file = std::fs::File::create(&tmp).and_then(|f| {
+            let out = BufWriter::with_capacity(1 << 16, f);
+            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+                Ok(FileOut::Json(JsonOut::start(out, summary)?))
+            } else {
+                let mut csv = csv::Writer::from_writer(out);
+                csv.write_record(CSV_COLUMNS)?;
+                Ok(FileOut::Csv(Box::new(csv)))
+            }
+        });
+        match file {
+            Ok(f) => writer.file = Some(f),
+            Err(e) => writer.fail(e),
+        }
+        // A reader that stops early (`| head`) only stops what it would have read.
+        match show {
+            Show::Nothing => {}
+            Show::Table => {
+                let mut out = BufWriter::new(io::stdout());
+                let _ = writeln!(out, "{:>6}  {:<11}  {:<24}  path", "line", "status", "videoId");
+                writer.table = Some(out);
+            }
+            Show::Json => writer.json = JsonOut::start(BufWriter::new(io::stdout()), summary).ok(),
+        }
+        writer
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+        self.file = None;
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+
+    /// The next row, in manifest order.
+    pub fn row(&mut self, r: &ReportRow) {
+        let written = match &mut self.file {
+            Some(FileOut::Csv(csv)) => csv.write_record([
+                r.id.as_deref().unwrap_or_default(),
+                &r.line.to_string(),
+                &r.path,
+                r.video_id.as_deref().unwrap_or_default(),
+                status_name(r.status),
+                &r.bytes.to_string(),
+                &r.sent.to_string(),
+                &r.parts.to_string(),
+                &r.seconds.to_string(),
+                &r.mb_per_s.to_string(),
+                r.error.as_deref().unwrap_or_default(),
+                r.note.as_deref().unwrap_or_default(),
+                &r.title,
+                &r.key,
+                &r.size.to_string(),
+                r.mtime.as_deref().unwrap_or_default(),
+                r.started_at.as_deref().unwrap_or_default(),
+                r.ended_at.as_deref().unwrap_or_default(),
+                r.destination.as_deref().unwrap_or_default(),
+                r.run_id.as_deref().unwrap_or_default(),
+                r.fingerprint.as_deref().unwrap_or_default(),
+                r.assets.as_deref().unwrap_or_default(),
+                r.encoding.as_deref().unwrap_or_default(),
+                &r.encoding_seconds.map(|s| s.to_string()).unwrap_or_default(),
+                r.action.as_deref().unwrap_or_default(),
+                r.updated.as_deref().unwrap_or_default(),
+                r.transfer.as_deref().unwrap_or_default(),
+            ]),
+            Some(FileOut::Json(json)) => json.row(r).map_err(csv::Error::from),
+            None => Ok(()),
+        };
+        if let Err(e) = written {
+            self.fail(io::Error::other(e));
+        }
+        if let (Some(_), RowStatus::Skipped) = (&self.table, r.status) {
+            // Done before this run: in the report, but not news.
+            self.unlisted += 1;
+        } else if let Some(out) = &mut self.table {
+            let video_id = r.video_id.as_deref().unwrap_or("-");
+            if writeln!(
+                out,
+                "{:>6}  {:<11}  {:<24}  {}",
+                r.line,
+                status_name(r.status),
+                video_id,
+                r.path
+            )
+            .is_err()
+            {
+                self.table = None;
+            }
+        }
+        if let Some(json) = &mut self.json {
+            if json.row(r).is_err() {
+                self.json = None;
+            }
+        }
+        if r.status == RowStatus::Failed {
+            if self.tell && crate::output::json_logs() {
+                tracing::warn!(
+                    target: "avbatch::summary",
+                    line = r.line,
+                    path = %r.path,
+                    "videoId" = r.video_id.as_deref(),
+                    error = r.error.as_deref(),
+                    "row failed"
+                );
+            }
+            if self.failed.len() < LISTED {
+                self.failed.push((
+                    r.line,
+                    r.path.clone(),
+                    r.error.clone().unwrap_or_else(|| "failed".into()),
+                ));
+            }
+        }
+        if let (Some(note), true) = (&r.note, self.notes.len() < LISTED) {
+            self.notes.push((r.line, r.path.clone(), note.clone()));
+        }
+    }
+
+    /// Ends the file (renamed into place) and stdout; the file's error, if it could not be
+    /// written. What the human summary needs is handed back.
+    pub fn finish(mut self) -> (io::Result<()>, Announcement) {
+        if let Some(mut out) = self.table.take() {
+            if self.unlisted > 0 {
+                let _ = writeln!(
+                    out,
+                    "({} row{} done before this run: in the report, not listed)",
+                    self.unlisted,
+                    if self.unlisted == 1 { "" } else { "s" }
+                );
+            }
+            let _ = out.into_inner().map(|mut o| o.flush());
+        }
+        if let Some(json) = self.json.take() {
+            let _ = json
+                .end()
+                .and_then(|o| o.into_inner().map_err(io::IntoInnerError::into_error))
+                .and_then(|mut o| o.flush());
+        }
+        let ended = match self.file.take() {
+            Some(FileOut::Csv(mut csv)) => {
+                csv.flush().and_then(|()| csv.into_inner().map_err(|e| e.into_error()))
+            }
+            Some(FileOut::Json(json)) => json.end(),
+            None => Err(self
+                .error
+                .take()
+                .unwrap_or_else(|| io::Error::other("the report was not written"))),
+        };
+        let mut kept = None;
+        let written = ended
+            .and_then(|out| out.into_inner().map_err(io::IntoInnerError::into_error))
+            .and_then(|f| f.sync_all())
+            .and_then(|()| {
+                // The earlier report stays, under the time it was written: a record of each run.
+                if let Some(earlier) = earlier_name(&self.path).filter(|_| self.keep_earlier) {
+                    std::fs::rename(&self.path, &earlier)?;
+                    kept = Some(earlier);
+                }
+                std::fs::rename(&self.tmp, &self.path)
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        let announcement =
+            Announcement { summary: self.summary, failed: self.failed, notes: self.notes, kept };
+        (written, announcement)
+    }
+
+    /// Gives up the report: nothing is left at its path.
+    pub fn abandon(mut self) {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// The run's end as told on stderr: the summary and its first failed rows and notes.
+pub struct Announcement {
+    summary: Summary,
+    failed: Vec<(u64, String, String)>,
+    notes: Vec<(u64, String, String)>,
+    kept: Option<PathBuf>,
+}
+
+impl Announcement {
+    /// Where the report that was at the path before this run was kept, if there was one.
+    pub fn kept(&self) -> Option<&Path> {
+        self.kept.as_deref()
+    }
+
+    /// The summary.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Tells the run's end on stderr: the human summary, or with `--log-format json` one
+    /// `summary` event carrying every total (the `row failed` events went out with the rows).
+    pub fn announce(&self) {
+        if !crate::output::json_logs() {
+            eprintln!("{}", self.human_summary());
+            return;
+        }
+        let s = &self.summary;
+        tracing::info!(
+            target: "avbatch::summary",
+            rows = s.rows,
+            uploaded = s.uploaded,
+            skipped = s.skipped,
+            updated = s.updated,
+            deleted = s.deleted,
+            failed = s.failed,
+            interrupted = s.interrupted,
+            pending = s.pending,
+            bytes = s.bytes,
+            seconds = s.seconds,
+            "mbPerS" = s.mb_per_s,
+            requests = s.requests,
+            retries = s.retries,
+            throttled = s.throttled,
+            shard = s.shard.as_deref(),
+            "summary"
+        );
+    }
+
+    /// The human summary, for stderr.
+    pub fn human_summary(&self) -> String {
+        let s = &self.summary;
+        let mut text = format!(
+            "{}; {} sent in {:.1} s ({}/s); {} requests, {} retries, {} answered 429",
+            s.rows_text(),
+            HumanBytes(s.bytes),
+            s.seconds,
+            HumanBytes((s.bytes as f64 / s.seconds.max(1e-3)) as u64),
+            s.requests,
+            s.retries,
+            s.throttled
+        );
+        if s.assets > 0 {
+            text.push_str(&format!(
+                "; {} asset(s) sent (thumbnails, captions, chapters: the report's `assets`)",
+                s.assets
+            ));
+        }
+        for (line, path, error) in &self.failed {
+            text.push_str(&format!("\n  line {line} `{path}`: {error}"));
+        }
+        for (line, path, note) in &self.notes {
+            text.push_str(&format!("\n  note, line {line} `{path}`: {note}"));
+        }
+        text
+    }
+}
+
+/// The report row of a manifest row and its outcome (none: not started, with `not_started` as
+/// its error when given).
+fn report_row(
+    row: &Row,
+    summary: &Summary,
+    outcome: Option<Outcome>,
+    not_started: Option<&str>,
+) -> ReportRow {
+    let mut r = ReportRow {
+        id: row.id.clone(),
+        line: row.line,
+        // A URL without its query string: a presigned one's signature is a secret.
+        path: avbatch_core::remote::shown(&row.path_text),
+        video_id: None,
+        status: RowStatus::Pending,
+        bytes: 0,
+        sent: 0,
+        parts: 0,
+        seconds: 0.0,
+        mb_per_s: 0.0,
+        error: not_started.map(str::to_owned),
+        note: None,
+        title: row.title.clone(),
+        key: row.key(),
+        size: row.size,
+        mtime: row.mtime.map(rfc3339),
+        started_at: None,
+        ended_at: None,
+        destination: summary.destination.clone(),
+        run_id: summary.run_id.clone(),
+        fingerprint: None,
+        assets: None,
+        encoding: None,
+        encoding_seconds: None,
+        action: Some(row.action.as_str().to_owned()),
+        updated: None,
+        transfer: None,
+    };
+    if let Some(o) = outcome {
+        r.video_id = o.video_id;
+        r.status = o.status;
+        r.bytes = o.bytes;
+        r.sent = o.sent;
+        r.parts = o.parts;
+        r.seconds = (o.seconds * 1000.0).round() / 1000.0;
+        r.mb_per_s = mb_per_s(o.sent, o.seconds);
+        r.error = o.error;
+        r.note = o.note;
+        r.started_at = o.started_at;
+        r.ended_at = o.ended_at;
+        r.fingerprint = o.fingerprint;
+        r.assets = (!o.assets.is_empty()).then(|| o.assets.join(" "));
+        r.encoding = o.encoding;
+        r.encoding_seconds = o.encoding_seconds.map(|s| (s * 1000.0).round() / 1000.0);
+        r.updated = (!o.updated.is_empty()).then(|| o.updated.join(" "));
+        r.transfer = o.transfer;
+    }
+    r
+}
+
+/// Writes a run's report: `rows` are the run's rows in manifest order (row `i` of them is the
+/// one whose result has index `i`), merged with the results sorted by index; rows without a
+/// result were never started and come out `pending`, with `not_started` as their error when
+/// given. `summary` is the run's ([`Results::summary`] with the times and request counts).
+/// Returns the file's outcome and what to tell on stderr.
+pub fn write_run(
+    path: &Path,
+    summary: &Summary,
+    rows: impl Iterator<Item = io::Result<Row>>,
+    results: Results,
+    not_started: Option<&str>,
+    show: Show,
+) -> (io::Result<()>, Announcement) {
+    let mut writer = ReportWriter::create(path, summary, show, show != Show::Nothing);
+    writer.keep_earlier = true;
+    let mut outcomes = match results.outcomes.finish() {
+        Ok(sorted) => Some(sorted.peekable()),
+        Err(e) => {
+            writer.fail(e);
+            None
+        }
+    };
+    for (index, row) in rows.enumerate() {
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                writer.fail(e);
+                break;
+            }
+        };
+        let mut outcome = None;
+        if let Some(sorted) = &mut outcomes {
+            match sorted.next_if(|o| o.as_ref().is_ok_and(|o| o.index <= index) || o.is_err()) {
+                Some(Ok(o)) if o.index == index => outcome = Some(o),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    writer.fail(e);
+                    outcomes = None;
+                }
+                None => {}
+            }
+        }
+        writer.row(&report_row(&row, summary, outcome, not_started));
+    }
+    writer.finish()
+}
