@@ -55,13 +55,18 @@ fn crate_sources() -> Vec<(String, PathBuf)> {
 }
 
 /// A file's code without its unit tests (which may reach anywhere, and run as long as they
-/// need): what comes before `#[cfg(test)] mod tests`. A file of tests alone has none.
+/// need): what comes before `mod tests` under a `#[cfg(...)]` that names `test`. A file of
+/// tests alone has none.
 fn code_of(path: &Path, text: &str) -> String {
     if path.file_name().is_some_and(|n| n == "tests.rs") {
         return String::new();
     }
-    let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
-    code.to_owned()
+    let lines: Vec<&str> = text.lines().collect();
+    let tests = lines.windows(2).position(|w| {
+        w[0].starts_with("#[cfg(") && w[0].contains("test") && w[1].starts_with("mod tests")
+    });
+    let end = tests.unwrap_or(lines.len());
+    lines[..end].iter().map(|l| format!("{l}\n")).collect()
 }
 
 fn relative(path: &Path) -> String {
@@ -303,4 +308,6 @@ fn the_shape_rules_see_what_they_look_for() {
     assert!(reachable(&graph, "a").contains("a"), "a circle through others is seen");
     let code = code_of(Path::new("x.rs"), "fn a() {}\n#[cfg(test)]\nmod tests {\n}\n");
     assert_eq!(code, "fn a() {}\n");
+    let gated = "fn a() {}\n#[cfg(all(test, feature = \"s3\"))]\nmod tests {\n}\n";
+    assert_eq!(code_of(Path::new("x.rs"), gated), "fn a() {}\n");
 }
