@@ -314,12 +314,12 @@ async fn a_request_is_answered_promptly_while_20000_idle_sockets_are_open() {
     } else {
         let per_process = (own_hard_nofile().saturating_sub(200) as usize).min(IDLE / 2);
         if per_process < 1_000 {
-            eprintln!(
-                "SKIPPED: RLIMIT_NOFILE cannot be raised to {} here, and the hard limit ({}) is \
-                 too low to spread {IDLE} sockets over a few processes",
+            common::cannot_run_here(&format!(
+                "RLIMIT_NOFILE cannot be raised to {} here, and the hard limit ({}) is too low to \
+                 spread {IDLE} sockets over a few processes",
                 IDLE + 1_000,
                 own_hard_nofile()
-            );
+            ));
             return;
         }
         let n = IDLE.div_ceil(per_process);

@@ -473,7 +473,7 @@ async fn an_unwritable_journal_stops_the_run_before_anything_is_sent() {
         )
         .await;
     } else {
-        eprintln!("skipped the real full file system: mounting a tmpfs needs root");
+        crate::common::cannot_run_here("the real full file system: mounting a tmpfs needs root");
     }
 
     // And the same batch with a writable journal goes through.

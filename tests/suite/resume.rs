@@ -41,7 +41,7 @@ impl Batch {
     }
 
     fn command(&self, server: &TestServer, extra: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_avbatch"));
+        let mut cmd = common::batch::avbatch();
         cmd.args([
             "upload",
             self.manifest().to_str().unwrap(),
@@ -55,8 +55,6 @@ impl Batch {
         ])
         .args(extra)
         .env("AVBATCH_API_KEY", KEY)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
         cmd
@@ -68,6 +66,23 @@ impl Batch {
 
     fn spawn(&self, server: &TestServer, extra: &[&str]) -> Child {
         self.command(server, extra).spawn().unwrap()
+    }
+
+    /// Waits until `avbatch status` says a run holds the manifest's journal, at most 30 s.
+    fn wait_until_active(&self) {
+        let started = std::time::Instant::now();
+        loop {
+            let out = common::batch::avbatch()
+                .args(["status", self.manifest().to_str().unwrap(), "--json"])
+                .output()
+                .unwrap();
+            let status: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if status["active"] == true {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no run became active");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -200,7 +215,7 @@ async fn two_runs_on_one_journal_and_a_changed_file() {
     let server = spawn_server_with(|c| c.faults.bandwidth = Some(4 * MIB as u64)).await;
     let batch = Batch::new(2);
     let first = batch.spawn(&server, &[]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    batch.wait_until_active();
     let second = batch.run(&server, &[]);
     assert_eq!(second.status.code(), Some(2), "{}", text(&second));
     assert!(
