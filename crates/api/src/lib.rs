@@ -16,7 +16,7 @@ pub use assets::{
     thumbnail_seconds, valid_language_tag, valid_thumbnail_timecode, Caption, CaptionUpdate,
     Chapter, ImageKind, ThumbnailPick, THUMBNAIL_MAX_BYTES,
 };
-pub use problem::Problem;
+pub use problem::{slug, Problem};
 pub use ratelimit::{rate_info, Bucket, Quotas, RateInfo};
 pub use update::{differences, update_for, Difference, VideoUpdate};
 pub use video::{

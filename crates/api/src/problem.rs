@@ -41,6 +41,19 @@ impl fmt::Display for Problem {
     }
 }
 
+/// The error slugs both halves name: the double answers with them, the product decides by them
+/// (API.md §3 and §5), so a misspelling on either side does not compile.
+pub mod slug {
+    /// A part (by part number) the server holds already, sent again.
+    pub const PART_ALREADY_SENT: &str = "video-content-range-by-part-part-already-sent";
+    /// A byte range overlapping one the server holds already, sent again.
+    pub const RANGE_OVERLAP: &str = "video-content-range-by-bytes-range-overlap";
+    /// A chunk for a video whose source is complete.
+    pub const SOURCE_ALREADY_UPLOADED: &str = "video-source-already-uploaded";
+    /// No such video (or other resource).
+    pub const RESOURCE_NOT_FOUND: &str = "resource-not-found";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

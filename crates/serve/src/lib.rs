@@ -11,6 +11,10 @@
 //! request goes through), [`routes`] (handlers), [`store`] (disk), [`upload`] (chunk rules),
 //! [`video`], [`assets`] (thumbnails, captions, chapters, watermarks), [`auth`], [`ratelimit`],
 //! [`faults`], [`problem`], [`pull`] (a creation `source` fetched or copied).
+//!
+//! It depends on `avbatch-api` (the wire) alone, never on the product (`avbatch-core`), so what it
+//! answers is what api.video is believed to answer, not what the client expects;
+//! `tests/layout.rs` keeps it so.
 
 pub mod assets;
 pub mod auth;

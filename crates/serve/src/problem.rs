@@ -60,7 +60,7 @@ impl ApiError {
     pub fn not_found(name: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "resource-not-found",
+            avbatch_api::slug::RESOURCE_NOT_FOUND,
             "The requested resource was not found.",
         )
         .name(name)

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::config::{MAX_CHUNK_BYTES, MAX_PARTS, MAX_TOTAL_BYTES, MIN_CHUNK_BYTES};
 use super::problem::ApiError;
+use avbatch_api::slug;
 
 /// A parsed `Content-Range` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +181,7 @@ impl UploadState {
     pub fn precheck(&self, range: Option<ContentRange>) -> Result<(), ApiError> {
         if self.is_complete() {
             return Err(ApiError::bad_request(
-                "video-source-already-uploaded",
+                slug::SOURCE_ALREADY_UPLOADED,
                 "The source of the video is already uploaded.",
             ));
         }
@@ -407,11 +408,8 @@ fn check_part(
         }
     }
     if received.is_some_and(|r| r.contains_key(&part)) {
-        return Err(part_error(
-            "video-content-range-by-part-part-already-sent",
-            "This part has already been sent.",
-        )
-        .detail(format!("part {part} was already received")));
+        return Err(part_error(slug::PART_ALREADY_SENT, "This part has already been sent.")
+            .detail(format!("part {part} was already received")));
     }
     Ok(())
 }
@@ -487,11 +485,8 @@ fn check_bytes(
         // reach into [from, to].
         if let Some((&f, &t)) = ranges.range(..=to).next_back() {
             if t >= from {
-                return Err(e(
-                    "video-content-range-by-bytes-range-overlap",
-                    "The range overlaps a range already received.",
-                )
-                .detail(format!("bytes {f}-{t} were already received")));
+                return Err(e(slug::RANGE_OVERLAP, "The range overlaps a range already received.")
+                    .detail(format!("bytes {f}-{t} were already received")));
             }
         }
     }

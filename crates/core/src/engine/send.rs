@@ -13,7 +13,7 @@ use super::{Ctx, Event, Mode, SessionEnd};
 use crate::chunk::{FileChanged, MappedFile, PartPlan};
 use crate::client::{ApiError, UploadTarget};
 use crate::limit::Limiter;
-use avbatch_api::VideoStatus;
+use avbatch_api::{slug, VideoStatus};
 
 /// Pages are handed back to the kernel in slices of this size, two slices behind the one being
 /// sent, so at most three slices (12 MiB) of a video's file are resident at once (the body goes
@@ -35,14 +35,8 @@ const CHECK_TAIL: u64 = 64 * 1024;
 /// run asked what the server holds). With an API key the server's own record decides, not the
 /// slug; without one (an upload token only) the refusal is the only record there is.
 fn already_received(e: &ApiError) -> bool {
-    matches!(
-        e.slug(),
-        Some(
-            "video-content-range-by-part-part-already-sent"
-                | "video-content-range-by-bytes-range-overlap"
-                | "video-source-already-uploaded"
-        )
-    )
+    let received = [slug::PART_ALREADY_SENT, slug::RANGE_OVERLAP, slug::SOURCE_ALREADY_UPLOADED];
+    e.slug().is_some_and(|s| received.contains(&s))
 }
 
 /// The row's end when its file changed under a part.
@@ -125,7 +119,7 @@ pub(super) async fn part(
         ))),
         Err(e)
             if e.status().map(|s| s.as_u16()) == Some(404)
-                && e.slug() == Some("resource-not-found") =>
+                && e.slug() == Some(slug::RESOURCE_NOT_FOUND) =>
         {
             Err(SessionEnd::Gone { video_id: video_id.unwrap_or_default() })
         }
@@ -179,7 +173,7 @@ async fn confirm_received(
         // there, and that the source is complete when it says so.
         let slug = e.slug();
         tracing::debug!(video = %id, header, slug, "part confirmed by the server's refusal");
-        return Ok(e.slug() == Some("video-source-already-uploaded"));
+        return Ok(e.slug() == Some(slug::SOURCE_ALREADY_UPLOADED));
     }
     let status: VideoStatus = ctx.client.status(id).await?;
     let range = &part.range;
