@@ -190,7 +190,11 @@ impl Hashing {
         i: usize,
     ) -> Result<Option<fingerprint::PartStart>, SessionEnd> {
         let Some(file) = file else { return Ok(None) };
-        self.fingerprint = read_held(self.take(), file, &plan[self.hashed..i]).await?;
+        // Most parts follow one this run sent: nothing held to read, and the hash stays put.
+        let held = &plan[self.hashed..i];
+        if !held.is_empty() {
+            self.fingerprint = read_held(self.take(), file, held).await?;
+        }
         self.hashed = i + 1;
         Ok(self.fingerprint.part(plan[i].part.range.start))
     }
