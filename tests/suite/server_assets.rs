@@ -77,12 +77,13 @@ impl Response {
 
 /// The problem body, byte for byte as the server writes it.
 fn problem(status: u16, slug: &str, title: &str, name: &str, detail: Option<&str>) -> Vec<u8> {
-    let mut v = json!({"type": format!("https://docs.api.video/reference/{slug}"),
-        "title": title, "status": status, "name": name});
-    if let Some(d) = detail {
-        v["detail"] = json!(d);
-    }
-    serde_json::to_vec(&v).unwrap()
+    // The members in the order of the spec's examples: type, title, status, detail, name.
+    let text = |s: &str| serde_json::to_string(s).unwrap();
+    let kind = text(&format!("https://docs.api.video/reference/{slug}"));
+    let detail = detail.map(|d| format!(",\"detail\":{}", text(d))).unwrap_or_default();
+    let (title, name) = (text(title), text(name));
+    format!(r#"{{"type":{kind},"title":{title},"status":{status}{detail},"name":{name}}}"#)
+        .into_bytes()
 }
 
 async fn get_raw(s: &TestServer, url: &str) -> Response {

@@ -42,6 +42,25 @@ pub struct Chapter {
     pub language: String,
 }
 
+/// Captions or chapters: the two kinds of text track a video holds, each under its own path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackKind {
+    /// `/videos/{id}/captions/{language}`: any cue text.
+    Captions,
+    /// `/videos/{id}/chapters/{language}`: a title per cue.
+    Chapters,
+}
+
+impl TrackKind {
+    /// The path segment (`captions`, `chapters`).
+    pub fn segment(self) -> &'static str {
+        match self {
+            TrackKind::Captions => "captions",
+            TrackKind::Chapters => "chapters",
+        }
+    }
+}
+
 /// `PATCH /videos/{id}/captions/{language}` (`captions-update-payload`).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CaptionUpdate {

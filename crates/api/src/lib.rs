@@ -1,26 +1,46 @@
 //! api.video on the wire: what the product and its local double both need to agree on.
 //!
-//! The shapes of videos and their status, of thumbnails, captions and chapters, the problem+json
-//! error body, the rate-limit buckets and headers, the languages; and [`secret`]: keys and tokens
-//! that never print. `avbatch-core` speaks it to api.video; `avbatch-serve` answers in it. Neither
-//! is a dependency of this crate, so the double can never shape the client.
+//! The product (`avbatch-core`) reads these types from api.video's answers and writes its
+//! requests with them; the double (`avbatch-serve`) reads the requests and writes its answers
+//! with the same types, so a member, a slug or a state one half knows and the other does not
+//! cannot compile on one side only. Neither is a dependency of this crate.
+//!
+//! - [`video`](Video): the create payload, the video, its fields after creation
+//!   ([`VideoUpdate`]), languages, clips and watermarks.
+//! - [`status`](VideoStatus): `GET /videos/{id}/status`, how far the source and the encoding got.
+//! - [`assets`](Caption): thumbnails, captions and chapters, and the [`TrackKind`] between them.
+//! - [`Page`]: a listing's page and its links.
+//! - [`Problem`] and [`slug`]: problem+json errors and the slugs both halves decide by.
+//! - [`Bucket`], [`RateInfo`]: the rate-limit quotas and headers.
+//! - [`AccessToken`], [`UploadToken`], [`WatermarkImage`]: answers only the double writes today.
+//! - [`atom_timestamp`]: times as api.video writes them.
+//! - [`secret`]: keys and tokens that never print.
 
 mod assets;
+mod page;
 mod problem;
 mod ratelimit;
 pub mod secret;
+mod status;
+mod time;
+mod tokens;
 mod update;
 mod video;
 
 pub use assets::{
     thumbnail_seconds, valid_language_tag, valid_thumbnail_timecode, Caption, CaptionUpdate,
-    Chapter, ImageKind, ThumbnailPick, THUMBNAIL_MAX_BYTES,
+    Chapter, ImageKind, ThumbnailPick, TrackKind, THUMBNAIL_MAX_BYTES,
 };
-pub use problem::{slug, Problem};
+pub use page::{Page, PageLink, Pagination};
+pub use problem::{slug, Problem, TYPE_BASE};
 pub use ratelimit::{rate_info, Bucket, Quotas, RateInfo};
+pub use status::{
+    BytesRange, Encoding, Ingest, Progress, Quality, ReceivedParts, SourceMetadata, VideoStatus,
+};
+pub use time::atom_timestamp;
+pub use tokens::{AccessToken, UploadToken, WatermarkImage};
 pub use update::{differences, update_for, Difference, VideoUpdate};
 pub use video::{
-    clip_seconds, valid_clip_timecode, valid_placement, BytesRange, Clip, Encoding, Ingest,
-    Metadata, NewVideo, Progress, ReceivedParts, Video, VideoStatus, Watermark, LANGUAGES,
-    SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,
+    clip_seconds, valid_clip_timecode, valid_placement, Clip, Metadata, NewVideo, SourceLink,
+    Video, VideoAssets, VideoId, Watermark, LANGUAGES, SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,
 };

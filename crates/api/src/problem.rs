@@ -2,10 +2,15 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-/// An api.video problem+json body (API.md §5.1).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+/// Where every problem's `type` URL points: the slug follows.
+pub const TYPE_BASE: &str = "https://docs.api.video/reference/";
+
+/// An api.video problem+json body (API.md §5.1): the client reads it, the double writes it,
+/// its members in the order of the spec's examples.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Problem {
     /// `https://docs.api.video/reference/<slug>`.
     #[serde(rename = "type", default)]
@@ -13,15 +18,32 @@ pub struct Problem {
     /// Human title.
     #[serde(default)]
     pub title: String,
-    /// The offending parameter.
-    #[serde(default)]
-    pub name: Option<String>,
+    /// The HTTP status, repeated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
     /// More detail.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The offending parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Members some problems add (`problems`: every problem of a payload; `range`: the values a
+    /// query parameter allows).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Problem {
+    /// A problem of `status` with the `slug`'s `type` and a title.
+    pub fn new(status: u16, slug: &str, title: &str) -> Self {
+        Problem {
+            kind: format!("{TYPE_BASE}{slug}"),
+            title: title.to_owned(),
+            status: Some(status),
+            ..Problem::default()
+        }
+    }
+
     /// The slug at the end of `type`.
     pub fn slug(&self) -> &str {
         self.kind.rsplit('/').next().unwrap_or_default()

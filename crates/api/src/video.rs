@@ -199,210 +199,130 @@ impl NewVideo {
     }
 }
 
-/// The parts of a Video avbatch reads.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A video (`Video`): what api.video answers to a create, a read, an update or a listing. The
+/// client reads it; the double writes it from this type. `null` members are sent as api.video
+/// sends them; the others only when known.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Video {
     /// `vi…`.
     pub video_id: String,
+    /// When it was created (absent from some of api.video's examples; a value that does not
+    /// parse is taken as absent rather than failing the whole answer).
+    #[serde(default, with = "crate::time::lenient")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it last changed.
+    #[serde(default, with = "crate::time::lenient")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// When it was published.
+    #[serde(default, with = "crate::time::lenient")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
     /// Title.
     #[serde(default)]
     pub title: String,
+    /// Description (what `avbatch check` compares, like the fields below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
     /// Metadata.
     #[serde(default)]
     pub metadata: Vec<Metadata>,
-    /// When it was created (absent from some of api.video's examples; a value that does not
-    /// parse is taken as absent rather than failing the whole answer).
-    #[serde(default, deserialize_with = "lenient_time")]
-    pub created_at: Option<DateTime<Utc>>,
-    /// Description (what `avbatch check` compares, like the fields below).
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Tags.
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
     /// Public playback (api.video answers its default, true, when unset).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<bool>,
     /// 360° video (default false).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub panoramic: Option<bool>,
     /// mp4 asset (default true).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mp4_support: Option<bool>,
     /// Player theme.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub player_id: Option<String>,
-    /// Spoken language.
+    /// Spoken language (`null` when not set).
     #[serde(default)]
     pub language: Option<String>,
+    /// Who set the language: `api` or `auto` (`null` when not set).
+    #[serde(default)]
+    pub language_origin: Option<String>,
+    /// Whether the video is in the recycle bin.
+    #[serde(default)]
+    pub discarded: bool,
+    /// When it was discarded (`null`: it was not).
+    #[serde(default)]
+    pub discarded_at: Option<String>,
+    /// When the recycle bin deletes it (`null`: never).
+    #[serde(default)]
+    pub deletes_at: Option<String>,
+    /// Where its source is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceLink>,
+    /// Where it plays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<VideoAssets>,
+    /// `clip` as given at creation (echoed only when given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<Clip>,
+    /// `watermark` as given at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<Watermark>,
+    /// Transcript requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<bool>,
+    /// Summary requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript_summary: Option<bool>,
+    /// Summary attributes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript_summary_attributes: Option<Vec<String>>,
 }
 
-fn lenient_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let text = Option::<serde_json::Value>::deserialize(d)?;
-    Ok(text
-        .as_ref()
-        .and_then(serde_json::Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc)))
+/// The answer to a chunk that does not complete the source: only the video's id (the last
+/// chunk is answered with the whole [`Video`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoId {
+    /// `vi…`.
+    pub video_id: String,
+}
+
+/// `source` of a video: where its source is (`/videos/{id}/source`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SourceLink {
+    /// The source's path.
+    #[serde(default)]
+    pub uri: String,
+}
+
+/// `assets` of a video: where it plays.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VideoAssets {
+    /// HLS manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hls: Option<String>,
+    /// The player's embed code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iframe: Option<String>,
+    /// The player page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player: Option<String>,
+    /// The thumbnail image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+    /// The mp4 file (with `mp4Support`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mp4: Option<String>,
 }
 
 impl Video {
     /// The value of metadata `key`, if the video has it.
     pub fn metadata_value(&self, key: &str) -> Option<&str> {
         self.metadata.iter().find(|m| m.key == key).map(|m| m.value.as_str())
-    }
-}
-
-/// How far a video's source got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Progress {
-    /// Nothing received.
-    Empty,
-    /// Some chunks received.
-    Partial,
-    /// The whole source arrived.
-    Complete,
-}
-
-/// One received byte range.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-pub struct BytesRange {
-    /// First byte.
-    pub from: u64,
-    /// Last byte (inclusive).
-    pub to: u64,
-    /// Total.
-    pub total: u64,
-}
-
-/// Parts received.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-pub struct ReceivedParts {
-    /// Part numbers.
-    #[serde(default)]
-    pub parts: Vec<u64>,
-    /// Total, once known.
-    #[serde(default)]
-    pub total: Option<u64>,
-}
-
-/// `ingest` of a status.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Ingest {
-    /// `uploading`, `uploaded`, `ingesting`, `ingested`; absent before any upload.
-    #[serde(default)]
-    pub status: Option<String>,
-    /// Byte ranges received.
-    #[serde(default)]
-    pub received_bytes: Vec<BytesRange>,
-    /// Parts received.
-    #[serde(default)]
-    pub received_parts: Option<ReceivedParts>,
-}
-
-/// `GET /videos/{id}/status`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct VideoStatus {
-    /// Upload state.
-    #[serde(default)]
-    pub ingest: Option<Ingest>,
-    /// Encoding state.
-    #[serde(default)]
-    pub encoding: Option<Encoding>,
-}
-
-/// `encoding` of a status: whether the video plays yet, and each quality's state.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Encoding {
-    /// At least one quality can be played.
-    #[serde(default)]
-    pub playable: bool,
-    /// Each quality produced.
-    #[serde(default)]
-    pub qualities: Vec<Quality>,
-}
-
-/// One quality in `encoding.qualities`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Quality {
-    /// `hls` or `mp4`.
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    /// `240p` … `2160p`.
-    #[serde(default)]
-    pub quality: Option<String>,
-    /// `waiting`, `encoding`, `encoded` or `failed`.
-    #[serde(default)]
-    pub status: Option<String>,
-}
-
-impl Encoding {
-    /// The qualities whose encoding failed, as `type quality` (e.g. `hls 720p`).
-    pub fn failed(&self) -> Vec<String> {
-        self.qualities
-            .iter()
-            .filter(|q| q.status.as_deref() == Some("failed"))
-            .map(|q| {
-                let kind = q.kind.as_deref().unwrap_or("?");
-                format!("{kind} {}", q.quality.as_deref().unwrap_or("?"))
-            })
-            .collect()
-    }
-
-    /// Every quality is encoded (and there is at least one).
-    pub fn all_encoded(&self) -> bool {
-        !self.qualities.is_empty()
-            && self.qualities.iter().all(|q| q.status.as_deref() == Some("encoded"))
-    }
-}
-
-impl VideoStatus {
-    /// Whether the whole source arrived: uploaded, or fetched from a URL (`ingested`). A state
-    /// api.video does not document counts as arrived unless it says the source is still on its
-    /// way or will not come (`failed`, the double's word for a URL it could not fetch).
-    pub fn is_uploaded(&self) -> bool {
-        self.ingest_state().is_some_and(|s| !matches!(s, "uploading" | "ingesting" | "failed"))
-    }
-
-    /// The source's `ingest.status`, if the video has one.
-    pub fn ingest_state(&self) -> Option<&str> {
-        self.ingest.as_ref().and_then(|i| i.status.as_deref())
-    }
-
-    /// Whether fetching the video's source from its URL failed: it will never arrive.
-    pub fn ingest_failed(&self) -> bool {
-        self.ingest_state() == Some("failed")
-    }
-
-    /// How far the source got.
-    pub fn progress(&self) -> Progress {
-        let Some(ingest) = &self.ingest else { return Progress::Empty };
-        if self.is_uploaded() {
-            Progress::Complete
-        } else if !ingest.received_bytes.is_empty()
-            || ingest.received_parts.as_ref().is_some_and(|p| !p.parts.is_empty())
-        {
-            Progress::Partial
-        } else {
-            Progress::Empty
-        }
-    }
-
-    /// Whether bytes `from..=to` arrived as one chunk.
-    pub fn has_range(&self, from: u64, to: u64) -> bool {
-        self.ingest
-            .as_ref()
-            .is_some_and(|i| i.received_bytes.iter().any(|r| r.from == from && r.to == to))
-    }
-
-    /// Whether part `n` arrived.
-    pub fn has_part(&self, n: u64) -> bool {
-        self.ingest
-            .as_ref()
-            .and_then(|i| i.received_parts.as_ref())
-            .is_some_and(|p| p.parts.contains(&n))
     }
 }
 

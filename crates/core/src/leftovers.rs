@@ -346,6 +346,7 @@ mod tests {
         let status = VideoStatus {
             ingest: Some(Ingest {
                 status: Some("uploading".into()),
+                filesize: Some(300),
                 received_bytes: vec![
                     BytesRange { from: 0, to: 99, total: 300 },
                     BytesRange { from: 100, to: 149, total: 300 },

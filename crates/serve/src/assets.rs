@@ -39,11 +39,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use super::problem::ApiError;
-use avbatch_api::ImageKind;
-pub use avbatch_api::THUMBNAIL_MAX_BYTES;
+use avbatch_api::{Caption, Chapter, ImageKind, WatermarkImage};
+pub use avbatch_api::{TrackKind, THUMBNAIL_MAX_BYTES};
 
 /// The largest caption or chapters file kept (api.video documents no limit).
 pub const TRACK_MAX_BYTES: u64 = 16 * 1024 * 1024;
@@ -76,37 +75,18 @@ pub struct CaptionState {
     pub default: bool,
 }
 
-/// Captions or chapters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrackKind {
-    /// `/captions/`.
-    Captions,
-    /// `/chapters/`.
-    Chapters,
+/// The file of `language`'s track of `kind`, relative to the video's folder.
+pub fn track_file(kind: TrackKind, language: &str) -> String {
+    format!("{}/{language}.vtt", kind.segment())
 }
 
-impl TrackKind {
-    /// The path segment and folder name.
-    pub fn segment(self) -> &'static str {
-        match self {
-            TrackKind::Captions => "captions",
-            TrackKind::Chapters => "chapters",
-        }
-    }
-
-    /// The file of `language`'s track, relative to the video's folder.
-    pub fn file(self, language: &str) -> String {
-        format!("{}/{language}.vtt", self.segment())
-    }
-
-    /// The refusal of a second track under `--existing-tracks refuse`.
-    pub fn already_exists(self) -> ApiError {
-        let detail = match self {
-            TrackKind::Captions => "A caption already exists for this language.",
-            TrackKind::Chapters => "A chapter already exists for this language.",
-        };
-        ApiError::invalid_attribute("language", detail)
-    }
+/// The refusal of a second track of `kind` under `--existing-tracks refuse`.
+pub fn already_exists(kind: TrackKind) -> ApiError {
+    let detail = match kind {
+        TrackKind::Captions => "A caption already exists for this language.",
+        TrackKind::Chapters => "A chapter already exists for this language.",
+    };
+    ApiError::invalid_attribute("language", detail)
 }
 
 /// `400 invalid-attribute` for a language tag that is not letters and dashes (the spec's
@@ -173,24 +153,24 @@ pub fn language_name(tag: &str) -> String {
         .map_or_else(|| tag.to_owned(), |(_, name)| (*name).to_owned())
 }
 
-/// The `caption` JSON; `base` is the server's public URL.
-pub fn caption_json(base: &str, video_id: &str, language: &str, state: CaptionState) -> Value {
-    json!({
-        "uri": format!("/videos/{video_id}/captions/{language}"),
-        "src": format!("{base}/vod/{video_id}/captions/{language}.vtt"),
-        "srclang": language,
-        "languageName": language_name(language),
-        "default": state.default,
-    })
+/// The `caption` api.video sends; `base` is the server's public URL.
+pub fn caption(base: &str, video_id: &str, language: &str, state: CaptionState) -> Caption {
+    Caption {
+        uri: format!("/videos/{video_id}/captions/{language}"),
+        src: format!("{base}/vod/{video_id}/captions/{language}.vtt"),
+        srclang: language.to_owned(),
+        language_name: Some(language_name(language)),
+        default: state.default,
+    }
 }
 
-/// The `chapter` JSON; `base` is the server's public URL.
-pub fn chapter_json(base: &str, video_id: &str, language: &str) -> Value {
-    json!({
-        "uri": format!("/videos/{video_id}/chapters/{language}"),
-        "src": format!("{base}/vod/{video_id}/chapters/{language}.vtt"),
-        "language": language,
-    })
+/// The `chapter` api.video sends; `base` is the server's public URL.
+pub fn chapter(base: &str, video_id: &str, language: &str) -> Chapter {
+    Chapter {
+        uri: format!("/videos/{video_id}/chapters/{language}"),
+        src: format!("{base}/vod/{video_id}/chapters/{language}.vtt"),
+        language: language.to_owned(),
+    }
 }
 
 /// Makes `language` the only default caption (`default` true), or clears it.
@@ -243,12 +223,9 @@ pub struct WatermarkRecord {
 }
 
 impl WatermarkRecord {
-    /// The `watermark` JSON.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "watermarkId": self.watermark_id,
-            "createdAt": super::video::timestamp(self.created_at),
-        })
+    /// The `watermark` api.video sends.
+    pub fn image(&self) -> WatermarkImage {
+        WatermarkImage { watermark_id: self.watermark_id.clone(), created_at: self.created_at }
     }
 }
 

@@ -10,6 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use avbatch_api::AccessToken;
 use axum::http::{header, HeaderMap, StatusCode};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -17,7 +18,6 @@ use chrono::Utc;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::problem::ApiError;
@@ -104,7 +104,7 @@ impl Auth {
     }
 
     /// Issues an access and refresh token for the key with fingerprint `sub`.
-    fn issue(&self, sub: String) -> Result<Value, ApiError> {
+    fn issue(&self, sub: String) -> Result<AccessToken, ApiError> {
         // `exp` is in whole seconds, as in a JWT: rounded up, so a token lives at least the
         // `expires_in` it is sold with (rounding down made a 1 s token live 0 to 1 s).
         let now_ms = Utc::now().timestamp_millis();
@@ -123,12 +123,12 @@ impl Auth {
         let record = serde_json::to_vec(&RefreshRecord { sub }).expect("record serialises");
         write_atomic(&self.refresh_path(&refresh), &record)
             .map_err(|e| ApiError::internal("storing the refresh token", e))?;
-        Ok(json!({
-            "token_type": "Bearer",
-            "expires_in": self.ttl.as_secs(),
-            "access_token": access,
-            "refresh_token": refresh,
-        }))
+        Ok(AccessToken {
+            token_type: "Bearer".to_owned(),
+            expires_in: self.ttl.as_secs(),
+            access_token: access,
+            refresh_token: refresh,
+        })
     }
 
     fn refresh_path(&self, token: &str) -> PathBuf {
@@ -136,7 +136,7 @@ impl Auth {
     }
 
     /// `POST /auth/api-key`: a token pair for a valid key. Blocks (writes the refresh token).
-    pub fn authenticate(&self, api_key: &str) -> Result<Value, ApiError> {
+    pub fn authenticate(&self, api_key: &str) -> Result<AccessToken, ApiError> {
         if !self.keys.iter().any(|k| k.expose() == api_key) {
             return Err(invalid_credentials());
         }
@@ -144,7 +144,7 @@ impl Auth {
     }
 
     /// `POST /auth/refresh`: spends the refresh token and issues a new pair. Blocks.
-    pub fn refresh(&self, refresh_token: &str) -> Result<Value, ApiError> {
+    pub fn refresh(&self, refresh_token: &str) -> Result<AccessToken, ApiError> {
         let path = self.refresh_path(refresh_token);
         let record: RefreshRecord = fs::read(&path)
             .ok()
@@ -266,7 +266,7 @@ mod tests {
         );
 
         let pair = auth.authenticate("k1").unwrap();
-        let access = pair["access_token"].as_str().unwrap();
+        let access = pair.access_token.as_str();
         assert!(auth.check(&headers(&format!("Bearer {access}"))).is_ok());
         let tampered = format!("{}x", access);
         assert_eq!(
@@ -274,16 +274,16 @@ mod tests {
             "authentication-invalid-access-token"
         );
 
-        let refresh = pair["refresh_token"].as_str().unwrap();
+        let refresh = pair.refresh_token.as_str();
         let next = auth.refresh(refresh).unwrap();
-        assert_ne!(next["refresh_token"], pair["refresh_token"]);
+        assert_ne!(next.refresh_token, pair.refresh_token);
         assert!(auth.refresh(refresh).is_err(), "a spent refresh token is refused");
 
         // A restart keeps the secret, so tokens stay valid.
         let again =
             Auth::open(dir.path(), vec![ApiKey::new("k1")], Duration::from_secs(60)).unwrap();
         assert!(again.check(&headers(&format!("Bearer {access}"))).is_ok());
-        assert!(again.refresh(next["refresh_token"].as_str().unwrap()).is_ok());
+        assert!(again.refresh(&next.refresh_token).is_ok());
     }
 
     #[test]
@@ -291,7 +291,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let auth = Auth::open(dir.path(), vec![ApiKey::new("k1")], Duration::from_secs(0)).unwrap();
         let pair = auth.authenticate("k1").unwrap();
-        let access = pair["access_token"].as_str().unwrap();
+        let access = pair.access_token.as_str();
         assert_eq!(
             auth.check(&headers(&format!("Bearer {access}"))).unwrap_err().slug,
             "authentication-invalid-access-token"

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use avbatch_api::{Encoding, Quality, SourceMetadata};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 
 /// How long encoding takes and how often it fails.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -62,20 +62,17 @@ impl EncodingSim {
         completed: Option<DateTime<Utc>>,
         size: u64,
         now: DateTime<Utc>,
-    ) -> Value {
-        let metadata = json!({
-            "width": null, "height": null, "bitrate": null, "duration": null, "framerate": null,
-            "samplerate": null, "videoCodec": null, "audioCodec": null, "aspectRatio": null
-        });
+    ) -> Encoding {
+        let metadata = Some(SourceMetadata::default());
         let Some(completed) = completed else {
-            return json!({"playable": false, "qualities": [], "metadata": metadata});
+            return Encoding { playable: false, qualities: Vec::new(), metadata };
         };
         let total = self.total(size).as_secs_f64();
         let elapsed = (now - completed).to_std().unwrap_or_default().as_secs_f64();
         let fails = self.fails(seed, id);
         let n = QUALITIES.len() as f64;
         let mut playable = false;
-        let qualities: Vec<Value> = QUALITIES
+        let qualities = QUALITIES
             .iter()
             .enumerate()
             .map(|(i, (kind, quality))| {
@@ -95,16 +92,25 @@ impl EncodingSim {
                 } else {
                     "waiting"
                 };
-                json!({"type": kind, "quality": quality, "status": status})
+                Quality {
+                    kind: Some((*kind).to_owned()),
+                    quality: Some((*quality).to_owned()),
+                    status: Some(status.to_owned()),
+                }
             })
             .collect();
-        json!({"playable": playable, "qualities": qualities, "metadata": metadata})
+        Encoding { playable, qualities, metadata }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    fn json(e: Encoding) -> Value {
+        serde_json::to_value(e).unwrap()
+    }
 
     fn statuses(v: &Value) -> Vec<&str> {
         let q = v["qualities"].as_array().unwrap();
@@ -115,7 +121,8 @@ mod tests {
     fn states_follow_the_time_since_completion() {
         let sim = EncodingSim { time: Duration::from_secs(10), ..Default::default() };
         let done = Utc::now();
-        let at = |s: i64| sim.status(0, "vi1", Some(done), 0, done + chrono::Duration::seconds(s));
+        let at =
+            |s: i64| json(sim.status(0, "vi1", Some(done), 0, done + chrono::Duration::seconds(s)));
         assert_eq!(statuses(&at(0)), ["waiting"; 5]);
         assert_eq!(at(0)["playable"], false);
         assert_eq!(statuses(&at(2)), ["encoding", "encoding", "waiting", "waiting", "waiting"]);
@@ -124,7 +131,7 @@ mod tests {
         assert_eq!(statuses(&half)[0], "encoded");
         assert_eq!(statuses(&half)[4], "encoding");
         assert_eq!(statuses(&at(10)), ["encoded"; 5]);
-        let none = sim.status(0, "vi1", None, 0, done);
+        let none = json(sim.status(0, "vi1", None, 0, done));
         assert_eq!(none["playable"], false);
         assert!(none["qualities"].as_array().unwrap().is_empty());
     }
@@ -133,7 +140,7 @@ mod tests {
     fn zero_time_is_playable_at_once_and_size_adds_time() {
         let sim = EncodingSim::default();
         let now = Utc::now();
-        assert_eq!(sim.status(0, "vi", Some(now), 5, now)["playable"], true);
+        assert!(sim.status(0, "vi", Some(now), 5, now).playable);
         let per_gb = EncodingSim { per_gb: Duration::from_secs(60), ..Default::default() };
         assert_eq!(per_gb.total(1 << 30), Duration::from_secs(60));
         assert_eq!(per_gb.total(1 << 29), Duration::from_secs(30));
@@ -147,7 +154,7 @@ mod tests {
         assert_eq!(sim.fails(7, "viX"), sim.fails(7, "viX"));
         let now = Utc::now();
         let id = (0..).map(|i| format!("vi{i}")).find(|id| sim.fails(7, id)).unwrap();
-        let v = sim.status(7, &id, Some(now), 0, now);
+        let v = json(sim.status(7, &id, Some(now), 0, now));
         assert_eq!(v["playable"], false);
         assert_eq!(statuses(&v), ["failed"; 5]);
         assert!(!EncodingSim::default().fails(7, &id));

@@ -3,12 +3,10 @@
 //! Handlers return `Result<_, ApiError>`; the slug, title and status of each error come from
 //! `shared/apivideo/API.md` (§1.4, §3, §5), so a client sees what api.video would send.
 
+use avbatch_api::Problem;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
-
-/// Where every `type` URL points.
-pub const TYPE_BASE: &str = "https://docs.api.video/reference/";
+use serde_json::{Map, Value};
 
 /// An error answer: status, slug, title and the optional `name` and `detail` members.
 #[derive(Debug, Clone)]
@@ -99,28 +97,24 @@ impl ApiError {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests.")
     }
 
-    /// The JSON body.
+    /// The problem+json body.
+    pub fn problem(&self) -> Problem {
+        let mut problem = Problem::new(self.status.as_u16(), self.slug, self.title);
+        problem.name.clone_from(&self.name);
+        problem.detail.clone_from(&self.detail);
+        problem.extra.clone_from(&self.extra);
+        problem
+    }
+
+    /// The problem+json body as JSON (what tests look into).
     pub fn body(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("type".into(), json!(format!("{TYPE_BASE}{}", self.slug)));
-        body.insert("title".into(), json!(self.title));
-        body.insert("status".into(), json!(self.status.as_u16()));
-        if let Some(name) = &self.name {
-            body.insert("name".into(), json!(name));
-        }
-        if let Some(detail) = &self.detail {
-            body.insert("detail".into(), json!(detail));
-        }
-        for (k, v) in &self.extra {
-            body.insert(k.clone(), v.clone());
-        }
-        Value::Object(body)
+        serde_json::to_value(self.problem()).expect("a problem is plain JSON")
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         response
             .headers_mut()
@@ -144,6 +138,7 @@ impl std::error::Error for ApiError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn body_has_documented_shape() {

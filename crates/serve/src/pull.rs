@@ -24,7 +24,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
@@ -155,15 +154,13 @@ pub fn upload_refusal(record: &VideoRecord) -> Option<ApiError> {
 /// api.video documents no state for a failed ingest; the closest shape is kept: `status` is
 /// `failed` (the word `qualities[].status` uses for a failure), `filesize` null, nothing received,
 /// and the encoding never starts (`encoding.playable` false, no qualities).
-pub fn ingest_json(ingest: &Ingest, upload: &UploadState) -> Value {
-    let mut json = upload.ingest_json();
+pub fn ingest_status(ingest: &Ingest, upload: &UploadState) -> avbatch_api::Ingest {
     let status = match ingest {
         Ingest::Ingesting => "ingesting",
         Ingest::Ingested => "ingested",
         Ingest::Failed { .. } => "failed",
     };
-    json["status"] = json!(status);
-    json
+    avbatch_api::Ingest { status: Some(status.to_owned()), ..upload.ingest() }
 }
 
 /// Starts ingesting `job` into `slot` in the background.

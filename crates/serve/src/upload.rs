@@ -7,11 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
-
 use super::config::{MAX_CHUNK_BYTES, MAX_PARTS, MAX_TOTAL_BYTES, MIN_CHUNK_BYTES};
 use super::problem::ApiError;
-use avbatch_api::slug;
+use avbatch_api::{slug, BytesRange, Ingest, ReceivedParts};
 
 /// A parsed `Content-Range` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,33 +316,30 @@ impl UploadState {
     }
 
     /// The `ingest` member of `GET /videos/{id}/status`.
-    pub fn ingest_json(&self) -> Value {
-        let mut ingest = serde_json::Map::new();
-        match &self.session {
-            Session::Empty => {}
-            _ if self.is_complete() => {
-                ingest.insert("status".into(), json!("uploaded"));
-            }
-            _ => {
-                ingest.insert("status".into(), json!("uploading"));
-            }
-        }
-        ingest.insert("filesize".into(), json!(self.filesize()));
-        let received_bytes: Vec<Value> = match &self.session {
+    pub fn ingest(&self) -> Ingest {
+        let status = match &self.session {
+            Session::Empty => None,
+            _ if self.is_complete() => Some("uploaded"),
+            _ => Some("uploading"),
+        };
+        let received_bytes = match &self.session {
             Session::Bytes { ranges, total } => {
-                ranges.iter().map(|(f, t)| json!({"from": f, "to": t, "total": total})).collect()
+                ranges.iter().map(|(&from, &to)| BytesRange { from, to, total: *total }).collect()
             }
             _ => Vec::new(),
         };
-        ingest.insert("receivedBytes".into(), Value::Array(received_bytes));
         let received_parts = match &self.session {
             Session::Parts { parts, total } => {
-                json!({"parts": parts.keys().collect::<Vec<_>>(), "total": total})
+                ReceivedParts { parts: parts.keys().copied().collect(), total: *total }
             }
-            _ => json!({"parts": [], "total": null}),
+            _ => ReceivedParts::default(),
         };
-        ingest.insert("receivedParts".into(), received_parts);
-        Value::Object(ingest)
+        Ingest {
+            status: status.map(str::to_owned),
+            filesize: self.filesize(),
+            received_bytes,
+            received_parts: Some(received_parts),
+        }
     }
 }
 
@@ -496,6 +491,7 @@ fn check_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const MIB: u64 = 1024 * 1024;
 
@@ -683,13 +679,13 @@ mod tests {
         s.apply(key, 10);
         assert!(s.is_complete());
         assert_eq!(slug(s.precheck(None)), "video-source-already-uploaded");
-        assert_eq!(s.ingest_json()["status"], "uploaded");
+        assert_eq!(s.ingest().status.as_deref(), Some("uploaded"));
     }
 
     #[test]
     fn status_before_any_chunk_has_no_ingest_status() {
         let s = UploadState::default();
-        let ingest = s.ingest_json();
+        let ingest = serde_json::to_value(s.ingest()).unwrap();
         assert!(ingest.get("status").is_none());
         assert_eq!(ingest["receivedParts"], json!({"parts": [], "total": null}));
     }

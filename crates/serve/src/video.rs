@@ -3,7 +3,7 @@
 //! Payloads are checked member by member from a `serde_json::Value`, so every problem gets the
 //! api.video slug and the offending `name` (a derive would only say "invalid JSON").
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -13,7 +13,8 @@ use super::assets::{CaptionState, Thumbnail};
 use super::problem::ApiError;
 use super::pull::Ingest;
 use avbatch_api::{
-    clip_seconds, valid_placement, Metadata, LANGUAGES, SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,
+    clip_seconds, valid_placement, Clip, Metadata, SourceLink, Video, VideoAssets, Watermark,
+    LANGUAGES, SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,
 };
 
 /// A video as stored in `videos/{id}/video.json`.
@@ -51,9 +52,9 @@ pub struct VideoRecord {
     /// The creation `source` (a URL or video id to ingest from), kept as given.
     pub source: Option<String>,
     /// `clip` as given at creation.
-    pub clip: Option<Value>,
+    pub clip: Option<Clip>,
     /// `watermark` as given at creation.
-    pub watermark: Option<Value>,
+    pub watermark: Option<Watermark>,
     /// Transcript requested.
     pub transcript: Option<bool>,
     /// Summary requested.
@@ -125,8 +126,8 @@ struct Fields {
     player_id: Option<Option<String>>,
     language: Option<Option<String>>,
     source: Option<String>,
-    clip: Option<Value>,
-    watermark: Option<Value>,
+    clip: Option<Clip>,
+    watermark: Option<Watermark>,
     transcript: Option<bool>,
     transcript_summary: Option<bool>,
     transcript_summary_attributes: Option<Vec<String>>,
@@ -268,7 +269,7 @@ fn parse_fields(
             "clip" if creating => {
                 let object = must(&mut p, name, v.is_object(), "an object of timecodes");
                 if object && check_clip(&mut p, v) {
-                    f.clip = Some(v.clone());
+                    f.clip = serde_json::from_value(v.clone()).ok();
                 }
             }
             "watermark" if creating => {
@@ -276,7 +277,7 @@ fn parse_fields(
                 if must(&mut p, name, ok, "an object of string members (id, top, left, …)")
                     && check_watermark(&mut p, v, watermark_exists)
                 {
-                    f.watermark = Some(v.clone());
+                    f.watermark = serde_json::from_value(v.clone()).ok();
                 }
             }
             // api.video ignores members it does not know; so does this server.
@@ -398,73 +399,50 @@ impl VideoRecord {
         Ok(())
     }
 
-    /// The Video JSON api.video sends; `base` is the server's public URL for asset links.
-    pub fn to_json(&self, base: &str) -> Value {
+    /// The Video api.video sends; `base` is the server's public URL for asset links.
+    pub fn to_video(&self, base: &str) -> Video {
         let id = &self.video_id;
-        let mut assets = Map::new();
         let player = format!("{base}/vod/{id}");
-        assets.insert(
-            "iframe".into(),
-            json!(format!(
-                "<iframe src=\"{player}\" width=\"100%\" height=\"100%\" frameborder=\"0\" \
-                 scrolling=\"no\" allowfullscreen=\"\"></iframe>"
-            )),
+        let iframe = format!(
+            "<iframe src=\"{player}\" width=\"100%\" height=\"100%\" frameborder=\"0\" \
+             scrolling=\"no\" allowfullscreen=\"\"></iframe>"
         );
-        assets.insert("player".into(), json!(player));
-        if self.mp4_support {
-            assets.insert("mp4".into(), json!(format!("{base}/vod/{id}/mp4/source.mp4")));
+        let assets = VideoAssets {
+            hls: None,
+            iframe: Some(iframe),
+            player: Some(player),
+            thumbnail: self.thumbnail.as_ref().map(|_| format!("{base}/vod/{id}/thumbnail.jpg")),
+            mp4: self.mp4_support.then(|| format!("{base}/vod/{id}/mp4/source.mp4")),
+        };
+        Video {
+            video_id: id.clone(),
+            created_at: Some(self.created_at),
+            updated_at: Some(self.updated_at),
+            published_at: Some(self.published_at),
+            title: self.title.clone(),
+            description: Some(self.description.clone()),
+            tags: Some(self.tags.clone()),
+            metadata: self.metadata.clone(),
+            public: Some(self.public),
+            panoramic: Some(self.panoramic),
+            mp4_support: Some(self.mp4_support),
+            player_id: self.player_id.clone(),
+            language: self.language.clone(),
+            language_origin: self.language.as_ref().map(|_| "api".to_owned()),
+            discarded: false,
+            discarded_at: None,
+            deletes_at: None,
+            source: Some(SourceLink { uri: format!("/videos/{id}/source") }),
+            assets: Some(assets),
+            // Members api.video does not echo in its Video schema are returned only when they
+            // were given, so strict client models never meet a member they do not know unasked.
+            clip: self.clip.clone(),
+            watermark: self.watermark.clone(),
+            transcript: self.transcript,
+            transcript_summary: self.transcript_summary,
+            transcript_summary_attributes: self.transcript_summary_attributes.clone(),
         }
-        if self.thumbnail.is_some() {
-            assets.insert("thumbnail".into(), json!(format!("{base}/vod/{id}/thumbnail.jpg")));
-        }
-        let mut v = json!({
-            "videoId": id,
-            "createdAt": timestamp(self.created_at),
-            "updatedAt": timestamp(self.updated_at),
-            "publishedAt": timestamp(self.published_at),
-            "title": self.title,
-            "description": self.description,
-            "tags": self.tags,
-            "metadata": self.metadata,
-            "public": self.public,
-            "panoramic": self.panoramic,
-            "mp4Support": self.mp4_support,
-            "language": self.language,
-            "languageOrigin": self.language.as_ref().map(|_| "api"),
-            "discarded": false,
-            "discardedAt": null,
-            "deletesAt": null,
-            "source": {"uri": format!("/videos/{id}/source")},
-            "assets": assets,
-        });
-        let obj = v.as_object_mut().expect("a JSON object literal");
-        if let Some(p) = &self.player_id {
-            obj.insert("playerId".into(), json!(p));
-        }
-        // Members api.video does not echo in its Video schema are returned only when they were
-        // given, so strict client models never meet a member they do not know unasked.
-        let optional = [
-            ("clip", self.clip.clone()),
-            ("watermark", self.watermark.clone()),
-            ("transcript", self.transcript.map(Value::Bool)),
-            ("transcriptSummary", self.transcript_summary.map(Value::Bool)),
-            (
-                "transcriptSummaryAttributes",
-                self.transcript_summary_attributes.as_ref().map(|a| json!(a)),
-            ),
-        ];
-        for (k, val) in optional {
-            if let Some(val) = val {
-                obj.insert(k.into(), val);
-            }
-        }
-        v
     }
-}
-
-/// ATOM timestamps, as api.video writes them (`2019-12-16T08:25:51+00:00`).
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 #[cfg(test)]
@@ -482,7 +460,7 @@ mod tests {
             r#""clip":{"startTimecode":"00:00:01"}}"#,
         ))
         .unwrap();
-        let j = v.to_json("http://h");
+        let j = serde_json::to_value(v.to_video("http://h")).unwrap();
         assert_eq!(j["public"], true);
         assert_eq!(j["mp4Support"], true);
         assert_eq!(j["panoramic"], false);

@@ -15,12 +15,11 @@ use futures::stream::{self, StreamExt};
 use rand::RngCore;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, StatusCode};
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{ApiError, Call, CallSite, Client, Watch};
 use crate::retry::{classify, Outcome, Verdict};
-use avbatch_api::{Bucket, Caption, CaptionUpdate, Chapter, Problem, ThumbnailPick};
+use avbatch_api::{Bucket, Caption, CaptionUpdate, Chapter, Page, Problem, ThumbnailPick};
 
 /// Slices a body goes out in, each reported to the progress watch.
 const SLICE: usize = 64 * 1024;
@@ -89,20 +88,6 @@ fn no_body(r: RequestBuilder, _: &Arc<Watch>) -> RequestBuilder {
 
 fn is_404(e: &ApiError) -> bool {
     e.status() == Some(StatusCode::NOT_FOUND)
-}
-
-#[derive(Deserialize)]
-struct Page<T> {
-    data: Vec<T>,
-    #[serde(default)]
-    pagination: Option<Pagination>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Pagination {
-    #[serde(default)]
-    pages_total: Option<u32>,
 }
 
 impl Client {

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use reqwest::{Method, RequestBuilder};
-use serde::Deserialize;
 
 use super::{ApiError, Call, Client, Watch};
-use avbatch_api::{Bucket, Metadata, NewVideo, Video, VideoStatus, VideoUpdate};
+use avbatch_api::{Bucket, Metadata, NewVideo, Page, Video, VideoStatus, VideoUpdate};
 
 /// Pages of a metadata lookup read at most: 50 pages of 100 videos. A key is a fixed-length
 /// digest, so more than a handful of videos under one key means something else is wrong.
@@ -16,20 +15,6 @@ const MAX_LOOKUP_PAGES: u32 = 50;
 /// No body: the calls that only read or delete.
 fn no_body(r: RequestBuilder, _: &Arc<Watch>) -> RequestBuilder {
     r
-}
-
-#[derive(Deserialize)]
-struct VideoPage {
-    data: Vec<Video>,
-    #[serde(default)]
-    pagination: Option<Pagination>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Pagination {
-    #[serde(default)]
-    pages_total: Option<u32>,
 }
 
 fn encode(s: &str) -> String {
@@ -76,7 +61,7 @@ impl Client {
             build: &no_body,
         };
         let answer = self.execute(&call).await?;
-        let listed: VideoPage = self.json(&call, &answer)?;
+        let listed: Page<Video> = self.json(&call, &answer)?;
         let full = listed.data.len() >= 100;
         let pages = listed.pagination.and_then(|p| p.pages_total).unwrap_or(if full {
             page + 1
@@ -110,7 +95,7 @@ impl Client {
                 build: &no_body,
             };
             let answer = self.execute(&call).await?;
-            let listed: VideoPage = self.json(&call, &answer)?;
+            let listed: Page<Video> = self.json(&call, &answer)?;
             let full = listed.data.len() >= 100;
             found.extend(listed.data.into_iter().filter(|v| v.metadata_value(key) == Some(value)));
             let last =

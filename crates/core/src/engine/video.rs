@@ -370,6 +370,7 @@ mod tests {
         };
         let ingest = status.map(|s| Ingest {
             status: Some(s.into()),
+            filesize: Some(20),
             received_bytes: vec![avbatch_api::BytesRange { from: 0, to: 9, total: 20 }],
             received_parts: None,
         });

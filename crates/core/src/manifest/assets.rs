@@ -44,10 +44,7 @@ impl TrackFile {
     /// Reads and checks the file as a track of `kind`: what to send, or why not.
     pub fn load(&self, kind: Kind) -> Result<Track, String> {
         let bytes = read_small(&self.path, TRACK_MAX_BYTES, "32 MiB")?;
-        let what = match kind {
-            Kind::Captions => "captions",
-            Kind::Chapters => "chapters",
-        };
+        let what = kind.segment();
         crate::texttrack::load(&bytes, kind).map_err(|e| {
             format!("{} does not parse as {what}: {e}", quoted(&self.path.display().to_string()))
         })

@@ -25,11 +25,8 @@ mod webvtt;
 use std::fmt;
 
 /// What a track is for: captions allow any cue text; chapters need a non-empty title per cue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Captions,
-    Chapters,
-}
+/// The kind api.video knows by its path, so both halves name the same two.
+pub use avbatch_api::TrackKind as Kind;
 
 /// The file's format, from its contents (a `WEBVTT` signature, else SRT numbering/arrows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use crate::assets::{Thumbnail, TrackKind};
+use crate::assets::{track_file, Thumbnail, TrackKind};
 use crate::problem::ApiError;
 use crate::App;
 
@@ -67,7 +67,7 @@ async fn track(
     if !known {
         return Err(ApiError::not_found("language"));
     }
-    let path = slot.dir().join(kind.file(language));
+    let path = slot.dir().join(track_file(kind, language));
     file(path, "text/vtt; charset=utf-8".to_owned()).await
 }
 

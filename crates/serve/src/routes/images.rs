@@ -99,7 +99,7 @@ async fn set_thumbnail(
         }
     })
     .await?;
-    Ok(json_response(StatusCode::OK, &record.to_json(&app.public_url)))
+    Ok(json_response(StatusCode::OK, &record.to_video(&app.public_url)))
 }
 
 /// `POST /videos/{id}/thumbnail`: multipart, one JPEG, PNG or WebP image of at most 8 MiB →
@@ -164,7 +164,7 @@ pub async fn create_watermark(
         made.map_err(|e| ApiError::internal("storing the watermark", e))
     })
     .await?;
-    Ok(json_response(StatusCode::OK, &record.to_json()))
+    Ok(json_response(StatusCode::OK, &record.image()))
 }
 
 /// `GET /watermarks?sortBy=createdAt&sortOrder=asc|desc`, paginated.
@@ -190,7 +190,8 @@ pub async fn list_watermarks(State(app): State<Arc<App>>, uri: Uri) -> Result<Re
     if desc {
         all.reverse();
     }
-    let page = paginate(&all, page, size, "/watermarks", &pairs, |w| w.to_json());
+    let page =
+        paginate(&all, page, size, "/watermarks", &pairs, crate::assets::WatermarkRecord::image);
     Ok(json_response(StatusCode::OK, &page))
 }
 

@@ -10,11 +10,13 @@ mod videos;
 
 use std::sync::Arc;
 
+use avbatch_api::{Page, PageLink, Pagination};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 
 use super::problem::ApiError;
 use super::App;
@@ -72,7 +74,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// A JSON answer with `status`.
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     let mut resp = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
@@ -132,18 +134,18 @@ pub(crate) fn page_params(pairs: &[(String, String)]) -> Result<(usize, usize), 
 
 /// The `{data, pagination}` envelope for one page of `items`. `path` and `keep` (query pairs other
 /// than the paging ones) build the links.
-pub(crate) fn paginate<T>(
+pub(crate) fn paginate<T, U>(
     items: &[T],
     page: usize,
     size: usize,
     path: &str,
     keep: &[(String, String)],
-    render: impl Fn(&T) -> Value,
-) -> Value {
+    render: impl Fn(&T) -> U,
+) -> Page<U> {
     let total = items.len();
     let pages = total.div_ceil(size).max(1);
     // Only the page is rendered: a list over thousands of items answers in the time of one page.
-    let data: Vec<Value> =
+    let data: Vec<U> =
         items.iter().skip((page - 1).saturating_mul(size)).take(size).map(render).collect();
     let link = |rel: &str, p: usize| {
         let mut q = form_urlencoded::Serializer::new(String::new());
@@ -152,7 +154,7 @@ pub(crate) fn paginate<T>(
         }
         q.append_pair("currentPage", &p.to_string());
         q.append_pair("pageSize", &size.to_string());
-        json!({"rel": rel, "uri": format!("{path}?{}", q.finish())})
+        PageLink { rel: rel.to_owned(), uri: format!("{path}?{}", q.finish()) }
     };
     let mut links = vec![link("self", page), link("first", 1)];
     if page > 1 {
@@ -162,29 +164,29 @@ pub(crate) fn paginate<T>(
         links.push(link("next", page + 1));
     }
     links.push(link("last", pages));
-    let on_page = data.len();
-    json!({
-        "data": data,
-        "pagination": {
-            "currentPage": page,
-            "pageSize": size,
-            "pagesTotal": pages,
-            "itemsTotal": total,
-            "currentPageItems": on_page,
-            "links": links,
-        }
-    })
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let pagination = Pagination {
+        current_page: Some(count(page)),
+        page_size: Some(count(size)),
+        pages_total: Some(count(pages)),
+        items_total: Some(total as u64),
+        current_page_items: Some(count(data.len())),
+        links,
+    };
+    Page { data, pagination: Some(pagination) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn pagination_links() {
         let items: Vec<Value> = (0..11).map(|i| json!(i)).collect();
         let page =
             paginate(&items, 2, 5, "/videos", &[("title".into(), "a b".into())], Value::clone);
+        let page = serde_json::to_value(page).unwrap();
         assert_eq!(page["data"], json!([5, 6, 7, 8, 9]));
         let p = &page["pagination"];
         assert_eq!(

@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use avbatch_api::VideoId;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::Utc;
 use futures::{Stream, StreamExt};
-use serde_json::json;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::{blocking, json_response, query_pairs};
@@ -390,13 +390,13 @@ async fn commit(
         }
     };
     let state = slot.lock();
-    let body = if complete {
-        state.record.to_json(&app.public_url)
+    let response = if complete {
+        json_response(StatusCode::CREATED, &state.record.to_video(&app.public_url))
     } else {
-        json!({"videoId": state.record.video_id})
+        json_response(StatusCode::CREATED, &VideoId { video_id: state.record.video_id.clone() })
     };
     drop(state);
-    Ok(json_response(StatusCode::CREATED, &body))
+    Ok(response)
 }
 
 /// `POST /videos/{id}/source`.

@@ -7,20 +7,20 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{blocking, json_response, page_params, paginate, query_pairs};
 use crate::problem::ApiError;
 use crate::store::UploadToken;
-use crate::video::timestamp;
 use crate::App;
 
-fn token_json(t: &UploadToken) -> Value {
-    let mut v = json!({"token": t.token, "ttl": t.ttl, "createdAt": timestamp(t.created_at)});
-    if let Some(e) = t.expires_at {
-        v["expiresAt"] = json!(timestamp(e));
+fn token_json(t: &UploadToken) -> avbatch_api::UploadToken {
+    avbatch_api::UploadToken {
+        token: t.token.clone(),
+        ttl: t.ttl,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
     }
-    v
 }
 
 /// Creates a token; `ttl` seconds (0 or absent: never expires). Answers 200, as api.video does.

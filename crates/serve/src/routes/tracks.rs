@@ -3,18 +3,20 @@
 
 use std::sync::Arc;
 
+use avbatch_api::{Caption, Chapter};
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::source::{receive, refuse, Receiving};
 use super::{blocking, json_response, page_params, paginate, query_pairs};
 use crate::assets::{
-    caption_json, chapter_json, check_language, set_default, CaptionState, TrackKind,
-    TRACK_MAX_BYTES,
+    already_exists, caption, chapter, check_language, set_default, track_file, CaptionState,
+    TrackKind, TRACK_MAX_BYTES,
 };
 use crate::config::ExistingTracks;
 use crate::problem::ApiError;
@@ -45,14 +47,22 @@ fn has_track(record: &VideoRecord, kind: TrackKind, language: &str) -> bool {
     }
 }
 
-fn track_json(app: &App, record: &VideoRecord, kind: TrackKind, language: &str) -> Value {
+/// A caption or a chapter, as api.video sends either.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Track {
+    Caption(Caption),
+    Chapter(Chapter),
+}
+
+fn track_json(app: &App, record: &VideoRecord, kind: TrackKind, language: &str) -> Track {
     let id = &record.video_id;
     match kind {
         TrackKind::Captions => {
             let state = record.captions.get(language).copied().unwrap_or_default();
-            caption_json(&app.public_url, id, language, state)
+            Track::Caption(caption(&app.public_url, id, language, state))
         }
-        TrackKind::Chapters => chapter_json(&app.public_url, id, language),
+        TrackKind::Chapters => Track::Chapter(chapter(&app.public_url, id, language)),
     }
 }
 
@@ -80,9 +90,9 @@ async fn upload(
     let ((), record) = blocking(move || {
         let changed = store_app.store.change_record(&slot, |record, dir| {
             if refuse_existing && has_track(record, kind, &lang) {
-                return Err(kind.already_exists());
+                return Err(already_exists(kind));
             }
-            place_file(&path, dir, &kind.file(&lang))
+            place_file(&path, dir, &track_file(kind, &lang))
                 .map_err(|e| ApiError::internal("storing the track", e))?;
             match kind {
                 // A replaced caption keeps its default flag.
@@ -157,7 +167,7 @@ async fn delete(
             Ok(dir.to_owned())
         })?;
         // The record no longer names the file: a crash before this leaves only a stray file.
-        let _ = std::fs::remove_file(dir.join(kind.file(&language)));
+        let _ = std::fs::remove_file(dir.join(track_file(kind, &language)));
         Ok(())
     })
     .await?;
@@ -273,5 +283,5 @@ pub async fn update_caption(
     })
     .await?;
     let state: CaptionState = record.captions.get(&language).copied().unwrap_or_default();
-    Ok(json_response(StatusCode::OK, &caption_json(&app.public_url, &id, &language, state)))
+    Ok(json_response(StatusCode::OK, &caption(&app.public_url, &id, &language, state)))
 }

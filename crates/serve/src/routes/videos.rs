@@ -4,12 +4,12 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use avbatch_api::VideoStatus;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::json;
 
 use super::{blocking, json_response, page_params, paginate, query_pairs};
 use crate::config::MetadataMatch;
@@ -38,7 +38,7 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
         }
         None => None,
     };
-    let json = record.to_json(&app.public_url);
+    let json = record.to_video(&app.public_url);
     let store_app = app.clone();
     let slot = blocking(move || {
         store_app.store.insert_video(record).map_err(|e| ApiError::internal("storing the video", e))
@@ -56,7 +56,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
-    let json = slot.lock().record.to_json(&app.public_url);
+    let json = slot.lock().record.to_video(&app.public_url);
     Ok(json_response(StatusCode::OK, &json))
 }
 
@@ -82,7 +82,7 @@ pub async fn update(
         Ok(record)
     })
     .await?;
-    Ok(json_response(StatusCode::OK, &record.to_json(&app.public_url)))
+    Ok(json_response(StatusCode::OK, &record.to_video(&app.public_url)))
 }
 
 /// `DELETE /videos/{id}` → 204.
@@ -120,10 +120,10 @@ pub async fn status(
         Utc::now(),
     );
     let ingest = match &state.record.ingest {
-        Some(ingest) => pull::ingest_json(ingest, &state.upload),
-        None => state.upload.ingest_json(),
+        Some(ingest) => pull::ingest_status(ingest, &state.upload),
+        None => state.upload.ingest(),
     };
-    let body = json!({"ingest": ingest, "encoding": encoding});
+    let body = VideoStatus { ingest: Some(ingest), encoding: Some(encoding) };
     drop(state);
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -254,6 +254,6 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
         app.store.slots_where(|v| filter.matches(v).then(|| filter.sort_key(v)));
     found.sort_by(|a, b| filter.compare(&a.0, &b.0));
     let render =
-        |(_, slot): &(SortKey, Arc<VideoSlot>)| slot.lock().record.to_json(&app.public_url);
+        |(_, slot): &(SortKey, Arc<VideoSlot>)| slot.lock().record.to_video(&app.public_url);
     Ok(json_response(StatusCode::OK, &paginate(&found, page, size, "/videos", &pairs, render)))
 }
