@@ -14,7 +14,9 @@
 //! Here, the only place that wires those pieces together:
 //! - [`cli`]: clap definitions only; [`bounds`]: the range each numeric flag takes.
 //! - [`commands`]: one file per command (`upload`, `status`, `clean`, `check`, `report merge`,
-//!   `manifest`, `bench`, `serve`), [`run`] to dispatch, and the exit codes; [`config`]:
+//!   `manifest`, `bench`, `serve`), [`run`] to dispatch, and the exit codes; a command that
+//!   cannot go on returns a [`commands::Stop`] (its exit code, message and hint), said once by
+//!   [`commands::finish`]; [`config`]:
 //!   `upload`'s flags checked once into an [`config::UploadConfig`], and the API's address and
 //!   key as every command reads them.
 //! - [`output`]: everything a person or a log shipper sees: messages, logs, live progress, the

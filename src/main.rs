@@ -1,4 +1,5 @@
-//! The `avbatch` binary: parse, set up logging and the runtime, run, report errors.
+//! The `avbatch` binary: parse, set up logging and the runtime, run; errors are said once, by
+//! `commands::finish`.
 
 use std::process::ExitCode;
 
@@ -9,21 +10,9 @@ fn main() -> ExitCode {
         cli.global.verbose,
         matches!(cli.command, avbatch::cli::Command::Serve(_)),
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+    let outcome = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(avbatch::run(cli)),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the async runtime").into()),
     };
-    match runtime.block_on(avbatch::run(cli)) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  Caused by: {cause}");
-            }
-            ExitCode::from(2)
-        }
-    }
+    avbatch::commands::finish(outcome)
 }

@@ -221,7 +221,11 @@ fn cpu_times() -> (f64, f64) {
 }
 
 /// Runs the benchmark; prints the result.
-pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+pub async fn run(args: &BenchArgs) -> super::Outcome {
+    Ok(bench(args).await?)
+}
+
+async fn bench(args: &BenchArgs) -> anyhow::Result<super::Exit> {
     let (files, size) = defaults(args.profile);
     let files = args.files.unwrap_or(files);
     let min = args.size.unwrap_or(size);
@@ -293,8 +297,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         super::Exit::Done
     } else {
         super::Exit::SomeFailed
-    }
-    .into())
+    })
 }
 
 /// The upload the benchmark measures, made as `avbatch upload` makes it from its flags.
@@ -360,7 +363,7 @@ async fn measure(
     };
     let (user0, sys0) = cpu_times();
     let started = Instant::now();
-    let (_, report) = crate::commands::upload::execute(config, false).await?;
+    let report = crate::commands::upload::execute(config, false).await?.totals;
     let seconds = started.elapsed().as_secs_f64();
     let (user1, sys1) = cpu_times();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);

@@ -14,18 +14,17 @@
 //! (`TMPDIR`), as `upload`'s does.
 
 use std::collections::HashMap;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 
 use super::clean::reach;
-use super::{invalid, Exit};
+use super::{Exit, Outcome, Stop};
 use crate::cli::CheckArgs;
 use crate::config;
 use crate::output::check::{show, summarize, write_report, Compared, Finding, Kind};
-use crate::output::{say_error, say_warning};
+use crate::output::say_warning;
 use avbatch_api::{differences, NewVideo, Progress, Video};
 use avbatch_core::client::{error_chain, Client, ClientConfig};
 use avbatch_core::engine::{new_video, KEY_METADATA, OWN_METADATA, REPLACED_KEY_METADATA};
@@ -52,35 +51,23 @@ struct Wanted {
 type Index = HashMap<(&'static str, String), Vec<Video>>;
 
 /// Runs `avbatch check`.
-pub async fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let destination =
-        match config::destination(args.base_url.as_deref(), args.env, &args.local_data) {
-            Ok(d) => d,
-            Err(e) => return Ok(invalid(&e.message, e.hint.as_deref())),
-        };
+pub async fn run(args: &CheckArgs) -> Outcome {
+    let destination = config::destination(args.base_url.as_deref(), args.env, &args.local_data)?;
     let options = LoadOptions { allow_unknown_columns: args.allow_unknown_columns };
     let path = args.manifest.clone();
     let checked = tokio::task::spawn_blocking(move || manifest::check(&path, &options, |_| {}))
         .await
         .context("checking the manifest panicked")?;
-    let checked = match checked {
-        Ok(checked) => checked,
-        Err(e) => return Ok(manifest_refused(&e)),
-    };
-    let (base_url, api_key, _server) =
-        match reach(destination, args.api_key_file.as_deref()).await? {
-            Ok(reached) => reached,
-            Err(code) => return Ok(code),
-        };
+    let checked = checked.map_err(|e| manifest_refused(&e))?;
+    let (base_url, api_key, _server) = reach(destination, args.api_key_file.as_deref()).await?;
     let mut client_config = ClientConfig::new(&base_url, api_key);
     client_config.retry = RetryConfig { max_retries: args.retries, ..RetryConfig::default() };
     client_config.timeout = args.timeout;
     let client = Client::new(client_config);
 
-    let mut index = match keyed_videos(&client, None).await {
-        Ok(index) => index,
-        Err(e) => return Ok(super::clean::account_failed("cannot list the videos", &e, &client)),
-    };
+    let mut index = keyed_videos(&client, None)
+        .await
+        .map_err(|e| super::clean::account_failed("cannot list the videos", &e, &client))?;
     let mut compared = Compared {
         manifest: args.manifest.display().to_string(),
         keyed_videos: index.values().map(|v| v.len() as u64).sum(),
@@ -118,10 +105,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         .buffered(STATUSES_AT_ONCE)
         .collect()
         .await;
-    match reader.await.context("reading the manifest panicked")? {
-        Ok(()) => {}
-        Err(e) => return Ok(manifest_refused(&e)),
-    }
+    reader.await.context("reading the manifest panicked")?.map_err(|e| manifest_refused(&e))?;
     compared.rows = rows_seen;
     let mut findings: Vec<Finding> = per_row.into_iter().flatten().collect();
     let (extras, replaced_extras) = extras(index);
@@ -137,22 +121,22 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     show(&compared, &findings, args.json);
     if let Some(path) = &args.report {
         if let Err(e) = write_report(path, &compared, &findings) {
-            say_error(&format!("cannot write the report `{}`: {e}", path.display()), None);
             summarize(&compared, &findings);
-            return Ok(Exit::SomeFailed.into());
+            let message = format!("cannot write the report `{}`: {e}", path.display());
+            return Err(Stop::new(Exit::SomeFailed, message));
         }
     }
     summarize(&compared, &findings);
-    Ok(if findings.is_empty() { Exit::Done } else { Exit::SomeFailed }.into())
+    Ok(if findings.is_empty() { Exit::Done } else { Exit::SomeFailed })
 }
 
-/// Says why the manifest is refused, and answers exit 2.
-fn manifest_refused(e: &ManifestError) -> ExitCode {
+/// Why the manifest is refused: exit 2.
+fn manifest_refused(e: &ManifestError) -> Stop {
     let mut text = error_chain(e);
     for problem in e.problems() {
         text.push_str(&format!("\n  {problem}"));
     }
-    invalid(&text, None)
+    Stop::invalid(text)
 }
 
 /// Takes a row's videos out of the index: those carrying its key, or its raw key, and (only

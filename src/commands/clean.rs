@@ -1,7 +1,6 @@
 //! `avbatch clean`: the unfinished videos avbatch left behind ([`avbatch_core::leftovers`]), listed
 //! and, with `--delete`, deleted; per manifest or across the account.
 
-use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context;
@@ -9,11 +8,11 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{invalid, Exit};
+use super::{Exit, Stop};
 use crate::cli::CleanArgs;
 use crate::config::{self, Destination};
 use crate::output::clean::{show, summarize, Outcome, Scope};
-use crate::output::{say, say_error, say_warning};
+use crate::output::{say, say_warning};
 use avbatch_api::secret::ApiKey;
 use avbatch_core::client::{error_chain, ApiError, Client, ClientConfig};
 use avbatch_core::leftovers::{Finder, Found, Leftover};
@@ -31,25 +30,14 @@ const DELETES_AT_ONCE: usize = 8;
 const UNKEYED_SHOWN: usize = 5;
 
 /// Runs `avbatch clean`.
-pub async fn run(args: &CleanArgs) -> anyhow::Result<ExitCode> {
-    let destination =
-        match config::destination(args.base_url.as_deref(), args.env, &args.local_data) {
-            Ok(d) => d,
-            Err(e) => return Ok(invalid(&e.message, e.hint.as_deref())),
-        };
+pub async fn run(args: &CleanArgs) -> super::Outcome {
+    let destination = config::destination(args.base_url.as_deref(), args.env, &args.local_data)?;
     // The manifest first: one that cannot be read stops the command before any call.
     let rows = match &args.manifest {
-        Some(path) => match manifest::row_keys(path) {
-            Ok(rows) => Some(rows),
-            Err(e) => return Ok(invalid(&error_chain(&e), None)),
-        },
+        Some(path) => Some(manifest::row_keys(path).map_err(|e| Stop::invalid(error_chain(&e)))?),
         None => None,
     };
-    let (base_url, api_key, _server) =
-        match reach(destination, args.api_key_file.as_deref()).await? {
-            Ok(reached) => reached,
-            Err(code) => return Ok(code),
-        };
+    let (base_url, api_key, _server) = reach(destination, args.api_key_file.as_deref()).await?;
 
     let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
     let mut client_config = ClientConfig::new(&base_url, api_key);
@@ -59,7 +47,7 @@ pub async fn run(args: &CleanArgs) -> anyhow::Result<ExitCode> {
     client_config.abort = abort.clone();
     let client = Client::new(client_config);
     if let Err(e) = client.authenticate().await {
-        return Ok(failed("cannot authenticate", &e, &client, &stop));
+        return Err(failed("cannot authenticate", &e, &client, &stop));
     }
     let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone()));
 
@@ -67,14 +55,14 @@ pub async fn run(args: &CleanArgs) -> anyhow::Result<ExitCode> {
     let found = match rows {
         Some(rows) => match in_manifest(&finder, rows).await? {
             Ok(found) => found,
-            Err(Failure::Manifest(e)) => return Ok(invalid(&error_chain(&e), None)),
+            Err(Failure::Manifest(e)) => return Err(Stop::invalid(error_chain(&e))),
             Err(Failure::Api(e)) => {
-                return Ok(failed("cannot list the videos", &e, &client, &stop))
+                return Err(failed("cannot list the videos", &e, &client, &stop))
             }
         },
         None => match finder.account().await {
             Ok(found) => found,
-            Err(e) => return Ok(failed("cannot list the videos", &e, &client, &stop)),
+            Err(e) => return Err(failed("cannot list the videos", &e, &client, &stop)),
         },
     };
 
@@ -91,45 +79,42 @@ pub async fn run(args: &CleanArgs) -> anyhow::Result<ExitCode> {
     };
     show(&scope, &found, &outcomes, args.json);
     summarize(&scope, &found, &outcomes);
-    let code = if outcomes.iter().any(|o| matches!(o, Outcome::NotTried)) {
+    Ok(if outcomes.iter().any(|o| matches!(o, Outcome::NotTried)) {
         Exit::Interrupted
     } else if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
         Exit::SomeFailed
     } else {
         Exit::Done
-    };
-    Ok(code.into())
+    })
 }
 
 /// The API a command talks to: its base URL, the API key, and the embedded server it started
-/// for `--env local --local-data DIR` (dropped when the command ends). `Err` is the exit of a
-/// command that cannot go on, said already.
+/// for `--env local --local-data DIR` (dropped when the command ends), or why the command
+/// cannot go on.
 pub(super) async fn reach(
     destination: Destination,
     api_key_file: Option<&std::path::Path>,
-) -> anyhow::Result<Result<(String, Option<ApiKey>, Option<Server>), ExitCode>> {
-    Ok(Ok(match destination {
+) -> Result<(String, Option<ApiKey>, Option<Server>), Stop> {
+    Ok(match destination {
         Destination::Remote(url) => {
-            let key = config::api_key(api_key_file, &|v| std::env::var(v).ok());
-            match key {
-                Ok(Some(key)) => (url, Some(key), None),
-                Ok(None) => {
+            match config::api_key(api_key_file, &|v| std::env::var(v).ok())? {
+                Some(key) => (url, Some(key), None),
+                None => {
                     let hint =
                         "set AVBATCH_API_KEY (or APIVIDEO_API_KEY) or pass --api-key-file FILE";
-                    return Ok(Err(invalid("no API key", Some(hint))));
+                    return Err(Stop::invalid("no API key").hint(hint));
                 }
-                Err(e) => return Ok(Err(invalid(&e.message, e.hint.as_deref()))),
             }
         }
         Destination::Local(None) => {
             let hint = "pass the folder an earlier `avbatch upload --env local --local-data DIR` \
                         used";
-            return Ok(Err(invalid("--env local needs --local-data DIR", Some(hint))));
+            return Err(Stop::invalid("--env local needs --local-data DIR").hint(hint));
         }
         Destination::Local(Some(dir)) => {
             if !dir.is_dir() {
                 let message = format!("the local data folder `{}` does not exist", dir.display());
-                return Ok(Err(invalid(&message, None)));
+                return Err(Stop::invalid(message));
             }
             let server = Server::start(
                 ServerConfig::new(&dir),
@@ -139,7 +124,7 @@ pub(super) async fn reach(
             .context("cannot start the local server")?;
             (server.url().to_owned(), server.generated_key().cloned(), Some(server))
         }
-    }))
+    })
 }
 
 /// Why the search of a manifest's videos stopped.
@@ -220,32 +205,29 @@ async fn delete(finder: &Finder, leftovers: &[Leftover], stop: &CancellationToke
         .await
 }
 
-/// Says why the command could not go on, and answers its exit code: 3 for a refused key, 4
-/// when the API never answered, 130 after a stop, else 1.
-fn failed(what: &str, e: &ApiError, client: &Client, stop: &CancellationToken) -> ExitCode {
+/// Why the command could not go on: 3 for a refused key, 4 when the API never answered, 130
+/// after a stop, else 1.
+fn failed(what: &str, e: &ApiError, client: &Client, stop: &CancellationToken) -> Stop {
     if stop.is_cancelled() {
-        say("stopped; nothing was deleted");
-        return Exit::Interrupted.into();
+        return Stop::new(Exit::Interrupted, "stopped; nothing was deleted");
     }
     account_failed(what, e, client)
 }
 
-/// Says why the account could not be read (`what` failed), and answers its exit code: 3 for a
-/// refused key, 4 when the API never answered, else 1. `clean` and `check` alike.
-pub(super) fn account_failed(what: &str, e: &ApiError, client: &Client) -> ExitCode {
+/// Why the account could not be read (`what` failed): 3 for a refused key, 4 when the API
+/// never answered, else 1. `clean`, `check` and the dry run alike.
+pub(super) fn account_failed(what: &str, e: &ApiError, client: &Client) -> Stop {
     let hint = "check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this \
                 environment";
-    say_error(
-        &format!("{what} at `{}`: {}", client.base_url(), error_chain(e)),
-        e.is_auth().then_some(hint),
-    );
-    if e.is_auth() {
-        Exit::Auth.into()
+    let exit = if e.is_auth() {
+        Exit::Auth
     } else if client.stats().answers.load(Ordering::Relaxed) == 0 {
-        Exit::Unreachable.into()
+        Exit::Unreachable
     } else {
-        Exit::SomeFailed.into()
-    }
+        Exit::SomeFailed
+    };
+    let message = format!("{what} at `{}`: {}", client.base_url(), error_chain(e));
+    Stop::new(exit, message).maybe_hint(e.is_auth().then_some(hint))
 }
 
 /// First Ctrl-C or SIGTERM: no new calls (deletes under way finish). Second: abort them.

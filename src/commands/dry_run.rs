@@ -15,12 +15,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{invalid, Exit};
+use super::{Exit, Outcome, Stop};
 use crate::config::{Destination, UploadConfig};
 use crate::output::plan::{Action, Estimate, PlanHeader, PlanPrinter, PlanRow};
 use crate::output::{say, say_warning};
@@ -47,16 +46,10 @@ pub(super) async fn print(
     shape: RunShape,
     acting: bool,
     check_time: Duration,
-) -> anyhow::Result<ExitCode> {
-    let api = match connect(config, acting).await? {
-        Ok(api) => api,
-        Err(code) => return Ok(code),
-    };
+) -> Outcome {
+    let api = connect(config, acting).await?;
     let client = api.as_ref().map(|(client, _)| client);
-    let index = match read_account(client, acting).await {
-        Ok(index) => index,
-        Err(code) => return Ok(code),
-    };
+    let index = read_account(client, acting).await?;
     let (quotas, quotas_of) = match client {
         Some(client) => account_quotas(client, config.quotas).await,
         None => (config.quotas.0, config.quotas.1.to_owned()),
@@ -93,21 +86,19 @@ pub(super) async fn print(
     let printed = tokio::task::spawn_blocking(move || rows.print(header, json, estimate))
         .await
         .context("printing the plan panicked")?;
-    if let Err(e) = printed {
-        return Ok(invalid(&format!("{e:#}"), None));
-    }
+    printed?;
     let secs = check_time.as_secs_f64();
     say(&format!(
         "manifest checked in {secs:.2} s: {manifest_rows} rows, {:.0} rows/s on {}",
         manifest_rows as f64 / secs.max(1e-9),
         super::upload::check_threads()
     ));
-    Ok(Exit::Done.into())
+    Ok(Exit::Done)
 }
 
 /// The account's keyed videos, when the rows' actions depend on what it holds: read from the
-/// API, or none on a fresh embedded server. A failed read ends the dry run (said).
-async fn read_account(client: Option<&Client>, acting: bool) -> Result<Option<Index>, ExitCode> {
+/// API, or none on a fresh embedded server. A failed read ends the dry run.
+async fn read_account(client: Option<&Client>, acting: bool) -> Result<Option<Index>, Stop> {
     match (client, acting) {
         (Some(client), true) => {
             say("reading the account's videos: the rows' actions depend on what it holds");
@@ -245,27 +236,24 @@ fn held_assets(
 async fn connect(
     config: &UploadConfig,
     acting: bool,
-) -> anyhow::Result<Result<Option<(Client, Option<Server>)>, ExitCode>> {
+) -> Result<Option<(Client, Option<Server>)>, Stop> {
     let (url, key, server) = match &config.destination {
-        Destination::Local(None) => return Ok(Ok(None)),
+        Destination::Local(None) => return Ok(None),
         Destination::Remote(url) => match &config.api_key {
             Some(key) => (url.clone(), Some(key.clone()), None),
-            None if !acting => return Ok(Ok(None)),
+            None if !acting => return Ok(None),
             None => {
                 let hint = "set AVBATCH_API_KEY (or pass --api-key-file FILE): a dry run of \
                             `upsert`, `update` and `delete` rows reads the account's videos";
-                return Ok(Err(invalid("no API key", Some(hint))));
+                return Err(Stop::invalid("no API key").hint(hint));
             }
         },
-        local => match super::clean::reach(local.clone(), None).await? {
-            Ok(reached) => reached,
-            Err(code) => return Ok(Err(code)),
-        },
+        local => super::clean::reach(local.clone(), None).await?,
     };
     let mut client_config = ClientConfig::new(&url, key);
     client_config.timeout = config.timeout;
     client_config.retry = RetryConfig { max_retries: config.retries, ..RetryConfig::default() };
-    Ok(Ok(Some((Client::new(client_config), server))))
+    Ok(Some((Client::new(client_config), server)))
 }
 
 /// The quotas the estimate uses: the account's, as the API's `X-RateLimit-Limit` says of the

@@ -1,16 +1,14 @@
 //! `avbatch manifest DIR`: a manifest of the videos under a folder, for drop folders and nightly
 //! jobs.
 
-use std::process::ExitCode;
-
 use anyhow::Context;
 
-use super::Exit;
+use super::{Exit, Outcome, Stop};
 use crate::cli::ManifestArgs;
-use crate::output::{say, say_error};
+use crate::output::say;
 
 /// Runs `avbatch manifest`.
-pub fn run(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ManifestArgs) -> Outcome {
     use avbatch_core::manifest::scan::{scan, write_manifest, ScanOptions};
     let options = ScanOptions {
         globs: args.glob.clone(),
@@ -20,13 +18,8 @@ pub fn run(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
     let manifest_dir = args.output.as_ref().map(|o| {
         o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
     });
-    let found = match scan(&args.dir, manifest_dir, &options) {
-        Ok(f) => f,
-        Err(e) => {
-            say_error(&e.to_string(), None);
-            return Ok(Exit::Invalid.into());
-        }
-    };
+    let found =
+        scan(&args.dir, manifest_dir, &options).map_err(|e| Stop::invalid(e.to_string()))?;
     match &args.output {
         Some(path) => {
             // Written whole then renamed, so a run reading it never sees half a manifest.
@@ -46,5 +39,5 @@ pub fn run(args: &ManifestArgs) -> anyhow::Result<ExitCode> {
         }
         None => write_manifest(std::io::stdout().lock(), &found).context("writing the manifest")?,
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Done)
 }

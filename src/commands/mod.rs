@@ -12,14 +12,13 @@ pub mod report;
 pub mod schedule;
 pub mod serve;
 pub mod status;
+mod stop;
 pub mod upload;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::cli::{Cli, Command, ReportCommand};
-use crate::output::say_error;
+pub use stop::{Outcome, Stop};
 
 /// Exit codes, documented in `--help` and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +53,6 @@ impl Exit {
         Exit::Interrupted,
     ];
 
-    /// The exit code of `code`, when it is one of [`Exit::ALL`].
-    pub fn of(code: ExitCode) -> Option<Exit> {
-        Exit::ALL.into_iter().find(|e| ExitCode::from(*e) == code)
-    }
-
     /// What the code means, for the man page.
     pub fn meaning(self) -> &'static str {
         match self {
@@ -92,14 +86,16 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
-/// Says what is wrong, and answers exit 2.
-pub(crate) fn invalid(message: &str, hint: Option<&str>) -> ExitCode {
-    say_error(message, hint);
-    Exit::Invalid.into()
+/// The exit code of a command's outcome; a [`Stop`] is said here, the one place errors print.
+pub fn finish(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Ok(exit) => exit.into(),
+        Err(stop) => stop.say().into(),
+    }
 }
 
 /// Carries out a parsed command, after printing its [`Cli::warnings`].
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli) -> Outcome {
     for warning in &cli.warnings {
         crate::output::say_warning(warning);
     }
@@ -127,11 +123,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes `bytes` to stdout; a reader that stops early (`| head`) is not an error.
-fn print_all(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+fn print_all(bytes: &[u8]) -> Outcome {
     use std::io::Write;
     match std::io::stdout().lock().write_all(bytes) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
-        _ => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to stdout").into())
+        }
+        _ => Ok(Exit::Done),
     }
 }
 

@@ -1,26 +1,17 @@
 //! `avbatch serve`: the local api.video, started from its flags.
 
-use std::process::ExitCode;
-
 use anyhow::Context;
 
-use super::Exit;
+use super::{Exit, Outcome};
 use crate::cli::ServeArgs;
 use crate::config::{read_secret_file, ConfigError};
-use crate::output::say_error;
 use avbatch_api::secret::ApiKey;
 use avbatch_serve::config::SourcePull;
 use avbatch_serve::{ConnectionConfig, FaultConfig, Server, ServerConfig};
 
 /// Runs `avbatch serve` until Ctrl-C or SIGTERM.
-pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = match server_config(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            say_error(&e.message, e.hint.as_deref());
-            return Ok(Exit::Invalid.into());
-        }
-    };
+pub async fn run(args: ServeArgs) -> Outcome {
+    let config = server_config(&args)?;
     let server = Server::start(config, args.addr).await.context("cannot start the server")?;
     println!("listening on {}", server.url());
     println!("data folder: {}", args.data.display());
@@ -38,7 +29,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     server.shutdown().await.context("the server stopped with an error")?;
     // Last on stdout, for benchmarks that compare the requests each uploader needs.
     println!("served {served}");
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Done)
 }
 
 /// The server configuration `serve`'s flags describe; reads --api-key-file.

@@ -8,11 +8,10 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::{invalid, Exit};
+use super::{Exit, Outcome, Stop};
 use crate::cli::StatusArgs;
 use crate::output::say_warning;
 use crate::output::status::{FailedRow, JournalView, ManifestView, RunView, StatusView};
@@ -35,7 +34,7 @@ struct Target {
 }
 
 /// Runs `avbatch status`.
-pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &StatusArgs) -> Outcome {
     let shard = args.shard.filter(|s| s.count > 1);
     let paths: Journals = match (&args.journal, &args.manifest) {
         (Some(j), _) => vec![(j.clone(), shard)],
@@ -50,12 +49,12 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
                         m.display(),
                         counts.iter().map(u32::to_string).collect::<Vec<_>>().join(" and ")
                     );
-                    return Ok(invalid(&message, Some("choose one with --shard K/N")));
+                    return Err(Stop::invalid(message).hint("choose one with --shard K/N"));
                 }
                 _ => vec![(whole, None)],
             }
         }
-        (None, None) => return Ok(invalid("give a MANIFEST or --journal FILE", None)),
+        (None, None) => return Err(Stop::invalid("give a MANIFEST or --journal FILE")),
     };
     let sharded = paths.len() > 1;
     let mut targets = Vec::with_capacity(paths.len());
@@ -65,13 +64,9 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
             Ok(j) => Some(j),
             Err(_) if sharded && !path.exists() => None,
             Err(e) => {
-                return Ok(invalid(
-                    &avbatch_core::engine::error_chain(&e),
-                    Some(
-                        "no run has recorded anything there yet; the journal is created by \
-                         `avbatch upload`",
-                    ),
-                ))
+                let hint = "no run has recorded anything there yet; the journal is created by \
+                            `avbatch upload`";
+                return Err(Stop::invalid(avbatch_core::engine::error_chain(&e)).hint(hint));
             }
         };
         let mut view = JournalView {
@@ -110,7 +105,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         list_failed: args.failed,
     };
     crate::output::status::print(&view, args.json)?;
-    Ok(Exit::Done.into())
+    Ok(Exit::Done)
 }
 
 /// The shard journals beside `manifest` (`NAME.shard-K-of-N.journal.sqlite`), one per shard of

@@ -1,11 +1,10 @@
 //! `avbatch upload`: manifest → plan → engine → report, and the exit code a scheduler can trust.
 
 use std::io;
-use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{invalid, Exit};
+use super::{Exit, Outcome, Stop};
 
 use anyhow::Context;
 use indicatif::HumanBytes;
@@ -17,7 +16,7 @@ use crate::cli::UploadArgs;
 use crate::config::{Destination, UploadConfig};
 use crate::output::progress::{self, Progress};
 use crate::output::report::{rfc3339, write_run, Results, RunTotals, Show, Summary};
-use crate::output::{say, say_error, say_warning};
+use crate::output::{say, say_warning};
 use avbatch_api::secret::ApiKey;
 use avbatch_core::client::{ApiError, Client, ClientConfig};
 use avbatch_core::engine::{self, error_chain, EngineConfig, Job, RowResult};
@@ -35,16 +34,24 @@ const MAX_PROBLEMS_SHOWN: usize = manifest::PROBLEMS_KEPT;
 const ROWS_AHEAD: usize = 64;
 
 /// Runs `avbatch upload`.
-pub async fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
-    let config = match UploadConfig::from_args(args, &|v| std::env::var(v).ok()) {
-        Ok(c) => c,
-        Err(e) => return Ok(invalid(&e.message, e.hint.as_deref())),
-    };
-    let (code, totals) = execute(&config, true).await?;
-    if let (Some(url), Some(totals), Some(exit)) = (&config.notify, &totals, Exit::of(code)) {
+pub async fn run(args: &UploadArgs) -> Outcome {
+    let config = UploadConfig::from_args(args, &|v| std::env::var(v).ok())?;
+    let ran = execute(&config, true).await?;
+    if let (Some(url), Some(totals)) = (&config.notify, &ran.totals) {
+        let exit = ran.ended.as_ref().map_or_else(Stop::exit, |e| *e);
         notify(url, &config, &totals.summary, exit).await;
     }
-    Ok(code)
+    ran.ended
+}
+
+/// How a run that got as far as the API ended, and its totals once it wrote a report. A run
+/// that ends on an error (the key refused, the report not written) still has its totals, for
+/// `--notify`.
+pub struct Ran {
+    /// The exit code, or why the run stopped.
+    pub ended: Outcome,
+    /// What the report says, when one was written.
+    pub totals: Option<RunTotals>,
 }
 
 /// `--notify`: the summary POSTed to `url`, said on stderr; never changes the exit code. A
@@ -64,37 +71,27 @@ async fn notify(url: &reqwest::Url, config: &UploadConfig, summary: &Summary, ex
 
 /// Carries out an upload run: manifest, journal, destination, engine, report file. With `show`,
 /// prints the per-row table (or the JSON report) on stdout and the summary on stderr, as
-/// `avbatch upload` does; without, only progress per `config.quiet`. Returns the exit code and,
-/// when the run got as far as uploading, its totals.
+/// `avbatch upload` does; without, only progress per `config.quiet`. A manifest, journal or
+/// flag that stops the run before the API is a [`Stop`]; past it, how the run [`Ran`].
 ///
 /// Memory does not grow with the manifest: the check keeps counters (and spills what it must),
 /// the engine reads rows again as it can take them, and results go to disk until the report is
 /// written, in manifest order, by one more pass over the rows.
-pub async fn execute(
-    config: &UploadConfig,
-    show: bool,
-) -> anyhow::Result<(ExitCode, Option<RunTotals>)> {
+pub async fn execute(config: &UploadConfig, show: bool) -> Result<Ran, Stop> {
     // 1. The manifest, checked whole before anything is sent.
     let checked_at = Instant::now();
     let shape = run_shape(config);
-    let (checked, plan) = match check(config, shape).await? {
-        Ok(checked) => checked,
-        Err(code) => return Ok((code, None)),
-    };
+    let (checked, plan) = check(config, shape).await?;
     if config.dry_run {
         let check_time = checked_at.elapsed();
-        let code =
-            super::dry_run::print(config, &checked, shape, plan.acting > 0, check_time).await?;
-        return Ok((code, None));
+        let ended = super::dry_run::print(config, &checked, shape, plan.acting > 0, check_time);
+        return Ok(Ran { ended: ended.await, totals: None });
     }
 
     // 2. The journal, locked for this run; a second run, or a folder that takes no writes, stops
     //    here, before anything is sent.
     let run = RunLabel::now(config);
-    let journal = match open_journal(config, &run.destination).await? {
-        Ok(journal) => journal,
-        Err(code) => return Ok((code, None)),
-    };
+    let journal = open_journal(config, &run.destination).await?;
 
     // 3. Where to: a remote API, or the embedded server.
     let target = Target::reach(config).await?;
@@ -110,7 +107,8 @@ pub async fn execute(
     // 5. Upload, with progress: rows are read again as the engine can take them, and each
     //    result is kept (on disk past a few thousand) as its row ends.
     let started = Instant::now();
-    let (results, kept) = session.upload(&report, &plan, journal, shown, checked_at).await?;
+    let (results, kept, unread) =
+        session.upload(&report, &plan, journal, shown, checked_at).await?;
 
     // 6. Report and exit code.
     let mut summary = results.summary(plan.rows as usize);
@@ -122,12 +120,19 @@ pub async fn execute(
     summary.retries = stats.retries.load(Ordering::Relaxed);
     summary.throttled = stats.throttled.load(Ordering::Relaxed);
     let (auth_failure, parts) = (results.auth_failure(), results.parts());
-    if report.write(&summary, results, kept).await?.is_err() {
-        return Ok((Exit::SomeFailed.into(), Some(RunTotals { summary, parts })));
-    }
+    let written = report.write(&summary, results, kept).await?;
     let ending = Ending { auth_failure, unanswered: unanswered(session.client.stats()) };
-    let code = ending.exit(config, show, &summary, session.stop.is_cancelled(), checked_at);
-    Ok((code.into(), Some(RunTotals { summary, parts })))
+    let exit = ending.exit(config, show, &summary, session.stop.is_cancelled(), checked_at);
+    let ended = match (written, unread) {
+        (Err(stop), _) => Err(stop),
+        // Rows the run could not read were not uploaded: never a success.
+        (Ok(()), Some(why)) => {
+            let exit = if exit == Exit::Done { Exit::SomeFailed } else { exit };
+            Err(Stop::new(exit, why))
+        }
+        (Ok(()), None) => Ok(exit),
+    };
+    Ok(Ran { ended, totals: Some(RunTotals { summary, parts }) })
 }
 
 /// The rows a run covers and how they are cut, from its flags.
@@ -146,10 +151,7 @@ fn run_shape(config: &UploadConfig) -> RunShape {
 /// Step 1: the manifest checked whole, and the run's plan counted as it goes; a manifest with
 /// problems, a file that cannot be cut, or fields a token alone cannot apply end the run here
 /// (said, with the exit code).
-async fn check(
-    config: &UploadConfig,
-    shape: RunShape,
-) -> anyhow::Result<Result<(Checked, Plan), ExitCode>> {
+async fn check(config: &UploadConfig, shape: RunShape) -> Result<(Checked, Plan), Stop> {
     let checked_at = Instant::now();
     let path = config.manifest.clone();
     let options = LoadOptions { allow_unknown_columns: config.allow_unknown_columns };
@@ -166,14 +168,13 @@ async fn check(
             let path = path.display();
             let head =
                 format!("the manifest `{path}` has {total} problem(s); nothing was uploaded");
-            say_error(&listed(head, problems.iter().map(|p| p.to_string()), total), None);
-            return Ok(Err(Exit::Invalid.into()));
+            return Err(Stop::invalid(listed(head, problems.iter().map(|p| p.to_string()), total)));
         }
-        Err(e) => return Ok(Err(invalid(&error_chain(&e), None))),
+        Err(e) => return Err(Stop::invalid(error_chain(&e))),
     };
     say_shard_and_limit(config, &plan, checked.len());
     if let Some(why) = &plan.unplannable {
-        return Ok(Err(invalid(why, None)));
+        return Err(Stop::invalid(why));
     }
     // A delegated upload without an API key makes each video from its first chunk alone: the
     // row's fields cannot go with it, and a private video would go up public.
@@ -187,7 +188,7 @@ async fn check(
         let text = listed(head, plan.refused.iter().cloned(), plan.refused_count);
         let hint = "set AVBATCH_API_KEY (or --api-key-file) as well: each video is then made with \
                     its row's fields and its parts go through the token; or drop those columns";
-        return Ok(Err(invalid(&text, Some(hint))));
+        return Err(Stop::invalid(text).hint(hint));
     }
     tracing::info!(
         rows = plan.rows,
@@ -196,7 +197,7 @@ async fn check(
         elapsed = ?checked_at.elapsed(),
         "manifest checked"
     );
-    Ok(Ok((checked, plan)))
+    Ok((checked, plan))
 }
 
 /// `head`, then the first [`MAX_PROBLEMS_SHOWN`] of `lines` indented below it, and how many
@@ -251,8 +252,8 @@ impl RunLabel {
 async fn open_journal(
     config: &UploadConfig,
     destination: &str,
-) -> anyhow::Result<Result<Option<Arc<Journal>>, ExitCode>> {
-    let Some(path) = config.journal.clone() else { return Ok(Ok(None)) };
+) -> Result<Option<Arc<Journal>>, Stop> {
+    let Some(path) = config.journal.clone() else { return Ok(None) };
     let destination = destination.to_owned();
     let opened = tokio::task::spawn_blocking(move || {
         Journal::open(&path).and_then(|j| j.bind_destination(&destination).map(|()| j))
@@ -262,9 +263,9 @@ async fn open_journal(
             for note in j.notes() {
                 say(&note);
             }
-            Ok(Ok(Some(Arc::new(j))))
+            Ok(Some(Arc::new(j)))
         }
-        Err(e) => Ok(Err(invalid(&error_chain(&e), Some(&e.hint())))),
+        Err(e) => Err(Stop::invalid(error_chain(&e)).hint(e.hint())),
     }
 }
 
@@ -393,25 +394,30 @@ impl Session {
         report: &Report<'_>,
         run: &RunLabel,
         rows: u64,
-    ) -> anyhow::Result<(ExitCode, Option<RunTotals>)> {
+    ) -> Result<Ran, Stop> {
         let unreachable = unanswered(self.client.stats());
         let why = format!("cannot authenticate with `{}`: {}", target.base_url, error_chain(&e));
         let hint = "check AVBATCH_API_KEY / --api-key-file, and that the key belongs to this \
                     environment";
-        say_error(&why, e.is_auth().then_some(hint));
-        let summary = report.write_not_started(run, rows, &format!("not started: {why}")).await?;
+        let not_started = format!("not started: {why}");
+        let (summary, written) = report.write_not_started(run, rows, &not_started).await?;
         let totals = Some(RunTotals { summary, parts: 0 });
-        let code = match (e.is_auth(), unreachable) {
+        let exit = match (e.is_auth(), unreachable) {
             (true, _) => Exit::Auth,
             (false, true) => Exit::Unreachable,
             (false, false) => Exit::SomeFailed,
         };
-        Ok((code.into(), totals))
+        let why = match written {
+            Ok(()) => why,
+            Err(unwritten) => format!("{why}\n{unwritten}"),
+        };
+        let stop = Stop::new(exit, why).maybe_hint(e.is_auth().then_some(hint));
+        Ok(Ran { ended: Err(stop), totals })
     }
 
     /// Step 5: the engine runs the rows, read again from the manifest as it can take them;
-    /// their results are kept as they end. Returns the results, and whether they could all be
-    /// kept.
+    /// their results are kept as they end. Returns the results, whether they could all be
+    /// kept, and why the manifest stopped being read if it did.
     async fn upload(
         &self,
         report: &Report<'_>,
@@ -419,7 +425,7 @@ impl Session {
         journal: Option<Arc<Journal>>,
         shown: Shown,
         began: Instant,
-    ) -> anyhow::Result<(Results, io::Result<()>)> {
+    ) -> anyhow::Result<(Results, io::Result<()>, Option<String>)> {
         let signals = tokio::spawn(watch_signals(self.stop.clone(), self.abort.clone()));
         let (jobs, taken) = mpsc::channel(ROWS_AHEAD);
         let (shape, checked) = (report.shape, report.checked.clone());
@@ -440,10 +446,10 @@ impl Session {
         engine::run(client, limiter, config, taken, shown.events, results_in, stop).await;
         let _ = shown.reporter.await;
         signals.abort();
-        if let Err(e) = producer.await.context("reading the manifest panicked")? {
-            say_error(&format!("the run stopped reading rows: {}", error_chain(&e)), None);
-        }
-        collector.await.context("keeping the results panicked")
+        let unread = producer.await.context("reading the manifest panicked")?.err();
+        let unread = unread.map(|e| format!("the run stopped reading rows: {}", error_chain(&e)));
+        let (results, kept) = collector.await.context("keeping the results panicked")?;
+        Ok((results, kept, unread))
     }
 }
 
@@ -522,13 +528,13 @@ struct Report<'a> {
 
 impl Report<'_> {
     /// Writes the report of the run's results, then says where it is (with `show`). Results
-    /// that could not all be kept make no report. `Err(())`: no report was written (said).
+    /// that could not all be kept make no report: the run then ends with some rows failed.
     async fn write(
         &self,
         summary: &Summary,
         results: Results,
         kept: io::Result<()>,
-    ) -> anyhow::Result<Result<(), ()>> {
+    ) -> anyhow::Result<Result<(), Stop>> {
         let show = match (self.show, self.config.json) {
             (false, _) => Show::Nothing,
             (true, true) => Show::Json,
@@ -561,21 +567,19 @@ impl Report<'_> {
                     say(&format!("the earlier report is kept as {}", kept.display()));
                 }
             }
-            Err(e) => {
-                self.cannot_write(&e);
-                return Ok(Err(()));
-            }
+            Err(e) => return Ok(Err(self.cannot_write(&e))),
         }
         Ok(Ok(()))
     }
 
-    /// Writes a report of every row of the run marked `not_started`, and says where it is.
+    /// Writes a report of every row of the run marked `not_started`, and says where it is;
+    /// returns its summary, and why it could not be written if it could not.
     async fn write_not_started(
         &self,
         run: &RunLabel,
         rows: u64,
         not_started: &str,
-    ) -> anyhow::Result<Summary> {
+    ) -> anyhow::Result<(Summary, Result<(), Stop>)> {
         let results = Results::new();
         let mut summary = results.summary(rows as usize);
         summary.destination = Some(run.destination.clone());
@@ -591,16 +595,14 @@ impl Report<'_> {
         .context("writing the report panicked")?;
         match written {
             Ok(()) => say(&format!("report: {}", self.config.report.display())),
-            Err(e) => self.cannot_write(&e),
+            Err(e) => return Ok((summary, Err(self.cannot_write(&e)))),
         }
-        Ok(summary)
+        Ok((summary, Ok(())))
     }
 
-    fn cannot_write(&self, e: &io::Error) {
-        say_error(
-            &format!("cannot write the report `{}`: {e}", self.config.report.display()),
-            None,
-        );
+    fn cannot_write(&self, e: &io::Error) -> Stop {
+        let path = self.config.report.display();
+        Stop::new(Exit::SomeFailed, format!("cannot write the report `{path}`: {e}"))
     }
 }
 

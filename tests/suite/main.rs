@@ -12,6 +12,7 @@ mod changing_files;
 mod check;
 mod clean;
 mod deploy;
+mod endings;
 mod estimate;
 mod exactly_once;
 mod faults;
