@@ -2,14 +2,16 @@
 //! losing or duplicating a video.
 //!
 //! # Layout
-//! This crate is the `avbatch` binary's: the command line and what a person sees, over three
+//! This crate is the `avbatch` binary's: the command line and what a person sees, over four
 //! library crates.
 //! - `avbatch-api` ([`avbatch_api`]): api.video on the wire, every type either side reads or
 //!   writes, and secrets that never print.
 //! - `avbatch-core` ([`avbatch_core`]): the product, manifest → engine → report, the client, the
 //!   journal, remote sources.
 //! - `avbatch-serve` ([`avbatch_serve`]): `avbatch serve`, the local api.video every test and
-//!   benchmark runs against; it depends on `avbatch-api` alone, never on the product.
+//!   benchmark runs against; its settings are its flags, flattened into `avbatch serve`'s; it
+//!   depends on `avbatch-api` (and `avbatch-syntax`) alone, never on the product.
+//! - `avbatch-syntax` ([`avbatch_syntax`]): how flag values are written and held to a range.
 //!
 //! Here, the only place that wires those pieces together:
 //! - [`cli`]: clap definitions only; [`bounds`]: the range each numeric flag takes.

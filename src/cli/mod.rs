@@ -21,7 +21,6 @@ mod upload;
 use crate::bounds;
 pub use crate::output::LogFormat;
 pub use account::{CheckArgs, CleanArgs};
-use avbatch_serve::{ExistingTracks, MetadataMatch, RateLimits, Storm};
 pub use bench::{BenchArgs, Content, Profile};
 pub use serve::ServeArgs;
 pub use upload::{EncodingArgs, UploadArgs};
@@ -215,14 +214,6 @@ pub enum Command {
     /// Prints `listening on http://ADDR` on stdout once it accepts connections (and `api key: KEY`
     /// when it generated a key). Stops cleanly on Ctrl-C or SIGTERM.
     Serve(ServeArgs),
-}
-
-fn parse_metadata_match(s: &str) -> Result<MetadataMatch, String> {
-    s.parse().map_err(|e: avbatch_serve::config::ParseMetadataMatchError| e.to_string())
-}
-
-fn parse_existing_tracks(s: &str) -> Result<ExistingTracks, String> {
-    s.parse().map_err(|e: avbatch_serve::config::ParseExistingTracksError| e.to_string())
 }
 
 /// Which api.video to talk to.

@@ -19,6 +19,7 @@ fn help_of(command: &str, flag: &str) -> String {
 #[test]
 fn issue_11_every_bounded_flag_states_its_range_in_help() {
     use crate::bounds::*;
+    use avbatch_serve::flags::{QUOTA_COUNT, QUOTA_WINDOW, STORM, TOKEN_TTL};
     let whole = |r: &std::ops::RangeInclusive<usize>| format!("from {} to {}", r.start(), r.end());
     let sizes = |r: &std::ops::RangeInclusive<u64>| {
         format!("from {} to {}", show_size(*r.start()), show_size(*r.end()))
@@ -52,7 +53,10 @@ fn issue_11_every_bounded_flag_states_its_range_in_help() {
         ("serve", "token-ttl", times(&TOKEN_TTL)),
         ("serve", "rate-limit", quota),
         ("serve", "latency", times(&LATENCY)),
-        ("serve", "bandwidth", sizes(&BANDWIDTH)),
+        ("serve", "bandwidth", sizes(&avbatch_serve::flags::BANDWIDTH)),
+        ("serve", "max-connections", whole(&avbatch_serve::flags::CONNECTIONS)),
+        ("serve", "encoding-time", times(&avbatch_serve::flags::ENCODING_TIME)),
+        ("serve", "source-timeout", times(&avbatch_serve::flags::SOURCE_TIMEOUT)),
         ("serve", "storm", storm),
         ("serve", "seed", "any 64-bit number".to_owned()),
         ("serve", "fail-rate", "from 0 to 1".to_owned()),

@@ -245,7 +245,7 @@ pub struct EncodingArgs {
         long,
         value_name = "DURATION",
         default_value = "2h",
-        value_parser = bounds::duration(bounds::ENCODING_TIME),
+        value_parser = bounds::duration(bounds::ENCODING_WAIT),
         help_heading = "Encoding"
     )]
     pub wait_timeout: Duration,
@@ -256,7 +256,7 @@ pub struct EncodingArgs {
         long,
         value_name = "DURATION",
         default_value = "2s",
-        value_parser = bounds::duration(bounds::ENCODING_TIME),
+        value_parser = bounds::duration(bounds::ENCODING_WAIT),
         help_heading = "Encoding"
     )]
     pub wait_poll: Duration,

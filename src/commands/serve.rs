@@ -6,15 +6,14 @@ use super::{Exit, Outcome};
 use crate::cli::ServeArgs;
 use crate::config::{read_secret_file, ConfigError};
 use avbatch_api::secret::ApiKey;
-use avbatch_serve::config::SourcePull;
-use avbatch_serve::{ConnectionConfig, FaultConfig, Server, ServerConfig};
+use avbatch_serve::{Server, ServerConfig};
 
 /// Runs `avbatch serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Outcome {
     let config = server_config(&args)?;
     let server = Server::start(config, args.addr).await.context("cannot start the server")?;
     println!("listening on {}", server.url());
-    println!("data folder: {}", args.data.display());
+    println!("data folder: {}", args.server.data_dir.display());
     if let Some(key) = server.generated_key() {
         // The server's own key, made for the person who started it: showing it is the point.
         println!(
@@ -52,46 +51,7 @@ pub fn server_config(args: &ServeArgs) -> Result<ServerConfig, ConfigError> {
             .collect(),
         (None, _) => args.api_keys.iter().map(ApiKey::new).filter(|k| !k.is_empty()).collect(),
     };
-    Ok(ServerConfig {
-        data_dir: args.data.clone(),
-        api_keys,
-        token_ttl: args.token_ttl,
-        rate_limits: args.rate_limit,
-        faults: FaultConfig {
-            latency: args.latency,
-            bandwidth: args.bandwidth,
-            fail_rate: args.fail_rate,
-            reset_rate: args.reset_rate,
-            lose_rate: args.lose_rate,
-            gateway_error_rate: args.gateway_error_rate,
-            stall_rate: args.stall_rate,
-            metadata_match: args.metadata_match,
-            unfinished_ttl: args.unfinished_ttl,
-            auth_after_body: args.auth_after_body,
-            storm: args.storm,
-            seed: args.seed,
-            existing_tracks: args.existing_tracks,
-            encoding: avbatch_serve::encoding::EncodingSim {
-                time: args.encoding_time,
-                per_gb: args.encoding_per_gb,
-                fail_rate: args.encoding_fail_rate,
-            },
-            source_pull: SourcePull {
-                max_bytes: args.source_max_bytes,
-                timeout: args.source_timeout,
-            },
-        },
-        discard: args.discard,
-        public_url: args.public_url.clone(),
-        connections: ConnectionConfig {
-            max_connections: args.max_connections,
-            head_timeout: args.head_timeout,
-            idle_timeout: args.idle_timeout,
-            body_timeout: args.body_timeout,
-            shutdown_grace: args.shutdown_grace,
-        },
-        request_log: args.request_log.clone(),
-    })
+    Ok(ServerConfig { api_keys, ..args.server.clone() })
 }
 
 #[cfg(test)]
@@ -102,6 +62,7 @@ mod tests {
 
     use super::*;
     use crate::cli::{Cli, Command};
+    use avbatch_serve::{ConnectionConfig, FaultConfig};
 
     #[test]
     fn keys_given_twice_are_refused() {
@@ -132,6 +93,10 @@ mod tests {
             "10s:1s",
             "--latency",
             "20ms",
+            "--encoding-fail-rate",
+            "0.2",
+            "--source-timeout",
+            "3s",
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
@@ -140,6 +105,9 @@ mod tests {
         assert_eq!(cfg.faults.bandwidth, Some(2 * 1024 * 1024));
         assert_eq!(cfg.faults.latency, Duration::from_millis(20));
         assert_eq!(cfg.rate_limits.uploads.unwrap().limit, 5);
+        // Flags of the same field name in different groups stay apart.
+        assert_eq!((cfg.faults.fail_rate, cfg.faults.encoding.fail_rate), (0.1, 0.2));
+        assert_eq!(cfg.faults.source_pull.timeout, Duration::from_secs(3));
         assert!(Cli::try_parse_from(["avbatch", "serve", "--fail-rate", "2"]).is_err());
     }
 
@@ -149,11 +117,11 @@ mod tests {
         let Command::Serve(args) = cli.command else { panic!("parsed a serve") };
         let cfg = server_config(&args).unwrap();
         assert_eq!(cfg.connections, ConnectionConfig::default());
-        let faults = FaultConfig::default();
-        assert_eq!(cfg.faults.unfinished_ttl, faults.unfinished_ttl);
-        assert_eq!(cfg.faults.metadata_match, faults.metadata_match);
-        assert_eq!((cfg.faults.gateway_error_rate, cfg.faults.stall_rate), (0.0, 0.0));
-        assert_eq!(cfg.faults.source_pull, faults.source_pull);
+        // Every setting: what the flags default to is what the library defaults to.
+        assert_eq!(cfg.faults, FaultConfig::default());
+        let library = ServerConfig::new("avbatch-data");
+        assert_eq!((cfg.token_ttl, cfg.rate_limits), (library.token_ttl, library.rate_limits));
+        assert_eq!(cfg.data_dir, library.data_dir);
         let cli = Cli::try_parse_from([
             "avbatch",
             "serve",

@@ -1,13 +1,19 @@
 //! What `avbatch serve` is told: data folder, keys, token lifetime, rate limits and faults.
 //!
-//! Parsers for the flag syntaxes live here too (`production`, `uploads=10/1s`, `10s:2s`), so the
-//! CLI and the tests build the same [`ServerConfig`].
+//! The settings are the command's flags (`#[derive(clap::Args)]`, each field's doc its help),
+//! declared once: `avbatch serve` flattens [`ServerConfig`] into its arguments, and tests build
+//! the same struct by hand. The syntaxes (`production`, `uploads=10/1s`, `10s:2s`) parse here;
+//! their ranges are in [`super::flags`].
 
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use avbatch_api::secret::ApiKey;
+use avbatch_syntax::{duration, probability, size, whole};
+use clap::Args;
+
+use super::flags;
 
 /// Largest body of one source request api.video accepts: 200 MiB (API.md §3.1).
 pub const MAX_CHUNK_BYTES: u64 = 200 * 1024 * 1024;
@@ -21,27 +27,61 @@ pub const MAX_TOTAL_BYTES: u64 = 52_428_800_000;
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 /// Everything the compatible server needs to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args)]
 pub struct ServerConfig {
-    /// Folder where videos, sources, upload tokens and auth state live. Created if missing.
+    /// Folder for videos, sources, upload tokens and auth state; created if missing.
+    #[arg(
+        long = "data",
+        value_name = "DIR",
+        default_value = "avbatch-data",
+        env = "AVBATCH_SERVE_DATA"
+    )]
     pub data_dir: PathBuf,
     /// Accepted API keys. Empty: the server generates one, keeps it in the data folder and
-    /// reports it (see [`super::Server::generated_key`]).
+    /// reports it (see [`super::Server::generated_key`]). Read by the command from its own
+    /// flags, which keep keys off the command line.
+    #[arg(skip)]
     pub api_keys: Vec<ApiKey>,
-    /// Lifetime of access tokens from `/auth/api-key` and `/auth/refresh`.
+    /// Lifetime of access tokens from /auth/api-key and /auth/refresh, from 1s to 7days.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = duration(flags::TOKEN_TTL)
+    )]
     pub token_ttl: Duration,
-    /// Per-bucket request quotas.
+    /// Request quotas: `production` (100 uploads, 200 writes, 500 reads a minute), `sandbox`
+    /// (40/40/100), `off`, or a list like `uploads=10/1s,writes=50/60s,reads=100/60s`
+    /// (`all=N/W` sets the three); each bucket from 1 to 1000000 requests in a window from 1ms
+    /// to 1day.
+    #[arg(
+        long = "rate-limit",
+        value_name = "LIMITS",
+        default_value = "production",
+        value_parser = flags::rate_limits
+    )]
     pub rate_limits: RateLimits,
-    /// Injected latency, bandwidth caps, errors and resets.
-    pub faults: FaultConfig,
-    /// Validate and count source bytes but store none of them (throughput runs).
+    /// Discard source bytes after checking and counting them (throughput runs); assets then
+    /// answer 404.
+    #[arg(long)]
     pub discard: bool,
-    /// Base URL used in asset links; default `http://<bound address>`.
+    /// Base URL written into asset links (default: the listening address).
+    #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Connection limits, time-outs and the shutdown grace period.
-    pub connections: ConnectionConfig,
-    /// Where to append one JSON line per API request answered (`--request-log`).
+    /// Append one JSON line to FILE per API request that got past the credentials check and
+    /// the injected 503s and storms: `{"method", "path", "status", "answered"}` (`answered`
+    /// false when --lose-rate dropped the answer), so tests and people can see which requests a
+    /// client made. The query string and credentials are left out.
+    #[arg(long, value_name = "FILE")]
     pub request_log: Option<PathBuf>,
+    // The flattened groups last: each names its own heading, which the flags after it would
+    // otherwise take.
+    /// Injected latency, bandwidth caps, errors and resets, and api.video's undocumented rules.
+    #[command(flatten)]
+    pub faults: FaultConfig,
+    /// Connection limits, time-outs and the shutdown grace period.
+    #[command(flatten)]
+    pub connections: ConnectionConfig,
 }
 
 impl ServerConfig {
@@ -69,20 +109,50 @@ impl ServerConfig {
 /// balancers after 60 s idle; HAProxy's recommended `timeout http-request` is 10 s. A body that
 /// trickles in at a few KiB/s never waits 60 s for its next byte, and a request head (at most
 /// 32 KiB here) takes under 2 s even at 16 KiB/s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Connections")]
 pub struct ConnectionConfig {
-    /// Most connections held at once; `None` derives it from the open-file limit (see
-    /// [`super::conns::connection_budget`]).
+    /// Most connections held at once, from 1 to 1000000 [default: from the open-file limit,
+    /// raised to its hard limit at start, less a quarter kept for files]. At the limit, the
+    /// connection idle the longest is closed to make room; one with a request in flight never is.
+    #[arg(long, value_name = "N", value_parser = whole(flags::CONNECTIONS))]
     pub max_connections: Option<usize>,
-    /// A request head must be complete this long after its first byte (and a new connection must
-    /// complete its first head this long after it was accepted).
+    /// A request head must be complete this long after its first byte, and a new connection
+    /// must send its first head this long after it is accepted; else it is closed. From 100ms
+    /// to 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = duration(flags::CONNECTION_TIMEOUT)
+    )]
     pub head_timeout: Duration,
-    /// An idle keep-alive connection (last answer sent, no new request begun) is closed after this.
+    /// An idle keep-alive connection (its last answer sent, no new request begun) is closed after
+    /// this long, from 100ms to 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = duration(flags::CONNECTION_TIMEOUT)
+    )]
     pub idle_timeout: Duration,
-    /// A request body that brings no byte for this long while the server waits for it is cut.
+    /// A request whose body brings no byte for this long while the server waits for it is cut
+    /// (a body arriving slowly, at any rate, is not); from 100ms to 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = duration(flags::CONNECTION_TIMEOUT)
+    )]
     pub body_timeout: Duration,
-    /// On shutdown, how long requests in flight may take to finish before every connection still
-    /// open is closed.
+    /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish before every
+    /// connection still open is closed and the server exits; from 0s to 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "3s",
+        value_parser = duration(flags::SHUTDOWN_GRACE)
+    )]
     pub shutdown_grace: Duration,
 }
 
@@ -157,9 +227,8 @@ impl RateLimits {
 
 /// Why a `--rate-limit` value was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid rate limit `{input}`: {reason}")]
+#[error("invalid rate limit: {reason}")]
 pub struct ParseRateLimitsError {
-    input: String,
     reason: &'static str,
 }
 
@@ -169,7 +238,7 @@ impl FromStr for RateLimits {
     /// `production`, `sandbox`, `off`, or a comma list such as `uploads=10/1s,reads=100/60s`
     /// (`all=N/W` sets the three; buckets not named stay unlimited).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| ParseRateLimitsError { input: s.to_owned(), reason };
+        let err = |reason| ParseRateLimitsError { reason };
         match s.trim() {
             "production" => return Ok(Self::production()),
             "sandbox" => return Ok(Self::sandbox()),
@@ -207,52 +276,107 @@ impl FromStr for RateLimits {
 
 /// Faults the server injects, for tests and benchmarks, and rules of api.video that tests need to
 /// tighten or loosen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Args)]
+#[command(next_help_heading = "Fault injection")]
 pub struct FaultConfig {
-    /// Added before every request is handled.
+    /// Delay added before every request is handled, from 0s to 1h.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0ms",
+        value_parser = duration(flags::LATENCY)
+    )]
     pub latency: Duration,
-    /// Cap in bytes per second on each connection, both directions.
+    /// Cap on each connection, each way, in bytes per second (e.g. 10MiB), from 1KiB to 100GiB.
+    #[arg(long, value_name = "BYTES", value_parser = size(flags::BANDWIDTH))]
     pub bandwidth: Option<u64>,
-    /// Probability that an API request is answered `503` without effect.
+    /// Probability (from 0 to 1) that an API request is answered 503 without effect.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = probability)]
     pub fail_rate: f64,
-    /// Probability that a source upload's connection is dropped part-way through its body.
+    /// Probability (from 0 to 1) that an upload's connection is dropped part-way through its
+    /// body.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = probability)]
     pub reset_rate: f64,
-    /// Probability that an API request is carried out but its answer is lost: the connection
-    /// drops instead of the response going out (the client cannot tell whether it worked).
+    /// Probability (from 0 to 1) that an API request takes effect but its answer is lost (the
+    /// connection drops instead), so the client cannot tell whether it worked.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = probability)]
     pub lose_rate: f64,
-    /// Probability that an API request takes effect and its answer is then replaced by a load
-    /// balancer's `502` or `504` (HTML body, no rate-limit headers).
+    /// Probability (from 0 to 1) that an API request (not the /vod/ asset host) takes effect and
+    /// its answer is then replaced by a gateway error, 502 or 504 at random, as a load balancer
+    /// in front of api.video would send: a text/html nginx page, no X-RateLimit-* headers.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = probability)]
     pub gateway_error_rate: f64,
-    /// Probability that an upload stops being read part-way through its body and is never
-    /// answered (the connection stays open until the client gives up).
+    /// Probability (from 0 to 1) that an upload (POST /videos/{id}/source or POST /upload) stops
+    /// being read part-way through its body and is never answered: the connection stays open
+    /// (for up to 10 minutes) until the client gives up; nothing of it is stored.
+    #[arg(long, value_name = "P", default_value = "0", value_parser = probability)]
     pub stall_rate: f64,
-    /// How `GET /videos?metadata[KEY]=VALUE` matches.
+    /// How GET /videos?metadata[KEY]=VALUE matches: `exact` (KEY and VALUE equal a pair of the
+    /// video's) or `contains` (KEY equal, VALUE a case-insensitive substring of the pair's value).
+    /// api.video does not document which (its title filter matches substrings).
+    #[arg(long, value_name = "MODE", default_value = "exact")]
     pub metadata_match: MetadataMatch,
-    /// Age past which a video whose source is not complete is deleted (api.video: 7 days).
+    /// Age at which a video whose source is not complete (and that was not created from a source
+    /// URL) is deleted, from 1s to 365days: afterwards it answers 404 and is absent from lists,
+    /// its chunks removed. api.video's rule is 7 days. Checked when the video is looked up or
+    /// listed, against its createdAt (also as edited in DIR/videos/{id}/video.json before a
+    /// restart).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "7d",
+        value_parser = duration(flags::UNFINISHED_AGE)
+    )]
     pub unfinished_ttl: Duration,
-    /// Check the credentials of a request with a body once the body has arrived, not before: a
-    /// bearer token valid when a long upload began may have expired when it ends. api.video does
-    /// not document which it does.
+    /// Check the credentials of a request with a body once its body has arrived, as a proxy that
+    /// reads whole requests first would: a bearer token valid when a long upload began is then
+    /// refused at its end if it expired meanwhile. api.video does not document which it does.
+    #[arg(long)]
     pub auth_after_body: bool,
-    /// Periodic 429 storms.
+    /// 429 storms: every EVERY, all API requests get 429 for FOR (e.g. 30s:3s); FOR at least
+    /// 1ms, EVERY at most 1day.
+    #[arg(long, value_name = "EVERY:FOR", value_parser = flags::storm)]
     pub storm: Option<Storm>,
-    /// Seed for the fault dice; the same seed and request order give the same faults.
+    /// Seed for the fault dice, for repeatable runs (any 64-bit number).
+    #[arg(long, value_name = "N", value_parser = whole(flags::SEED))]
     pub seed: Option<u64>,
-    /// What a caption or chapters upload does for a language that already has one.
+    /// What a caption or chapters upload does when the video already has a track in that
+    /// language: `replace` it (a caption keeps its default flag), or `refuse` with 400
+    /// invalid-attribute naming `language`. api.video does not document which it does.
+    #[arg(long, value_name = "MODE", default_value = "replace")]
     pub existing_tracks: ExistingTracks,
     /// How long encoding takes once a source is complete, and how often it fails.
+    #[command(flatten)]
     pub encoding: super::encoding::EncodingSim,
     /// Bounds on fetching a creation `source` URL ([`super::pull`]).
+    #[command(flatten)]
     pub source_pull: SourcePull,
 }
 
 /// Bounds on fetching a `source` URL given at creation (`--source-max-bytes`,
 /// `--source-timeout`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Source URLs")]
 pub struct SourcePull {
-    /// Largest source fetched; a larger one fails the ingest.
+    /// Largest source a video created with a `source` URL may fetch, from 1B to 1TiB; a larger
+    /// one fails its ingest. Such URLs are fetched only from loopback addresses.
+    #[arg(
+        id = "source-max-bytes",
+        long = "source-max-bytes",
+        value_name = "BYTES",
+        default_value = "64GiB",
+        value_parser = size(flags::SOURCE_MAX_BYTES)
+    )]
     pub max_bytes: u64,
-    /// Longest a fetch may take, from the create to its last byte.
+    /// Longest the fetch of a `source` URL may take, from 100ms to 1day; a slower one fails its
+    /// ingest.
+    #[arg(
+        id = "source-timeout",
+        long = "source-timeout",
+        value_name = "DURATION",
+        default_value = "10m",
+        value_parser = duration(flags::SOURCE_TIMEOUT)
+    )]
     pub timeout: Duration,
 }
 
@@ -262,12 +386,6 @@ impl Default for SourcePull {
         SourcePull { max_bytes: 64 * 1024 * 1024 * 1024, timeout: Duration::from_secs(600) }
     }
 }
-
-/// The values `--source-max-bytes` accepts: 1 byte to 1 TiB.
-pub const SOURCE_MAX_BYTES: std::ops::RangeInclusive<u64> = 1..=1024 * 1024 * 1024 * 1024;
-/// The values `--source-timeout` accepts: 100 ms to 1 day.
-pub const SOURCE_TIMEOUT: std::ops::RangeInclusive<Duration> =
-    Duration::from_millis(100)..=Duration::from_secs(24 * 3600);
 
 /// api.video deletes videos that never got their whole source 7 days after their creation
 /// (API.md §2.1).
@@ -379,14 +497,14 @@ pub struct Storm {
 
 /// Why a `--storm` value was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid storm `{0}`: expected EVERY:FOR with FOR shorter than EVERY, e.g. 10s:2s")]
-pub struct ParseStormError(String);
+#[error("invalid storm: expected EVERY:FOR with FOR shorter than EVERY, e.g. 10s:2s")]
+pub struct ParseStormError;
 
 impl FromStr for Storm {
     type Err = ParseStormError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseStormError(s.to_owned());
+        let err = || ParseStormError;
         let (every, duration) = s.split_once(':').ok_or_else(err)?;
         let every = humantime::parse_duration(every.trim()).map_err(|_| err())?;
         let duration = humantime::parse_duration(duration.trim()).map_err(|_| err())?;

@@ -12,13 +12,37 @@ use avbatch_api::{Encoding, Quality, SourceMetadata};
 use chrono::{DateTime, Utc};
 
 /// How long encoding takes and how often it fails.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, clap::Args)]
+#[command(next_help_heading = "Encoding")]
 pub struct EncodingSim {
-    /// Time per video, whatever its size.
+    /// Time a video takes to encode once its source is complete, from 0s to 7days: its qualities
+    /// go waiting, encoding, encoded; it is playable halfway through. 0s: playable at once.
+    #[arg(
+        id = "encoding-time",
+        long = "encoding-time",
+        value_name = "DURATION",
+        default_value = "0s",
+        value_parser = avbatch_syntax::duration(crate::flags::ENCODING_TIME)
+    )]
     pub time: Duration,
-    /// Time added per GiB of source.
+    /// Encoding time added per GiB of source, from 0s to 7days.
+    #[arg(
+        id = "encoding-per-gb",
+        long = "encoding-per-gb",
+        value_name = "DURATION",
+        default_value = "0s",
+        value_parser = avbatch_syntax::duration(crate::flags::ENCODING_TIME)
+    )]
     pub per_gb: Duration,
-    /// Fraction of videos whose qualities all end `failed`.
+    /// Fraction (from 0 to 1) of videos whose encoding fails: their qualities end `failed` and
+    /// they never become playable. Which ones follows --seed and the video id.
+    #[arg(
+        id = "encoding-fail-rate",
+        long = "encoding-fail-rate",
+        value_name = "P",
+        default_value = "0",
+        value_parser = avbatch_syntax::probability
+    )]
     pub fail_rate: f64,
 }
 

@@ -5,14 +5,16 @@
 //! switches for latency, bandwidth, errors, resets and 429 storms. Every test and benchmark of
 //! avbatch runs against it, and the official clients upload to it unchanged.
 //!
-//! Layout: [`config`] (what it is told), [`serve`] (accept loop, each connection's life,
-//! shutdown), [`conns`] (the connection table and its limit), [`net`] (socket, pacing, resets,
-//! read watchdog), the gate in this file (faults, auth, rate limits: one place for what every
-//! request goes through), [`routes`] (handlers), [`store`] (disk), [`upload`] (chunk rules),
-//! [`video`], [`assets`] (thumbnails, captions, chapters, watermarks), [`auth`], [`ratelimit`],
-//! [`faults`], [`problem`], [`pull`] (a creation `source` fetched or copied).
+//! Layout: [`config`] (what it is told: its flags, declared once) and [`flags`] (their ranges),
+//! [`serve`] (accept loop, each connection's life, shutdown), [`conns`] (the connection table and
+//! its limit), [`net`] (socket, pacing, resets, read watchdog), the gate in this file (faults,
+//! auth, rate limits: one place for what every request goes through), [`routes`] (handlers),
+//! [`store`] (disk), [`upload`] (chunk rules), [`video`], [`assets`] (thumbnails, captions,
+//! chapters, watermarks), [`auth`], [`ratelimit`], [`faults`], [`problem`], [`pull`] (a creation
+//! `source` fetched or copied).
 //!
-//! It depends on `avbatch-api` (the wire) alone, never on the product (`avbatch-core`), so what it
+//! It depends on `avbatch-api` (the wire) alone (and `avbatch-syntax`, how its flags' values are
+//! written), never on the product (`avbatch-core`), so what it
 //! answers is what api.video is believed to answer, not what the client expects;
 //! `tests/layout.rs` keeps it so. Every answer is built from `avbatch-api`'s types (videos,
 //! statuses, captions, chapters, pages, problems, tokens), the ones the client reads:
@@ -25,6 +27,7 @@ pub mod conns;
 mod dirsync;
 pub mod encoding;
 pub mod faults;
+pub mod flags;
 pub mod net;
 pub mod problem;
 pub mod pull;
