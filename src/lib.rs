@@ -22,7 +22,7 @@
 //!   `upload`'s flags checked once into an [`config::UploadConfig`], and the API's address and
 //!   key as every command reads them.
 //! - [`output`]: everything a person or a log shipper sees: messages, logs, live progress, the
-//!   report and its summary.
+//!   report's table as it is written (its data is `avbatch_core::report`'s) and the summary.
 //!
 //! `tests/layout.rs` fails on an import circle between modules, or on a crate that reaches one it
 //! must not.

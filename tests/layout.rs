@@ -7,7 +7,8 @@
 //! - a function fits in 100 lines and a file in 800, tests aside: each is one idea a reader can
 //!   hold;
 //! - every line of Rust fits in 100 columns, the width rustfmt keeps code to but cannot impose on
-//!   string literals, attributes, macro arguments or comments.
+//!   string literals, attributes, macro arguments or comments;
+//! - only the binary writes to the terminal.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -285,6 +286,34 @@ fn every_source_line_fits_in_100_columns() {
     assert!(long.is_empty(), "lines over {MAX_WIDTH} characters:\n{}", long.join("\n"));
 }
 
+/// Whether a line of code writes to stdout or stderr itself (comments aside).
+fn prints(line: &str) -> bool {
+    let code = line.split("//").next().unwrap_or_default();
+    ["print!(", "println!(", "eprint!(", "eprintln!(", "io::stdout()", "io::stderr()"]
+        .iter()
+        .any(|p| code.contains(p))
+}
+
+/// Terminal output has one owner: the binary. The product and the contract report through
+/// return values and events, so what a person sees is decided in one place.
+#[test]
+fn only_the_binary_writes_to_the_terminal() {
+    let mut found = Vec::new();
+    for (name, src) in crate_sources() {
+        // The binary owns the terminal; the double is a server whose logs are its own.
+        if name == "avbatch" || name == "avbatch-serve" {
+            continue;
+        }
+        for path in rust_files(&src) {
+            let code = code_of(&path, &std::fs::read_to_string(&path).unwrap());
+            for (i, line) in code.lines().enumerate().filter(|(_, l)| prints(l)) {
+                found.push(format!("{}:{}: {}", relative(&path), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "library code writing to the terminal:\n{}", found.join("\n"));
+}
+
 /// The rules above catch what they are meant to, on sources made up for them.
 #[test]
 fn the_shape_rules_see_what_they_look_for() {
@@ -317,4 +346,6 @@ fn the_shape_rules_see_what_they_look_for() {
     assert_eq!(code, "fn a() {}\n");
     let gated = "fn a() {}\n#[cfg(all(test, feature = \"s3\"))]\nmod tests {\n}\n";
     assert_eq!(code_of(Path::new("x.rs"), gated), "fn a() {}\n");
+    assert!(prints("    eprintln!(\"{}\", x);") && prints("let out = io::stdout();"));
+    assert!(!prints("//! println!(\"{}\", id);") && !prints("    tracing::info!(\"x\");"));
 }

@@ -1,8 +1,8 @@
 //! Everything the person running avbatch, or their log shipper, sees: messages and logs
-//! ([`say`], [`init_logging`]), live progress ([`progress`]) and the report with its summary
-//! ([`report`]), what `avbatch clean` found and did ([`clean`]), and how an account is out of
-//! step with a manifest ([`check`]). Nothing else prints: library code reports through events and
-//! results.
+//! ([`say`], [`init_logging`]), live progress ([`progress`]), the report as it is written and the
+//! run's summary ([`report`]; the report's data and file are `avbatch_core::report`'s), what
+//! `avbatch clean` found and did ([`clean`]), and how an account is out of step with a manifest
+//! ([`check`]). Nothing else prints: library code reports through events and results.
 
 pub mod check;
 pub mod clean;

@@ -3,8 +3,8 @@
 //! (`avbatch-serve`): it speaks api.video through [`avbatch_api`] alone.
 //!
 //! # Layout
-//! Data flows one way: manifest → plan → engine → report (the report's file and the terminal
-//! are the binary's).
+//! Data flows one way: manifest → plan → engine → report (what a person sees of each is the
+//! binary's).
 //! - [`manifest`]: the CSV manifest, every row and file checked before anything is sent (a
 //!   scanner of records, the header's schema, a parser per column kind); and manifests written
 //!   from folders.
@@ -18,6 +18,8 @@
 //!   `action`) its fields brought in step or its videos deleted; [`journal`]: the SQLite record
 //!   that lets a killed run resume; [`shard`]: a stable share of the rows per machine;
 //!   [`leftovers`]: the unfinished videos runs left behind, found for `avbatch clean`.
+//! - [`report`]: every row mapped to its video, written in manifest order as CSV or JSON (each
+//!   row shown to a sink the binary draws with), and shards' reports merged.
 //! - [`client`]: the api.video client (auth, calls, chunk framing, progress time-outs), paced by
 //!   [`limit`] and retried by [`retry`].
 //! - [`texttrack`]: captions and chapters files (WebVTT, SRT) checked and made into the WebVTT
@@ -37,6 +39,7 @@ pub mod limit;
 pub mod manifest;
 pub mod plan;
 pub mod remote;
+pub mod report;
 pub mod retry;
 pub mod shard;
 #[cfg(target_os = "linux")]

@@ -1,23 +1,24 @@
 //! The report: every manifest row mapped to its video and how it ended, written as CSV or JSON
-//! by the file's extension, and merged across shards; and the run's summary.
+//! by the file's extension, and merged across shards; and the run's summary. The last step of
+//! manifest → plan → engine → report.
 //!
 //! Nothing here holds a report's rows. Results are spilled as rows finish ([`Results`]) and the
 //! report is written in manifest order by one pass over the manifest's rows beside the results
 //! sorted by row ([`write_run`]): rows never started come out as `pending` on the way. The
-//! summary is counters, known before that pass, so a JSON report still opens with it. The same
-//! pass prints the table (or the JSON report) on stdout. [`merge`] joins shards' reports by
-//! sorting their rows by line on disk.
+//! summary is counters, known before that pass, so a JSON report still opens with it. Each row
+//! is also shown to a [`RowSink`] in the same pass: what a person sees of it (a table, the JSON
+//! on stdout) is the binary's, not this module's. [`merge`] joins shards' reports by sorting
+//! their rows by line on disk.
 
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use indicatif::HumanBytes;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use avbatch_core::engine::{RowResult, RowStatus};
-use avbatch_core::manifest::Row;
-use avbatch_core::spill::{Record, Sorter};
+use crate::engine::{RowResult, RowStatus};
+use crate::manifest::Row;
+use crate::spill::{Record, Sorter};
 
 mod merge;
 mod results;
@@ -27,8 +28,20 @@ mod writer;
 
 pub use merge::{merge, MergeError};
 use results::{read_json_line, write_json_line, Outcome};
-pub use results::{Results, RunTotals, Show};
-pub use writer::{write_run, Announcement, ReportWriter};
+pub use results::{Results, RunTotals};
+pub use writer::{write_run, JsonOut, ReportWriter, Written};
+
+/// What else sees each row as the report is written, in manifest order: a table on a terminal,
+/// the JSON report on stdout, a log event.
+pub trait RowSink {
+    /// The next row.
+    fn row(&mut self, row: &ReportRow);
+}
+
+/// Nothing sees the rows.
+impl RowSink for () {
+    fn row(&mut self, _: &ReportRow) {}
+}
 
 /// The report's CSV columns, in order.
 const CSV_COLUMNS: [&str; 27] = [
@@ -63,9 +76,6 @@ const CSV_COLUMNS: [&str; 27] = [
 
 /// Finished rows held in memory before a sorted run of them goes to disk.
 const RESULTS_IN_MEMORY: usize = 1 << 14;
-
-/// Failed rows (and notes) the human summary lists.
-const LISTED: usize = 10;
 
 /// One line of the report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -261,7 +271,7 @@ fn mb_per_s(bytes: u64, seconds: f64) -> f64 {
 }
 
 /// The name a status has in reports.
-fn status_name(status: RowStatus) -> &'static str {
+pub fn status_name(status: RowStatus) -> &'static str {
     match status {
         RowStatus::Uploaded => "uploaded",
         RowStatus::Skipped => "skipped",

@@ -1,11 +1,11 @@
-//! The report written in manifest order, as CSV or JSON, and the table or JSON on stdout in the
-//! same pass; the run's end told on stderr.
+//! The report written in manifest order, as CSV or JSON, each row shown to a [`RowSink`] in the
+//! same pass.
 
 use super::*;
 
 /// A JSON report written a row at a time, exactly as serde_json pretty-prints a whole
 /// `{"summary": …, "rows": […]}` document.
-pub(super) struct JsonOut<W: Write> {
+pub struct JsonOut<W: Write> {
     out: W,
     rows: u64,
 }
@@ -16,7 +16,8 @@ fn nest(text: &str, level: usize) -> String {
 }
 
 impl<W: Write> JsonOut<W> {
-    pub(super) fn start(mut out: W, summary: &Summary) -> io::Result<Self> {
+    /// Starts the document: its summary, and the rows' opening bracket.
+    pub fn start(mut out: W, summary: &Summary) -> io::Result<Self> {
         write!(
             out,
             "{{\n  \"summary\": {},\n  \"rows\": [",
@@ -25,13 +26,15 @@ impl<W: Write> JsonOut<W> {
         Ok(JsonOut { out, rows: 0 })
     }
 
-    pub(super) fn row(&mut self, row: &ReportRow) -> io::Result<()> {
+    /// The next row.
+    pub fn row(&mut self, row: &ReportRow) -> io::Result<()> {
         let sep = if self.rows == 0 { "" } else { "," };
         self.rows += 1;
         write!(self.out, "{sep}\n    {}", nest(&serde_json::to_string_pretty(row)?, 2))
     }
 
-    pub(super) fn end(mut self) -> io::Result<W> {
+    /// Ends the document; the writer, to flush.
+    pub fn end(mut self) -> io::Result<W> {
         if self.rows > 0 {
             self.out.write_all(b"\n  ")?;
         }
@@ -46,22 +49,25 @@ enum FileOut {
 }
 
 /// A report written row by row, in manifest order, to its file (through a temporary file renamed
-/// at the end) and to stdout; the human summary's lists are gathered on the way.
+/// at the end).
 pub struct ReportWriter {
     path: PathBuf,
     tmp: PathBuf,
     file: Option<FileOut>,
     error: Option<io::Error>,
-    tell: bool,
-    table: Option<BufWriter<io::Stdout>>,
-    json: Option<JsonOut<BufWriter<io::Stdout>>>,
     summary: Summary,
-    failed: Vec<(u64, String, String)>,
-    notes: Vec<(u64, String, String)>,
-    /// Rows done before this run, not listed on stdout.
-    unlisted: u64,
     /// Whether an earlier report at the path is kept (renamed) rather than replaced.
     keep_earlier: bool,
+}
+
+/// What a written report came to: its summary, and where the report that was at its path before
+/// was kept, if there was one.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The summary, as in the report.
+    pub summary: Summary,
+    /// The earlier report, renamed after the time it was written.
+    pub kept: Option<PathBuf>,
 }
 
 /// `library.report.20261130T002900Z.csv`: the name an earlier report at `path` is kept under,
@@ -80,24 +86,16 @@ fn earlier_name(path: &Path) -> Option<PathBuf> {
 }
 
 impl ReportWriter {
-    /// Starts the report at `path` (JSON for `.json`, CSV otherwise) and on stdout per `show`;
-    /// with `tell`, each failed row is also a `row failed` event under `--log-format json`, as
-    /// the run's end is told. A file that cannot be written does not stop stdout;
-    /// [`ReportWriter::finish`] tells.
-    pub fn create(path: &Path, summary: &Summary, show: Show, tell: bool) -> ReportWriter {
+    /// Starts the report at `path` (JSON for `.json`, CSV otherwise). A file that cannot be
+    /// written does not stop the rows going to the sink; [`ReportWriter::finish`] tells.
+    pub fn create(path: &Path, summary: &Summary) -> ReportWriter {
         let tmp = path.with_extension("tmp-report");
         let mut writer = ReportWriter {
             path: path.to_owned(),
             tmp: tmp.clone(),
             file: None,
             error: None,
-            tell,
-            table: None,
-            json: None,
             summary: summary.clone(),
-            failed: Vec::new(),
-            notes: Vec::new(),
-            unlisted: 0,
             keep_earlier: false,
         };
         let file = std::fs::File::create(&tmp).and_then(|f| {
@@ -113,16 +111,6 @@ impl ReportWriter {
         match file {
             Ok(f) => writer.file = Some(f),
             Err(e) => writer.fail(e),
-        }
-        // A reader that stops early (`| head`) only stops what it would have read.
-        match show {
-            Show::Nothing => {}
-            Show::Table => {
-                let mut out = BufWriter::new(io::stdout());
-                let _ = writeln!(out, "{:>6}  {:<11}  {:<24}  path", "line", "status", "videoId");
-                writer.table = Some(out);
-            }
-            Show::Json => writer.json = JsonOut::start(BufWriter::new(io::stdout()), summary).ok(),
         }
         writer
     }
@@ -173,73 +161,11 @@ impl ReportWriter {
         if let Err(e) = written {
             self.fail(io::Error::other(e));
         }
-        if let (Some(_), RowStatus::Skipped) = (&self.table, r.status) {
-            // Done before this run: in the report, but not news.
-            self.unlisted += 1;
-        } else if let Some(out) = &mut self.table {
-            let video_id = r.video_id.as_deref().unwrap_or("-");
-            if writeln!(
-                out,
-                "{:>6}  {:<11}  {:<24}  {}",
-                r.line,
-                status_name(r.status),
-                video_id,
-                r.path
-            )
-            .is_err()
-            {
-                self.table = None;
-            }
-        }
-        if let Some(json) = &mut self.json {
-            if json.row(r).is_err() {
-                self.json = None;
-            }
-        }
-        if r.status == RowStatus::Failed {
-            if self.tell && crate::output::json_logs() {
-                tracing::warn!(
-                    target: "avbatch::summary",
-                    line = r.line,
-                    path = %r.path,
-                    "videoId" = r.video_id.as_deref(),
-                    error = r.error.as_deref(),
-                    "row failed"
-                );
-            }
-            if self.failed.len() < LISTED {
-                self.failed.push((
-                    r.line,
-                    r.path.clone(),
-                    r.error.clone().unwrap_or_else(|| "failed".into()),
-                ));
-            }
-        }
-        if let (Some(note), true) = (&r.note, self.notes.len() < LISTED) {
-            self.notes.push((r.line, r.path.clone(), note.clone()));
-        }
     }
 
-    /// Ends the file (renamed into place) and stdout; the file's error, if it could not be
-    /// written. What the human summary needs is handed back.
-    pub fn finish(mut self) -> (io::Result<()>, Announcement) {
-        if let Some(mut out) = self.table.take() {
-            if self.unlisted > 0 {
-                let _ = writeln!(
-                    out,
-                    "({} row{} done before this run: in the report, not listed)",
-                    self.unlisted,
-                    if self.unlisted == 1 { "" } else { "s" }
-                );
-            }
-            let _ = out.into_inner().map(|mut o| o.flush());
-        }
-        if let Some(json) = self.json.take() {
-            let _ = json
-                .end()
-                .and_then(|o| o.into_inner().map_err(io::IntoInnerError::into_error))
-                .and_then(|mut o| o.flush());
-        }
+    /// Ends the file (renamed into place); the file's error, if it could not be written, and
+    /// what the report came to.
+    pub fn finish(mut self) -> (io::Result<()>, Written) {
         let ended = match self.file.take() {
             Some(FileOut::Csv(mut csv)) => {
                 csv.flush().and_then(|()| csv.into_inner().map_err(|e| e.into_error()))
@@ -265,92 +191,13 @@ impl ReportWriter {
         if written.is_err() {
             let _ = std::fs::remove_file(&self.tmp);
         }
-        let announcement =
-            Announcement { summary: self.summary, failed: self.failed, notes: self.notes, kept };
-        (written, announcement)
+        (written, Written { summary: self.summary, kept })
     }
 
     /// Gives up the report: nothing is left at its path.
     pub fn abandon(mut self) {
         self.file = None;
         let _ = std::fs::remove_file(&self.tmp);
-    }
-}
-
-/// The run's end as told on stderr: the summary and its first failed rows and notes.
-pub struct Announcement {
-    summary: Summary,
-    failed: Vec<(u64, String, String)>,
-    notes: Vec<(u64, String, String)>,
-    kept: Option<PathBuf>,
-}
-
-impl Announcement {
-    /// Where the report that was at the path before this run was kept, if there was one.
-    pub fn kept(&self) -> Option<&Path> {
-        self.kept.as_deref()
-    }
-
-    /// The summary.
-    pub fn summary(&self) -> &Summary {
-        &self.summary
-    }
-
-    /// Tells the run's end on stderr: the human summary, or with `--log-format json` one
-    /// `summary` event carrying every total (the `row failed` events went out with the rows).
-    pub fn announce(&self) {
-        if !crate::output::json_logs() {
-            eprintln!("{}", self.human_summary());
-            return;
-        }
-        let s = &self.summary;
-        tracing::info!(
-            target: "avbatch::summary",
-            rows = s.rows,
-            uploaded = s.uploaded,
-            skipped = s.skipped,
-            updated = s.updated,
-            deleted = s.deleted,
-            failed = s.failed,
-            interrupted = s.interrupted,
-            pending = s.pending,
-            bytes = s.bytes,
-            seconds = s.seconds,
-            "mbPerS" = s.mb_per_s,
-            requests = s.requests,
-            retries = s.retries,
-            throttled = s.throttled,
-            shard = s.shard.as_deref(),
-            "summary"
-        );
-    }
-
-    /// The human summary, for stderr.
-    pub fn human_summary(&self) -> String {
-        let s = &self.summary;
-        let mut text = format!(
-            "{}; {} sent in {:.1} s ({}/s); {} requests, {} retries, {} answered 429",
-            s.rows_text(),
-            HumanBytes(s.bytes),
-            s.seconds,
-            HumanBytes((s.bytes as f64 / s.seconds.max(1e-3)) as u64),
-            s.requests,
-            s.retries,
-            s.throttled
-        );
-        if s.assets > 0 {
-            text.push_str(&format!(
-                "; {} asset(s) sent (thumbnails, captions, chapters: the report's `assets`)",
-                s.assets
-            ));
-        }
-        for (line, path, error) in &self.failed {
-            text.push_str(&format!("\n  line {line} `{path}`: {error}"));
-        }
-        for (line, path, note) in &self.notes {
-            text.push_str(&format!("\n  note, line {line} `{path}`: {note}"));
-        }
-        text
     }
 }
 
@@ -366,7 +213,7 @@ fn report_row(
         id: row.id.clone(),
         line: row.line,
         // A URL without its query string: a presigned one's signature is a secret.
-        path: avbatch_core::remote::shown(&row.path_text),
+        path: crate::remote::shown(&row.path_text),
         video_id: None,
         status: RowStatus::Pending,
         bytes: 0,
@@ -417,17 +264,17 @@ fn report_row(
 /// Writes a run's report: `rows` are the run's rows in manifest order (row `i` of them is the
 /// one whose result has index `i`), merged with the results sorted by index; rows without a
 /// result were never started and come out `pending`, with `not_started` as their error when
-/// given. `summary` is the run's ([`Results::summary`] with the times and request counts).
-/// Returns the file's outcome and what to tell on stderr.
+/// given. `summary` is the run's ([`Results::summary`] with the times and request counts). Each
+/// row is shown to `sink` as it is written. Returns the file's outcome and what it came to.
 pub fn write_run(
     path: &Path,
     summary: &Summary,
     rows: impl Iterator<Item = io::Result<Row>>,
     results: Results,
     not_started: Option<&str>,
-    show: Show,
-) -> (io::Result<()>, Announcement) {
-    let mut writer = ReportWriter::create(path, summary, show, show != Show::Nothing);
+    sink: &mut dyn RowSink,
+) -> (io::Result<()>, Written) {
+    let mut writer = ReportWriter::create(path, summary);
     writer.keep_earlier = true;
     let mut outcomes = match results.outcomes.finish() {
         Ok(sorted) => Some(sorted.peekable()),
@@ -456,7 +303,9 @@ pub fn write_run(
                 None => {}
             }
         }
-        writer.row(&report_row(&row, summary, outcome, not_started));
+        let row = report_row(&row, summary, outcome, not_started);
+        writer.row(&row);
+        sink.row(&row);
     }
     writer.finish()
 }

@@ -81,7 +81,7 @@ fn results_arriving_out_of_order_come_back_by_row_and_rows_without_one_are_pendi
     });
     let path = dir.path().join("r.csv");
     let (written, _) =
-        write_run(&path, &summary, rows, results, Some("not started: stopped"), Show::Nothing);
+        write_run(&path, &summary, rows, results, Some("not started: stopped"), &mut ());
     written.unwrap();
     let mut reader = csv::Reader::from_path(&path).unwrap();
     let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

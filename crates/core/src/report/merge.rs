@@ -323,17 +323,8 @@ impl<'de> Visitor<'de> for RowsSeed<'_> {
     }
 }
 
-/// Joins the reports of a manifest's shards into the manifest's report at `out`, rows sorted by
-/// line. A line in two reports is an error (the same shard twice, or shards cut differently);
-/// with `manifest`, so is a manifest row in none (`lines` are the manifest's rows' lines, in
-/// order, or why they cannot be read). Totals are summed, wall time is the longest shard's.
-/// Nothing is left at `out` on an error.
-pub fn merge(
-    reports: &[PathBuf],
-    manifest: Option<(&Path, &mut dyn Iterator<Item = Result<u64, String>>)>,
-    out: &Path,
-) -> Result<(io::Result<()>, Announcement), MergeError> {
-    let mut sorter = Sorter::new(RESULTS_IN_MEMORY);
+/// Reads every shard's report, its rows into `sorter`; their summed summary.
+fn read_all(reports: &[PathBuf], sorter: &mut Sorter<ByLine>) -> Result<Summary, MergeError> {
     let mut summary = Summary::default();
     let mut seq = 0u64;
     for path in reports {
@@ -363,8 +354,23 @@ pub fn merge(
             (summary.updated + counts.updated, summary.deleted + counts.deleted);
     }
     summary.mb_per_s = mb_per_s(summary.bytes, summary.seconds);
+    Ok(summary)
+}
 
-    let mut writer = ReportWriter::create(out, &summary, Show::Nothing, true);
+/// Joins the reports of a manifest's shards into the manifest's report at `out`, rows sorted by
+/// line. A line in two reports is an error (the same shard twice, or shards cut differently);
+/// with `manifest`, so is a manifest row in none (`lines` are the manifest's rows' lines, in
+/// order, or why they cannot be read). Totals are summed, wall time is the longest shard's.
+/// Nothing is left at `out` on an error. Each merged row is shown to `sink` as it is written.
+pub fn merge(
+    reports: &[PathBuf],
+    manifest: Option<(&Path, &mut dyn Iterator<Item = Result<u64, String>>)>,
+    out: &Path,
+    sink: &mut dyn RowSink,
+) -> Result<(io::Result<()>, Written), MergeError> {
+    let mut sorter = Sorter::new(RESULTS_IN_MEMORY);
+    let summary = read_all(reports, &mut sorter)?;
+    let mut writer = ReportWriter::create(out, &summary);
     let mut sorted = sorter.finish().map_err(MergeError::Spill)?.peekable();
     let (mut twice, mut twice_count, mut previous) = (Vec::new(), 0usize, None);
     let (mut missing, mut missing_count, mut manifest_error) = (Vec::new(), 0usize, None);
@@ -385,6 +391,7 @@ pub fn merge(
                 previous = Some(row.line);
                 found |= Some(row.line) == line;
                 writer.row(&row);
+                sink.row(&row);
             }
             Ok(found)
         };

@@ -176,14 +176,3 @@ pub struct RunTotals {
     /// Parts the server holds, all rows together.
     pub parts: u64,
 }
-
-/// What goes to stdout while the report is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Show {
-    /// Nothing.
-    Nothing,
-    /// One line per row: line, status, videoId, path.
-    Table,
-    /// The report as JSON.
-    Json,
-}
