@@ -24,7 +24,6 @@ mod notify_window;
 mod remote;
 mod report_record;
 mod resume;
-mod server_api;
 mod server_assets;
 mod server_encoding;
 mod server_multipart_bounds;

@@ -11,7 +11,8 @@
 //! auth, rate limits: one place for what every request goes through), [`routes`] (handlers),
 //! [`store`] (disk), [`upload`] (chunk rules), [`video`], [`assets`] (thumbnails, captions,
 //! chapters, watermarks), [`auth`], [`ratelimit`], [`faults`], [`problem`], [`pull`] (a creation
-//! `source` fetched or copied).
+//! `source` fetched or copied); [`testing`]: the double at hand for tests (its own, in
+//! `tests/`, and the product's).
 //!
 //! It depends on `avbatch-api` (the wire) alone (and `avbatch-syntax`, how its flags' values are
 //! written), never on the product (`avbatch-core`), so what it
@@ -35,6 +36,7 @@ pub mod ratelimit;
 mod routes;
 pub mod serve;
 pub mod store;
+pub mod testing;
 pub mod upload;
 pub mod video;
 

@@ -5,26 +5,17 @@
 
 use std::fmt::Debug;
 
-use avbatch_api::secret::ApiKey;
 use avbatch_api::{
     AccessToken, Caption, Chapter, Page, Problem, UploadToken, Video, VideoId, VideoStatus,
     WatermarkImage,
 };
-use avbatch_serve::{RateLimits, Server, ServerConfig};
+use avbatch_serve::testing::{basic_auth, multipart_file, spawn_server, TestServer, KEY};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 
-const KEY: &str = "contract-test-key-0123456789";
-const BOUNDARY: &str = "contractboundary5d2a";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR a tiny png";
 const VTT: &[u8] = b"WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n";
-
-struct Double {
-    server: Server,
-    http: reqwest::Client,
-    _data: tempfile::TempDir,
-}
 
 /// What one answer was: its status and its exact body.
 struct Answer {
@@ -32,47 +23,32 @@ struct Answer {
     body: Vec<u8>,
 }
 
-impl Double {
-    async fn start() -> Double {
-        let data = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig::new(data.path());
-        config.api_keys = vec![ApiKey::new(KEY)];
-        config.rate_limits = RateLimits::off();
-        let server = Server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        Double { server, http: reqwest::Client::new(), _data: data }
-    }
+/// The requests this test makes of the double, each answer kept whole.
+struct Double(TestServer);
 
+impl Double {
     async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request.basic_auth(KEY, Some("")).send().await.unwrap();
+        let response = request.header("Authorization", basic_auth(KEY)).send().await.unwrap();
         let status = response.status().as_u16();
         Answer { status, body: response.bytes().await.unwrap().to_vec() }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server.url())
+        format!("{}{path}", self.0.url)
     }
 
     async fn json(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> Answer {
-        self.send(self.http.request(method, self.url(path)).json(&body)).await
+        self.send(self.0.http.request(method, self.url(path)).json(&body)).await
     }
 
     async fn get(&self, path: &str) -> Answer {
-        self.send(self.http.get(self.url(path))).await
+        self.send(self.0.http.get(self.url(path))).await
     }
 
     async fn file(&self, path: &str, name: &str, bytes: &[u8], range: Option<&str>) -> Answer {
-        let mut body = format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-        let mut request = self
-            .http
-            .post(self.url(path))
-            .header("Content-Type", format!("multipart/form-data; boundary={BOUNDARY}"))
-            .body(body);
+        let (content_type, body) = multipart_file("file", name, bytes);
+        let mut request =
+            self.0.http.post(self.url(path)).header("Content-Type", content_type).body(body);
         if let Some(range) = range {
             request = request.header("Content-Range", range);
         }
@@ -97,7 +73,7 @@ fn round_trips<T: DeserializeOwned + Serialize + Debug>(what: &str, answer: &Ans
 #[tokio::test]
 async fn every_answer_of_the_double_is_a_contract_type_byte_for_byte() {
     use reqwest::Method;
-    let d = Double::start().await;
+    let d = Double(spawn_server().await);
 
     let token = d.json(Method::POST, "/auth/api-key", json!({"apiKey": KEY})).await;
     round_trips::<AccessToken>("POST /auth/api-key", &token);
@@ -162,5 +138,4 @@ async fn every_answer_of_the_double_is_a_contract_type_byte_for_byte() {
     let problem: Problem = round_trips("400 with every problem listed", &bad);
     assert_eq!(problem.status, Some(400));
     assert!(problem.extra["problems"].as_array().is_some_and(|p| p.len() == 3), "{problem:?}");
-    d.server.shutdown().await.unwrap();
 }

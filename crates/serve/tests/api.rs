@@ -1,10 +1,8 @@
-//! `avbatch serve` over real HTTP: auth, videos, listing, rate limits and faults (issue #3).
-
-use crate::common;
+//! The double over real HTTP: auth, videos, listing, rate limits and faults (issue #3).
 
 use std::time::{Duration, Instant};
 
-use common::{
+use avbatch_serve::testing::{
     basic_auth, multipart_file, pattern, spawn_server, spawn_server_with, TestServer, KEY, MIB,
 };
 use reqwest::StatusCode;

@@ -1,0 +1,185 @@
+//! The double at hand for tests, its own and the product's: an in-process server on
+//! 127.0.0.1:0 with its own data folder and a known key, and the requests tests make of it
+//! (Basic auth, multipart bodies, byte patterns). Tests only: it unwraps freely.
+
+use avbatch_api::secret::ApiKey;
+
+use crate::{RateLimits, Server, ServerConfig};
+
+/// The API key every test server accepts.
+pub const KEY: &str = "test-key-0123456789";
+pub const MIB: usize = 1024 * 1024;
+
+/// An in-process server on 127.0.0.1:0 with its own temporary data folder; shuts down on drop.
+pub struct TestServer {
+    pub server: Server,
+    pub url: String,
+    pub data: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+/// A server with no rate limits and no faults.
+pub async fn spawn_server() -> TestServer {
+    spawn_server_with(|_| {}).await
+}
+
+/// A server whose config the caller adjusts (rate limits, faults, token ttl, …).
+pub async fn spawn_server_with(adjust: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = ServerConfig::new(data.path());
+    config.api_keys = vec![ApiKey::new(KEY)];
+    config.rate_limits = RateLimits::off();
+    adjust(&mut config);
+    let server =
+        Server::start(config, "127.0.0.1:0".parse().unwrap()).await.expect("server starts");
+    let url = server.url().to_owned();
+    TestServer { server, url, data, http: reqwest::Client::new() }
+}
+
+impl TestServer {
+    /// `Authorization` value for Basic auth with the test key.
+    pub fn basic(&self) -> String {
+        basic_auth(KEY)
+    }
+
+    /// `GET path` with Basic auth; the answer must be 200 JSON. Tried again while the server's
+    /// injected faults (503s, 429 storms) refuse it: the checks look at the server, not its dice.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        for _ in 0..100 {
+            let resp = self
+                .http
+                .get(format!("{}{path}", self.url))
+                .header("Authorization", self.basic())
+                .send()
+                .await
+                .expect("GET reaches the server");
+            if matches!(resp.status().as_u16(), 429 | 503) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+            assert_eq!(resp.status().as_u16(), 200, "GET {path} must answer 200");
+            return resp.json().await.expect("GET answers JSON");
+        }
+        panic!("GET {path} kept answering 503/429")
+    }
+
+    /// `GET /videos/{id}/status`.
+    pub async fn status_of(&self, id: &str) -> serde_json::Value {
+        self.get_json(&format!("/videos/{id}/status")).await
+    }
+
+    /// Every video (first 100).
+    pub async fn all_videos(&self) -> Vec<serde_json::Value> {
+        self.get_json("/videos?pageSize=100").await["data"]
+            .as_array()
+            .expect("a data array")
+            .clone()
+    }
+
+    /// A POST of `body` as JSON with Basic auth; the answer's JSON (whatever the status).
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("Authorization", self.basic())
+            .json(body)
+            .send()
+            .await;
+        resp.unwrap_or_else(|e| panic!("POST {path} reaches the server: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path} answers JSON: {e}"))
+    }
+
+    /// `POST /videos` with a title; returns the new video's id.
+    pub async fn create_video(&self, title: &str) -> String {
+        create_video_at(&self.http, &self.url, title).await
+    }
+
+    /// The stored source of a video, through the asset host.
+    pub async fn source_of(&self, id: &str) -> Vec<u8> {
+        self.http
+            .get(format!("{}/vod/{id}/mp4/source.mp4", self.url))
+            .send()
+            .await
+            .expect("GET source")
+            .bytes()
+            .await
+            .expect("source bytes")
+            .to_vec()
+    }
+}
+
+/// `POST /videos` with a title on any server taking the test key (in-process or a child
+/// process); returns the new video's id.
+pub async fn create_video_at(http: &reqwest::Client, url: &str, title: &str) -> String {
+    let resp = http
+        .post(format!("{url}/videos"))
+        .header("Authorization", basic_auth(KEY))
+        .json(&serde_json::json!({ "title": title }))
+        .send()
+        .await
+        .expect("POST /videos reaches the server");
+    assert_eq!(resp.status().as_u16(), 201, "POST /videos {{title:{title:?}}} must answer 201");
+    let v: serde_json::Value = resp.json().await.expect("POST /videos answers JSON");
+    v["videoId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("POST /videos answer has no videoId: {v}"))
+        .to_owned()
+}
+
+pub fn basic_auth(key: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{key}:")))
+}
+
+/// Deterministic test content: `len` bytes that differ at every offset and between seeds.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u64).wrapping_mul(2654435761) >> 7) as u8 ^ seed ^ (i / 4093) as u8)
+        .collect()
+}
+
+/// A multipart/form-data body with one file part (field `name`, file name `filename`).
+/// Returns (content type, body).
+pub fn multipart_file(name: &str, filename: &str, data: &[u8]) -> (String, Vec<u8>) {
+    multipart(&[], Some((name, filename, data)), &[])
+}
+
+/// A multipart body: text fields before the file, an optional file, text fields after it.
+pub fn multipart(
+    before: &[(&str, &str)],
+    file: Option<(&str, &str, &[u8])>,
+    after: &[(&str, &str)],
+) -> (String, Vec<u8>) {
+    let boundary = "avbatchtestboundary7c1e0f";
+    let mut body = Vec::new();
+    let text = |body: &mut Vec<u8>, name: &str, value: &str| {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n\
+                 {value}\r\n"
+            )
+            .as_bytes(),
+        );
+    };
+    for (n, v) in before {
+        text(&mut body, n, v);
+    }
+    if let Some((name, filename, data)) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                 filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    for (n, v) in after {
+        text(&mut body, n, v);
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
