@@ -201,7 +201,8 @@ impl NewVideo {
 
 /// A video (`Video`): what api.video answers to a create, a read, an update or a listing. The
 /// client reads it; the double writes it from this type. `null` members are sent as api.video
-/// sends them; the others only when known.
+/// sends them; the others only when known. The larger members the client never reads (links,
+/// creation-only settings) are boxed: a run holds every video of an account it indexes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Video {
@@ -261,16 +262,16 @@ pub struct Video {
     pub deletes_at: Option<String>,
     /// Where its source is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<SourceLink>,
+    pub source: Option<Box<SourceLink>>,
     /// Where it plays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assets: Option<VideoAssets>,
+    pub assets: Option<Box<VideoAssets>>,
     /// `clip` as given at creation (echoed only when given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clip: Option<Clip>,
+    pub clip: Option<Box<Clip>>,
     /// `watermark` as given at creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub watermark: Option<Watermark>,
+    pub watermark: Option<Box<Watermark>>,
     /// Transcript requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<bool>,

@@ -432,12 +432,12 @@ impl VideoRecord {
             discarded: false,
             discarded_at: None,
             deletes_at: None,
-            source: Some(SourceLink { uri: format!("/videos/{id}/source") }),
-            assets: Some(assets),
+            source: Some(Box::new(SourceLink { uri: format!("/videos/{id}/source") })),
+            assets: Some(Box::new(assets)),
             // Members api.video does not echo in its Video schema are returned only when they
             // were given, so strict client models never meet a member they do not know unasked.
-            clip: self.clip.clone(),
-            watermark: self.watermark.clone(),
+            clip: self.clip.clone().map(Box::new),
+            watermark: self.watermark.clone().map(Box::new),
             transcript: self.transcript,
             transcript_summary: self.transcript_summary,
             transcript_summary_attributes: self.transcript_summary_attributes.clone(),

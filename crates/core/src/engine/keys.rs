@@ -212,6 +212,10 @@ impl Keys {
 impl Index {
     fn absorb(&mut self, videos: Vec<Video>) {
         for video in videos {
+            // What lookups and comparisons read: a video's links (its player, embed code, asset
+            // URLs) and the settings only a create takes are a few hundred bytes each, held for
+            // every video of the account.
+            let video = Video { assets: None, source: None, clip: None, watermark: None, ..video };
             if let Some(t) = video.created_at {
                 self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
             }
