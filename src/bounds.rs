@@ -9,6 +9,7 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use avbatch_core::chunk::{MAX_PART_SIZE, MAX_VIDEO_SIZE, MIN_PART_SIZE};
+#[cfg(feature = "serve")]
 pub use avbatch_serve::flags::{LATENCY, SEED};
 pub use avbatch_syntax::{duration, probability, show_duration, show_size, size, whole};
 
@@ -104,6 +105,7 @@ pub fn rate(s: &str) -> Result<f64, String> {
     }
 }
 
+#[cfg(feature = "serve")]
 /// `bench --rate-limit`: checked as `serve --rate-limit` checks it, kept as text for the
 /// server's command line.
 pub fn rate_limits_text(s: &str) -> Result<String, String> {

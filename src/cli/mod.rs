@@ -4,6 +4,7 @@
 //! Flags read `AVBATCH_*` environment variables too; secret ones never show their values in
 //! `--help`. Every numeric flag is held to a range ([`crate::bounds`]).
 
+#[cfg(feature = "serve")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,7 +13,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod account;
+#[cfg(feature = "serve")]
 mod bench;
+#[cfg(feature = "serve")]
 mod serve;
 #[cfg(test)]
 mod tests;
@@ -21,7 +24,9 @@ mod upload;
 use crate::bounds;
 pub use crate::output::LogFormat;
 pub use account::{CheckArgs, CleanArgs};
+#[cfg(feature = "serve")]
 pub use bench::{BenchArgs, Content, Profile};
+#[cfg(feature = "serve")]
 pub use serve::ServeArgs;
 pub use upload::{EncodingArgs, UploadArgs};
 
@@ -109,6 +114,8 @@ pub struct GlobalArgs {
 }
 
 /// What to do.
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Upload every video of a CSV manifest to api.video.
@@ -190,6 +197,7 @@ pub enum Command {
     /// uploading process. Profiles: loopback (nothing added, the server discards), wan (50 ms,
     /// 10 MiB/s per connection), ratelimited (1000 × 100 KiB under 100 requests/s), small
     /// (2000 × 10 KiB, no limits: files/s and requests per video).
+    #[cfg(feature = "serve")]
     Bench(BenchArgs),
     /// Write a manifest of the videos under a folder (for drop folders and nightly jobs).
     ///
@@ -213,7 +221,18 @@ pub enum Command {
     ///
     /// Prints `listening on http://ADDR` on stdout once it accepts connections (and `api key: KEY`
     /// when it generated a key). Stops cleanly on Ctrl-C or SIGTERM.
+    #[cfg(feature = "serve")]
     Serve(ServeArgs),
+}
+
+impl Command {
+    /// Whether this is `avbatch serve`, whose logs go to stderr at info level.
+    pub fn serves(&self) -> bool {
+        #[cfg(feature = "serve")]
+        return matches!(self, Command::Serve(_));
+        #[cfg(not(feature = "serve"))]
+        false
+    }
 }
 
 /// Which api.video to talk to.

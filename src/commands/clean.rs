@@ -8,6 +8,7 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::local::Local;
 use super::{Exit, Stop};
 use crate::cli::CleanArgs;
 use crate::config::{self, Destination};
@@ -18,7 +19,6 @@ use avbatch_core::client::{error_chain, ApiError, Client, ClientConfig};
 use avbatch_core::leftovers::{Finder, Found, Leftover};
 use avbatch_core::manifest::{self, Keyed, KeyedRows, ManifestError};
 use avbatch_core::retry::RetryConfig;
-use avbatch_serve::{Server, ServerConfig};
 
 /// Row keys read ahead of the search.
 const ROWS_AHEAD: usize = 1024;
@@ -94,7 +94,7 @@ pub async fn run(args: &CleanArgs) -> super::Outcome {
 pub(super) async fn reach(
     destination: Destination,
     api_key_file: Option<&std::path::Path>,
-) -> Result<(String, Option<ApiKey>, Option<Server>), Stop> {
+) -> Result<(String, Option<ApiKey>, Option<Local>), Stop> {
     Ok(match destination {
         Destination::Remote(url) => {
             match config::api_key(api_key_file, &|v| std::env::var(v).ok())? {
@@ -116,12 +116,7 @@ pub(super) async fn reach(
                 let message = format!("the local data folder `{}` does not exist", dir.display());
                 return Err(Stop::invalid(message));
             }
-            let server = Server::start(
-                ServerConfig::new(&dir),
-                "127.0.0.1:0".parse().expect("a valid address"),
-            )
-            .await
-            .context("cannot start the local server")?;
+            let server = Local::start(&dir).await?;
             (server.url().to_owned(), server.generated_key().cloned(), Some(server))
         }
     })

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::local::Local;
 use super::{Exit, Outcome, Stop};
 use crate::config::{Destination, UploadConfig};
 use crate::output::plan::{Action, Estimate, PlanHeader, PlanPrinter, PlanRow};
@@ -33,7 +34,6 @@ use avbatch_core::manifest::{Checked, Row, RowAction};
 use avbatch_core::plan::cost::{self, Cost};
 use avbatch_core::plan::RunShape;
 use avbatch_core::retry::RetryConfig;
-use avbatch_serve::Server;
 
 /// The account's keyed videos, by metadata field and key.
 type Index = HashMap<(&'static str, String), Vec<Video>>;
@@ -236,7 +236,7 @@ fn held_assets(
 async fn connect(
     config: &UploadConfig,
     acting: bool,
-) -> Result<Option<(Client, Option<Server>)>, Stop> {
+) -> Result<Option<(Client, Option<Local>)>, Stop> {
     let (url, key, server) = match &config.destination {
         Destination::Local(None) => return Ok(None),
         Destination::Remote(url) => match &config.api_key {

@@ -1,15 +1,18 @@
 //! The commands: each turns its parsed flags into a checked configuration and runs it. The only
 //! place that wires the pieces together; [`run`] dispatches, and the exit codes are here.
 
+#[cfg(feature = "serve")]
 pub mod bench;
 pub mod check;
 pub mod clean;
 mod dry_run;
+mod local;
 pub mod man;
 pub mod manifest;
 pub mod notify;
 pub mod report;
 pub mod schedule;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod status;
 mod stop;
@@ -100,6 +103,7 @@ pub async fn run(cli: Cli) -> Outcome {
         crate::output::say_warning(warning);
     }
     match cli.command {
+        #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(args).await,
         Command::Upload(args) => upload::run(&args).await,
         Command::Status(args) => status::run(&args),
@@ -107,6 +111,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Check(args) => check::run(&args).await,
         Command::Report(ReportCommand::Merge(args)) => report::run(&args),
         Command::Manifest(args) => manifest::run(&args),
+        #[cfg(feature = "serve")]
         Command::Bench(args) => bench::run(&args).await,
         Command::Completions { shell } => {
             let mut out = Vec::new();

@@ -25,7 +25,6 @@ use avbatch_core::limit::Limiter;
 use avbatch_core::manifest::{self, Checked, LoadOptions, ManifestError, Row};
 use avbatch_core::plan::{Plan, RunShape};
 use avbatch_core::retry::RetryConfig;
-use avbatch_serve::{Server, ServerConfig};
 
 /// Most manifest problems printed; the rest are counted.
 const MAX_PROBLEMS_SHOWN: usize = manifest::PROBLEMS_KEPT;
@@ -274,12 +273,12 @@ async fn open_journal(
 struct Target {
     base_url: String,
     api_key: Option<ApiKey>,
-    _server: Option<Server>,
+    _server: Option<super::local::Local>,
     _temp_data: Option<tempfile::TempDir>,
 }
 
 impl Target {
-    async fn reach(config: &UploadConfig) -> anyhow::Result<Target> {
+    async fn reach(config: &UploadConfig) -> Result<Target, Stop> {
         let dir = match &config.destination {
             Destination::Remote(url) => {
                 let (base_url, api_key) = (url.clone(), config.api_key.clone());
@@ -297,10 +296,7 @@ impl Target {
                 (t.path().to_owned(), Some(t))
             }
         };
-        let at = "127.0.0.1:0".parse().expect("a valid address");
-        let server = Server::start(ServerConfig::new(&dir), at)
-            .await
-            .context("cannot start the local server")?;
+        let server = super::local::Local::start(&dir).await?;
         say(&match temp_data {
             Some(_) => format!(
                 "local api.video at {} (data in the temporary folder {}, deleted when the run \

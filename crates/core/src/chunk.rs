@@ -557,7 +557,7 @@ mod tests {
 
     #[test]
     #[cfg(unix)]
-    fn issue_11_fifos_and_devices_are_refused_without_blocking() {
+    fn fifos_and_devices_are_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe.mp4");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");

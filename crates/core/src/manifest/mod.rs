@@ -1013,7 +1013,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_11_an_unclosed_quote_is_reported_where_it_opens() {
+    fn an_unclosed_quote_is_reported_where_it_opens() {
         let dir = folder();
         // The quote opens in the last column: the record keeps the header's field count.
         let text = "path,title,description\na.mp4,ok,fine\nb.mov,ok,\"oops unbalanced\n\
@@ -1046,7 +1046,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_11_a_quote_closed_inside_its_field_is_reported() {
+    fn a_quote_closed_inside_its_field_is_reported() {
         let dir = folder();
         // The stray quote pairs with the next quote, two lines on, and text follows it.
         let text = "path,title,description\na.mp4,\"oops,d2\nb.mov,t3,d3\na.mp4,\"Hello\", world\n";
@@ -1069,7 +1069,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_11_read_rows_refuses_an_unbalanced_quote_and_nothing_else() {
+    fn read_rows_refuses_an_unbalanced_quote_and_nothing_else() {
         let dir = folder();
         let rows = read_all(&write(&dir, "path,public\nnope.mp4,maybe\na.mp4,\n")).unwrap();
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3]);
@@ -1087,7 +1087,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_11_rows_without_an_id_must_not_share_a_path() {
+    fn rows_without_an_id_must_not_share_a_path() {
         let dir = folder();
         let p = only(&dir, "path,title\na.mp4,one\nb.mov,x\na.mp4,two\n");
         assert_eq!(
@@ -1106,7 +1106,7 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn issue_11_fifos_sockets_and_devices_are_refused() {
+    fn fifos_sockets_and_devices_are_refused() {
         let dir = folder();
         let made =
             std::process::Command::new("mkfifo").arg(dir.path().join("pipe.mp4")).status().unwrap();
@@ -1126,7 +1126,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_11_files_over_the_documented_30_gib_are_refused() {
+    fn files_over_the_documented_30_gib_are_refused() {
         let dir = folder();
         for (name, len) in [("cap.mp4", MAX_VIDEO_SIZE), ("over.mp4", MAX_VIDEO_SIZE + 1)] {
             File::create(dir.path().join(name)).unwrap().set_len(len).unwrap();
@@ -1144,7 +1144,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_11_long_values_are_cut_in_problems() {
+    fn long_values_are_cut_in_problems() {
         let dir = folder();
         let long = "x".repeat(1 << 20);
         let text = format!("path,id,public,{long}\na.mp4,{long},{long},\nb.mov,{long},,\n");
