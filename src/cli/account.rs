@@ -31,41 +31,9 @@ pub struct CleanArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Which api.video: production, sandbox, or local (an embedded server on --local-data).
-    #[arg(long, value_enum, default_value = "production", env = "AVBATCH_ENV")]
-    pub env: Target,
-
-    /// Another API base URL (e.g. a running `avbatch serve`); overrides --env.
-    #[arg(long, value_name = "URL", env = "AVBATCH_BASE_URL")]
-    pub base_url: Option<String>,
-
-    /// File holding the API key (when AVBATCH_API_KEY and APIVIDEO_API_KEY are unset).
-    #[arg(long, value_name = "FILE")]
-    pub api_key_file: Option<PathBuf>,
-
-    /// Data folder of the embedded server with --env local (required with it).
-    #[arg(long, value_name = "DIR")]
-    pub local_data: Option<PathBuf>,
-
-    /// Retries per request for transient failures (connection errors, timeouts, 408, 429, 5xx),
-    /// from 0 to 1000.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 10,
-        value_parser = bounds::whole(bounds::RETRIES)
-    )]
-    pub retries: u32,
-
-    /// How long a request may go without progress before it is cut and tried again, from 100ms
-    /// to 1h.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "60s",
-        value_parser = bounds::duration(bounds::TIMEOUT)
-    )]
-    pub timeout: Duration,
+    /// The account: which api.video, its key, and how requests are retried.
+    #[command(flatten)]
+    pub account: AccountArgs,
 }
 
 /// `avbatch check` flags.
@@ -87,6 +55,14 @@ pub struct CheckArgs {
     #[arg(long)]
     pub allow_unknown_columns: bool,
 
+    /// The account: which api.video, its key, and how requests are retried.
+    #[command(flatten)]
+    pub account: AccountArgs,
+}
+
+/// The account `clean` and `check` read: which api.video, its key, and how requests are retried.
+#[derive(Debug, Args)]
+pub struct AccountArgs {
     /// Which api.video: production, sandbox, or local (an embedded server on --local-data).
     #[arg(long, value_enum, default_value = "production", env = "AVBATCH_ENV")]
     pub env: Target,

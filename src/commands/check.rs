@@ -52,17 +52,23 @@ type Index = HashMap<(&'static str, String), Vec<Video>>;
 
 /// Runs `avbatch check`.
 pub async fn run(args: &CheckArgs) -> Outcome {
-    let destination = config::destination(args.base_url.as_deref(), args.env, &args.local_data)?;
+    let destination = config::destination(
+        args.account.base_url.as_deref(),
+        args.account.env,
+        &args.account.local_data,
+    )?;
     let options = LoadOptions { allow_unknown_columns: args.allow_unknown_columns };
     let path = args.manifest.clone();
     let checked = tokio::task::spawn_blocking(move || manifest::check(&path, &options, |_| {}))
         .await
         .context("checking the manifest panicked")?;
     let checked = checked.map_err(|e| manifest_refused(&e))?;
-    let (base_url, api_key, _server) = reach(destination, args.api_key_file.as_deref()).await?;
+    let (base_url, api_key, _server) =
+        reach(destination, args.account.api_key_file.as_deref()).await?;
     let mut client_config = ClientConfig::new(&base_url, api_key);
-    client_config.retry = RetryConfig { max_retries: args.retries, ..RetryConfig::default() };
-    client_config.timeout = args.timeout;
+    client_config.retry =
+        RetryConfig { max_retries: args.account.retries, ..RetryConfig::default() };
+    client_config.timeout = args.account.timeout;
     let client = Client::new(client_config);
 
     let mut index = keyed_videos(&client, None)

@@ -31,18 +31,24 @@ const UNKEYED_SHOWN: usize = 5;
 
 /// Runs `avbatch clean`.
 pub async fn run(args: &CleanArgs) -> super::Outcome {
-    let destination = config::destination(args.base_url.as_deref(), args.env, &args.local_data)?;
+    let destination = config::destination(
+        args.account.base_url.as_deref(),
+        args.account.env,
+        &args.account.local_data,
+    )?;
     // The manifest first: one that cannot be read stops the command before any call.
     let rows = match &args.manifest {
         Some(path) => Some(manifest::row_keys(path).map_err(|e| Stop::invalid(error_chain(&e)))?),
         None => None,
     };
-    let (base_url, api_key, _server) = reach(destination, args.api_key_file.as_deref()).await?;
+    let (base_url, api_key, _server) =
+        reach(destination, args.account.api_key_file.as_deref()).await?;
 
     let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
     let mut client_config = ClientConfig::new(&base_url, api_key);
-    client_config.retry = RetryConfig { max_retries: args.retries, ..RetryConfig::default() };
-    client_config.timeout = args.timeout;
+    client_config.retry =
+        RetryConfig { max_retries: args.account.retries, ..RetryConfig::default() };
+    client_config.timeout = args.account.timeout;
     client_config.stop = stop.clone();
     client_config.abort = abort.clone();
     let client = Client::new(client_config);
