@@ -13,6 +13,24 @@ pub struct Page<T> {
     pub pagination: Option<Pagination>,
 }
 
+impl<T> Page<T> {
+    /// How many pages there are: `pagination.pagesTotal`, else (an answer without it) one more
+    /// than `page` while this page is full (`size` items), this one when it is not.
+    pub fn pages(&self, page: u32, size: usize) -> u32 {
+        let guess = if self.data.len() >= size { page + 1 } else { page };
+        self.pagination.as_ref().and_then(|p| p.pages_total).unwrap_or(guess)
+    }
+
+    /// Whether page `page` (from 1) is the last: the one `pagesTotal` names, or one that is not
+    /// full (`size` items) when the answer does not say.
+    pub fn is_last(&self, page: u32, size: usize) -> bool {
+        match self.pagination.as_ref().and_then(|p| p.pages_total) {
+            Some(total) => page >= total,
+            None => self.data.len() < size,
+        }
+    }
+}
+
 /// `pagination` of a page.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -44,4 +62,23 @@ pub struct PageLink {
     pub rel: String,
     /// The page's path and query.
     pub uri: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(items: usize, pages_total: Option<u32>) -> Page<u8> {
+        let pagination =
+            pages_total.map(|t| Pagination { pages_total: Some(t), ..Default::default() });
+        Page { data: vec![0; items], pagination }
+    }
+
+    #[test]
+    fn the_last_page_is_the_one_the_answer_names_else_one_not_full() {
+        assert!(page(100, Some(2)).is_last(2, 100) && !page(100, Some(2)).is_last(1, 100));
+        assert!(!page(100, None).is_last(3, 100) && page(99, None).is_last(3, 100));
+        assert_eq!((page(100, Some(7)).pages(1, 100), page(100, None).pages(4, 100)), (7, 5));
+        assert_eq!(page(10, None).pages(4, 100), 4);
+    }
 }

@@ -17,7 +17,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use tokio::time::Instant;
 
-use super::{ApiError, Call, CallSite, Client, Watch};
+use super::{no_body, ApiError, Call, CallSite, Client, Watch};
 use crate::retry::{classify, Outcome, Verdict};
 use avbatch_api::{Bucket, Caption, CaptionUpdate, Chapter, Page, Problem, ThumbnailPick};
 
@@ -80,10 +80,6 @@ fn body(pre: &Bytes, file: &Bytes, post: &Bytes, watch: &Arc<Watch>) -> reqwest:
     });
     let end = stream::once(async move { done.finish_body() }).filter_map(|()| async { None });
     reqwest::Body::wrap_stream(slices.chain(end))
-}
-
-fn no_body(r: RequestBuilder, _: &Arc<Watch>) -> RequestBuilder {
-    r
 }
 
 fn is_404(e: &ApiError) -> bool {
@@ -257,22 +253,11 @@ impl Client {
         let mut all = Vec::new();
         for page in 1..=MAX_TRACK_PAGES {
             let path = format!("{base}?currentPage={page}&pageSize=100");
-            let call = Call {
-                method: Method::GET,
-                path,
-                route: base.clone(),
-                bucket: Some(Bucket::Reads),
-                authenticated: true,
-                idempotent: true,
-                body_len: 0,
-                build: &no_body,
-            };
+            let call = Call::read(path, base.clone());
             let answer = self.execute(&call).await?;
             let listed: Page<T> = self.json(&call, &answer)?;
-            let full = listed.data.len() >= 100;
+            let last = listed.is_last(page, 100);
             all.extend(listed.data);
-            let last =
-                listed.pagination.and_then(|p| p.pages_total).map_or(!full, |total| page >= total);
             if last {
                 break;
             }

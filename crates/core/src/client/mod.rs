@@ -153,6 +153,28 @@ pub(crate) struct Call<'a> {
     pub build: &'a (dyn Fn(RequestBuilder, &Arc<Watch>) -> RequestBuilder + Send + Sync),
 }
 
+impl Call<'static> {
+    /// A GET of `path` (`route` in messages): authenticated, in the reads bucket, safe to
+    /// repeat, no body.
+    pub(crate) fn read(path: String, route: String) -> Call<'static> {
+        Call {
+            method: Method::GET,
+            path,
+            route,
+            bucket: Some(Bucket::Reads),
+            authenticated: true,
+            idempotent: true,
+            body_len: 0,
+            build: &no_body,
+        }
+    }
+}
+
+/// No body: the calls that only read or delete.
+pub(crate) fn no_body(r: RequestBuilder, _: &Arc<Watch>) -> RequestBuilder {
+    r
+}
+
 /// A successful answer, read whole (api.video's answers are small JSON documents).
 #[derive(Debug)]
 pub(crate) struct Answer {

@@ -5,17 +5,12 @@ use std::sync::Arc;
 
 use reqwest::{Method, RequestBuilder};
 
-use super::{ApiError, Call, Client, Watch};
+use super::{no_body, ApiError, Call, Client, Watch};
 use avbatch_api::{Bucket, Metadata, NewVideo, Page, Video, VideoStatus, VideoUpdate};
 
 /// Pages of a metadata lookup read at most: 50 pages of 100 videos. A key is a fixed-length
 /// digest, so more than a handful of videos under one key means something else is wrong.
 const MAX_LOOKUP_PAGES: u32 = 50;
-
-/// No body: the calls that only read or delete.
-fn no_body(r: RequestBuilder, _: &Arc<Watch>) -> RequestBuilder {
-    r
-}
 
 fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -48,26 +43,13 @@ impl Client {
         newest_first: bool,
     ) -> Result<(Vec<Video>, u32), ApiError> {
         let order = if newest_first { "desc" } else { "asc" };
-        let call = Call {
-            method: Method::GET,
-            path: format!(
-                "/videos?sortBy=createdAt&sortOrder={order}&pageSize=100&currentPage={page}"
-            ),
-            route: "/videos".into(),
-            bucket: Some(Bucket::Reads),
-            authenticated: true,
-            idempotent: true,
-            body_len: 0,
-            build: &no_body,
-        };
+        let call = Call::read(
+            format!("/videos?sortBy=createdAt&sortOrder={order}&pageSize=100&currentPage={page}"),
+            "/videos".into(),
+        );
         let answer = self.execute(&call).await?;
         let listed: Page<Video> = self.json(&call, &answer)?;
-        let full = listed.data.len() >= 100;
-        let pages = listed.pagination.and_then(|p| p.pages_total).unwrap_or(if full {
-            page + 1
-        } else {
-            page
-        });
+        let pages = listed.pages(page, 100);
         Ok((listed.data, pages))
     }
 
@@ -84,22 +66,11 @@ impl Client {
                 encode(key),
                 encode(value)
             );
-            let call = Call {
-                method: Method::GET,
-                path,
-                route: "/videos".into(),
-                bucket: Some(Bucket::Reads),
-                authenticated: true,
-                idempotent: true,
-                body_len: 0,
-                build: &no_body,
-            };
+            let call = Call::read(path, "/videos".into());
             let answer = self.execute(&call).await?;
             let listed: Page<Video> = self.json(&call, &answer)?;
-            let full = listed.data.len() >= 100;
+            let last = listed.is_last(page, 100);
             found.extend(listed.data.into_iter().filter(|v| v.metadata_value(key) == Some(value)));
-            let last =
-                listed.pagination.and_then(|p| p.pages_total).map_or(!full, |total| page >= total);
             if last {
                 break;
             }
@@ -110,16 +81,7 @@ impl Client {
     /// `GET /videos/{id}`; `None` when there is no such video.
     pub async fn video(&self, video_id: &str) -> Result<Option<Video>, ApiError> {
         let path = format!("/videos/{}", encode(video_id));
-        let call = Call {
-            method: Method::GET,
-            route: path.clone(),
-            path,
-            bucket: Some(Bucket::Reads),
-            authenticated: true,
-            idempotent: true,
-            body_len: 0,
-            build: &no_body,
-        };
+        let call = Call::read(path.clone(), path);
         match self.execute(&call).await {
             Ok(answer) => self.json(&call, &answer).map(Some),
             Err(e) if e.status().map(|s| s.as_u16()) == Some(404) => Ok(None),
@@ -184,16 +146,7 @@ impl Client {
     /// `GET /videos/{id}/status`.
     pub async fn status(&self, video_id: &str) -> Result<VideoStatus, ApiError> {
         let path = format!("/videos/{}/status", encode(video_id));
-        let call = Call {
-            method: Method::GET,
-            route: path.clone(),
-            path,
-            bucket: Some(Bucket::Reads),
-            authenticated: true,
-            idempotent: true,
-            body_len: 0,
-            build: &no_body,
-        };
+        let call = Call::read(path.clone(), path);
         let answer = self.execute(&call).await?;
         self.json(&call, &answer)
     }
