@@ -116,28 +116,6 @@ impl Client {
         self.json(&call, &answer)
     }
 
-    /// Sends a small JSON body with `method` to `path` (Writes bucket); the answer's JSON.
-    async fn send_json<B: serde::Serialize + Sync, T: serde::de::DeserializeOwned>(
-        &self,
-        method: Method,
-        path: String,
-        payload: &B,
-    ) -> Result<T, ApiError> {
-        let build = |r: RequestBuilder, _: &Arc<Watch>| r.json(payload);
-        let call = Call {
-            method,
-            route: path.clone(),
-            path,
-            bucket: Some(Bucket::Writes),
-            authenticated: true,
-            idempotent: true,
-            body_len: 0,
-            build: &build,
-        };
-        let answer = self.execute(&call).await?;
-        self.json(&call, &answer)
-    }
-
     /// `POST /videos/{id}/thumbnail` with `image` (JPEG, PNG or WebP, at most 8 MiB) as the
     /// part `file` named `file_name` of type `mime`.
     ///

@@ -182,6 +182,29 @@ pub(crate) struct Answer {
 }
 
 impl Client {
+    /// Sends a small JSON body with `method` to `path` (Writes bucket), safe to repeat; the
+    /// answer's JSON.
+    pub(crate) async fn send_json<B: serde::Serialize + Sync, T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: String,
+        payload: &B,
+    ) -> Result<T, ApiError> {
+        let build = |r: RequestBuilder, _: &Arc<Watch>| r.json(payload);
+        let call = Call {
+            method,
+            route: path.clone(),
+            path,
+            bucket: Some(Bucket::Writes),
+            authenticated: true,
+            idempotent: true,
+            body_len: 0,
+            build: &build,
+        };
+        let answer = self.execute(&call).await?;
+        self.json(&call, &answer)
+    }
+
     /// A client with its own connection pool.
     pub fn new(config: ClientConfig) -> Client {
         let mut builder = reqwest::Client::builder()

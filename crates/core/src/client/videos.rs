@@ -107,20 +107,7 @@ impl Client {
         video_id: &str,
         update: &VideoUpdate,
     ) -> Result<Video, ApiError> {
-        let path = format!("/videos/{}", encode(video_id));
-        let build = |r: RequestBuilder, _: &Arc<Watch>| r.json(update);
-        let call = Call {
-            method: Method::PATCH,
-            route: path.clone(),
-            path,
-            bucket: Some(Bucket::Writes),
-            authenticated: true,
-            idempotent: true,
-            body_len: 0,
-            build: &build,
-        };
-        let answer = self.execute(&call).await?;
-        self.json(&call, &answer)
+        self.send_json(Method::PATCH, format!("/videos/{}", encode(video_id)), update).await
     }
 
     /// `DELETE /videos/{id}`; a video already gone counts as deleted.
