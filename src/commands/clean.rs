@@ -52,10 +52,10 @@ pub async fn run(args: &CleanArgs) -> super::Outcome {
     client_config.stop = stop.clone();
     client_config.abort = abort.clone();
     let client = Client::new(client_config);
+    let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone()));
     if let Err(e) = client.authenticate().await {
         return Err(failed("cannot authenticate", &e, &client, &stop));
     }
-    let signals = tokio::spawn(watch_signals(stop.clone(), abort.clone()));
 
     let finder = Finder::new(client.clone(), args.older_than);
     let found = match rows {
@@ -210,7 +210,7 @@ async fn delete(finder: &Finder, leftovers: &[Leftover], stop: &CancellationToke
 /// after a stop, else 1.
 fn failed(what: &str, e: &ApiError, client: &Client, stop: &CancellationToken) -> Stop {
     if stop.is_cancelled() {
-        return Stop::new(Exit::Interrupted, "stopped; nothing was deleted");
+        return Stop::asked(Exit::Interrupted, "stopped; nothing was deleted");
     }
     account_failed(what, e, client)
 }

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::Exit;
-use crate::output::say_error;
+use crate::output::{say, say_error};
 
 /// What ended a command early.
 #[derive(Debug)]
@@ -14,6 +14,7 @@ pub struct Stop {
     exit: Exit,
     message: String,
     hint: Option<String>,
+    asked: bool,
 }
 
 /// What a command returns: how it ended, or why it stopped.
@@ -22,7 +23,13 @@ pub type Outcome = Result<Exit, Stop>;
 impl Stop {
     /// A stop with `exit`, saying `message`.
     pub fn new(exit: Exit, message: impl Into<String>) -> Stop {
-        Stop { exit, message: message.into(), hint: None }
+        Stop { exit, message: message.into(), hint: None, asked: false }
+    }
+
+    /// A stop the person asked for (Ctrl-C, SIGTERM): nothing went wrong, so it is said as a
+    /// plain line, not as an `error:`.
+    pub fn asked(exit: Exit, message: impl Into<String>) -> Stop {
+        Stop { asked: true, ..Stop::new(exit, message) }
     }
 
     /// Bad flags, configuration, manifest or journal: exit 2, nothing was sent.
@@ -49,7 +56,11 @@ impl Stop {
 
     /// Says it on stderr (or as a JSON log line), and gives the exit code.
     pub fn say(&self) -> Exit {
-        say_error(&self.message, self.hint.as_deref());
+        if self.asked {
+            say(&self.message);
+        } else {
+            say_error(&self.message, self.hint.as_deref());
+        }
         self.exit
     }
 }

@@ -370,3 +370,21 @@ fn help_and_man_page_explain_clean() {
     let out = avbatch().arg("man").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("clean"), "the man page lists it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_before_anything_is_deleted_says_so_as_a_plain_line_and_exits_130() {
+    // Every answer takes 3 s: the interrupt lands while the command talks to the API.
+    let server = spawn_server_with(|c| c.faults.latency = Duration::from_secs(3)).await;
+    let mut running = Running::start(clean(&server.url, &["--all", "--delete"]));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(running.running(), "clean ended before the interrupt");
+    running.signal("-INT");
+    let done = running.finish(Duration::from_secs(30)).await;
+    assert_eq!(done.code, Some(130), "{}", done.text());
+    assert!(done.stderr.contains("stopped; nothing was deleted"), "{}", done.text());
+    assert!(
+        !done.stderr.contains("error:"),
+        "a stop that was asked for is no error\n{}",
+        done.text()
+    );
+}

@@ -268,3 +268,44 @@ fn the_man_page_covers_every_command_the_manifest_and_the_exit_codes() {
     }
     assert!(page.contains("Unreachable: the API could not be reached"), "{page}");
 }
+
+/// Holds an exclusive lock on a journal turned into a rollback journal (as a run on a network
+/// filesystem keeps it) for `seconds`, from another process; returns once the lock is held.
+fn hold_journal(journal: &std::path::Path, seconds: u32) -> std::process::Child {
+    let script = "import sqlite3, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                  c.execute('PRAGMA journal_mode=DELETE')\n\
+                  c.execute('BEGIN EXCLUSIVE')\n\
+                  print('held', flush=True)\n\
+                  time.sleep(float(sys.argv[2]))\n\
+                  c.execute('COMMIT')\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script, journal.to_str().unwrap(), &seconds.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "held", "python holds the journal");
+    child
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_waits_out_a_run_that_holds_a_rollback_journal_for_seconds() {
+    // On a loaded network filesystem a run's commit (its fsyncs) can hold the journal for
+    // seconds; status waits for it rather than failing with "database is locked".
+    let server = spawn_server_with(|_| {}).await;
+    let batch = Batch::new(2, |_| MIB);
+    let done = run(batch.upload(&server.url, &[]), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let journal = batch.path("manifest.journal.sqlite");
+    let mut holder = hold_journal(&journal, 7);
+    let now = status(&["--journal", journal.to_str().unwrap(), "--json"]).await;
+    assert!(holder.wait().unwrap().success());
+    assert_eq!(now.code, Some(0), "{}", now.text());
+    assert_eq!(json(&now)["done"], 2, "{}", now.text());
+}

@@ -168,6 +168,11 @@ CREATE TABLE IF NOT EXISTS actions (
     digest   TEXT
 );";
 
+/// How long a run waits for a journal another process holds (SQLite's busy timeout).
+const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long `avbatch status` waits for a journal a run holds.
+const READ_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 const ENTRY_COLUMNS: &str = "key, path, size, mtime_ns, video_id, chunk_size, parts_done, \
                              bytes_done, state, error, sha256, replaces";
 
@@ -319,7 +324,10 @@ impl Journal {
             (true, ..) => open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE),
         }
         .map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+        // A reader waits longer than a run: on a loaded network filesystem a run's commit (its
+        // fsyncs) can hold the journal for seconds, and `avbatch status` has nothing to hurry.
+        let busy = if read_only { READ_WAIT } else { WRITE_WAIT };
+        conn.busy_timeout(busy).map_err(sql)?;
         if mode == JournalMode::Rollback {
             // Memory-mapped reads see another host's writes no sooner than the kernel's cache
             // does; plain reads after each lock do (sqlite.org/mmap.html).
