@@ -38,7 +38,9 @@ pub use status::{
     BytesRange, Encoding, Ingest, Progress, Quality, ReceivedParts, SourceMetadata, VideoStatus,
 };
 pub use time::atom_timestamp;
-pub use tokens::{AccessToken, UploadToken, WatermarkImage};
+pub use tokens::{
+    AccessToken, Authenticate, Refresh, UploadToken, UploadTokenRequest, WatermarkImage,
+};
 pub use update::{differences, update_for, Difference, VideoUpdate};
 pub use video::{
     clip_seconds, valid_clip_timecode, valid_placement, Clip, Metadata, NewVideo, SourceLink,

@@ -12,7 +12,7 @@ use avbatch_api::{
 use avbatch_serve::testing::{basic_auth, multipart_file, spawn_server, TestServer, KEY};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, to_value};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR a tiny png";
 const VTT: &[u8] = b"WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n";
@@ -138,4 +138,48 @@ async fn every_answer_of_the_double_is_a_contract_type_byte_for_byte() {
     let problem: Problem = round_trips("400 with every problem listed", &bad);
     assert_eq!(problem.status, Some(400));
     assert!(problem.extra["problems"].as_array().is_some_and(|p| p.len() == 3), "{problem:?}");
+}
+
+/// The problem an answer carries: its type's slug and the member it names.
+fn problem_of(answer: &Answer) -> (u16, String, Option<String>) {
+    let p: Problem = serde_json::from_slice(&answer.body).expect("a problem");
+    let slug = p.kind.rsplit('/').next().unwrap_or_default().to_owned();
+    (answer.status, slug, p.name)
+}
+
+#[tokio::test]
+async fn the_double_reads_each_request_body_as_the_contract_writes_it_and_names_what_is_wrong() {
+    use reqwest::Method;
+    let double = Double(spawn_server().await);
+    // What the contract's request types write is taken.
+    let auth = avbatch_api::Authenticate { api_key: KEY.into() };
+    let answer = double.json(Method::POST, "/auth/api-key", to_value(&auth).unwrap()).await;
+    let pair: AccessToken = round_trips("auth", &answer);
+    let refresh = avbatch_api::Refresh { refresh_token: pair.refresh_token };
+    let answer = double.json(Method::POST, "/auth/refresh", to_value(&refresh).unwrap()).await;
+    round_trips::<AccessToken>("refresh", &answer);
+    let ttl = avbatch_api::UploadTokenRequest { ttl: Some(60) };
+    let answer = double.json(Method::POST, "/upload-tokens", to_value(&ttl).unwrap()).await;
+    assert_eq!(round_trips::<UploadToken>("token", &answer).ttl, 60);
+
+    // A body that is not the payload is answered with the member it names.
+    let id = double.json(Method::POST, "/videos", json!({"title": "t"})).await;
+    let id = round_trips::<Video>("video", &id).video_id;
+    let thumbnail = format!("/videos/{id}/thumbnail");
+    let cases = [
+        ("/auth/api-key", json!({}), (400, "attribute-required", Some("apiKey"))),
+        ("/auth/api-key", json!({"apiKey": 7}), (400, "invalid-attribute", Some("apiKey"))),
+        ("/auth/refresh", json!([1]), (400, "invalid-payload", None)),
+        ("/upload-tokens", json!({"ttl": -1}), (400, "invalid-attribute", Some("ttl"))),
+        ("/upload-tokens", json!({"ttl": 2147483648u64}), (400, "invalid-attribute", Some("ttl"))),
+        (&thumbnail, json!({}), (400, "attribute-required", Some("timecode"))),
+        (&thumbnail, json!({"timecode": 3}), (400, "invalid-attribute", Some("timecode"))),
+        (&thumbnail, json!({"timecode": "soon"}), (400, "invalid-attribute", Some("timecode"))),
+    ];
+    for (path, body, (status, slug, name)) in cases {
+        let method = if path == thumbnail { Method::PATCH } else { Method::POST };
+        let got = problem_of(&double.json(method, path, body.clone()).await);
+        let want = (status, slug.to_owned(), name.map(str::to_owned));
+        assert_eq!(got, want, "{path} {body}");
+    }
 }

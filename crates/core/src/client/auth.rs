@@ -9,7 +9,6 @@
 use base64::Engine;
 use reqwest::header::HeaderValue;
 use reqwest::Method;
-use serde_json::json;
 
 use super::{sensitive, ApiError, Call, Client};
 use avbatch_api::secret::ApiKey;
@@ -25,7 +24,7 @@ impl Client {
     /// fails the run before any upload starts, with api.video's own words for it.
     pub async fn authenticate(&self) -> Result<(), ApiError> {
         let key = self.config.api_key.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default();
-        let body = json!({ "apiKey": key });
+        let body = avbatch_api::Authenticate { api_key: key };
         let build =
             move |r: reqwest::RequestBuilder, _: &std::sync::Arc<super::Watch>| r.json(&body);
         let call = Call {

@@ -10,16 +10,15 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::Value;
 
 use super::source::{receive, refuse, Receiving};
-use super::tracks::{empty_file, json_object};
-use super::{blocking, json_response, page_params, paginate, query_pairs};
+use super::tracks::empty_file;
+use super::{blocking, json_response, page_params, paginate, payload, query_pairs};
 use crate::assets::{thumbnail_kind, watermark_kind, Thumbnail, THUMBNAIL_MAX_BYTES};
 use crate::problem::ApiError;
 use crate::store::place_file;
 use crate::App;
-use avbatch_api::{valid_thumbnail_timecode, ImageKind};
+use avbatch_api::{valid_thumbnail_timecode, ImageKind, ThumbnailPick};
 
 /// The first bytes of a received file, to tell its kind.
 fn head(path: &std::path::Path) -> Result<Vec<u8>, ApiError> {
@@ -131,21 +130,12 @@ pub async fn pick_thumbnail(
     if app.store.video(&id).is_none() {
         return Err(ApiError::not_found("videoId"));
     }
-    let map = json_object(&body)?;
-    let timecode = match map.get("timecode") {
-        None => {
-            return Err(ApiError::bad_request("attribute-required", "This attribute is required.")
-                .name("timecode"))
-        }
-        Some(Value::String(t)) if valid_thumbnail_timecode(t) => t.clone(),
-        Some(_) => {
-            return Err(ApiError::invalid_attribute(
-                "timecode",
-                "This attribute must be a timecode like \"00:01:00.000\", \"00:00:03:12\" or \
-                 \"124\".",
-            ))
-        }
-    };
+    let rule =
+        "This attribute must be a timecode like \"00:01:00.000\", \"00:00:03:12\" or \"124\".";
+    let ThumbnailPick { timecode } = payload(&body, "timecode", rule)?;
+    if !valid_thumbnail_timecode(&timecode) {
+        return Err(ApiError::invalid_attribute("timecode", rule));
+    }
     set_thumbnail(&app, &id, Thumbnail::Picked { timecode }, None).await
 }
 

@@ -15,8 +15,9 @@ use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::problem::ApiError;
 use super::App;
@@ -90,6 +91,31 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// The query string as (name, value) pairs, in order.
+/// A JSON body read as the contract's `T`, or the problem api.video answers when it cannot be:
+/// `invalid-payload` for a body that is not a JSON object, `attribute-required` when `member`
+/// (each payload read this way has that one member) is missing or null and `T` needs it, else
+/// `invalid-attribute` naming `member`, with `rule`.
+pub(crate) fn payload<T: DeserializeOwned>(
+    body: &[u8],
+    member: &str,
+    rule: &str,
+) -> Result<T, ApiError> {
+    let map = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(ApiError::invalid_payload("the body must be a JSON object")),
+        Err(e) => {
+            return Err(ApiError::invalid_payload(format!("the body is not valid JSON: {e}")))
+        }
+    };
+    let given = map.get(member).is_some_and(|v| !v.is_null());
+    serde_json::from_value(Value::Object(map)).map_err(|_| match given {
+        true => ApiError::invalid_attribute(member, rule),
+        false => {
+            ApiError::bad_request("attribute-required", "This attribute is required.").name(member)
+        }
+    })
+}
+
 pub(crate) fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
     form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect()
 }

@@ -7,12 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::Value;
 
-use super::{blocking, json_response, page_params, paginate, query_pairs};
+use super::{blocking, json_response, page_params, paginate, payload, query_pairs};
 use crate::problem::ApiError;
 use crate::store::UploadToken;
 use crate::App;
+use avbatch_api::UploadTokenRequest;
 
 fn token_json(t: &UploadToken) -> avbatch_api::UploadToken {
     avbatch_api::UploadToken {
@@ -28,17 +28,13 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
     let ttl = if body.iter().all(u8::is_ascii_whitespace) {
         0
     } else {
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid_payload(format!("the body is not valid JSON: {e}")))?;
-        match v.get("ttl") {
-            None | Some(Value::Null) => 0,
-            Some(t) => t.as_u64().filter(|t| *t <= i32::MAX as u64).ok_or_else(|| {
-                ApiError::invalid_attribute(
-                    "ttl",
-                    "This attribute must be an integer from 0 to 2147483647.",
-                )
-            })?,
+        let rule = "This attribute must be an integer from 0 to 2147483647.";
+        let UploadTokenRequest { ttl } = payload(&body, "ttl", rule)?;
+        let ttl = ttl.unwrap_or(0);
+        if ttl > i32::MAX as u64 {
+            return Err(ApiError::invalid_attribute("ttl", rule));
         }
+        ttl
     };
     let token = blocking(move || {
         app.store

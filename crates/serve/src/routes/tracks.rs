@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use avbatch_api::{Caption, Chapter};
+use avbatch_api::{Caption, CaptionUpdate, Chapter};
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::source::{receive, refuse, Receiving};
-use super::{blocking, json_response, page_params, paginate, query_pairs};
+use super::{blocking, json_response, page_params, paginate, payload, query_pairs};
 use crate::assets::{
     already_exists, caption, chapter, check_language, set_default, track_file, CaptionState,
     TrackKind, TRACK_MAX_BYTES,
@@ -242,15 +241,6 @@ pub async fn delete_chapter(
     delete(app, id, language, TrackKind::Chapters).await
 }
 
-/// A JSON object body, or `invalid-payload`.
-pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::invalid_payload("the body must be a JSON object")),
-        Err(e) => Err(ApiError::invalid_payload(format!("the body is not valid JSON: {e}"))),
-    }
-}
-
 /// `PATCH /videos/{id}/captions/{language}` `{"default": bool}` → 200 Caption. Making one
 /// caption the default clears the others' flag.
 pub async fn update_caption(
@@ -260,14 +250,7 @@ pub async fn update_caption(
 ) -> Result<Response, ApiError> {
     check_language(&language)?;
     let slot = video(&app, &id)?;
-    let map = json_object(&body)?;
-    let default = match map.get("default") {
-        None => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            return Err(ApiError::invalid_attribute("default", "This attribute must be a boolean."))
-        }
-    };
+    let CaptionUpdate { default } = payload(&body, "default", "This attribute must be a boolean.")?;
     let (store_app, lang) = (app.clone(), language.clone());
     let ((), record) = blocking(move || {
         store_app.store.change_record(&slot, |record, _| {
