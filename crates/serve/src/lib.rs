@@ -19,7 +19,7 @@
 //! answers is what api.video is believed to answer, not what the client expects;
 //! `tests/layout.rs` keeps it so. Every answer is built from `avbatch-api`'s types (videos,
 //! statuses, captions, chapters, pages, problems, tokens), the ones the client reads:
-//! `tests/contract.rs` reads each answer into its type and checks it writes back byte for byte.
+//! `tests/double/contract.rs` reads each answer into its type and checks it writes back byte for byte.
 
 pub mod assets;
 pub mod auth;

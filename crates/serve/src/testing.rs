@@ -183,3 +183,72 @@ pub fn multipart(
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// `GET /videos/{id}/status` on any server taking the test key; it must answer 200.
+pub async fn status_at(http: &reqwest::Client, url: &str, id: &str) -> serde_json::Value {
+    let resp = http
+        .get(format!("{url}/videos/{id}/status"))
+        .header("Authorization", basic_auth(KEY))
+        .send()
+        .await
+        .expect("GET /videos/{id}/status reaches the server");
+    assert_eq!(resp.status().as_u16(), 200, "GET /videos/{id}/status must answer 200");
+    resp.json().await.expect("a status as JSON")
+}
+
+/// Sends `data` as a video's whole source in one request; it must answer 201.
+pub async fn upload_whole_at(http: &reqwest::Client, url: &str, id: &str, data: &[u8]) {
+    let (content_type, body) = multipart_file("file", "movie.mp4", data);
+    let path = format!("/videos/{id}/source");
+    let resp = post_multipart_at(http, url, &path, content_type, body).await;
+    assert_eq!(resp.status().as_u16(), 201, "a whole source is answered 201");
+}
+
+/// `POST path` of a multipart body with Basic auth, on any server taking the test key.
+pub async fn post_multipart_at(
+    http: &reqwest::Client,
+    url: &str,
+    path: &str,
+    content_type: String,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    http.post(format!("{url}{path}"))
+        .header("Authorization", basic_auth(KEY))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {path} reaches the server: {e}"))
+}
+
+/// A new upload token that never expires.
+pub async fn upload_token_at(http: &reqwest::Client, url: &str) -> String {
+    let resp = http
+        .post(format!("{url}/upload-tokens"))
+        .header("Authorization", basic_auth(KEY))
+        .json(&serde_json::json!({"ttl": 0}))
+        .send()
+        .await;
+    let token: serde_json::Value =
+        resp.expect("POST /upload-tokens").json().await.expect("a token as JSON");
+    token["token"].as_str().expect("a token").to_owned()
+}
+
+/// `POST /upload?token=…` of a multipart body: the status and the JSON answer (null if none).
+pub async fn post_upload_at(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    content_type: String,
+    body: reqwest::Body,
+) -> (u16, serde_json::Value) {
+    let resp = http
+        .post(format!("{url}/upload?token={token}"))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await;
+    let resp = resp.expect("POST /upload reaches the server");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}

@@ -1,38 +1,29 @@
-//! `avbatch serve`: thumbnails, captions, chapters, watermarks and the creation fields (#14),
-//! over real HTTP on 127.0.0.1; and the client calls that drive them.
-
-use crate::common;
+//! The double's thumbnails, captions, chapters, watermarks and creation fields (#14), over real
+//! HTTP on 127.0.0.1; the same surviving a kill -9 in the binary's `server_restart` tests.
 
 use std::time::Duration;
 
-use avbatch_api::secret::ApiKey;
-use avbatch_api::Metadata;
-use avbatch_core::client::{Client, ClientConfig};
-use avbatch_serve::ExistingTracks;
-use common::{
-    basic_auth, create_video_at, multipart, multipart_file, spawn_server_process,
-    spawn_server_with, TestServer, KEY, MIB,
+use avbatch_serve::testing::{
+    multipart, multipart_file, post_multipart_at, spawn_server_with, TestServer, MIB,
 };
+use avbatch_serve::ExistingTracks;
 use serde_json::{json, Value};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR a tiny png";
+
 const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0 a tiny jpeg";
+
 const VTT_EN: &[u8] = b"WEBVTT\n\n00:00.000 --> 00:01.000\nHello \xc3\xa9\n";
+
 const VTT_FR: &[u8] = b"WEBVTT\n\n00:00.000 --> 00:01.000\nBonjour\n";
 
 async fn send_file(
     http: &reqwest::Client,
     url: &str,
     path: &str,
-    (ct, body): (String, Vec<u8>),
+    (content_type, body): (String, Vec<u8>),
 ) -> reqwest::Response {
-    http.post(format!("{url}{path}"))
-        .header("Authorization", basic_auth(KEY))
-        .header("Content-Type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    post_multipart_at(http, url, path, content_type, body).await
 }
 
 async fn post_file(s: &TestServer, path: &str, field: &str, name: &str, data: &[u8]) -> Value {
@@ -455,63 +446,6 @@ async fn deleting_or_expiring_a_video_deletes_its_assets() {
     assert!(!dir(&expiring).exists(), "an unfinished video expiring takes its assets along");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn assets_survive_kill_9() {
-    let data = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let server = spawn_server_process(data.path(), &[]);
-    let id = create_video_at(&http, &server.url, "restart").await;
-    let url = server.url.clone();
-    let ok = |r: reqwest::Response| async move {
-        assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()
-    };
-    ok(send_file(&http, &url, &format!("/videos/{id}/thumbnail"), multipart_file("f", "a", PNG))
-        .await)
-    .await;
-    ok(send_file(
-        &http,
-        &url,
-        &format!("/videos/{id}/captions/en"),
-        multipart_file("f", "a", VTT_EN),
-    )
-    .await)
-    .await;
-    ok(send_file(
-        &http,
-        &url,
-        &format!("/videos/{id}/chapters/fr"),
-        multipart_file("f", "a", VTT_FR),
-    )
-    .await)
-    .await;
-    let r = http
-        .patch(format!("{url}/videos/{id}/captions/en"))
-        .header("Authorization", basic_auth(KEY))
-        .json(&json!({"default": true}))
-        .send()
-        .await;
-    assert_eq!(r.unwrap().status(), 200);
-    let wm =
-        ok(send_file(&http, &url, "/watermarks", multipart_file("f", "w.png", PNG)).await).await;
-    server.kill9();
-
-    let server = spawn_server_process(data.path(), &[]);
-    let url = server.url.clone();
-    let get = |p: String| {
-        let http = http.clone();
-        async move { http.get(p).header("Authorization", basic_auth(KEY)).send().await.unwrap() }
-    };
-    let thumb = get(format!("{url}/vod/{id}/thumbnail.jpg")).await;
-    assert_eq!(thumb.bytes().await.unwrap().as_ref(), PNG);
-    let caption: Value = get(format!("{url}/videos/{id}/captions/en")).await.json().await.unwrap();
-    assert_eq!(caption["default"], true);
-    assert_eq!(get(format!("{url}/vod/{id}/captions/en.vtt")).await.bytes().await.unwrap(), VTT_EN);
-    assert_eq!(get(format!("{url}/vod/{id}/chapters/fr.vtt")).await.bytes().await.unwrap(), VTT_FR);
-    let marks: Value = get(format!("{url}/watermarks")).await.json().await.unwrap();
-    assert_eq!(marks["data"][0]["watermarkId"], wm["watermarkId"]);
-}
-
 #[tokio::test]
 async fn creation_fields_are_kept_or_refused() {
     let s = spawn_server_with(|_| {}).await;
@@ -599,71 +533,4 @@ async fn creation_fields_are_kept_or_refused() {
     );
     let r = refused(json!({"title": "t", "watermark": {"id": wm_id}})).await;
     assert_eq!(names(&r), ["watermark.id"]);
-}
-
-fn client(s: &TestServer) -> Client {
-    Client::new(ClientConfig::new(&s.url, Some(ApiKey::new(KEY))))
-}
-
-#[tokio::test]
-async fn client_calls_against_the_double() {
-    let s = spawn_server_with(|_| {}).await;
-    let c = client(&s);
-    let id = s.create_video("client").await;
-
-    c.upload_thumbnail(&id, bytes::Bytes::from_static(PNG), "cover.png", "image/png")
-        .await
-        .unwrap();
-    let thumb = get_raw(&s, &format!("{}/vod/{id}/thumbnail.jpg", s.url)).await;
-    assert_eq!(thumb.body, PNG);
-    c.pick_thumbnail(&id, "00:00:01").await.unwrap();
-    assert_eq!(record(&s, &id)["thumbnail"]["timecode"], "00:00:01");
-    let err = c.pick_thumbnail(&id, "soon").await.unwrap_err();
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
-
-    let en = c.upload_caption(&id, "en", bytes::Bytes::from_static(VTT_EN)).await.unwrap();
-    assert_eq!(
-        (en.srclang.as_str(), en.language_name.as_deref(), en.default),
-        ("en", Some("English"), false)
-    );
-    let got = c.download(&en.src, 1024).await.unwrap().unwrap();
-    assert_eq!(got.as_ref(), VTT_EN);
-    assert!(c.download(&en.src, VTT_EN.len() as u64 - 1).await.is_err(), "over max is an error");
-    let missing = format!("{}/vod/{id}/captions/xx.vtt", s.url);
-    assert!(c.download(&missing, 1024).await.unwrap().is_none());
-
-    let fr = c.set_default_caption(&id, "en", true).await.unwrap();
-    assert!(fr.default);
-    assert!(c.delete_caption(&id, "en").await.unwrap());
-    assert!(!c.delete_caption(&id, "en").await.unwrap(), "a second delete finds none");
-
-    let ch = c.upload_chapter(&id, "fr", bytes::Bytes::from_static(VTT_FR)).await.unwrap();
-    assert_eq!(ch.language, "fr");
-    assert_eq!(c.download(&ch.src, 1024).await.unwrap().unwrap().as_ref(), VTT_FR);
-    assert_eq!(c.chapters(&id).await.unwrap(), vec![ch]);
-    assert!(c.delete_chapter(&id, "fr").await.unwrap());
-    assert!(c.chapters(&id).await.unwrap().is_empty());
-
-    // `captions()` reads every page: 101 tracks need two pages of 100.
-    let tags: Vec<String> = (0..101u32)
-        .map(|i| {
-            let l = |n: u32| char::from(b'a' + (n % 26) as u8);
-            format!("{}{}{}", l(i / 26 / 26), l(i / 26), l(i))
-        })
-        .collect();
-    for tag in &tags {
-        c.upload_caption(&id, tag, bytes::Bytes::from(format!("WEBVTT\n\nNOTE {tag}\n")))
-            .await
-            .unwrap();
-    }
-    let all = c.captions(&id).await.unwrap();
-    let mut want = tags.clone();
-    want.sort();
-    assert_eq!(all.iter().map(|c| c.srclang.clone()).collect::<Vec<_>>(), want);
-
-    let v = c.video(&id).await.unwrap().unwrap();
-    assert!(v.metadata.is_empty());
-    let pairs = [Metadata { key: "k".into(), value: "v".into() }];
-    c.set_metadata(&id, &pairs).await.unwrap();
-    assert_eq!(c.video(&id).await.unwrap().unwrap().metadata, pairs);
 }

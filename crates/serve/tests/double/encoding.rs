@@ -1,38 +1,19 @@
-//! The local server's simulated encoding (#15): `GET /videos/{id}/status` goes through
-//! waiting, encoding and encoded (or failed) over `--encoding-time`, and after a restart.
-
-use crate::common;
+//! The double's simulated encoding (#15): `GET /videos/{id}/status` goes through waiting,
+//! encoding and encoded (or failed) over `--encoding-time`; after a restart in the binary's
+//! `server_restart` tests.
 
 use std::time::{Duration, Instant};
 
-use common::{
-    basic_auth, create_video_at, multipart_file, spawn_server_process, spawn_server_with, KEY,
-};
+use avbatch_serve::testing::{spawn_server_with, status_at, upload_whole_at};
 use serde_json::Value;
 
 /// Sends a whole small source in one request.
 async fn upload(http: &reqwest::Client, url: &str, id: &str) {
-    let (ct, body) = multipart_file("file", "movie.mp4", b"not really a movie");
-    let resp = http
-        .post(format!("{url}/videos/{id}/source"))
-        .header("Authorization", basic_auth(KEY))
-        .header("Content-Type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
+    upload_whole_at(http, url, id, b"not really a movie").await;
 }
 
 async fn status(http: &reqwest::Client, url: &str, id: &str) -> Value {
-    let resp = http
-        .get(format!("{url}/videos/{id}/status"))
-        .header("Authorization", basic_auth(KEY))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
+    status_at(http, url, id).await
 }
 
 fn statuses(v: &Value) -> Vec<String> {
@@ -139,37 +120,4 @@ async fn the_same_seed_fails_the_same_share() {
         assert_eq!(server.status_of(&id).await, s, "a video's outcome does not change");
     }
     assert!((3..=17).contains(&failed), "{failed} of 20 failed at 0.5");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn encoding_goes_on_across_a_restart() {
-    // The encoding's clock is the source's completion as stored on disk: a restart neither
-    // starts it again nor jumps it. Read without timing the machine: an hour's encoding is
-    // still under way after a kill -9 and a restart, and is done at once when the stored
-    // completion is moved an hour back while the server is down.
-    let data = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let hour = ["--encoding-time", "1h"];
-    let server = spawn_server_process(data.path(), &hour);
-    let id = create_video_at(&http, &server.url, "restart").await;
-    upload(&http, &server.url, &id).await;
-    assert_eq!(status(&http, &server.url, &id).await["encoding"]["playable"], false);
-    server.kill9();
-    let server = spawn_server_process(data.path(), &hour);
-    let s = status(&http, &server.url, &id).await;
-    assert_eq!(s["encoding"]["playable"], false, "the clock did not jump: {s}");
-    assert!(statuses(&s).iter().all(|q| q == "waiting"), "{s}");
-    server.kill9();
-
-    let record = data.path().join("videos").join(&id).join("video.json");
-    let mut video: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
-    let completed = video["sourceCompletedAt"].as_str().expect("the completion is stored");
-    let completed = chrono::DateTime::parse_from_rfc3339(completed).unwrap();
-    let earlier = completed - chrono::Duration::seconds(3601);
-    video["sourceCompletedAt"] = Value::String(earlier.to_rfc3339());
-    std::fs::write(&record, serde_json::to_vec(&video).unwrap()).unwrap();
-    let server = spawn_server_process(data.path(), &hour);
-    let s = status(&http, &server.url, &id).await;
-    assert!(statuses(&s).iter().all(|q| q == "encoded"), "counted from the stored completion: {s}");
-    assert_eq!(s["encoding"]["playable"], true);
 }
