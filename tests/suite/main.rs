@@ -8,6 +8,7 @@ mod common;
 mod actions;
 mod asset_checks;
 mod assets;
+mod caption_conformance;
 mod changing_files;
 mod check;
 mod clean;

@@ -15,9 +15,10 @@ pub(super) fn show(ms: Millis) -> String {
 /// Which timestamps a timing line holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Style {
-    /// `hh:mm:ss.ttt` (hours 2 digits or more) or `mm:ss.ttt`.
+    /// `hh:mm:ss.ttt` (hours 2 digits or more) or `mm:ss.ttt`; a cue ends after it starts.
     WebVtt,
-    /// `h:mm:ss,ttt` (hours 1 digit or more), `.` taken for `,` too.
+    /// `h:mm:ss,ttt` (hours 1 digit or more): `.` or a fullwidth `，` taken for `,`, a fullwidth
+    /// `：` for `:`, and the milliseconds may be left out; a cue may end as it starts.
     Srt,
 }
 
@@ -26,6 +27,26 @@ impl Style {
         match self {
             Style::WebVtt => "`hh:mm:ss.ttt` or `mm:ss.ttt`",
             Style::Srt => "`hh:mm:ss,ttt`",
+        }
+    }
+
+    /// The length of the `:` between hours, minutes and seconds `text` starts with, if it does.
+    fn colon(self, text: &str) -> Option<usize> {
+        match self {
+            Style::Srt if text.starts_with('\u{ff1a}') => Some('\u{ff1a}'.len_utf8()),
+            _ => text.starts_with(':').then_some(1),
+        }
+    }
+
+    /// The length of the separator before the milliseconds `text` starts with, if it does.
+    fn decimal(self, text: &str) -> Option<usize> {
+        match self {
+            Style::WebVtt => text.starts_with('.').then_some(1),
+            Style::Srt => text
+                .chars()
+                .next()
+                .filter(|c| matches!(c, ',' | '.' | '\u{ff0c}'))
+                .map(char::len_utf8),
         }
     }
 }
@@ -40,12 +61,16 @@ pub(super) struct Timing {
     pub rest_at: usize,
 }
 
-/// The bytes of spaces and tabs at the start of `text`.
+/// The whitespace that can sit between the parts of a line: space, tab and form feed.
+pub(super) const WHITESPACE: [char; 3] = [' ', '\t', '\u{c}'];
+
+/// The bytes of whitespace at the start of `text`.
 pub(super) fn blanks(text: &str) -> usize {
-    text.len() - text.trim_start_matches([' ', '\t']).len()
+    text.len() - text.trim_start_matches(WHITESPACE).len()
 }
 
-/// Reads `START --> END` from the start of `line`, and checks that the end is after the start.
+/// Reads `START --> END` from the start of `line` (whitespace around each part, or none),
+/// and checks that the end is after the start (or, in SRT, not before it).
 pub(super) fn timing(line: &Line<'_>, style: Style) -> Result<Timing, ParseError> {
     let text = line.text;
     let start_at = blanks(text);
@@ -56,7 +81,7 @@ pub(super) fn timing(line: &Line<'_>, style: Style) -> Result<Timing, ParseError
     }
     let end_at = arrow_at + 3 + blanks(&text[arrow_at + 3..]);
     let (end, rest_at) = timestamp(line, end_at, style)?;
-    if end <= start {
+    if end < start || (end == start && style == Style::WebVtt) {
         let message = format!("end {} is not after start {}", show(end), show(start));
         return Err(line.error(end_at, message));
     }
@@ -81,10 +106,10 @@ fn timestamp(line: &Line<'_>, at: usize, style: Style) -> Result<(Millis, usize)
             return Err(line.error(at_part, message));
         }
         parts.push((at_part, end));
-        if !text[end..].starts_with(':') {
+        let Some(colon) = style.colon(&text[end..]) else {
             break;
-        }
-        at_part = end + 1;
+        };
+        at_part = end + colon;
     }
     let allowed = match style {
         Style::WebVtt => 2..=3,
@@ -92,7 +117,8 @@ fn timestamp(line: &Line<'_>, at: usize, style: Style) -> Result<(Millis, usize)
     };
     if parts.len() > *allowed.end() {
         let message = format!("too many `:` in the timestamp, expected {}", style.shape());
-        return Err(line.error(parts[*allowed.end()].0 - 1, message));
+        let colon_at = text[..parts[*allowed.end()].0].char_indices().last().map_or(0, |(i, _)| i);
+        return Err(line.error(colon_at, message));
     }
     if parts.len() < *allowed.start() {
         let message = format!("expected `:` in the timestamp, as in {}", style.shape());
@@ -126,27 +152,29 @@ fn timestamp(line: &Line<'_>, at: usize, style: Style) -> Result<(Millis, usize)
         }
     }
     let separator_at = parts[parts.len() - 1].1;
-    let separator_ok = match style {
-        Style::WebVtt => text[separator_at..].starts_with('.'),
-        Style::Srt => text[separator_at..].starts_with([',', '.']),
-    };
-    if !separator_ok {
+    let [minutes, seconds] = minutes_seconds;
+    let whole = ((hours * 60 + minutes) * 60 + seconds) * 1000;
+    let Some(separator) = style.decimal(&text[separator_at..]) else {
+        let rest = &text[separator_at..];
+        if style == Style::Srt
+            && (rest.is_empty() || rest.starts_with(|c| c == '-' || WHITESPACE.contains(&c)))
+        {
+            return Ok((whole, separator_at));
+        }
         let message = match style {
             Style::WebVtt => "expected `.` and 3 digits of milliseconds after the seconds",
             Style::Srt => "expected `,` and 3 digits of milliseconds after the seconds",
         };
         return Err(line.error(separator_at, message));
-    }
-    let millis_at = separator_at + 1;
+    };
+    let millis_at = separator_at + separator;
     let millis_end = digits_end(text, millis_at);
     if millis_end - millis_at != 3 {
         let message =
             format!("expected exactly 3 digits of milliseconds, found {}", millis_end - millis_at);
         return Err(line.error(millis_at, message));
     }
-    let millis = value((millis_at, millis_end));
-    let [minutes, seconds] = minutes_seconds;
-    Ok((((hours * 60 + minutes) * 60 + seconds) * 1000 + millis, millis_end))
+    Ok((whole + value((millis_at, millis_end)), millis_end))
 }
 
 /// The cues met so far, to check that each comes in order (and, for chapters, that none

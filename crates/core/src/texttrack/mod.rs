@@ -2,26 +2,38 @@
 //!
 //! api.video answers 200 to a malformed caption file and then never shows it, so avbatch reads
 //! every track first. [`load`] takes a file's bytes, tells its format from its contents, checks
-//! it (timestamps well formed, each cue ending after it starts, cues in order, cue settings
-//! known, chapters titled and not overlapping) and returns the WebVTT to send: a WebVTT file
-//! byte for byte, an SRT file converted. A file that does not pass gets a [`ParseError`] naming
-//! the line and column of the failing token.
+//! it (timestamps well formed, each cue ending after it starts, cues in order, cue settings and
+//! regions known and well formed, chapters titled and not overlapping) and returns the WebVTT to
+//! send: a UTF-8 WebVTT file byte for byte, an SRT file converted. A file that does not pass
+//! gets a [`ParseError`] naming the line and column of the failing token.
+//!
+//! The bytes are UTF-8, or UTF-16 or UTF-32 when a byte order mark says so (the WebVTT sent is
+//! then UTF-8); nothing else can be told from the bytes for sure, so nothing else is guessed.
 //!
 //! WebVTT is read as the W3C WebVTT spec writes it: where a browser would drop or merge cues
-//! silently, this module refuses the file. SRT has no spec; the common shape is read (a number,
-//! a timing line with `,` or `.` before the milliseconds, optional `X1:…` coordinates, text).
+//! silently, or skip a cue setting or region setting the file writes, this module refuses the
+//! file. A line of only whitespace ends a block where a browser's line collection makes it one
+//! (before an empty line, a timing line or the end); elsewhere it is text, as browsers show it.
+//! SRT has no spec; the common shape is read (an optional number, a timing line with `,` or `.`
+//! before the milliseconds, optional `X1:…` coordinates, text), cues sorted by start time.
+//! `-->` is the arrow in both, with whitespace around it or none.
 //!
 //! Pure: bytes in, result out, nothing else of the crate used. Written here rather than taken
 //! from crates.io: `subparse`, `srtlib`, `srtparse`, `srt`, `subrip` (SRT only), `vtt`, `subtp`,
 //! `aspasia` and `fasrt` were looked at; they read SRT only, skip bad blocks leniently, are
-//! unmaintained, or report errors without a line and column, so none fit.
+//! unmaintained, or report errors without a line and column, so none fit. The files of public
+//! conformance suites in `tests/fixtures/captions-conformance` (its `SOURCES.md` says which)
+//! load or are refused as its `expected.tsv` says.
 
 mod cue;
+mod encoding;
+mod region;
 mod srt;
 #[cfg(test)]
 mod tests;
 mod webvtt;
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// What a track is for: captions allow any cue text; chapters need a non-empty title per cue.
@@ -61,8 +73,8 @@ impl std::error::Error for ParseError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Track {
     pub format: Format,
-    /// The WebVTT bytes to send: a WebVTT file as it is (byte for byte, untouched), an SRT
-    /// file converted.
+    /// The WebVTT bytes to send: a UTF-8 WebVTT file as it is (byte for byte, untouched), one in
+    /// UTF-16 or UTF-32 as UTF-8 (its byte order mark left out), an SRT file converted.
     pub vtt: Vec<u8>,
     /// Number of cues.
     pub cues: usize,
@@ -70,12 +82,16 @@ pub struct Track {
 
 /// Checks `bytes` as a track of `kind` and returns what to send.
 pub fn load(bytes: &[u8], kind: Kind) -> Result<Track, ParseError> {
-    let text = decode(bytes)?;
-    let lines = split_lines(text);
+    let text = encoding::decode(bytes)?;
+    let lines = split_lines(&text);
     match detect(&lines)? {
         Format::WebVtt => {
             let cues = webvtt::check(&lines, kind)?;
-            Ok(Track { format: Format::WebVtt, vtt: bytes.to_vec(), cues })
+            let vtt = match text {
+                Cow::Borrowed(_) => bytes.to_vec(),
+                Cow::Owned(text) => text.into_bytes(),
+            };
+            Ok(Track { format: Format::WebVtt, vtt, cues })
         }
         Format::Srt => {
             let (vtt, cues) = srt::convert_lines(&lines, kind)?;
@@ -113,38 +129,6 @@ fn cut(text: &str) -> String {
     }
 }
 
-const BOM: &str = "\u{feff}";
-
-/// The file as text, its byte order mark left out; or where its first byte that is not UTF-8 is.
-fn decode(bytes: &[u8]) -> Result<&str, ParseError> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text.strip_prefix(BOM).unwrap_or(text)),
-        Err(e) => {
-            let good = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
-            let good = good.strip_prefix(BOM).unwrap_or(good);
-            // The line the bad byte is on: the valid text's last, or a new one after it.
-            let lines = split_lines(good);
-            let last = match lines.last() {
-                Some(line) if !good.ends_with(['\r', '\n']) => *line,
-                Some(line) => Line { number: line.number + 1, text: "" },
-                None => Line { number: 1, text: "" },
-            };
-            // The rest of the bad line, shown as well as it can be.
-            let tail = &bytes[e.valid_up_to()..];
-            let end = tail.iter().position(|b| *b == b'\n' || *b == b'\r').unwrap_or(tail.len());
-            let shown = format!("{}{}", last.text, String::from_utf8_lossy(&tail[..end]));
-            let mut error = last.error(last.text.len(), "the file is not UTF-8");
-            error.message = format!(
-                "the file is not UTF-8 (byte 0x{:02X} at offset {}); save it as UTF-8",
-                bytes[e.valid_up_to()],
-                e.valid_up_to()
-            );
-            error.text = cut(&shown);
-            Err(error)
-        }
-    }
-}
-
 /// `text`'s lines, ended by CRLF, LF or a lone CR; no line after a final line ending.
 fn split_lines(text: &str) -> Vec<Line<'_>> {
     let mut lines = Vec::new();
@@ -171,8 +155,7 @@ fn detect(lines: &[Line<'_>]) -> Result<Format, ParseError> {
     if first.number == 1 && webvtt::is_signature(first.text) {
         return Ok(Format::WebVtt);
     }
-    let trimmed = first.text.trim();
-    if trimmed.bytes().all(|b| b.is_ascii_digit()) || trimmed.contains("-->") {
+    if srt::is_number(first.text) || first.text.contains("-->") {
         return Ok(Format::Srt);
     }
     let signature = "missing the `WEBVTT` signature on the first line";
@@ -181,6 +164,7 @@ fn detect(lines: &[Line<'_>]) -> Result<Format, ParseError> {
             format!("{signature} (`WEBVTT` is followed by a space, a tab or the line's end)");
         return Err(first.error(6, message));
     }
-    let message = format!("{signature} (and the file is not SRT either: no cue number)");
+    let message =
+        format!("{signature} (and the file is not SRT either: no cue number or timing line first)");
     Err(first.error(0, message))
 }

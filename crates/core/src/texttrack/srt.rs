@@ -1,23 +1,41 @@
 //! SRT files read and made into WebVTT.
 //!
-//! A cue is its number, its timing line (`00:00:01,000 --> 00:00:02,500`, maybe followed by
-//! `X1:… X2:… Y1:… Y2:…` coordinates, which are dropped) and its text lines, up to a blank line.
-//! The WebVTT written keeps each cue's number as its identifier, `<b>`, `<i>` and `<u>`; drops
-//! `<font …>` tags and `{\an8}`-style overrides; escapes any other `<`, `>` and `&` so the text
-//! reads as the SRT showed it.
+//! A cue is its number (digits, as `12`; some writers put `-1`, `1.1` or `007`, and some none),
+//! its timing line (`00:00:01,000 --> 00:00:02,500`, maybe followed by `X1:… X2:… Y1:… Y2:…`
+//! coordinates, which are dropped) and its text lines, up to a blank line. The WebVTT written
+//! has the cues sorted by start time (stably: cues that start together keep their order), each
+//! with its number as its identifier; keeps `<b>`, `<i>` and `<u>`; drops `<font …>` tags and
+//! `{\an8}`-style overrides; escapes any other `<`, `>` and `&` so the text reads as the SRT
+//! showed it. A cue may end as it starts (it is written so too).
 
-use super::cue::{self, Order, Style};
+use super::cue::{self, Order, Style, Timing};
 use super::{Kind, Line, ParseError};
 
-/// Whether an SRT line ends a cue: nothing on it but spaces or tabs.
+/// Whether an SRT line ends a cue: nothing on it but whitespace.
 fn is_blank(line: &Line<'_>) -> bool {
-    line.text.trim_matches([' ', '\t']).is_empty()
+    line.text.trim_matches(cue::WHITESPACE).is_empty()
+}
+
+/// Whether `line` is an SRT cue number: digits, maybe after a `-`, maybe followed by a `.` and
+/// more digits (`12`, `-1`, `1.1`, `007`), with whitespace around.
+pub(super) fn is_number(line: &str) -> bool {
+    let number = line.trim_matches(cue::WHITESPACE);
+    let number = number.strip_prefix('-').unwrap_or(number);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    !whole.is_empty() && whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+}
+
+/// One cue read: its timing line, times, number (if it has one) and text as WebVTT.
+struct Cue<'a> {
+    line: Line<'a>,
+    timing: Timing,
+    number: Option<&'a str>,
+    text: String,
 }
 
 /// Checks `lines` as an SRT track of `kind`: the WebVTT it makes and its number of cues.
 pub(super) fn convert_lines(lines: &[Line<'_>], kind: Kind) -> Result<(String, usize), ParseError> {
-    let mut vtt = String::from("WEBVTT\n\n");
-    let mut order = Order::new(kind);
+    let mut cues = Vec::new();
     let mut i = 0;
     loop {
         while i < lines.len() && is_blank(&lines[i]) {
@@ -30,34 +48,62 @@ pub(super) fn convert_lines(lines: &[Line<'_>], kind: Kind) -> Result<(String, u
         while i < lines.len() && !is_blank(&lines[i]) {
             i += 1;
         }
-        cue(&lines[from..i], &mut order, &mut vtt)?;
+        cues.push(cue(&lines[from..i], !cues.is_empty())?);
+    }
+    // Stable: cues that start at the same time stay in the file's order.
+    cues.sort_by_key(|cue| cue.timing.start);
+    let mut vtt = String::from("WEBVTT\n\n");
+    let mut order = Order::new(kind);
+    for cue in &cues {
+        order.next(&cue.line, &cue.timing, &cue.text)?;
+        if let Some(number) = cue.number {
+            vtt.push_str(number);
+            vtt.push('\n');
+        }
+        let (start, end) = (cue::show(cue.timing.start), cue::show(cue.timing.end));
+        vtt.push_str(&format!("{start} --> {end}\n"));
+        if !cue.text.is_empty() {
+            vtt.push_str(&cue.text);
+            vtt.push('\n');
+        }
+        vtt.push('\n');
     }
     Ok((vtt, order.count))
 }
 
-/// Reads one cue and writes it to `vtt`.
-fn cue(block: &[Line<'_>], order: &mut Order, vtt: &mut String) -> Result<(), ParseError> {
-    let number_line = block[0];
-    let number_at = cue::blanks(number_line.text);
-    let number = number_line.text.trim_matches([' ', '\t']);
-    if let Some(bad) = number.find(|c: char| !c.is_ascii_digit()) {
-        let message = if number_line.text.contains("-->") {
-            "expected the cue's number on the line before its timing line".to_owned()
-        } else {
-            format!("expected the cue's number (digits only), found `{number}`")
-        };
-        let at = if number_line.text.contains("-->") { 0 } else { number_at + bad };
-        return Err(number_line.error(at, message));
-    }
-    let Some(line) = block.get(1) else {
-        let message = "expected the timing line (`hh:mm:ss,ttt --> hh:mm:ss,ttt`) after the \
-                       cue's number";
-        return Err(number_line.error(number_line.text.len(), message));
+/// Reads one cue (a block of lines between blank lines); `after_cue` when one came before it.
+fn cue<'a>(block: &[Line<'a>], after_cue: bool) -> Result<Cue<'a>, ParseError> {
+    let first = block[0];
+    let (number, timing_index) = if first.text.contains("-->") {
+        (None, 0)
+    } else if is_number(first.text) {
+        if block.len() == 1 {
+            let message = "expected the timing line (`hh:mm:ss,ttt --> hh:mm:ss,ttt`) after the \
+                           cue's number";
+            return Err(first.error(first.text.len(), message));
+        }
+        (Some(first.text.trim_matches(cue::WHITESPACE)), 1)
+    } else {
+        let found = first.text.trim_matches(cue::WHITESPACE);
+        let at = cue::blanks(first.text)
+            + found.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(0);
+        let mut message = format!(
+            "expected the cue's number (digits) or its timing line \
+             (`hh:mm:ss,ttt --> hh:mm:ss,ttt`), found `{found}`"
+        );
+        if after_cue {
+            message.push_str(
+                " (text after a blank line is not part of the cue before it: a cue's text \
+                 cannot hold a blank line)",
+            );
+        }
+        return Err(first.error(at, message));
     };
-    let timing = cue::timing(line, Style::Srt)?;
-    coordinates(line, timing.rest_at)?;
+    let line = block[timing_index];
+    let timing = cue::timing(&line, Style::Srt)?;
+    coordinates(&line, timing.rest_at)?;
     let mut text = Vec::new();
-    for text_line in &block[2..] {
+    for text_line in &block[timing_index + 1..] {
         if let Some(at) = text_line.text.find("-->") {
             let message = "`-->` in a cue's text: leave a blank line before the next cue";
             return Err(text_line.error(at, message));
@@ -68,24 +114,14 @@ fn cue(block: &[Line<'_>], order: &mut Order, vtt: &mut String) -> Result<(), Pa
             text.push(converted);
         }
     }
-    let text = text.join("\n");
-    order.next(line, &timing, &text)?;
-    vtt.push_str(number);
-    vtt.push('\n');
-    vtt.push_str(&format!("{} --> {}\n", cue::show(timing.start), cue::show(timing.end)));
-    if !text.is_empty() {
-        vtt.push_str(&text);
-        vtt.push('\n');
-    }
-    vtt.push('\n');
-    Ok(())
+    Ok(Cue { line, timing, number, text: text.join("\n") })
 }
 
 /// Checks what follows the end time on a timing line, from byte `at`: nothing, or the
 /// `X1:… X2:… Y1:… Y2:…` coordinates some SRT writers add.
 fn coordinates(line: &Line<'_>, at: usize) -> Result<(), ParseError> {
     let text = line.text;
-    if at < text.len() && !text[at..].starts_with([' ', '\t']) {
+    if at < text.len() && !text[at..].starts_with(cue::WHITESPACE) {
         return Err(line.error(at, "expected a space or the line's end after the end time"));
     }
     let mut pos = at;
@@ -94,7 +130,7 @@ fn coordinates(line: &Line<'_>, at: usize) -> Result<(), ParseError> {
         if pos == text.len() {
             break;
         }
-        let len = text[pos..].find([' ', '\t']).unwrap_or(text.len() - pos);
+        let len = text[pos..].find(cue::WHITESPACE).unwrap_or(text.len() - pos);
         let token = &text[pos..pos + len];
         let coordinate = token.split_once(':').is_some_and(|(name, value)| {
             let value = value.strip_prefix('-').unwrap_or(value);

@@ -2,6 +2,8 @@ use super::*;
 
 use std::path::PathBuf;
 
+const BOM: &str = "\u{feff}";
+
 fn fixture(name: &str) -> Vec<u8> {
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/texttrack").join(name);
@@ -195,7 +197,7 @@ fn texttrack_webvtt_cue_settings() {
     let cue = |settings: &str| format!("WEBVTT\n\n00:01.000 --> 00:02.000 {settings}\nHi\n");
     for good in [
         "vertical:rl",
-        "vertical:lr line:0 position:10% size:50.5% align:left region:top",
+        "vertical:lr line:0 position:10% size:50.5% align:left",
         "line:-3,end position:100%,line-left align:end",
         "line:42.5%,center position:0%,line-right align:right",
         "line:1  \t align:center",
@@ -286,7 +288,6 @@ fn texttrack_srt_reading() {
     );
     let bad = [
         ("1\n00:00:01,000 --> 00:00:02,000\nHi\n\n2a\n", 5, 2, "expected the cue's number"),
-        ("00:00:01,000 --> 00:00:02,000\nHi\n", 1, 1, "expected the cue's number on the line"),
         ("1\n", 1, 2, "expected the timing line"),
         ("1\n00:01,000 --> 00:00:02,000\n", 2, 6, "expected `:` in the timestamp"),
         ("1\n00:00:01,00 --> 00:00:02,000\n", 2, 10, "expected exactly 3 digits"),
@@ -338,4 +339,275 @@ fn texttrack_not_utf8_is_found_where_it_is() {
         assert_eq!((e.line, e.column), (line, column), "{bytes:?}: {e}");
         assert!(e.message.starts_with("the file is not UTF-8"), "{e}");
     }
+}
+
+// Issue #24, item 7: files refused that are valid.
+
+#[test]
+fn texttrack_srt_cue_numbers_may_be_missing() {
+    // No numbers at all: the cues are written without identifiers.
+    let srt = "00:00:01,000 --> 00:00:02,000\nHi\n\n00:00:03,000 --> 00:00:04,000\nHo\n";
+    let track = captions(srt);
+    assert_eq!((track.format, track.cues), (Format::Srt, 2));
+    assert_eq!(
+        String::from_utf8(track.vtt).unwrap(),
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHi\n\n00:00:03.000 --> 00:00:04.000\nHo\n\n"
+    );
+    // Text after a blank line is still no cue: refused where it is, not merged or dropped.
+    let (line, column, message) = at("1\n00:00:01,000 --> 00:00:02,000\nHi\n\nthere\n");
+    assert_eq!((line, column), (5, 1));
+    assert!(message.contains("a cue's text cannot hold a blank line"), "{message}");
+}
+
+#[test]
+fn texttrack_srt_cue_numbers_written_oddly() {
+    // `1.1`, `-1`, `007`, a number with spaces after it, and one cue without: read as SRT, each
+    // number kept as the cue's identifier.
+    let srt = "1.1\n00:00:01,000 --> 00:00:02,000\nA\n\n-1\n00:00:02,000 --> 00:00:03,000\nB\n\n\
+               007\n00:00:03,000 --> 00:00:04,000\nC\n\n4 \t\n00:00:04,000 --> 00:00:05,000\nD\n\n\
+               00:00:05,000 --> 00:00:06,000\nE\n";
+    let track = captions(srt);
+    assert_eq!((track.format, track.cues), (Format::Srt, 5));
+    let vtt = String::from_utf8(track.vtt).unwrap();
+    for id in ["\n1.1\n00:00:01.000", "\n-1\n00:00:02.000", "\n007\n00:00:03.000", "\n4\n00:00:04"]
+    {
+        assert!(vtt.contains(id), "{id:?} in {vtt}");
+    }
+    assert!(vtt.contains("\n\n00:00:05.000 --> 00:00:06.000\nE\n"), "{vtt}");
+    // A file that starts with such a number is SRT, not "not SRT either".
+    for first in ["1.1", "-1", "-2.5"] {
+        let srt = format!("{first}\n00:00:01,000 --> 00:00:02,000\nHi\n");
+        assert_eq!(captions(&srt).format, Format::Srt, "{first}");
+    }
+}
+
+#[test]
+fn texttrack_srt_zero_length_cue() {
+    let srt = "1\n00:00:01,000 --> 00:00:01,000\nFlash\n\n2\n00:00:02,000 --> 00:00:03,000\nHi\n";
+    let track = captions(srt);
+    assert_eq!(track.cues, 2);
+    let vtt = String::from_utf8(track.vtt).unwrap();
+    assert!(vtt.contains("\n1\n00:00:01.000 --> 00:00:01.000\nFlash\n"), "{vtt}");
+    // Ending before it starts is still refused, in SRT as in WebVTT.
+    let (line, column, message) = at("1\n00:00:02,000 --> 00:00:01,999\nHi\n");
+    assert_eq!((line, column), (2, 18));
+    assert!(message.starts_with("end 00:00:01.999 is not after start"), "{message}");
+}
+
+#[test]
+fn texttrack_srt_cues_out_of_order_are_sorted_stably() {
+    let srt = "1\n00:01:00,000 --> 00:01:02,000\nlast\n\n2\n00:00:05,000 --> 00:00:09,000\n\
+               first\n\n3\n00:00:10,000 --> 00:00:11,000\nthird\n\n4\n00:00:05,000 --> \
+               00:00:06,000\nsecond\n";
+    let track = captions(srt);
+    assert_eq!(track.cues, 4);
+    assert_eq!(
+        String::from_utf8(track.vtt.clone()).unwrap(),
+        "WEBVTT\n\n2\n00:00:05.000 --> 00:00:09.000\nfirst\n\n4\n00:00:05.000 --> 00:00:06.000\n\
+         second\n\n3\n00:00:10.000 --> 00:00:11.000\nthird\n\n1\n00:01:00.000 --> 00:01:02.000\n\
+         last\n\n"
+    );
+    // What is sent loads as WebVTT, in order.
+    assert_eq!(load(&track.vtt, Kind::Captions).unwrap().cues, 4);
+    // Chapters out of order are sorted too, then must not overlap.
+    let chapters =
+        "2\n00:00:10,000 --> 00:00:20,000\nTwo\n\n1\n00:00:00,000 --> 00:00:10,000\nOne\n";
+    assert_eq!(load(chapters.as_bytes(), Kind::Chapters).unwrap().cues, 2);
+    let overlapping = "2\n00:00:05,000 --> 00:00:20,000\nTwo\n\n1\n00:00:00,000 --> 00:00:10,000\n\
+                       One\n";
+    let e = error(overlapping, Kind::Chapters);
+    assert_eq!((e.line, e.column), (2, 1), "{e}");
+    assert!(e.message.starts_with("chapter starts at 00:00:05.000, before the previous"), "{e}");
+}
+
+#[test]
+fn texttrack_webvtt_whitespace_only_lines_end_blocks_as_browsers_read_them() {
+    // A line of spaces, tabs or a form feed between cues, after the signature, before an empty
+    // line.
+    for blank in ["   ", "\t", " \t ", "\u{c}"] {
+        let text = format!(
+            "WEBVTT\n{blank}\n00:01.000 --> 00:02.000\nHi\n{blank}\n00:03.000 --> 00:04.000\n\
+             Ho\n{blank}\n\nid\n00:05.000 --> 00:06.000\nHa\n{blank}\n"
+        );
+        assert_eq!(captions(&text).cues, 3, "{blank:?}");
+    }
+    // A subtitle file of a film's length, its cues parted by lines of spaces, CRLF: every cue.
+    let mut film = String::from("WEBVTT\r\n\r\n");
+    for n in 0..1333u64 {
+        let (start, end) = (cue::show(n * 3000), cue::show(n * 3000 + 2500));
+        film.push_str(&format!("{start} --> {end}\r\nLine {n}\r\n  \r\n"));
+    }
+    assert_eq!(captions(&film).cues, 1333);
+    // A whitespace line with more text after it is text, as a browser shows it.
+    assert_eq!(captions("WEBVTT\n\n00:01.000 --> 00:02.000\nHi\n \nthere\n").cues, 1);
+    // A whitespace line, then an identifier and a timing line: a browser shows the identifier as
+    // the cue's last line of text, so the file is refused at the whitespace line.
+    let (line, column, message) =
+        at("WEBVTT\n\n00:01.000 --> 00:02.000\nHi\n \n2\n00:03.000 --> 00:04.000\nHo\n");
+    assert_eq!((line, column), (5, 1));
+    assert!(
+        message.starts_with("a line of only whitespace, then text, then a timing"),
+        "{message}"
+    );
+}
+
+/// `text` in UTF-16 or UTF-32, `big_endian` or not, after its byte order mark.
+fn wide(text: &str, width: usize, big_endian: bool) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut push = |unit: u32| {
+        let all = unit.to_be_bytes();
+        let mut unit = all[4 - width..].to_vec();
+        if !big_endian {
+            unit.reverse();
+        }
+        bytes.extend(unit);
+    };
+    push(0xfeff);
+    for c in text.chars() {
+        if width == 4 {
+            push(c as u32);
+        } else {
+            let mut units = [0; 2];
+            c.encode_utf16(&mut units).iter().for_each(|u| push(u32::from(*u)));
+        }
+    }
+    bytes
+}
+
+#[test]
+fn texttrack_utf16_and_utf32_with_a_byte_order_mark_are_read_and_sent_as_utf8() {
+    let vtt = "WEBVTT\r\n\r\n00:01.000 --> 00:02.000\r\nÉté 日本語 🎬\r\n";
+    let srt = "1\n00:00:01,000 --> 00:00:02,000\nÉté 🎬\n";
+    for (width, big_endian) in [(2, false), (2, true), (4, false), (4, true)] {
+        let track = load(&wide(vtt, width, big_endian), Kind::Captions)
+            .unwrap_or_else(|e| panic!("{width} {big_endian}: {e}"));
+        assert_eq!(track, Track { format: Format::WebVtt, vtt: vtt.as_bytes().to_vec(), cues: 1 });
+        let track = load(&wide(srt, width, big_endian), Kind::Captions).unwrap();
+        assert_eq!(track.format, Format::Srt);
+        assert_eq!(
+            track.vtt,
+            b"WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.000\n\xc3\x89t\xc3\xa9 \xf0\x9f\x8e\xac\n\n"
+        );
+    }
+    // What does not decode is found where it is: a lone surrogate, a cut-off last unit.
+    let mut bytes = wide("WEBVTT\n\nab", 2, false);
+    bytes.extend([0x00, 0xd8, b'c', 0]);
+    let e = load(&bytes, Kind::Captions).unwrap_err();
+    assert_eq!((e.line, e.column), (3, 3), "{e}");
+    assert!(e.message.starts_with("the file is not UTF-16 as its byte order mark says"), "{e}");
+    let mut bytes = wide("WEBVTT\n", 4, true);
+    bytes.extend([0, 0, 0]);
+    let e = load(&bytes, Kind::Captions).unwrap_err();
+    assert_eq!((e.line, e.column), (2, 1), "{e}");
+    assert!(e.message.starts_with("the file is not UTF-32"), "{e}");
+    // Without a mark, UTF-16 is not guessed.
+    let mut bytes = wide(vtt, 2, false);
+    bytes.drain(..2);
+    assert!(load(&bytes, Kind::Captions).is_err());
+}
+
+// Issue #24, item 8: files accepted that are broken.
+
+#[test]
+fn texttrack_webvtt_cues_name_regions_defined() {
+    let region = "REGION\nid:fred width:40% lines:3\nregionanchor:0%,100% viewportanchor:10%,90% \
+                  scroll:up";
+    let good = format!(
+        "WEBVTT\n\n{region}\n\nREGION\nid:bill\n\n00:01.000 --> 00:02.000 \
+                        region:fred\nHi\n\n00:02.000 --> 00:03.000 region:bill align:left\nHo\n"
+    );
+    assert_eq!(captions(&good).cues, 2);
+    let undefined = format!("WEBVTT\n\n{region}\n\n00:01.000 --> 00:02.000 region:bill\nHi\n");
+    let (line, column, message) = at(&undefined);
+    assert_eq!((line, column), (7, 32), "{message}");
+    assert!(message.starts_with("no REGION block defines region `bill`"), "{message}");
+    let (line, column, message) = at("WEBVTT\n\n00:01.000 --> 00:02.000 region:fred\nHi\n");
+    assert_eq!((line, column), (3, 32), "{message}");
+}
+
+#[test]
+fn texttrack_webvtt_region_blocks_are_checked() {
+    // A REGION block with `lines` (its first line, `REGION`, is line 3), then a cue.
+    let block = |lines: &str| format!("WEBVTT\n\nREGION{lines}\n\n00:01.000 --> 00:02.000\nHi\n");
+    let bad = [
+        (block("\nwidth:40%"), 3, 1, "a REGION block without an `id:`"),
+        (block("\nid:a\nid:b"), 5, 1, "region setting `id` given twice"),
+        (block("\nid:a\n\nREGION\nid:a"), 7, 4, "region `a` is defined twice (first by the REGION"),
+        (block("\nid:a colour:red"), 4, 6, "unknown region setting `colour`"),
+        (block("\nid:a width:101%"), 4, 12, "bad value `101%` for region setting `width`"),
+        (block("\nid:a width:40"), 4, 12, "bad value `40`"),
+        (block("\nid:a lines:1.5"), 4, 12, "bad value `1.5`"),
+        (block("\nid:a lines:-1"), 4, 12, "bad value `-1`"),
+        (block("\nid:a regionanchor:0%"), 4, 19, "bad value `0%`"),
+        (block("\nid:a viewportanchor:0,0"), 4, 21, "bad value `0,0`"),
+        (block("\nid:a scroll:down"), 4, 13, "bad value `down`"),
+        (block("\nid:a scroll:"), 4, 6, "expected a region setting"),
+        (block(" id:a"), 3, 8, "text after `REGION`"),
+    ];
+    for (text, line, column, message) in bad {
+        let (l, c, got) = at(&text);
+        assert_eq!((l, c), (line, column), "{text:?}: {got}");
+        assert!(got.starts_with(message), "{text:?}: {got}");
+    }
+}
+
+#[test]
+fn texttrack_webvtt_line_numbers_too_large_for_a_number_are_refused() {
+    let cue = |line: &str| format!("WEBVTT\n\n00:01.000 --> 00:02.000 line:{line}\nHi\n");
+    // The largest double, written out, either way; and far past a 64-bit integer.
+    let max = format!("17976931348623157{}", "0".repeat(292));
+    for good in [max.clone(), format!("-{max}"), "18446744073709552000".to_owned()] {
+        assert_eq!(captions(&cue(&good)).cues, 1, "{good}");
+    }
+    // Past it: a browser drops the setting.
+    let past = format!("17976931348623159{}", "0".repeat(292));
+    for bad in [past.clone(), format!("-{past}"), format!("{past},end"), "9".repeat(400)] {
+        let (line, column, message) = at(&cue(&bad));
+        assert_eq!((line, column), (3, 30), "{bad}");
+        assert!(message.starts_with("bad value"), "{message}");
+    }
+}
+
+#[test]
+fn texttrack_arrow_without_spaces_is_one_rule_in_webvtt_and_srt() {
+    let vtt = "WEBVTT\n\nid\n00:01.000-->00:02.000\nHi\n\n00:02.000\t-->00:03.000 align:end\nHo\n";
+    assert_eq!(captions(vtt).cues, 2);
+    for srt in [
+        "1\n00:00:01,000-->00:00:02,000\nHi\n",
+        "00:00:01,000-->00:00:02,000\nHi\n",
+        "\n00:00:01,000 -->00:00:02,000  X1:1 X2:2 Y1:3 Y2:4\nHi\n",
+    ] {
+        let track = captions(srt);
+        assert_eq!((track.format, track.cues), (Format::Srt, 1), "{srt:?}");
+        let vtt = String::from_utf8(track.vtt).unwrap();
+        assert!(vtt.contains("00:00:01.000 --> 00:00:02.000\nHi\n"), "{vtt}");
+    }
+    // The arrow is `-->`: `- >` and `-- >` are refused alike in both.
+    for text in ["WEBVTT\n\n00:01.000 -- > 00:02.000\nHi\n", "1\n00:00:01,000 - > 00:00:02,000\n"] {
+        let e = error(text, Kind::Captions);
+        assert!(e.message.starts_with("expected `-->` between the cue's start and end"), "{e}");
+    }
+}
+
+/// The files of public conformance suites (tests/fixtures/captions-conformance, where
+/// SOURCES.md says where each comes from): each loads or is refused as expected.tsv says.
+#[test]
+fn texttrack_conformance_suites_as_their_verdicts_say() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/captions-conformance");
+    let tsv = std::fs::read_to_string(dir.join("expected.tsv")).unwrap();
+    let mut wrong = Vec::new();
+    let mut rows = 0;
+    for line in tsv.lines().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let kind = if fields[2] == "chapters" { Kind::Chapters } else { Kind::Captions };
+        let bytes = std::fs::read(dir.join(fields[0])).unwrap();
+        let got = load(&bytes, kind);
+        if got.is_ok() != (fields[1] == "valid") {
+            wrong.push(format!("{} ({}): {:?}", fields[0], fields[1], got.map(|t| t.cues)));
+        }
+        rows += 1;
+    }
+    assert!(rows >= 400, "{rows} rows");
+    assert!(wrong.is_empty(), "{} of {rows} not as expected:\n{}", wrong.len(), wrong.join("\n"));
 }
