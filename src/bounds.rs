@@ -48,6 +48,9 @@ pub const NOTIFY_TIMEOUT: RangeInclusive<Duration> =
 /// `upload --wait-timeout`, `--max-processing`: how long encoding is waited for.
 pub const ENCODING_WAIT: RangeInclusive<Duration> =
     Duration::ZERO..=Duration::from_secs(7 * 24 * 3600);
+/// `upload --pull-timeout`: how long api.video is given to fetch a source, beyond its size's due.
+pub const PULL_TIMEOUT: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(7 * 24 * 3600);
 /// `upload --limit`: rows of a trial run. None would upload nothing.
 pub const LIMIT: RangeInclusive<u64> = 1..=u64::MAX;
 

@@ -83,6 +83,8 @@ pub struct UploadConfig {
     pub checksum: bool,
     /// `--relay`: objects read here and sent as parts, not pulled by api.video.
     pub relay: bool,
+    /// `--pull-timeout`: how long api.video is given to fetch a pulled source.
+    pub pull_timeout: Duration,
     /// This run's shard of the manifest; `None` for all of it.
     pub shard: Option<Shard>,
     /// The quotas `--dry-run` estimates with, and whose they are: `--env`'s (the embedded
@@ -181,6 +183,24 @@ pub fn destination(
     })
 }
 
+/// The upload token, from `--upload-token` (or `AVBATCH_UPLOAD_TOKEN`) or its file. Checked
+/// here rather than by clap, whose message would name --upload-token even when the token came
+/// from the environment.
+fn upload_token(args: &UploadArgs) -> Result<Option<Token>, ConfigError> {
+    Ok(match (&args.upload_token, &args.upload_token_file) {
+        (Some(_), Some(_)) => {
+            return Err(config_error(
+                "the upload token is given twice: by --upload-token (or AVBATCH_UPLOAD_TOKEN) \
+                 and by --upload-token-file",
+                Some("keep one of them"),
+            ))
+        }
+        (Some(token), None) => Some(Token::new(token)),
+        (None, Some(path)) => Some(Token::new(read_secret_file(path, "upload token")?)),
+        (None, None) => None,
+    })
+}
+
 impl UploadConfig {
     /// Checks the flags against each other and the environment (`env` reads a variable).
     pub fn from_args(
@@ -188,20 +208,7 @@ impl UploadConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<UploadConfig, ConfigError> {
         let destination = destination(args.base_url.as_deref(), args.env, &args.local_data)?;
-        // Checked here rather than by clap, whose message would name --upload-token even when
-        // the token came from the environment.
-        let upload_token = match (&args.upload_token, &args.upload_token_file) {
-            (Some(_), Some(_)) => {
-                return Err(config_error(
-                    "the upload token is given twice: by --upload-token (or \
-                     AVBATCH_UPLOAD_TOKEN) and by --upload-token-file",
-                    Some("keep one of them"),
-                ))
-            }
-            (Some(token), None) => Some(Token::new(token)),
-            (None, Some(path)) => Some(Token::new(read_secret_file(path, "upload token")?)),
-            (None, None) => None,
-        };
+        let upload_token = upload_token(args)?;
         let api_key = match destination {
             Destination::Local(_) => None,
             Destination::Remote(_) => api_key(args.api_key_file.as_deref(), env)?,
@@ -269,6 +276,7 @@ impl UploadConfig {
             keep_old: args.keep_old,
             checksum: args.checksum,
             relay: args.relay,
+            pull_timeout: args.pull_timeout,
             shard,
             quotas: match args.env {
                 crate::cli::Target::Sandbox => {

@@ -129,7 +129,8 @@ pub enum Command {
     ///
     /// A `path` may be a URL: `https://…`, `s3://bucket/key`, `gs://…`, `az://…` (credentials
     /// from the cloud's own variables: AWS_*, GOOGLE_*, AZURE_*). api.video then pulls it from
-    /// its URL (a bucket's presigned for 24 h), or with --relay it is read here and sent.
+    /// its URL (a bucket's presigned for as long as --pull-timeout waits), and the row is done
+    /// once api.video holds it; or with --relay it is read here and sent.
     /// `action` is `create` (the default), `upsert`, `update` or `delete`.
     ///
     /// The API key comes from AVBATCH_API_KEY or APIVIDEO_API_KEY, or --api-key-file; it is never

@@ -177,11 +177,24 @@ pub struct UploadArgs {
 
     /// Rows whose `path` is a URL (`https://`, `s3://`, `gs://`, `az://`): read each object here
     /// with ranged GETs and send it as parts, as a local file is, instead of letting api.video
-    /// pull it from its URL (the default: a presigned one for a bucket, valid 24 h). For sources
-    /// api.video cannot reach (a private network, credentials that expire first); memory stays
-    /// at a few pieces per video whatever the object's size.
+    /// pull it from its URL (the default: a presigned one for a bucket, valid as long as
+    /// --pull-timeout allows). For sources api.video cannot reach (a private network,
+    /// credentials that expire first); memory stays at a few pieces per video whatever the
+    /// object's size.
     #[arg(long)]
     pub relay: bool,
+
+    /// How long api.video is given to fetch a pulled row's source, from 1s to 7days, plus a
+    /// second for every MiB of it. A pulled row is done once api.video holds its source, never
+    /// when the video is made; one not there in time fails, and the next run replaces its
+    /// video. A bucket's presigned URL lives that long and an hour more.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        value_parser = bounds::duration(bounds::PULL_TIMEOUT)
+    )]
+    pub pull_timeout: Duration,
 
     /// Data folder of the embedded server with --env local [default: a temporary folder].
     #[arg(long, value_name = "DIR")]

@@ -510,6 +510,7 @@ fn engine_config(
         wait_poll: config.encoding.wait_poll,
         max_processing: config.encoding.max_processing,
         relay: config.relay,
+        pull_timeout: config.pull_timeout,
     }
 }
 

@@ -2,7 +2,7 @@
 //! `HEAD`, single byte ranges, an ETag that changes with the object, `If-Match`, and an optional
 //! token in the query string.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
@@ -16,12 +16,20 @@ pub struct WebObject {
     pub token: Option<&'static str>,
     /// `HEAD` requests answered.
     pub heads: Arc<AtomicUsize>,
+    /// While set, a `GET` is answered 404 (a `HEAD` still finds the object): a URL that looks
+    /// fine to avbatch and that api.video cannot fetch (expired, or not reachable from it).
+    pub refuse_gets: Arc<AtomicBool>,
 }
 
 impl WebObject {
     /// `bytes` as version 1, wanting `token` when given one.
     pub fn new(bytes: Vec<u8>, token: Option<&'static str>) -> WebObject {
-        WebObject { bytes: Arc::new(Mutex::new((bytes, 1))), token, heads: Arc::default() }
+        WebObject {
+            bytes: Arc::new(Mutex::new((bytes, 1))),
+            token,
+            heads: Arc::default(),
+            refuse_gets: Arc::default(),
+        }
     }
 
     /// `HEAD` requests answered so far.
@@ -47,6 +55,9 @@ async fn serve_object(State(web): State<WebObject>, request: Request) -> Respons
         if request.uri().query() != Some(&format!("token={token}")) {
             return StatusCode::FORBIDDEN.into_response();
         }
+    }
+    if request.method() == Method::GET && web.refuse_gets.load(Ordering::SeqCst) {
+        return StatusCode::NOT_FOUND.into_response();
     }
     let (bytes, version) = web.bytes.lock().unwrap().clone();
     let etag = WebObject::etag(version);

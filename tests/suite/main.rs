@@ -23,6 +23,8 @@ mod manifest_checks;
 mod network_journal;
 mod nightly;
 mod notify_window;
+mod pulls;
+mod regressions;
 mod remote;
 mod report_record;
 mod resume;

@@ -94,13 +94,14 @@ async fn status(url: &str, id: &str) -> Value {
     resp.json().await.unwrap()
 }
 
-/// Polls the status until `ingest.status` leaves `ingesting`; returns it and the time taken.
-async fn settled(url: &str, id: &str) -> (Value, Duration) {
+/// Polls until the double's record of the ingest leaves `ingesting` (its status answer may not
+/// say a failure: `--source-failed-as`); returns the status then and the time taken.
+async fn settled(url: &str, data: &Path, id: &str) -> (Value, Duration) {
     let start = Instant::now();
     loop {
         let s = status(url, id).await;
-        if s["ingest"]["status"] != "ingesting" {
-            return (s, start.elapsed());
+        if record(data, id)["ingest"]["state"] != "ingesting" {
+            return (status(url, id).await, start.elapsed());
         }
         assert!(start.elapsed() < LIMIT, "still ingesting after {LIMIT:?}: {s}");
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -131,8 +132,10 @@ fn record(data: &Path, id: &str) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// A failed ingest as api.video's documented states show it (`--source-failed-as ingesting`):
+/// still `ingesting`, nothing received, no encoding.
 fn assert_failed(s: &Value, what: &str) {
-    assert_eq!(s["ingest"]["status"], "failed", "{what}: {s}");
+    assert_eq!(s["ingest"]["status"], "ingesting", "{what}: {s}");
     assert_eq!(s["ingest"]["filesize"], Value::Null, "{what}: {s}");
     assert_eq!(s["encoding"]["playable"], false, "{what}: {s}");
     assert_eq!(s["encoding"]["qualities"], json!([]), "{what}: {s}");
@@ -148,7 +151,7 @@ async fn a_source_url_is_fetched_byte_for_byte() {
 
     for host in [format!("127.0.0.1:{}", files.port()), format!("localhost:{}", files.port())] {
         let id = create_ok(&url, &format!("http://{host}/file")).await;
-        let (s, took) = settled(&url, &id).await;
+        let (s, took) = settled(&url, dir.path(), &id).await;
         assert_eq!(s["ingest"]["status"], "ingested", "{host}: {s}");
         assert_eq!(s["ingest"]["filesize"], 5 * MIB, "{host}");
         assert_eq!(s["encoding"]["playable"], true, "encoding-time 0: playable once stored");
@@ -170,13 +173,13 @@ async fn a_source_url_is_fetched_byte_for_byte() {
 
     // A body without a length is counted as it streams.
     let id = create_ok(&url, &format!("http://127.0.0.1:{}/chunked", files.port())).await;
-    let (s, _) = settled(&url, &id).await;
+    let (s, _) = settled(&url, dir.path(), &id).await;
     assert_eq!(s["ingest"]["status"], "ingested", "{s}");
     assert_eq!(s["ingest"]["filesize"], 2 * MIB);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unfetchable_sources_end_failed() {
+async fn unfetchable_sources_fail_in_the_record_and_stay_ingesting_in_the_status() {
     let files = file_server(Arc::new(random(5 * MIB))).await;
     let port = files.port();
     // A port nothing listens on: bound, then released.
@@ -200,7 +203,7 @@ async fn unfetchable_sources_end_failed() {
     ];
     for (what, source, reason) in cases {
         let id = create_ok(&url, &source).await;
-        let (s, took) = settled(&url, &id).await;
+        let (s, took) = settled(&url, dir.path(), &id).await;
         assert_failed(&s, what);
         let kept = record(dir.path(), &id);
         let why = kept["ingest"]["reason"].as_str().unwrap_or_default().to_owned();
@@ -260,7 +263,7 @@ async fn a_video_id_source_copies_its_bytes() {
     assert_eq!(upload(&url, &original).await.0, 201);
 
     let copy = create_ok(&url, &original).await;
-    let (s, _) = settled(&url, &copy).await;
+    let (s, _) = settled(&url, dir.path(), &copy).await;
     assert_eq!(s["ingest"]["status"], "ingested", "{s}");
     assert_eq!(s["ingest"]["filesize"], b"a plain upload".len());
     assert_eq!(source_bytes(&url, &copy).await, (200, b"a plain upload".to_vec()));
@@ -277,7 +280,7 @@ async fn bandwidth_paces_the_fetch() {
     let server = spawn_server_process(dir.path(), &["--bandwidth", "1MiB"]);
     let url = server.url.clone();
     let id = create_ok(&url, &format!("http://127.0.0.1:{}/file", files.port())).await;
-    let (s, took) = settled(&url, &id).await;
+    let (s, took) = settled(&url, dir.path(), &id).await;
     assert_eq!(s["ingest"]["status"], "ingested", "{s}");
     eprintln!("2 MiB at 1 MiB/s ingested in {took:?}");
     assert!(took >= Duration::from_millis(1800), "--bandwidth 1MiB: 2 MiB took only {took:?}");
@@ -285,7 +288,7 @@ async fn bandwidth_paces_the_fetch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_mid_fetch_marks_the_ingest_failed() {
+async fn a_restart_mid_fetch_fails_the_ingest() {
     let files = file_server(Arc::new(Vec::new())).await;
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_server_process(dir.path(), &[]);
@@ -302,4 +305,19 @@ async fn a_restart_mid_fetch_marks_the_ingest_failed() {
     assert!(record(dir.path(), &id)["ingest"]["reason"].as_str().unwrap().contains("stopped"));
     assert_eq!(source_bytes(&url, &id).await.0, 404);
     assert_eq!(upload(&url, &id).await.0, 400, "still a video made from a URL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_ingest_reads_as_source_failed_as_says() {
+    // api.video documents no state for a source it could not fetch: the switch gives the two
+    // other readings a client may meet, `missing` and no `ingest` at all.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for (given, want) in [("missing", json!("missing")), ("absent", Value::Null)] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = spawn_server_process(dir.path(), &["--source-failed-as", given]);
+        let id = create_ok(&server.url, &format!("http://127.0.0.1:{closed}/x")).await;
+        let (s, _) = settled(&server.url, dir.path(), &id).await;
+        assert_eq!(s["ingest"]["status"], want, "{given}: {s}");
+        assert_eq!(s["encoding"]["playable"], false, "{given}: {s}");
+    }
 }

@@ -149,21 +149,18 @@ impl Encoding {
 }
 
 impl VideoStatus {
-    /// Whether the whole source arrived: uploaded, or fetched from a URL (`ingested`). A state
-    /// api.video does not document counts as arrived unless it says the source is still on its
-    /// way or will not come (`failed`, the double's word for a URL it could not fetch).
+    /// Whether api.video holds the whole source: `uploaded`, or `ingested` from a URL or another
+    /// video, the two states it documents for a source it holds (`video-status-ingest`). Any
+    /// other (`uploading`, `ingesting`, a state it does not document, none) is a source that is
+    /// not there, or not yet: api.video documents no state, and no webhook, for a source it
+    /// could not fetch, so a pull that fails looks like one still under way.
     pub fn is_uploaded(&self) -> bool {
-        self.ingest_state().is_some_and(|s| !matches!(s, "uploading" | "ingesting" | "failed"))
+        matches!(self.ingest_state(), Some("uploaded" | "ingested"))
     }
 
     /// The source's `ingest.status`, if the video has one.
     pub fn ingest_state(&self) -> Option<&str> {
         self.ingest.as_ref().and_then(|i| i.status.as_deref())
-    }
-
-    /// Whether fetching the video's source from its URL failed: it will never arrive.
-    pub fn ingest_failed(&self) -> bool {
-        self.ingest_state() == Some("failed")
     }
 
     /// How far the source got.

@@ -378,12 +378,39 @@ pub struct SourcePull {
         value_parser = duration(flags::SOURCE_TIMEOUT)
     )]
     pub timeout: Duration,
+    /// What `GET /videos/{id}/status` says of a source that could not be fetched or copied.
+    /// api.video documents no state for it (`ingest.status` is `uploading`, `uploaded`,
+    /// `ingesting` or `ingested`), so a client must be right whichever it meets.
+    #[arg(
+        id = "source-failed-as",
+        long = "source-failed-as",
+        value_name = "STATE",
+        default_value = "ingesting",
+        value_enum
+    )]
+    pub failed_as: FailedPull,
+}
+
+/// How the status of a video whose `source` never arrives reads (`--source-failed-as`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailedPull {
+    /// `ingesting`, for ever: only the states api.video documents.
+    #[default]
+    Ingesting,
+    /// `missing`: a state api.video's clients listed until 2024.
+    Missing,
+    /// No `ingest` member at all.
+    Absent,
 }
 
 impl Default for SourcePull {
-    /// 64 GiB (more than api.video's 30 GiB cap per video) and 10 minutes.
+    /// 64 GiB (more than api.video's 30 GiB cap per video), 10 minutes, and `ingesting`.
     fn default() -> Self {
-        SourcePull { max_bytes: 64 * 1024 * 1024 * 1024, timeout: Duration::from_secs(600) }
+        SourcePull {
+            max_bytes: 64 * 1024 * 1024 * 1024,
+            timeout: Duration::from_secs(600),
+            failed_as: FailedPull::Ingesting,
+        }
     }
 }
 

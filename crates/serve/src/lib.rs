@@ -19,7 +19,8 @@
 //! answers is what api.video is believed to answer, not what the client expects;
 //! `tests/layout.rs` keeps it so. Every answer is built from `avbatch-api`'s types (videos,
 //! statuses, captions, chapters, pages, problems, tokens), the ones the client reads:
-//! `tests/double/contract.rs` reads each answer into its type and checks it writes back byte for byte.
+//! `tests/double/contract.rs` reads each answer into its type and checks it writes back byte
+//! for byte.
 
 pub mod assets;
 pub mod auth;
@@ -56,8 +57,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    ConnectionConfig, ExistingTracks, FaultConfig, MetadataMatch, Quota, RateLimits, ServerConfig,
-    Storm,
+    ConnectionConfig, ExistingTracks, FailedPull, FaultConfig, MetadataMatch, Quota, RateLimits,
+    ServerConfig, Storm,
 };
 use net::ConnMeta;
 use problem::ApiError;

@@ -15,6 +15,8 @@
 //! mid-fetch loses the partial body (`incoming/` is emptied at start), and the ingest is then
 //! marked failed rather than restarted: fetching again behind the client's back could hide a
 //! source that went away, and a failed ingest is what a client must be able to handle anyway.
+//! A failed ingest is the double's own record: api.video documents no state for it, so its
+//! status answer reads as `--source-failed-as` says ([`ingest_status`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
+use super::config::FailedPull;
 use super::problem::ApiError;
 use super::store::VideoSlot;
 use super::upload::UploadState;
@@ -151,16 +154,22 @@ pub fn upload_refusal(record: &VideoRecord) -> Option<ApiError> {
 /// `ingesting` while it is fetched or copied and `ingested` once stored (openapi `ingest.status`:
 /// "ingesting - gathering the video source file from either a URL, or from cloning").
 ///
-/// api.video documents no state for a failed ingest; the closest shape is kept: `status` is
-/// `failed` (the word `qualities[].status` uses for a failure), `filesize` null, nothing received,
-/// and the encoding never starts (`encoding.playable` false, no qualities).
-pub fn ingest_status(ingest: &Ingest, upload: &UploadState) -> avbatch_api::Ingest {
-    let status = match ingest {
-        Ingest::Ingesting => "ingesting",
-        Ingest::Ingested => "ingested",
-        Ingest::Failed { .. } => "failed",
+/// api.video documents no state for an ingest that failed, nor a webhook: what the answer says
+/// then is `--source-failed-as` (by default `ingesting`, for ever); nothing is received, and the
+/// encoding never starts (`encoding.playable` false, no qualities).
+pub fn ingest_status(
+    ingest: &Ingest,
+    upload: &UploadState,
+    failed_as: FailedPull,
+) -> Option<avbatch_api::Ingest> {
+    let status = match (ingest, failed_as) {
+        (Ingest::Ingesting, _) => "ingesting",
+        (Ingest::Ingested, _) => "ingested",
+        (Ingest::Failed { .. }, FailedPull::Ingesting) => "ingesting",
+        (Ingest::Failed { .. }, FailedPull::Missing) => "missing",
+        (Ingest::Failed { .. }, FailedPull::Absent) => return None,
     };
-    avbatch_api::Ingest { status: Some(status.to_owned()), ..upload.ingest() }
+    Some(avbatch_api::Ingest { status: Some(status.to_owned()), ..upload.ingest() })
 }
 
 /// Starts ingesting `job` into `slot` in the background.

@@ -107,7 +107,7 @@ pub(super) async fn update(ctx: &Ctx, row: &Row, result: &mut RowResult) -> Resu
         }
     }
     let recorded = uploaded.or(fields.map(|(video, _)| video));
-    let Some(Found { video_id, status }) =
+    let Some(Found { video_id, status, .. }) =
         video::existing(ctx, row, &key, recorded.as_deref(), result).await?
     else {
         return Err(SessionEnd::failed(

@@ -14,10 +14,6 @@ use crate::limit::Limiter;
 use crate::manifest::Row;
 use crate::remote::{Remote, RemoteError};
 
-/// How long a presigned URL api.video pulls from stays valid: a day, for a fetch that may wait
-/// in api.video's queue (S3 allows up to 7 days).
-pub(super) const PULL_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
 /// A row's bytes.
 pub(super) enum Body {
     /// A local file.

@@ -105,10 +105,6 @@ pub(super) async fn wait(ctx: &Ctx, video_id: &str, what: WaitFor) -> Waited {
             () = ctx.stop.cancelled() => return Waited::Stopped,
         };
         let encoding = match status {
-            // A source api.video was to fetch from a URL and could not: it will never play.
-            Ok(s) if s.ingest_failed() => {
-                return Waited::Failed("api.video could not fetch the source from its URL".into())
-            }
             Ok(s) => s.encoding.unwrap_or_default(),
             Err(e) => {
                 return Waited::Unknown(format!(

@@ -40,11 +40,26 @@ enum Mode {
     PerRow,
 }
 
+/// What a run keeps of a video under a key: what finding a row's video and ranking the videos
+/// under one key read. The rest of a video (its title, description, links, a few hundred bytes)
+/// is not held for every video of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Listed {
+    pub video_id: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Video> for Listed {
+    fn from(video: &Video) -> Listed {
+        Listed { video_id: video.video_id.clone(), created_at: video.created_at }
+    }
+}
+
 /// The index itself; never locked across a request.
 #[derive(Debug, Default)]
 struct Index {
     /// Key value (digest or raw) → its videos, in the server's order.
-    by_key: HashMap<String, Vec<Video>>,
+    by_key: HashMap<String, Vec<Listed>>,
     /// Videos already indexed.
     seen: HashSet<String>,
     /// The newest creation time listed so far.
@@ -104,7 +119,7 @@ impl Keys {
         &self,
         key: &str,
         legacy: &str,
-    ) -> Result<Option<Vec<Video>>, ApiError> {
+    ) -> Result<Option<Vec<Listed>>, ApiError> {
         if *self.mode.get_or_try_init(|| self.decide()).await? != Mode::Indexed {
             return Ok(None);
         }
@@ -126,7 +141,7 @@ impl Keys {
         &self,
         own: &Video,
         creating: Creating<'_>,
-    ) -> Result<Option<Vec<Video>>, ApiError> {
+    ) -> Result<Option<Vec<Listed>>, ApiError> {
         let epoch = self.created.fetch_add(1, Ordering::SeqCst) + 1;
         drop(creating);
         if self.mode.get() != Some(&Mode::Indexed) {
@@ -150,7 +165,7 @@ impl Keys {
         let mut under = self.read().by_key.get(key).cloned().unwrap_or_default();
         if !under.iter().any(|v| v.video_id == own.video_id) {
             // A list that lags behind a create: the video exists all the same.
-            under.push(own.clone());
+            under.push(Listed::from(own));
         }
         Ok(Some(under))
     }
@@ -212,16 +227,12 @@ impl Keys {
 impl Index {
     fn absorb(&mut self, videos: Vec<Video>) {
         for video in videos {
-            // What lookups and comparisons read: a video's links (its player, embed code, asset
-            // URLs) and the settings only a create takes are a few hundred bytes each, held for
-            // every video of the account.
-            let video = Video { assets: None, source: None, clip: None, watermark: None, ..video };
             if let Some(t) = video.created_at {
                 self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
             }
-            let Some(key) = video.metadata_value(KEY_METADATA).map(str::to_owned) else { continue };
+            let Some(key) = video.metadata_value(KEY_METADATA) else { continue };
             if self.seen.insert(video.video_id.clone()) {
-                self.by_key.entry(key).or_default().push(video);
+                self.by_key.entry(key.to_owned()).or_default().push(Listed::from(&video));
             }
         }
     }

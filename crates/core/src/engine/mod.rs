@@ -13,7 +13,8 @@
 //! Files: [`row`] (a row's life: its session, then its fields and assets, its encoding, the
 //! status it ends with), [`prepare`], [`transfer`] and [`send`] (one part), [`video`] (found
 //! or made, by key: [`keys`]), [`assets`], [`actions`] (`update`, `delete`), [`encoding`]
-//! (`--wait`, `--max-processing`), [`body`] (a file or an object), [`fingerprint`].
+//! (`--wait`, `--max-processing`), [`body`] (a file or an object), [`pull`] (a source api.video
+//! fetches, waited for until it holds it), [`fingerprint`].
 //!
 //! Stopping: `stop` (first Ctrl-C) starts no new video and no new part, and lets parts in flight
 //! finish without trying a failed one again; the client's abort token (second Ctrl-C) cancels
@@ -26,6 +27,7 @@ mod encoding;
 mod fingerprint;
 mod keys;
 mod prepare;
+mod pull;
 mod row;
 mod send;
 mod transfer;
@@ -109,6 +111,9 @@ pub struct EngineConfig {
     /// `--relay`: rows whose `path` is a URL are read here and sent as parts, not pulled by
     /// api.video.
     pub relay: bool,
+    /// `--pull-timeout`: how long api.video is given to fetch a pulled source, beyond a second
+    /// per MiB of it.
+    pub pull_timeout: Duration,
 }
 
 /// A row to upload: its position in the manifest and its content.

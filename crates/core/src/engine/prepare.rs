@@ -3,6 +3,8 @@
 
 use super::*;
 
+use chrono::{DateTime, Utc};
+
 /// A row made ready to send: its file mapped and checked, its video found or created and
 /// recorded in the journal, and its parts planned around what the server already holds.
 pub(super) struct Prepared {
@@ -19,6 +21,9 @@ pub(super) struct Prepared {
     pub(super) replaces: Vec<String>,
     /// Made with its object's URL as its source: api.video fetches it, nothing is sent.
     pub(super) pulled: bool,
+    /// How long ago its video was made (zero for one made now): a pull is waited for until its
+    /// bound has passed since then.
+    pub(super) video_age: Duration,
 }
 
 /// Everything before the first byte of a row: the work of the requests that do not carry the
@@ -107,7 +112,7 @@ async fn prepare_from(
         retire(ctx, &row, &key, &mut replaces, result).await?;
     }
     let lookup = Lookup { journaled: journal_video.as_deref(), fresh, pull: pull.as_deref() };
-    let (video_id, status) = lookup.video(ctx, &row, &key, with_key, result).await?;
+    let (video_id, status, created_at) = lookup.video(ctx, &row, &key, with_key, result).await?;
     // Pulled: api.video fetches (or fetched) it, unless an earlier run relayed part of it.
     let pulled = pull.is_some()
         && status.as_ref().is_some_and(|s| !s.is_uploaded() && s.progress() != Progress::Partial);
@@ -158,6 +163,7 @@ async fn prepare_from(
         chunk_size,
         replaces,
         pulled,
+        video_age: pull::age(created_at),
     })
 }
 
@@ -181,12 +187,12 @@ impl Lookup<'_> {
         key: &str,
         with_key: bool,
         result: &mut RowResult,
-    ) -> Result<(Option<String>, Option<VideoStatus>), SessionEnd> {
+    ) -> Result<(Option<String>, Option<VideoStatus>, Option<DateTime<Utc>>), SessionEnd> {
         if with_key {
             let found =
                 video::resolve(ctx, row, key, self.journaled, self.fresh, self.pull, result)
                     .await?;
-            return Ok((Some(found.video_id), Some(found.status)));
+            return Ok((Some(found.video_id), Some(found.status), found.created_at));
         }
         if self.pull.is_some() {
             return Err(SessionEnd::failed(
@@ -194,7 +200,7 @@ impl Lookup<'_> {
                  uploads (pass --relay to send the object from here)",
             ));
         }
-        Ok((self.journaled.map(str::to_owned), None))
+        Ok((self.journaled.map(str::to_owned), None, None))
     }
 }
 
@@ -332,7 +338,8 @@ async fn pull_url(ctx: &Ctx, body: &Body) -> Result<Option<String>, SessionEnd> 
     if ctx.config.relay || !object.remote.pullable() {
         return Ok(None);
     }
-    let url = object.remote.pull_url(body::PULL_TTL).await.map_err(|e| {
+    let lifetime = pull::url_lifetime(ctx.config.pull_timeout, body.len());
+    let url = object.remote.pull_url(lifetime).await.map_err(|e| {
         SessionEnd::failed(format!(
             "`{}`: cannot make the signed URL api.video would fetch it from: {e} (`--relay` sends \
              it from here instead)",

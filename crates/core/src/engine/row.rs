@@ -318,9 +318,13 @@ pub(super) async fn session(
     }
     let prepared = prepare(ctx, job, result).await?;
     if prepared.pulled {
-        // api.video fetches the source from its URL: nothing to send, no lane to wait for.
+        // api.video fetches the source from its URL: nothing to send, no lane to wait for; the
+        // row is done once api.video holds it, and only then do the videos it replaces go.
         drop(ahead);
-        result.bytes = prepared.body.len();
+        let video_id = result.video_id.clone().unwrap_or_default();
+        let size = prepared.body.len();
+        super::pull::arrival(ctx, &video_id, size, prepared.video_age).await?;
+        result.bytes = size;
         let key = prepared.key.clone();
         journal(ctx, move |j| j.done(&key, None)).await?;
         settle_replaced(ctx, &prepared.key, prepared.replaces, result).await;

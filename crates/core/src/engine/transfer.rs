@@ -84,6 +84,7 @@ pub(super) async fn transfer(
         chunk_size,
         replaces,
         pulled: _,
+        video_age: _,
     } = prepared;
     let total = body.len();
     // A file's contents are fingerprinted as they go out (and what the server held, read from

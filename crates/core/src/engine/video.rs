@@ -23,9 +23,10 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
+use super::keys::Listed;
 use super::{new_video, Ctx, RowResult, SessionEnd, KEY_METADATA};
 use crate::manifest::Row;
-use avbatch_api::{Metadata, NewVideo, Progress, Video, VideoStatus};
+use avbatch_api::{Metadata, NewVideo, Progress, VideoStatus};
 
 /// Metadata key to which a replaced video's key moves (see [`retire`]).
 pub const REPLACED_KEY_METADATA: &str = "avbatch_replaced_key";
@@ -44,11 +45,19 @@ const MAX_LEGACY_KEY: usize = 1024;
 pub(super) struct Found {
     pub video_id: String,
     pub status: VideoStatus,
+    /// When it was made, when known (not for a video made just now).
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<Candidate> for Found {
+    fn from(c: Candidate) -> Found {
+        Found { video_id: c.video.video_id, status: c.status, created_at: c.video.created_at }
+    }
 }
 
 /// A candidate video, with how far its upload got.
 struct Candidate {
-    video: Video,
+    video: Listed,
     status: VideoStatus,
 }
 
@@ -76,21 +85,13 @@ pub(super) async fn resolve(
     if !candidates.is_empty() {
         let kept = candidates.remove(0);
         report_others(result, &candidates);
-        if pull.is_some() && (kept.status.ingest_failed() || kept.status.ingest_state().is_none()) {
-            // A video under this key that will never get its source from a pull: api.video
-            // could not fetch the URL, or it was made without one (and holds nothing). It is
-            // this library's own: a new one is made with the URL.
+        if let Some(why) = unfit(ctx, row, pull, &kept) {
+            // A video under this key that will not get its source this way. It holds none, and
+            // it is this library's own: a new one is made.
             let id = kept.video.video_id.clone();
             let deleted = ctx.client.delete_video(&id).await.is_ok();
-            result.add_note(format!(
-                "replaced video `{id}`, {} ({})",
-                if kept.status.ingest_failed() {
-                    "whose source api.video could not fetch"
-                } else {
-                    "which held no source"
-                },
-                if deleted { "deleted" } else { "could not delete it" }
-            ));
+            let deleted = if deleted { "deleted" } else { "could not delete it" };
+            result.add_note(format!("replaced video `{id}`, {why} ({deleted})"));
             return create(ctx, row, key, pull, result).await;
         }
         if replace(&kept) {
@@ -106,10 +107,40 @@ pub(super) async fn resolve(
                 if deleted { ", deleted it" } else { ", could not delete it" }
             ));
         } else {
-            return Ok(Found { video_id: kept.video.video_id, status: kept.status });
+            return Ok(kept.into());
         }
     }
     create(ctx, row, key, pull, result).await
+}
+
+/// Why `kept`, the video a row found under its key, cannot be continued, though unfinished.
+/// Sending parts from here, one made to fetch its source takes none. Pulling, it holds no
+/// source and is not fetching one, or its fetch has not arrived within the source's bound
+/// ([`super::pull::bound`]). `None` for a video that holds its source, part of it (sent from
+/// here), or is still fetching it within its bound.
+fn unfit(ctx: &Ctx, row: &Row, pull: Option<&str>, kept: &Candidate) -> Option<String> {
+    if kept.status.is_uploaded() || kept.progress() == Progress::Partial {
+        return None;
+    }
+    let state = kept.status.ingest_state();
+    if pull.is_none() {
+        return match state {
+            None | Some("uploading") => None,
+            Some(s) => Some(format!(
+                "which was made to fetch its source from a URL (`{s}`) and takes no parts"
+            )),
+        };
+    }
+    let bound = super::pull::bound(ctx.config.pull_timeout, row.size);
+    match state {
+        Some("ingesting") if super::pull::age(kept.video.created_at) < bound => None,
+        Some("ingesting") => Some(format!(
+            "whose source api.video had not fetched within {} of making it",
+            humantime::format_duration(bound)
+        )),
+        Some(s) => Some(format!("whose source api.video does not hold (`{s}`)")),
+        None => Some("which held no source".into()),
+    }
 }
 
 /// The row's video, if its key has one: the one [`resolve`] would continue in. Never makes one.
@@ -126,7 +157,7 @@ pub(super) async fn existing(
     }
     let kept = candidates.remove(0);
     report_others(result, &candidates);
-    Ok(Some(Found { video_id: kept.video.video_id, status: kept.status }))
+    Ok(Some(kept.into()))
 }
 
 /// The videos the row may continue in, ranked: the journal's while the server still has it,
@@ -138,10 +169,10 @@ async fn candidates(
     journal_video: Option<&str>,
     result: &mut RowResult,
 ) -> Result<Vec<Candidate>, SessionEnd> {
-    let mut found: Vec<Video> = Vec::new();
+    let mut found: Vec<Listed> = Vec::new();
     if let Some(id) = journal_video {
         match ctx.client.video(id).await? {
-            Some(video) => found.push(video),
+            Some(video) => found.push(Listed::from(&video)),
             None => result.add_note(format!(
                 "video `{id}` recorded in the journal is no longer on the server"
             )),
@@ -210,24 +241,24 @@ pub(super) async fn rekey(
 
 /// The videos carrying exactly this key (or avbatch 0.1's raw key for the row), oldest first:
 /// from the run's index of the account when it has one, else from the server.
-pub(super) async fn look_up(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Video>, SessionEnd> {
+pub(super) async fn look_up(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Listed>, SessionEnd> {
     let legacy = row.identity();
     if let Some(found) = ctx.keys.find(key, &legacy).await? {
         return Ok(found);
     }
     let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
     if !found.is_empty() || legacy.len() > MAX_LEGACY_KEY {
-        return Ok(found);
+        return Ok(found.iter().map(Listed::from).collect());
     }
     let old = ctx.client.find_by_metadata(KEY_METADATA, &legacy).await?;
     if !old.is_empty() {
         tracing::debug!(row = row.line, "found under the raw key avbatch 0.1 stored");
     }
-    Ok(old)
+    Ok(old.iter().map(Listed::from).collect())
 }
 
 /// Each video's status, ranked: the one to keep first.
-async fn with_status(ctx: &Ctx, videos: Vec<Video>) -> Result<Vec<Candidate>, SessionEnd> {
+async fn with_status(ctx: &Ctx, videos: Vec<Listed>) -> Result<Vec<Candidate>, SessionEnd> {
     let mut candidates = Vec::with_capacity(videos.len());
     for video in videos {
         match ctx.client.status(&video.video_id).await {
@@ -288,11 +319,12 @@ async fn create(
                 let listed = match ctx.keys.after_create(&video, creating).await? {
                     Some(listed) => listed,
                     None => {
-                        let mut listed = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
+                        let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
+                        let mut listed: Vec<Listed> = found.iter().map(Listed::from).collect();
                         if !listed.iter().any(|v| v.video_id == id) {
                             // Not listed yet (a list that lags behind a create): it exists all
                             // the same.
-                            listed.push(video);
+                            listed.push(Listed::from(&video));
                         }
                         listed
                     }
@@ -307,7 +339,7 @@ async fn create(
                 );
                 let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
                 if !found.is_empty() {
-                    break (None, found);
+                    break (None, found.iter().map(Listed::from).collect());
                 }
                 if ctx.stop.is_cancelled() {
                     return Err(SessionEnd::Stopped);
@@ -327,7 +359,11 @@ async fn create(
     if let ([only], Some(own)) = (listed.as_slice(), &own) {
         if &only.video_id == own {
             // The common case: the video just made is the only one. It holds nothing yet.
-            return Ok(Found { video_id: own.clone(), status: VideoStatus::default() });
+            return Ok(Found {
+                video_id: own.clone(),
+                status: VideoStatus::default(),
+                created_at: None,
+            });
         }
     }
     let mut candidates = with_status(ctx, listed).await?;
@@ -351,7 +387,7 @@ async fn create(
         ctx.client.delete_video(own).await?;
     }
     result.video_id = Some(kept.video.video_id.clone());
-    Ok(Found { video_id: kept.video.video_id, status: kept.status })
+    Ok(kept.into())
 }
 
 #[cfg(test)]
@@ -360,13 +396,10 @@ mod tests {
     use avbatch_api::Ingest;
 
     fn candidate(id: &str, created: Option<&str>, status: Option<&str>) -> Candidate {
-        let video = Video {
+        let video = Listed {
             video_id: id.into(),
-            title: String::new(),
-            metadata: Vec::new(),
             created_at: created
                 .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)),
-            ..Video::default()
         };
         let ingest = status.map(|s| Ingest {
             status: Some(s.into()),

@@ -120,10 +120,10 @@ pub async fn status(
         Utc::now(),
     );
     let ingest = match &state.record.ingest {
-        Some(ingest) => pull::ingest_status(ingest, &state.upload),
-        None => state.upload.ingest(),
+        Some(ingest) => pull::ingest_status(ingest, &state.upload, faults.source_pull.failed_as),
+        None => Some(state.upload.ingest()),
     };
-    let body = VideoStatus { ingest: Some(ingest), encoding: Some(encoding) };
+    let body = VideoStatus { ingest, encoding: Some(encoding) };
     drop(state);
     Ok(json_response(StatusCode::OK, &body))
 }

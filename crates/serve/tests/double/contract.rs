@@ -159,7 +159,7 @@ async fn the_double_reads_each_request_body_as_the_contract_writes_it_and_names_
     let answer = double.json(Method::POST, "/auth/refresh", to_value(&refresh).unwrap()).await;
     round_trips::<AccessToken>("refresh", &answer);
     let ttl = avbatch_api::UploadTokenRequest { ttl: Some(60) };
-    let answer = double.json(Method::POST, "/upload-tokens", to_value(&ttl).unwrap()).await;
+    let answer = double.json(Method::POST, "/upload-tokens", to_value(ttl).unwrap()).await;
     assert_eq!(round_trips::<UploadToken>("token", &answer).ttl, 60);
 
     // A body that is not the payload is answered with the member it names.

@@ -1,0 +1,161 @@
+//! Rows api.video pulls from their URL (issue #24, points 1 to 3), through the real binary and
+//! a double that answers as api.video documents: a source it could not fetch reads `ingesting`
+//! for ever (or `missing`, or no state: `--source-failed-as`). A pulled row is done once the
+//! double holds its source, never when the create is answered; one whose source does not arrive
+//! within `--pull-timeout` fails with the reason, and the next run replaces its video; an old
+//! complete video goes only once the new one holds its source; the row's assets follow its
+//! source.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use avbatch_serve::FailedPull;
+use common::batch::*;
+use common::web::{web_server, WebObject};
+use common::{pattern, spawn_server_with, TestServer, KEY};
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// `avbatch upload manifest.csv --base-url URL --report report.json EXTRA` in `dir`.
+fn upload(server: &TestServer, dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = avbatch();
+    cmd.args(["upload", "manifest.csv", "--base-url", &server.url, "--report", "report.json"])
+        .args(["--wait-poll", "100ms"])
+        .args(extra)
+        .current_dir(dir)
+        .env("AVBATCH_API_KEY", KEY);
+    cmd
+}
+
+/// The first row of the report.
+fn first_row(dir: &Path) -> Value {
+    let text = std::fs::read(dir.join("report.json")).expect("the report was written");
+    let doc: Value = serde_json::from_slice(&text).unwrap();
+    doc["rows"][0].clone()
+}
+
+/// Every video on the server: `(id, ingest status)`.
+async fn videos(server: &TestServer) -> Vec<(String, Value)> {
+    let mut all = Vec::new();
+    for v in server.all_videos().await {
+        let id = v["videoId"].as_str().unwrap().to_owned();
+        let state = server.status_of(&id).await["ingest"]["status"].clone();
+        all.push((id, state));
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_api_video_cannot_fetch_fails_and_each_next_run_replaces_its_video() {
+    for failed_as in [FailedPull::Ingesting, FailedPull::Missing, FailedPull::Absent] {
+        let server = spawn_server_with(|c| c.faults.source_pull.failed_as = failed_as).await;
+        let source = pattern(300_000, 7);
+        let web = WebObject::new(source.clone(), None);
+        web.refuse_gets.store(true, Ordering::SeqCst);
+        let origin = web_server(web.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = format!("id,path,title\nrow-0,{origin}/films/a.mp4,Pulled\n");
+        std::fs::write(dir.path().join("manifest.csv"), manifest).unwrap();
+        let case = format!("{failed_as:?}");
+
+        // The first run: the video is made, api.video never holds its source.
+        let started = Instant::now();
+        let first = run(upload(&server, dir.path(), &["--pull-timeout", "2s"]), LIMIT).await;
+        assert_eq!(first.code, Some(1), "{case}: {}", first.text());
+        assert!(started.elapsed() >= Duration::from_secs(2), "{case}: waited for the source");
+        let row = first_row(dir.path());
+        assert_eq!(row["status"], "failed", "{case}: {row}");
+        let error = row["error"].as_str().unwrap_or_default();
+        assert!(error.contains("has not fetched the source from its URL within 2s"), "{error}");
+        let stuck = row["videoId"].as_str().expect("the row names its video").to_owned();
+        eprintln!("{case}: first run: {error}");
+
+        // The second run does not say "already done": it replaces the video, and fails again.
+        let second = run(upload(&server, dir.path(), &["--pull-timeout", "2s"]), LIMIT).await;
+        assert_eq!(second.code, Some(1), "{case}: {}", second.text());
+        let row = first_row(dir.path());
+        assert_eq!(row["status"], "failed", "{case}: {row}");
+        let notes = row["note"].to_string();
+        assert!(notes.contains(&format!("replaced video `{stuck}`")), "{case}: {row}");
+        assert!(notes.contains("(deleted)"), "{case}: {row}");
+        eprintln!("{case}: second run: {notes}");
+        let listed = videos(&server).await;
+        assert_eq!(listed.len(), 1, "{case}: the stuck video went: {listed:?}");
+
+        // Once the URL answers, the next run ends with one complete video holding the bytes.
+        web.refuse_gets.store(false, Ordering::SeqCst);
+        let third = run(upload(&server, dir.path(), &["--pull-timeout", "2s"]), LIMIT).await;
+        assert_eq!(third.code, Some(0), "{case}: {}", third.text());
+        let row = first_row(dir.path());
+        assert_eq!(row["status"], "uploaded", "{case}: {row}");
+        let id = row["videoId"].as_str().unwrap();
+        let listed = videos(&server).await;
+        assert_eq!(listed, vec![(id.to_owned(), "ingested".into())], "{case}");
+        assert!(server.source_of(id).await == source, "{case}: the source byte for byte");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replacement_whose_new_source_fails_leaves_the_old_video_in_place() {
+    let server = spawn_server_with(|_| {}).await;
+    let (v1, v2) = (pattern(200_000, 1), pattern(250_000, 2));
+    let web = WebObject::new(v1.clone(), None);
+    let origin = web_server(web.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!("id,path,title,action\nrow-0,{origin}/a.mp4,Pulled,upsert\n");
+    std::fs::write(dir.path().join("manifest.csv"), manifest).unwrap();
+    let done = run(upload(&server, dir.path(), &[]), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let old = first_row(dir.path())["videoId"].as_str().unwrap().to_owned();
+
+    // The object changes, and api.video cannot fetch the new one: the old video stays whole.
+    web.replace(v2.clone());
+    web.refuse_gets.store(true, Ordering::SeqCst);
+    let replaced = run(upload(&server, dir.path(), &["--pull-timeout", "2s"]), LIMIT).await;
+    assert_eq!(replaced.code, Some(1), "{}", replaced.text());
+    let row = first_row(dir.path());
+    assert_eq!(row["status"], "failed", "{row}");
+    assert_ne!(row["videoId"], old.as_str(), "a new video was made for the new object: {row}");
+    assert_eq!(server.status_of(&old).await["ingest"]["status"], "ingested");
+    assert!(server.source_of(&old).await == v1, "the old video still plays the old object");
+
+    // Once the new object can be fetched, the next run completes it and only then deletes the
+    // old video.
+    web.refuse_gets.store(false, Ordering::SeqCst);
+    let done = run(upload(&server, dir.path(), &["--pull-timeout", "2s"]), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let new = first_row(dir.path())["videoId"].as_str().unwrap().to_owned();
+    let listed = videos(&server).await;
+    assert_eq!(listed, vec![(new.clone(), "ingested".into())], "{}", done.text());
+    assert!(server.source_of(&new).await == v2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pulled_rows_assets_follow_its_source() {
+    // 200 KiB/s: the double takes about 3 s to fetch the 600 KiB source.
+    let server = spawn_server_with(|c| c.faults.bandwidth = Some(200 * 1024)).await;
+    let web = WebObject::new(pattern(600 * 1024, 3), None);
+    let origin = web_server(web).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("en.vtt"), "WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n")
+        .unwrap();
+    let manifest = format!(
+        "id,path,title,thumbnail_time,captions.en\nrow-0,{origin}/a.mp4,Pulled,00:00:01,en.vtt\n"
+    );
+    std::fs::write(dir.path().join("manifest.csv"), manifest).unwrap();
+    let done = run(upload(&server, dir.path(), &[]), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let row = first_row(dir.path());
+    let id = row["videoId"].as_str().unwrap();
+    // The run ended once the source was there, its assets sent after it.
+    assert_eq!(server.status_of(id).await["ingest"]["status"], "ingested", "{row}");
+    let record = server.get_json(&format!("/videos/{id}/captions/en")).await;
+    assert_eq!(record["srclang"], "en", "{record}");
+    let assets = row["assets"].to_string();
+    assert!(assets.contains("thumbnail") && assets.contains("captions.en"), "{row}");
+}

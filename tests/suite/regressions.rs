@@ -1,0 +1,297 @@
+//! The register of past bugs: each bug that shipped, what a user saw, the commit that fixed it,
+//! and the test that fails if it comes back. The tests stay with the behaviour they prove
+//! (`exactly_once`, `manifest_checks`, …), where a reader of that behaviour finds them; this
+//! module keeps the history in one place, and its test keeps the register true: a test renamed
+//! or removed without the register fails here.
+
+use std::path::{Path, PathBuf};
+
+/// `(file, test, fixed in, what a user saw)`. Files are relative to the repository.
+const REGISTER: &[(&str, &str, &str, &str)] = &[
+    (
+        "tests/suite/resume.rs",
+        "a_part_a_dead_run_left_in_flight_is_not_sent_twice",
+        "15ff820",
+        "after kill -9 the dead run's part landed late and the re-run failed on range-overlap",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "gateway_errors_after_a_create_took_effect_leave_one_video_per_row",
+        "582cf54",
+        "a create answered 502/504 after it took effect was sent again: 60 videos for 40 rows",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "three_runs_at_once_leave_one_video_per_row",
+        "582cf54",
+        "runs at once without a shared journal made 62 videos for 40 rows",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "a_loose_metadata_filter_never_adopts_another_rows_video",
+        "582cf54",
+        "a substring metadata filter adopted another row's video",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "a_lost_answer_to_a_token_upload_never_makes_a_second_video",
+        "582cf54",
+        "with an upload token a lost answer made 2 to 8 videos a row",
+    ),
+    (
+        "tests/suite/upload_cli.rs",
+        "delegated_upload_with_an_upload_token",
+        "582cf54",
+        "a token-only run dropped every manifest field: public=false videos went up public",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "rows_already_on_the_server_are_skipped_and_send_nothing",
+        "582cf54",
+        "rows already complete were reported uploaded at 50 737 MB/s",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "another_chunk_size_skips_complete_videos_and_continues_partial_ones",
+        "582cf54",
+        "a re-run with another --chunk-size failed complete videos",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "a_slow_uplink_that_moves_is_never_cut",
+        "582cf54",
+        "below about 32 Mbit/s every part timed out ten times and the row failed",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "after_a_stop_a_failing_part_is_not_tried_again",
+        "582cf54",
+        "a stop on a 48 KiB/s link took over 8 minutes of retries",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "no_part_is_refused_for_a_token_that_expired_under_it",
+        "582cf54",
+        "an access token expired under a long part, which was refused or sent again",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "an_unfinished_video_near_its_deletion_is_replaced",
+        "582cf54",
+        "an unfinished video api.video deletes after 7 days was resumed",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "a_ten_mib_id_is_a_key_like_any_other",
+        "582cf54",
+        "a 10 MB id made an unbuildable URL, tried 11 times over 65 s",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "the_default_part_leaves_room_under_200_mib",
+        "582cf54",
+        "the default 200 MiB part left no room for the multipart envelope",
+    ),
+    (
+        "tests/suite/manifest_checks.rs",
+        "an_unclosed_quote_is_refused_with_its_line_and_column",
+        "8ae299e",
+        "a stray quote swallowed the rest of the manifest into a description, exit 0",
+    ),
+    (
+        "tests/suite/manifest_checks.rs",
+        "two_rows_without_an_id_may_not_share_a_path",
+        "fc96453",
+        "two id-less rows with one path shared a video; the second row's fields were lost",
+    ),
+    (
+        "tests/suite/manifest_checks.rs",
+        "fifos_and_devices_are_refused_without_hanging",
+        "3ab1ff8",
+        "a FIFO in the manifest hung every run, --dry-run included",
+    ),
+    (
+        "tests/suite/manifest_checks.rs",
+        "a_file_over_the_documented_30_gib_is_refused_before_any_video_is_made",
+        "8989a40",
+        "a 53 GB file passed the check, made an empty video, then failed",
+    ),
+    (
+        "tests/suite/flags.rs",
+        "absurd_flag_values_are_usage_errors_that_say_the_range",
+        "8c8bad1",
+        "--rate 1e300 and huge --concurrency panicked (exit 101); --timeout 0s hung",
+    ),
+    (
+        "tests/suite/manifest_checks.rs",
+        "a_10_mib_path_or_id_is_cut_in_messages",
+        "834b7bd",
+        "a 10 MiB path or id was echoed whole to stderr",
+    ),
+    (
+        "tests/suite/resume.rs",
+        "without_an_id_column_a_changed_file_still_needs_force",
+        "8fb7710",
+        "an id-less row whose file changed was silently uploaded as a new video",
+    ),
+    (
+        "tests/suite/resume.rs",
+        "two_runs_on_one_journal_and_a_changed_file",
+        "76a6858",
+        "--force left the old video beside the new one",
+    ),
+    (
+        "tests/suite/touched.rs",
+        "a_touched_file_is_skipped_not_failed",
+        "76a6858",
+        "a file only touched failed the nightly job every night",
+    ),
+    (
+        "tests/suite/faults.rs",
+        "answers_slower_than_the_timeout_fail_clearly_and_a_longer_timeout_succeeds",
+        "1d3b8ee",
+        "a run whose authentication failed wrote no report",
+    ),
+    (
+        "tests/suite/endings.rs",
+        "an_unforeseen_error_is_exit_2_said_as_a_json_log_line_when_logs_are_json",
+        "0f02afe",
+        "under --log-format json an unexpected error came out as plain-text lines",
+    ),
+    (
+        "tests/suite/status_and_trial_runs.rs",
+        "status_waits_out_a_run_that_holds_a_rollback_journal_for_seconds",
+        "925eb55",
+        "avbatch status failed with `database is locked` on a journal on FUSE under load",
+    ),
+    (
+        "tests/suite/clean.rs",
+        "ctrl_c_before_anything_is_deleted_says_so_as_a_plain_line_and_exits_130",
+        "925eb55",
+        "Ctrl-C during clean said `error: stopped; nothing was deleted`",
+    ),
+    (
+        "tests/suite/sources.rs",
+        "without_keys_the_metadata_service_is_asked_once_not_once_a_row",
+        "9b8aa61",
+        "with no cloud keys the instance metadata service was asked 159 times for 40 rows",
+    ),
+    (
+        "tests/suite/sources.rs",
+        "a_metadata_service_that_never_answers_is_given_up_on_in_seconds",
+        "3e0fd93",
+        "a metadata service that never answers held a run about 20 minutes",
+    ),
+    (
+        "tests/suite/sources.rs",
+        "azure_blobs_are_pulled_and_relayed_byte_for_byte",
+        "61cd4d5",
+        "an az:// blob whose name needs percent-encoding could not be pulled (403)",
+    ),
+    (
+        "tests/suite/sources.rs",
+        "a_pull_row_found_half_relayed_is_counted_in_the_progress_total",
+        "57b44f9",
+        "the progress said 11.00 of 15.00 MiB: the total lost a half-relayed row's bytes",
+    ),
+    (
+        "crates/core/src/remote/mod.rs",
+        "file_names_are_decoded_and_never_hold_the_query",
+        "5bbebfd",
+        "a URL row without a title took part of its presigned signature as title",
+    ),
+    (
+        "tests/suite/status_and_trial_runs.rs",
+        "a_trial_run_uploads_the_first_rows_and_status_counts_the_rest",
+        "9ca7f49",
+        "status said 100 % with half the bytes not started",
+    ),
+    (
+        "tests/suite/terminal.rs",
+        "a_resumed_run_says_what_it_resumes_and_measures_only_its_own_work",
+        "c6ca082",
+        "a resumed run counted bytes the server held as sent: 7.16 GiB/s, ETA 0s",
+    ),
+    (
+        "tests/suite/terminal.rs",
+        "failures_are_told_by_manifest_line_as_they_happen",
+        "c6ca082",
+        "live failures said `row 7` while the summary said `line 8`",
+    ),
+    (
+        "tests/suite/terminal.rs",
+        "an_api_that_cannot_be_reached_is_said_from_the_first_retry_and_exits_4",
+        "c6ca082",
+        "with no network: 60 to 90 s of silence, then exit 1 with every row pending",
+    ),
+    (
+        "tests/suite/terminal.rs",
+        "ctrl_c_stays_on_screen_with_what_the_run_waits_for",
+        "c6ca082",
+        "the `stopping…` line was drawn over by the progress bars",
+    ),
+    (
+        "tests/server_connections.rs",
+        "a_request_is_answered_promptly_while_20000_idle_sockets_are_open",
+        "062bee4",
+        "1 100 idle sockets under `ulimit -n 1024` stopped avbatch serve answering",
+    ),
+    (
+        "tests/suite/server_multipart_bounds.rs",
+        "ten_field_bombs_at_once_keep_the_server_small",
+        "f06d1b1",
+        "ten text-field bombs at once took avbatch serve to 1 835 MiB",
+    ),
+    (
+        "tests/suite/server_multipart_bounds.rs",
+        "part_headers_that_never_end_are_refused_and_keep_the_server_small",
+        "dcfc7ad",
+        "ten 200 MiB part headers took avbatch serve to 1 346 MiB",
+    ),
+    (
+        "crates/core/src/limit/mod.rs",
+        "a_server_that_answers_without_limits_is_not_probed_again",
+        "e2c7f7a",
+        "without rate-limit headers the start-of-run probe held 3 of 4 lanes 500 ms",
+    ),
+    (
+        "tests/suite/pulls.rs",
+        "a_pull_api_video_cannot_fetch_fails_and_each_next_run_replaces_its_video",
+        "issue #24",
+        "a URL api.video could not fetch was reported uploaded, and every later run `already done`",
+    ),
+    (
+        "tests/suite/pulls.rs",
+        "a_replacement_whose_new_source_fails_leaves_the_old_video_in_place",
+        "issue #24",
+        "an upsert of a URL row deleted the old video before the new one held its source",
+    ),
+    (
+        "tests/suite/pulls.rs",
+        "a_pulled_rows_assets_follow_its_source",
+        "issue #24",
+        "a pulled row's thumbnail and captions were sent while the source was still ingesting",
+    ),
+];
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether `file` defines a function `name`.
+fn defines(file: &Path, name: &str) -> bool {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.contains(&format!("fn {name}("))
+}
+
+#[test]
+fn every_past_bug_in_the_register_names_a_test_that_exists() {
+    let mut missing = Vec::new();
+    for (file, test, fixed_in, saw) in REGISTER {
+        assert!(!fixed_in.is_empty() && !saw.is_empty(), "{test}: say the fix and the bug");
+        if !defines(&repository().join(file), test) {
+            missing.push(format!("{file}: fn {test}"));
+        }
+    }
+    assert!(missing.is_empty(), "the register names tests that do not exist: {missing:#?}");
+}
