@@ -159,3 +159,33 @@ async fn a_pulled_rows_assets_follow_its_source() {
     let assets = row["assets"].to_string();
     assert!(assets.contains("thumbnail") && assets.contains("captions.en"), "{row}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_that_did_not_arrive_is_sent_from_here_with_relay() {
+    let server = spawn_server_with(|_| {}).await;
+    let source = pattern(400_000, 9);
+    let web = WebObject::new(source.clone(), None);
+    web.refuse_gets.store(true, Ordering::SeqCst);
+    let origin = web_server(web.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!("id,path,title\nrow-0,{origin}/b.mp4,Relayed\n");
+    std::fs::write(dir.path().join("manifest.csv"), manifest).unwrap();
+    let first = run(upload(&server, dir.path(), &["--pull-timeout", "1s"]), LIMIT).await;
+    assert_eq!(first.code, Some(1), "{}", first.text());
+    let stuck = first_row(dir.path())["videoId"].as_str().unwrap().to_owned();
+
+    // The video made to fetch its source takes no parts: --relay makes a new one, sent here.
+    web.refuse_gets.store(false, Ordering::SeqCst);
+    let relayed = run(upload(&server, dir.path(), &["--relay"]), LIMIT).await;
+    assert_eq!(relayed.code, Some(0), "{}", relayed.text());
+    let row = first_row(dir.path());
+    assert_eq!(
+        (row["status"].as_str(), row["transfer"].as_str()),
+        (Some("uploaded"), Some("relay"))
+    );
+    let note = row["note"].to_string();
+    assert!(note.contains(&format!("replaced video `{stuck}`, which was made to fetch")), "{row}");
+    let id = row["videoId"].as_str().unwrap();
+    assert_eq!(videos(&server).await, vec![(id.to_owned(), "uploaded".into())]);
+    assert!(server.source_of(id).await == source);
+}

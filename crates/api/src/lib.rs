@@ -8,7 +8,8 @@
 //! - [`video`](Video): the create payload, the video, its fields after creation
 //!   ([`VideoUpdate`]), languages, clips and watermarks.
 //! - [`status`](VideoStatus): `GET /videos/{id}/status`, how far the source and the encoding got.
-//! - [`assets`](Caption): thumbnails, captions and chapters, and the [`TrackKind`] between them.
+//! - [`assets`](Caption): thumbnails, captions and chapters, and the [`TrackKind`] between them;
+//!   the languages they take ([`caption_language`]: api.video's documented list, as data).
 //! - [`Page`]: a listing's page and its links.
 //! - [`Problem`] and [`slug`]: problem+json errors and the slugs both halves decide by.
 //! - [`Bucket`], [`RateInfo`]: the rate-limit quotas and headers.
@@ -17,6 +18,7 @@
 //! - [`secret`]: keys and tokens that never print.
 
 mod assets;
+mod languages;
 mod page;
 mod problem;
 mod ratelimit;
@@ -28,9 +30,10 @@ mod update;
 mod video;
 
 pub use assets::{
-    thumbnail_seconds, valid_language_tag, valid_thumbnail_timecode, Caption, CaptionUpdate,
-    Chapter, ImageKind, ThumbnailPick, TrackKind, THUMBNAIL_MAX_BYTES,
+    thumbnail_seconds, valid_thumbnail_timecode, Caption, CaptionUpdate, Chapter, ImageKind,
+    ThumbnailPick, TrackKind, THUMBNAIL_MAX_BYTES, TRACK_MAX_BYTES,
 };
+pub use languages::{caption_language, caption_languages, language_tag_shape, Language};
 pub use page::{Page, PageLink, Pagination};
 pub use problem::{slug, Problem, TYPE_BASE};
 pub use ratelimit::{rate_info, Bucket, Quotas, RateInfo};

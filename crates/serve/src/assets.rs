@@ -27,12 +27,15 @@
 //!   its `default` flag), unless the server runs with `--existing-tracks refuse`
 //!   ([`super::config::ExistingTracks`]).
 //! - api.video does not validate WebVTT (it answers 200 to a malformed caption file), so any
-//!   non-empty bytes are kept as given; at most [`TRACK_MAX_BYTES`] (its limit is undocumented).
+//!   non-empty bytes are kept as given; at most [`TRACK_MAX_BYTES`] (its limit is undocumented:
+//!   the contract states one, which avbatch checks before a run).
+//! - A caption or chapters language is one of api.video's documented list
+//!   ([`avbatch_api::caption_language`]); any other is `400 invalid-attribute`.
 //! - A create whose `watermark.id` names no watermark of `POST /watermarks` is refused with
 //!   `400 invalid-attribute` naming `watermark.id`, not a 404: it is a member of the payload
 //!   like every other creation refusal (and joins them in `problems`), and a 404 on `POST
 //!   /videos` would read to clients as a missing route or video.
-//! - A watermark image is at most [`THUMBNAIL_MAX_BYTES`] (8 MiB, as for thumbnails; its own limit
+//! - A watermark image is at most [`THUMBNAIL_MAX_BYTES`] (8 MB, as for thumbnails; its own limit
 //!   is undocumented), JPEG or PNG told by its first bytes.
 
 use std::collections::BTreeMap;
@@ -42,10 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use super::problem::ApiError;
 use avbatch_api::{Caption, Chapter, ImageKind, WatermarkImage};
-pub use avbatch_api::{TrackKind, THUMBNAIL_MAX_BYTES};
-
-/// The largest caption or chapters file kept (api.video documents no limit).
-pub const TRACK_MAX_BYTES: u64 = 16 * 1024 * 1024;
+pub use avbatch_api::{TrackKind, THUMBNAIL_MAX_BYTES, TRACK_MAX_BYTES};
 
 /// A video's thumbnail as kept in its record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,68 +89,32 @@ pub fn already_exists(kind: TrackKind) -> ApiError {
     ApiError::invalid_attribute("language", detail)
 }
 
-/// `400 invalid-attribute` for a language tag that is not letters and dashes (the spec's
-/// example body, word for word).
-pub fn invalid_language() -> ApiError {
-    ApiError::invalid_attribute(
-        "language",
-        "The \"language\" attribute must contain only letters and dashes (for example \"fr\", \
-         \"fr-BE\").",
-    )
-}
-
-/// Checks a caption or chapters language from the path.
+/// `400 invalid-attribute` for a language tag api.video does not take: the spec's example
+/// bodies, word for word, one for a tag that is not letters and dashes, one for a tag that is
+/// not in its list (which also holds digits: `es-419`).
 pub fn check_language(language: &str) -> Result<(), ApiError> {
-    if avbatch_api::valid_language_tag(language) {
-        Ok(())
-    } else {
-        Err(invalid_language())
+    if !avbatch_api::language_tag_shape(language) {
+        return Err(ApiError::invalid_attribute(
+            "language",
+            "The \"language\" attribute must contain only letters and dashes (for example \"fr\", \
+             \"fr-BE\").",
+        ));
+    }
+    match avbatch_api::caption_language(language) {
+        Some(_) => Ok(()),
+        None => {
+            Err(ApiError::invalid_attribute("language", "The \"language\" attribute is not valid."))
+        }
     }
 }
 
-/// Native names of common languages, as `languageName` gives them.
-const LANGUAGE_NAMES: &[(&str, &str)] = &[
-    ("ar", "العربية"),
-    ("ca", "Català"),
-    ("cs", "Čeština"),
-    ("da", "Dansk"),
-    ("de", "Deutsch"),
-    ("el", "Ελληνικά"),
-    ("en", "English"),
-    ("es", "Español"),
-    ("fa", "فارسی"),
-    ("fi", "Suomi"),
-    ("fr", "Français"),
-    ("he", "עברית"),
-    ("hi", "हिन्दी"),
-    ("hr", "Hrvatski"),
-    ("hu", "Magyar"),
-    ("it", "Italiano"),
-    ("ja", "日本語"),
-    ("ko", "한국어"),
-    ("nl", "Nederlands"),
-    ("nn", "Nynorsk"),
-    ("no", "Norsk"),
-    ("pl", "Polski"),
-    ("pt", "Português"),
-    ("ru", "Русский"),
-    ("sk", "Slovenčina"),
-    ("sl", "Slovenščina"),
-    ("sv", "Svenska"),
-    ("tr", "Türkçe"),
-    ("uk", "Українська"),
-    ("vi", "Tiếng Việt"),
-    ("zh", "中文"),
-];
-
-/// The language's own name: of the whole tag's primary subtag (`fr-CA` → `Français`) when it is
-/// a common one, else the tag itself.
+/// The language's own name, as api.video's list gives it: of the tag's primary language
+/// (`fr-CA` → `Français`), or the whole tag's when the list has no primary one.
 pub fn language_name(tag: &str) -> String {
-    let primary = tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
-    LANGUAGE_NAMES
-        .iter()
-        .find(|(t, _)| *t == primary)
-        .map_or_else(|| tag.to_owned(), |(_, name)| (*name).to_owned())
+    let primary = tag.split('-').next().unwrap_or(tag);
+    avbatch_api::caption_language(primary)
+        .or_else(|| avbatch_api::caption_language(tag))
+        .map_or_else(|| tag.to_owned(), |l| l.native.to_owned())
 }
 
 /// The `caption` api.video sends; `base` is the server's public URL.
@@ -245,7 +209,14 @@ mod tests {
         assert!(!c["en"].default && c["fr"].default);
         set_default(&mut c, "en", false);
         assert!(c["fr"].default, "clearing one leaves the others");
-        assert_eq!(invalid_language().body()["name"], "language");
+        for (tag, detail) in [("fr_CA", "only letters and dashes"), ("zz", "is not valid")] {
+            let refused = check_language(tag).unwrap_err().body();
+            assert_eq!(refused["name"], "language");
+            assert!(refused["detail"].as_str().unwrap().contains(detail), "{tag}: {refused}");
+        }
+        for tag in ["es-419", "en-001", "ja-JP-TRADITIONAL", "fr-CA"] {
+            assert!(check_language(tag).is_ok(), "{tag} is documented");
+        }
         assert_eq!(
             thumbnail_kind(b"GIF89a....").unwrap_err().slug,
             "uploaded-file-extension-invalid"

@@ -84,6 +84,22 @@ pub(super) fn any(row: &Row) -> bool {
     row.thumbnail.is_some() || !row.captions.is_empty() || !row.chapters.is_empty()
 }
 
+/// The name an image is sent under: its file's, with an extension that says its type (api.video
+/// checks the type or the extension, its documentation says): `cover.img` holding a PNG goes as
+/// `cover.png`, `photo.JPEG` as it is.
+fn image_file_name(path: &std::path::Path, kind: avbatch_api::ImageKind) -> String {
+    let stem = path.file_stem().map_or_else(|| "thumbnail".into(), |s| s.to_string_lossy());
+    let extension = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let fits = match kind {
+        avbatch_api::ImageKind::Jpeg => matches!(extension.as_deref(), Some("jpg" | "jpeg")),
+        _ => extension.as_deref() == Some(kind.extension()),
+    };
+    match (fits, path.file_name()) {
+        (true, Some(name)) => name.to_string_lossy().into_owned(),
+        _ => format!("{stem}.{}", kind.extension()),
+    }
+}
+
 /// Reads and checks the row's asset files again (they may have changed since the manifest
 /// check), in the order they are sent: thumbnail, captions, chapters, the default caption.
 fn wanted(row: &Row) -> Result<Vec<Wanted>, String> {
@@ -91,10 +107,7 @@ fn wanted(row: &Row) -> Result<Vec<Wanted>, String> {
     match &row.thumbnail {
         Some(Thumbnail::Image { path, .. }) => {
             let image = load_image(path).map_err(|e| format!("thumbnail: {e}"))?;
-            let file_name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| format!("thumbnail.{}", image.kind.extension()));
+            let file_name = image_file_name(path, image.kind);
             out.push(Wanted {
                 name: "thumbnail".into(),
                 digest: digest(&[&b"image"[..], &image.bytes]),

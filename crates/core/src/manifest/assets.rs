@@ -15,7 +15,7 @@ use avbatch_api::{ImageKind, THUMBNAIL_MAX_BYTES};
 /// A row's thumbnail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Thumbnail {
-    /// An image file (`thumbnail`): JPEG, PNG or WebP, at most 8 MiB.
+    /// An image file (`thumbnail`): JPEG, PNG or WebP, at most 8 MB.
     Image {
         /// The file, resolved against the manifest's folder.
         path: PathBuf,
@@ -37,17 +37,30 @@ pub struct TrackFile {
     pub path_text: String,
 }
 
-/// The largest caption or chapters file avbatch reads: a day of dense captions is a few MiB.
-pub const TRACK_MAX_BYTES: u64 = 32 * 1024 * 1024;
+/// The largest WebVTT track sent (a day of dense captions is a few MiB): the one limit both
+/// halves keep, [`avbatch_api::TRACK_MAX_BYTES`].
+pub use avbatch_api::TRACK_MAX_BYTES;
+
+/// The largest caption or chapters file read: twice what is sent, for a UTF-16 file, whose
+/// WebVTT in UTF-8 is about half its size.
+const TRACK_FILE_MAX_BYTES: u64 = 2 * TRACK_MAX_BYTES;
 
 impl TrackFile {
     /// Reads and checks the file as a track of `kind`: what to send, or why not.
     pub fn load(&self, kind: Kind) -> Result<Track, String> {
-        let bytes = read_small(&self.path, TRACK_MAX_BYTES, "32 MiB")?;
+        let bytes = read_small(&self.path, TRACK_FILE_MAX_BYTES, "32 MiB")?;
         let what = kind.segment();
-        crate::texttrack::load(&bytes, kind).map_err(|e| {
-            format!("{} does not parse as {what}: {e}", quoted(&self.path.display().to_string()))
-        })
+        let shown = quoted(&self.path.display().to_string());
+        let track = crate::texttrack::load(&bytes, kind)
+            .map_err(|e| format!("{shown} does not parse as {what}: {e}"))?;
+        if track.vtt.len() as u64 > TRACK_MAX_BYTES {
+            return Err(format!(
+                "{shown} makes {} bytes of WebVTT, over the 16 MiB a caption or chapters file \
+                 may be",
+                track.vtt.len()
+            ));
+        }
+        Ok(track)
     }
 }
 
@@ -60,9 +73,9 @@ pub struct Image {
     pub kind: ImageKind,
 }
 
-/// Reads and checks a thumbnail image: a JPEG, PNG or WebP of at most 8 MiB.
+/// Reads and checks a thumbnail image: a JPEG, PNG or WebP of at most 8 MB.
 pub fn load_image(path: &Path) -> Result<Image, String> {
-    let bytes = read_small(path, THUMBNAIL_MAX_BYTES, "8 MiB api.video takes")?;
+    let bytes = read_small(path, THUMBNAIL_MAX_BYTES, "8 MB (8 000 000 bytes) api.video takes")?;
     let shown = quoted(&path.display().to_string());
     match ImageKind::sniff(&bytes) {
         Some(kind) => Ok(Image { bytes, kind }),

@@ -12,9 +12,31 @@ use super::{
 };
 use crate::excerpt::quoted;
 use avbatch_api::{
-    clip_seconds, valid_language_tag, valid_thumbnail_timecode, Clip, Watermark,
+    caption_language, caption_languages, clip_seconds, valid_thumbnail_timecode, Clip, Watermark,
     WATERMARK_PLACEMENT,
 };
+
+/// The documented language nearest to `tag`, a language api.video does not take: the same tag
+/// written otherwise (`en_us`, `EN-us` → `en-US`), else the closest by spelling if one is close
+/// (`fr-CAA` → `fr-CA`), else its primary language (`en-XX` → `en`).
+fn nearest_language(tag: &str) -> Option<&'static str> {
+    let written = |a: &str, b: &str| a.replace('_', "-").eq_ignore_ascii_case(b);
+    let all = caption_languages();
+    if let Some(l) = all.iter().find(|l| written(tag, l.tag)) {
+        return Some(l.tag);
+    }
+    let lower = tag.to_ascii_lowercase();
+    let spelled = all
+        .iter()
+        .map(|l| (strsim::damerau_levenshtein(&lower, &l.tag.to_ascii_lowercase()), l.tag))
+        .filter(|(distance, _)| *distance <= 2 && distance * 3 <= tag.len())
+        .min();
+    if let Some((_, near)) = spelled {
+        return Some(near);
+    }
+    let primary = tag.split(['-', '_']).next().unwrap_or(tag);
+    all.iter().find(|l| written(primary, l.tag)).map(|l| l.tag)
+}
 
 /// What one header column means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,18 +113,17 @@ impl Column {
     /// placement it does not have), if it is.
     fn refused(&self, name: &str) -> Option<String> {
         match self {
-            Column::Captions(tag) | Column::Chapters(tag) if !valid_language_tag(tag) => {
-                let near = tag.replace('_', "-");
-                let hint = if near != *tag && valid_language_tag(&near) {
-                    format!(": did you mean `{}`?", name.replace('_', "-"))
-                } else {
-                    String::new()
-                };
+            Column::Captions(tag) | Column::Chapters(tag) if caption_language(tag).is_none() => {
+                let prefix = &name[..name.len() - tag.len()];
+                let hint = nearest_language(tag)
+                    .map(|near| format!(": did you mean `{prefix}{near}`?"))
+                    .unwrap_or_default();
                 Some(format!(
-                    "column {}: {} is not a language tag api.video takes (letters and dashes, \
-                     as in `en`, `fr-CA`, `zh-Hans`){hint}",
+                    "column {}: {} is not a language api.video takes for captions and chapters \
+                     (one of the {} tags it documents, as `en`, `fr-CA`, `es-419`){hint}",
                     quoted(name),
-                    quoted(tag)
+                    quoted(tag),
+                    caption_languages().len()
                 ))
             }
             Column::WatermarkPlace(place) if !WATERMARK_PLACEMENT.contains(&place.as_str()) => {

@@ -29,8 +29,10 @@ fn head(path: &std::path::Path) -> Result<Vec<u8>, ApiError> {
     Ok(head)
 }
 
-/// Receives the one image file of a multipart body and tells its kind with `kind`; the file is
-/// in `incoming/` (the caller places or removes it).
+/// Receives the one image file of a multipart body and tells its kind with `kind` from its
+/// first bytes and the extension of the name it was sent under, when it has one (api.video
+/// checks either, its documentation says, and its refusal names extensions); the file is in
+/// `incoming/` (the caller places or removes it).
 async fn receive_image(
     app: &App,
     req: Request,
@@ -42,9 +44,14 @@ async fn receive_image(
     }
     let len = incoming.len;
     let path = incoming.path.take().ok_or_else(empty_file)?;
+    let name = incoming.file_name.take();
     let checked = {
         let path = path.clone();
-        blocking(move || kind(&head(&path)?)).await
+        blocking(move || {
+            let found = kind(&head(&path)?)?;
+            name_fits(name.as_deref(), found).map(|()| found)
+        })
+        .await
     };
     match checked {
         Ok(k) => Ok((path, len, k)),
@@ -52,6 +59,30 @@ async fn receive_image(
             let _ = std::fs::remove_file(&path);
             Err(e)
         }
+    }
+}
+
+/// Whether the name an image was sent under says its kind: no extension, or one of its kind's
+/// (`jpg`/`jpeg` for a JPEG, `png`, `webp`, in any case); else `uploaded-file-extension-invalid`.
+fn name_fits(name: Option<&str>, kind: ImageKind) -> Result<(), ApiError> {
+    let Some((_, extension)) = name.and_then(|n| n.rsplit_once('.')) else { return Ok(()) };
+    let extension = extension.to_ascii_lowercase();
+    let fits = match kind {
+        ImageKind::Jpeg => matches!(extension.as_str(), "jpg" | "jpeg"),
+        _ => extension == kind.extension(),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "uploaded-file-extension-invalid",
+            "Only [jpeg, jpg, JPG, JPEG] extensions are supported.",
+        )
+        .name("file")
+        .detail(format!(
+            "the file is named `.{extension}` but holds {}: its extension must say its type",
+            kind.mime()
+        )))
     }
 }
 
@@ -101,7 +132,7 @@ async fn set_thumbnail(
     Ok(json_response(StatusCode::OK, &record.to_video(&app.public_url)))
 }
 
-/// `POST /videos/{id}/thumbnail`: multipart, one JPEG, PNG or WebP image of at most 8 MiB →
+/// `POST /videos/{id}/thumbnail`: multipart, one JPEG, PNG or WebP image of at most 8 MB →
 /// 200 Video.
 pub async fn upload_thumbnail(
     State(app): State<Arc<App>>,

@@ -64,7 +64,8 @@ pub(crate) struct Incoming {
     pub path: Option<PathBuf>,
     /// Its length.
     pub len: u64,
-    file_name: Option<String>,
+    /// The name it was sent under, without its folders.
+    pub file_name: Option<String>,
     fields: HashMap<String, String>,
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use avbatch_serve::testing::{
-    multipart, multipart_file, post_multipart_at, spawn_server_with, TestServer, MIB,
+    multipart, multipart_file, post_multipart_at, spawn_server_with, TestServer,
 };
 use avbatch_serve::ExistingTracks;
 use serde_json::{json, Value};
@@ -151,14 +151,14 @@ async fn thumbnail_refusals() {
     let r = Response::of(send(multipart(&[("title", "x")], None, &[])).await).await;
     assert_eq!(r.json()["type"], "https://docs.api.video/reference/uploaded-file-no-file");
     let mut big = PNG.to_vec();
-    big.resize(8 * MIB + 1, 0);
+    big.resize(8_000_001, 0);
     let r = Response::of(send(multipart_file("file", "big.png", &big)).await).await;
     assert_eq!(
         (r.status, r.json()["type"].as_str()),
         (400, Some("https://docs.api.video/reference/uploaded-file-too-large"))
     );
     let mut exact = PNG.to_vec();
-    exact.resize(8 * MIB, 0);
+    exact.resize(8_000_000, 0);
     assert_eq!(send(multipart_file("file", "ok.png", &exact)).await.status(), 200);
     let r = Response::of(
         send_file(&s.http, &s.url, "/videos/viNOPE/thumbnail", multipart_file("f", "a.png", PNG))
