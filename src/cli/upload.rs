@@ -160,7 +160,9 @@ pub struct UploadArgs {
     pub no_journal: bool,
 
     /// Upload rows whose file changed since the journal recorded them again, as new videos
-    /// that replace the old: each old video is deleted once its replacement is complete.
+    /// that replace the old: each old video is deleted once its replacement is complete. An
+    /// `upsert` row whose video holds another `clip` or `watermark` (which api.video takes only
+    /// when a video is made) goes to a new video the same way.
     #[arg(long, help_heading = "Resume")]
     pub force: bool,
 

@@ -111,7 +111,13 @@ impl PlanRow<'_> {
     /// `title,tags` or `vi1 vi2`: what an update or a delete touches, for the table.
     fn detail(&self) -> String {
         match self.action {
-            Action::Update => format!("  ({})", self.fields.join(",")),
+            Action::Update => {
+                let said = |f: &&str| match avbatch_api::consequence(f) {
+                    Some(then) => format!("{f}: {then}"),
+                    None => (*f).to_owned(),
+                };
+                format!("  ({})", self.fields.iter().map(said).collect::<Vec<_>>().join(", "))
+            }
             Action::Delete => format!("  ({})", self.videos.join(" ")),
             _ => String::new(),
         }
@@ -308,6 +314,14 @@ impl PlanPrinter {
             let mut value = value;
             if row.action == Action::Update {
                 value["fields"] = json!(row.fields);
+                let then: Vec<String> = row
+                    .fields
+                    .iter()
+                    .filter_map(|f| avbatch_api::consequence(f).map(|c| format!("{f}: {c}")))
+                    .collect();
+                if !then.is_empty() {
+                    value["consequences"] = json!(then);
+                }
             }
             if row.action == Action::Delete {
                 value["videoIds"] = json!(row.videos);

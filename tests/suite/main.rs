@@ -18,6 +18,7 @@ mod endings;
 mod estimate;
 mod exactly_once;
 mod faults;
+mod fields_after_creation;
 mod flags;
 mod manifest_checks;
 mod network_journal;

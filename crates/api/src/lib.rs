@@ -44,7 +44,7 @@ pub use time::atom_timestamp;
 pub use tokens::{
     AccessToken, Authenticate, Refresh, UploadToken, UploadTokenRequest, WatermarkImage,
 };
-pub use update::{differences, update_for, Difference, VideoUpdate};
+pub use update::{consequence, differences, update_for, Difference, VideoUpdate, CREATION_ONLY};
 pub use video::{
     clip_seconds, valid_clip_timecode, valid_placement, Clip, Metadata, NewVideo, SourceLink,
     Video, VideoAssets, VideoId, Watermark, LANGUAGES, SUMMARY_ATTRIBUTES, WATERMARK_PLACEMENT,

@@ -3,14 +3,15 @@
 //! touches nothing else.
 //!
 //! One comparison serves `avbatch check` (which reports the differences) and `upsert`/`update`
-//! rows (which send them), so a row `check` calls in step is one an update leaves alone. Only
-//! what PATCH can change is compared: title, description, tags, metadata, `public`,
-//! `panoramic`, `mp4Support`, `playerId`, `language` (api.video takes no `clip`, `watermark` or
-//! `source` on PATCH, API.md §2).
+//! rows (which send them), so a row `check` calls in step is one an update leaves alone. What
+//! PATCH can change is compared and sent: title, description, tags, metadata, `public`,
+//! `panoramic`, `mp4Support`, `playerId`, `language`, `transcript`, `transcriptSummary` and its
+//! attributes. `clip` and `watermark` are compared too, never sent: api.video takes them only
+//! at creation (API.md §2), so a changed one is said ([`Difference::settable`]), not ignored.
 
 use serde::Serialize;
 
-use super::{Metadata, NewVideo, Video};
+use super::{clip_seconds, Clip, Metadata, NewVideo, Video, Watermark};
 
 /// A field whose value on the server is not the one wanted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,33 @@ pub struct Difference {
     pub wanted: String,
     /// What the server holds.
     pub held: String,
+}
+
+/// The fields api.video takes only when a video is made: no PATCH changes them.
+pub const CREATION_ONLY: &[&str] = &["clip", "watermark"];
+
+impl Difference {
+    /// Whether `PATCH /videos/{id}` can set it: all but [`CREATION_ONLY`].
+    pub fn settable(&self) -> bool {
+        !CREATION_ONLY.contains(&self.field)
+    }
+
+    /// What changing it does beyond the field: [`consequence`].
+    pub fn consequence(&self) -> Option<&'static str> {
+        consequence(self.field)
+    }
+}
+
+/// What changing `field` on a video does beyond the field, when that is more: a new language
+/// starts a new transcript; a creation-only field takes a new video.
+pub fn consequence(field: &str) -> Option<&'static str> {
+    match field {
+        "language" => Some("api.video starts a new transcript"),
+        _ if CREATION_ONLY.contains(&field) => {
+            Some("set only when a video is made: --force makes a new video")
+        }
+        _ => None,
+    }
 }
 
 /// The body of `PATCH /videos/{id}`: members present replace the stored ones, arrays whole.
@@ -54,6 +82,15 @@ pub struct VideoUpdate {
     /// Spoken language.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// Whether api.video makes a transcript.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<bool>,
+    /// Whether api.video makes a summary of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript_summary: Option<bool>,
+    /// What the summary holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript_summary_attributes: Option<Vec<String>>,
 }
 
 impl VideoUpdate {
@@ -81,13 +118,13 @@ pub fn differences(wanted: &NewVideo, held: &Video, own: &[&str]) -> Vec<Differe
     if let Some(d) = &wanted.description {
         differ("description", d.clone(), held.description.clone().unwrap_or_default());
     }
+    let set = |tags: &[String]| {
+        let mut tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        tags.join(";")
+    };
     if !wanted.tags.is_empty() {
-        let set = |tags: &[String]| {
-            let mut tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-            tags.sort_unstable();
-            tags.dedup();
-            tags.join(";")
-        };
         differ("tags", set(&wanted.tags), set(held.tags.as_deref().unwrap_or_default()));
     }
     let pairs = |pairs: &[Metadata]| {
@@ -121,10 +158,51 @@ pub fn differences(wanted: &NewVideo, held: &Video, own: &[&str]) -> Vec<Differe
             differ(field, wanted.clone(), held.clone().unwrap_or_default());
         }
     }
+    for (field, wanted, held) in [
+        ("transcript", wanted.transcript, held.transcript),
+        ("transcriptSummary", wanted.transcript_summary, held.transcript_summary),
+    ] {
+        if let Some(wanted) = wanted {
+            differ(field, wanted.to_string(), held.unwrap_or(false).to_string());
+        }
+    }
+    if !wanted.transcript_summary_attributes.is_empty() {
+        let held = held.transcript_summary_attributes.as_deref().unwrap_or_default();
+        differ(
+            "transcriptSummaryAttributes",
+            set(&wanted.transcript_summary_attributes),
+            set(held),
+        );
+    }
+    if let Some(clip) = &wanted.clip {
+        differ("clip", show_clip(Some(clip)), show_clip(held.clip.as_deref()));
+    }
+    if let Some(mark) = &wanted.watermark {
+        let show = |w: Option<&Watermark>| {
+            w.map_or_else(|| "none".into(), |w| serde_json::to_string(w).unwrap_or_default())
+        };
+        differ("watermark", show(Some(mark)), show(held.watermark.as_deref()));
+    }
     out
 }
 
-/// The PATCH that makes `held` what `wanted` would have made it: only the fields in
+/// A clip as the seconds it keeps (`5s-65.5s`: timecodes written otherwise compare alike), or
+/// `none`.
+fn show_clip(clip: Option<&Clip>) -> String {
+    let Some(clip) = clip else { return "none".into() };
+    let at = |t: &Option<String>| {
+        t.as_deref().map_or_else(
+            || "-".into(),
+            |t| match clip_seconds(t) {
+                Some(s) => format!("{s}s"),
+                None => t.to_owned(),
+            },
+        )
+    };
+    format!("{}-{}", at(&clip.start_timecode), at(&clip.end_timecode))
+}
+
+/// The PATCH that makes `held` what `wanted` would have made it: only the settable fields in
 /// [`differences`], each with `wanted`'s value. Metadata goes whole (api.video replaces the
 /// list): `wanted`'s pairs, then the pairs of `held` under the keys in `own` that `wanted` does
 /// not set, so a tool's own keys on the video survive the update.
@@ -148,6 +226,14 @@ pub fn update_for(wanted: &NewVideo, held: &Video, own: &[&str]) -> VideoUpdate 
             "mp4Support" => update.mp4_support = wanted.mp4_support,
             "playerId" => update.player_id = wanted.player_id.clone(),
             "language" => update.language = wanted.language.clone(),
+            "transcript" => update.transcript = wanted.transcript,
+            "transcriptSummary" => update.transcript_summary = wanted.transcript_summary,
+            "transcriptSummaryAttributes" => {
+                update.transcript_summary_attributes =
+                    Some(wanted.transcript_summary_attributes.clone());
+            }
+            // Taken only at creation: said by the callers, never sent.
+            "clip" | "watermark" => {}
             other => unreachable!("`differences` names no field `{other}`"),
         }
     }

@@ -13,11 +13,12 @@
 
 use super::video::{self, Found};
 use super::{journal, new_video, Ctx, RowResult, SessionEnd, OWN_METADATA};
-use crate::manifest::Row;
-use avbatch_api::{differences, update_for, NewVideo, VideoUpdate};
+use crate::manifest::{Row, RowAction};
+use avbatch_api::{differences, update_for, NewVideo, VideoStatus, VideoUpdate};
 
-/// The digest of the fields a PATCH can set, as a create or an update sends them; tags and
-/// metadata in a set's order, as they are compared.
+/// The digest of the fields a row sets that [`avbatch_api::differences`] compares, as a create
+/// or an update sends them (tags and metadata in a set's order, as they are compared), and the
+/// creation-only `clip` and `watermark`, so a change to any of them is looked at again.
 pub(super) fn fields_digest(video: &NewVideo) -> String {
     let mut tags = video.tags.clone();
     tags.sort_unstable();
@@ -35,8 +36,12 @@ pub(super) fn fields_digest(video: &NewVideo) -> String {
         mp4_support: video.mp4_support,
         player_id: video.player_id.clone(),
         language: video.language.clone(),
+        transcript: video.transcript,
+        transcript_summary: video.transcript_summary,
+        transcript_summary_attributes: Some(video.transcript_summary_attributes.clone()),
     };
-    let json = serde_json::to_vec(&fields).expect("a video's fields serialize");
+    let json = serde_json::to_vec(&(fields, &video.clip, &video.watermark))
+        .expect("a video's fields serialize");
     super::assets::digest(&[&json])
 }
 
@@ -70,8 +75,9 @@ pub(super) async fn settle_fields(
     let Some(held) = ctx.client.video(video_id).await? else {
         return Err(SessionEnd::Gone { video_id: video_id.to_owned() });
     };
+    let found = differences(&wanted, &held, &OWN_METADATA);
     let changed: Vec<&'static str> =
-        differences(&wanted, &held, &OWN_METADATA).iter().map(|d| d.field).collect();
+        found.iter().filter(|d| d.settable()).map(|d| d.field).collect();
     if !changed.is_empty() {
         if ctx.stop.is_cancelled() {
             return Err(SessionEnd::Stopped);
@@ -79,8 +85,36 @@ pub(super) async fn settle_fields(
         ctx.client.update_video(video_id, &update_for(&wanted, &held, &OWN_METADATA)).await?;
         tracing::debug!(row = row.line, video_id, ?changed, "fields updated");
     }
+    if let Some(fixed) = found.iter().find(|d| !d.settable()) {
+        // Not recorded as set: every run says it until a new video carries it.
+        let how = match row.action {
+            RowAction::Update => "an `upsert` row with --force makes a new video with it",
+            _ => "--force makes a new video with it, and the old one goes once it is complete",
+        };
+        return Err(SessionEnd::failed(format!(
+            "`{}` of video `{video_id}` is {} where the row wants {}, and api.video sets it \
+             only when a video is made: {how}",
+            fixed.field, fixed.held, fixed.wanted
+        )));
+    }
     record_fields(ctx, key, video_id, &wanted).await?;
     Ok(changed)
+}
+
+/// Whether an `upsert` row run with --force must go to a new video: the complete one its key
+/// has holds a creation-only field (`clip`, `watermark`) other than the row's.
+pub(super) async fn needs_new_video(
+    ctx: &Ctx,
+    row: &Row,
+    video_id: Option<&str>,
+    status: Option<&VideoStatus>,
+) -> Result<bool, SessionEnd> {
+    let (Some(video_id), Some(status)) = (video_id, status) else { return Ok(false) };
+    if row.action != RowAction::Upsert || !ctx.config.force || !status.is_uploaded() {
+        return Ok(false);
+    }
+    let Some(held) = ctx.client.video(video_id).await? else { return Ok(false) };
+    Ok(differences(&new_video(row), &held, &OWN_METADATA).iter().any(|d| !d.settable()))
 }
 
 /// An `update` row: its video's fields in step, then its assets; never an upload. Fails when

@@ -112,7 +112,15 @@ async fn prepare_from(
         retire(ctx, &row, &key, &mut replaces, result).await?;
     }
     let lookup = Lookup { journaled: journal_video.as_deref(), fresh, pull: pull.as_deref() };
-    let (video_id, status, created_at) = lookup.video(ctx, &row, &key, with_key, result).await?;
+    let (mut video_id, mut status, mut created_at) =
+        lookup.video(ctx, &row, &key, with_key, result).await?;
+    if !fresh && actions::needs_new_video(ctx, &row, video_id.as_deref(), status.as_ref()).await? {
+        // --force and a clip or watermark api.video cannot change: a new video, as for a
+        // changed file, and the old one goes once it is complete.
+        retire(ctx, &row, &key, &mut replaces, result).await?;
+        let again = Lookup { fresh: true, ..lookup };
+        (video_id, status, created_at) = again.video(ctx, &row, &key, with_key, result).await?;
+    }
     // Pulled: api.video fetches (or fetched) it, unless an earlier run relayed part of it.
     let pulled = pull.is_some()
         && status.as_ref().is_some_and(|s| !s.is_uploaded() && s.progress() != Progress::Partial);
@@ -168,6 +176,7 @@ async fn prepare_from(
 }
 
 /// What the video of a row is looked for with.
+#[derive(Clone, Copy)]
 struct Lookup<'a> {
     /// The journal's video for the row.
     journaled: Option<&'a str>,
