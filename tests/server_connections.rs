@@ -1,11 +1,11 @@
-//! Issue #11, item 17: connections that cannot take `avbatch serve` down.
+//! Issue #11, item 17: connections that cannot take the `avbatch serve` process down.
 //!
-//! Idle, header-less and stalled connections are closed after documented time-outs; the number of
-//! connections follows the open-file limit, and at the limit the connection idle the longest makes
-//! room (never one with a request in flight), so 20 000 idle sockets against a server limited to
-//! 1 024 descriptors do not stop it answering; SIGTERM ends the server within seconds whatever its
-//! clients do. Each test talks raw HTTP to a server on 127.0.0.1 that it started (the real binary
-//! where process limits or signals are the point), and bounds every wait.
+//! The number of connections follows the open-file limit, so 20 000 idle sockets against a
+//! server limited to 1 024 descriptors do not stop it answering, and accept running out of
+//! descriptors closes an idle connection; SIGTERM ends the server within seconds whatever its
+//! clients do. Each test talks raw HTTP to the real binary, started here on 127.0.0.1 with its
+//! own limits, and bounds every wait. The connection limit and the time-outs, in-process: the
+//! double's `connections` tests.
 
 mod common;
 
@@ -16,9 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{basic_auth, multipart_file, pattern, spawn_server_with, KEY, MIB};
+use common::{
+    basic_auth, closed_within, get_videos, multipart_file, pattern, read_answer, upload_head, KEY,
+    MIB,
+};
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 // ---------------------------------------------------------------------------------------------
@@ -111,44 +114,6 @@ impl Drop for Serve {
     }
 }
 
-/// `GET /videos` with the test key on `stream`, keeping the connection open; the status.
-async fn get_videos(stream: &mut TcpStream) -> std::io::Result<u16> {
-    let head =
-        format!("GET /videos HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n", basic_auth(KEY));
-    stream.write_all(head.as_bytes()).await?;
-    read_answer(stream).await
-}
-
-/// Reads one answer (head and `Content-Length` body) from `stream`; its status.
-async fn read_answer(stream: &mut TcpStream) -> std::io::Result<u16> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
-            let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            while got.len() < end + 4 + len {
-                let n = stream.read(&mut buf).await?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                got.extend_from_slice(&buf[..n]);
-            }
-            return Ok(status);
-        }
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-}
-
 /// A new connection and one `GET /videos` on it, within `limit`; the status and the time taken.
 async fn timed_get(addr: SocketAddr, limit: Duration) -> (u16, Duration) {
     let start = Instant::now();
@@ -162,31 +127,6 @@ async fn timed_get(addr: SocketAddr, limit: Duration) -> (u16, Duration) {
         Ok(Err(e)) => panic!("GET /videos failed after {:?}: {e}", start.elapsed()),
         Err(_) => panic!("GET /videos was not answered within {limit:?}"),
     }
-}
-
-/// Whether the server closed `stream` (EOF or reset) within `limit`, reading and dropping
-/// anything it sends first.
-async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
-    let mut buf = [0u8; 4096];
-    tokio::time::timeout(limit, async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .is_ok()
-}
-
-/// The head of a `POST /videos/{id}/source` carrying `len` body bytes of `content_type`.
-fn upload_head(id: &str, content_type: &str, len: usize) -> String {
-    format!(
-        "POST /videos/{id}/source HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n",
-        basic_auth(KEY)
-    )
 }
 
 /// Raises this process's open-file limit to at least `want`; `false` when that is impossible.
@@ -418,60 +358,6 @@ async fn a_request_is_answered_promptly_while_20000_idle_sockets_are_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_the_limit_the_oldest_idle_connection_makes_room_never_a_busy_one() {
-    let s = spawn_server_with(|c| c.connections.max_connections = Some(6)).await;
-    let addr: SocketAddr = s.url.strip_prefix("http://").unwrap().parse().unwrap();
-    let id = s.create_video("busy").await;
-
-    // The oldest connection has a request in flight: an upload whose body trickles in.
-    let data = pattern(64 * 1024, 9);
-    let (ct, body) = multipart_file("file", "busy.mp4", &data);
-    let mut busy = TcpStream::connect(addr).await.unwrap();
-    busy.write_all(upload_head(&id, &ct, body.len()).as_bytes()).await.unwrap();
-    busy.write_all(&body[..1000]).await.unwrap();
-    // Then idle ones: one that made a request (keep-alive) and four that never sent a byte.
-    let mut kept = TcpStream::connect(addr).await.unwrap();
-    assert_eq!(get_videos(&mut kept).await.unwrap(), 200);
-    let mut silent = Vec::new();
-    for _ in 0..4 {
-        silent.push(TcpStream::connect(addr).await.unwrap());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // The table is full (6: the test client's pooled connection from `create_video` too). Each
-    // new connection closes the one idle the longest: the pooled one, `kept`, then `silent[0]`.
-    let mut fresh = Vec::new();
-    for round in 0..2 {
-        let start = Instant::now();
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        assert_eq!(get_videos(&mut s).await.unwrap(), 200, "round {round}");
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "round {round} waited {:?}",
-            start.elapsed()
-        );
-        fresh.push(s);
-    }
-    assert!(
-        closed_within(&mut kept, Duration::from_secs(2)).await,
-        "the keep-alive connection was idle the longest"
-    );
-    assert!(
-        closed_within(&mut silent[0], Duration::from_secs(2)).await,
-        "then the first silent one"
-    );
-    for (i, s) in silent.iter_mut().enumerate().skip(1) {
-        assert!(
-            !closed_within(s, Duration::from_millis(100)).await,
-            "silent connection {i} was not needed"
-        );
-    }
-    // The busy upload was never touched: its body completes and it is answered 201.
-    busy.write_all(&body[1000..]).await.unwrap();
-    assert_eq!(read_answer(&mut busy).await.expect("the busy upload is answered"), 201);
-    assert!(s.source_of(&id).await == data);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_accept_runs_out_of_descriptors_it_closes_an_idle_connection_and_retries() {
     // More connections allowed than descriptors: accept itself fails with EMFILE once the 64
     // descriptors are used, the case the reserve for files is there to prevent.
@@ -495,117 +381,6 @@ async fn when_accept_runs_out_of_descriptors_it_closes_an_idle_connection_and_re
         "accept did hit EMFILE:\n{log}"
     );
     drop(idle);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Time-outs
-// ---------------------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn head_idle_and_body_time_outs_close_connections_but_not_slow_clients() {
-    let s = spawn_server_with(|c| {
-        c.connections.head_timeout = Duration::from_secs(1);
-        c.connections.idle_timeout = Duration::from_secs(3);
-        c.connections.body_timeout = Duration::from_secs(1);
-    })
-    .await;
-    let addr: SocketAddr = s.url.strip_prefix("http://").unwrap().parse().unwrap();
-    let slack = Duration::from_millis(700);
-
-    // A connection that sends nothing: closed at the head time-out.
-    let start = Instant::now();
-    let mut silent = TcpStream::connect(addr).await.unwrap();
-    assert!(
-        closed_within(&mut silent, Duration::from_secs(1) + slack).await,
-        "a header-less connection is closed"
-    );
-    assert!(
-        start.elapsed() >= Duration::from_millis(900),
-        "not before the head time-out: {:?}",
-        start.elapsed()
-    );
-
-    // Slowloris: a head that keeps coming, a byte every 200 ms, never complete.
-    let mut loris = TcpStream::connect(addr).await.unwrap();
-    let start = Instant::now();
-    let dripping = async {
-        for b in
-            b"GET /videos HTTP/1.1\r\nHost: x\r\nX-Drip: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                .iter()
-        {
-            if loris.write_all(&[*b]).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(4), dripping).await;
-    assert!(
-        closed_within(&mut loris, Duration::from_millis(100)).await,
-        "a head dripping for {:?} is cut",
-        start.elapsed()
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(1) + slack + Duration::from_millis(300),
-        "cut at the head time-out: {:?}",
-        start.elapsed()
-    );
-
-    // Keep-alive: still usable after longer than the head time-out, closed after the idle one.
-    let mut kept = TcpStream::connect(addr).await.unwrap();
-    assert_eq!(get_videos(&mut kept).await.unwrap(), 200);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        get_videos(&mut kept).await.unwrap(),
-        200,
-        "an idle keep-alive connection outlives the head time-out"
-    );
-    let start = Instant::now();
-    assert!(
-        closed_within(&mut kept, Duration::from_secs(3) + slack).await,
-        "an idle keep-alive connection is closed"
-    );
-    assert!(
-        start.elapsed() >= Duration::from_millis(2800),
-        "not before the idle time-out: {:?}",
-        start.elapsed()
-    );
-
-    // A body that stops: cut at the body time-out, nothing stored.
-    let id = s.create_video("stalled").await;
-    let data = pattern(MIB, 4);
-    let (ct, body) = multipart_file("file", "stalled.mp4", &data);
-    let mut stalled = TcpStream::connect(addr).await.unwrap();
-    stalled.write_all(upload_head(&id, &ct, body.len()).as_bytes()).await.unwrap();
-    stalled.write_all(&body[..100 * 1024]).await.unwrap();
-    let start = Instant::now();
-    assert!(
-        closed_within(&mut stalled, Duration::from_secs(1) + slack).await,
-        "a stalled body is cut"
-    );
-    assert!(
-        start.elapsed() >= Duration::from_millis(900),
-        "not before the body time-out: {:?}",
-        start.elapsed()
-    );
-    assert_eq!(
-        s.status_of(&id).await["ingest"].get("status"),
-        None,
-        "nothing of the stalled body is stored"
-    );
-
-    // A body that trickles (8 KiB/s, pauses of 250 ms, under the 1 s time-out) for 3 s goes
-    // through.
-    let data = pattern(24 * 1024, 5);
-    let (ct, body) = multipart_file("file", "slow.mp4", &data);
-    let mut slow = TcpStream::connect(addr).await.unwrap();
-    slow.write_all(upload_head(&id, &ct, body.len()).as_bytes()).await.unwrap();
-    for piece in body.chunks(2048) {
-        slow.write_all(piece).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(read_answer(&mut slow).await.expect("the slow upload is answered"), 201);
-    assert!(s.source_of(&id).await == data);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,13 @@
 //! The double at hand for tests, its own and the product's: an in-process server on
 //! 127.0.0.1:0 with its own data folder and a known key, and the requests tests make of it
-//! (Basic auth, multipart bodies, byte patterns). Tests only: it unwraps freely.
+//! (Basic auth, multipart bodies, byte patterns, raw HTTP/1.1 on a socket). Tests only: it
+//! unwraps freely.
+
+use std::time::Duration;
 
 use avbatch_api::secret::ApiKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::{RateLimits, Server, ServerConfig};
 
@@ -251,4 +256,70 @@ pub async fn post_upload_at(
     let resp = resp.expect("POST /upload reaches the server");
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+// Raw HTTP/1.1 on a socket: what connection handling is tested with (a request left half-sent,
+// a connection kept idle), where a client library would hide the socket.
+
+/// `GET /videos` with the test key on `stream`, keeping the connection open; the status.
+pub async fn get_videos(stream: &mut TcpStream) -> std::io::Result<u16> {
+    let head =
+        format!("GET /videos HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n", basic_auth(KEY));
+    stream.write_all(head.as_bytes()).await?;
+    read_answer(stream).await
+}
+
+/// Reads one answer (head and `Content-Length` body) from `stream`; its status.
+pub async fn read_answer(stream: &mut TcpStream) -> std::io::Result<u16> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while got.len() < end + 4 + len {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            return Ok(status);
+        }
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Whether the server closed `stream` (EOF or reset) within `limit`, reading and dropping
+/// anything it sends first.
+pub async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// The head of a `POST /videos/{id}/source` carrying `len` body bytes of `content_type`.
+pub fn upload_head(id: &str, content_type: &str, len: usize) -> String {
+    format!(
+        "POST /videos/{id}/source HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n",
+        basic_auth(KEY)
+    )
 }

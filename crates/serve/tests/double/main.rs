@@ -6,5 +6,6 @@
 mod api;
 mod assets;
 mod bounds;
+mod connections;
 mod contract;
 mod encoding;
