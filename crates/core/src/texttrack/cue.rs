@@ -69,6 +69,19 @@ pub(super) fn blanks(text: &str) -> usize {
     text.len() - text.trim_start_matches(WHITESPACE).len()
 }
 
+/// The tokens of `text` from byte `at` on, as cue and region settings are read: runs of
+/// anything but [`WHITESPACE`], each with the byte it starts at.
+pub(super) fn tokens(text: &str, at: usize) -> impl Iterator<Item = (usize, &str)> {
+    let mut pos = at;
+    std::iter::from_fn(move || {
+        pos += blanks(text.get(pos..)?);
+        let len = text[pos..].find(WHITESPACE).unwrap_or(text.len() - pos);
+        let token = (len > 0).then(|| (pos, &text[pos..pos + len]));
+        pos += len;
+        token
+    })
+}
+
 /// Reads `START --> END` from the start of `line` (whitespace around each part, or none),
 /// and checks that the end is after the start (or, in SRT, not before it).
 pub(super) fn timing(line: &Line<'_>, style: Style) -> Result<Timing, ParseError> {

@@ -26,15 +26,7 @@ pub(super) fn check<'a>(
     let mut seen: Vec<&str> = Vec::new();
     let mut id = None;
     for line in &block[1..] {
-        let text = line.text;
-        let mut pos = 0;
-        while pos < text.len() {
-            pos += cue::blanks(&text[pos..]);
-            if pos == text.len() {
-                break;
-            }
-            let len = text[pos..].find(cue::WHITESPACE).unwrap_or(text.len() - pos);
-            let token = &text[pos..pos + len];
+        for (pos, token) in cue::tokens(line.text, 0) {
             let setting = token.split_once(':').filter(|(n, v)| !n.is_empty() && !v.is_empty());
             let Some((name, value)) = setting else {
                 let message = format!("expected a region setting `name:value`, found `{token}`");
@@ -73,7 +65,6 @@ pub(super) fn check<'a>(
                 }
                 id = Some(value);
             }
-            pos += len;
         }
     }
     let Some(id) = id else {

@@ -124,14 +124,7 @@ fn coordinates(line: &Line<'_>, at: usize) -> Result<(), ParseError> {
     if at < text.len() && !text[at..].starts_with(cue::WHITESPACE) {
         return Err(line.error(at, "expected a space or the line's end after the end time"));
     }
-    let mut pos = at;
-    while pos < text.len() {
-        pos += cue::blanks(&text[pos..]);
-        if pos == text.len() {
-            break;
-        }
-        let len = text[pos..].find(cue::WHITESPACE).unwrap_or(text.len() - pos);
-        let token = &text[pos..pos + len];
+    for (pos, token) in cue::tokens(text, at) {
         let coordinate = token.split_once(':').is_some_and(|(name, value)| {
             let value = value.strip_prefix('-').unwrap_or(value);
             matches!(name, "X1" | "X2" | "Y1" | "Y2")
@@ -145,7 +138,6 @@ fn coordinates(line: &Line<'_>, at: usize) -> Result<(), ParseError> {
             );
             return Err(line.error(pos, message));
         }
-        pos += len;
     }
     Ok(())
 }

@@ -159,14 +159,7 @@ fn settings(line: &Line<'_>, at: usize, regions: &[(&str, Line<'_>)]) -> Result<
         return Err(line.error(at, "expected a space between the end time and cue settings"));
     }
     let mut seen: Vec<&str> = Vec::new();
-    let mut pos = at;
-    while pos < text.len() {
-        pos += cue::blanks(&text[pos..]);
-        if pos == text.len() {
-            break;
-        }
-        let len = text[pos..].find(cue::WHITESPACE).unwrap_or(text.len() - pos);
-        let token = &text[pos..pos + len];
+    for (pos, token) in cue::tokens(text, at) {
         let Some((name, value)) = token.split_once(':') else {
             let message = format!("expected a cue setting `name:value`, found `{token}`");
             return Err(line.error(pos, message));
@@ -199,7 +192,6 @@ fn settings(line: &Line<'_>, at: usize, regions: &[(&str, Line<'_>)]) -> Result<
             return Err(line.error(pos, format!("cue setting `{name}` given twice")));
         }
         seen.push(name);
-        pos += len;
     }
     Ok(())
 }
