@@ -304,6 +304,15 @@ impl Screen {
                 return Some(format!("waiting: {videos} videos encoding ({rows} row{s} held)"));
             }
         }
+        let fetching = avbatch_core::engine::pulls_being_fetched();
+        if fetching > 0 && self.active.values().all(|l| l.sending == 0) {
+            let (sources, urls) =
+                if fetching == 1 { ("source", "its URL") } else { ("sources", "their URLs") };
+            return Some(format!(
+                "waiting: api.video is fetching {fetching} {sources} from {urls} (a row is done \
+                 once api.video holds its source)"
+            ));
+        }
         let retry = self.watched.client.stats().last_retry()?;
         let recent = retry.at.elapsed() < retry.wait + Duration::from_secs(2);
         let text = format!(

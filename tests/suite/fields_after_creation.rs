@@ -128,3 +128,20 @@ async fn a_changed_clip_is_said_and_force_makes_a_new_video_carrying_it() {
     assert_eq!(videos[0]["clip"]["startTimecode"], "00:00:02");
     assert_eq!(server.status_of(new).await["ingest"]["status"], "uploaded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn force_right_after_a_clip_change_makes_the_new_video() {
+    // The journal says the row is done; --force still looks at its video's clip.
+    let server = spawn_server_with(|_| {}).await;
+    let dir = library("title,clip_start,clip_end", "T,00:00:01,00:00:05");
+    let done = run(upload(&server, dir.path(), &[]), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let old = first_row(dir.path())["videoId"].as_str().unwrap().to_owned();
+    write_row(dir.path(), "title,clip_start,clip_end", "T,00:00:03,00:00:05");
+    let forced = run(upload(&server, dir.path(), &["--force"]), LIMIT).await;
+    assert_eq!(forced.code, Some(0), "{}", forced.text());
+    let videos = server.all_videos().await;
+    assert_eq!(videos.len(), 1, "{videos:?}");
+    assert_ne!(videos[0]["videoId"], old.as_str());
+    assert_eq!(videos[0]["clip"]["startTimecode"], "00:00:03");
+}

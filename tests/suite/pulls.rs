@@ -189,3 +189,22 @@ async fn a_pull_that_did_not_arrive_is_sent_from_here_with_relay() {
     assert_eq!(videos(&server).await, vec![(id.to_owned(), "uploaded".into())]);
     assert!(server.source_of(id).await == source);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_screen_says_while_api_video_fetches_a_pulled_source() {
+    // 200 KiB/s: the double takes about 4 s to fetch 800 KiB, while nothing is sent from here.
+    let server = spawn_server_with(|c| c.faults.bandwidth = Some(200 * 1024)).await;
+    let origin = web_server(WebObject::new(pattern(800 * 1024, 5), None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!("id,path,title\nrow-0,{origin}/c.mp4,Pulled\n");
+    std::fs::write(dir.path().join("manifest.csv"), manifest).unwrap();
+    let args: Vec<String> = ["upload", "manifest.csv", "--base-url", &server.url, "--no-journal"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let mut term = crate::terminal::Terminal::start(dir.path(), &args, &[("AVBATCH_API_KEY", KEY)]);
+    let screens = term.watch(LIMIT, |s| s.contains("rows uploaded"));
+    assert_eq!(term.exit(Duration::from_secs(30)), Some(0), "{}", term.screen());
+    let said = "waiting: api.video is fetching 1 source from its URL";
+    assert!(screens.iter().any(|s| s.contains(said)), "{}", term.screen());
+}

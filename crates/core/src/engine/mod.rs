@@ -60,6 +60,7 @@ use avbatch_api::{Metadata, NewVideo, Progress, VideoStatus};
 use body::{Body, Object};
 use encoding::Waited;
 pub use encoding::{held_for_encoding, WaitFor};
+pub use pull::fetching as pulls_being_fetched;
 pub use video::REPLACED_KEY_METADATA;
 
 /// Metadata key under which each video carries its row's idempotency key.

@@ -312,7 +312,12 @@ impl Held {
                 held.fresh = true;
             } else {
                 held.replaces = std::mem::take(&mut e.replaces);
-                if e.state == State::Done {
+                // With --force, an upsert row that sets a clip or a watermark looks at its
+                // video: one holding another may need a new video (`needs_new_video`).
+                let recheck = row.action == RowAction::Upsert
+                    && ctx.config.force
+                    && (row.clip.is_some() || row.watermark.is_some());
+                if e.state == State::Done && !recheck {
                     result.video_id = e.video_id.clone();
                     result.fingerprint = e.file.sha256.clone();
                     result.bytes = e.bytes_done;

@@ -8,6 +8,7 @@
 //! the video ([`super::video::resolve`]). The presigned URL of a bucket's object lives as long as
 //! that bound ([`url_lifetime`]), so a slow fetch is never cut off by its own signature.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -22,6 +23,30 @@ const MAX_POLL: Duration = Duration::from_secs(30);
 
 /// The most a bucket's presigned URL may live (S3's limit, the strictest of the three clouds).
 const MOST_URL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Rows of this process waiting for api.video to fetch their source.
+static FETCHING: AtomicUsize = AtomicUsize::new(0);
+
+/// How many rows wait for api.video to fetch their source now (for the status line).
+pub fn fetching() -> usize {
+    FETCHING.load(Ordering::Relaxed)
+}
+
+/// A row counted in [`fetching`] until dropped.
+struct Fetching;
+
+impl Fetching {
+    fn start() -> Fetching {
+        FETCHING.fetch_add(1, Ordering::Relaxed);
+        Fetching
+    }
+}
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        FETCHING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// How long api.video is given to fetch a source of `size` bytes: `--pull-timeout`, and a second
 /// more for every MiB of it.
@@ -52,6 +77,7 @@ pub(super) async fn arrival(
     size: u64,
     age: Duration,
 ) -> Result<(), SessionEnd> {
+    let _counted = Fetching::start();
     let limit = bound(ctx.config.pull_timeout, size);
     let left = limit.saturating_sub(age);
     let deadline = tokio::time::Instant::now() + left;
