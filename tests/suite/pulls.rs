@@ -4,7 +4,8 @@
 //! double holds its source, never when the create is answered; one whose source does not arrive
 //! within `--pull-timeout` fails with the reason, and the next run replaces its video; an old
 //! complete video goes only once the new one holds its source; the row's assets follow its
-//! source.
+//! source; a bucket's presigned URL lives as long as the wait, and no longer than the session
+//! keys that sign it.
 
 use crate::common;
 
@@ -207,4 +208,51 @@ async fn the_screen_says_while_api_video_fetches_a_pulled_source() {
     assert_eq!(term.exit(Duration::from_secs(30)), Some(0), "{}", term.screen());
     let said = "waiting: api.video is fetching 1 source from its URL";
     assert!(screens.iter().any(|s| s.contains(said)), "{}", term.screen());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_presigned_url_lives_as_long_as_the_wait_and_no_longer_than_its_session_keys() {
+    let source = pattern(200_000, 6);
+    let moto = common::s3::start();
+    moto.create_bucket("lib").await;
+    moto.put("lib", "m/a.mp4", source.clone()).await;
+    moto.put("lib", "m/b.mp4", source.clone()).await;
+    let server = spawn_server_with(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url_of = |id: &str| -> String {
+        let record = server.data.path().join("videos").join(id).join("video.json");
+        let record: Value = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+        record["source"].as_str().expect("the video keeps its source URL").to_owned()
+    };
+    let expires = |url: &str| -> u64 {
+        let query = url.split_once('?').unwrap().1;
+        let value = query.split('&').find_map(|p| p.strip_prefix("X-Amz-Expires="));
+        value.expect("a presigned URL").parse().unwrap()
+    };
+
+    // Long-lived keys: the URL lives for the wait (--pull-timeout 2h here) and an hour more.
+    std::fs::write(dir.path().join("manifest.csv"), "id,path,title\na,s3://lib/m/a.mp4,A\n")
+        .unwrap();
+    let mut cmd = upload(&server, dir.path(), &["--pull-timeout", "2h"]);
+    cmd.envs(moto.env());
+    let done = run(cmd, LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    assert_eq!(expires(&url_of(first_row(dir.path())["videoId"].as_str().unwrap())), 3 * 3600);
+
+    // Session keys that expire in 20 minutes: the URL lives no longer, and the row says so.
+    let in_20_min = chrono::Utc::now() + chrono::Duration::minutes(20);
+    std::fs::write(dir.path().join("manifest.csv"), "id,path,title\nb,s3://lib/m/b.mp4,B\n")
+        .unwrap();
+    let mut cmd = upload(&server, dir.path(), &["--pull-timeout", "2h"]);
+    cmd.envs(moto.env())
+        .env("AWS_SESSION_TOKEN", "a-session-token")
+        .env("AWS_CREDENTIAL_EXPIRATION", in_20_min.to_rfc3339());
+    let done = run(cmd, LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let row = first_row(dir.path());
+    let lives = expires(&url_of(row["videoId"].as_str().unwrap()));
+    assert!((1140..=1200).contains(&lives), "{lives} s: no longer than the keys");
+    let note = row["note"].as_str().unwrap_or_default();
+    assert!(note.contains("the session keys that sign it expire then"), "{row}");
+    assert!(!done.stderr.contains("a-session-token"), "the token is never printed");
 }

@@ -102,7 +102,7 @@ async fn prepare_from(
     };
     let held = Held::weigh(ctx, &row, &key, entry, before, &identity, result).await?;
     let name = display_name(&row);
-    let pull = pull_url(ctx, &body).await?;
+    let pull = pull_url(ctx, &body, result).await?;
 
     // 3. The video: the journal's, else one already made for this key (the journal may have
     //    been lost, or another run made it), else a new one; and what the server holds of it.
@@ -346,13 +346,29 @@ fn display_name(row: &Row) -> String {
 }
 
 /// An object api.video can fetch itself is pulled (unless `--relay`): the URL its video is made
-/// with as its source, nothing being sent from here. `None` for a body sent from here.
-async fn pull_url(ctx: &Ctx, body: &Body) -> Result<Option<String>, SessionEnd> {
+/// with as its source, nothing being sent from here. `None` for a body sent from here. Keys
+/// that expire before the wait for the fetch ends are said: the URL works no longer than they.
+async fn pull_url(
+    ctx: &Ctx,
+    body: &Body,
+    result: &mut RowResult,
+) -> Result<Option<String>, SessionEnd> {
     let Body::Object(object) = body else { return Ok(None) };
     if ctx.config.relay || !object.remote.pullable() {
         return Ok(None);
     }
     let lifetime = pull::url_lifetime(ctx.config.pull_timeout, body.len());
+    let wait = pull::bound(ctx.config.pull_timeout, body.len());
+    if let Some(at) = object.remote.keys_expire().filter(|at| {
+        chrono::TimeDelta::from_std(wait).is_ok_and(|wait| *at < chrono::Utc::now() + wait)
+    }) {
+        result.add_note(format!(
+            "the URL api.video fetches it from works only until {} (the session keys that sign \
+             it expire then: AWS_CREDENTIAL_EXPIRATION); a fetch not done by then fails (--relay \
+             sends it from here)",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
     let url = object.remote.pull_url(lifetime).await.map_err(|e| {
         SessionEnd::failed(format!(
             "`{}`: cannot make the signed URL api.video would fetch it from: {e} (`--relay` sends \

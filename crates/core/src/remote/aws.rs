@@ -23,6 +23,10 @@ pub(super) struct Settings {
     pub config: Vec<(Key, String)>,
     /// Where the keys come from, for messages: what to check when they are refused.
     pub source: Source,
+    /// When temporary keys stop working, when that is known: `AWS_CREDENTIAL_EXPIRATION`, as
+    /// the AWS CLI's `configure export-credentials` and the tools that hand out session keys
+    /// set it beside `AWS_SESSION_TOKEN`. A URL they sign works no longer.
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// `env`'s AWS settings completed the way the AWS CLI completes them. `env` holds `HOME` and
@@ -40,10 +44,15 @@ pub(super) fn settings(env: &[(String, String)]) -> Result<Settings, String> {
     let profile = Profile::read(&env)?;
     profile.settings(&env, &mut config);
     if env.var("AWS_ACCESS_KEY_ID").is_some() || env.var("AWS_SECRET_ACCESS_KEY").is_some() {
-        return Ok(Settings { config, source: Source::Environment });
+        let expires = env
+            .var("AWS_SESSION_TOKEN")
+            .and(env.var("AWS_CREDENTIAL_EXPIRATION"))
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        return Ok(Settings { config, source: Source::Environment, expires });
     }
     if let Some(source) = profile.keys(&env, &mut config)? {
-        return Ok(Settings { config, source });
+        return Ok(Settings { config, source, expires: None });
     }
     let var = |name| env.var(name).is_some();
     let source = if var("AWS_WEB_IDENTITY_TOKEN_FILE") && var("AWS_ROLE_ARN") {
@@ -63,7 +72,7 @@ pub(super) fn settings(env: &[(String, String)]) -> Result<Settings, String> {
     } else {
         Source::InstanceMetadata { profile: profile.name }
     };
-    Ok(Settings { config, source })
+    Ok(Settings { config, source, expires: None })
 }
 
 /// The `HOME` and `AWS_*` variables; an empty one counts as unset.

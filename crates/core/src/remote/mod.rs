@@ -7,7 +7,8 @@
 //! `~/.aws` ([`aws`]), then a role's, for S3; `GOOGLE_*` or the application default credentials
 //! for Google Cloud Storage; `AZURE_*` or a managed identity for Azure. [`Remote`] is one row's
 //! object: its size and version ([`Remote::head`]), any byte range of it, refused once the object
-//! was replaced ([`Remote::range`]), and a URL api.video can fetch it from ([`Remote::pull_url`]).
+//! was replaced ([`Remote::range`]), and a URL api.video can fetch it from ([`Remote::pull_url`],
+//! in [`signed`]).
 //!
 //! Nothing here prints a credential: [`Remote::shown`] drops user names, passwords and query
 //! strings (a presigned URL's signature is a secret), and error messages never hold a URL.
@@ -40,6 +41,7 @@ use reqwest::Url;
 #[cfg(feature = "s3")]
 mod aws;
 mod keys;
+mod signed;
 
 /// Tries of one request to a store before its error is returned: connection errors and 5xx are
 /// retried, within [`RETRY_TIMEOUT`]. object_store's own default (10 tries in 3 minutes) would
@@ -147,6 +149,9 @@ struct Store {
     /// taking up to seconds (an instance metadata address that does not answer): a manifest of
     /// a thousand rows would wait an hour to hear that there are no keys.
     first: Option<Arc<tokio::sync::OnceCell<Option<String>>>>,
+    /// When its keys stop working, when known (S3 session keys with
+    /// `AWS_CREDENTIAL_EXPIRATION`): a URL they sign works no longer.
+    expires: Option<DateTime<Utc>>,
 }
 
 /// The stores opened so far, one per bucket, and the environment they take credentials from.
@@ -257,7 +262,13 @@ impl Stores {
                     .with_url(target.store_url())
                     .build()
                     .map_err(unusable)?;
-                Store { objects: Arc::new(http), signer: None, keys: None, first: None }
+                Store {
+                    objects: Arc::new(http),
+                    signer: None,
+                    keys: None,
+                    first: None,
+                    expires: None,
+                }
             }
         };
         Ok(store)
@@ -288,7 +299,8 @@ impl Stores {
         let s3 = Arc::new(b.with_url(target.store_url()).build().map_err(unusable)?);
         let first = settings.source.fetch_hint().map(|_| Arc::default());
         let keys = Some(settings.source.into());
-        Ok(Store { objects: s3.clone(), signer: Some(s3), keys, first })
+        let expires = settings.expires;
+        Ok(Store { objects: s3.clone(), signer: Some(s3), keys, first, expires })
     }
 
     /// A Google Cloud Storage bucket's store, its settings from `GOOGLE_*`.
@@ -305,7 +317,13 @@ impl Stores {
             }
         }
         let gcs = Arc::new(b.with_url(target.store_url()).build().map_err(unusable)?);
-        Ok(Store { objects: gcs.clone(), signer: Some(gcs), keys: None, first: None })
+        Ok(Store {
+            objects: gcs.clone(),
+            signer: Some(gcs),
+            keys: None,
+            first: None,
+            expires: None,
+        })
     }
 
     /// An Azure Blob Storage container's store, its settings from `AZURE_*`.
@@ -322,7 +340,7 @@ impl Stores {
             }
         }
         let az = Arc::new(b.with_url(target.store_url()).build().map_err(unusable)?);
-        Ok(Store { objects: az.clone(), signer: Some(az), keys: None, first: None })
+        Ok(Store { objects: az.clone(), signer: Some(az), keys: None, first: None, expires: None })
     }
 
     #[cfg(not(feature = "s3"))]
@@ -657,19 +675,6 @@ impl Remote {
         })
         .filter_map(std::future::ready);
         Ok(pieces.chain(tail).boxed())
-    }
-
-    /// A URL api.video can fetch the object from without credentials: the URL itself for
-    /// `http(s)://`; for a bucket, a presigned GET valid for `ttl`. Signing makes no request
-    /// (S3, Azure with a key) or one to fetch a signing key (GCS, Azure without a key).
-    pub async fn pull_url(&self, ttl: Duration) -> Result<Url, RemoteError> {
-        match &self.store.signer {
-            None => Ok(self.target.url.clone()),
-            Some(signer) => signer
-                .signed_url(http::Method::GET, &self.target.path, ttl)
-                .await
-                .map_err(|e| self.error(e)),
-        }
     }
 
     fn error(&self, e: object_store::Error) -> RemoteError {
