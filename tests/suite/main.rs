@@ -24,6 +24,7 @@ mod manifest_checks;
 mod network_journal;
 mod nightly;
 mod notify_window;
+mod own_keys;
 mod pulls;
 mod regressions;
 mod remote;

@@ -255,6 +255,18 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "without rate-limit headers the start-of-run probe held 3 of 4 lanes 500 ms",
     ),
     (
+        "tests/suite/own_keys.rs",
+        "a_manifest_that_sets_avbatch_s_own_keys_is_refused_by_line_and_column",
+        "issue #25",
+        "a metadata cell `avbatch_key=imported` merged 10 rows into one video, all `uploaded`",
+    ),
+    (
+        "tests/suite/own_keys.rs",
+        "a_video_carrying_an_imported_key_beside_avbatch_s_is_found_by_avbatch_s",
+        "issue #25",
+        "a video carrying an imported avbatch_key before avbatch's was not found: a second made",
+    ),
+    (
         "tests/suite/pulls.rs",
         "a_pull_api_video_cannot_fetch_fails_and_each_next_run_replaces_its_video",
         "issue #24",

@@ -325,6 +325,12 @@ impl Video {
     pub fn metadata_value(&self, key: &str) -> Option<&str> {
         self.metadata.iter().find(|m| m.key == key).map(|m| m.value.as_str())
     }
+
+    /// Every value the video carries under `key`, in order: a video may carry a key twice (a
+    /// pair written by an import beside the one a tool keeps).
+    pub fn metadata_values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.metadata.iter().filter(move |m| m.key == key).map(|m| m.value.as_str())
+    }
 }
 
 #[cfg(test)]

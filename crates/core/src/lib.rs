@@ -24,6 +24,7 @@
 //!   [`limit`] and retried by [`retry`].
 //! - [`texttrack`]: captions and chapters files (WebVTT, SRT) checked and made into the WebVTT
 //!   api.video takes.
+//! - [`marks`]: the metadata keys avbatch keeps on its videos, which a manifest may not set.
 //! - [`excerpt`]: user values cut for messages; [`spill`]: records sorted or kept on disk, so
 //!   memory does not grow with the manifest.
 //!
@@ -37,6 +38,7 @@ pub mod journal;
 pub mod leftovers;
 pub mod limit;
 pub mod manifest;
+pub mod marks;
 pub mod plan;
 pub mod remote;
 pub mod report;

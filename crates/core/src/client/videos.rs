@@ -70,7 +70,10 @@ impl Client {
             let answer = self.execute(&call).await?;
             let listed: Page<Video> = self.json(&call, &answer)?;
             let last = listed.is_last(page, 100);
-            found.extend(listed.data.into_iter().filter(|v| v.metadata_value(key) == Some(value)));
+            // Any pair of the video with this key and value: another pair under the same key
+            // (an import's) does not hide avbatch's.
+            let carries = |v: &Video| v.metadata_values(key).any(|held| held == value);
+            found.extend(listed.data.into_iter().filter(carries));
             if last {
                 break;
             }

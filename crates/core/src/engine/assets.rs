@@ -37,7 +37,7 @@ use crate::texttrack::Kind;
 use avbatch_api::Metadata;
 
 /// Metadata key under which a video carries the digests of the assets a run gave it.
-pub const ASSETS_METADATA: &str = "avbatch_assets";
+pub use crate::marks::ASSETS_METADATA;
 
 /// Name of the default-caption asset.
 const DEFAULT_CAPTIONS: &str = "captions.default";

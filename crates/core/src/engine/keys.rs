@@ -230,8 +230,12 @@ impl Index {
             if let Some(t) = video.created_at {
                 self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
             }
-            let Some(key) = video.metadata_value(KEY_METADATA) else { continue };
-            if self.seen.insert(video.video_id.clone()) {
+            if !self.seen.insert(video.video_id.clone()) {
+                continue;
+            }
+            // Under each key value it carries: a manifest of an earlier avbatch may have set
+            // one of its own beside the key avbatch added.
+            for key in video.metadata_values(KEY_METADATA) {
                 self.by_key.entry(key.to_owned()).or_default().push(Listed::from(&video));
             }
         }

@@ -63,11 +63,7 @@ pub use encoding::{held_for_encoding, WaitFor};
 pub use pull::fetching as pulls_being_fetched;
 pub use video::REPLACED_KEY_METADATA;
 
-/// Metadata key under which each video carries its row's idempotency key.
-pub const KEY_METADATA: &str = "avbatch_key";
-
-/// The metadata keys avbatch keeps on a video for itself: never the row's to compare or change.
-pub const OWN_METADATA: [&str; 3] = [KEY_METADATA, ASSETS_METADATA, REPLACED_KEY_METADATA];
+pub use crate::marks::{KEY_METADATA, OWN_METADATA};
 
 /// How the parts of a video are described to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -29,7 +29,7 @@ use crate::manifest::Row;
 use avbatch_api::{Metadata, NewVideo, Progress, VideoStatus};
 
 /// Metadata key to which a replaced video's key moves (see [`retire`]).
-pub const REPLACED_KEY_METADATA: &str = "avbatch_replaced_key";
+pub use crate::marks::REPLACED_KEY_METADATA;
 
 /// api.video deletes a video whose upload did not finish this long after it was created.
 pub const UNFINISHED_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(7);

@@ -206,7 +206,15 @@ pub(super) fn add_metadata(
     column: &str,
     problems: &mut Vec<Problem>,
 ) {
-    if out.iter().any(|(k, _)| k == key) {
+    if crate::marks::OWN_METADATA.contains(&key) {
+        let message = format!(
+            "metadata key {} is avbatch's own (each video carries its row's key and its assets' \
+             record under the keys {}): rename it in the manifest",
+            quoted(key),
+            crate::marks::OWN_METADATA.map(|k| format!("`{k}`")).join(", ")
+        );
+        problems.push(Problem::new(line, Some(column), ProblemKind::ReservedMetadataKey, message));
+    } else if out.iter().any(|(k, _)| k == key) {
         let message = format!("metadata key {} is given twice", quoted(key));
         problems.push(Problem::new(line, Some(column), ProblemKind::DuplicateMetadataKey, message));
     } else {

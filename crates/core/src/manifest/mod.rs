@@ -338,6 +338,8 @@ pub enum ProblemKind {
     MalformedMetadata,
     /// A row sets one metadata key twice.
     DuplicateMetadataKey,
+    /// A row sets a metadata key avbatch keeps for itself ([`crate::marks`]).
+    ReservedMetadataKey,
     /// A `language` cell is not a supported language.
     InvalidLanguage,
     /// A cell is not valid UTF-8.

@@ -1,0 +1,16 @@
+//! The metadata avbatch keeps on each video for itself, under keys a manifest may not set: the
+//! row's key (how a video is found again, exactly once), the record of its assets, and the key
+//! a replaced video gives up. A manifest that set one would merge rows into one video or mislead
+//! the next run, so the manifest check refuses them ([`crate::manifest`]).
+
+/// Under which each video carries its row's idempotency key.
+pub const KEY_METADATA: &str = "avbatch_key";
+
+/// Under which each video carries the digests of the assets sent to it.
+pub const ASSETS_METADATA: &str = "avbatch_assets";
+
+/// To which a replaced video's key moves.
+pub const REPLACED_KEY_METADATA: &str = "avbatch_replaced_key";
+
+/// Every key avbatch keeps for itself: never the row's to set, compare or change.
+pub const OWN_METADATA: [&str; 3] = [KEY_METADATA, ASSETS_METADATA, REPLACED_KEY_METADATA];
