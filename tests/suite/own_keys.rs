@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use avbatch_core::manifest::id_key;
 use common::batch::*;
-use common::{basic_auth, multipart_file, spawn_server_with, KEY};
-use serde_json::{json, Value};
+use common::{spawn_server_with, upload_whole_at};
+use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -44,32 +44,14 @@ async fn a_video_carrying_an_imported_key_beside_avbatch_s_is_found_by_avbatch_s
     // As an earlier avbatch left it from such a manifest: the import's pair first, then its own.
     let server = spawn_server_with(|_| {}).await;
     let batch = Batch::new(1, |_| 1000);
-    let http = reqwest::Client::new();
     let metadata = json!([
         {"key": "avbatch_key", "value": "imported"},
         {"key": "avbatch_key", "value": id_key("row-0")},
     ]);
-    let created: Value = http
-        .post(format!("{}/videos", server.url))
-        .header("Authorization", basic_auth(KEY))
-        .json(&json!({"title": "Fault video 0", "metadata": metadata}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created =
+        server.post_json("/videos", &json!({"title": "Fault video 0", "metadata": metadata})).await;
     let id = created["videoId"].as_str().unwrap().to_owned();
-    let (content_type, body) = multipart_file("file", "f0.mp4", &batch.sources[0]);
-    let sent = http
-        .post(format!("{}/videos/{id}/source", server.url))
-        .header("Authorization", basic_auth(KEY))
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status().as_u16(), 201);
+    upload_whole_at(&server.http, &server.url, &id, &batch.sources[0]).await;
 
     let done = run(batch.upload(&server.url, &["--no-journal"]), LIMIT).await;
     assert_eq!(done.code, Some(0), "{}", done.text());

@@ -163,6 +163,16 @@ impl ImageKind {
             ImageKind::Webp => "webp",
         }
     }
+
+    /// Whether a file name's `extension` (without its dot, any case) says this kind: `jpg` or
+    /// `jpeg` for a JPEG, `png`, `webp`. api.video checks an image's type or its extension.
+    pub fn named_by(self, extension: &str) -> bool {
+        let extension = extension.to_ascii_lowercase();
+        match self {
+            ImageKind::Jpeg => matches!(extension.as_str(), "jpg" | "jpeg"),
+            _ => extension == self.extension(),
+        }
+    }
 }
 
 #[cfg(test)]

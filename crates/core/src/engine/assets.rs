@@ -89,11 +89,7 @@ pub(super) fn any(row: &Row) -> bool {
 /// `cover.png`, `photo.JPEG` as it is.
 fn image_file_name(path: &std::path::Path, kind: avbatch_api::ImageKind) -> String {
     let stem = path.file_stem().map_or_else(|| "thumbnail".into(), |s| s.to_string_lossy());
-    let extension = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
-    let fits = match kind {
-        avbatch_api::ImageKind::Jpeg => matches!(extension.as_deref(), Some("jpg" | "jpeg")),
-        _ => extension.as_deref() == Some(kind.extension()),
-    };
+    let fits = path.extension().is_some_and(|e| kind.named_by(&e.to_string_lossy()));
     match (fits, path.file_name()) {
         (true, Some(name)) => name.to_string_lossy().into_owned(),
         _ => format!("{stem}.{}", kind.extension()),

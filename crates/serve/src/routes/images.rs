@@ -66,12 +66,7 @@ async fn receive_image(
 /// (`jpg`/`jpeg` for a JPEG, `png`, `webp`, in any case); else `uploaded-file-extension-invalid`.
 fn name_fits(name: Option<&str>, kind: ImageKind) -> Result<(), ApiError> {
     let Some((_, extension)) = name.and_then(|n| n.rsplit_once('.')) else { return Ok(()) };
-    let extension = extension.to_ascii_lowercase();
-    let fits = match kind {
-        ImageKind::Jpeg => matches!(extension.as_str(), "jpg" | "jpeg"),
-        _ => extension == kind.extension(),
-    };
-    if fits {
+    if kind.named_by(extension) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
