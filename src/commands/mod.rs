@@ -106,7 +106,9 @@ pub async fn run(cli: Cli) -> Outcome {
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(args).await,
         Command::Upload(args) => upload::run(&args).await,
-        Command::Status(args) => status::run(&args),
+        // Reading the journal blocks, and the manifest's check looks at URL rows' objects on
+        // this runtime: both off its async threads.
+        Command::Status(args) => tokio::task::block_in_place(|| status::run(&args)),
         Command::Clean(args) => clean::run(&args).await,
         Command::Check(args) => check::run(&args).await,
         Command::Report(ReportCommand::Merge(args)) => report::run(&args),

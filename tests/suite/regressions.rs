@@ -255,6 +255,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "without rate-limit headers the start-of-run probe held 3 of 4 lanes 500 ms",
     ),
     (
+        "tests/suite/status_and_trial_runs.rs",
+        "status_of_a_manifest_with_url_rows_counts_them",
+        "issue #25",
+        "avbatch status MANIFEST panicked (exit 101) for any manifest with URL or bucket rows",
+    ),
+    (
         "tests/suite/own_keys.rs",
         "a_manifest_that_sets_avbatch_s_own_keys_is_refused_by_line_and_column",
         "issue #25",

@@ -309,3 +309,23 @@ async fn status_waits_out_a_run_that_holds_a_rollback_journal_for_seconds() {
     assert_eq!(now.code, Some(0), "{}", now.text());
     assert_eq!(json(&now)["done"], 2, "{}", now.text());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_of_a_manifest_with_url_rows_counts_them() {
+    // It panicked: "Cannot start a runtime from within a runtime" (exit 101).
+    let server = spawn_server_with(|_| {}).await;
+    let origin = common::web::web_server(common::web::WebObject::new(vec![7; 300_000], None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.csv");
+    std::fs::write(&manifest, format!("id,path,title\nrow-0,{origin}/a.mp4,Pulled\n")).unwrap();
+    let mut upload = avbatch();
+    upload
+        .args(["upload", manifest.to_str().unwrap(), "--base-url", &server.url])
+        .env("AVBATCH_API_KEY", KEY);
+    let done = run(upload, LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let now = status(&[manifest.to_str().unwrap(), "--json"]).await;
+    assert_eq!(now.code, Some(0), "{}", now.text());
+    let v = json(&now);
+    assert_eq!((v["manifestRows"].as_u64(), v["done"].as_u64()), (Some(1), Some(1)), "{v}");
+}
