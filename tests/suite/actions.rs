@@ -358,3 +358,56 @@ async fn updates_and_deletes_come_out_right_when_answers_are_lost() {
     }
     assert_eq!(list_videos(&url).await.len(), 4);
 }
+
+/// The README's nightly recipe: `upsert` for the catalogue, `delete` for what left it. A file
+/// rewritten under an `upsert` row is replaced (same size or not) beside a `delete` row, as it is
+/// without one, and the next run has nothing left to do (#25, point 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upsert_beside_a_delete_row_replaces_a_rewritten_file() {
+    let batch = Batch::new(4, |i| 4000 + i);
+    let data = batch.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = serve_on("127.0.0.1:0", &data, &[]).await;
+    let url = server.url.clone();
+    let up = run(batch.upload(&url, &[]), Duration::from_secs(120)).await;
+    assert_eq!(up.code, Some(0), "{}", up.text());
+    let first = by_id(&batch.read_report());
+    let id_of = |i: usize| first[&format!("row-{i}")].1.clone();
+
+    // Overnight: f0 rewritten in place (same size), f1 rewritten longer, f3 left the catalogue.
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    let rewritten = [(0, common::pattern(4000, 7)), (1, common::pattern(6000, 9))];
+    for (i, bytes) in &rewritten {
+        let path = batch.path(&format!("f{i}.mp4"));
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(later).unwrap();
+    }
+    let csv = "id,path,title,action\n\
+               row-0,f0.mp4,Fault video 0,upsert\n\
+               row-1,f1.mp4,Fault video 1,upsert\n\
+               row-2,f2.mp4,Fault video 2,upsert\n\
+               row-3,,,delete\n";
+    std::fs::write(batch.manifest(), csv).unwrap();
+    let night = run(batch.upload(&url, &[]), Duration::from_secs(120)).await;
+    assert_eq!(night.code, Some(0), "{}", night.text());
+    let ids = by_id(&batch.read_report());
+    assert_eq!(ids["row-2"], ("skipped".into(), id_of(2), String::new()));
+    assert_eq!(ids["row-3"].0, "deleted");
+    for (i, bytes) in &rewritten {
+        let (status, now, _) = &ids[&format!("row-{i}")];
+        assert_eq!(status, "uploaded", "row {i} replaced: {}", night.text());
+        assert_ne!(now, &id_of(*i), "row {i} has a new video");
+        assert_eq!(&source_of(&url, now).await, bytes, "row {i} holds the new bytes");
+        assert!(!exists(&url, &id_of(*i)).await, "row {i}'s old video is gone");
+    }
+    assert_eq!(list_videos(&url).await.len(), 3, "one video per row left");
+
+    let again = run(batch.upload(&url, &[]), Duration::from_secs(120)).await;
+    assert_eq!(again.code, Some(0), "{}", again.text());
+    let ids_again = by_id(&batch.read_report());
+    for i in 0..3 {
+        let row = format!("row-{i}");
+        assert_eq!(ids_again[&row].0, "skipped", "{row}: {}", again.text());
+        assert_eq!(ids_again[&row].1, ids[&row].1, "{row} keeps its video");
+    }
+}

@@ -290,6 +290,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #24",
         "a pulled row's thumbnail and captions were sent while the source was still ingesting",
     ),
+    (
+        "tests/suite/actions.rs",
+        "an_upsert_beside_a_delete_row_replaces_a_rewritten_file",
+        "issue #25",
+        "beside a `delete` row, an upsert of a rewritten file was `skipped`: the old bytes kept",
+    ),
 ];
 
 fn repository() -> PathBuf {

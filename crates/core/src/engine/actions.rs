@@ -200,6 +200,7 @@ pub(super) async fn delete(ctx: &Ctx, row: &Row, result: &mut RowResult) -> Resu
             return Err(SessionEnd::Stopped);
         }
         ctx.client.delete_video(id).await?;
+        ctx.keys.forget(&key, id);
         tracing::debug!(row = row.line, video_id = %id, "video deleted");
     }
     let (k, gone) = (key.clone(), ids.clone());

@@ -170,6 +170,27 @@ impl Keys {
         Ok(Some(under))
     }
 
+    /// This run took `video_id` out from under `key` (it gave the key up, or was deleted): later
+    /// lookups and convergences in this run no longer see it there. A listing does not bring it
+    /// back: a video is absorbed once.
+    pub(super) fn forget(&self, key: &str, video_id: &str) {
+        if let Some(under) = self.write().by_key.get_mut(key) {
+            under.retain(|v| v.video_id != video_id);
+        }
+    }
+
+    /// This run moved `video` from under `old` to under `new` (a touched file's new key).
+    pub(super) fn moved(&self, video: &Video, old: &str, new: &str) {
+        let mut index = self.write();
+        if let Some(under) = index.by_key.get_mut(old) {
+            under.retain(|v| v.video_id != video.video_id);
+        }
+        let under = index.by_key.entry(new.to_owned()).or_default();
+        if !under.iter().any(|v| v.video_id == video.video_id) {
+            under.push(Listed::from(video));
+        }
+    }
+
     /// Reads the whole account if it is small enough next to the run, else settles on asking
     /// row by row.
     async fn decide(&self) -> Result<Mode, ApiError> {

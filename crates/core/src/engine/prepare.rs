@@ -489,7 +489,10 @@ pub(super) async fn settle_replaced(
             continue;
         }
         match ctx.client.delete_video(&id).await {
-            Ok(()) => result.add_note(format!("replaced video `{id}`, which was deleted")),
+            Ok(()) => {
+                ctx.keys.forget(key, &id);
+                result.add_note(format!("replaced video `{id}`, which was deleted"));
+            }
             Err(e) => {
                 result.add_note(format!(
                     "could not delete video `{id}`, which this one replaces ({}); a re-run tries \

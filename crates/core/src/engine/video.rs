@@ -89,8 +89,8 @@ pub(super) async fn resolve(
             // A video under this key that will not get its source this way. It holds none, and
             // it is this library's own: a new one is made.
             let id = kept.video.video_id.clone();
-            let deleted = ctx.client.delete_video(&id).await.is_ok();
-            let deleted = if deleted { "deleted" } else { "could not delete it" };
+            let deleted =
+                if drop_video(ctx, key, &id).await { "deleted" } else { "could not delete it" };
             result.add_note(format!("replaced video `{id}`, {why} ({deleted})"));
             return create(ctx, row, key, pull, result).await;
         }
@@ -99,7 +99,7 @@ pub(super) async fn resolve(
             let started = kept.video.created_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
             // It carries this row's key, so it is this library's own; removing it keeps the
             // next lookup from finding two videos.
-            let deleted = ctx.client.delete_video(&id).await.is_ok();
+            let deleted = drop_video(ctx, key, &id).await;
             result.add_note(format!(
                 "replaced unfinished video `{id}` (started {started}; api.video deletes uploads \
                  left unfinished for {} days){}",
@@ -111,6 +111,15 @@ pub(super) async fn resolve(
         }
     }
     create(ctx, row, key, pull, result).await
+}
+
+/// Deletes a video found under `key` that this row replaces; whether it went.
+async fn drop_video(ctx: &Ctx, key: &str, id: &str) -> bool {
+    let deleted = ctx.client.delete_video(id).await.is_ok();
+    if deleted {
+        ctx.keys.forget(key, id);
+    }
+    deleted
 }
 
 /// Why `kept`, the video a row found under its key, cannot be continued, though unfinished.
@@ -207,6 +216,7 @@ pub(super) async fn retire(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<String
             })
             .collect();
         ctx.client.set_metadata(&video.video_id, &metadata).await?;
+        ctx.keys.forget(key, &video.video_id);
         tracing::debug!(
             row = row.line,
             video = %video.video_id,
@@ -235,6 +245,7 @@ pub(super) async fn rekey(
     }
     if changed {
         ctx.client.set_metadata(video_id, &metadata).await?;
+        ctx.keys.moved(&video, old, new);
     }
     Ok(())
 }
@@ -385,6 +396,7 @@ async fn create(
             "another video under this key wins; deleting ours"
         );
         ctx.client.delete_video(own).await?;
+        ctx.keys.forget(key, own);
     }
     result.video_id = Some(kept.video.video_id.clone());
     Ok(kept.into())
