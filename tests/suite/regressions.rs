@@ -296,6 +296,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "beside a `delete` row, an upsert of a rewritten file was `skipped`: the old bytes kept",
     ),
+    (
+        "tests/suite/sources.rs",
+        "a_key_with_dot_segments_is_never_read_as_another_object",
+        "issue #25",
+        "`s3://media/dots/../o1.mp4` silently relayed `s3://media/o1.mp4`, another object",
+    ),
 ];
 
 fn repository() -> PathBuf {

@@ -677,3 +677,56 @@ async fn without_keys_the_metadata_service_is_asked_once_not_once_a_row() {
     let asked = asked.load(std::sync::atomic::Ordering::SeqCst);
     assert!(asked < ROWS, "the metadata service was asked {asked} times for {ROWS} rows");
 }
+
+/// `PUT /bucket/key` as written, unsigned (moto takes an unsigned write of a new key), over a
+/// bare socket: object_store cannot name a key with `..` segments, and reqwest resolves them.
+async fn put_verbatim(moto: &Moto, bucket: &str, key: &str, bytes: &[u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = moto.endpoint.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(host).await.expect("connect to moto");
+    let head = format!(
+        "PUT /{bucket}/{key} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\
+         Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(bytes).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "put {bucket}/{key}: {answer}");
+}
+
+/// Issue #25, point 12: `s3://lib/dots/../o1.mp4` names the key `dots/../o1.mp4` (an object
+/// store has no folders), which avbatch's client cannot address: URL parsing resolved the `..`
+/// and the row silently relayed `o1.mp4`, another object. The row is refused by line, pulled or
+/// relayed, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_with_dot_segments_is_never_read_as_another_object() {
+    let (dotted, plain) = (random(300_000), random(200_000));
+    let moto = moto_with(&[("o1.mp4", &plain)]).await;
+    put_verbatim(&moto, "lib", "dots/../o1.mp4", &dotted).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &[]).await;
+    let url = serve.url.clone();
+    for key in ["dots/../o1.mp4", "dots/%2E%2E/o1.mp4", "./o1.mp4"] {
+        let manifest = format!("id,path\nd,s3://lib/{key}\n");
+        std::fs::write(dir.path().join("manifest.csv"), manifest).unwrap();
+        for extra in [&["--relay"][..], &[]] {
+            let done = run(upload(&url, dir.path(), &moto.env(), extra), LIMIT).await;
+            if done.code == Some(0) {
+                let id = report(dir.path())[0]["videoId"].as_str().unwrap().to_owned();
+                let source = source_of(&url, &id).await;
+                panic!(
+                    "{key} {extra:?} was sent as the object `o1.mp4`: {}\n{}",
+                    source == plain,
+                    done.text()
+                );
+            }
+            assert_eq!(done.code, Some(2), "{key} {extra:?}: {}", done.text());
+            let said = &done.stderr;
+            assert!(said.contains("line 2, column `path`"), "{key}: {said}");
+            assert!(said.contains("segment"), "{key}: {said}");
+        }
+    }
+    assert!(list_videos(&url).await.is_empty(), "nothing was sent");
+}

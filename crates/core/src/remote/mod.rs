@@ -40,6 +40,7 @@ use reqwest::Url;
 
 #[cfg(feature = "s3")]
 mod aws;
+mod dot_segments;
 mod keys;
 mod signed;
 
@@ -430,6 +431,9 @@ impl Target {
                 )))
             }
         };
+        if kind != RemoteKind::Http {
+            dot_segments::refuse(text)?;
+        }
         let url = Url::parse(text).map_err(|e| {
             RemoteError::Unsupported(format!("this is not a URL avbatch can read: {e}"))
         })?;
@@ -829,10 +833,19 @@ mod tests {
             "gs://",
             "https:///a.mp4",
             "https://host",
+            "s3://bucket/dots/../o1.mp4",
+            "s3://bucket/./o1.mp4",
+            "gs://bucket/a/%2E%2E/o1.mp4",
+            "az://container/a/.%2e/b/o1.mp4",
         ] {
             let err = stores().parse(text).expect_err(text);
             assert!(matches!(err, RemoteError::Unsupported(_)), "{text}: {err:?}");
         }
+        let dots = stores().parse("s3://bucket/dots/../o1.mp4?x=1").unwrap_err().to_string();
+        assert!(dots.contains("`dots/../o1.mp4` has a `..` segment"), "{dots}");
+        // Dots inside a segment are a name like any other; a web server resolves `..`.
+        assert_eq!(remote("s3://bucket/a..b/.c.mp4").target.path.as_ref(), "a..b/.c.mp4");
+        assert_eq!(remote("https://h/a/../b.mp4").shown(), "https://h/b.mp4");
         let ftp = stores().parse("ftp://u:pw@host/a.mp4").unwrap_err().to_string();
         assert!(ftp.contains("`ftp://`") && !ftp.contains("pw"), "{ftp}");
     }
