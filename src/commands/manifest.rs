@@ -5,11 +5,11 @@ use anyhow::Context;
 
 use super::{Exit, Outcome, Stop};
 use crate::cli::ManifestArgs;
-use crate::output::say;
+use crate::output::{say, say_warning};
 
 /// Runs `avbatch manifest`.
 pub fn run(args: &ManifestArgs) -> Outcome {
-    use avbatch_core::manifest::scan::{scan, write_manifest, ScanOptions};
+    use avbatch_core::manifest::scan::{escaped, scan, write_manifest, ScanOptions};
     let options = ScanOptions {
         globs: args.glob.clone(),
         title_from: args.title_from,
@@ -18,8 +18,19 @@ pub fn run(args: &ManifestArgs) -> Outcome {
     let manifest_dir = args.output.as_ref().map(|o| {
         o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
     });
-    let found =
-        scan(&args.dir, manifest_dir, &options).map_err(|e| Stop::invalid(e.to_string()))?;
+    let scan = scan(&args.dir, manifest_dir, &options).map_err(|e| Stop::invalid(e.to_string()))?;
+    let found = scan.found;
+    // A manifest is UTF-8: such a file would be written with U+FFFD, and no run could find it.
+    for path in &scan.skipped {
+        say_warning(&format!(
+            "skipped `{}`: its name is not UTF-8, which a manifest cannot hold; rename it",
+            escaped(path)
+        ));
+    }
+    let skipped = match scan.skipped.len() {
+        0 => String::new(),
+        n => format!(", {n} file(s) skipped"),
+    };
     match &args.output {
         Some(path) => {
             // Written whole then renamed, so a run reading it never sees half a manifest.
@@ -31,13 +42,18 @@ pub fn run(args: &ManifestArgs) -> Outcome {
             std::fs::rename(&tmp, path)
                 .with_context(|| format!("cannot write `{}`", path.display()))?;
             say(&format!(
-                "{} video(s) under `{}` written to `{}`",
+                "{} video(s) under `{}` written to `{}`{skipped}",
                 found.len(),
                 args.dir.display(),
                 path.display()
             ));
         }
-        None => write_manifest(std::io::stdout().lock(), &found).context("writing the manifest")?,
+        None => {
+            write_manifest(std::io::stdout().lock(), &found).context("writing the manifest")?;
+            if !skipped.is_empty() {
+                say_warning(&format!("{} video(s) written{skipped}", found.len()));
+            }
+        }
     }
     Ok(Exit::Done)
 }

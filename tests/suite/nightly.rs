@@ -136,3 +136,40 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     let bad = avbatch(&["completions", "tcsh"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// Issue #25, point 14: a drop-folder file whose name is not UTF-8 was written into the manifest
+/// with U+FFFD, without a word, and `upload` then refused the whole manifest every night. It is
+/// skipped with a warning naming it (its bytes escaped), counted in the summary, and the rest of
+/// the folder uploads.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_name_that_is_not_utf8_is_skipped_with_a_warning() {
+    use std::os::unix::ffi::OsStrExt;
+    let drop = tempfile::tempdir().unwrap();
+    let d = drop.path();
+    put(d, "good.mp4", &pattern(70_000, 1));
+    let bad = d.join(std::ffi::OsStr::from_bytes(b"bad\xff.mp4"));
+    std::fs::write(&bad, pattern(60_000, 2)).unwrap();
+    let manifest = d.join("manifest.csv");
+    let out = avbatch(&["manifest", d.to_str().unwrap(), "-o", manifest.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    let warning = format!(r"warning: skipped `{}/bad\xff.mp4`: its name is not UTF-8", d.display());
+    assert!(said.contains(&warning), "{}", text(&out));
+    assert!(said.contains("1 video(s)") && said.contains("1 file(s) skipped"), "{}", text(&out));
+    let written = std::fs::read_to_string(&manifest).expect("the manifest is UTF-8");
+    assert_eq!(written, "path,id,title\ngood.mp4,good.mp4,good\n");
+
+    let data = tempfile::tempdir().unwrap();
+    let serve = crate::common::batch::serve_on("127.0.0.1:0", &data.path().join("d"), &[]).await;
+    let report = data.path().join("report.json");
+    let out = avbatch(&["upload", manifest.to_str().unwrap(), "--base-url", &serve.url])
+        .args(["--report", report.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let videos = crate::common::batch::list_videos(&serve.url).await;
+    assert_eq!(videos.len(), 1, "{videos:?}");
+    assert_eq!(videos[0]["title"], "good");
+}

@@ -302,6 +302,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "`s3://media/dots/../o1.mp4` silently relayed `s3://media/o1.mp4`, another object",
     ),
+    (
+        "tests/suite/nightly.rs",
+        "a_file_name_that_is_not_utf8_is_skipped_with_a_warning",
+        "issue #25",
+        "a drop-folder name not UTF-8 was written as U+FFFD: `upload` refused the manifest nightly",
+    ),
 ];
 
 fn repository() -> PathBuf {

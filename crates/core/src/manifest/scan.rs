@@ -1,6 +1,8 @@
 //! `avbatch manifest DIR`: a manifest from a folder tree, so a nightly job can ingest a drop
 //! folder. Each video's `id` is its path under DIR, so with the journal a nightly run uploads
 //! only what is new, and a file replaced under the same name needs `--force` like any change.
+//! A file whose path is not UTF-8 cannot be written into a CSV manifest as it is: it is skipped
+//! and named ([`Scan::skipped`]), so the rest of the folder still uploads (issue #25).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -66,6 +68,33 @@ pub struct Found {
     pub title: String,
 }
 
+/// What a scan found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// The videos, sorted by path.
+    pub found: Vec<Found>,
+    /// Files the globs took whose path is not UTF-8, which a manifest cannot carry, as the
+    /// folder given joined with their path under it; show them with [`escaped`].
+    pub skipped: Vec<PathBuf>,
+}
+
+/// A path for messages, byte for byte: what is not UTF-8 as `\xNN` (`bad\xff.mp4`) and control
+/// characters escaped, where `Path::display` would print U+FFFD.
+pub fn escaped(path: &Path) -> String {
+    let mut shown = String::new();
+    for chunk in path.as_os_str().as_encoded_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                shown.extend(c.escape_default());
+            } else {
+                shown.push(c);
+            }
+        }
+        shown.push_str(&chunk.invalid().escape_ascii().to_string());
+    }
+    shown
+}
+
 fn glob_set(patterns: &[String]) -> Result<GlobSet, ScanError> {
     let mut set = GlobSetBuilder::new();
     let defaults: Vec<String> = DEFAULT_GLOBS.iter().map(|s| s.to_string()).collect();
@@ -83,18 +112,19 @@ fn glob_set(patterns: &[String]) -> Result<GlobSet, ScanError> {
 }
 
 /// Finds the videos under `dir`, sorted by path. Hidden files and folders (a name starting with
-/// `.`, e.g. a copy in progress) are skipped. Paths are written relative to `manifest_dir` when
-/// the videos are under it, absolute otherwise.
+/// `.`, e.g. a copy in progress) are skipped, and so are files whose path is not UTF-8
+/// ([`Scan::skipped`]). Paths are written relative to `manifest_dir` when the videos are under
+/// it, absolute otherwise.
 pub fn scan(
     dir: &Path,
     manifest_dir: Option<&Path>,
     options: &ScanOptions,
-) -> Result<Vec<Found>, ScanError> {
+) -> Result<Scan, ScanError> {
     let set = glob_set(&options.globs)?;
     let root = std::path::absolute(dir)
         .map_err(|source| ScanError::Walk { path: dir.to_owned(), source })?;
     let base = manifest_dir.and_then(|d| std::path::absolute(d).ok());
-    let mut found = Vec::new();
+    let mut scan = Scan::default();
     let walker = walkdir::WalkDir::new(&root)
         .follow_links(options.follow_links)
         .sort_by_file_name()
@@ -126,6 +156,12 @@ pub fn scan(
             Some(p) => p.to_owned(),
             None => entry.path().to_owned(),
         };
+        // Checked after the globs, so only a video is named; the path written must be UTF-8
+        // too (the folder's own name, when the manifest is elsewhere).
+        if under.to_str().is_none() || path.to_str().is_none() {
+            scan.skipped.push(dir.join(under));
+            continue;
+        }
         let title = match options.title_from {
             TitleFrom::Stem => {
                 under.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
@@ -134,9 +170,9 @@ pub fn scan(
                 relative.rsplit_once('.').map_or(relative.as_str(), |(p, _)| p).to_owned()
             }
         };
-        found.push(Found { relative, path, title });
+        scan.found.push(Found { relative, path, title });
     }
-    Ok(found)
+    Ok(scan)
 }
 
 /// Writes a manifest (`path,id,title`) of `found`.
@@ -183,7 +219,7 @@ mod tests {
     #[test]
     fn finds_videos_at_any_depth_sorted_skipping_hidden_and_other_files() {
         let dir = tree();
-        let found = scan(dir.path(), Some(dir.path()), &opts(&[], TitleFrom::Stem)).unwrap();
+        let found = scan(dir.path(), Some(dir.path()), &opts(&[], TitleFrom::Stem)).unwrap().found;
         let rel: Vec<&str> = found.iter().map(|f| f.relative.as_str()).collect();
         assert_eq!(rel, ["2024/clip.webm", "2024/x/deep.mkv", "B.MOV", "a.mp4"]);
         assert_eq!(
@@ -193,7 +229,8 @@ mod tests {
         );
         assert_eq!(found[1].title, "deep");
         let elsewhere = tempfile::tempdir().unwrap();
-        let found = scan(dir.path(), Some(elsewhere.path()), &opts(&[], TitleFrom::Path)).unwrap();
+        let found =
+            scan(dir.path(), Some(elsewhere.path()), &opts(&[], TitleFrom::Path)).unwrap().found;
         assert!(found[1].path.is_absolute());
         assert_eq!(found[1].title, "2024/x/deep");
     }
@@ -204,6 +241,7 @@ mod tests {
         let names = |g: &[&str]| {
             scan(dir.path(), None, &opts(g, TitleFrom::Stem))
                 .unwrap()
+                .found
                 .into_iter()
                 .map(|f| f.relative)
                 .collect::<Vec<_>>()
@@ -215,6 +253,25 @@ mod tests {
             scan(dir.path(), None, &opts(&["a[.mp4"], TitleFrom::Stem)),
             Err(ScanError::Glob { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_that_is_not_utf8_is_skipped_and_shown_byte_for_byte() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tree();
+        let name = |bytes: &[u8]| PathBuf::from(std::ffi::OsStr::from_bytes(bytes));
+        std::fs::write(dir.path().join(name(b"bad\xff.mp4")), b"v").unwrap();
+        std::fs::write(dir.path().join(name(b"bad\xfe.txt")), b"v").unwrap();
+        std::fs::create_dir(dir.path().join(name(b"f\xc3"))).unwrap();
+        std::fs::write(dir.path().join(name(b"f\xc3/in.mp4")), b"v").unwrap();
+        let scan = scan(dir.path(), Some(dir.path()), &opts(&[], TitleFrom::Stem)).unwrap();
+        let rel: Vec<&str> = scan.found.iter().map(|f| f.relative.as_str()).collect();
+        assert_eq!(rel, ["2024/clip.webm", "2024/x/deep.mkv", "B.MOV", "a.mp4"]);
+        let skipped: Vec<String> =
+            scan.skipped.iter().map(|p| escaped(p.strip_prefix(dir.path()).unwrap())).collect();
+        assert_eq!(skipped, [r"bad\xff.mp4", r"f\xc3/in.mp4"], "videos only, by the globs");
+        assert_eq!(escaped(Path::new("café\n.mp4")), r"café\n.mp4");
     }
 
     #[test]
