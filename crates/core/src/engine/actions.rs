@@ -23,7 +23,9 @@ pub(super) fn fields_digest(video: &NewVideo) -> String {
     let mut tags = video.tags.clone();
     tags.sort_unstable();
     tags.dedup();
-    let mut metadata = video.metadata.clone();
+    // The mark of the run that made the video is not one of the row's fields.
+    let mut metadata: Vec<_> =
+        video.metadata.iter().filter(|m| m.key != crate::marks::RUN_METADATA).cloned().collect();
     metadata.sort_by(|a, b| (&a.key, &a.value).cmp(&(&b.key, &b.value)));
     metadata.dedup();
     let fields = VideoUpdate {

@@ -22,6 +22,7 @@ use tokio::sync::{Mutex, OnceCell};
 use tokio::time::Instant;
 
 use super::KEY_METADATA;
+use crate::marks::RUN_METADATA;
 use crate::client::{ApiError, Client};
 use avbatch_api::Video;
 
@@ -47,11 +48,18 @@ enum Mode {
 pub(super) struct Listed {
     pub video_id: String,
     pub created_at: Option<DateTime<Utc>>,
+    /// Made by this run: it carries the run's mark ([`crate::marks::RUN_METADATA`]).
+    pub ours: bool,
 }
 
-impl From<&Video> for Listed {
-    fn from(video: &Video) -> Listed {
-        Listed { video_id: video.video_id.clone(), created_at: video.created_at }
+impl Listed {
+    /// What a run keeps of `video`, whose mark is compared with the run's `mark`.
+    pub(super) fn of(video: &Video, mark: &str) -> Listed {
+        Listed {
+            video_id: video.video_id.clone(),
+            created_at: video.created_at,
+            ours: video.metadata_value(RUN_METADATA) == Some(mark),
+        }
     }
 }
 
@@ -70,6 +78,8 @@ struct Index {
 #[derive(Debug)]
 pub(super) struct Keys {
     client: Client,
+    /// The run's mark, which tells its own videos.
+    mark: String,
     /// Rows that may need a lookup: what an index saves.
     rows: u64,
     mode: OnceCell<Mode>,
@@ -93,9 +103,10 @@ impl Drop for Creating<'_> {
 
 impl Keys {
     /// An index for a run of `rows` rows; nothing is read until the first lookup.
-    pub(super) fn new(client: Client, rows: u64) -> Keys {
+    pub(super) fn new(client: Client, mark: String, rows: u64) -> Keys {
         Keys {
             client,
+            mark,
             rows,
             mode: OnceCell::new(),
             index: RwLock::new(Index::default()),
@@ -165,7 +176,7 @@ impl Keys {
         let mut under = self.read().by_key.get(key).cloned().unwrap_or_default();
         if !under.iter().any(|v| v.video_id == own.video_id) {
             // A list that lags behind a create: the video exists all the same.
-            under.push(Listed::from(own));
+            under.push(Listed::of(own, &self.mark));
         }
         Ok(Some(under))
     }
@@ -187,7 +198,7 @@ impl Keys {
         }
         let under = index.by_key.entry(new.to_owned()).or_default();
         if !under.iter().any(|v| v.video_id == video.video_id) {
-            under.push(Listed::from(video));
+            under.push(Listed::of(video, &self.mark));
         }
     }
 
@@ -204,10 +215,10 @@ impl Keys {
             );
             return Ok(Mode::PerRow);
         }
-        self.write().absorb(first);
+        self.write().absorb(first, &self.mark);
         for page in 2..=pages {
             let (videos, _) = self.client.videos_page(page, false).await?;
-            self.write().absorb(videos);
+            self.write().absorb(videos, &self.mark);
         }
         tracing::debug!(
             pages,
@@ -240,13 +251,13 @@ impl Keys {
             page += 1;
         }
         newest_first.reverse();
-        self.write().absorb(newest_first);
+        self.write().absorb(newest_first, &self.mark);
         Ok(())
     }
 }
 
 impl Index {
-    fn absorb(&mut self, videos: Vec<Video>) {
+    fn absorb(&mut self, videos: Vec<Video>, mark: &str) {
         for video in videos {
             if let Some(t) = video.created_at {
                 self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
@@ -257,7 +268,7 @@ impl Index {
             // Under each key value it carries: a manifest of an earlier avbatch may have set
             // one of its own beside the key avbatch added.
             for key in video.metadata_values(KEY_METADATA) {
-                self.by_key.entry(key.to_owned()).or_default().push(Listed::from(&video));
+                self.by_key.entry(key.to_owned()).or_default().push(Listed::of(&video, mark));
             }
         }
     }

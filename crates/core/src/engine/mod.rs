@@ -246,6 +246,8 @@ pub enum Event {
 /// Shared by every video task.
 struct Ctx {
     client: Client,
+    /// This run's mark on the videos it makes ([`crate::marks::RUN_METADATA`]).
+    run_mark: String,
     keys: keys::Keys,
     config: EngineConfig,
     limiter: Arc<Limiter>,
@@ -274,10 +276,21 @@ pub async fn run(
 ) {
     let lanes = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let ahead = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let keys = keys::Keys::new(client.clone(), jobs.len() as u64);
+    let run_mark = crate::marks::run_mark();
+    let keys = keys::Keys::new(client.clone(), run_mark.clone(), jobs.len() as u64);
     let processing = config.max_processing.map(|n| Arc::new(Semaphore::new(n.max(1))));
     let stores = Stores::from_env();
-    let ctx = Arc::new(Ctx { client, keys, config, limiter, events, stop, processing, stores });
+    let ctx = Arc::new(Ctx {
+        client,
+        run_mark,
+        keys,
+        config,
+        limiter,
+        events,
+        stop,
+        processing,
+        stores,
+    });
     let mut tasks = JoinSet::new();
     // The row of each task, so a task that panics still gets a result.
     let mut rows: HashMap<tokio::task::Id, usize> = HashMap::new();

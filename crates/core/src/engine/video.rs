@@ -9,8 +9,9 @@
 //! - **Converge after making.** Two runs can both find nothing and both create. So after a
 //!   create the run lists the key again, and when it holds several videos every run keeps the
 //!   same one: the furthest along (complete, then partial, then empty), then the earliest
-//!   created, in the server's own order. A run deletes only the video it made itself, and
-//!   continues in the kept one; videos it did not make are reported, never deleted.
+//!   created, in the server's own order. A run deletes only the videos it made itself (those
+//!   carrying its mark, `metadata.avbatch_run`, so also one whose create's answer was lost),
+//!   and continues in the kept one; videos it did not make are reported, never deleted.
 //! - **Do not continue what the server will drop.** api.video deletes uploads left unfinished
 //!   7 days after they start, so an unfinished video over 6 days old is replaced, not resumed.
 //!
@@ -25,6 +26,7 @@ use chrono::{DateTime, Utc};
 
 use super::keys::Listed;
 use super::{new_video, Ctx, RowResult, SessionEnd, KEY_METADATA};
+use crate::marks::RUN_METADATA;
 use crate::manifest::Row;
 use avbatch_api::{Metadata, NewVideo, Progress, VideoStatus};
 
@@ -181,7 +183,7 @@ async fn candidates(
     let mut found: Vec<Listed> = Vec::new();
     if let Some(id) = journal_video {
         match ctx.client.video(id).await? {
-            Some(video) => found.push(Listed::from(&video)),
+            Some(video) => found.push(Listed::of(&video, &ctx.run_mark)),
             None => result.add_note(format!(
                 "video `{id}` recorded in the journal is no longer on the server"
             )),
@@ -259,13 +261,13 @@ pub(super) async fn look_up(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Liste
     }
     let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
     if !found.is_empty() || legacy.len() > MAX_LEGACY_KEY {
-        return Ok(found.iter().map(Listed::from).collect());
+        return Ok(found.iter().map(|v| Listed::of(v, &ctx.run_mark)).collect());
     }
     let old = ctx.client.find_by_metadata(KEY_METADATA, &legacy).await?;
     if !old.is_empty() {
         tracing::debug!(row = row.line, "found under the raw key avbatch 0.1 stored");
     }
-    Ok(old.iter().map(Listed::from).collect())
+    Ok(old.iter().map(|v| Listed::of(v, &ctx.run_mark)).collect())
 }
 
 /// Each video's status, ranked: the one to keep first.
@@ -317,30 +319,53 @@ async fn create(
     pull: Option<&str>,
     result: &mut RowResult,
 ) -> Result<Found, SessionEnd> {
-    let payload = NewVideo { source: pull.map(str::to_owned), ..new_video(row) };
+    let (own, listed) = make(ctx, row, key, pull, result).await?;
+    if let ([only], Some(own)) = (listed.as_slice(), &own) {
+        if &only.video_id == own {
+            // The common case: the video just made is the only one. It holds nothing yet.
+            return Ok(Found {
+                video_id: own.clone(),
+                status: VideoStatus::default(),
+                created_at: None,
+            });
+        }
+    }
+    converge(ctx, row, key, own, listed, result).await
+}
+
+/// Sends the create (again, while it fails in a way that may not have taken effect and nothing
+/// is found under the key) and lists the key after it. Returns the video made, when its answer
+/// came, and every video under the key.
+async fn make(
+    ctx: &Ctx,
+    row: &Row,
+    key: &str,
+    pull: Option<&str>,
+    result: &mut RowResult,
+) -> Result<(Option<String>, Vec<Listed>), SessionEnd> {
+    let mut payload = NewVideo { source: pull.map(str::to_owned), ..new_video(row) };
+    payload.metadata.push(Metadata { key: RUN_METADATA.to_owned(), value: ctx.run_mark.clone() });
+    let listed_under = |found: Vec<avbatch_api::Video>| -> Vec<Listed> {
+        found.iter().map(|v| Listed::of(v, &ctx.run_mark)).collect()
+    };
     let started = SystemTime::now();
     let mut attempt = 0;
-    let (own, listed) = loop {
+    loop {
         let creating = ctx.keys.creating();
         match ctx.client.create_video(&payload).await {
             Ok(video) => {
                 let id = video.video_id.clone();
                 result.video_id = Some(id.clone());
                 super::actions::record_fields(ctx, key, &id, &payload).await?;
-                let listed = match ctx.keys.after_create(&video, creating).await? {
+                let mut listed = match ctx.keys.after_create(&video, creating).await? {
                     Some(listed) => listed,
-                    None => {
-                        let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
-                        let mut listed: Vec<Listed> = found.iter().map(Listed::from).collect();
-                        if !listed.iter().any(|v| v.video_id == id) {
-                            // Not listed yet (a list that lags behind a create): it exists all
-                            // the same.
-                            listed.push(Listed::from(&video));
-                        }
-                        listed
-                    }
+                    None => listed_under(ctx.client.find_by_metadata(KEY_METADATA, key).await?),
                 };
-                break (Some(id), listed);
+                if !listed.iter().any(|v| v.video_id == id) {
+                    // Not listed yet (a list that lags behind a create): it exists all the same.
+                    listed.push(Listed::of(&video, &ctx.run_mark));
+                }
+                return Ok((Some(id), listed));
             }
             Err(e) if e.maybe_applied() => {
                 tracing::debug!(
@@ -350,7 +375,7 @@ async fn create(
                 );
                 let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
                 if !found.is_empty() {
-                    break (None, found.iter().map(Listed::from).collect());
+                    return Ok((None, listed_under(found)));
                 }
                 if ctx.stop.is_cancelled() {
                     return Err(SessionEnd::Stopped);
@@ -366,17 +391,22 @@ async fn create(
             }
             Err(e) => return Err(e.into()),
         }
-    };
-    if let ([only], Some(own)) = (listed.as_slice(), &own) {
-        if &only.video_id == own {
-            // The common case: the video just made is the only one. It holds nothing yet.
-            return Ok(Found {
-                video_id: own.clone(),
-                status: VideoStatus::default(),
-                created_at: None,
-            });
-        }
     }
+}
+
+/// Several videos under the row's key: every run keeps the same one (the ranking), and deletes
+/// the others it made itself, the one whose create it saw answered and any whose answer was
+/// lost (they carry its mark). The others are, by the ranking, videos no further along made no
+/// earlier: made by runs racing this one, each of which deletes its own as this run does here.
+/// Not a leftover to report.
+async fn converge(
+    ctx: &Ctx,
+    row: &Row,
+    key: &str,
+    own: Option<String>,
+    listed: Vec<Listed>,
+    result: &mut RowResult,
+) -> Result<Found, SessionEnd> {
     let mut candidates = with_status(ctx, listed).await?;
     if candidates.is_empty() {
         return Err(SessionEnd::failed(
@@ -384,19 +414,21 @@ async fn create(
         ));
     }
     let kept = candidates.remove(0);
-    // The others are, by the ranking, videos no further along made no earlier: made by runs
-    // racing this one, each of which deletes its own as this run does here. Not a leftover to
-    // report.
-    if let Some(own) = own.as_deref().filter(|id| *id != kept.video.video_id) {
-        // Another run made one first (or got further): continue in it, and take ours back.
+    let ours = candidates
+        .iter()
+        .map(|c| &c.video)
+        .filter(|v| v.ours || own.as_deref() == Some(v.video_id.as_str()));
+    for video in ours {
+        // Another video wins (made first, or further along): this run continues in it, and
+        // takes its own back.
         tracing::debug!(
             row = row.line,
-            own,
+            own = %video.video_id,
             kept = %kept.video.video_id,
             "another video under this key wins; deleting ours"
         );
-        ctx.client.delete_video(own).await?;
-        ctx.keys.forget(key, own);
+        ctx.client.delete_video(&video.video_id).await?;
+        ctx.keys.forget(key, &video.video_id);
     }
     result.video_id = Some(kept.video.video_id.clone());
     Ok(kept.into())
@@ -412,6 +444,7 @@ mod tests {
             video_id: id.into(),
             created_at: created
                 .map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)),
+            ours: false,
         };
         let ingest = status.map(|s| Ingest {
             status: Some(s.into()),
