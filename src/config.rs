@@ -103,11 +103,11 @@ pub struct UploadConfig {
 }
 
 /// `--notify URL`: an absolute http(s) URL with a host; a bad one is exit 2, before anything is
-/// sent.
+/// sent. The message never shows it: a webhook's URL is its secret.
 pub fn notify_url(text: &str) -> Result<reqwest::Url, ConfigError> {
     let bad = |why: &str| {
         config_error(
-            format!("--notify {} is not an http(s) URL: {why}", quoted(text)),
+            format!("the --notify URL is not an http(s) URL: {why}"),
             Some("give the full address, such as https://hooks.example.com/T0/B0/x"),
         )
     };
@@ -181,6 +181,25 @@ pub fn destination(
         (None, Target::Sandbox) => Destination::Remote("https://sandbox.api.video".into()),
         (None, Target::Local) => Destination::Local(local_data.clone()),
     })
+}
+
+/// Where `--notify` POSTs: `--notify` (or `AVBATCH_NOTIFY_URL`; empty is unset) or the URL in
+/// `--notify-file`, not both, as the upload token is read.
+fn notify(args: &UploadArgs) -> Result<Option<reqwest::Url>, ConfigError> {
+    let given = args.notify.as_deref().filter(|url| !url.trim().is_empty());
+    let text = match (given, &args.notify_file) {
+        (Some(_), Some(_)) => {
+            return Err(config_error(
+                "the --notify URL is given twice: by --notify (or AVBATCH_NOTIFY_URL) and by \
+                 --notify-file",
+                Some("keep one of them"),
+            ))
+        }
+        (Some(url), None) => url.to_owned(),
+        (None, Some(path)) => read_secret_file(path, "--notify URL")?,
+        (None, None) => return Ok(None),
+    };
+    notify_url(&text).map(Some)
 }
 
 /// The upload token, from `--upload-token` (or `AVBATCH_UPLOAD_TOKEN`) or its file. Checked
@@ -286,7 +305,7 @@ impl UploadConfig {
             },
             assume_bandwidth: args.assume_bandwidth,
             max_duration: args.max_duration,
-            notify: args.notify.as_deref().map(notify_url).transpose()?,
+            notify: notify(args)?,
             notify_timeout: args.notify_timeout,
             encoding: args.encoding.clone(),
         })

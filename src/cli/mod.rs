@@ -65,10 +65,23 @@ fn secret_warnings(matches: &ArgMatches) -> Vec<String> {
     let from_command_line =
         |m: &ArgMatches, id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
     match matches.subcommand() {
-        Some(("upload", m)) if from_command_line(m, "upload_token") => {
-            vec!["--upload-token puts the token where every local user can read it (`ps`); set \
-                  AVBATCH_UPLOAD_TOKEN or pass --upload-token-file FILE instead"
-                .to_owned()]
+        Some(("upload", m)) => {
+            let mut warnings = Vec::new();
+            if from_command_line(m, "upload_token") {
+                warnings.push(
+                    "--upload-token puts the token where every local user can read it (`ps`); \
+                     set AVBATCH_UPLOAD_TOKEN or pass --upload-token-file FILE instead"
+                        .to_owned(),
+                );
+            }
+            if from_command_line(m, "notify") {
+                warnings.push(
+                    "--notify puts the webhook's URL, its secret, where every local user can read \
+                     it (`ps`); set AVBATCH_NOTIFY_URL or pass --notify-file FILE instead"
+                        .to_owned(),
+                );
+            }
+            warnings
         }
         Some(("serve", m)) if from_command_line(m, "api_keys") => {
             vec!["--api-key puts the key where every local user can read it (`ps`); set \

@@ -97,5 +97,12 @@ fn secrets_on_the_command_line_are_noted_and_others_not() {
     let serve = warnings(&["avbatch", "serve", "--api-key", "k-secret"]);
     assert!(serve[0].contains("--api-key-file") && !serve[0].contains("k-secret"), "{serve:?}");
     assert!(warnings(&["avbatch", "upload", "m.csv", "--upload-token-file", "t"]).is_empty());
+    let notify = warnings(&["avbatch", "upload", "m.csv", "--notify", "https://h/T0/hook-secret"]);
+    assert_eq!(notify.len(), 1);
+    assert!(
+        notify[0].contains("--notify-file") && !notify[0].contains("hook-secret"),
+        "{notify:?}"
+    );
+    assert!(warnings(&["avbatch", "upload", "m.csv", "--notify-file", "f"]).is_empty());
     assert!(warnings(&["avbatch", "serve", "--api-key-file", "k"]).is_empty());
 }

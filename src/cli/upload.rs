@@ -226,9 +226,22 @@ pub struct UploadArgs {
     /// after --dry-run), POST its summary as JSON to URL (http or https): the report's summary
     /// plus `exitCode`, `manifest`, `report` and a one-line `text` that chat webhooks (Slack,
     /// Mattermost) show. Tried 3 times with backoff within --notify-timeout; a failure is a
-    /// warning on stderr and never changes the exit code. The API key is never sent.
-    #[arg(long, value_name = "URL", help_heading = "Schedule")]
+    /// warning on stderr and never changes the exit code. The API key is never sent, and the URL
+    /// never printed (only its scheme and host). A webhook's URL is its secret, and a command
+    /// line is visible to every local user (`ps`): prefer AVBATCH_NOTIFY_URL or --notify-file.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "AVBATCH_NOTIFY_URL",
+        hide_env_values = true,
+        help_heading = "Schedule"
+    )]
     pub notify: Option<String>,
+
+    /// File holding the --notify URL (surrounding white space is ignored); instead of --notify
+    /// and AVBATCH_NOTIFY_URL, not with them.
+    #[arg(long, value_name = "FILE", help_heading = "Schedule")]
+    pub notify_file: Option<PathBuf>,
 
     /// How long --notify may take in all, tries and backoff included, from 1s to 10m.
     #[arg(

@@ -66,7 +66,8 @@ pub fn page() -> String {
     page.section("ENVIRONMENT");
     page.text(
         "AVBATCH_API_KEY, APIVIDEO_API_KEY: the API key (--api-key-file wins over both). \
-         AVBATCH_UPLOAD_TOKEN: a delegated upload token. AVBATCH_ENV, AVBATCH_BASE_URL, \
+         AVBATCH_UPLOAD_TOKEN: a delegated upload token. AVBATCH_NOTIFY_URL: where --notify \
+         POSTs (--notify-file instead keeps it in a file). AVBATCH_ENV, AVBATCH_BASE_URL, \
          AVBATCH_SHARD, AVBATCH_LOG_FORMAT: as their flags. JOB_COMPLETION_INDEX with \
          AVBATCH_SHARD_COUNT, or SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT and \
          SLURM_ARRAY_TASK_MIN: the shard. AVBATCH_SERVE_ADDR, AVBATCH_SERVE_DATA, \

@@ -32,6 +32,7 @@ pub fn avbatch() -> Command {
         "AVBATCH_SERVE_ADDR",
         "AVBATCH_SERVE_DATA",
         "AVBATCH_SERVE_API_KEYS",
+        "AVBATCH_NOTIFY_URL",
     ] {
         cmd.env_remove(var);
     }

@@ -30,6 +30,7 @@ mod regressions;
 mod remote;
 mod report_record;
 mod resume;
+mod secrets;
 mod server_multipart_bounds;
 mod server_restart;
 mod server_source;

@@ -154,6 +154,42 @@ async fn a_bad_notify_url_is_exit_2_before_anything_is_sent() {
     assert!(list_videos(&server.url).await.is_empty(), "nothing sent");
 }
 
+/// Issue #25, point 15: a webhook's URL is its secret, and a command line is seen by every local
+/// user (`ps`): it is taken from `AVBATCH_NOTIFY_URL` or `--notify-file` as keys are, once, and
+/// never printed, not even when it is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_takes_its_url_from_the_environment_or_a_file() {
+    let server = spawn_server().await;
+    let batch = Batch::new(1, |_| 1000);
+    let hook = Receiver::start(vec![]);
+    let mut from_env = batch.upload(&server.url, &[]);
+    from_env.env("AVBATCH_NOTIFY_URL", &hook.url);
+    let done = run(from_env, LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    assert_eq!(hook.bodies().len(), 1, "AVBATCH_NOTIFY_URL is notified: {}", done.text());
+
+    let file = batch.path("hook.url");
+    std::fs::write(&file, format!("{}\n", hook.url)).unwrap();
+    let file = file.to_str().unwrap();
+    let done = run(batch.upload(&server.url, &["--notify-file", file]), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    assert_eq!(hook.bodies().len(), 2, "--notify-file is notified: {}", done.text());
+    assert!(!done.stderr.contains("secret-path"), "{}", done.text());
+
+    let twice =
+        run(batch.upload(&server.url, &["--notify-file", file, "--notify", &hook.url]), LIMIT);
+    let twice = twice.await;
+    assert_eq!(twice.code, Some(2), "{}", twice.text());
+    assert!(twice.stderr.contains("given twice"), "{}", twice.text());
+    assert!(!twice.stderr.contains("secret-path"), "{}", twice.text());
+
+    std::fs::write(batch.path("hook.url"), "ftp://hooks.example.com/T0/secret-path\n").unwrap();
+    let bad = run(batch.upload(&server.url, &["--notify-file", file]), LIMIT).await;
+    assert_eq!(bad.code, Some(2), "{}", bad.text());
+    assert!(!bad.stderr.contains("secret-path"), "a refused URL is not shown: {}", bad.text());
+    assert_eq!(hook.bodies().len(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn max_duration_finishes_the_videos_under_way_and_leaves_the_rest_for_the_next_run() {
     let data = tempfile::tempdir().unwrap();

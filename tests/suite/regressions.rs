@@ -308,6 +308,24 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "a drop-folder name not UTF-8 was written as U+FFFD: `upload` refused the manifest nightly",
     ),
+    (
+        "tests/suite/secrets.rs",
+        "a_journal_keeps_no_url_credentials_and_is_its_owners_alone",
+        "issue #25",
+        "journals kept a URL row's `user:pass@` and `?token=`, mode 0644 (0666 with umask 0)",
+    ),
+    (
+        "tests/suite/secrets.rs",
+        "the_doubles_data_folder_is_its_owners_alone",
+        "issue #25",
+        "avbatch serve's data folder was 0755 and its upload and refresh token files 0644",
+    ),
+    (
+        "tests/suite/notify_window.rs",
+        "notify_takes_its_url_from_the_environment_or_a_file",
+        "issue #25",
+        "a webhook's secret URL could only be given on the command line, visible in `ps`",
+    ),
 ];
 
 fn repository() -> PathBuf {

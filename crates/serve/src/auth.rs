@@ -85,8 +85,8 @@ impl Auth {
             _ => {
                 let mut s = vec![0u8; 32];
                 rand::rng().fill_bytes(&mut s);
+                // Written 0600, as every record ([`write_atomic`]).
                 write_atomic(&secret_path, &s)?;
-                restrict(&secret_path)?;
                 s
             }
         };
@@ -219,16 +219,6 @@ impl Auth {
         }
         Ok(())
     }
-}
-
-/// Owner-only permissions on secret files.
-pub fn restrict(path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

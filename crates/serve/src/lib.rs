@@ -485,7 +485,8 @@ pub fn open_app(
     public_url: String,
 ) -> Result<(App, Option<ApiKey>), ServerError> {
     let data_err = |source| ServerError::Data { path: config.data_dir.clone(), source };
-    std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
+    // Its keys, tokens and the source URLs of its videos are secrets: the owner's alone.
+    store::private_dir(&config.data_dir).map_err(data_err)?;
     let mut keys = config.api_keys.clone();
     let mut generated = None;
     if keys.is_empty() {
@@ -529,8 +530,8 @@ fn load_or_generate_key(data: &std::path::Path) -> std::io::Result<ApiKey> {
         }
     }
     let key = ApiKey::new(store::new_id("").to_lowercase() + &store::new_id("").to_lowercase());
+    // 0600, as every record the store writes.
     store::write_atomic(&path, key.expose().as_bytes())?;
-    auth::restrict(&path)?;
     Ok(key)
 }
 

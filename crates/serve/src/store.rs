@@ -12,6 +12,8 @@
 //! A chunk is streamed into `incoming/`, fsynced, then renamed into its video's folder and the
 //! folder fsynced, all before the `2xx` goes out. The upload state is rebuilt from the chunk file
 //! names at start, so what was acknowledged before a `kill -9` is exactly what is there after it.
+//! The folder is its owner's alone (0700), and every record is written 0600: tokens, keys and a
+//! video's source URL are secrets ([`write_atomic`]).
 //! All functions here block: handlers call them through `spawn_blocking`.
 
 use std::collections::HashMap;
@@ -37,12 +39,14 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::rng(), 22))
 }
 
-/// Writes `bytes` to `path` so that a crash leaves either the old or the new content.
+/// Writes `bytes` to `path` so that a crash leaves either the old or the new content, readable
+/// by the owner alone (0600, whatever the umask): the records written this way hold secrets
+/// (keys, tokens, the credentials in a source URL).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
     let tmp = dir.join(format!(".{}.tmp", new_id("w")));
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
+        let mut f = owner_only(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -52,6 +56,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// A new file at `path` that only its owner may read or write, whatever the umask.
+fn owner_only(path: &Path) -> io::Result<fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    fs::File::create(path)
+}
+
+/// Makes `dir`, and the folders up to it, exist, `dir` itself (new or not) its owner's alone:
+/// 0700 on Unix.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if fs::metadata(dir)?.permissions().mode() & 0o777 != 0o700 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes a rename or unlink in `dir` durable.

@@ -278,7 +278,7 @@ pub(super) fn changed_since_uploaded(
     SessionEnd::failed(format!(
         "`{}` changed since it was uploaded to video `{video}`: {}; pass --force to upload it \
          again as a new video that replaces `{video}`",
-        row.path_text,
+        crate::remote::shown(&row.path_text),
         what.join(", ")
     ))
 }

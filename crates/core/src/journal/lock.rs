@@ -21,7 +21,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -115,8 +115,14 @@ impl RunLock {
     }
 
     fn acquire_as(path: &Path, me: &Identity) -> Result<RunLock, LockFailure> {
-        let file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        // The owner's alone, as the journal ([`super::private`]); the umask can only take more.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
         let waited = std::time::Instant::now();
         while !try_lock(&file, RECORD_BYTE)? {
             if waited.elapsed() > RECORD_WAIT {

@@ -8,11 +8,13 @@
 //! loses at most the parts in flight: in WAL mode on a local disk, in rollback-journal mode on a
 //! network or FUSE filesystem, where WAL's shared memory does not work ([`fs`]). A lock file next
 //! to the journal keeps two runs from sharing it, across hosts too, and is taken over from a run
-//! of this host that died ([`lock`]). This is the only module that knows SQL.
+//! of this host that died ([`lock`]). The files are the owner's alone, and a URL's credentials
+//! are never written ([`private`]). This is the only module that knows SQL.
 
 mod error;
 pub mod fs;
 mod lock;
+mod private;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -55,7 +57,8 @@ impl State {
 /// The identity of a file when it was uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileIdentity {
-    /// Path as written in the manifest.
+    /// Path as written in the manifest; read from the journal, as it keeps it: a URL without
+    /// its secrets ([`private::kept`]).
     pub path: String,
     /// Size in bytes.
     pub size: u64,
@@ -236,6 +239,8 @@ impl Journal {
             }
             lock::LockFailure::Io(source) => JournalError::Open { path: path.to_owned(), source },
         })?;
+        private::make_private(path, &lock_path(path))
+            .map_err(|source| JournalError::Open { path: path.to_owned(), source })?;
         let journal = Self::connect(path, false, filesystem)?;
         Ok(Journal { lock: Some(lock), ..journal })
     }
@@ -372,6 +377,8 @@ impl Journal {
             // Every acknowledged part must survive a crash of the machine, not only of the
             // process; one fsync per part is nothing next to a part's upload.
             conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+            // What a row's update replaces is zeroed, not left in the page's free space.
+            conn.pragma_update(None, "secure_delete", "ON").map_err(sql)?;
             conn.execute_batch(SCHEMA).map_err(sql)?;
             // Journals written before `--checksum` (or before `--force` replaced videos) lack
             // their column.
@@ -388,6 +395,7 @@ impl Journal {
                         .map_err(sql)?;
                 }
             }
+            private::scrub(&conn).map_err(sql)?;
             // Prove the folder takes writes now (read-only folder, full disk), before uploading.
             conn.execute_batch(
                 "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS probe (x); DROP TABLE probe; COMMIT;",
@@ -486,7 +494,7 @@ impl Journal {
                     "SELECT {ENTRY_COLUMNS} FROM rows WHERE path = ?1 AND key <> ?2 ORDER BY \
                      updated_at DESC, rowid DESC LIMIT 1"
                 ),
-                params![path, other_than],
+                params![private::kept(path), other_than],
                 entry,
             )
             .optional()
@@ -507,7 +515,14 @@ impl Journal {
             "UPDATE rows SET key = ?2, path = ?3, size = ?4, mtime_ns = ?5, \
               sha256 = COALESCE(?6, sha256), updated_at = unixepoch()
              WHERE key = ?1 AND (?1 = ?2 OR NOT EXISTS (SELECT 1 FROM rows WHERE key = ?2))",
-            params![old_key, key, file.path, file.size as i64, file.mtime_ns, file.sha256],
+            params![
+                old_key,
+                key,
+                private::kept(&file.path),
+                file.size as i64,
+                file.mtime_ns,
+                file.sha256
+            ],
         )
         .and_then(|_| {
             // The row's assets follow it to its new key.
@@ -564,7 +579,7 @@ impl Journal {
                     updated_at = unixepoch()",
             params![
                 key,
-                file.path,
+                private::kept(&file.path),
                 file.size as i64,
                 file.mtime_ns,
                 video_id,

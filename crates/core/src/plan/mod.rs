@@ -89,8 +89,8 @@ impl Plan {
             _ if !row.sent_here(shape.relay) => {}
             Ok(p) => self.parts += p.len() as u64,
             Err(e) => {
-                self.unplannable
-                    .get_or_insert_with(|| format!("line {}: `{}`: {e}", row.line, row.path_text));
+                let path = crate::remote::shown(&row.path_text);
+                self.unplannable.get_or_insert_with(|| format!("line {}: `{path}`: {e}", row.line));
             }
         }
         if shape.token_only {
