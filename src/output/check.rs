@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::say;
 use avbatch_api::Difference;
+use avbatch_core::report::neutralised;
 
 /// How a row or a video is out of step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -195,15 +196,17 @@ pub fn write_report(path: &Path, compared: &Compared, findings: &[Finding]) -> i
         csv.write_record(["kind", "line", "id", "key", "videoId", "title", "fields", "detail"])?;
         for f in findings {
             let fields: Vec<&str> = f.fields.iter().map(|d| d.field).collect();
+            // Text cells neutralised as the run's report does, so no spreadsheet runs a title
+            // `=1+1` as a formula; the line is a number.
             csv.write_record([
                 f.kind.word(),
                 &f.line.map_or_else(String::new, |n| n.to_string()),
-                f.id.as_deref().unwrap_or(""),
-                &f.key,
-                &f.video_ids.join(";"),
-                &f.title,
-                &fields.join(";"),
-                &detail(f),
+                &neutralised(f.id.as_deref().unwrap_or("")),
+                &neutralised(&f.key),
+                &neutralised(&f.video_ids.join(";")),
+                &neutralised(&f.title),
+                &neutralised(&fields.join(";")),
+                &neutralised(&detail(f)),
             ])?;
         }
         csv.flush()?;

@@ -309,6 +309,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "a drop-folder name not UTF-8 was written as U+FFFD: `upload` refused the manifest nightly",
     ),
     (
+        "tests/suite/report_record.rs",
+        "report_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_exactly",
+        "issue #25",
+        "report and `check` CSV cells such as a title `=1+1` ran as formulas in a spreadsheet",
+    ),
+    (
         "tests/suite/secrets.rs",
         "a_journal_keeps_no_url_credentials_and_is_its_owners_alone",
         "issue #25",

@@ -85,3 +85,84 @@ async fn the_report_is_a_record_kept_run_after_run() {
         "each run has its own id"
     );
 }
+
+/// Issue #25, point 16: report cells beginning with `=`, `+`, `-` or `@` (a manifest cell's
+/// leading tab is trimmed, so `\t=1+1` is `=1+1`) ran as formulas in a spreadsheet. The run's
+/// CSV report and `check`'s CSV prefix such text cells with `'` (OWASP's advice), numbers stay
+/// numbers, a JSON report keeps the values as they are, and merging the CSV report reads them
+/// back exactly: to JSON as the values, to CSV as the same file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn report_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_exactly() {
+    // (id, path, title) as written in the manifest, and as the CSV report must say them.
+    let cells = [
+        (("=id1", "=a.mp4", "=1+1"), ("'=id1", "'=a.mp4", "'=1+1")),
+        (("+id2", "+b.mp4", "+1+1"), ("'+id2", "'+b.mp4", "'+1+1")),
+        (("-5", "-c.mp4", "-1+1"), ("'-5", "'-c.mp4", "'-1+1")),
+        (("@id4", "@d.mp4", "@SUM(1)"), ("'@id4", "'@d.mp4", "'@SUM(1)")),
+        (("\t=id5", "e.mp4", "\t=1+1"), ("'=id5", "e.mp4", "'=1+1")),
+        (("'=id6", "f.mp4", "'plain"), ("''=id6", "f.mp4", "'plain")),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut manifest = String::from("id,path,title\n");
+    for (i, ((id, path, title), _)) in cells.iter().enumerate() {
+        std::fs::write(d.join(path), vec![i as u8; 1000 + i]).unwrap();
+        manifest.push_str(&format!("{id},{path},{title}\n"));
+    }
+    std::fs::write(d.join("manifest.csv"), manifest).unwrap();
+    let serve = common::batch::serve_on("127.0.0.1:0", &d.join("data"), &[]).await;
+    let avbatch_in = |args: &[&str]| {
+        let mut cmd = avbatch();
+        cmd.args(args).current_dir(d).env("AVBATCH_API_KEY", KEY);
+        cmd
+    };
+    let limit = Duration::from_secs(120);
+
+    // `check` before the upload: every row missing, its id and title in the CSV.
+    let check = ["check", "manifest.csv", "--base-url", &serve.url, "--report", "check.csv"];
+    let done = run(avbatch_in(&check), limit).await;
+    assert_eq!(done.code, Some(1), "{}", done.text());
+    let found = rows(&d.join("check.csv"));
+    let (id, title) = (column(&d.join("check.csv"), "id"), column(&d.join("check.csv"), "title"));
+    let said: Vec<(&str, &str)> = found.iter().map(|r| (&r[id], &r[title])).collect();
+    let want: Vec<(&str, &str)> = cells.iter().map(|(_, (i, _, t))| (*i, *t)).collect();
+    assert_eq!(said, want, "check's CSV");
+
+    let upload = ["upload", "manifest.csv", "--base-url", &serve.url, "--report", "report.csv"];
+    let done = run(avbatch_in(&upload), limit).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let report = d.join("report.csv");
+    let written = rows(&report);
+    let cell = |name: &str| column(&report, name);
+    let said: Vec<(&str, &str, &str)> =
+        written.iter().map(|r| (&r[cell("id")], &r[cell("path")], &r[cell("title")])).collect();
+    let want: Vec<(&str, &str, &str)> = cells.iter().map(|(_, csv)| *csv).collect();
+    assert_eq!(said, want, "the run's CSV report");
+    for (i, r) in written.iter().enumerate() {
+        assert_eq!(r[cell("bytes")], (1000 + i).to_string(), "a number stays a number");
+    }
+
+    // Read back: JSON holds the values (a manifest cell trimmed), CSV the same cells again.
+    let merge = ["report", "merge", "report.csv", "-o", "merged.json"];
+    let done = run(avbatch_in(&merge), limit).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("merged.json")).unwrap()).unwrap();
+    let values: Vec<(&str, &str, &str)> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap();
+            (text("id"), text("path"), text("title"))
+        })
+        .collect();
+    let trimmed: Vec<(&str, &str, &str)> =
+        cells.iter().map(|((i, p, t), _)| (i.trim(), p.trim(), t.trim())).collect();
+    assert_eq!(values, trimmed, "the JSON report holds the values as they are");
+    let merge = ["report", "merge", "report.csv", "-o", "merged.csv"];
+    let done = run(avbatch_in(&merge), limit).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let again = std::fs::read_to_string(d.join("merged.csv")).unwrap();
+    assert_eq!(again, std::fs::read_to_string(&report).unwrap(), "a CSV round trip is exact");
+}

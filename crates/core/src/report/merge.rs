@@ -198,7 +198,10 @@ impl Columns {
 
     /// The report row of record `r`; what is wrong with it.
     fn row(&self, r: &csv::StringRecord) -> Result<ReportRow, String> {
-        let field = |i: Option<usize>| i.and_then(|i| r.get(i)).unwrap_or_default().to_owned();
+        // Cells as the writer was given them: a formula's first character is read without the
+        // quote that neutralised it.
+        let field =
+            |i: Option<usize>| restored(i.and_then(|i| r.get(i)).unwrap_or_default()).to_owned();
         let opt = |i: Option<usize>| Some(field(i)).filter(|s| !s.is_empty());
         let num = |i: Option<usize>| {
             let text = field(i);

@@ -20,12 +20,14 @@ use crate::engine::{RowResult, RowStatus};
 use crate::manifest::Row;
 use crate::spill::{Record, Sorter};
 
+mod formula;
 mod merge;
 mod results;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+pub use formula::{neutralised, restored};
 pub use merge::{merge, MergeError};
 use results::{read_json_line, write_json_line, Outcome};
 pub use results::{Results, RunTotals};

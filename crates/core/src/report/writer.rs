@@ -1,6 +1,8 @@
 //! The report written in manifest order, as CSV or JSON, each row shown to a [`RowSink`] in the
 //! same pass.
 
+use std::borrow::Cow;
+
 use super::*;
 
 /// A JSON report written a row at a time, exactly as serde_json pretty-prints a whole
@@ -126,35 +128,7 @@ impl ReportWriter {
     /// The next row, in manifest order.
     pub fn row(&mut self, r: &ReportRow) {
         let written = match &mut self.file {
-            Some(FileOut::Csv(csv)) => csv.write_record([
-                r.id.as_deref().unwrap_or_default(),
-                &r.line.to_string(),
-                &r.path,
-                r.video_id.as_deref().unwrap_or_default(),
-                status_name(r.status),
-                &r.bytes.to_string(),
-                &r.sent.to_string(),
-                &r.parts.to_string(),
-                &r.seconds.to_string(),
-                &r.mb_per_s.to_string(),
-                r.error.as_deref().unwrap_or_default(),
-                r.note.as_deref().unwrap_or_default(),
-                &r.title,
-                &r.key,
-                &r.size.to_string(),
-                r.mtime.as_deref().unwrap_or_default(),
-                r.started_at.as_deref().unwrap_or_default(),
-                r.ended_at.as_deref().unwrap_or_default(),
-                r.destination.as_deref().unwrap_or_default(),
-                r.run_id.as_deref().unwrap_or_default(),
-                r.fingerprint.as_deref().unwrap_or_default(),
-                r.assets.as_deref().unwrap_or_default(),
-                r.encoding.as_deref().unwrap_or_default(),
-                &r.encoding_seconds.map(|s| s.to_string()).unwrap_or_default(),
-                r.action.as_deref().unwrap_or_default(),
-                r.updated.as_deref().unwrap_or_default(),
-                r.transfer.as_deref().unwrap_or_default(),
-            ]),
+            Some(FileOut::Csv(csv)) => csv.write_record(csv_record(r).iter().map(|c| c.as_bytes())),
             Some(FileOut::Json(json)) => json.row(r).map_err(csv::Error::from),
             None => Ok(()),
         };
@@ -199,6 +173,46 @@ impl ReportWriter {
         self.file = None;
         let _ = std::fs::remove_file(&self.tmp);
     }
+}
+
+/// A report row's CSV cells, in [`CSV_COLUMNS`] order. Text cells are [`neutralised`] so that no
+/// spreadsheet runs them as formulas; numbers are written as numbers.
+fn csv_record(r: &ReportRow) -> [Cow<'_, str>; CSV_COLUMNS.len()] {
+    fn text(t: Option<&str>) -> Cow<'_, str> {
+        neutralised(t.unwrap_or_default())
+    }
+    fn number(n: &dyn ToString) -> Cow<'static, str> {
+        Cow::Owned(n.to_string())
+    }
+    [
+        text(r.id.as_deref()),
+        number(&r.line),
+        text(Some(&r.path)),
+        text(r.video_id.as_deref()),
+        Cow::Borrowed(status_name(r.status)),
+        number(&r.bytes),
+        number(&r.sent),
+        number(&r.parts),
+        number(&r.seconds),
+        number(&r.mb_per_s),
+        text(r.error.as_deref()),
+        text(r.note.as_deref()),
+        text(Some(&r.title)),
+        text(Some(&r.key)),
+        number(&r.size),
+        text(r.mtime.as_deref()),
+        text(r.started_at.as_deref()),
+        text(r.ended_at.as_deref()),
+        text(r.destination.as_deref()),
+        text(r.run_id.as_deref()),
+        text(r.fingerprint.as_deref()),
+        text(r.assets.as_deref()),
+        text(r.encoding.as_deref()),
+        Cow::Owned(r.encoding_seconds.map(|s| s.to_string()).unwrap_or_default()),
+        text(r.action.as_deref()),
+        text(r.updated.as_deref()),
+        text(r.transfer.as_deref()),
+    ]
 }
 
 /// The report row of a manifest row and its outcome (none: not started, with `not_started` as
