@@ -701,3 +701,46 @@ async fn the_default_part_leaves_room_under_200_mib() {
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("[default: 128MiB]"), "{help}");
 }
+
+// =============================================================================================
+// A replacement finished without its journal (#25, point 4)
+// =============================================================================================
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_replacement_is_finished_by_a_run_without_its_journal() {
+    let batch = Batch::new(1, |_| 300 * 1024);
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_on("127.0.0.1:0", data.path(), &["--bandwidth", "2MiB"]).await;
+    let done = run(batch.upload(&server.url, &[]), Duration::from_secs(60)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let old = batch.read_report()["rows"][0]["videoId"].as_str().unwrap().to_owned();
+
+    // The file is rewritten, and its `--force` replacement killed mid-upload: the old video has
+    // given up the key, the new one holds part of the new file.
+    let new = common::pattern(16 * MIB, 99);
+    std::fs::write(batch.path("f0.mp4"), &new).unwrap();
+    let mut running = Running::start(batch.upload(&server.url, &["--force"]));
+    batch.wait_for_progress(&mut running, 5 * MIB as u64, Duration::from_secs(30)).await;
+    running.kill9();
+    assert_eq!(list_videos(&server.url).await.len(), 2, "the old video and the new one");
+
+    // A run elsewhere, without that journal, finishes the new video: the old one goes too.
+    let done = run(batch.upload(&server.url, &["--no-journal"]), Duration::from_secs(60)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let row = &batch.read_report()["rows"][0];
+    let kept = row["videoId"].as_str().unwrap();
+    assert_ne!(kept, old, "{row}");
+    assert!(row["note"].as_str().unwrap_or_default().contains(&old), "the note names it: {row}");
+    let videos = list_videos(&server.url).await;
+    assert_eq!(videos.len(), 1, "the replaced video was deleted: {videos:#?}");
+    assert!(source_of(&server.url, kept).await == new);
+
+    // `--keep-old` keeps the old video, for good: a later run without the journal leaves it.
+    std::fs::write(batch.path("f0.mp4"), common::pattern(300 * 1024, 5)).unwrap();
+    let done = run(batch.upload(&server.url, &["--force", "--keep-old"]), Duration::from_secs(60))
+        .await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let done = run(batch.upload(&server.url, &["--no-journal"]), Duration::from_secs(60)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    assert_eq!(list_videos(&server.url).await.len(), 2, "the kept video stays");
+}

@@ -181,8 +181,8 @@ async fn force_keep_old_keeps_both() {
     assert!(ids(&videos).contains(&old.as_str()) && ids(&videos).contains(&new.as_str()));
     let kept = videos.iter().find(|v| v["videoId"] == old.as_str()).unwrap();
     assert!(
-        kept["metadata"].as_array().unwrap().iter().any(|m| m["key"] == "avbatch_replaced_key"),
-        "the old video gave up the key: {kept}"
+        kept["metadata"].as_array().unwrap().iter().any(|m| m["key"] == "avbatch_kept_key"),
+        "the old video gave up the key, for good: {kept}"
     );
     assert!(server.source_of(&new).await == now);
     assert!(server.source_of(&old).await == batch.sources[1], "the old video kept its content");

@@ -22,7 +22,7 @@ use tokio::sync::{Mutex, OnceCell};
 use tokio::time::Instant;
 
 use super::KEY_METADATA;
-use crate::marks::RUN_METADATA;
+use crate::marks::{REPLACED_KEY_METADATA, RUN_METADATA};
 use crate::client::{ApiError, Client};
 use avbatch_api::Video;
 
@@ -68,6 +68,8 @@ impl Listed {
 struct Index {
     /// Key value (digest or raw) → its videos, in the server's order.
     by_key: HashMap<String, Vec<Listed>>,
+    /// Key value → the videos that gave it up for a replacement not finished yet.
+    replaced: HashMap<String, Vec<String>>,
     /// Videos already indexed.
     seen: HashSet<String>,
     /// The newest creation time listed so far.
@@ -181,12 +183,25 @@ impl Keys {
         Ok(Some(under))
     }
 
+    /// The videos that gave `key` up for a replacement not finished yet; `None` when rows must
+    /// ask the server themselves.
+    pub(super) async fn replaced(&self, key: &str) -> Result<Option<Vec<String>>, ApiError> {
+        if *self.mode.get_or_try_init(|| self.decide()).await? != Mode::Indexed {
+            return Ok(None);
+        }
+        Ok(Some(self.read().replaced.get(key).cloned().unwrap_or_default()))
+    }
+
     /// This run took `video_id` out from under `key` (it gave the key up, or was deleted): later
     /// lookups and convergences in this run no longer see it there. A listing does not bring it
     /// back: a video is absorbed once.
     pub(super) fn forget(&self, key: &str, video_id: &str) {
-        if let Some(under) = self.write().by_key.get_mut(key) {
+        let mut index = self.write();
+        if let Some(under) = index.by_key.get_mut(key) {
             under.retain(|v| v.video_id != video_id);
+        }
+        if let Some(under) = index.replaced.get_mut(key) {
+            under.retain(|v| v != video_id);
         }
     }
 
@@ -269,6 +284,9 @@ impl Index {
             // one of its own beside the key avbatch added.
             for key in video.metadata_values(KEY_METADATA) {
                 self.by_key.entry(key.to_owned()).or_default().push(Listed::of(&video, mark));
+            }
+            for key in video.metadata_values(REPLACED_KEY_METADATA) {
+                self.replaced.entry(key.to_owned()).or_default().push(video.video_id.clone());
             }
         }
     }

@@ -112,14 +112,11 @@ async fn prepare_from(
         retire(ctx, &row, &key, &mut replaces, result).await?;
     }
     let lookup = Lookup { journaled: journal_video.as_deref(), fresh, pull: pull.as_deref() };
-    let (mut video_id, mut status, mut created_at) =
-        lookup.video(ctx, &row, &key, with_key, result).await?;
-    if !fresh && actions::needs_new_video(ctx, &row, video_id.as_deref(), status.as_ref()).await? {
-        // --force and a clip or watermark api.video cannot change: a new video, as for a
-        // changed file, and the old one goes once it is complete.
-        retire(ctx, &row, &key, &mut replaces, result).await?;
-        let again = Lookup { fresh: true, ..lookup };
-        (video_id, status, created_at) = again.video(ctx, &row, &key, with_key, result).await?;
+    let (video_id, status, created_at) =
+        lookup.settle(ctx, &row, &key, with_key, &mut replaces, result).await?;
+    if entry.is_none() && with_key && !ctx.config.keep_old {
+        let held = status.as_ref().is_some_and(|s| s.progress() != Progress::Empty);
+        finish_stranded(ctx, &key, video_id.as_deref(), held, &mut replaces).await?;
     }
     // Pulled: api.video fetches (or fetched) it, unless an earlier run relayed part of it.
     let pulled = pull.is_some()
@@ -175,6 +172,23 @@ async fn prepare_from(
     })
 }
 
+/// No journal of this row here: a replacement stopped half-way (by another run, or by one
+/// whose journal this run has not) is finished by this one, whose video is `video_id`.
+async fn finish_stranded(
+    ctx: &Ctx,
+    key: &str,
+    video_id: Option<&str>,
+    held: bool,
+    replaces: &mut Vec<String>,
+) -> Result<(), SessionEnd> {
+    for id in video::stranded(ctx, key, held).await? {
+        if video_id != Some(id.as_str()) && !replaces.contains(&id) {
+            replaces.push(id);
+        }
+    }
+    Ok(())
+}
+
 /// What the video of a row is looked for with.
 #[derive(Clone, Copy)]
 struct Lookup<'a> {
@@ -186,7 +200,32 @@ struct Lookup<'a> {
     pull: Option<&'a str>,
 }
 
+/// A row's video, what the server holds of it, and when it was made.
+type Settled = (Option<String>, Option<VideoStatus>, Option<DateTime<Utc>>);
+
 impl Lookup<'_> {
+    /// [`Lookup::video`], and a new video in its place when the row sets what api.video cannot
+    /// change (`--force` and a clip or watermark): as for a changed file, the old one goes once
+    /// the new one is complete.
+    async fn settle(
+        self,
+        ctx: &Ctx,
+        row: &Row,
+        key: &str,
+        with_key: bool,
+        replaces: &mut Vec<String>,
+        result: &mut RowResult,
+    ) -> Result<Settled, SessionEnd> {
+        let (video_id, status, created_at) = self.video(ctx, row, key, with_key, result).await?;
+        if self.fresh
+            || !actions::needs_new_video(ctx, row, video_id.as_deref(), status.as_ref()).await?
+        {
+            return Ok((video_id, status, created_at));
+        }
+        retire(ctx, row, key, replaces, result).await?;
+        Lookup { fresh: true, ..self }.video(ctx, row, key, with_key, result).await
+    }
+
     /// The row's video and its status: found or made with a key; without one, the journal's
     /// (an upload token's first chunk makes a new one).
     async fn video(
@@ -196,7 +235,7 @@ impl Lookup<'_> {
         key: &str,
         with_key: bool,
         result: &mut RowResult,
-    ) -> Result<(Option<String>, Option<VideoStatus>, Option<DateTime<Utc>>), SessionEnd> {
+    ) -> Result<Settled, SessionEnd> {
         if with_key {
             let found =
                 video::resolve(ctx, row, key, self.journaled, self.fresh, self.pull, result)
@@ -397,7 +436,7 @@ async fn retire(
         result.add_note(format!(
             "kept the video(s) of the file as it was, {}: their key moved to `{}`",
             listed(replaces),
-            video::REPLACED_KEY_METADATA
+            crate::marks::KEPT_KEY_METADATA
         ));
         replaces.clear();
     }

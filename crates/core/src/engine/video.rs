@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 
 use super::keys::Listed;
 use super::{new_video, Ctx, RowResult, SessionEnd, KEY_METADATA};
-use crate::marks::RUN_METADATA;
+use crate::marks::{KEPT_KEY_METADATA, RUN_METADATA};
 use crate::manifest::Row;
 use avbatch_api::{Metadata, NewVideo, Progress, VideoStatus};
 
@@ -202,8 +202,11 @@ async fn candidates(
 /// `id` does not change with the file). The videos made for the old file give up the key (it
 /// moves to [`REPLACED_KEY_METADATA`]) before the new one is made, so neither this run's
 /// convergence nor a later lookup takes them for the new file's; they are deleted once the new
-/// one is complete, or kept with `--keep-old`. Returns their ids.
+/// one is complete (by this run, or any run that completes it without this one's journal:
+/// [`stranded`]), or kept with `--keep-old` (their key then moves to [`KEPT_KEY_METADATA`]).
+/// Returns their ids.
 pub(super) async fn retire(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<String>, SessionEnd> {
+    let to = if ctx.config.keep_old { KEPT_KEY_METADATA } else { REPLACED_KEY_METADATA };
     let mut retired = Vec::new();
     for video in ctx.client.find_by_metadata(KEY_METADATA, key).await? {
         let metadata: Vec<Metadata> = video
@@ -211,7 +214,7 @@ pub(super) async fn retire(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<String
             .iter()
             .map(|m| {
                 if m.key == KEY_METADATA {
-                    Metadata { key: REPLACED_KEY_METADATA.to_owned(), value: m.value.clone() }
+                    Metadata { key: to.to_owned(), value: m.value.clone() }
                 } else {
                     m.clone()
                 }
@@ -227,6 +230,22 @@ pub(super) async fn retire(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<String
         retired.push(video.video_id);
     }
     Ok(retired)
+}
+
+/// The videos a replacement of the row left under [`REPLACED_KEY_METADATA`] unfinished (a run
+/// stopped between making the new video and deleting the old ones): the run that completes the
+/// row's video deletes them, its journal or not. Read from the run's index of the account when
+/// it has one; else asked only for a video found with something of its source (`held`), since a
+/// new video's row had no replacement under way, but for a run stopped between two requests.
+pub(super) async fn stranded(ctx: &Ctx, key: &str, held: bool) -> Result<Vec<String>, SessionEnd> {
+    if let Some(ids) = ctx.keys.replaced(key).await? {
+        return Ok(ids);
+    }
+    if !held {
+        return Ok(Vec::new());
+    }
+    let found = ctx.client.find_by_metadata(REPLACED_KEY_METADATA, key).await?;
+    Ok(found.into_iter().map(|v| v.video_id).collect())
 }
 
 /// A touched file keyed by path, size and time has a new key, and its contents did not change:
