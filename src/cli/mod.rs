@@ -284,6 +284,11 @@ pub struct ManifestArgs {
     /// Follow symbolic links.
     #[arg(long)]
     pub follow_links: bool,
+
+    /// Put PREFIX before each video's path under DIR to make its `id` (e.g. `east/`), so that
+    /// several folders feeding one account never give two files one id (two `intro.mp4`).
+    #[arg(long, value_name = "PREFIX")]
+    pub id_prefix: Option<String>,
 }
 
 /// `avbatch report` commands.

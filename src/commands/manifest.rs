@@ -14,6 +14,7 @@ pub fn run(args: &ManifestArgs) -> Outcome {
         globs: args.glob.clone(),
         title_from: args.title_from,
         follow_links: args.follow_links,
+        id_prefix: args.id_prefix.clone().unwrap_or_default(),
     };
     let manifest_dir = args.output.as_ref().map(|o| {
         o.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))

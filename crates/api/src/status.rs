@@ -177,6 +177,13 @@ impl VideoStatus {
         }
     }
 
+    /// The size of the whole source api.video holds, when it says: its `ingest.filesize`, else
+    /// the total its received byte ranges name. `None` for a source not all there.
+    pub fn source_size(&self) -> Option<u64> {
+        let ingest = self.ingest.as_ref().filter(|_| self.is_uploaded())?;
+        ingest.filesize.or_else(|| ingest.received_bytes.first().map(|r| r.total))
+    }
+
     /// Whether bytes `from..=to` arrived as one chunk.
     pub fn has_range(&self, from: u64, to: u64) -> bool {
         self.ingest

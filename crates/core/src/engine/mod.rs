@@ -258,13 +258,26 @@ struct Ctx {
     processing: Option<Arc<Semaphore>>,
     /// The buckets and web servers rows are read from, one store each.
     stores: Stores,
+    /// Cancelled when the journal could not be written: no video is started after that, since
+    /// none could be recorded (see [`row::journal`]).
+    halt: CancellationToken,
+    /// Why the journal could not be written, the first time.
+    journal_failure: std::sync::OnceLock<String>,
+}
+
+impl Ctx {
+    /// Whether rows must start nothing new: stopped, or the journal broke.
+    fn halted(&self) -> bool {
+        self.stop.is_cancelled() || self.halt.is_cancelled()
+    }
 }
 
 /// Runs the jobs `jobs` yields, in their order, at most `concurrency` at once: the next job is
 /// taken only when there is room to prepare it, so jobs can be read from a manifest of any length
 /// as lanes free up. Each row's result goes to `results` as the row ends. Returns when every job
 /// taken has ended; after `stop` no job is taken, and the jobs never taken have no result (they
-/// were not started).
+/// were not started). Returns why the journal could not be written, if it could not: the run
+/// then stopped taking jobs, and its rows under way started no video.
 pub async fn run(
     client: Client,
     limiter: Arc<Limiter>,
@@ -273,7 +286,7 @@ pub async fn run(
     events: mpsc::Sender<Event>,
     results: mpsc::Sender<RowResult>,
     stop: CancellationToken,
-) {
+) -> Option<String> {
     let lanes = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let ahead = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let run_mark = crate::marks::run_mark();
@@ -290,6 +303,8 @@ pub async fn run(
         stop,
         processing,
         stores,
+        halt: CancellationToken::new(),
+        journal_failure: std::sync::OnceLock::new(),
     });
     let mut tasks = JoinSet::new();
     // The row of each task, so a task that panics still gets a result.
@@ -298,6 +313,7 @@ pub async fn run(
         let permit = tokio::select! {
             p = ahead.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             () = ctx.stop.cancelled() => break,
+            () = ctx.halt.cancelled() => break,
             () = until(ctx.config.start_until) => break,
         };
         let job = tokio::select! {
@@ -306,9 +322,10 @@ pub async fn run(
                 None => break,
             },
             () = ctx.stop.cancelled() => break,
+            () = ctx.halt.cancelled() => break,
             () = until(ctx.config.start_until) => break,
         };
-        if ctx.stop.is_cancelled() || ctx.config.start_until.is_some_and(|t| Instant::now() >= t) {
+        if ctx.halted() || ctx.config.start_until.is_some_and(|t| Instant::now() >= t) {
             break;
         }
         // Finished tasks are reaped as the run goes, so a long run holds only the live ones.
@@ -333,6 +350,7 @@ pub async fn run(
     while let Some(joined) = tasks.join_next_with_id().await {
         ended(joined, &mut rows, &results).await;
     }
+    ctx.journal_failure.get().cloned()
 }
 
 /// Completes at `at`; never without one.

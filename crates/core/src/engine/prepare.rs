@@ -35,7 +35,7 @@ pub(super) async fn prepare(
     job: &Job,
     result: &mut RowResult,
 ) -> Result<Prepared, SessionEnd> {
-    if ctx.stop.is_cancelled() {
+    if ctx.halted() {
         return Err(SessionEnd::Stopped);
     }
     let row = job.row.clone();
@@ -113,7 +113,7 @@ async fn prepare_from(
     }
     let lookup = Lookup { journaled: journal_video.as_deref(), fresh, pull: pull.as_deref() };
     let (video_id, status, created_at) =
-        lookup.settle(ctx, &row, &key, with_key, &mut replaces, result).await?;
+        lookup.settle(ctx, &row, &key, body.len(), with_key, &mut replaces, result).await?;
     if entry.is_none() && with_key && !ctx.config.keep_old {
         let held = status.as_ref().is_some_and(|s| s.progress() != Progress::Empty);
         finish_stranded(ctx, &key, video_id.as_deref(), held, &mut replaces).await?;
@@ -172,6 +172,24 @@ async fn prepare_from(
     })
 }
 
+/// Why the video found for a row holds another file than the row's: the whole source it holds
+/// is not the size of the row's. Two files given one `id` (two drop folders both holding
+/// `intro.mp4`) would otherwise be reported done while the account holds the first one's bytes.
+fn clash(
+    row: &Row,
+    len: u64,
+    video_id: Option<&str>,
+    status: Option<&VideoStatus>,
+) -> Option<String> {
+    let held = status?.source_size().filter(|&size| size != len && len > 0)?;
+    Some(format!(
+        "video `{}` under this row's key holds a source of {held} bytes, not the {len} bytes of \
+         `{}`: another file was uploaded with this row's key",
+        video_id.unwrap_or("-"),
+        crate::remote::shown(&row.path_text)
+    ))
+}
+
 /// No journal of this row here: a replacement stopped half-way (by another run, or by one
 /// whose journal this run has not) is finished by this one, whose video is `video_id`.
 async fn finish_stranded(
@@ -205,20 +223,36 @@ type Settled = (Option<String>, Option<VideoStatus>, Option<DateTime<Utc>>);
 
 impl Lookup<'_> {
     /// [`Lookup::video`], and a new video in its place when the row sets what api.video cannot
-    /// change (`--force` and a clip or watermark): as for a changed file, the old one goes once
+    /// change (`--force` and a clip or watermark), or when the video found holds another file
+    /// (a [`clash`]) and the row may replace it: as for a changed file, the old one goes once
     /// the new one is complete.
+    #[allow(clippy::too_many_arguments)]
     async fn settle(
         self,
         ctx: &Ctx,
         row: &Row,
         key: &str,
+        len: u64,
         with_key: bool,
         replaces: &mut Vec<String>,
         result: &mut RowResult,
     ) -> Result<Settled, SessionEnd> {
         let (video_id, status, created_at) = self.video(ctx, row, key, with_key, result).await?;
-        if self.fresh
-            || !actions::needs_new_video(ctx, row, video_id.as_deref(), status.as_ref()).await?
+        if self.fresh {
+            return Ok((video_id, status, created_at));
+        }
+        let clashed = clash(row, len, video_id.as_deref(), status.as_ref());
+        if let Some(why) = clashed.as_ref() {
+            if !ctx.config.force && row.action != RowAction::Upsert {
+                return Err(SessionEnd::failed(format!(
+                    "{why}; give each file its own `id` (`avbatch manifest --id-prefix`), or \
+                     pass --force to replace the video with this file"
+                )));
+            }
+            result.add_note(format!("{why}: replaced"));
+        }
+        if clashed.is_none()
+            && !actions::needs_new_video(ctx, row, video_id.as_deref(), status.as_ref()).await?
         {
             return Ok((video_id, status, created_at));
         }

@@ -152,7 +152,7 @@ pub(super) async fn act_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit) -
     let mut result = RowResult::new(job.index, RowStatus::Failed);
     result.started_at = Some(std::time::SystemTime::now());
     let outcome = match job.row.action {
-        _ if ctx.stop.is_cancelled() => Err(SessionEnd::Stopped),
+        _ if ctx.halted() => Err(SessionEnd::Stopped),
         RowAction::Delete => actions::delete(ctx, &job.row, &mut result).await,
         _ => actions::update(ctx, &job.row, &mut result).await,
     };
@@ -233,17 +233,27 @@ impl From<ApiError> for SessionEnd {
     }
 }
 
-/// Runs blocking journal work off the runtime; no journal, nothing to do.
+/// Runs blocking journal work off the runtime; no journal, nothing to do. A journal that
+/// fails (a full disk, a volume gone read-only) halts the run: a video started after it could
+/// not be recorded, so every one would be made again by the next run, an empty video and a
+/// write of the account's quota each.
 pub(super) async fn journal<T: Send + 'static>(
     ctx: &Ctx,
     f: impl FnOnce(&Journal) -> Result<T, JournalError> + Send + 'static,
 ) -> Result<Option<T>, SessionEnd> {
     let Some(j) = ctx.config.journal.clone() else { return Ok(None) };
-    tokio::task::spawn_blocking(move || f(&j))
-        .await
-        .map_err(|e| SessionEnd::failed(format!("a journal task failed: {e}")))?
-        .map(Some)
-        .map_err(|e| SessionEnd::failed(error_chain(&e)))
+    match tokio::task::spawn_blocking(move || f(&j)).await {
+        Err(e) => Err(SessionEnd::failed(format!("a journal task failed: {e}"))),
+        Ok(Ok(done)) => Ok(Some(done)),
+        Ok(Err(e)) => {
+            let why = error_chain(&e);
+            if ctx.journal_failure.set(why.clone()).is_ok() {
+                tracing::error!(error = %why, "the journal cannot be written: no video is started");
+            }
+            ctx.halt.cancel();
+            Err(SessionEnd::failed(why))
+        }
+    }
 }
 
 /// A row refused because its file is not the one the journal saw uploaded: what changed, as

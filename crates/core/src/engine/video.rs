@@ -370,6 +370,10 @@ async fn make(
     let started = SystemTime::now();
     let mut attempt = 0;
     loop {
+        if ctx.halted() {
+            // Stopped, or the journal broke: a video made now would not be recorded.
+            return Err(SessionEnd::Stopped);
+        }
         let creating = ctx.keys.creating();
         match ctx.client.create_video(&payload).await {
             Ok(video) => {

@@ -1,6 +1,7 @@
 //! `avbatch manifest DIR`: a manifest from a folder tree, so a nightly job can ingest a drop
-//! folder. Each video's `id` is its path under DIR, so with the journal a nightly run uploads
-//! only what is new, and a file replaced under the same name needs `--force` like any change.
+//! folder. Each video's `id` is its path under DIR (after `--id-prefix`, for several folders
+//! feeding one account), so with the journal a nightly run uploads only what is new, and a file
+//! replaced under the same name needs `--force` like any change.
 //! A file whose path is not UTF-8 cannot be written into a CSV manifest as it is: it is skipped
 //! and named ([`Scan::skipped`]), so the rest of the folder still uploads (issue #25).
 
@@ -34,6 +35,9 @@ pub struct ScanOptions {
     pub title_from: TitleFrom,
     /// Follow symbolic links.
     pub follow_links: bool,
+    /// Put before each video's path under the folder to make its `id` (e.g. `east/`): ids
+    /// unique across several folders feeding one account.
+    pub id_prefix: String,
 }
 
 /// Why a folder cannot be scanned.
@@ -62,6 +66,8 @@ pub enum ScanError {
 pub struct Found {
     /// Path under the folder, `/`-separated.
     pub relative: String,
+    /// Its `id`: the path under the folder, after the prefix asked for.
+    pub id: String,
     /// The path to write in the manifest.
     pub path: PathBuf,
     /// Its title.
@@ -170,7 +176,8 @@ pub fn scan(
                 relative.rsplit_once('.').map_or(relative.as_str(), |(p, _)| p).to_owned()
             }
         };
-        scan.found.push(Found { relative, path, title });
+        let id = format!("{}{relative}", options.id_prefix);
+        scan.found.push(Found { relative, id, path, title });
     }
     Ok(scan)
 }
@@ -180,7 +187,7 @@ pub fn write_manifest(out: impl Write, found: &[Found]) -> io::Result<()> {
     let mut csv = csv::Writer::from_writer(out);
     csv.write_record(["path", "id", "title"])?;
     for f in found {
-        csv.write_record([f.path.to_string_lossy().as_ref(), &f.relative, &f.title])?;
+        csv.write_record([f.path.to_string_lossy().as_ref(), &f.id, &f.title])?;
     }
     csv.flush()
 }
@@ -213,6 +220,7 @@ mod tests {
             globs: globs.iter().map(|s| s.to_string()).collect(),
             title_from,
             follow_links: false,
+            id_prefix: String::new(),
         }
     }
 
@@ -278,6 +286,7 @@ mod tests {
     fn the_manifest_quotes_what_needs_it() {
         let found = vec![Found {
             relative: "a,b.mp4".into(),
+            id: "a,b.mp4".into(),
             path: "a,b.mp4".into(),
             title: "a \"b\"".into(),
         }];
