@@ -188,3 +188,40 @@ fn max_processing_holds_new_sources_while_videos_encode() {
         assert!(polls.iter().all(|i| i < next_source), "{log:?}");
     }
 }
+
+/// A video whose encoding failed (#25, point 6): the next run says so and how to upload the
+/// file again, where it reported the row `skipped` and sent nothing (`--force` did nothing
+/// either); `--force` then uploads it to a new video, which replaces the one that failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_encoding_is_said_and_force_uploads_the_file_again() {
+    use common::batch::{run, serve_on, source_of, list_videos, Batch};
+    let data = tempfile::tempdir().unwrap();
+    let failing = ["--encoding-time", "100ms", "--encoding-fail-rate", "1"];
+    let server = serve_on("127.0.0.1:0", data.path(), &failing).await;
+    let batch = Batch::new(1, |_| 3000);
+    let wait = ["--wait", "playable", "--wait-poll", "50ms"];
+    let first = run(batch.upload(&server.url, &wait), LIMIT).await;
+    assert_eq!(first.code, Some(1), "{}", first.text());
+    let old = batch.read_report()["rows"][0]["videoId"].as_str().unwrap().to_owned();
+
+    let again = run(batch.upload(&server.url, &[]), LIMIT).await;
+    assert_eq!(again.code, Some(1), "the row is not done: {}", again.text());
+    let row = &batch.read_report()["rows"][0];
+    assert_eq!(row["status"], "failed", "{row}");
+    let error = row["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&format!("the encoding of video `{old}` failed")), "{row}");
+    assert!(error.contains("pass --force to upload the file again"), "{row}");
+
+    // --force makes a new video for the file and drops the one that failed (whose encoding
+    // this double fails too: not waited for here).
+    let forced = run(batch.upload(&server.url, &["--force"]), LIMIT).await;
+    assert_eq!(forced.code, Some(0), "{}", forced.text());
+    let row = &batch.read_report()["rows"][0];
+    let new = row["videoId"].as_str().unwrap();
+    assert_eq!(row["status"], "uploaded", "{row}");
+    assert_ne!(new, old, "{row}");
+    assert!(row["note"].as_str().unwrap_or_default().contains(&old), "{row}");
+    let videos = list_videos(&server.url).await;
+    assert_eq!(videos.len(), 1, "the failed video was replaced: {videos:#?}");
+    assert!(source_of(&server.url, new).await == batch.sources[0]);
+}

@@ -175,19 +175,41 @@ async fn prepare_from(
 /// Why the video found for a row holds another file than the row's: the whole source it holds
 /// is not the size of the row's. Two files given one `id` (two drop folders both holding
 /// `intro.mp4`) would otherwise be reported done while the account holds the first one's bytes.
+/// With what to do about it.
 fn clash(
     row: &Row,
     len: u64,
     video_id: Option<&str>,
     status: Option<&VideoStatus>,
-) -> Option<String> {
+) -> Option<(String, &'static str)> {
     let held = status?.source_size().filter(|&size| size != len && len > 0)?;
-    Some(format!(
+    let why = format!(
         "video `{}` under this row's key holds a source of {held} bytes, not the {len} bytes of \
          `{}`: another file was uploaded with this row's key",
         video_id.unwrap_or("-"),
         crate::remote::shown(&row.path_text)
+    );
+    Some((
+        why,
+        "give each file its own `id` (`avbatch manifest --id-prefix`), or pass --force to \
+         replace the video with this file",
     ))
+}
+
+/// Why the row's video, whole, will never play: api.video's encoding of it failed (qualities
+/// `failed`). Nothing resumes that; the file must go again, to a new video. With how.
+fn unplayable(
+    video_id: Option<&str>,
+    status: &Option<VideoStatus>,
+) -> Option<(String, &'static str)> {
+    let status = status.as_ref().filter(|s| s.is_uploaded())?;
+    let failed = status.encoding.as_ref().map(|e| e.failed()).filter(|f| !f.is_empty())?;
+    let why = format!(
+        "the encoding of video `{}` failed ({}): api.video cannot play it",
+        video_id.unwrap_or("-"),
+        failed.join(", ")
+    );
+    Some((why, "pass --force to upload the file again as a new video that replaces it"))
 }
 
 /// No journal of this row here: a replacement stopped half-way (by another run, or by one
@@ -241,17 +263,15 @@ impl Lookup<'_> {
         if self.fresh {
             return Ok((video_id, status, created_at));
         }
-        let clashed = clash(row, len, video_id.as_deref(), status.as_ref());
-        if let Some(why) = clashed.as_ref() {
+        let id = video_id.as_deref();
+        let unusable = clash(row, len, id, status.as_ref()).or_else(|| unplayable(id, &status));
+        if let Some((why, hint)) = unusable.as_ref() {
             if !ctx.config.force && row.action != RowAction::Upsert {
-                return Err(SessionEnd::failed(format!(
-                    "{why}; give each file its own `id` (`avbatch manifest --id-prefix`), or \
-                     pass --force to replace the video with this file"
-                )));
+                return Err(SessionEnd::failed(format!("{why}; {hint}")));
             }
             result.add_note(format!("{why}: replaced"));
         }
-        if clashed.is_none()
+        if unusable.is_none()
             && !actions::needs_new_video(ctx, row, video_id.as_deref(), status.as_ref()).await?
         {
             return Ok((video_id, status, created_at));
