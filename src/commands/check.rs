@@ -25,7 +25,7 @@ use crate::cli::CheckArgs;
 use crate::config;
 use crate::output::check::{show, summarize, write_report, Compared, Finding, Kind};
 use crate::output::say_warning;
-use avbatch_api::{differences, NewVideo, Progress, Video};
+use avbatch_api::{differences, Difference, NewVideo, Progress, Video};
 use avbatch_core::client::{error_chain, Client, ClientConfig};
 use avbatch_core::engine::{new_video, KEY_METADATA, OWN_METADATA, REPLACED_KEY_METADATA};
 use avbatch_core::leftovers::keyed_videos;
@@ -45,6 +45,11 @@ struct Wanted {
     key: String,
     legacy: String,
     video: NewVideo,
+    /// The row's file's (or object's) size; 0 when not known.
+    size: u64,
+    /// The languages of the row's captions and chapters tracks.
+    captions: Vec<String>,
+    chapters: Vec<String>,
 }
 
 /// The keyed videos of the account, by metadata field and key.
@@ -90,6 +95,9 @@ pub async fn run(args: &CheckArgs) -> Outcome {
                 key: row.key(),
                 legacy: row.identity(),
                 video: new_video(&row),
+                size: row.size,
+                captions: row.captions.iter().map(|t| t.language.clone()).collect(),
+                chapters: row.chapters.iter().map(|t| t.language.clone()).collect(),
             };
             if wanted.blocking_send(want).is_err() {
                 break;
@@ -179,14 +187,40 @@ async fn judge_row(client: &Client, want: Wanted, videos: Vec<Video>) -> Vec<Fin
     }
     let statuses = futures::future::join_all(videos.iter().map(|v| client.status(&v.video_id)));
     for (video, status) in videos.iter().zip(statuses.await) {
-        let fields = differences(&want.video, video, &OWN_METADATA);
+        let mut fields = differences(&want.video, video, &OWN_METADATA);
+        if let Some(held) = status.as_ref().ok().and_then(|s| s.source_size()) {
+            if want.size > 0 && held != want.size {
+                // Another file under the row's key (two folders giving one `id`).
+                let bytes = |n: u64| format!("{n} bytes");
+                let (wanted, held) = (bytes(want.size), bytes(held));
+                fields.push(Difference { field: "source size", wanted, held });
+            }
+        }
         if !fields.is_empty() {
             findings
                 .push(Finding { fields, ..finding(Kind::Differs, vec![video.video_id.clone()]) });
         }
         let (kind, detail) = match status {
             Ok(status) => match status.progress() {
-                Progress::Complete => continue,
+                Progress::Complete => {
+                    let tracks = track_differences(client, &want, &video.video_id).await;
+                    if !tracks.is_empty() {
+                        let fields = tracks;
+                        let id = vec![video.video_id.clone()];
+                        findings.push(Finding { fields, ..finding(Kind::Differs, id) });
+                    }
+                    let failed = status.encoding.as_ref().map(|e| e.failed()).unwrap_or_default();
+                    if !failed.is_empty() {
+                        // It will never play: the row's file must go again (`--force`).
+                        let detail =
+                            format!("complete, its encoding failed ({})", failed.join(", "));
+                        findings.push(Finding {
+                            detail,
+                            ..finding(Kind::Incomplete, vec![video.video_id.clone()])
+                        });
+                    }
+                    continue;
+                }
                 Progress::Partial => (Kind::Incomplete, "partial"),
                 Progress::Empty => (Kind::Incomplete, "empty"),
             },
@@ -208,6 +242,50 @@ async fn judge_row(client: &Client, want: Wanted, videos: Vec<Video>) -> Vec<Fin
         });
     }
     findings
+}
+
+/// The row's captions and chapters tracks the video lacks (deleted by hand, say), as a
+/// difference per kind: the languages the manifest names, and those the video holds. A list
+/// that cannot be read is a difference too, saying why.
+async fn track_differences(client: &Client, want: &Wanted, video_id: &str) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let lacking = |wanted: &[String], held: &[String]| {
+        wanted.iter().any(|w| !held.iter().any(|h| h.eq_ignore_ascii_case(w)))
+    };
+    if !want.captions.is_empty() {
+        let held = match client.captions(video_id).await {
+            Ok(list) => Ok(list.into_iter().map(|c| c.srclang).collect::<Vec<_>>()),
+            Err(e) => Err(error_chain(&e)),
+        };
+        if let Some(d) = track_difference("captions", &want.captions, held, lacking) {
+            out.push(d);
+        }
+    }
+    if !want.chapters.is_empty() {
+        let held = match client.chapters(video_id).await {
+            Ok(list) => Ok(list.into_iter().map(|c| c.language).collect::<Vec<_>>()),
+            Err(e) => Err(error_chain(&e)),
+        };
+        if let Some(d) = track_difference("chapters", &want.chapters, held, lacking) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// One kind's tracks compared: `None` when the video holds every language wanted.
+fn track_difference(
+    field: &'static str,
+    wanted: &[String],
+    held: Result<Vec<String>, String>,
+    lacking: impl Fn(&[String], &[String]) -> bool,
+) -> Option<Difference> {
+    let held = match held {
+        Ok(held) if !lacking(wanted, &held) => return None,
+        Ok(held) => held.join(", "),
+        Err(why) => format!("not read: {why}"),
+    };
+    Some(Difference { field, wanted: wanted.join(", "), held })
 }
 
 /// The videos no row took: each an extra, and each key still held by several a duplicate.

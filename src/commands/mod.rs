@@ -30,7 +30,8 @@ pub enum Exit {
     Done = 0,
     /// Some rows failed; the others are uploaded. See the report.
     SomeFailed = 1,
-    /// Bad flags, configuration or manifest: nothing was sent.
+    /// Bad flags, configuration or manifest: nothing was sent. Or a journal that could not be
+    /// written mid-run: no video was started after that.
     Invalid = 2,
     /// The API key or token was refused: nothing was uploaded.
     Auth = 3,
@@ -66,7 +67,8 @@ impl Exit {
             Exit::SomeFailed => "some rows failed; the others are uploaded: see the report",
             Exit::Invalid => {
                 "bad flags, configuration, manifest or journal (in use, not \
-                              writable): nothing was sent"
+                              writable): nothing was sent; or the journal could not be written \
+                              mid-run (a full disk): no video was started after that"
             }
             Exit::Auth => "the API key or upload token was refused: nothing was uploaded",
             Exit::Unreachable => {

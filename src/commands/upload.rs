@@ -106,7 +106,7 @@ pub async fn execute(config: &UploadConfig, show: bool) -> Result<Ran, Stop> {
     // 5. Upload, with progress: rows are read again as the engine can take them, and each
     //    result is kept (on disk past a few thousand) as its row ends.
     let started = Instant::now();
-    let (results, kept, unread) =
+    let (results, kept, unfinished) =
         session.upload(&report, &plan, journal, shown, checked_at).await?;
 
     // 6. Report and exit code.
@@ -122,16 +122,39 @@ pub async fn execute(config: &UploadConfig, show: bool) -> Result<Ran, Stop> {
     let written = report.write(&summary, results, kept).await?;
     let ending = Ending { auth_failure, unanswered: unanswered(session.client.stats()) };
     let exit = ending.exit(config, show, &summary, session.stop.is_cancelled(), checked_at);
-    let ended = match (written, unread) {
-        (Err(stop), _) => Err(stop),
-        // Rows the run could not read were not uploaded: never a success.
-        (Ok(()), Some(why)) => {
-            let exit = if exit == Exit::Done { Exit::SomeFailed } else { exit };
-            Err(Stop::new(exit, why))
-        }
-        (Ok(()), None) => Ok(exit),
-    };
+    let ended = written.and_then(|()| unfinished.ending(exit));
     Ok(Ran { ended, totals: Some(RunTotals { summary, parts }) })
+}
+
+/// What kept a run from taking every row, besides a stop or its time.
+struct Unfinished {
+    /// Why the manifest stopped being read.
+    unread: Option<String>,
+    /// Why the journal could not be written.
+    broken: Option<String>,
+}
+
+impl Unfinished {
+    /// The run's end once its report is written.
+    fn ending(self, exit: Exit) -> Result<Exit, Stop> {
+        if let Some(why) = self.broken {
+            // As for a configuration problem: the disk (or volume) must be fixed first.
+            let why = format!(
+                "the journal cannot be written ({why}): no video was started after that, and the \
+                 rows not started are left for the next run"
+            );
+            let hint = "free space on the journal's disk and run again: what it recorded resumes";
+            return Err(Stop::new(Exit::Invalid, why).hint(hint));
+        }
+        match self.unread {
+            // Rows the run could not read were not uploaded: never a success.
+            Some(why) => {
+                let exit = if exit == Exit::Done { Exit::SomeFailed } else { exit };
+                Err(Stop::new(exit, why))
+            }
+            None => Ok(exit),
+        }
+    }
 }
 
 /// The rows a run covers and how they are cut, from its flags.
@@ -421,7 +444,7 @@ impl Session {
         journal: Option<Arc<Journal>>,
         shown: Shown,
         began: Instant,
-    ) -> anyhow::Result<(Results, io::Result<()>, Option<String>)> {
+    ) -> anyhow::Result<(Results, io::Result<()>, Unfinished)> {
         let signals = tokio::spawn(watch_signals(self.stop.clone(), self.abort.clone()));
         let (jobs, taken) = mpsc::channel(ROWS_AHEAD);
         let (shape, checked) = (report.shape, report.checked.clone());
@@ -439,13 +462,14 @@ impl Session {
         let config = engine_config(report.config, plan, journal, began);
         let (client, limiter, stop) =
             (self.client.clone(), self.limiter.clone(), self.stop.clone());
-        engine::run(client, limiter, config, taken, shown.events, results_in, stop).await;
+        let broken =
+            engine::run(client, limiter, config, taken, shown.events, results_in, stop).await;
         let _ = shown.reporter.await;
         signals.abort();
         let unread = producer.await.context("reading the manifest panicked")?.err();
         let unread = unread.map(|e| format!("the run stopped reading rows: {}", error_chain(&e)));
         let (results, kept) = collector.await.context("keeping the results panicked")?;
-        Ok((results, kept, unread))
+        Ok((results, kept, Unfinished { unread, broken }))
     }
 }
 

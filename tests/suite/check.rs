@@ -204,3 +204,52 @@ async fn a_bad_manifest_or_key_reads_nothing() {
     let done = run(cmd, Duration::from_secs(60)).await;
     assert_eq!(done.code, Some(3), "{}", done.text());
 }
+
+/// Captions and chapters deleted by hand leave a row out of step (#25, point 7): `check`
+/// compares the tracks the manifest names with those its video holds, where it said `in step`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn check_sees_tracks_deleted_by_hand() {
+    let batch = Batch::new(2, |i| 3000 + i);
+    let data = batch.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = serve_on("127.0.0.1:0", &data, &[]).await;
+    let url = server.url.clone();
+    let track = "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHello.\n";
+    std::fs::write(batch.path("en.vtt"), track).unwrap();
+    std::fs::write(batch.path("fr.vtt"), track.replace("Hello", "Bonjour")).unwrap();
+    std::fs::write(
+        batch.manifest(),
+        "id,path,title,captions.en,captions.fr,chapters.en\n\
+         row-0,f0.mp4,Video 0,en.vtt,fr.vtt,en.vtt\n\
+         row-1,f1.mp4,Video 1,en.vtt,,\n",
+    )
+    .unwrap();
+    let up = run(batch.upload(&url, &[]), Duration::from_secs(60)).await;
+    assert_eq!(up.code, Some(0), "{}", up.text());
+    let (code, doc, done) = check(&url, &batch.manifest(), &[]).await;
+    assert_eq!(code, Some(0), "in step after the upload: {}", done.text());
+    assert_eq!(doc["inStep"], true);
+
+    let ids: Vec<String> = batch.read_report()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["videoId"].as_str().unwrap().to_owned())
+        .collect();
+    call(reqwest::Method::DELETE, format!("{url}/videos/{}/captions/fr", ids[0]), None).await;
+    call(reqwest::Method::DELETE, format!("{url}/videos/{}/chapters/en", ids[0]), None).await;
+    call(reqwest::Method::DELETE, format!("{url}/videos/{}/captions/en", ids[1]), None).await;
+    let (code, doc, done) = check(&url, &batch.manifest(), &[]).await;
+    assert_eq!(code, Some(1), "{}", done.text());
+    let mut found: Vec<String> = doc["findings"].as_array().unwrap().iter().map(said).collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            format!("differs 2 {} captions=en,chapters=", ids[0]),
+            format!("differs 3 {} captions=", ids[1]),
+        ],
+        "{}",
+        done.text()
+    );
+}

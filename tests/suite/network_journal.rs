@@ -344,3 +344,44 @@ async fn a_journal_on_a_fuse_filesystem_survives_kill_9_and_is_read_by_status_me
         started.elapsed().as_secs_f64()
     );
 }
+
+/// A journal whose disk fills mid-run (#25, point 5): no video is started after its first
+/// failed write, the run exits 2 saying so, and a run on a disk with room finishes every row
+/// exactly once. The disk is filled by a cap on the size of any file the process writes
+/// (RLIMIT_FSIZE, with SIGXFSZ ignored, so a write past it fails as on a full disk); the report,
+/// a fraction of the cap, is written under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_journal_that_cannot_be_written_starts_no_more_videos() {
+    use common::batch::{assert_exactly_once, list_videos, run, Batch};
+    use std::os::unix::process::CommandExt;
+    let server = spawn_server_with(|_| {}).await;
+    let rows = 120;
+    let batch = Batch::new(rows, |i| 2000 + i);
+    let mut capped = batch.upload(&server.url, &["-c", "4"]);
+    unsafe {
+        capped.pre_exec(|| {
+            let cap = libc::rlimit { rlim_cur: 96 * 1024, rlim_max: 96 * 1024 };
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &cap) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let full = run(capped, Duration::from_secs(120)).await;
+    assert_eq!(full.code, Some(2), "as for a configuration problem: {}", full.text());
+    assert!(full.stderr.contains("the journal cannot be written"), "{}", full.stderr);
+    let report = batch.read_report();
+    let summary = &report["summary"];
+    let (uploaded, pending) =
+        (summary["uploaded"].as_u64().unwrap(), summary["pending"].as_u64().unwrap());
+    assert!(pending > rows as u64 / 2, "most rows were never started: {summary}");
+    let made = list_videos(&server.url).await.len() as u64;
+    // The rows under way when the journal broke (at most the lanes and the rows prepared
+    // ahead of them) are all that may have made a video besides those uploaded.
+    assert!(made <= uploaded + 8, "{made} videos for {uploaded} rows uploaded: {summary}");
+
+    let again = run(batch.upload(&server.url, &["-c", "4"]), Duration::from_secs(120)).await;
+    assert_eq!(again.code, Some(0), "{}", again.text());
+    assert_exactly_once(&server.url, &batch).await;
+}

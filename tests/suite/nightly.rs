@@ -173,3 +173,60 @@ async fn a_file_name_that_is_not_utf8_is_skipped_with_a_warning() {
     assert_eq!(videos.len(), 1, "{videos:?}");
     assert_eq!(videos[0]["title"], "good");
 }
+
+/// Two drop folders feeding one account, both holding `intro.mp4` (#25, point 3): `avbatch
+/// manifest` gives both the id `intro.mp4`, so the second folder's file finds the first one's
+/// video under its key. It is a clash, said naming both, never reported done; `check` sees it;
+/// `--force` replaces the video; and `--id-prefix` gives each folder's files their own ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_folders_giving_one_id_clash_instead_of_sharing_a_video() {
+    let server = spawn_server_with(|_| {}).await;
+    let (east, west) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    put(east.path(), "intro.mp4", &pattern(3000, 1));
+    let west_intro = pattern(5000, 2);
+    put(west.path(), "intro.mp4", &west_intro);
+    let (first, _) = nightly(east.path(), &server);
+    assert!(first.status.success(), "{}", text(&first));
+    let (second, rep) = nightly(west.path(), &server);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let row = &rep["rows"][0];
+    assert_eq!(row["status"], "failed", "{row}");
+    let error = row["error"].as_str().unwrap_or_default();
+    assert!(error.contains("holds a source of 3000 bytes, not the 5000 bytes"), "{row}");
+    assert!(error.contains("--id-prefix"), "{row}");
+    let videos = server.all_videos().await;
+    assert_eq!(videos.len(), 1, "nothing made for the clash");
+    let east_video = videos[0]["videoId"].as_str().unwrap().to_owned();
+
+    // `check` of the west folder's manifest compares sizes: not in step.
+    let manifest = west.path().join("manifest.csv");
+    let check = avbatch(&["check", manifest.to_str().unwrap(), "--base-url", &server.url])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(said.contains("3000") && said.contains("5000"), "{}", text(&check));
+
+    // Ids unique across folders: the west folder's intro gets a video of its own.
+    let prefixed = west.path().join("prefixed.csv");
+    let out = avbatch(&[
+        "manifest",
+        west.path().to_str().unwrap(),
+        "--id-prefix",
+        "west/",
+        "-o",
+        prefixed.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(std::fs::read_to_string(&prefixed).unwrap().contains("west/intro.mp4"));
+    let out = avbatch(&["upload", prefixed.to_str().unwrap(), "--base-url", &server.url, "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let videos = server.all_videos().await;
+    assert_eq!(videos.len(), 2, "one video per folder's intro");
+    let west_video = videos.iter().find(|v| v["videoId"] != east_video.as_str()).unwrap();
+    assert!(server.source_of(west_video["videoId"].as_str().unwrap()).await == west_intro);
+}

@@ -212,6 +212,14 @@ async fn a_failed_encoding_is_said_and_force_uploads_the_file_again() {
     assert!(error.contains(&format!("the encoding of video `{old}` failed")), "{row}");
     assert!(error.contains("pass --force to upload the file again"), "{row}");
 
+    // `check`, the proof of completion, says it too.
+    let mut check = common::batch::avbatch();
+    check.args(["check", batch.manifest().to_str().unwrap(), "--base-url", &server.url]);
+    check.env("AVBATCH_API_KEY", KEY);
+    let checked = run(check, LIMIT).await;
+    assert_eq!(checked.code, Some(1), "not in step: {}", checked.text());
+    assert!(checked.stdout.contains("its encoding failed"), "{}", checked.text());
+
     // --force makes a new video for the file and drops the one that failed (whose encoding
     // this double fails too: not waited for here).
     let forced = run(batch.upload(&server.url, &["--force"]), LIMIT).await;
