@@ -293,7 +293,7 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
     (
         "tests/suite/actions.rs",
         "an_upsert_beside_a_delete_row_replaces_a_rewritten_file",
-        "issue #25",
+        "f6756d4",
         "beside a `delete` row, an upsert of a rewritten file was `skipped`: the old bytes kept",
     ),
     (
@@ -331,6 +331,42 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "notify_takes_its_url_from_the_environment_or_a_file",
         "issue #25",
         "a webhook's secret URL could only be given on the command line, visible in `ps`",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "three_runs_at_once_behind_gateway_errors_leave_one_video_per_row",
+        "6114f87",
+        "3 runs at once behind gateway errors left 31-38 videos for 30 rows: lost creates kept",
+    ),
+    (
+        "tests/suite/exactly_once.rs",
+        "a_killed_replacement_is_finished_by_a_run_without_its_journal",
+        "884ae66",
+        "a --force replacement killed half-way kept the old video when finished without journal",
+    ),
+    (
+        "tests/suite/network_journal.rs",
+        "a_journal_that_cannot_be_written_starts_no_more_videos",
+        "f286b3a",
+        "a journal on a full disk: every later row still made an empty video, then failed",
+    ),
+    (
+        "tests/suite/nightly.rs",
+        "two_folders_giving_one_id_clash_instead_of_sharing_a_video",
+        "f286b3a",
+        "two folders' intro.mp4 shared one video: the second reported done, the first's bytes",
+    ),
+    (
+        "tests/suite/upload_encoding.rs",
+        "a_failed_encoding_is_said_and_force_uploads_the_file_again",
+        "fea2b29",
+        "a video whose encoding failed was `skipped` by the next run, and --force did nothing",
+    ),
+    (
+        "tests/suite/check.rs",
+        "check_sees_tracks_deleted_by_hand",
+        "2fdf098",
+        "captions and chapters deleted by hand left `check` saying in step",
     ),
 ];
 
