@@ -188,6 +188,15 @@ fn count_manifest(manifest: &Path, targets: &mut [Target], failed: bool) -> anyh
             }
             Some(e) => {
                 m.bytes_done += e.bytes_done.min(row.size);
+                if e.state == State::Done {
+                    match assets_pending(target.journal.as_ref(), row, &e) {
+                        Ok(pending) => m.assets_pending += u64::from(pending),
+                        Err(e) => {
+                            lookup_error = Some(e);
+                            return;
+                        }
+                    }
+                }
                 if e.state == State::Failed {
                     if let Some(list) = target.view.failed.as_mut() {
                         if list.len() < MOST_FAILED {
@@ -223,6 +232,22 @@ fn count_manifest(manifest: &Path, targets: &mut [Target], failed: bool) -> anyh
         }
     }
     Ok(())
+}
+
+/// Whether a row whose source is done has assets the journal does not record as sent to its
+/// video (a run stopped between the source and them).
+fn assets_pending(
+    journal: Option<&Journal>,
+    row: &Row,
+    entry: &Entry,
+) -> Result<bool, avbatch_core::journal::JournalError> {
+    let names = avbatch_core::engine::asset_names(row);
+    let (Some(journal), Some(video_id), false) = (journal, &entry.video_id, names.is_empty())
+    else {
+        return Ok(false);
+    };
+    let sent = journal.assets(&entry.key, video_id)?.unwrap_or_default();
+    Ok(names.iter().any(|n| !sent.contains_key(n)))
 }
 
 /// Whether `row` is in `shard`.

@@ -36,6 +36,9 @@ pub struct ManifestView {
     pub bytes_not_started: u64,
     /// Bytes the server acknowledged of these rows.
     pub bytes_done: u64,
+    /// Rows whose source is done and some of whose assets (thumbnail, tracks) are not recorded
+    /// as sent: a run stopped between the two. Not done yet: the next run sends them.
+    pub assets_pending: u64,
 }
 
 /// A failed row, as `--failed` lists it.
@@ -138,6 +141,7 @@ fn total(view: &StatusView) -> JournalView {
             manifest.rows_not_started += m.rows_not_started;
             manifest.bytes_not_started += m.bytes_not_started;
             manifest.bytes_done += m.bytes_done;
+            manifest.assets_pending += m.assets_pending;
         }
         failed.extend(j.failed.iter().flatten().cloned());
         if matches!(j.run, RunView::Active(_)) {
@@ -191,9 +195,16 @@ fn counts_text(j: &JournalView, text: &mut String) {
                 "manifest rows: {} ({} not started)\n",
                 m.rows, m.rows_not_started
             ));
+            let waiting = match m.assets_pending {
+                0 => String::new(),
+                n => format!(", {n} waiting for their assets"),
+            };
             text.push_str(&format!(
-                "rows: {} done, {} failed, {} in progress, {} not started\n",
-                t.done, t.failed, t.uploading, m.rows_not_started
+                "rows: {} done{waiting}, {} failed, {} in progress, {} not started\n",
+                t.done.saturating_sub(m.assets_pending),
+                t.failed,
+                t.uploading,
+                m.rows_not_started
             ));
             text.push_str(&format!(
                 "bytes: {} of {} acknowledged ({:.1} %), {} not started\n",
@@ -245,6 +256,11 @@ fn journal_json(j: &JournalView) -> Value {
     let m = j.manifest.as_ref();
     v["manifestRows"] = json!(m.map(|m| m.rows));
     v["notStarted"] = json!(m.map(|m| m.rows_not_started));
+    if let Some(m) = m {
+        // The journal's `done` counts a row once its source is done; its assets may not be.
+        v["done"] = json!(j.totals.done.saturating_sub(m.assets_pending));
+        v["assetsPending"] = json!(m.assets_pending);
+    }
     v["manifestBytes"] = json!(m.map(|m| m.bytes));
     v["bytesNotStarted"] = json!(m.map(|m| m.bytes_not_started));
     v["bytesDoneOfManifest"] = json!(m.map(|m| m.bytes_done));

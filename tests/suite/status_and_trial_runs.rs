@@ -329,3 +329,45 @@ async fn status_of_a_manifest_with_url_rows_counts_them() {
     let v = json(&now);
     assert_eq!((v["manifestRows"].as_u64(), v["done"].as_u64()), (Some(1), Some(1)), "{v}");
 }
+
+/// A run stopped between a row's source and its assets (#25, point 8): its journal has the row
+/// done, and `status` counted it done where the report said interrupted. The state such a stop
+/// leaves is made here by taking the assets' records out of a finished run's journal.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_does_not_count_a_row_whose_assets_were_never_sent_as_done() {
+    let server = spawn_server_with(|_| {}).await;
+    let batch = Batch::new(3, |i| 2000 + i);
+    let track = "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHello.\n";
+    std::fs::write(batch.path("en.vtt"), track).unwrap();
+    std::fs::write(
+        batch.manifest(),
+        "id,path,title,captions.en\nrow-0,f0.mp4,A,en.vtt\nrow-1,f1.mp4,B,en.vtt\nrow-2,f2.mp4,C,\n",
+    )
+    .unwrap();
+    let up = run(batch.upload(&server.url, &[]), LIMIT).await;
+    assert_eq!(up.code, Some(0), "{}", up.text());
+    let journal = batch.path("manifest.journal.sqlite");
+    let key = avbatch_core::manifest::id_key("row-1");
+    let db = rusqlite::Connection::open(&journal).unwrap();
+    let gone = db.execute("DELETE FROM assets WHERE key = ?1", [&key]).unwrap();
+    assert_eq!(gone, 1, "row 1's caption was recorded");
+    drop(db);
+
+    let manifest = batch.manifest();
+    let shown = status(&[manifest.to_str().unwrap()]).await;
+    assert_eq!(shown.code, Some(0), "{}", shown.text());
+    assert!(
+        shown.stdout.contains("rows: 2 done, 1 waiting for their assets, 0 failed"),
+        "{}",
+        shown.text()
+    );
+    let shown = status(&[manifest.to_str().unwrap(), "--json"]).await;
+    let doc = json(&shown);
+    assert_eq!((doc["done"].as_u64(), doc["assetsPending"].as_u64()), (Some(2), Some(1)));
+
+    // The next run sends it, and then it is done.
+    let again = run(batch.upload(&server.url, &[]), LIMIT).await;
+    assert_eq!(again.code, Some(0), "{}", again.text());
+    let shown = status(&[manifest.to_str().unwrap()]).await;
+    assert!(shown.stdout.contains("rows: 3 done, 0 failed"), "{}", shown.text());
+}

@@ -33,7 +33,7 @@ mod send;
 mod transfer;
 mod video;
 
-pub(crate) use assets::names as asset_names;
+pub use assets::names as asset_names;
 use prepare::{listed, prepare, settle_replaced, Prepared};
 use row::{changed_since_uploaded, identity, journal, timestamp, upload_row, SessionEnd};
 use transfer::{pieces, plan_held, record_start, transfer};
