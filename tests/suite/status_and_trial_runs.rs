@@ -341,7 +341,8 @@ async fn status_does_not_count_a_row_whose_assets_were_never_sent_as_done() {
     std::fs::write(batch.path("en.vtt"), track).unwrap();
     std::fs::write(
         batch.manifest(),
-        "id,path,title,captions.en\nrow-0,f0.mp4,A,en.vtt\nrow-1,f1.mp4,B,en.vtt\nrow-2,f2.mp4,C,\n",
+        "id,path,title,captions.en\n\
+         row-0,f0.mp4,A,en.vtt\nrow-1,f1.mp4,B,en.vtt\nrow-2,f2.mp4,C,\n",
     )
     .unwrap();
     let up = run(batch.upload(&server.url, &[]), LIMIT).await;
