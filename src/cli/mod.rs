@@ -141,7 +141,8 @@ pub enum Command {
     /// videoId.
     ///
     /// A `path` may be a URL: `https://…`, `s3://bucket/key`, `gs://…`, `az://…` (credentials
-    /// from the cloud's own variables: AWS_*, GOOGLE_*, AZURE_*). api.video then pulls it from
+    /// from the cloud's own variables: AWS_*, GOOGLE_*, AZURE_*; an S3-compatible store at an
+    /// http:// AWS_ENDPOINT_URL also needs AWS_ALLOW_HTTP=true). api.video then pulls it from
     /// its URL (a bucket's presigned for as long as --pull-timeout waits), and the row is done
     /// once api.video holds it; or with --relay it is read here and sent.
     /// `action` is `create` (the default), `upsert`, `update` or `delete`.

@@ -7,7 +7,9 @@ use super::*;
 /// `avbatch serve` flags.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (printed at start).
+    /// Address to listen on; port 0 picks a free port (printed at start). An address other
+    /// machines can reach (0.0.0.0, [::], a network's) is said on stderr at start: the server is
+    /// for tests, without TLS, and whoever reaches it with its key reads and writes its videos.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", env = "AVBATCH_SERVE_ADDR")]
     pub addr: SocketAddr,
 

@@ -2,15 +2,21 @@
 
 use anyhow::Context;
 
+use std::net::SocketAddr;
+
 use super::{Exit, Outcome};
 use crate::cli::ServeArgs;
 use crate::config::{read_secret_file, ConfigError};
+use crate::output::say_warning;
 use avbatch_api::secret::ApiKey;
 use avbatch_serve::{Server, ServerConfig};
 
 /// Runs `avbatch serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Outcome {
     let config = server_config(&args)?;
+    if let Some(warning) = exposed(args.addr) {
+        say_warning(&warning);
+    }
     let server = Server::start(config, args.addr).await.context("cannot start the server")?;
     println!("listening on {}", server.url());
     println!("data folder: {}", args.server.data_dir.display());
@@ -29,6 +35,25 @@ pub async fn run(args: ServeArgs) -> Outcome {
     // Last on stdout, for benchmarks that compare the requests each uploader needs.
     println!("served {served}");
     Ok(Exit::Done)
+}
+
+/// What listening on `addr` exposes, when other machines can reach it (not a loopback
+/// address): the double is for tests, without TLS, and whoever reaches it with its key reads
+/// and writes its videos.
+fn exposed(addr: SocketAddr) -> Option<String> {
+    let ip = addr.ip();
+    if ip.is_loopback() {
+        return None;
+    }
+    let reach = match ip.is_unspecified() {
+        true => "every network interface of this machine",
+        false => "a network interface of this machine",
+    };
+    Some(format!(
+        "listening on `{addr}`, {reach}: other machines can reach this local api.video, a test \
+         server without TLS, and whoever has its key reads and writes its videos; pass --addr \
+         127.0.0.1:PORT to keep it to this machine"
+    ))
 }
 
 /// The server configuration `serve`'s flags describe; reads --api-key-file.
@@ -63,6 +88,17 @@ mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
     use avbatch_serve::{ConnectionConfig, FaultConfig};
+
+    #[test]
+    fn only_an_address_other_machines_reach_is_said() {
+        for quiet in ["127.0.0.1:8080", "[::1]:0", "127.0.0.2:0"] {
+            assert_eq!(exposed(quiet.parse().unwrap()), None, "{quiet}");
+        }
+        let all = exposed("0.0.0.0:8080".parse().unwrap()).unwrap();
+        assert!(all.contains("`0.0.0.0:8080`, every network interface"), "{all}");
+        assert!(exposed("[::]:0".parse().unwrap()).is_some());
+        assert!(exposed("192.168.1.5:0".parse().unwrap()).unwrap().contains("a network interface"));
+    }
 
     #[test]
     fn keys_given_twice_are_refused() {

@@ -31,6 +31,7 @@ mod remote;
 mod report_record;
 mod resume;
 mod secrets;
+mod serve_exposure;
 mod server_multipart_bounds;
 mod server_restart;
 mod server_source;

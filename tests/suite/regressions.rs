@@ -368,6 +368,24 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "2fdf098",
         "captions and chapters deleted by hand left `check` saying in step",
     ),
+    (
+        "tests/suite/serve_exposure.rs",
+        "a_private_videos_media_needs_the_token_a_get_of_it_gives",
+        "issue #25",
+        "avbatch serve served `public=false` videos at plain asset URLs to anyone, without a token",
+    ),
+    (
+        "tests/suite/serve_exposure.rs",
+        "serve_on_an_address_other_machines_reach_says_so",
+        "issue #25",
+        "`avbatch serve --addr 0.0.0.0` started without a word, reachable from other machines",
+    ),
+    (
+        "tests/suite/sources.rs",
+        "an_s3_endpoint_over_http_without_allow_http_says_to_set_it",
+        "issue #25",
+        "an http:// S3 endpoint failed with `builder error: URL scheme is not allowed`, no hint",
+    ),
 ];
 
 fn repository() -> PathBuf {

@@ -730,3 +730,26 @@ async fn a_key_with_dot_segments_is_never_read_as_another_object() {
     }
     assert!(list_videos(&url).await.is_empty(), "nothing was sent");
 }
+
+/// Issue #25, point 17: an S3-compatible server over plain http (MinIO, moto, a test double)
+/// needs `AWS_ALLOW_HTTP=true`, as object_store wants, which nothing said: the refusal says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_s3_endpoint_over_http_without_allow_http_says_to_set_it() {
+    let bytes = random(300_000);
+    let moto = moto_with(&[("v.mp4", &bytes)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = serve_on("127.0.0.1:0", &dir.path().join("data"), &[]).await;
+    std::fs::write(dir.path().join("manifest.csv"), "id,path\nv,s3://lib/v.mp4\n").unwrap();
+    let without: Vec<(String, String)> =
+        moto.env().into_iter().filter(|(k, _)| k != "AWS_ALLOW_HTTP").collect();
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let refused = run(upload(&serve.url, dir.path(), &without, extra), LIMIT).await;
+        assert_eq!(refused.code, Some(2), "{extra:?}: {}", refused.text());
+        assert!(refused.stderr.contains("line 2, column `path`"), "{}", refused.stderr);
+        assert!(refused.stderr.contains("AWS_ALLOW_HTTP=true"), "{extra:?}: {}", refused.stderr);
+    }
+    let done = run(upload(&serve.url, dir.path(), &moto.env(), &["--relay"]), LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let video = report(dir.path())[0]["videoId"].as_str().unwrap().to_owned();
+    assert!(source_of(&serve.url, &video).await == bytes);
+}

@@ -11,8 +11,8 @@
 //! auth, rate limits: one place for what every request goes through), [`routes`] (handlers),
 //! [`store`] (disk), [`upload`] (chunk rules), [`video`], [`assets`] (thumbnails, captions,
 //! chapters, watermarks), [`auth`], [`ratelimit`], [`faults`], [`problem`], [`pull`] (a creation
-//! `source` fetched or copied); [`testing`]: the double at hand for tests (its own, in
-//! `tests/`, and the product's).
+//! `source` fetched or copied), [`private`] (a private video's tokens and sessions); [`testing`]:
+//! the double at hand for tests (its own, in `tests/`, and the product's).
 //!
 //! It depends on `avbatch-api` (the wire) alone (and `avbatch-syntax`, how its flags' values are
 //! written), never on the product (`avbatch-core`), so what it
@@ -31,6 +31,7 @@ pub mod encoding;
 pub mod faults;
 pub mod flags;
 pub mod net;
+pub mod private;
 pub mod problem;
 pub mod pull;
 pub mod ratelimit;
@@ -79,6 +80,8 @@ pub struct App {
     pub faults: faults::Faults,
     /// Base URL for asset links.
     pub public_url: String,
+    /// The tokens of private videos' assets.
+    pub private: private::PrivateTokens,
     /// Connection limits and time-outs.
     pub connections: ConnectionConfig,
     /// API requests received, by bucket.
@@ -88,6 +91,12 @@ pub struct App {
 }
 
 impl App {
+    /// The Video api.video answers for `record`: a private one's assets carry a fresh token.
+    pub fn video(&self, record: &video::VideoRecord) -> avbatch_api::Video {
+        let token = (!record.public).then(|| self.private.issue(&record.video_id));
+        record.to_video(&self.public_url, token.as_deref())
+    }
+
     /// Appends a request to the request log, if there is one. One `write` per line, so lines
     /// never interleave; a failed write is logged, not fatal.
     fn log_request(
@@ -504,6 +513,7 @@ pub fn open_app(
         limits: RateLimiter::new(config.rate_limits),
         faults: faults::Faults::new(config.faults.clone()),
         public_url,
+        private: private::PrivateTokens::default(),
         connections: config.connections,
         served: Served::default(),
         request_log: match &config.request_log {

@@ -101,18 +101,26 @@ impl TestServer {
         create_video_at(&self.http, &self.url, title).await
     }
 
-    /// The stored source of a video, through the asset host.
+    /// The stored source of a video, through the asset host: a private video's through the
+    /// token a GET of it gives, as a player reads it.
     pub async fn source_of(&self, id: &str) -> Vec<u8> {
-        self.http
-            .get(format!("{}/vod/{id}/mp4/source.mp4", self.url))
-            .send()
-            .await
-            .expect("GET source")
-            .bytes()
-            .await
-            .expect("source bytes")
-            .to_vec()
+        let plain = format!("{}/vod/{id}/mp4/source.mp4", self.url);
+        let mut resp = self.http.get(plain).send().await.expect("GET source");
+        if resp.status() == reqwest::StatusCode::FORBIDDEN {
+            let video = self.get_json(&format!("/videos/{id}")).await;
+            let url = private_source_url(&self.url, id, &video).expect("a private video's token");
+            resp = self.http.get(url).send().await.expect("GET source");
+        }
+        resp.bytes().await.expect("source bytes").to_vec()
     }
+}
+
+/// The source URL of the private video `id` on the server at `url`, with the token `video` (its
+/// answer to a GET) carries, whether or not its `assets` offer an mp4; `None` for a public one.
+pub fn private_source_url(url: &str, id: &str, video: &serde_json::Value) -> Option<String> {
+    let player = video["assets"]["player"].as_str()?;
+    let (_, token) = player.split_once("?token=")?;
+    Some(format!("{url}/vod/{id}/token/{token}/mp4/source.mp4"))
 }
 
 /// `POST /videos` with a title on any server taking the test key (in-process or a child

@@ -399,10 +399,15 @@ impl VideoRecord {
         Ok(())
     }
 
-    /// The Video api.video sends; `base` is the server's public URL for asset links.
-    pub fn to_video(&self, base: &str) -> Video {
+    /// The Video api.video sends; `base` is the server's public URL for asset links. A private
+    /// video's links carry `private_token` as api.video's do: in the player's query, as a path
+    /// segment of the media ([`crate::private`]).
+    pub fn to_video(&self, base: &str, private_token: Option<&str>) -> Video {
         let id = &self.video_id;
-        let player = format!("{base}/vod/{id}");
+        let (player, media) = match private_token {
+            Some(t) => (format!("{base}/vod/{id}?token={t}"), format!("{base}/vod/{id}/token/{t}")),
+            None => (format!("{base}/vod/{id}"), format!("{base}/vod/{id}")),
+        };
         let iframe = format!(
             "<iframe src=\"{player}\" width=\"100%\" height=\"100%\" frameborder=\"0\" \
              scrolling=\"no\" allowfullscreen=\"\"></iframe>"
@@ -411,8 +416,8 @@ impl VideoRecord {
             hls: None,
             iframe: Some(iframe),
             player: Some(player),
-            thumbnail: self.thumbnail.as_ref().map(|_| format!("{base}/vod/{id}/thumbnail.jpg")),
-            mp4: self.mp4_support.then(|| format!("{base}/vod/{id}/mp4/source.mp4")),
+            thumbnail: self.thumbnail.as_ref().map(|_| format!("{media}/thumbnail.jpg")),
+            mp4: self.mp4_support.then(|| format!("{media}/mp4/source.mp4")),
         };
         Video {
             video_id: id.clone(),
@@ -460,7 +465,7 @@ mod tests {
             r#""clip":{"startTimecode":"00:00:01"}}"#,
         ))
         .unwrap();
-        let j = serde_json::to_value(v.to_video("http://h")).unwrap();
+        let j = serde_json::to_value(v.to_video("http://h", None)).unwrap();
         assert_eq!(j["public"], true);
         assert_eq!(j["mp4Support"], true);
         assert_eq!(j["panoramic"], false);
@@ -470,6 +475,13 @@ mod tests {
         assert_eq!(j["clip"]["startTimecode"], "00:00:01");
         assert!(j.get("playerId").is_none());
         assert!(j["createdAt"].as_str().unwrap().ends_with("+00:00"));
+        let j = serde_json::to_value(v.to_video("http://h", Some("t-1"))).unwrap();
+        assert_eq!(j["assets"]["mp4"], "http://h/vod/viTEST/token/t-1/mp4/source.mp4");
+        assert_eq!(j["assets"]["player"], "http://h/vod/viTEST?token=t-1");
+        assert!(j["assets"]["iframe"]
+            .as_str()
+            .unwrap()
+            .contains("src=\"http://h/vod/viTEST?token=t-1\""));
     }
 
     #[test]

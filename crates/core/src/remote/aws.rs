@@ -264,6 +264,51 @@ fn read(path: Option<&Path>) -> Result<Option<Ini>, String> {
     })
 }
 
+/// Whether `config` (the builder's settings, in order: a later one wins) names an endpoint, an
+/// S3-compatible store's; one over plain http is refused unless `AWS_ALLOW_HTTP` allows it
+/// ([`refuse_plain_http`]).
+pub(super) fn endpoint(config: &[(Key, String)]) -> Result<bool, String> {
+    let (mut endpoint, mut allow_http) = (None, false);
+    for (key, value) in config {
+        match key {
+            Key::Endpoint | Key::S3Endpoint => endpoint = Some(value.as_str()),
+            Key::Client(object_store::ClientConfigKey::AllowHttp) => allow_http = truthy(value),
+            _ => {}
+        }
+    }
+    match endpoint {
+        Some(endpoint) => refuse_plain_http(endpoint, allow_http).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Refuses an S3 endpoint over plain http (a local or test server: MinIO, moto) unless
+/// `AWS_ALLOW_HTTP` (`allow_http`) says it may be: object_store refuses it then, with
+/// "builder error: URL scheme is not allowed", which names neither the endpoint nor the fix.
+fn refuse_plain_http(endpoint: &str, allow_http: bool) -> Result<(), String> {
+    let plain = endpoint.trim().get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+    if !plain || allow_http {
+        return Ok(());
+    }
+    // Its host and port only: an endpoint may carry a user and password.
+    let shown = match reqwest::Url::parse(endpoint.trim()) {
+        Ok(url) => {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("http://{}{port}", url.host_str().unwrap_or_default())
+        }
+        Err(_) => "http://…".to_owned(),
+    };
+    Err(format!(
+        "the S3 endpoint `{shown}` is plain http, which is refused unless AWS_ALLOW_HTTP=true is \
+         set: set it for a local or test S3 server (MinIO, moto, …), or give an https endpoint"
+    ))
+}
+
+/// A setting's yes, as object_store reads one: `true`, `1`, `on`, `yes` or `y`, any case.
+fn truthy(value: &str) -> bool {
+    ["1", "true", "on", "yes", "y"].iter().any(|yes| value.trim().eq_ignore_ascii_case(yes))
+}
+
 fn shown(path: Option<&Path>) -> String {
     path.map_or_else(|| "~/.aws (no `HOME`)".into(), |p| p.display().to_string())
 }
@@ -271,6 +316,23 @@ fn shown(path: Option<&Path>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_over_plain_http_needs_allow_http() {
+        let refused = refuse_plain_http("http://u:pw@127.0.0.1:9000", false).unwrap_err();
+        assert!(refused.contains("`http://127.0.0.1:9000`"), "{refused}");
+        assert!(refused.contains("AWS_ALLOW_HTTP=true") && !refused.contains("pw"), "{refused}");
+        assert!(refuse_plain_http("HTTP://minio:9000", true).is_ok());
+        assert!(refuse_plain_http("https://minio:9000", false).is_ok());
+        assert!(truthy("TRUE") && truthy("1") && !truthy("false") && !truthy(""));
+        let at = |allow: &str| {
+            let mut config = vec![(Key::Endpoint, "http://127.0.0.1:9000".to_owned())];
+            config.push((Key::Client(object_store::ClientConfigKey::AllowHttp), allow.into()));
+            endpoint(&config)
+        };
+        assert_eq!((at("true"), at("0").is_err()), (Ok(true), true));
+        assert_eq!(endpoint(&[]), Ok(false));
+    }
 
     fn files(credentials: &str, config: &str) -> tempfile::TempDir {
         let home = tempfile::tempdir().unwrap();

@@ -283,13 +283,13 @@ impl Stores {
             .with_http_connector(self.clients.clone())
             .with_retry(retry)
             .with_config(AmazonS3ConfigKey::Client(timeout), REQUEST_TIMEOUT);
-        let mut endpoint = false;
         let settings = aws::settings(&self.env).map_err(RemoteError::Other)?;
         let from_env = self.vars("AWS_").filter_map(|(key, value)| {
             key.parse::<AmazonS3ConfigKey>().ok().map(|key| (key, value.to_owned()))
         });
-        for (key, value) in from_env.chain(settings.config) {
-            endpoint |= matches!(key, AmazonS3ConfigKey::Endpoint | AmazonS3ConfigKey::S3Endpoint);
+        let config: Vec<_> = from_env.chain(settings.config).collect();
+        let endpoint = aws::endpoint(&config).map_err(RemoteError::Other)?;
+        for (key, value) in config {
             b = b.with_config(key, value);
         }
         if endpoint {

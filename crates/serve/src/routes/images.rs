@@ -124,7 +124,7 @@ async fn set_thumbnail(
         }
     })
     .await?;
-    Ok(json_response(StatusCode::OK, &record.to_video(&app.public_url)))
+    Ok(json_response(StatusCode::OK, &app.video(&record)))
 }
 
 /// `POST /videos/{id}/thumbnail`: multipart, one JPEG, PNG or WebP image of at most 8 MB →

@@ -37,6 +37,9 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/vod/{video_id}", get(assets::player))
         .route("/vod/{video_id}/mp4/source.mp4", get(assets::mp4))
         .route("/vod/{video_id}/thumbnail.jpg", get(assets::thumbnail))
+        .route("/vod/{video_id}/token/{token}/mp4/source.mp4", get(assets::private_mp4))
+        .route("/vod/{video_id}/token/{token}/thumbnail.jpg", get(assets::private_thumbnail))
+        .route("/vod/{video_id}/token/{token}/session", get(assets::session))
         .route("/vod/{video_id}/captions/{file}", get(assets::caption))
         .route("/vod/{video_id}/chapters/{file}", get(assets::chapters))
         .route(

@@ -392,7 +392,7 @@ async fn commit(
     };
     let state = slot.lock();
     let response = if complete {
-        json_response(StatusCode::CREATED, &state.record.to_video(&app.public_url))
+        json_response(StatusCode::CREATED, &app.video(&state.record))
     } else {
         json_response(StatusCode::CREATED, &VideoId { video_id: state.record.video_id.clone() })
     };

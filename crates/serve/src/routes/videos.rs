@@ -38,7 +38,7 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
         }
         None => None,
     };
-    let json = record.to_video(&app.public_url);
+    let json = app.video(&record);
     let store_app = app.clone();
     let slot = blocking(move || {
         store_app.store.insert_video(record).map_err(|e| ApiError::internal("storing the video", e))
@@ -56,7 +56,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let slot = app.store.video(&id).ok_or_else(|| ApiError::not_found("videoId"))?;
-    let json = slot.lock().record.to_video(&app.public_url);
+    let json = app.video(&slot.lock().record);
     Ok(json_response(StatusCode::OK, &json))
 }
 
@@ -82,7 +82,7 @@ pub async fn update(
         Ok(record)
     })
     .await?;
-    Ok(json_response(StatusCode::OK, &record.to_video(&app.public_url)))
+    Ok(json_response(StatusCode::OK, &app.video(&record)))
 }
 
 /// `DELETE /videos/{id}` → 204.
@@ -253,7 +253,6 @@ pub async fn list(State(app): State<Arc<App>>, uri: Uri) -> Result<Response, Api
     let mut found: Vec<(SortKey, Arc<VideoSlot>)> =
         app.store.slots_where(|v| filter.matches(v).then(|| filter.sort_key(v)));
     found.sort_by(|a, b| filter.compare(&a.0, &b.0));
-    let render =
-        |(_, slot): &(SortKey, Arc<VideoSlot>)| slot.lock().record.to_video(&app.public_url);
+    let render = |(_, slot): &(SortKey, Arc<VideoSlot>)| app.video(&slot.lock().record);
     Ok(json_response(StatusCode::OK, &paginate(&found, page, size, "/videos", &pairs, render)))
 }

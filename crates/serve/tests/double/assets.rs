@@ -86,6 +86,29 @@ fn record(s: &TestServer, id: &str) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// A private video's thumbnail, as api.video serves it: through the token each answer gives
+/// (`/vod/{id}/token/T/thumbnail.jpg`), never at the plain URL (issue #25, point 17).
+#[tokio::test]
+async fn a_private_videos_thumbnail_is_served_through_its_token() {
+    let s = spawn_server_with(|_| {}).await;
+    let made =
+        call(&s, reqwest::Method::POST, "/videos", Some(json!({"title": "p", "public": false})))
+            .await;
+    let id = made.json()["videoId"].as_str().unwrap().to_owned();
+    let video = post_file(&s, &format!("/videos/{id}/thumbnail"), "file", "p.png", PNG).await;
+    let url = video["assets"]["thumbnail"].as_str().unwrap().to_owned();
+    let token = video["assets"]["player"].as_str().unwrap().split_once("?token=").unwrap().1;
+    assert_eq!(url, format!("{}/vod/{id}/token/{token}/thumbnail.jpg", s.url));
+    assert_eq!(get_raw(&s, &format!("{}/vod/{id}/thumbnail.jpg", s.url)).await.status, 403);
+    let served = get_raw(&s, &url).await;
+    assert_eq!((served.status, served.body.as_slice()), (200, PNG));
+    assert_eq!(get_raw(&s, &url).await.status, 403, "the token's first use took it");
+    // Made public, it is served plainly again.
+    call(&s, reqwest::Method::PATCH, format!("/videos/{id}"), Some(json!({"public": true}))).await;
+    let plain = get_raw(&s, &format!("{}/vod/{id}/thumbnail.jpg", s.url)).await;
+    assert_eq!((plain.status, plain.body.as_slice()), (200, PNG));
+}
+
 #[tokio::test]
 async fn thumbnail_upload_is_served_back_and_a_picked_frame_replaces_it() {
     let s = spawn_server_with(|_| {}).await;
