@@ -69,6 +69,9 @@ pub struct UploadConfig {
     pub json: bool,
     /// Ignore unknown manifest columns.
     pub allow_unknown_columns: bool,
+    /// Leave rows with problems of their own out of the run (reported failed) instead of
+    /// refusing the manifest.
+    pub skip_invalid_rows: bool,
     /// Retries per request.
     pub retries: u32,
     /// Base timeout per request.
@@ -288,6 +291,7 @@ impl UploadConfig {
             quiet: args.quiet,
             json: args.json,
             allow_unknown_columns: args.allow_unknown_columns,
+            skip_invalid_rows: args.skip_invalid_rows,
             retries: args.retries,
             timeout: args.timeout,
             journal,

@@ -150,6 +150,20 @@ pub struct UploadArgs {
     #[arg(long)]
     pub allow_unknown_columns: bool,
 
+    /// Upload the valid rows of a manifest that has invalid ones; report those failed.
+    ///
+    /// By default a manifest with any problem is refused whole (exit 2, nothing sent). With this
+    /// flag the whole manifest is still checked first, but a row with problems of its own (a
+    /// missing or empty file, a caption or chapters file that does not parse, a bad cell, a
+    /// language api.video does not take, a key another row has: every row with it) is never
+    /// started: the report lists it `failed`, each problem by line and column, and the run then
+    /// exits 1. The journal records nothing of it, so a run after it is fixed uploads it. What
+    /// puts the rows themselves in doubt still refuses the manifest: the header, an unbalanced
+    /// quote, a record whose number of fields is not the header's. With --dry-run, such rows are
+    /// planned `invalid`.
+    #[arg(long)]
+    pub skip_invalid_rows: bool,
+
     /// Journal recording each row's progress, so a re-run resumes where this one stopped
     /// [default: MANIFEST's name with .journal.sqlite, beside it].
     #[arg(long, value_name = "FILE", help_heading = "Resume")]

@@ -9,6 +9,9 @@
 //! update would change and the videos a delete would remove. A fresh embedded server
 //! (`--env local` without `--local-data`) holds nothing, and is not started for that.
 //!
+//! With `--skip-invalid-rows`, a row with problems of its own is planned `invalid`, with each
+//! of them, and costs nothing: the run sends nothing for it.
+//!
 //! The estimate paces the requests to the account's own quotas when the API can be asked: its
 //! answers carry `X-RateLimit-Limit` ([`account_quotas`]). Offline (no API key), `--env`'s
 //! documented quotas.
@@ -30,7 +33,7 @@ use avbatch_core::client::{Client, ClientConfig};
 use avbatch_core::engine::{new_video, KEY_METADATA, OWN_METADATA};
 use avbatch_core::journal::{FileIdentity, Journal, State};
 use avbatch_core::leftovers::keyed_videos;
-use avbatch_core::manifest::{Checked, Row, RowAction};
+use avbatch_core::manifest::{Checked, Problem, Row, RowAction, RowRead};
 use avbatch_core::plan::cost::{self, Cost};
 use avbatch_core::plan::RunShape;
 use avbatch_core::retry::RetryConfig;
@@ -135,7 +138,13 @@ impl Rows {
         let mut printer = PlanPrinter::start(header, json);
         let mut creating = false;
         for row in self.shape.rows(&self.checked)? {
-            let row = row?;
+            let row = match row? {
+                RowRead::Valid(row) => row,
+                RowRead::Invalid(row, problems) => {
+                    print_invalid(&mut printer, &row, &problems);
+                    continue;
+                }
+            };
             // api.video pulls an object from its URL, unless `--relay` (or it cannot be handed
             // one, `remote::pullable`): no part is sent.
             let pulls = row.remote && !row.sent_here(self.shape.relay);
@@ -175,6 +184,7 @@ impl Rows {
                 action: planned.action,
                 fields: &planned.fields,
                 videos: &planned.videos,
+                problems: &[],
             });
         }
         if creating {
@@ -207,6 +217,23 @@ impl Rows {
             _ => Some((cost::Source::Done, 0)),
         }
     }
+}
+
+/// A row left out for its `problems` (`--skip-invalid-rows`): planned `invalid`, with them; it
+/// costs nothing, as the run sends nothing for it.
+fn print_invalid(printer: &mut PlanPrinter, row: &Row, problems: &[Problem]) {
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    printer.row(&PlanRow {
+        line: row.line,
+        id: row.id.as_deref(),
+        path: &avbatch_core::remote::shown(&row.path_text),
+        bytes: 0,
+        parts: 0,
+        action: Action::Invalid,
+        fields: &[],
+        videos: &[],
+        problems: &problems,
+    });
 }
 
 /// The assets the journal holds for a row's video, which a run would not send again; none for

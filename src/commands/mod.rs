@@ -10,6 +10,7 @@ mod local;
 pub mod man;
 pub mod manifest;
 pub mod notify;
+mod preflight;
 pub mod report;
 pub mod schedule;
 #[cfg(feature = "serve")]

@@ -19,15 +19,12 @@ use crate::output::report::{rfc3339, write_run, Results, RunTotals, Show, Summar
 use crate::output::{say, say_warning};
 use avbatch_api::secret::ApiKey;
 use avbatch_core::client::{ApiError, Client, ClientConfig};
-use avbatch_core::engine::{self, error_chain, EngineConfig, Job, RowResult};
+use avbatch_core::engine::{self, error_chain, EngineConfig, Job, RowResult, RowStatus};
 use avbatch_core::journal::Journal;
 use avbatch_core::limit::Limiter;
-use avbatch_core::manifest::{self, Checked, LoadOptions, ManifestError, Row};
+use avbatch_core::manifest::{self, Checked, ManifestError, Row, RowRead};
 use avbatch_core::plan::{Plan, RunShape};
 use avbatch_core::retry::RetryConfig;
-
-/// Most manifest problems printed; the rest are counted.
-const MAX_PROBLEMS_SHOWN: usize = manifest::PROBLEMS_KEPT;
 
 /// Rows read ahead of the engine, waiting for it to take them.
 const ROWS_AHEAD: usize = 64;
@@ -80,7 +77,7 @@ pub async fn execute(config: &UploadConfig, show: bool) -> Result<Ran, Stop> {
     // 1. The manifest, checked whole before anything is sent.
     let checked_at = Instant::now();
     let shape = run_shape(config);
-    let (checked, plan) = check(config, shape).await?;
+    let (checked, plan) = super::preflight::check(config, shape).await?;
     if config.dry_run {
         let check_time = checked_at.elapsed();
         let ended = super::dry_run::print(config, &checked, shape, plan.acting > 0, check_time);
@@ -167,86 +164,6 @@ fn run_shape(config: &UploadConfig) -> RunShape {
             && matches!(config.destination, Destination::Remote(_)),
         limit: config.limit,
         relay: config.relay,
-    }
-}
-
-/// Step 1: the manifest checked whole, and the run's plan counted as it goes; a manifest with
-/// problems, a file that cannot be cut, or fields a token alone cannot apply end the run here
-/// (said, with the exit code).
-async fn check(config: &UploadConfig, shape: RunShape) -> Result<(Checked, Plan), Stop> {
-    let checked_at = Instant::now();
-    let path = config.manifest.clone();
-    let options = LoadOptions { allow_unknown_columns: config.allow_unknown_columns };
-    let (checked, plan) = tokio::task::spawn_blocking(move || {
-        let mut plan = Plan::default();
-        let checked = manifest::check(&path, &options, |row| plan.add(row, &shape));
-        (checked, plan)
-    })
-    .await
-    .context("manifest check panicked")?;
-    let checked = match checked {
-        Ok(m) => m,
-        Err(ManifestError::Invalid { path, problems, total }) => {
-            let path = path.display();
-            let head =
-                format!("the manifest `{path}` has {total} problem(s); nothing was uploaded");
-            return Err(Stop::invalid(listed(head, problems.iter().map(|p| p.to_string()), total)));
-        }
-        Err(e) => return Err(Stop::invalid(error_chain(&e))),
-    };
-    say_shard_and_limit(config, &plan, checked.len());
-    if let Some(why) = &plan.unplannable {
-        return Err(Stop::invalid(why));
-    }
-    // A delegated upload without an API key makes each video from its first chunk alone: the
-    // row's fields cannot go with it, and a private video would go up public.
-    if plan.refused_count > 0 {
-        let head = format!(
-            "{} row(s) set fields that an upload token alone cannot apply (the video is made by \
-             its first chunk, with the file name as its title and api.video's defaults, public \
-             included); nothing was sent",
-            plan.refused_count
-        );
-        let text = listed(head, plan.refused.iter().cloned(), plan.refused_count);
-        let hint = "set AVBATCH_API_KEY (or --api-key-file) as well: each video is then made with \
-                    its row's fields and its parts go through the token; or drop those columns";
-        return Err(Stop::invalid(text).hint(hint));
-    }
-    tracing::info!(
-        rows = plan.rows,
-        bytes = plan.bytes,
-        parts = plan.parts,
-        elapsed = ?checked_at.elapsed(),
-        "manifest checked"
-    );
-    Ok((checked, plan))
-}
-
-/// `head`, then the first [`MAX_PROBLEMS_SHOWN`] of `lines` indented below it, and how many
-/// more of `total` there are.
-fn listed(mut text: String, lines: impl Iterator<Item = String>, total: usize) -> String {
-    for line in lines.take(MAX_PROBLEMS_SHOWN) {
-        text.push_str(&format!("\n  {line}"));
-    }
-    if total > MAX_PROBLEMS_SHOWN {
-        text.push_str(&format!("\n  … and {} more", total - MAX_PROBLEMS_SHOWN));
-    }
-    text
-}
-
-/// Says which rows of the manifest the run covers, under `--shard` and `--limit`.
-fn say_shard_and_limit(config: &UploadConfig, plan: &Plan, manifest_rows: u64) {
-    if let Some(shard) = config.shard {
-        let rows = plan.rows + plan.beyond_limit;
-        say(&format!("shard {shard}: {rows} of the manifest's {manifest_rows} rows"));
-    }
-    if let Some(limit) = config.limit {
-        let of = plan.rows + plan.beyond_limit;
-        say(&format!(
-            "--limit {limit}: a trial run of the first {} of {of} rows; the other {} are checked \
-             but not uploaded, and left out of the report (a run without --limit uploads them)",
-            plan.rows, plan.beyond_limit
-        ));
     }
 }
 
@@ -447,18 +364,11 @@ impl Session {
     ) -> anyhow::Result<(Results, io::Result<()>, Unfinished)> {
         let signals = tokio::spawn(watch_signals(self.stop.clone(), self.abort.clone()));
         let (jobs, taken) = mpsc::channel(ROWS_AHEAD);
-        let (shape, checked) = (report.shape, report.checked.clone());
-        let producer = tokio::task::spawn_blocking(move || -> Result<(), ManifestError> {
-            for (index, row) in shape.rows(&checked)?.enumerate() {
-                if jobs.blocking_send(Job { index, row: Arc::new(row?) }).is_err() {
-                    // The engine took its last job (stopped): nothing more to read.
-                    break;
-                }
-            }
-            Ok(())
-        });
         let (results_in, results_out) = mpsc::channel(1024);
         let collector = tokio::task::spawn_blocking(move || keep(results_out));
+        let (shape, checked) = (report.shape, report.checked.clone());
+        let left_out = (shown.events.clone(), results_in.clone());
+        let producer = tokio::task::spawn_blocking(move || feed(shape, &checked, &jobs, &left_out));
         let config = engine_config(report.config, plan, journal, began);
         let (client, limiter, stop) =
             (self.client.clone(), self.limiter.clone(), self.stop.clone());
@@ -471,6 +381,42 @@ impl Session {
         let (results, kept) = collector.await.context("keeping the results panicked")?;
         Ok((results, kept, Unfinished { unread, broken }))
     }
+}
+
+/// Hands the engine the run's rows as it takes them, read again from the manifest. A row left
+/// out for problems of its own (--skip-invalid-rows) never reaches it: its result, failed with
+/// every problem, goes straight to the progress and the results (`left_out`).
+fn feed(
+    shape: RunShape,
+    checked: &Checked,
+    jobs: &mpsc::Sender<Job>,
+    left_out: &(mpsc::Sender<engine::Event>, mpsc::Sender<RowResult>),
+) -> Result<(), ManifestError> {
+    for (index, row) in shape.rows(checked)?.enumerate() {
+        if jobs.is_closed() {
+            // The engine took its last job (stopped): the rows not read stay pending.
+            break;
+        }
+        match row? {
+            RowRead::Valid(row) => {
+                if jobs.blocking_send(Job { index, row: Arc::new(row) }).is_err() {
+                    break;
+                }
+            }
+            RowRead::Invalid(row, problems) => {
+                let mut result = RowResult::new(index, RowStatus::Failed);
+                let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                result.error = Some(format!("invalid row, not started: {}", problems.join("; ")));
+                let line = row.line;
+                let finished =
+                    engine::Event::Finished { result: Box::new(result.clone()), line, size: 0 };
+                // Both are read until their last sender goes, and this holds one of each.
+                let _ = left_out.0.blocking_send(finished);
+                let _ = left_out.1.blocking_send(result);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The progress's plan with the bytes the journal holds from an earlier run, said.
@@ -682,10 +628,11 @@ fn rows_for_report(shape: RunShape, checked: &Checked) -> impl Iterator<Item = i
         Ok(rows) => (Some(rows), None),
         Err(e) => (None, Some(e)),
     };
-    failed
-        .map(Err)
-        .into_iter()
-        .chain(rows.into_iter().flatten().map(|r| r.map_err(|e| io::Error::other(error_chain(&e)))))
+    failed.map(Err).into_iter().chain(
+        rows.into_iter()
+            .flatten()
+            .map(|r| r.map(RowRead::into_row).map_err(|e| io::Error::other(error_chain(&e)))),
+    )
 }
 
 /// The threads the manifest check ran on, and why there are more than cores: `32 threads

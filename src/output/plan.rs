@@ -36,10 +36,13 @@ pub enum Action {
     Delete,
     /// An `update` row whose key has no video: the run fails it.
     Missing,
+    /// A row with problems of its own, left out with `--skip-invalid-rows`: the run reports it
+    /// failed with them and sends nothing for it.
+    Invalid,
 }
 
 impl Action {
-    const ALL: [Action; 10] = [
+    const ALL: [Action; 11] = [
         Action::Upload,
         Action::Pull,
         Action::Resume,
@@ -50,6 +53,7 @@ impl Action {
         Action::Update,
         Action::Delete,
         Action::Missing,
+        Action::Invalid,
     ];
 
     /// The word the table and the JSON use.
@@ -65,6 +69,7 @@ impl Action {
             Action::Update => "update",
             Action::Delete => "delete",
             Action::Missing => "missing",
+            Action::Invalid => "invalid",
         }
     }
 }
@@ -105,6 +110,8 @@ pub struct PlanRow<'a> {
     pub fields: &'a [&'static str],
     /// With [`Action::Delete`]: the videos that would be deleted.
     pub videos: &'a [String],
+    /// With [`Action::Invalid`]: the row's problems, each with its line and column.
+    pub problems: &'a [String],
 }
 
 impl PlanRow<'_> {
@@ -119,6 +126,7 @@ impl PlanRow<'_> {
                 format!("  ({})", self.fields.iter().map(said).collect::<Vec<_>>().join(", "))
             }
             Action::Delete => format!("  ({})", self.videos.join(" ")),
+            Action::Invalid => format!("  ({})", self.problems.join("; ")),
             _ => String::new(),
         }
     }
@@ -325,6 +333,9 @@ impl PlanPrinter {
             }
             if row.action == Action::Delete {
                 value["videoIds"] = json!(row.videos);
+            }
+            if row.action == Action::Invalid {
+                value["problems"] = json!(row.problems);
             }
             let _ = write!(self.out, "{}{value}", if first { "" } else { "," });
         } else {

@@ -13,6 +13,9 @@
 //!   report read the rows again with the file identity the check saw (a file that changes in
 //!   between is caught by the engine, which compares them).
 //! - its problems, of which only the first [`PROBLEMS_KEPT`] by line are kept, and a count.
+//!   When rows with problems of their own are left out of the run ([`check_skipping`]), all of
+//!   theirs are kept, spilled to disk past a bound ([`LeftOut`]), so each row is reported with
+//!   every one of its problems.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
@@ -23,6 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
+use super::left_out::{ByLine, Collector, LeftOut};
 use super::records::{read_header, Records, RowReader, Source};
 use super::{
     check_file, check_threads, LoadOptions, ManifestError, Problem, ProblemKind, Row, RowAction,
@@ -49,6 +53,39 @@ enum Phase {
     Cell,
     Duplicate,
     File,
+}
+
+impl Phase {
+    /// Whether a problem of `kind` found in this phase is the row's own, so the row alone can be
+    /// left out for it. The header's problems and bad quotes are not: a quote changes which rows
+    /// there are and what their cells hold. Nor is a record whose number of fields is not the
+    /// header's: which cell is its `id` or its `path` is anyone's guess, so it cannot be named
+    /// in the report or given to a shard, and a shifted cell may name another file
+    /// ([`ProblemKind::puts_rows_in_doubt`]).
+    fn of_a_row(self, kind: ProblemKind) -> bool {
+        match self {
+            Phase::Header | Phase::Quote => false,
+            Phase::Cell | Phase::Duplicate | Phase::File => !kind.puts_rows_in_doubt(),
+        }
+    }
+}
+
+/// Where the check puts what it finds: every problem refuses the manifest, unless the rows with
+/// problems of their own are left out (`left_out`), which then takes those.
+struct Findings {
+    refused: Problems,
+    left_out: Option<Collector>,
+}
+
+impl Findings {
+    fn add(&mut self, phase: Phase, problems: impl IntoIterator<Item = Problem>) {
+        for problem in problems {
+            match &mut self.left_out {
+                Some(rows) if phase.of_a_row(problem.kind) => rows.add(phase as u8, problem),
+                _ => self.refused.add(phase, Found::Problem(problem)),
+            }
+        }
+    }
 }
 
 /// A problem whose message may still need the row's value (a duplicate, found at the end).
@@ -275,6 +312,7 @@ pub struct Checked {
     options: LoadOptions,
     identities: Recorded<Identity>,
     bytes: u64,
+    left_out: LeftOut,
 }
 
 impl Checked {
@@ -293,6 +331,11 @@ impl Checked {
         self.bytes
     }
 
+    /// The rows left out for problems of their own ([`check_skipping`]; none after [`check`]).
+    pub fn left_out(&self) -> &LeftOut {
+        &self.left_out
+    }
+
     /// Reads the rows again, in order, each with its file's size and time as the check found
     /// them. Fails with [`ManifestError::Changed`] if the manifest is not the file checked.
     pub fn rows(&self) -> Result<CheckedRows, ManifestError> {
@@ -309,12 +352,40 @@ impl Checked {
         };
         let dir = self.path.parent().unwrap_or(Path::new(""));
         let identities = self.identities.reader().map_err(read_error)?;
+        let spill_error = |source| ManifestError::Spill { path: self.path.clone(), source };
         Ok(CheckedRows {
             path: self.path.clone(),
             rows: RowReader::new(records, header, dir),
             identities,
+            left_out: self.left_out.by_line().map_err(spill_error)?,
             scratch: (Vec::new(), Vec::new()),
         })
+    }
+}
+
+/// A row read again from a [`Checked`] manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowRead {
+    /// A row the run takes.
+    Valid(Row),
+    /// A row left out of the run for problems of its own ([`check_skipping`]), with all of
+    /// them, in the order a refused manifest lists them: never started, reported failed.
+    Invalid(Row, Vec<Problem>),
+}
+
+impl RowRead {
+    /// The row, valid or not.
+    pub fn row(&self) -> &Row {
+        match self {
+            RowRead::Valid(row) | RowRead::Invalid(row, _) => row,
+        }
+    }
+
+    /// The row, valid or not.
+    pub fn into_row(self) -> Row {
+        match self {
+            RowRead::Valid(row) | RowRead::Invalid(row, _) => row,
+        }
     }
 }
 
@@ -323,11 +394,13 @@ pub struct CheckedRows {
     path: PathBuf,
     rows: RowReader,
     identities: TapeReader<Identity>,
+    /// The problems of the rows left out, when some were.
+    left_out: Option<ByLine>,
     scratch: (Vec<Problem>, Vec<Problem>),
 }
 
 impl Iterator for CheckedRows {
-    type Item = Result<Row, ManifestError>;
+    type Item = Result<RowRead, ManifestError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let read_error = |source| ManifestError::Read { path: self.path.clone(), source };
@@ -347,7 +420,15 @@ impl Iterator for CheckedRows {
             (Some(mut row), Some(identity)) if identity.line == row.line => {
                 row.size = identity.size;
                 row.mtime = identity.mtime();
-                Some(Ok(row))
+                let problems = match &mut self.left_out {
+                    Some(by_line) => by_line.through(row.line),
+                    None => Ok(Vec::new()),
+                };
+                Some(match problems {
+                    Ok(problems) if problems.is_empty() => Ok(RowRead::Valid(row)),
+                    Ok(problems) => Ok(RowRead::Invalid(row, problems)),
+                    Err(source) => Err(ManifestError::Spill { path: self.path.clone(), source }),
+                })
             }
             _ => Some(Err(ManifestError::Changed { path: self.path.clone() })),
         }
@@ -360,20 +441,46 @@ impl Iterator for CheckedRows {
 pub fn check(
     path: &Path,
     options: &LoadOptions,
+    visit: impl FnMut(&Row),
+) -> Result<Checked, ManifestError> {
+    check_with(path, options, None, visit)
+}
+
+/// Checks the manifest at `path` as [`check`] does, but leaves out of the run the rows with
+/// problems of their own (a missing file, a caption that does not parse, a bad cell, a key two
+/// rows share: every such row) instead of refusing the manifest: [`Checked::rows`] reads them
+/// again as [`RowRead::Invalid`], with their problems. What puts the rows themselves in doubt
+/// still refuses it: the header, an unbalanced quote, a record whose number of fields is not
+/// the header's. `visit` sees every row, those left out too: which are is known once the check
+/// returns ([`Checked::left_out`]; a duplicate key only at the end).
+pub fn check_skipping(
+    path: &Path,
+    options: &LoadOptions,
+    visit: impl FnMut(&Row),
+) -> Result<Checked, ManifestError> {
+    check_with(path, options, Some(Collector::new()), visit)
+}
+
+/// The check of [`check`], the rows with problems of their own left out when `left_out` takes
+/// their problems.
+fn check_with(
+    path: &Path,
+    options: &LoadOptions,
+    left_out: Option<Collector>,
     mut visit: impl FnMut(&Row),
 ) -> Result<Checked, ManifestError> {
     let read_error = |source| ManifestError::Read { path: path.to_owned(), source };
     let spill_error = |source| ManifestError::Spill { path: path.to_owned(), source };
     let source = Source::open(path).map_err(read_error)?;
     let dir = path.parent().unwrap_or(Path::new(""));
-    let mut problems = Problems::default();
+    let mut problems = Findings { refused: Problems::default(), left_out };
     let mut records = Records::new(&source);
     let (mut found, mut quotes) = (Vec::new(), Vec::new());
     let header = read_header(&mut records, options, &mut found, &mut quotes).map_err(read_error)?;
-    problems.extend(Phase::Header, found.drain(..));
-    problems.extend(Phase::Quote, quotes.drain(..));
+    problems.add(Phase::Header, found.drain(..));
+    problems.add(Phase::Quote, quotes.drain(..));
     let Some(header) = header else {
-        return Err(invalid(path, &source, options, problems));
+        return Err(invalid(path, &source, options, problems.refused));
     };
     let mut rows = RowReader::new(records, header, dir);
 
@@ -392,8 +499,8 @@ pub fn check(
         batch.clear();
         while batch.len() < BATCH {
             let row = rows.next(&mut found, &mut quotes).map_err(read_error)?;
-            problems.extend(Phase::Quote, quotes.drain(..));
-            problems.extend(Phase::Cell, found.drain(..));
+            problems.add(Phase::Quote, quotes.drain(..));
+            problems.add(Phase::Cell, found.drain(..));
             let Some(row) = row else {
                 more = false;
                 break;
@@ -407,10 +514,10 @@ pub fn check(
             Some(pool) => pool.install(|| check_files(&mut batch)),
             None => check_files(&mut batch),
         };
-        problems.extend(Phase::File, checks);
+        problems.add(Phase::File, checks);
         if batch.iter().any(|row| row.remote) {
             let stores = stores.get_or_insert_with(Stores::from_env);
-            problems.extend(Phase::File, super::objects::head_all(&mut batch, stores));
+            problems.add(Phase::File, super::objects::head_all(&mut batch, stores));
         }
         for row in &batch {
             identities.push(&Identity::of(row)).map_err(spill_error)?;
@@ -419,11 +526,14 @@ pub fn check(
         }
     }
     duplicates(seen, &mut problems).map_err(spill_error)?;
-    if problems.total() > 0 {
-        return Err(invalid(path, &source, options, problems));
+    if problems.refused.total() > 0 {
+        return Err(invalid(path, &source, options, problems.refused));
     }
+    let left_out = problems.left_out.map_or(Ok(LeftOut::default()), Collector::finish);
+    let left_out = left_out.map_err(spill_error)?;
     let identities = identities.finish().map_err(spill_error)?;
-    Ok(Checked { path: path.to_owned(), source, options: *options, identities, bytes })
+    let options = *options;
+    Ok(Checked { path: path.to_owned(), source, options, identities, bytes, left_out })
 }
 
 /// Checks every row's file (rows without a path were reported already; see
@@ -445,23 +555,55 @@ fn check_files(rows: &mut [Row]) -> Vec<Problem> {
 /// Reports every row whose idempotency key an earlier row already has: the same `id`, or, for
 /// rows without one, the same `path` (the key is then made of the path and the file's size and
 /// time, so both rows would be one video and the second row's fields would never be sent).
-fn duplicates(seen: Sorter<Seen>, problems: &mut Problems) -> io::Result<()> {
+/// When rows are left out, the first row of each key is too: which of the rows was meant is
+/// not for avbatch to guess, and uploading the first would make the others' fields vanish.
+fn duplicates(seen: Sorter<Seen>, problems: &mut Findings) -> io::Result<()> {
     let mut first: Option<Seen> = None;
+    // Whether the first row of the key being read was left out already.
+    let mut first_left_out = false;
     for s in seen.finish()? {
         let s = s?;
-        match first {
-            Some(f) if f.digest == s.digest => problems.add(
-                Phase::Duplicate,
-                Found::Duplicate {
-                    line: s.line_kind >> 1,
-                    first: f.line_kind >> 1,
-                    by_id: s.line_kind & 1 == 1,
-                },
-            ),
-            _ => first = Some(s),
+        let Some(f) = first.filter(|f| f.digest == s.digest) else {
+            (first, first_left_out) = (Some(s), false);
+            continue;
+        };
+        let (line, first_line, by_id) = (s.line_kind >> 1, f.line_kind >> 1, s.line_kind & 1 == 1);
+        let phase = Phase::Duplicate;
+        match &mut problems.left_out {
+            Some(rows) => {
+                if !first_left_out {
+                    rows.add(phase as u8, shared_key(first_line, by_id, ("used again", line)));
+                    first_left_out = true;
+                }
+                rows.add(phase as u8, shared_key(line, by_id, ("first used", first_line)));
+            }
+            None => {
+                let found = Found::Duplicate { line, first: first_line, by_id };
+                problems.refused.add(phase, found)
+            }
         }
     }
     Ok(())
+}
+
+/// The problem of a row left out for a key another row has (`by_id`: its `id`, else its
+/// `path`), naming that row's line (`other`: how it relates, and its line).
+fn shared_key(line: u64, by_id: bool, other: (&str, u64)) -> Problem {
+    let (how, other) = other;
+    let (column, kind, what, fix) = match by_id {
+        true => ("id", ProblemKind::DuplicateId, "id", ""),
+        false => (
+            "path",
+            ProblemKind::DuplicatePath,
+            "path in a row without an `id`",
+            "; give each row its own `id`",
+        ),
+    };
+    let message = format!(
+        "duplicate {what} ({how} on line {other}): the rows would be one video, so none of them \
+         is uploaded{fix}"
+    );
+    Problem::new(line, Some(column), kind, message)
 }
 
 /// The error for a manifest with problems; duplicates kept for showing get the value they

@@ -12,6 +12,11 @@
 //! checks (stat, open, size) run in parallel with rayon a batch at a time, and what outlives a
 //! row is a digest of its key and its file's identity, spilled to disk. The run then reads the
 //! rows again ([`Checked::rows`]) as it needs them.
+//!
+//! A manifest with any problem is refused whole ([`check`]), unless the run leaves out the rows
+//! with problems of their own ([`check_skipping`], `--skip-invalid-rows`): those are read again
+//! as [`RowRead::Invalid`] with all their problems ([`LeftOut`]), and only what puts the rows
+//! themselves in doubt (the header, a quote, a record's number of fields) still refuses it.
 
 use std::fmt;
 use std::fs;
@@ -23,6 +28,7 @@ mod assets;
 mod cells;
 mod check;
 mod keys;
+mod left_out;
 mod near;
 mod objects;
 mod records;
@@ -30,8 +36,9 @@ pub mod scan;
 mod schema;
 
 pub use assets::{load_image, Image, Thumbnail, TrackFile, TRACK_MAX_BYTES};
-pub use check::{check, Checked, CheckedRows, PROBLEMS_KEPT};
+pub use check::{check, check_skipping, Checked, CheckedRows, RowRead, PROBLEMS_KEPT};
 pub use keys::{row_keys, Keyed, KeyedRows, RowKeys};
+pub use left_out::LeftOut;
 
 use check::Problems;
 use records::{read_header, Records, RowReader, Source};
@@ -312,7 +319,7 @@ impl Manifest {
 }
 
 /// What is wrong with one manifest line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ProblemKind {
     /// The row's file does not exist.
     MissingFile,
@@ -375,8 +382,26 @@ pub enum ProblemKind {
     BadUrl,
 }
 
+impl ProblemKind {
+    /// Whether a problem of this kind puts the manifest's rows themselves in doubt, so that no
+    /// row can be left out for it ([`check_skipping`]): the header's (what each cell means), a
+    /// bad quote (which rows there are), a record whose number of fields is not the header's
+    /// (which cell is its `id` or its `path`). A header name that is not UTF-8 is one too, though
+    /// its kind is a cell's.
+    pub fn puts_rows_in_doubt(self) -> bool {
+        matches!(
+            self,
+            ProblemKind::UnknownColumn
+                | ProblemKind::DuplicateColumn
+                | ProblemKind::MissingPathColumn
+                | ProblemKind::UnbalancedQuote
+                | ProblemKind::WrongFieldCount
+        )
+    }
+}
+
 /// One problem found in a manifest, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     /// The line where the offending record starts, 1-based (the header is line 1).
     pub line: u64,
@@ -544,7 +569,8 @@ impl Iterator for PlainRows {
 /// manifests only, since it holds them all (`avbatch upload` reads them again as it goes).
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Manifest, ManifestError> {
     let checked = check(path, options, |_| {})?;
-    let rows = checked.rows()?.collect::<Result<Vec<Row>, ManifestError>>()?;
+    // A check that refuses a manifest with problems leaves no row out: every row is valid.
+    let rows = checked.rows()?.map(|r| r.map(RowRead::into_row)).collect::<Result<_, _>>()?;
     Ok(Manifest { path: path.to_owned(), rows })
 }
 

@@ -8,8 +8,13 @@
 pub mod cost;
 
 use crate::chunk::plan_parts;
-use crate::manifest::{default_title, Checked, ManifestError, Row, RowAction, PROBLEMS_KEPT};
+use crate::manifest::{
+    default_title, Checked, ManifestError, Row, RowAction, RowRead, PROBLEMS_KEPT,
+};
 use crate::shard::Shard;
+
+/// A row of the run read again, or why it could not be.
+type Read = Result<RowRead, ManifestError>;
 
 /// What decides which rows a run covers and how they are cut.
 #[derive(Debug, Clone, Copy)]
@@ -32,16 +37,16 @@ impl RunShape {
     }
 
     /// The rows of the run, in manifest order, read again from the checked manifest: the
-    /// shard's, and of those the first `--limit`.
+    /// shard's, and of those the first `--limit` (a row left out counts, as one of the run
+    /// reported failed).
     pub fn rows(
         self,
         checked: &Checked,
-    ) -> Result<impl Iterator<Item = Result<Row, ManifestError>> + Send + 'static, ManifestError>
-    {
+    ) -> Result<impl Iterator<Item = Read> + Send + 'static, ManifestError> {
         let limit = self.limit.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
         Ok(checked
             .rows()?
-            .filter(move |row| row.as_ref().map_or(true, |r| self.covers(r)))
+            .filter(move |row| row.as_ref().map_or(true, |r| self.covers(r.row())))
             .take(limit))
     }
 }
@@ -65,19 +70,52 @@ pub struct Plan {
     pub refused: Vec<String>,
     /// How many rows set such fields.
     pub refused_count: usize,
+    /// Rows of the run left out for problems of their own (`--skip-invalid-rows`): counted in
+    /// `rows`, as they are reported (failed), and nowhere else, as nothing is done with them.
+    pub left_out: u64,
 }
 
 impl Plan {
-    /// Counts `row`, when the run covers it.
-    pub fn add(&mut self, row: &Row, shape: &RunShape) {
+    /// The plan of the rows of `checked` that the run covers, each counted as [`Plan::add`] and
+    /// [`Plan::add_left_out`] do: for a check that left rows out, which it knows only at its
+    /// end (a duplicate key), so the plan its visits counted is not the run's.
+    pub fn of(checked: &Checked, shape: &RunShape) -> Result<Plan, ManifestError> {
+        let mut plan = Plan::default();
+        for row in checked.rows()? {
+            match row? {
+                RowRead::Valid(row) => plan.add(&row, shape),
+                RowRead::Invalid(row, _) => plan.add_left_out(&row, shape),
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Whether the run covers `row` (its shard's, within `--limit`), counting it if it does.
+    fn counts(&mut self, row: &Row, shape: &RunShape) -> bool {
         if !shape.covers(row) {
-            return;
+            return false;
         }
         if shape.limit.is_some_and(|n| self.rows >= n) {
             self.beyond_limit += 1;
-            return;
+            return false;
         }
         self.rows += 1;
+        true
+    }
+
+    /// Counts `row`, left out for problems of its own, when the run covers it: a row of the
+    /// run, and nothing it would send or need.
+    pub fn add_left_out(&mut self, row: &Row, shape: &RunShape) {
+        if self.counts(row, shape) {
+            self.left_out += 1;
+        }
+    }
+
+    /// Counts `row`, when the run covers it.
+    pub fn add(&mut self, row: &Row, shape: &RunShape) {
+        if !self.counts(row, shape) {
+            return;
+        }
         if row.action != RowAction::Create {
             self.acting += 1;
         }
