@@ -20,6 +20,7 @@ mod exactly_once;
 mod faults;
 mod fields_after_creation;
 mod flags;
+mod invalid_rows;
 mod manifest_checks;
 mod network_journal;
 mod nightly;
