@@ -181,7 +181,7 @@ pub struct UploadArgs {
     pub force: bool,
 
     /// With --force, keep the old file's video beside the new one (its key moves to the
-    /// `avbatch_replaced_key` metadata) instead of deleting it.
+    /// `avbatch_kept_key` metadata, for good) instead of deleting it.
     #[arg(long, requires = "force", help_heading = "Resume")]
     pub keep_old: bool,
 
