@@ -22,8 +22,8 @@ use tokio::sync::{Mutex, OnceCell};
 use tokio::time::Instant;
 
 use super::KEY_METADATA;
-use crate::marks::{REPLACED_KEY_METADATA, RUN_METADATA};
 use crate::client::{ApiError, Client};
+use crate::marks::{REPLACED_KEY_METADATA, RUN_METADATA};
 use avbatch_api::Video;
 
 /// The most pages (of 100 videos) read to index an account: 200 000 videos, a few tens of MiB.

@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 
 use super::keys::Listed;
 use super::{new_video, Ctx, RowResult, SessionEnd, KEY_METADATA};
-use crate::marks::{KEPT_KEY_METADATA, RUN_METADATA};
 use crate::manifest::Row;
+use crate::marks::{KEPT_KEY_METADATA, RUN_METADATA};
 use avbatch_api::{Metadata, NewVideo, Progress, VideoStatus};
 
 /// Metadata key to which a replaced video's key moves (see [`retire`]).
