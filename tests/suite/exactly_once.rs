@@ -737,8 +737,8 @@ async fn a_killed_replacement_is_finished_by_a_run_without_its_journal() {
 
     // `--keep-old` keeps the old video, for good: a later run without the journal leaves it.
     std::fs::write(batch.path("f0.mp4"), common::pattern(300 * 1024, 5)).unwrap();
-    let done = run(batch.upload(&server.url, &["--force", "--keep-old"]), Duration::from_secs(60))
-        .await;
+    let done =
+        run(batch.upload(&server.url, &["--force", "--keep-old"]), Duration::from_secs(60)).await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     let done = run(batch.upload(&server.url, &["--no-journal"]), Duration::from_secs(60)).await;
     assert_eq!(done.code, Some(0), "{}", done.text());

@@ -194,7 +194,7 @@ fn max_processing_holds_new_sources_while_videos_encode() {
 /// either); `--force` then uploads it to a new video, which replaces the one that failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_encoding_is_said_and_force_uploads_the_file_again() {
-    use common::batch::{run, serve_on, source_of, list_videos, Batch};
+    use common::batch::{list_videos, run, serve_on, source_of, Batch};
     let data = tempfile::tempdir().unwrap();
     let failing = ["--encoding-time", "100ms", "--encoding-fail-rate", "1"];
     let server = serve_on("127.0.0.1:0", data.path(), &failing).await;
