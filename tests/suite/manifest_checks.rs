@@ -227,3 +227,33 @@ async fn a_10_mib_path_or_id_is_cut_in_messages() {
     assert!(err.contains("line 4, column `path`: cannot open `"), "{err}");
     assert!(server.all_videos().await.is_empty(), "nothing may be sent");
 }
+
+/// Issue #25, point 11: a URL longer than an HTTP request line may carry reached the object
+/// store's client, which panicked building the request (`InvalidUri(TooLong)`): the check died
+/// without naming the row. It is a bad cell like any other.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_70_000_character_url_is_a_problem_of_its_line_and_column() {
+    let server = spawn_server().await;
+    let long = format!("https://videos.example.com/{}.mp4", "a".repeat(70_000));
+    let (_dir, manifest) = library(&["ok.mp4"], &format!("path,title\nok.mp4,fine\n{long},long\n"));
+    let path = manifest.to_str().unwrap();
+    for args in [
+        vec!["upload", path, "--base-url", &server.url, "--no-journal", "--dry-run"],
+        vec!["check", path, "--base-url", &server.url],
+    ] {
+        let out = avbatch(&args);
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(101), "{}: {err}", args[0]);
+        assert!(!err.contains("panicked"), "{}: {err}", args[0]);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", args[0]);
+        assert!(
+            err.contains("line 3, column `path`: `path` is not a URL avbatch can read from"),
+            "{}: {err}",
+            args[0]
+        );
+        assert!(err.contains("8192 bytes"), "{}: {err}", args[0]);
+        // Its one problem: not a `missing file ``` too, for a path that names no file.
+        assert!(err.contains("has 1 problem(s)") && !err.contains("missing file"), "{err}");
+    }
+    assert!(server.all_videos().await.is_empty(), "nothing may be sent");
+}

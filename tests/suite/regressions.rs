@@ -386,6 +386,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "an http:// S3 endpoint failed with `builder error: URL scheme is not allowed`, no hint",
     ),
+    (
+        "tests/suite/manifest_checks.rs",
+        "a_70_000_character_url_is_a_problem_of_its_line_and_column",
+        "issue #25",
+        "a 70 000-character URL in `path` panicked the check (`InvalidUri(TooLong)`), no line named",
+    ),
 ];
 
 fn repository() -> PathBuf {

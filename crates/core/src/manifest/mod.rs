@@ -582,8 +582,9 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Manifest, ManifestErro
 /// watchdog arms). The open then proves the file readable, without blocking should the path
 /// have become a FIFO in between (see [`open_regular`]).
 pub(crate) fn check_file(row: &mut Row) -> Option<Problem> {
-    // An object is looked at with the others of its batch, at once ([`objects`]).
-    if !row.needs_file() || row.remote {
+    // An object is looked at with the others of its batch, at once ([`objects`]). A `path`
+    // refused as a URL names no file: its problem is said, not a "missing file ``" after it.
+    if !row.needs_file() || row.remote || row.path.as_os_str().is_empty() {
         return None;
     }
     let problem = |kind, describe: &dyn Fn(&str) -> String| {

@@ -56,6 +56,12 @@ const REQUEST_TIMEOUT: &str = "300s";
 /// The AWS SDKs give it 1 s.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The longest URL a row may name, in bytes as parsed (percent-encoded): web servers refuse
+/// longer request lines (nginx and Apache take 8 KiB), S3 keys are at most 1 KiB, and a URL
+/// past 64 KiB made the HTTP client panic building the request (issue #25, point 11). Well
+/// under that even when object_store percent-encodes every character of the key again.
+const MAX_URL_BYTES: usize = 8192;
+
 /// Where an object lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RemoteKind {
@@ -437,6 +443,13 @@ impl Target {
         let url = Url::parse(text).map_err(|e| {
             RemoteError::Unsupported(format!("this is not a URL avbatch can read: {e}"))
         })?;
+        let len = text.len().max(url.as_str().len());
+        if len > MAX_URL_BYTES {
+            return Err(RemoteError::Unsupported(format!(
+                "the URL is {len} bytes long, over the {MAX_URL_BYTES} bytes a request to a \
+                 store or web server may carry"
+            )));
+        }
         let host = match url.host_str() {
             Some(host) if !host.is_empty() => host.to_owned(),
             _ if kind == RemoteKind::Http => {
