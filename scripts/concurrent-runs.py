@@ -109,10 +109,12 @@ def make_files(folder, rows):
 
 def trial(args, n):
     work = tempfile.mkdtemp(prefix="avbatch-concurrent-")
-    try:
-        return run_trial(args, work, n)
-    finally:
+    got = run_trial(args, work, n)
+    if args.keep_wrong and got["videos"] != args.rows:
+        print(f"  kept {work}", flush=True)
+    else:
         shutil.rmtree(work, ignore_errors=True)
+    return got
 
 
 def run_trial(args, work, n):
@@ -135,7 +137,8 @@ def run_trial(args, work, n):
     base = f"http://127.0.0.1:{port}"
     serve = subprocess.Popen(
         [args.bin, "serve", "--addr", f"127.0.0.1:{port}", "--data", os.path.join(work, "data"),
-         "--api-key", KEY, "--latency", "20ms", "--seed", str(1000 + n)]
+         "--api-key", KEY, "--latency", "20ms", "--seed", str(1000 + n),
+         "--request-log", os.path.join(work, "requests.jsonl")]
         + args.serve_args.split(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -177,12 +180,20 @@ def run_trial(args, work, n):
         videos = all_videos(base)
         complete = [v for v in videos if status_done(base, v["videoId"])]
         reports = []
+        held = {v["videoId"] for v in videos}
         for k in range(args.runs):
             try:
                 with open(os.path.join(work, f"run{k}.json")) as f:
-                    reports.append({r["id"]: r.get("videoId") for r in json.load(f)["rows"]})
+                    rows = json.load(f)["rows"]
             except (OSError, ValueError):
-                reports.append({})
+                rows = []
+            reports.append({r["id"]: r.get("videoId") for r in rows})
+            if len(videos) != args.rows:
+                # What each run said of the rows whose video the account does not hold.
+                for r in rows:
+                    if r.get("videoId") not in held:
+                        print(f"  run {k} row {r['id']}: {r['status']} {r.get('videoId')} "
+                              f"note={r.get('note')} error={r.get('error')}", flush=True)
         agree = all(rep == reports[0] for rep in reports[1:])
         return {"videos": len(videos), "complete": len(complete), "codes": codes, "agree": agree}
     finally:
@@ -207,6 +218,7 @@ def main():
     p.add_argument("--limit", type=int, default=300)
     p.add_argument("--bin", default="target/release/avbatch")
     p.add_argument("--verbose", action="store_true", help="print each run's last words")
+    p.add_argument("--keep-wrong", action="store_true", help="keep a wrong trial's folder")
     args = p.parse_args()
     bad = 0
     counts = []
