@@ -278,3 +278,106 @@ async fn a_track_over_the_limit_the_double_keeps_is_refused_before_the_run() {
     );
     assert!(err.contains(&expected), "missing {expected:?} in\n{err}");
 }
+
+/// `text` in UTF-16 (little-endian, after its byte order mark).
+fn utf16(text: &str) -> Vec<u8> {
+    let mut bytes = vec![0xff, 0xfe];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    bytes
+}
+
+/// A WebVTT track of cues a second apart, `bytes` long or a little less in UTF-16 (which is
+/// WebVTT of half that in UTF-8: under the 16 MiB sent), saying `language` in each cue.
+fn long_track(bytes: usize, language: &str) -> String {
+    let mut text = String::from("WEBVTT\n\n");
+    for n in 0u64.. {
+        let time = |ms: u64| {
+            let (h, m, s, t) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+            format!("{h:02}:{m:02}:{s:02}.{t:03}")
+        };
+        let cue =
+            format!("{} --> {}\nLine {n} in {language}\n\n", time(n * 1000), time(n * 1000 + 900));
+        if 2 * (text.len() + cue.len()) + 2 > bytes {
+            break;
+        }
+        text.push_str(&cue);
+    }
+    text
+}
+
+/// Issue #25, point 13: the check read every caption file whole, on its 32 threads at once
+/// (with the lines found, and a copy for what it makes of the file): 64 rows with two 26 MB
+/// caption files each peaked at 2 to 2.3 GB, past the deploy recipes' 512 MiB. It reads them as
+/// they stream in, a line at a time, a few files at once.
+///
+/// 16 rows of two 26 MB UTF-16 WebVTT files (13 MB of WebVTT each, under the 16 MiB sent): the
+/// caption paths are hard links to one file per language, 52 MB on disk for 832 MB of captions
+/// read, where memory is the same as for files apart (read, not mapped: the page cache is not the
+/// process's). Before the fix this peaked near 1 GB; 256 MiB is what the issue allows.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn captions_of_26_mb_are_checked_in_bounded_memory_and_found_broken_deep_inside() {
+    const ROWS: usize = 16;
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let english = long_track(26_000_000, "en");
+    std::fs::write(dir.path().join("en.vtt"), utf16(&english)).unwrap();
+    std::fs::write(dir.path().join("fr.vtt"), utf16(&long_track(26_000_000, "fr"))).unwrap();
+    // Cue 200 000 starts at 200 000 s: its timing line is line 3 + 3 × 200 000.
+    let broken = english.replacen("55:33:20.000 --> ", "55:33:20.000 -> ", 1);
+    assert_ne!(broken, english, "the track has a cue 200 000");
+    std::fs::write(dir.path().join("broken.vtt"), utf16(&broken)).unwrap();
+    let mut csv = String::from("path,title,captions.en,captions.fr\n");
+    for row in 0..ROWS {
+        std::fs::write(dir.path().join(format!("v{row}.mp4")), format!("video {row}")).unwrap();
+        for language in ["en", "fr"] {
+            let link = dir.path().join(format!("c{row}.{language}.vtt"));
+            std::fs::hard_link(dir.path().join(format!("{language}.vtt")), link).unwrap();
+        }
+        csv.push_str(&format!("v{row}.mp4,Video {row},c{row}.en.vtt,c{row}.fr.vtt\n"));
+    }
+    let manifest = dir.path().join("manifest.csv");
+    std::fs::write(&manifest, &csv).unwrap();
+    let path = manifest.to_str().unwrap().to_owned();
+    let dry_run = |path: &str| {
+        let mut cmd = common::batch::avbatch();
+        cmd.args(["upload", path, "--dry-run", "--no-journal", "--base-url", &server.url]);
+        cmd.env("AVBATCH_API_KEY", KEY);
+        cmd
+    };
+
+    let cmd = dry_run(&path);
+    let stderr = dir.path().join("stderr");
+    let (code, kib) = tokio::task::block_in_place(|| common::peak_rss_kib(&cmd, &stderr));
+    let err = std::fs::read_to_string(&stderr).unwrap();
+    eprintln!("dry run over {ROWS} rows of two 26 MB captions: peak RSS {} MiB", kib / 1024);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("{ROWS} rows")), "{err}");
+    assert!(kib <= 256 * 1024, "peak RSS {kib} KiB over 256 MiB");
+    // The plan counts both tracks of every row: a create, two captions and the assets' record.
+    let out = avbatch(&[
+        "upload",
+        &path,
+        "--dry-run",
+        "--no-journal",
+        "--json",
+        "--base-url",
+        &server.url,
+    ]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the plan as JSON");
+    assert_eq!(plan["estimate"]["requests"]["writes"], ROWS as u64 * 4, "{plan}");
+
+    // One row's French captions broken 600 000 lines in: found, on their line.
+    let broken_csv = csv.replace("c9.fr.vtt", "broken.vtt");
+    std::fs::write(&manifest, broken_csv).unwrap();
+    let out = avbatch(&["upload", &path, "--dry-run", "--no-journal", "--base-url", &server.url]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let expected = format!(
+        "line 11, column `captions.fr`: `{}` does not parse as captions: line 600003, column 14: \
+         expected `-->` between the cue's start and end",
+        dir.path().join("broken.vtt").display()
+    );
+    assert!(err.contains(&expected), "missing {expected:?} in\n{err}");
+    assert!(server.all_videos().await.is_empty(), "nothing may be sent");
+}

@@ -390,7 +390,13 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "tests/suite/manifest_checks.rs",
         "a_70_000_character_url_is_a_problem_of_its_line_and_column",
         "issue #25",
-        "a 70 000-character URL in `path` panicked the check (`InvalidUri(TooLong)`), no line named",
+        "a 70 000-character URL in `path` panicked the check (`InvalidUri(TooLong)`), no line",
+    ),
+    (
+        "tests/suite/asset_checks.rs",
+        "captions_of_26_mb_are_checked_in_bounded_memory_and_found_broken_deep_inside",
+        "issue #25",
+        "a dry run of 64 rows with two 26 MB caption files each peaked at 2.3 GB RSS",
     ),
 ];
 

@@ -28,11 +28,12 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use xxhash_rust::xxh3::xxh3_128;
+use tokio::sync::Semaphore;
+use xxhash_rust::xxh3::Xxh3;
 
 use super::{journal, Ctx, SessionEnd};
 use crate::client::{error_chain, ApiError};
-use crate::manifest::{load_image, Row, Thumbnail, TRACK_MAX_BYTES};
+use crate::manifest::{load_image, Row, Thumbnail, TrackFile, TRACK_MAX_BYTES};
 use crate::texttrack::Kind;
 use avbatch_api::Metadata;
 
@@ -50,22 +51,29 @@ struct Wanted {
     what: What,
 }
 
-/// What sending it takes.
+/// What sending it takes. A track's file is read again when it is sent, rather than held from
+/// the start: a row's tracks may be many, and rows many at once (issue #25, point 13).
 enum What {
     Image { bytes: Bytes, file_name: String, mime: &'static str },
     Frame(String),
-    Track { kind: Kind, language: String, vtt: Bytes },
+    Track { kind: Kind, file: TrackFile },
     DefaultCaptions(String),
 }
 
-/// A short digest: 64 bits of XXH3-128, in hex (in metadata, several per video).
+/// A short digest: 64 bits of XXH3-128, in hex (in metadata, several per video). Each part is
+/// hashed after its length, as it is (no copy of a track is made to hash it).
 pub(super) fn digest(parts: &[&[u8]]) -> String {
-    let mut all = Vec::new();
+    let mut hasher = Xxh3::new();
     for part in parts {
-        all.extend_from_slice(&(part.len() as u64).to_le_bytes());
-        all.extend_from_slice(part);
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
     }
-    format!("{:016x}", (xxh3_128(&all) >> 64) as u64)
+    format!("{:016x}", (hasher.digest128() >> 64) as u64)
+}
+
+/// The digest of a track whose WebVTT is `vtt`.
+fn track_digest(vtt: &[u8]) -> String {
+    digest(&[&b"track"[..], vtt])
 }
 
 /// The names of the row's assets, in the order they are sent (without reading their files).
@@ -127,15 +135,12 @@ fn wanted(row: &Row) -> Result<Vec<Wanted>, String> {
     {
         for file in tracks {
             let name = format!("{prefix}.{}", file.language);
+            // Read for its digest, then let go: it is read again if it is sent.
             let track = file.load(kind).map_err(|e| format!("{name}: {e}"))?;
             let wanted = Wanted {
-                digest: digest(&[&b"track"[..], &track.vtt]),
+                digest: track_digest(&track.vtt),
                 name,
-                what: What::Track {
-                    kind,
-                    language: file.language.clone(),
-                    vtt: Bytes::from(track.vtt),
-                },
+                what: What::Track { kind, file: file.clone() },
             };
             if kind == Kind::Captions && row.default_captions.as_ref() == Some(&file.language) {
                 default = Some(digest(&[
@@ -188,7 +193,7 @@ pub(super) async fn settle(
         ));
     }
     let r = row.clone();
-    let wanted = tokio::task::spawn_blocking(move || wanted(&r))
+    let mut wanted = tokio::task::spawn_blocking(move || wanted(&r))
         .await
         .map_err(|e| SessionEnd::failed(format!("reading the row's assets failed: {e}")))?
         .map_err(SessionEnd::failed)?;
@@ -212,7 +217,7 @@ pub(super) async fn settle(
     };
 
     let mut sent = Vec::new();
-    for asset in &wanted {
+    for asset in &mut wanted {
         if held.get(&asset.name) == Some(&asset.digest) {
             continue;
         }
@@ -220,13 +225,7 @@ pub(super) async fn settle(
             return Err(SessionEnd::Stopped);
         }
         let known = held.contains_key(&asset.name);
-        send(ctx, video_id, asset, known).await.map_err(|e| match e {
-            ApiError::Cancelled { .. } => SessionEnd::Stopped,
-            e => SessionEnd::Failed {
-                message: format!("{}: {}", asset.name, error_chain(&e)),
-                auth: e.is_auth(),
-            },
-        })?;
+        deliver(ctx, video_id, asset, known).await?;
         let (k, v, n, d) =
             (key.to_owned(), video_id.to_owned(), asset.name.clone(), asset.digest.clone());
         journal(ctx, move |j| j.asset_sent(&k, &v, &n, &d)).await?;
@@ -299,10 +298,17 @@ async fn read_back(
     Ok(held)
 }
 
-/// Sends one asset. `known`: the video holds a version of it (a track is then deleted first).
-async fn send(ctx: &Ctx, video_id: &str, asset: &Wanted, known: bool) -> Result<(), ApiError> {
+/// Sends one asset (a track as its file holds it now: should the file have changed since its
+/// digest was taken, under its new digest). `known`: the video holds a version of it (a track
+/// is then deleted first). A failure names the asset.
+async fn deliver(
+    ctx: &Ctx,
+    video_id: &str,
+    asset: &mut Wanted,
+    known: bool,
+) -> Result<(), SessionEnd> {
     let client = &ctx.client;
-    match &asset.what {
+    let sent = match &asset.what {
         What::Image { bytes, file_name, mime } => {
             client.upload_thumbnail(video_id, bytes.clone(), file_name, mime).await
         }
@@ -310,33 +316,72 @@ async fn send(ctx: &Ctx, video_id: &str, asset: &Wanted, known: bool) -> Result<
         What::DefaultCaptions(language) => {
             client.set_default_caption(video_id, language, true).await.map(drop)
         }
-        What::Track { kind, language, vtt } => {
-            let track = Track { kind: *kind, video_id, language };
-            if known {
-                track.delete(ctx).await?;
-            }
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                let refusal = match track.upload(ctx, vtt.clone()).await {
-                    Err(e) if refused(&e) && tries < MAX_TRACK_TRIES => e,
-                    other => return other,
-                };
-                // The server holds a track in that language and will not take a second: this
-                // one, if the answer to an upload was lost and the retry refused, else another.
-                match track.src(ctx).await? {
-                    None => return Err(refusal),
-                    Some(src) => {
-                        let held = client.download(&src, TRACK_MAX_BYTES).await.ok().flatten();
-                        if held.as_deref() == Some(&vtt[..]) {
-                            return Ok(());
-                        }
-                    }
+        What::Track { kind, file } => {
+            // Its place among the tracks held is kept until it is sent (SENDING is never
+            // closed: acquiring fails for nothing else).
+            let _place = SENDING.acquire().await.map_err(|_| SessionEnd::Stopped)?;
+            let (kind, name) = (*kind, &asset.name);
+            let vtt = read_track(kind, file, name).await?;
+            asset.digest = track_digest(&vtt);
+            let track = Track { kind, video_id, language: &file.language };
+            send_track(ctx, &track, known, vtt).await
+        }
+    };
+    sent.map_err(|e| match e {
+        ApiError::Cancelled { .. } => SessionEnd::Stopped,
+        e => SessionEnd::Failed {
+            message: format!("{}: {}", asset.name, error_chain(&e)),
+            auth: e.is_auth(),
+        },
+    })
+}
+
+/// Tracks held to be sent at once, at most, in this process: a row's tracks are read when they
+/// are sent, one at a time, but rows are many at once (64 by default for small files: rows of
+/// two 13 MB tracks peaked at 4.4 GB when each row held its tracks from the start). A place is
+/// waited for without a thread, so waiting rows hold none of the blocking threads that those
+/// sending may need.
+static SENDING: Semaphore = Semaphore::const_new(TRACKS_SENT_AT_ONCE);
+
+/// See [`SENDING`]: about 64 MiB of WebVTT at most.
+const TRACKS_SENT_AT_ONCE: usize = 4;
+
+/// Reads a track again to send it: its WebVTT.
+async fn read_track(kind: Kind, file: &TrackFile, name: &str) -> Result<Bytes, SessionEnd> {
+    let (file, name) = (file.clone(), name.to_owned());
+    let track = tokio::task::spawn_blocking(move || file.load(kind))
+        .await
+        .map_err(|e| SessionEnd::failed(format!("reading the row's assets failed: {e}")))?
+        .map_err(|e| SessionEnd::failed(format!("{name}: {e}")))?;
+    Ok(Bytes::from(track.vtt))
+}
+
+/// Sends a track of WebVTT `vtt`. `known`: the video holds a version of it, deleted first.
+async fn send_track(ctx: &Ctx, track: &Track<'_>, known: bool, vtt: Bytes) -> Result<(), ApiError> {
+    if known {
+        track.delete(ctx).await?;
+    }
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let refusal = match track.upload(ctx, vtt.clone()).await {
+            Err(e) if refused(&e) && tries < MAX_TRACK_TRIES => e,
+            other => return other,
+        };
+        // The server holds a track in that language and will not take a second: this one, if
+        // the answer to an upload was lost and the retry refused, else another.
+        match track.src(ctx).await? {
+            None => return Err(refusal),
+            Some(src) => {
+                let held = ctx.client.download(&src, TRACK_MAX_BYTES).await.ok().flatten();
+                if held.as_deref() == Some(&vtt[..]) {
+                    return Ok(());
                 }
-                tracing::debug!(video_id, language, "a track the server refused to replace");
-                track.delete(ctx).await?;
             }
         }
+        let (video_id, language) = (track.video_id, track.language);
+        tracing::debug!(video_id, language, "a track the server refused to replace");
+        track.delete(ctx).await?;
     }
 }
 
@@ -410,5 +455,20 @@ mod tests {
         assert_eq!(back.len(), 2);
         assert_eq!(back["captions.en"], "x");
         assert_ne!(digest(&[&b"a"[..], b"b"]), digest(&[b"ab"]));
+    }
+
+    #[test]
+    fn the_digest_is_the_one_journals_and_videos_already_hold() {
+        // Hashed as it streams, each part after its length: what hashing a copy of them laid
+        // end to end gave, and what journals and `avbatch_assets` metadata already record.
+        let vtt = "WEBVTT\n\n00:01.000 --> 00:02.000\nHi\n".repeat(1000);
+        let parts: [&[u8]; 2] = [b"track", vtt.as_bytes()];
+        let mut all = Vec::new();
+        for part in parts {
+            all.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            all.extend_from_slice(part);
+        }
+        let laid_end_to_end = xxhash_rust::xxh3::xxh3_128(&all);
+        assert_eq!(digest(&parts), format!("{:016x}", (laid_end_to_end >> 64) as u64));
     }
 }

@@ -8,8 +8,18 @@ pub(super) type Millis = u64;
 
 /// `ms` as `hh:mm:ss.ttt`, the way messages and converted files show times.
 pub(super) fn show(ms: Millis) -> String {
-    let (h, m, s, t) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-    format!("{h:02}:{m:02}:{s:02}.{t:03}")
+    Time(ms).to_string()
+}
+
+/// A time shown as `hh:mm:ss.ttt` ([`show`]), written where it goes.
+pub(super) struct Time(pub Millis);
+
+impl std::fmt::Display for Time {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0;
+        let (h, m, s, t) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        write!(f, "{h:02}:{m:02}:{s:02}.{t:03}")
+    }
 }
 
 /// Which timestamps a timing line holds.
@@ -109,8 +119,10 @@ fn digits_end(text: &str, at: usize) -> usize {
 /// Reads a timestamp at byte `at` of `line`: its time and the byte just after it.
 fn timestamp(line: &Line<'_>, at: usize, style: Style) -> Result<(Millis, usize), ParseError> {
     let text = line.text;
-    // The runs of digits before the decimal separator, split at `:`, as (start, end).
-    let mut parts = Vec::new();
+    // The runs of digits before the decimal separator, split at `:`, as (start, end): the first
+    // four, one more than a timestamp has, and how many.
+    let mut found = [(0, 0); 4];
+    let mut count = 0;
     let mut at_part = at;
     loop {
         let end = digits_end(text, at_part);
@@ -118,7 +130,10 @@ fn timestamp(line: &Line<'_>, at: usize, style: Style) -> Result<(Millis, usize)
             let message = format!("expected a timestamp {}", style.shape());
             return Err(line.error(at_part, message));
         }
-        parts.push((at_part, end));
+        if let Some(part) = found.get_mut(count) {
+            *part = (at_part, end);
+        }
+        count += 1;
         let Some(colon) = style.colon(&text[end..]) else {
             break;
         };
@@ -128,11 +143,12 @@ fn timestamp(line: &Line<'_>, at: usize, style: Style) -> Result<(Millis, usize)
         Style::WebVtt => 2..=3,
         Style::Srt => 3..=3,
     };
-    if parts.len() > *allowed.end() {
+    if count > *allowed.end() {
         let message = format!("too many `:` in the timestamp, expected {}", style.shape());
-        let colon_at = text[..parts[*allowed.end()].0].char_indices().last().map_or(0, |(i, _)| i);
+        let colon_at = text[..found[*allowed.end()].0].char_indices().last().map_or(0, |(i, _)| i);
         return Err(line.error(colon_at, message));
     }
+    let parts = &found[..count];
     if parts.len() < *allowed.start() {
         let message = format!("expected `:` in the timestamp, as in {}", style.shape());
         return Err(line.error(parts[parts.len() - 1].1, message));
@@ -205,8 +221,14 @@ impl Order {
         Order { kind, previous: None, count: 0 }
     }
 
-    /// Takes the cue timed by `timing` on `line`, whose text is `text` (its lines joined).
-    pub fn next(&mut self, line: &Line<'_>, timing: &Timing, text: &str) -> Result<(), ParseError> {
+    /// Takes the cue timed by `timing` on `line`; `titled` when its text holds anything but
+    /// whitespace.
+    pub fn next(
+        &mut self,
+        line: &Line<'_>,
+        timing: &Timing,
+        titled: bool,
+    ) -> Result<(), ParseError> {
         if let Some((start, end)) = self.previous {
             if timing.start < start {
                 let message = format!(
@@ -226,7 +248,7 @@ impl Order {
                 return Err(line.error(timing.start_at, message));
             }
         }
-        if self.kind == Kind::Chapters && text.trim().is_empty() {
+        if self.kind == Kind::Chapters && !titled {
             let message = "chapter has no title (write it on the line after the timing line)";
             return Err(line.error(0, message));
         }

@@ -9,23 +9,36 @@ use super::{Line, ParseError};
 
 const SETTINGS: &str = "id, width, lines, regionanchor, viewportanchor, scroll";
 
-/// Checks a REGION block (its first line starts with `REGION`, no line holds `-->`) and adds its
-/// identifier, with the block's first line, to `regions` (those defined before it).
-pub(super) fn check<'a>(
-    block: &[Line<'a>],
-    regions: &mut Vec<(&'a str, Line<'a>)>,
-) -> Result<(), ParseError> {
-    let first = block[0];
-    let keyword = "REGION".len();
-    let after = cue::blanks(&first.text[keyword..]);
-    if keyword + after < first.text.len() {
-        let message = "text after `REGION` (a region's settings go on the lines below it, and a \
-                       browser drops a REGION block whose first line holds more)";
-        return Err(first.error(keyword + after, message));
+/// A REGION block being read, a line at a time: its first line starts with `REGION`, and no
+/// line holds `-->` (the caller says so first: such a line would end the block).
+pub(super) struct Block {
+    seen: Vec<String>,
+    id: Option<String>,
+    /// The first problem found; the lines after it are not looked at.
+    error: Option<ParseError>,
+}
+
+impl Block {
+    /// Starts the block at its first line.
+    pub fn new(first: Line<'_>) -> Self {
+        let keyword = "REGION".len();
+        let after = cue::blanks(&first.text[keyword..]);
+        let error = (keyword + after < first.text.len()).then(|| {
+            let message = "text after `REGION` (a region's settings go on the lines below it, and \
+                           a browser drops a REGION block whose first line holds more)";
+            first.error(keyword + after, message)
+        });
+        Block { seen: Vec::new(), id: None, error }
     }
-    let mut seen: Vec<&str> = Vec::new();
-    let mut id = None;
-    for line in &block[1..] {
+
+    /// Reads one line of settings after the first; `regions` are those defined before.
+    pub fn line(&mut self, line: Line<'_>, regions: &[(String, u64)]) {
+        if self.error.is_none() {
+            self.error = self.settings(line, regions).err();
+        }
+    }
+
+    fn settings(&mut self, line: Line<'_>, regions: &[(String, u64)]) -> Result<(), ParseError> {
         for (pos, token) in cue::tokens(line.text, 0) {
             let setting = token.split_once(':').filter(|(n, v)| !n.is_empty() && !v.is_empty());
             let Some((name, value)) = setting else {
@@ -51,28 +64,41 @@ pub(super) fn check<'a>(
                     format!("bad value `{value}` for region setting `{name}`: {}", hint(name));
                 return Err(line.error(value_at, message));
             }
-            if seen.contains(&name) {
+            if self.seen.iter().any(|s| s == name) {
                 return Err(line.error(pos, format!("region setting `{name}` given twice")));
             }
-            seen.push(name);
+            self.seen.push(name.to_owned());
             if name == "id" {
-                if let Some((_, other)) = regions.iter().find(|(other, _)| *other == value) {
+                if let Some((_, other)) = regions.iter().find(|(other, _)| other == value) {
                     let message = format!(
-                        "region `{value}` is defined twice (first by the REGION block on line {})",
-                        other.number
+                        "region `{value}` is defined twice (first by the REGION block on line \
+                         {other})"
                     );
                     return Err(line.error(value_at, message));
                 }
-                id = Some(value);
+                self.id = Some(value.to_owned());
             }
         }
+        Ok(())
     }
-    let Some(id) = id else {
-        let message = "a REGION block without an `id:` setting (cues name their region by it)";
-        return Err(first.error(0, message));
-    };
-    regions.push((id, first));
-    Ok(())
+
+    /// Ends the block that `first` opened: its first problem, or its identifier added, with the
+    /// number of its first line, to `regions`.
+    pub fn finish(
+        self,
+        first: Line<'_>,
+        regions: &mut Vec<(String, u64)>,
+    ) -> Result<(), ParseError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let Some(id) = self.id else {
+            let message = "a REGION block without an `id:` setting (cues name their region by it)";
+            return Err(first.error(0, message));
+        };
+        regions.push((id, first.number));
+        Ok(())
+    }
 }
 
 /// What a region setting's value looks like.

@@ -8,12 +8,16 @@
 //! `{\an8}`-style overrides; escapes any other `<`, `>` and `&` so the text reads as the SRT
 //! showed it. A cue may end as it starts (it is written so too).
 
+use std::fmt::Write;
+use std::io::Read;
+
 use super::cue::{self, Order, Style, Timing};
-use super::{Kind, Line, ParseError};
+use super::lines::{Lines, OwnedLine};
+use super::{Kind, Line, ParseError, ReadError};
 
 /// Whether an SRT line ends a cue: nothing on it but whitespace.
-fn is_blank(line: &Line<'_>) -> bool {
-    line.text.trim_matches(cue::WHITESPACE).is_empty()
+pub(super) fn is_blank(text: &str) -> bool {
+    text.trim_matches(cue::WHITESPACE).is_empty()
 }
 
 /// Whether `line` is an SRT cue number: digits, maybe after a `-`, maybe followed by a `.` and
@@ -25,96 +29,161 @@ pub(super) fn is_number(line: &str) -> bool {
     !whole.is_empty() && whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
 }
 
-/// One cue read: its timing line, times, number (if it has one) and text as WebVTT.
-struct Cue<'a> {
-    line: Line<'a>,
+/// One cue read: its timing line, times, number line (if it has one) and text as WebVTT.
+struct Cue {
+    line: OwnedLine,
     timing: Timing,
-    number: Option<&'a str>,
+    number: Option<OwnedLine>,
     text: String,
 }
 
-/// Checks `lines` as an SRT track of `kind`: the WebVTT it makes and its number of cues.
-pub(super) fn convert_lines(lines: &[Line<'_>], kind: Kind) -> Result<(String, usize), ParseError> {
-    let mut cues = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < lines.len() && is_blank(&lines[i]) {
-            i += 1;
-        }
-        if i == lines.len() {
-            break;
-        }
-        let from = i;
-        while i < lines.len() && !is_blank(&lines[i]) {
-            i += 1;
-        }
-        cues.push(cue(&lines[from..i], !cues.is_empty())?);
+impl Cue {
+    /// Whether its text holds anything but whitespace (a chapter's title).
+    fn titled(&self) -> bool {
+        !self.text.trim().is_empty()
     }
-    // Stable: cues that start at the same time stay in the file's order.
-    cues.sort_by_key(|cue| cue.timing.start);
-    let mut vtt = String::from("WEBVTT\n\n");
-    let mut order = Order::new(kind);
-    for cue in &cues {
-        order.next(&cue.line, &cue.timing, &cue.text)?;
-        if let Some(number) = cue.number {
-            vtt.push_str(number);
+
+    /// Writes it as a WebVTT cue.
+    fn write(&self, vtt: &mut String) {
+        if let Some(number) = &self.number {
+            vtt.push_str(number.text.trim_matches(cue::WHITESPACE));
             vtt.push('\n');
         }
-        let (start, end) = (cue::show(cue.timing.start), cue::show(cue.timing.end));
-        vtt.push_str(&format!("{start} --> {end}\n"));
-        if !cue.text.is_empty() {
-            vtt.push_str(&cue.text);
+        let (start, end) = (cue::Time(self.timing.start), cue::Time(self.timing.end));
+        // Writing to a String does not fail.
+        let _ = writeln!(vtt, "{start} --> {end}");
+        if !self.text.is_empty() {
+            vtt.push_str(&self.text);
             vtt.push('\n');
         }
         vtt.push('\n');
     }
-    Ok((vtt, order.count))
+
+    /// Gives its lines' room back to `lines` ([`Lines::recycle`]).
+    fn recycle<R: Read>(self, lines: &mut Lines<R>) {
+        lines.recycle(self.line);
+        self.number.into_iter().for_each(|number| lines.recycle(number));
+        lines.recycle_text(self.text);
+    }
 }
 
-/// Reads one cue (a block of lines between blank lines); `after_cue` when one came before it.
-fn cue<'a>(block: &[Line<'a>], after_cue: bool) -> Result<Cue<'a>, ParseError> {
-    let first = block[0];
-    let (number, timing_index) = if first.text.contains("-->") {
-        (None, 0)
-    } else if is_number(first.text) {
-        if block.len() == 1 {
-            let message = "expected the timing line (`hh:mm:ss,ttt --> hh:mm:ss,ttt`) after the \
-                           cue's number";
-            return Err(first.error(first.text.len(), message));
-        }
-        (Some(first.text.trim_matches(cue::WHITESPACE)), 1)
-    } else {
-        let found = first.text.trim_matches(cue::WHITESPACE);
-        let at = cue::blanks(first.text)
-            + found.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(0);
-        let mut message = format!(
-            "expected the cue's number (digits) or its timing line \
-             (`hh:mm:ss,ttt --> hh:mm:ss,ttt`), found `{found}`"
-        );
-        if after_cue {
-            message.push_str(
-                " (text after a blank line is not part of the cue before it: a cue's text \
-                 cannot hold a blank line)",
-            );
-        }
-        return Err(first.error(at, message));
-    };
-    let line = block[timing_index];
-    let timing = cue::timing(&line, Style::Srt)?;
-    coordinates(&line, timing.rest_at)?;
-    let mut text = Vec::new();
-    for text_line in &block[timing_index + 1..] {
-        if let Some(at) = text_line.text.find("-->") {
-            let message = "`-->` in a cue's text: leave a blank line before the next cue";
-            return Err(text_line.error(at, message));
-        }
-        let converted = convert_text(text_line.text);
-        // An empty line would end the cue in WebVTT (a line that only held `{\an8}`).
-        if !converted.is_empty() {
-            text.push(converted);
+const HEADER: &str = "WEBVTT\n\n";
+
+/// Checks the lines of an SRT file as a track of `kind`: its number of cues, and the length of
+/// the WebVTT it makes, which is written to `vtt` when given.
+///
+/// The cues are sorted before they are written and their order checked, so a file is held whole,
+/// as cues, to convert it; to check captions, a cue at a time (sorted captions are always in
+/// order); to check chapters, each chapter's timing line, to sort them.
+pub(super) fn convert<R: Read>(
+    lines: &mut Lines<R>,
+    kind: Kind,
+    vtt: Option<&mut String>,
+) -> Result<(usize, u64), ReadError> {
+    let keep = vtt.is_some() || kind == Kind::Chapters;
+    let (mut cues, mut count, mut len) = (Vec::new(), 0, HEADER.len() as u64);
+    let mut scratch = String::new();
+    while let Some(mut cue) = next_cue(lines, count > 0)? {
+        count += 1;
+        scratch.clear();
+        cue.write(&mut scratch);
+        len += scratch.len() as u64;
+        match (keep, vtt.is_some()) {
+            (true, true) => cues.push(cue),
+            (true, false) => {
+                // Checking chapters: the title's words are not needed, only whether it has any.
+                let title = if cue.titled() { "-" } else { "" };
+                let text = std::mem::replace(&mut cue.text, title.to_owned());
+                lines.recycle_text(text);
+                cue.number.take().into_iter().for_each(|number| lines.recycle(number));
+                cues.push(cue);
+            }
+            (false, _) => cue.recycle(lines),
         }
     }
-    Ok(Cue { line, timing, number, text: text.join("\n") })
+    if !keep {
+        return Ok((count, len));
+    }
+    // Stable: cues that start at the same time stay in the file's order.
+    cues.sort_by_key(|cue| cue.timing.start);
+    let mut order = Order::new(kind);
+    for cue in &cues {
+        order.next(&cue.line.view(), &cue.timing, cue.titled())?;
+    }
+    if let Some(vtt) = vtt {
+        vtt.reserve(len as usize);
+        vtt.push_str(HEADER);
+        cues.iter().for_each(|cue| cue.write(vtt));
+    }
+    Ok((order.count, len))
+}
+
+/// Reads the next cue (a block of lines between blank lines); `after_cue` when one came before
+/// it. `None` past the last.
+fn next_cue<R: Read>(lines: &mut Lines<R>, after_cue: bool) -> Result<Option<Cue>, ReadError> {
+    let first = loop {
+        match lines.next()? {
+            None => return Ok(None),
+            Some(line) if is_blank(&line.text) => lines.recycle(line),
+            Some(line) => break line,
+        }
+    };
+    let (number, line) = if first.text.contains("-->") {
+        (None, first)
+    } else if is_number(&first.text) {
+        match lines.next()? {
+            Some(line) if !is_blank(&line.text) => (Some(first), line),
+            _ => {
+                let message = "expected the timing line (`hh:mm:ss,ttt --> hh:mm:ss,ttt`) after \
+                               the cue's number";
+                return Err(first.view().error(first.text.len(), message).into());
+            }
+        }
+    } else {
+        return Err(not_a_cue(first.view(), after_cue).into());
+    };
+    let timing = cue::timing(&line.view(), Style::Srt)?;
+    coordinates(&line.view(), timing.rest_at)?;
+    let mut text = lines.spare_text();
+    while let Some(text_line) = lines.next()? {
+        if is_blank(&text_line.text) {
+            lines.recycle(text_line);
+            break;
+        }
+        if let Some(at) = text_line.text.find("-->") {
+            let message = "`-->` in a cue's text: leave a blank line before the next cue";
+            return Err(text_line.view().error(at, message).into());
+        }
+        // An empty line would end the cue in WebVTT (a line that only held `{\an8}`).
+        let before = text.len();
+        if before > 0 {
+            text.push('\n');
+        }
+        convert_text_to(&text_line.text, &mut text);
+        if text.len() == before + usize::from(before > 0) {
+            text.truncate(before);
+        }
+        lines.recycle(text_line);
+    }
+    Ok(Some(Cue { line, timing, number, text }))
+}
+
+/// The error for a block whose first line is neither a cue number nor a timing line.
+fn not_a_cue(first: Line<'_>, after_cue: bool) -> ParseError {
+    let found = first.text.trim_matches(cue::WHITESPACE);
+    let at = cue::blanks(first.text)
+        + found.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(0);
+    let mut message = format!(
+        "expected the cue's number (digits) or its timing line \
+         (`hh:mm:ss,ttt --> hh:mm:ss,ttt`), found `{found}`"
+    );
+    if after_cue {
+        message.push_str(
+            " (text after a blank line is not part of the cue before it: a cue's text \
+             cannot hold a blank line)",
+        );
+    }
+    first.error(at, message)
 }
 
 /// Checks what follows the end time on a timing line, from byte `at`: nothing, or the
@@ -180,8 +249,15 @@ fn entity(text: &str) -> Option<usize> {
 /// ```text
 /// {\an8}<font color="#ffff00"><I>Tom & Jerry</I></font> <3  →  <i>Tom &amp; Jerry</i> &lt;3
 /// ```
+#[cfg(test)]
 pub(super) fn convert_text(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
+    convert_text_to(line, &mut out);
+    out
+}
+
+/// [`convert_text`], written at the end of `out`.
+fn convert_text_to(line: &str, out: &mut String) {
     let mut rest = line;
     while let Some(c) = rest.chars().next() {
         let mut skip = c.len_utf8();
@@ -211,5 +287,4 @@ pub(super) fn convert_text(line: &str) -> String {
         }
         rest = &rest[skip..];
     }
-    out
 }

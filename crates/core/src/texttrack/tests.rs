@@ -611,3 +611,96 @@ fn texttrack_conformance_suites_as_their_verdicts_say() {
     assert!(rows >= 400, "{rows} rows");
     assert!(wrong.is_empty(), "{} of {rows} not as expected:\n{}", wrong.len(), wrong.join("\n"));
 }
+
+/// A reader that gives at most `most` bytes a read.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    most: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.most).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+/// What [`check`] says of `bytes` read at most `most` bytes at a time.
+fn streamed(bytes: &[u8], kind: Kind, most: usize) -> Result<Summary, ParseError> {
+    match check(Trickle { bytes, most }, kind) {
+        Ok(summary) => Ok(summary),
+        Err(ReadError::Parse(e)) => Err(e),
+        Err(ReadError::Io(e)) => panic!("bytes in memory: {e}"),
+    }
+}
+
+/// Issue #25, point 13: the manifest check reads tracks as they stream in. Every fixture and
+/// conformance file, as captions and as chapters, read in pieces that cut CRLFs and UTF-16
+/// units in two: the same verdict, error and WebVTT length as loading it whole, and, read so,
+/// the same WebVTT.
+#[test]
+fn texttrack_check_as_it_streams_says_what_load_says() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let mut files = Vec::new();
+    for dir in ["texttrack", "texttrack/bad", "captions-conformance"] {
+        let mut found = vec![root.join(dir)];
+        while let Some(dir) = found.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    found.push(path);
+                } else if path.extension().is_some_and(|e| e == "vtt" || e == "srt") {
+                    files.push(std::fs::read(&path).unwrap());
+                }
+            }
+        }
+    }
+    files.push(wide("WEBVTT\r\n\r\n00:01.000 --> 00:02.000\r\nÉté 🎬\r\n", 2, false));
+    files.push(wide("1\r\n00:00:01,000 --> 00:00:02,000\r\nÉté 🎬\r\n", 4, true));
+    let mut cut = wide("WEBVTT\n\nab", 2, false);
+    cut.extend([0x00, 0xd8, b'c', 0]);
+    files.push(cut);
+    assert!(files.len() >= 400, "{} files", files.len());
+    for bytes in &files {
+        for kind in [Kind::Captions, Kind::Chapters] {
+            let whole = load(bytes, kind);
+            for most in [1, 3, 8192] {
+                let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+                match (&whole, streamed(bytes, kind, most)) {
+                    (Ok(track), Ok(summary)) => assert_eq!(
+                        (summary.format, summary.cues, summary.vtt_len, summary.bytes),
+                        (track.format, track.cues, track.vtt.len() as u64, bytes.len() as u64),
+                        "{shown:?}"
+                    ),
+                    (Err(e), Err(streamed)) => assert_eq!(e, &streamed, "{shown:?}"),
+                    (whole, streamed) => panic!("{shown:?}: {whole:?} but {streamed:?}"),
+                }
+                if let Ok(track) = &whole {
+                    let again = read(Trickle { bytes, most }, kind, 0);
+                    assert_eq!(track, &again.unwrap_or_else(|e| panic!("{shown:?}: {e}")));
+                }
+            }
+        }
+    }
+}
+
+/// A broken timestamp deep in a long file is found on its line, and checking it holds no more
+/// than a line of it: nothing here is held but what the check returns.
+#[test]
+fn texttrack_check_finds_a_problem_deep_in_a_long_file() {
+    let mut text = String::from("WEBVTT\n\n");
+    let cues = 200_000u64;
+    for n in 0..cues {
+        let (start, end) = (cue::show(n * 1000), cue::show(n * 1000 + 900));
+        text.push_str(&format!("{start} --> {end}\nLine {n}\n\n"));
+    }
+    let good = streamed(text.as_bytes(), Kind::Captions, 8192).unwrap();
+    assert_eq!((good.cues, good.vtt_len), (cues as usize, text.len() as u64));
+    // Cue 150 000 starts at 150 000 s, on line 3 + 3 × 150 000.
+    let broken = text.replacen("41:40:00.000 --> ", "41:40:00.000 -> ", 1);
+    let e = streamed(broken.as_bytes(), Kind::Captions, 8192).unwrap_err();
+    assert_eq!((e.line, e.column), (450_003, 14), "{e}");
+    assert!(e.message.starts_with("expected `-->`"), "{e}");
+}
