@@ -125,10 +125,10 @@ async fn drop_video(ctx: &Ctx, key: &str, id: &str) -> bool {
 }
 
 /// Why `kept`, the video a row found under its key, cannot be continued, though unfinished.
-/// Sending parts from here, one made to fetch its source takes none. Pulling, it holds no
-/// source and is not fetching one, or its fetch has not arrived within the source's bound
-/// ([`super::pull::bound`]). `None` for a video that holds its source, part of it (sent from
-/// here), or is still fetching it within its bound.
+/// Sending parts from here, one made to fetch its source takes none. Pulling, its source has
+/// not arrived within the source's bound ([`super::pull::bound`]) since it was made, whatever
+/// its state says. `None` for a video that holds its source, part of it (sent from here), or
+/// is younger than its bound: another run may have just made it, its fetch not begun.
 fn unfit(ctx: &Ctx, row: &Row, pull: Option<&str>, kept: &Candidate) -> Option<String> {
     if kept.status.is_uploaded() || kept.progress() == Progress::Partial {
         return None;
@@ -143,8 +143,12 @@ fn unfit(ctx: &Ctx, row: &Row, pull: Option<&str>, kept: &Candidate) -> Option<S
         };
     }
     let bound = super::pull::bound(ctx.config.pull_timeout, row.size);
+    if super::pull::age(kept.video.created_at) < bound {
+        // Within its fetch's time, whatever its state says: a fetch not begun yet may show none,
+        // and the run that made it is waiting for it.
+        return None;
+    }
     match state {
-        Some("ingesting") if super::pull::age(kept.video.created_at) < bound => None,
         Some("ingesting") => Some(format!(
             "whose source api.video had not fetched within {} of making it",
             humantime::format_duration(bound)
