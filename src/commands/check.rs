@@ -26,7 +26,7 @@ use crate::config;
 use crate::output::check::{show, summarize, write_report, Compared, Finding, Kind};
 use crate::output::say_warning;
 use avbatch_api::{differences, Difference, NewVideo, Progress, Video};
-use avbatch_core::client::{error_chain, Client, ClientConfig};
+use avbatch_core::client::{error_chain, ApiError, Client, ClientConfig};
 use avbatch_core::engine::{new_video, KEY_METADATA, OWN_METADATA, REPLACED_KEY_METADATA};
 use avbatch_core::leftovers::keyed_videos;
 use avbatch_core::manifest::{self, LoadOptions, ManifestError};
@@ -250,41 +250,32 @@ async fn judge_row(client: &Client, want: Wanted, videos: Vec<Video>) -> Vec<Fin
 /// that cannot be read is a difference too, saying why.
 async fn track_differences(client: &Client, want: &Wanted, video_id: &str) -> Vec<Difference> {
     let mut out = Vec::new();
-    let lacking = |wanted: &[String], held: &[String]| {
-        wanted.iter().any(|w| !held.iter().any(|h| h.eq_ignore_ascii_case(w)))
-    };
     if !want.captions.is_empty() {
-        let held = match client.captions(video_id).await {
-            Ok(list) => Ok(list.into_iter().map(|c| c.srclang).collect::<Vec<_>>()),
-            Err(e) => Err(error_chain(&e)),
-        };
-        if let Some(d) = track_difference("captions", &want.captions, held, lacking) {
-            out.push(d);
-        }
+        let held = client.captions(video_id).await;
+        let held = held.map(|list| list.into_iter().map(|c| c.srclang).collect());
+        out.extend(track_difference("captions", &want.captions, held));
     }
     if !want.chapters.is_empty() {
-        let held = match client.chapters(video_id).await {
-            Ok(list) => Ok(list.into_iter().map(|c| c.language).collect::<Vec<_>>()),
-            Err(e) => Err(error_chain(&e)),
-        };
-        if let Some(d) = track_difference("chapters", &want.chapters, held, lacking) {
-            out.push(d);
-        }
+        let held = client.chapters(video_id).await;
+        let held = held.map(|list| list.into_iter().map(|c| c.language).collect());
+        out.extend(track_difference("chapters", &want.chapters, held));
     }
     out
 }
 
-/// One kind's tracks compared: `None` when the video holds every language wanted.
+/// One kind's tracks compared: `None` when the video holds every language wanted (tags
+/// compared without regard to case).
 fn track_difference(
     field: &'static str,
     wanted: &[String],
-    held: Result<Vec<String>, String>,
-    lacking: impl Fn(&[String], &[String]) -> bool,
+    held: Result<Vec<String>, ApiError>,
 ) -> Option<Difference> {
     let held = match held {
-        Ok(held) if !lacking(wanted, &held) => return None,
+        Ok(held) if wanted.iter().all(|w| held.iter().any(|h| h.eq_ignore_ascii_case(w))) => {
+            return None
+        }
         Ok(held) => held.join(", "),
-        Err(why) => format!("not read: {why}"),
+        Err(e) => format!("not read: {}", error_chain(&e)),
     };
     Some(Difference { field, wanted: wanted.join(", "), held })
 }

@@ -200,9 +200,9 @@ fn clash(
 /// `failed`). Nothing resumes that; the file must go again, to a new video. With how.
 fn unplayable(
     video_id: Option<&str>,
-    status: &Option<VideoStatus>,
+    status: Option<&VideoStatus>,
 ) -> Option<(String, &'static str)> {
-    let status = status.as_ref().filter(|s| s.is_uploaded())?;
+    let status = status.filter(|s| s.is_uploaded())?;
     let failed = status.encoding.as_ref().map(|e| e.failed()).filter(|f| !f.is_empty())?;
     let why = format!(
         "the encoding of video `{}` failed ({}): api.video cannot play it",
@@ -264,7 +264,8 @@ impl Lookup<'_> {
             return Ok((video_id, status, created_at));
         }
         let id = video_id.as_deref();
-        let unusable = clash(row, len, id, status.as_ref()).or_else(|| unplayable(id, &status));
+        let unusable =
+            clash(row, len, id, status.as_ref()).or_else(|| unplayable(id, status.as_ref()));
         if let Some((why, hint)) = unusable.as_ref() {
             if !ctx.config.force && row.action != RowAction::Upsert {
                 return Err(SessionEnd::failed(format!("{why}; {hint}")));
