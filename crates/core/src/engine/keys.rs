@@ -207,10 +207,8 @@ impl Keys {
 
     /// This run moved `video` from under `old` to under `new` (a touched file's new key).
     pub(super) fn moved(&self, video: &Video, old: &str, new: &str) {
+        self.forget(old, &video.video_id);
         let mut index = self.write();
-        if let Some(under) = index.by_key.get_mut(old) {
-            under.retain(|v| v.video_id != video.video_id);
-        }
         let under = index.by_key.entry(new.to_owned()).or_default();
         if !under.iter().any(|v| v.video_id == video.video_id) {
             under.push(Listed::of(video, &self.mark));
