@@ -27,6 +27,7 @@ mod nightly;
 mod notify_window;
 mod own_keys;
 mod pulls;
+mod racing_creates;
 mod regressions;
 mod remote;
 mod report_record;

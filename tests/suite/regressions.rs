@@ -398,6 +398,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "a dry run of 64 rows with two 26 MB caption files each peaked at 2.3 GB RSS",
     ),
+    (
+        "tests/suite/racing_creates.rs",
+        "a_run_gives_its_video_up_for_one_made_first_though_its_own_pull_landed_first",
+        "issue #25",
+        "3 runs at once over URL rows: 1 trial in 5 left 28 or 31 videos for 30 rows",
+    ),
 ];
 
 fn repository() -> PathBuf {

@@ -7,11 +7,16 @@
 //!   not uploaded twice); a create that may have taken effect although it failed (a broken
 //!   connection, a time-out, a gateway's 5xx or 408) is looked up before it is sent again.
 //! - **Converge after making.** Two runs can both find nothing and both create. So after a
-//!   create the run lists the key again, and when it holds several videos every run keeps the
-//!   same one: the furthest along (complete, then partial, then empty), then the earliest
-//!   created, in the server's own order. A run deletes only the videos it made itself (those
-//!   carrying its mark, `metadata.avbatch_run`, so also one whose create's answer was lost),
-//!   and continues in the kept one; videos it did not make are reported, never deleted.
+//!   create the run lists the key again, and when it holds several videos made since it looked,
+//!   every run keeps the same one: the first made (the earliest created, in the server's own
+//!   order). How far along each is does not count there: a run that saw only its own video kept
+//!   it at once, and a pull's progress depends on when it is read, so ranking by it let two
+//!   runs keep two videos (issue #25, point 4). A run deletes only the videos it made itself
+//!   (those carrying its mark, `metadata.avbatch_run`, so also one whose create's answer was
+//!   lost), and continues in the kept one; videos it did not make are reported, never deleted.
+//! - **Continue the furthest along.** Among the videos a row finds when it looks (made by
+//!   earlier runs), it continues the furthest along (complete, then partial, then empty), then
+//!   the earliest created.
 //! - **Do not continue what the server will drop.** api.video deletes uploads left unfinished
 //!   7 days after they start, so an unfinished video over 6 days old is replaced, not resumed.
 //!
@@ -83,6 +88,8 @@ pub(super) async fn resolve(
 ) -> Result<Found, SessionEnd> {
     let mut candidates =
         if fresh { Vec::new() } else { candidates(ctx, row, key, journal_video, result).await? };
+    // What was there before this run makes one: not a rival of the video it makes.
+    let found: Vec<String> = candidates.iter().map(|c| c.video.video_id.clone()).collect();
     // Every video found may have been deleted since (by a run converging): then none is kept.
     if !candidates.is_empty() {
         let kept = candidates.remove(0);
@@ -94,7 +101,7 @@ pub(super) async fn resolve(
             let deleted =
                 if drop_video(ctx, key, &id).await { "deleted" } else { "could not delete it" };
             result.add_note(format!("replaced video `{id}`, {why} ({deleted})"));
-            return create(ctx, row, key, pull, result).await;
+            return create(ctx, row, key, pull, &found, result).await;
         }
         if replace(&kept) {
             let id = kept.video.video_id.clone();
@@ -112,7 +119,7 @@ pub(super) async fn resolve(
             return Ok(kept.into());
         }
     }
-    create(ctx, row, key, pull, result).await
+    create(ctx, row, key, pull, &found, result).await
 }
 
 /// Deletes a video found under `key` that this row replaces; whether it went.
@@ -199,7 +206,9 @@ async fn candidates(
     if found.is_empty() {
         return Ok(Vec::new());
     }
-    with_status(ctx, found).await
+    let mut candidates = with_status(ctx, found).await?;
+    rank(&mut candidates);
+    Ok(candidates)
 }
 
 /// A changed file uploaded again with `--force` goes to a new video under the same key (an
@@ -293,7 +302,7 @@ pub(super) async fn look_up(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Liste
     Ok(old.iter().map(|v| Listed::of(v, &ctx.run_mark)).collect())
 }
 
-/// Each video's status, ranked: the one to keep first.
+/// Each video's status, in the order given.
 async fn with_status(ctx: &Ctx, videos: Vec<Listed>) -> Result<Vec<Candidate>, SessionEnd> {
     let mut candidates = Vec::with_capacity(videos.len());
     for video in videos {
@@ -304,16 +313,21 @@ async fn with_status(ctx: &Ctx, videos: Vec<Listed>) -> Result<Vec<Candidate>, S
             Err(e) => return Err(e.into()),
         }
     }
-    rank(&mut candidates);
     Ok(candidates)
 }
 
-/// The order every run computes alike: furthest along, then earliest created, then the
-/// server's own order (a stable sort keeps it), which breaks ties between videos made in the
-/// same second.
+/// The order in which a row continues the videos it found: furthest along, then earliest
+/// created, then the server's own order (a stable sort keeps it), which breaks ties between
+/// videos made in the same second.
 fn rank(candidates: &mut [Candidate]) {
     candidates
         .sort_by_key(|c| (Reverse(c.progress()), c.video.created_at.is_none(), c.video.created_at));
+}
+
+/// The order every run racing to make a row's video computes alike: the first made first
+/// (earliest created, then the server's own order, which a stable sort keeps).
+fn first_made(candidates: &mut [Candidate]) {
+    candidates.sort_by_key(|c| (c.video.created_at.is_none(), c.video.created_at));
 }
 
 /// Whether an unfinished video is too old to continue.
@@ -334,15 +348,17 @@ fn report_others(result: &mut RowResult, others: &[Candidate]) {
     }
 }
 
-/// Creates the row's video, then converges with any other run that made one for the same key.
+/// Creates the row's video, then converges with any other run that made one for the same key
+/// since the row looked; the videos `found` then are not counted.
 async fn create(
     ctx: &Ctx,
     row: &Row,
     key: &str,
     pull: Option<&str>,
+    found: &[String],
     result: &mut RowResult,
 ) -> Result<Found, SessionEnd> {
-    let (own, listed) = make(ctx, row, key, pull, result).await?;
+    let (own, listed) = make(ctx, row, key, pull, found, result).await?;
     if let ([only], Some(own)) = (listed.as_slice(), &own) {
         if &only.video_id == own {
             // The common case: the video just made is the only one. It holds nothing yet.
@@ -357,19 +373,21 @@ async fn create(
 }
 
 /// Sends the create (again, while it fails in a way that may not have taken effect and nothing
-/// is found under the key) and lists the key after it. Returns the video made, when its answer
-/// came, and every video under the key.
+/// new is found under the key) and lists the key after it. Returns the video made, when its
+/// answer came, and every video under the key but those `found` before.
 async fn make(
     ctx: &Ctx,
     row: &Row,
     key: &str,
     pull: Option<&str>,
+    found: &[String],
     result: &mut RowResult,
 ) -> Result<(Option<String>, Vec<Listed>), SessionEnd> {
     let mut payload = NewVideo { source: pull.map(str::to_owned), ..new_video(row) };
     payload.metadata.push(Metadata { key: RUN_METADATA.to_owned(), value: ctx.run_mark.clone() });
-    let listed_under = |found: Vec<avbatch_api::Video>| -> Vec<Listed> {
-        found.iter().map(|v| Listed::of(v, &ctx.run_mark)).collect()
+    let listed_under = |under: Vec<avbatch_api::Video>| -> Vec<Listed> {
+        let new = under.iter().filter(|v| !found.contains(&v.video_id));
+        new.map(|v| Listed::of(v, &ctx.run_mark)).collect()
     };
     let started = SystemTime::now();
     let mut attempt = 0;
@@ -385,7 +403,10 @@ async fn make(
                 result.video_id = Some(id.clone());
                 super::actions::record_fields(ctx, key, &id, &payload).await?;
                 let mut listed = match ctx.keys.after_create(&video, creating).await? {
-                    Some(listed) => listed,
+                    Some(mut listed) => {
+                        listed.retain(|v| !found.contains(&v.video_id));
+                        listed
+                    }
                     None => listed_under(ctx.client.find_by_metadata(KEY_METADATA, key).await?),
                 };
                 if !listed.iter().any(|v| v.video_id == id) {
@@ -400,9 +421,9 @@ async fn make(
                     error = %e,
                     "the create may have taken effect; looking it up by key"
                 );
-                let found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
-                if !found.is_empty() {
-                    return Ok((None, listed_under(found)));
+                let made = listed_under(ctx.client.find_by_metadata(KEY_METADATA, key).await?);
+                if !made.is_empty() {
+                    return Ok((None, made));
                 }
                 if ctx.stop.is_cancelled() {
                     return Err(SessionEnd::Stopped);
@@ -421,11 +442,10 @@ async fn make(
     }
 }
 
-/// Several videos under the row's key: every run keeps the same one (the ranking), and deletes
-/// the others it made itself, the one whose create it saw answered and any whose answer was
-/// lost (they carry its mark). The others are, by the ranking, videos no further along made no
-/// earlier: made by runs racing this one, each of which deletes its own as this run does here.
-/// Not a leftover to report.
+/// Several videos made under the row's key since it looked: every run keeps the same one, the
+/// first made, and deletes the others it made itself, the one whose create it saw answered and
+/// any whose answer was lost (they carry its mark). The others were made later by runs racing
+/// this one, each of which deletes its own as this run does here. Not a leftover to report.
 async fn converge(
     ctx: &Ctx,
     row: &Row,
@@ -435,6 +455,7 @@ async fn converge(
     result: &mut RowResult,
 ) -> Result<Found, SessionEnd> {
     let mut candidates = with_status(ctx, listed).await?;
+    first_made(&mut candidates);
     if candidates.is_empty() {
         return Err(SessionEnd::failed(
             "every video made for this row's key was deleted while it was being made; run it again",
@@ -446,8 +467,7 @@ async fn converge(
         .map(|c| &c.video)
         .filter(|v| v.ours || own.as_deref() == Some(v.video_id.as_str()));
     for video in ours {
-        // Another video wins (made first, or further along): this run continues in it, and
-        // takes its own back.
+        // Another video was made first: this run continues in it, and takes its own back.
         tracing::debug!(
             row = row.line,
             own = %video.video_id,
@@ -483,7 +503,7 @@ mod tests {
     }
 
     #[test]
-    fn every_run_keeps_the_same_video() {
+    fn a_row_continues_the_furthest_along_video_it_finds() {
         let order = |mut c: Vec<Candidate>| {
             rank(&mut c);
             c.into_iter().map(|c| c.video.video_id).collect::<Vec<_>>()
@@ -509,6 +529,28 @@ mod tests {
             ["y", "x", "z"]
         );
         // A video whose creation time is unknown comes after those with one.
+        assert_eq!(order(vec![candidate("n", None, None), candidate("m", t2, None)]), ["m", "n"]);
+    }
+
+    /// Runs racing to make a row's video keep the first made, however far along the others
+    /// are when read: the run that made it saw only its own, and kept it.
+    #[test]
+    fn racing_runs_keep_the_first_made_whatever_its_progress() {
+        let order = |mut c: Vec<Candidate>| {
+            first_made(&mut c);
+            c.into_iter().map(|c| c.video.video_id).collect::<Vec<_>>()
+        };
+        let t1 = Some("2026-11-29T10:00:00+00:00");
+        let t2 = Some("2026-11-29T10:00:01+00:00");
+        assert_eq!(
+            order(vec![candidate("b", t2, Some("uploaded")), candidate("a", t1, None)]),
+            ["a", "b"]
+        );
+        // In the same second, the server's order.
+        assert_eq!(
+            order(vec![candidate("y", t1, Some("uploaded")), candidate("x", t1, None)]),
+            ["y", "x"]
+        );
         assert_eq!(order(vec![candidate("n", None, None), candidate("m", t2, None)]), ["m", "n"]);
     }
 
