@@ -404,6 +404,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "3 runs at once over URL rows: 1 trial in 5 left 28 or 31 videos for 30 rows",
     ),
+    (
+        "tests/suite/asset_checks.rs",
+        "captions_of_26_mb_are_checked_in_bounded_memory_and_found_broken_deep_inside",
+        "issue #25",
+        "uploading 64 rows of two 13 MB caption tracks peaked at 400 MB of RSS",
+    ),
 ];
 
 fn repository() -> PathBuf {
