@@ -410,6 +410,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "uploading 64 rows of two 13 MB caption tracks peaked at 400 MB of RSS",
     ),
+    (
+        "tests/suite/racing_creates.rs",
+        "a_create_a_gateway_gave_up_on_that_lands_late_is_deleted",
+        "issue #25",
+        "a create answered 504 that took effect after the run's lookup stayed as a second video",
+    ),
 ];
 
 fn repository() -> PathBuf {

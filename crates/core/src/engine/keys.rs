@@ -92,6 +92,8 @@ pub(super) struct Keys {
     created: AtomicU64,
     /// Creates under way.
     creating: AtomicU64,
+    /// Keys whose create failed in a way that may have taken effect (see [`Keys::unsure`]).
+    unsure: std::sync::Mutex<HashSet<String>>,
 }
 
 /// A create under way, counted until dropped.
@@ -115,6 +117,7 @@ impl Keys {
             refreshed: Mutex::new(0),
             created: AtomicU64::new(0),
             creating: AtomicU64::new(0),
+            unsure: std::sync::Mutex::default(),
         }
     }
 
@@ -203,6 +206,17 @@ impl Keys {
         if let Some(under) = index.replaced.get_mut(key) {
             under.retain(|v| v != video_id);
         }
+    }
+
+    /// A create under `key` failed in a way that may have taken effect, and may yet: the row's
+    /// key is listed again once the row ends ([`super::video::sweep_late_creates`]).
+    pub(super) fn unsure(&self, key: &str) {
+        self.unsure.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned());
+    }
+
+    /// Whether a create under `key` was [`Keys::unsure`]; asked once.
+    pub(super) fn take_unsure(&self, key: &str) -> bool {
+        self.unsure.lock().unwrap_or_else(|p| p.into_inner()).remove(key)
     }
 
     /// This run moved `video` from under `old` to under `new` (a touched file's new key).

@@ -36,6 +36,9 @@ pub(super) async fn upload_row(
     outcome = settle_video(ctx, job, &mut result, outcome).await;
     result.seconds = started.elapsed().saturating_sub(waited).as_secs_f64();
     outcome = follow_encoding(ctx, &mut result, hold, source_at, outcome).await;
+    if let Some(kept) = result.video_id.clone() {
+        video::sweep_late_creates(ctx, &job.row.key(), &kept, &mut result).await;
+    }
     result.ended_at = Some(std::time::SystemTime::now());
     conclude(ctx, job, &mut result, outcome).await;
     tracing::debug!(

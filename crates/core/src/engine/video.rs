@@ -14,6 +14,9 @@
 //!   runs keep two videos (issue #25, point 4). A run deletes only the videos it made itself
 //!   (those carrying its mark, `metadata.avbatch_run`, so also one whose create's answer was
 //!   lost), and continues in the kept one; videos it did not make are reported, never deleted.
+//! - **Sweep a late create.** A create a gateway gave up on may take effect after the run looked
+//!   it up and made another; once such a row ends its key is listed again and the run's own
+//!   videos there, but the kept one, deleted ([`sweep_late_creates`]).
 //! - **Continue the furthest along.** Among the videos a row finds when it looks (made by
 //!   earlier runs), it continues the furthest along (complete, then partial, then empty), then
 //!   the earliest created.
@@ -416,6 +419,7 @@ async fn make(
                 return Ok((Some(id), listed));
             }
             Err(e) if e.maybe_applied() => {
+                ctx.keys.unsure(key);
                 tracing::debug!(
                     row = row.line,
                     error = %e,
@@ -438,6 +442,42 @@ async fn make(
                 }
             }
             Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A create that failed in a way that may have taken effect can take effect late: after the run
+/// looked for it, found nothing and made another (a gateway gave up on a request the API went on
+/// with). So when a create of the row was unsure, its key is listed again once the row ends,
+/// and any video there but `kept` that carries this run's mark is deleted.
+pub(super) async fn sweep_late_creates(ctx: &Ctx, key: &str, kept: &str, result: &mut RowResult) {
+    if !ctx.keys.take_unsure(key) {
+        return;
+    }
+    let found = match ctx.client.find_by_metadata(KEY_METADATA, key).await {
+        Ok(found) => found,
+        Err(e) => {
+            let why = crate::client::error_chain(&e);
+            result.add_note(format!(
+                "a create of this row may have taken effect late; listing its key to find out \
+                 failed ({why}): `avbatch check` shows any extra video"
+            ));
+            return;
+        }
+    };
+    let listed = found.iter().map(|v| Listed::of(v, &ctx.run_mark));
+    for late in listed.filter(|v| v.ours && v.video_id != kept) {
+        let id = late.video_id;
+        match ctx.client.delete_video(&id).await {
+            Ok(()) => {
+                tracing::debug!(row = result.index, video = %id, "deleted a create that took effect late");
+                ctx.keys.forget(key, &id);
+            }
+            Err(e) => result.add_note(format!(
+                "video `{id}`, made by a create of this run that took effect late, could not be \
+                 deleted ({}): delete it by hand",
+                crate::client::error_chain(&e)
+            )),
         }
     }
 }
