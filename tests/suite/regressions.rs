@@ -398,6 +398,18 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "a dry run of 64 rows with two 26 MB caption files each peaked at 2.3 GB RSS",
     ),
+    (
+        "tests/suite/assets_the_video_lacks.rs",
+        "tracks_deleted_by_hand_are_sent_again_without_the_journal_and_nothing_else",
+        "HEAD",
+        "`upload --no-journal` never restored tracks deleted by hand: the marker listed them",
+    ),
+    (
+        "tests/suite/assets_the_video_lacks.rs",
+        "a_fresh_journal_sends_no_asset_the_videos_already_hold",
+        "HEAD",
+        "a run with a fresh journal sent all 6 assets again to videos already holding them",
+    ),
 ];
 
 fn repository() -> PathBuf {
