@@ -410,6 +410,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "HEAD",
         "a run with a fresh journal sent all 6 assets again to videos already holding them",
     ),
+    (
+        "tests/suite/check.rs",
+        "a_manifest_sharing_the_account_names_the_other_and_sees_only_its_own_extras",
+        "HEAD",
+        "`check` of one of two manifests sharing an account listed all the other's videos as extra",
+    ),
 ];
 
 fn repository() -> PathBuf {
