@@ -55,6 +55,13 @@ pub struct CheckArgs {
     #[arg(long)]
     pub allow_unknown_columns: bool,
 
+    /// Another manifest uploading to the same account (repeat the flag for each): the videos
+    /// under its rows' keys are its own, counted and not listed as extras. Without it, every
+    /// video carrying an avbatch key no row of MANIFEST owns is an extra. Its rows are keyed as
+    /// `avbatch clean` keys them (a row without an `id` by its file); it is not checked further.
+    #[arg(long, value_name = "MANIFEST")]
+    pub shared_with: Vec<PathBuf>,
+
     /// The account: which api.video, its key, and how requests are retried.
     #[command(flatten)]
     pub account: AccountArgs,

@@ -193,9 +193,10 @@ pub enum Command {
     /// public, panoramic, mp4_support, player_id, language when the row sets them; avbatch's own
     /// metadata is not compared) or whose source is not complete; the videos whose status could
     /// not be read (unknown, never taken as fine); the videos carrying an avbatch key no row owns
-    /// (extras); and the keys held by more than one video. The manifest is checked as `upload`
-    /// checks it first. A table on stdout (or --json), a summary on stderr, --report FILE (CSV,
-    /// or JSON by extension).
+    /// (extras; with --shared-with OTHER, the videos of OTHER's rows are not: several manifests
+    /// uploading to one account); and the keys held by more than one video. The manifest is
+    /// checked as `upload` checks it first. A table on stdout (or --json), a summary on stderr,
+    /// --report FILE (CSV, or JSON by extension).
     ///
     /// Exit codes: 0 the account is in step with the manifest; 1 it is not, or a call failed;
     /// 2 bad flags or manifest, nothing read; 3 the API key was refused; 4 the API could not be

@@ -7,13 +7,15 @@
 //! ([`avbatch_core::leftovers::keyed_videos`]), and the manifest's rows are read again, one at a
 //! time: each row takes its videos out (under its key, and the raw key avbatch 0.1 stored),
 //! which are compared with it and their status read, a few at a time within the rate limits;
-//! whatever is left when the rows end is owned by no row.
+//! whatever is left when the rows end is owned by no row: an extra, unless a row of a manifest
+//! sharing the account (`--shared-with`, its rows keyed as `clean` keys them) owns it.
 //!
 //! What grows with what: memory holds the account's keyed videos (with the fields compared) and
 //! the findings, never the manifest's rows; the check keeps about 50 bytes a row on disk
 //! (`TMPDIR`), as `upload`'s does.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use futures::stream::{self, StreamExt};
@@ -29,7 +31,7 @@ use avbatch_api::{differences, Difference, NewVideo, Progress, Video};
 use avbatch_core::client::{error_chain, ApiError, Client, ClientConfig};
 use avbatch_core::engine::{new_video, KEY_METADATA, OWN_METADATA, REPLACED_KEY_METADATA};
 use avbatch_core::leftovers::keyed_videos;
-use avbatch_core::manifest::{self, LoadOptions, ManifestError};
+use avbatch_core::manifest::{self, Keyed, KeyedRows, LoadOptions, ManifestError};
 use avbatch_core::retry::RetryConfig;
 
 /// Rows read ahead of the comparison.
@@ -68,6 +70,13 @@ pub async fn run(args: &CheckArgs) -> Outcome {
         .await
         .context("checking the manifest panicked")?;
     let checked = checked.map_err(|e| manifest_refused(&e))?;
+    // The manifests sharing the account, opened before any call too.
+    let shared = args
+        .shared_with
+        .iter()
+        .map(|path| Ok((path.clone(), manifest::row_keys(path)?)))
+        .collect::<Result<Vec<_>, ManifestError>>()
+        .map_err(|e| Stop::invalid(error_chain(&e)))?;
     let (base_url, api_key, _server) =
         reach(destination, args.account.api_key_file.as_deref()).await?;
     let mut client_config = ClientConfig::new(&base_url, api_key);
@@ -123,6 +132,10 @@ pub async fn run(args: &CheckArgs) -> Outcome {
     reader.await.context("reading the manifest panicked")?.map_err(|e| manifest_refused(&e))?;
     compared.rows = rows_seen;
     let mut findings: Vec<Finding> = per_row.into_iter().flatten().collect();
+    let (index, theirs) = tokio::task::spawn_blocking(move || theirs(index, shared))
+        .await
+        .context("reading the manifests sharing the account panicked")??;
+    compared.shared = theirs;
     let (extras, replaced_extras) = extras(index);
     compared.replaced = replaced;
     findings.extend(extras);
@@ -278,6 +291,44 @@ fn track_difference(
         Err(e) => format!("not read: {}", error_chain(&e)),
     };
     Some(Difference { field, wanted: wanted.join(", "), held })
+}
+
+/// Takes out of the index the videos the rows of the manifests sharing the account own
+/// (`--shared-with`): theirs, not extras. Returns the index and how many it took. A row of
+/// theirs whose key cannot be known (no `id`, and its file unreadable) is said in a warning: a
+/// video of it would be listed as an extra.
+fn theirs(mut index: Index, shared: Vec<(PathBuf, KeyedRows)>) -> Result<(Index, u64), Stop> {
+    let mut taken = 0u64;
+    for (path, rows) in shared {
+        let mut unkeyed: Vec<String> = Vec::new();
+        for row in rows {
+            let row = row.map_err(|e| Stop::invalid(error_chain(&e)))?;
+            let keys = match row {
+                Keyed::Row(keys) => keys,
+                Keyed::Unknown(problem) => {
+                    unkeyed.push(problem.to_string());
+                    continue;
+                }
+            };
+            for field in [KEY_METADATA, REPLACED_KEY_METADATA] {
+                let videos = index.remove(&(field, keys.key.clone()));
+                taken += videos.map_or(0, |v| v.len() as u64);
+            }
+            if keys.legacy != keys.key {
+                let videos = index.remove(&(KEY_METADATA, keys.legacy));
+                taken += videos.map_or(0, |v| v.len() as u64);
+            }
+        }
+        if let Some(first) = unkeyed.first() {
+            say_warning(&format!(
+                "{} row(s) of `{}` have no key (their file cannot be read), so a video of theirs \
+                 would be listed as an extra; the first: {first}",
+                unkeyed.len(),
+                path.display()
+            ));
+        }
+    }
+    Ok((index, taken))
 }
 
 /// The videos no row took: each an extra, and each key still held by several a duplicate.

@@ -85,6 +85,8 @@ pub struct Compared {
     /// Of those, videos a `--force` run is replacing (`avbatch_replaced_key` of a row's key):
     /// deleted by the run that completes their replacement, not compared.
     pub replaced: u64,
+    /// Of those, videos the rows of the manifests named by `--shared-with` own: not compared.
+    pub shared: u64,
 }
 
 fn count(findings: &[Finding], kind: Kind) -> usize {
@@ -131,6 +133,7 @@ pub fn document(compared: &Compared, findings: &[Finding]) -> Value {
         "rows": compared.rows,
         "keyedVideos": compared.keyed_videos,
         "replacedVideos": compared.replaced,
+        "sharedVideos": compared.shared,
         "counts": counts,
         "findings": listed,
     })
@@ -214,6 +217,21 @@ pub fn write_report(path: &Path, compared: &Compared, findings: &[Finding]) -> i
     out.flush()
 }
 
+/// The keyed videos not compared, in parentheses (empty when none).
+fn aside(compared: &Compared) -> String {
+    let mut parts = Vec::new();
+    if compared.replaced > 0 {
+        parts.push(format!("{} being replaced", compared.replaced));
+    }
+    if compared.shared > 0 {
+        parts.push(format!("{} of the manifests it shares the account with", compared.shared));
+    }
+    match parts.is_empty() {
+        true => String::new(),
+        false => format!(" ({}, not compared)", parts.join(", ")),
+    }
+}
+
 /// Says on stderr whether the account is in step, and if not, how.
 pub fn summarize(compared: &Compared, findings: &[Finding]) {
     let looked = format!(
@@ -221,11 +239,7 @@ pub fn summarize(compared: &Compared, findings: &[Finding]) {
         compared.rows,
         compared.manifest,
         compared.keyed_videos,
-        if compared.replaced > 0 {
-            format!(" ({} being replaced, not compared)", compared.replaced)
-        } else {
-            String::new()
-        }
+        aside(compared)
     );
     say(&looked);
     if findings.is_empty() {

@@ -2,7 +2,9 @@
 //! library uploaded with `avbatch upload` is in step (exit 0); one holding every kind of
 //! difference at once (a row's video deleted, a title and tags changed on the server, a second,
 //! incomplete video under a row's key, a video whose row left the manifest) has each found,
-//! exactly, in the JSON report (exit 1); and the server's request log shows only GETs.
+//! exactly, in the JSON report (exit 1); and the server's request log shows only GETs. Tracks
+//! deleted by hand are seen; two manifests sharing one account, each naming the other
+//! (`--shared-with`), see only their own extras.
 //!
 //! Every test drives the real binary against `avbatch serve` run as a process.
 
@@ -252,4 +254,67 @@ async fn check_sees_tracks_deleted_by_hand() {
         "{}",
         done.text()
     );
+}
+
+/// Two manifests upload to one account (#25, point 7): each one's `check` lists the other's
+/// videos as extras, unless it names the other with `--shared-with`; then only a video no row
+/// of either owns is an extra, and the other's are counted apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_manifest_sharing_the_account_names_the_other_and_sees_only_its_own_extras() {
+    let batch = Batch::new(5, |i| 2000 + i);
+    let data = batch.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = serve_on("127.0.0.1:0", &data, &[]).await;
+    let url = server.url.clone();
+    let (east, west) = (batch.path("east.csv"), batch.path("west.csv"));
+    write_manifest(&east, &[0, 1, 2]);
+    write_manifest(&west, &[3, 4]);
+    for manifest in [&east, &west] {
+        let mut up = avbatch();
+        up.arg("upload").arg(manifest).args(["--base-url", &url, "-q"]);
+        up.env("AVBATCH_API_KEY", KEY);
+        let done = run(up, Duration::from_secs(60)).await;
+        assert_eq!(done.code, Some(0), "{}", done.text());
+    }
+    let keys = by_key(&url).await;
+    let video = |i: usize| keys[&id_key(&format!("row-{i}"))][0].clone();
+    let extras = |doc: &Value| -> BTreeSet<String> {
+        let findings = doc["findings"].as_array().unwrap().iter();
+        findings.filter(|f| f["kind"] == "extra").map(said).collect()
+    };
+    let extra = |i: usize| format!("extra null {} ", video(i));
+
+    // Row 2 leaves east's manifest: its video is east's one true extra.
+    write_manifest(&east, &[0, 1]);
+    // Alone, east takes west's videos for its own extras too (the default, unchanged).
+    let (code, doc, done) = check(&url, &east, &[]).await;
+    assert_eq!(code, Some(1), "{}", done.text());
+    assert_eq!(extras(&doc), BTreeSet::from([extra(2), extra(3), extra(4)]), "{doc:#}");
+    assert_eq!(doc["sharedVideos"], 0);
+
+    // Naming west: west's two videos are its own, counted apart; row 2's is still an extra.
+    let shared = ["--shared-with", west.to_str().unwrap()];
+    let (code, doc, done) = check(&url, &east, &shared).await;
+    assert_eq!(code, Some(1), "{}", done.text());
+    assert_eq!(extras(&doc), BTreeSet::from([extra(2)]), "{doc:#}");
+    assert_eq!(doc["findings"].as_array().unwrap().len(), 1, "{doc:#}");
+    assert_eq!((doc["keyedVideos"].as_u64(), doc["sharedVideos"].as_u64()), (Some(5), Some(2)));
+    assert!(done.stderr.contains("(2 of the manifests it shares the account with, not compared)"));
+
+    // Row 2 back in east: each manifest, naming the other, is in step.
+    write_manifest(&east, &[0, 1, 2]);
+    let (code, doc, done) = check(&url, &east, &shared).await;
+    assert_eq!(code, Some(0), "{}", done.text());
+    assert_eq!((doc["inStep"].as_bool(), doc["sharedVideos"].as_u64()), (Some(true), Some(2)));
+    let (code, doc, done) = check(&url, &west, &["--shared-with", east.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{}", done.text());
+    assert_eq!((doc["inStep"].as_bool(), doc["sharedVideos"].as_u64()), (Some(true), Some(3)));
+
+    // A manifest named that cannot be read stops the check before any call (exit 2).
+    let mut cmd = avbatch();
+    cmd.arg("check").arg(&east).args(["--base-url", &url, "--shared-with"]);
+    cmd.arg(batch.path("north.csv")).env("AVBATCH_API_KEY", KEY);
+    let done = run(cmd, Duration::from_secs(60)).await;
+    assert_eq!(done.code, Some(2), "{}", done.text());
+    assert!(done.stderr.contains("north.csv"), "{}", done.stderr);
 }

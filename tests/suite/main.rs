@@ -8,6 +8,7 @@ mod common;
 mod actions;
 mod asset_checks;
 mod assets;
+mod assets_the_video_lacks;
 mod caption_conformance;
 mod changing_files;
 mod check;

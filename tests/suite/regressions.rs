@@ -416,6 +416,24 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "a create answered 504 that took effect after the run's lookup stayed as a second video",
     ),
+    (
+        "tests/suite/assets_the_video_lacks.rs",
+        "tracks_deleted_by_hand_are_sent_again_without_the_journal_and_nothing_else",
+        "45d4c9a",
+        "`upload --no-journal` never restored tracks deleted by hand: the marker listed them",
+    ),
+    (
+        "tests/suite/assets_the_video_lacks.rs",
+        "a_fresh_journal_sends_no_asset_the_videos_already_hold",
+        "45d4c9a",
+        "a run with a fresh journal sent all 6 assets again to videos already holding them",
+    ),
+    (
+        "tests/suite/check.rs",
+        "a_manifest_sharing_the_account_names_the_other_and_sees_only_its_own_extras",
+        "fc20304",
+        "`check` of one of two manifests sharing an account listed all the other's videos as extra",
+    ),
 ];
 
 fn repository() -> PathBuf {

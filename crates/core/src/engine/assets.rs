@@ -11,12 +11,15 @@
 //! that caption's digest. An asset is sent when the video does not hold it with that digest:
 //! - the journal records each asset as the server acknowledges it, so a killed run sends only
 //!   what is missing, and a changed file (a new digest) is sent again, replacing the old one;
-//! - without the journal's word on this video (no journal, another machine's, a lost one), the
+//! - without the journal's word on this video (no journal, another machine's, a lost one, or
+//!   one that records no asset of it: a fresh journal that found the video on the server), the
 //!   video itself says: once all its assets are in, the run writes their digests to the
-//!   video's metadata (`avbatch_assets`); failing that, the caption and chapters lists are read
-//!   and each track's file fetched and compared. Only a thumbnail cannot be read back (api.video
-//!   serves it re-encoded): without the journal or the metadata it is sent again, which replaces
-//!   it with the same image.
+//!   video's metadata (`avbatch_assets`). That marker is taken for what the server confirms:
+//!   the video's caption and chapters lists are read (one read per kind the row has), and a
+//!   track they lack (deleted by hand) is sent again, with the default caption's flag. Without
+//!   a marker, the lists are read and each track's file fetched and compared. Only a thumbnail
+//!   cannot be read back (api.video serves it re-encoded): without the journal or the metadata
+//!   it is sent again, which replaces it with the same image.
 //!
 //! **Replacing a track.** api.video does not document what a second track for one language
 //! does. A track the video is known to hold is deleted, then sent. When an upload is refused
@@ -35,7 +38,7 @@ use super::{journal, Ctx, SessionEnd};
 use crate::client::{error_chain, ApiError};
 use crate::manifest::{load_image, Row, Thumbnail, TrackFile, TRACK_MAX_BYTES};
 use crate::texttrack::Kind;
-use avbatch_api::Metadata;
+use avbatch_api::{Metadata, Video};
 
 /// Metadata key under which a video carries the digests of the assets a run gave it.
 pub use crate::marks::ASSETS_METADATA;
@@ -198,27 +201,16 @@ pub(super) async fn settle(
         .map_err(|e| SessionEnd::failed(format!("reading the row's assets failed: {e}")))?
         .map_err(SessionEnd::failed)?;
 
-    // What the video holds, by the journal's word, else by its own.
-    let (k, v) = (key.to_owned(), video_id.to_owned());
-    let recorded = journal(ctx, move |j| j.assets(&k, &v)).await?.flatten();
-    let mut video = None;
-    let mut held = match recorded {
-        Some(held) => held,
-        None => {
-            let found = ctx.client.video(video_id).await?;
-            let marked = found.as_ref().and_then(|v| v.metadata_value(ASSETS_METADATA));
-            let held = marked.map(parse_marker);
-            video = found;
-            match held {
-                Some(held) => held,
-                None => read_back(ctx, video_id, &wanted).await?,
-            }
-        }
-    };
-
+    let Holding { mut held, journaled, video } = holding(ctx, key, video_id, &wanted).await?;
     let mut sent = Vec::new();
     for asset in &mut wanted {
         if held.get(&asset.name) == Some(&asset.digest) {
+            if !journaled {
+                // The video's word, recorded: a later run with this journal asks nothing.
+                let (k, v, n, d) =
+                    (key.to_owned(), video_id.to_owned(), asset.name.clone(), asset.digest.clone());
+                journal(ctx, move |j| j.asset_sent(&k, &v, &n, &d)).await?;
+            }
             continue;
         }
         if ctx.stop.is_cancelled() {
@@ -249,6 +241,81 @@ pub(super) async fn settle(
         ctx.client.set_metadata(video_id, &metadata).await?;
     }
     Ok(sent)
+}
+
+/// What a row's video holds of its assets, by name, with their digests.
+struct Holding {
+    held: HashMap<String, String>,
+    /// Said by the journal (else by the video: what of it the row wants is then journaled).
+    journaled: bool,
+    /// The video, when it was read for its marker.
+    video: Option<Video>,
+}
+
+/// What the video holds: by the journal's word, else by its own. A journal that records no
+/// asset of the video has no word either: a fresh one that found the video on the server has
+/// not seen what another run gave it. The video is then read before the assets are sent rather
+/// than after (for its marker): no request more.
+async fn holding(
+    ctx: &Ctx,
+    key: &str,
+    video_id: &str,
+    wanted: &[Wanted],
+) -> Result<Holding, SessionEnd> {
+    let (k, v) = (key.to_owned(), video_id.to_owned());
+    let recorded = journal(ctx, move |j| j.assets(&k, &v)).await?.flatten();
+    let recorded = match recorded {
+        Some(held) if !held.is_empty() => {
+            return Ok(Holding { held, journaled: true, video: None })
+        }
+        none => none,
+    };
+    let video = ctx.client.video(video_id).await?;
+    let marked = video.as_ref().and_then(|v| v.metadata_value(ASSETS_METADATA));
+    let held = match (marked.map(parse_marker), recorded) {
+        (Some(marked), _) => confirmed(ctx, video_id, wanted, marked).await?,
+        (None, Some(none)) => none,
+        (None, None) => read_back(ctx, video_id, wanted).await?,
+    };
+    Ok(Holding { held, journaled: false, video })
+}
+
+/// The marker's word, for what the server confirms: a track its list lacks (deleted by hand)
+/// is not held, nor the default caption while its track is not the default. One list read per
+/// kind of track the row has.
+async fn confirmed(
+    ctx: &Ctx,
+    video_id: &str,
+    wanted: &[Wanted],
+    mut held: HashMap<String, String>,
+) -> Result<HashMap<String, String>, SessionEnd> {
+    let want = |kind: Kind| {
+        wanted.iter().any(|w| matches!(&w.what, What::Track { kind: k, .. } if *k == kind))
+    };
+    let mut listed: Vec<String> = Vec::new();
+    if want(Kind::Captions) {
+        let default = wanted.iter().find_map(|w| match &w.what {
+            What::DefaultCaptions(language) => Some(language.as_str()),
+            _ => None,
+        });
+        let captions = ctx.client.captions(video_id).await?;
+        let is_default =
+            |l: &str| captions.iter().any(|c| c.default && c.srclang.eq_ignore_ascii_case(l));
+        if default.is_some_and(|l| !is_default(l)) {
+            held.remove(DEFAULT_CAPTIONS);
+        }
+        listed.extend(captions.into_iter().map(|c| format!("captions.{}", c.srclang)));
+    }
+    if want(Kind::Chapters) {
+        let chapters = ctx.client.chapters(video_id).await?;
+        listed.extend(chapters.into_iter().map(|c| format!("chapters.{}", c.language)));
+    }
+    held.retain(|name, _| {
+        let track = name != DEFAULT_CAPTIONS
+            && ["captions.", "chapters."].iter().any(|p| name.starts_with(p));
+        !track || listed.iter().any(|l| l.eq_ignore_ascii_case(name))
+    });
+    Ok(held)
 }
 
 /// Without a record: the digests of the tracks the video holds, read from its lists and
