@@ -87,6 +87,13 @@ pub fn names(row: &Row) -> Vec<String> {
     names
 }
 
+/// The row's assets as `(name, digest)`, in the order they are sent, their files read as a run
+/// reads them: an asset the video holds with another digest (or not at all) is sent. What a
+/// dry run compares with the journal's record.
+pub fn digests(row: &Row) -> Result<Vec<(String, String)>, String> {
+    Ok(wanted(row)?.into_iter().map(|w| (w.name, w.digest)).collect())
+}
+
 /// Whether the row has any asset to send.
 pub(super) fn any(row: &Row) -> bool {
     row.thumbnail.is_some() || !row.captions.is_empty() || !row.chapters.is_empty()
