@@ -39,7 +39,7 @@ use avbatch_api::{Bucket, Quotas, Video};
 use avbatch_core::chunk::plan_parts;
 use avbatch_core::client::{Client, ClientConfig};
 use avbatch_core::engine::{
-    asset_digests, asset_names, field_changes, fields_held, journaled_for_delete,
+    asset_digests, asset_names, assets_marked, field_changes, fields_held, journaled_for_delete,
     replaces_unusable, to_delete, unusable, Journaled, KEY_METADATA,
 };
 use avbatch_core::journal::{FileIdentity, Journal, State};
@@ -191,6 +191,9 @@ impl Rows {
                     _ => 0,
                 };
             }
+            if let Some(held) = update_assets(journal.as_ref(), &row, &mut planned)? {
+                estimate.cost += cost::of_row(&row, cost::Source::Done, 0, &held);
+            }
             match (row.action, planned.action) {
                 (_, Action::Delete) => {
                     estimate.cost += cost::of_delete(planned.videos.len() as u64)
@@ -269,8 +272,7 @@ fn print_invalid(printer: &mut PlanPrinter, row: &Row, problems: &[Problem]) {
 }
 
 /// The assets the journal records the row's video holding as the row has them now (the same
-/// digest), which a run would not send again; none for a video not made yet. Their files are
-/// read, as the run reads them, only for a video the journal knows.
+/// digest), which a run would not send again; none for a video not made yet.
 fn held_assets(
     journal: Option<&Journal>,
     row: &Row,
@@ -284,14 +286,43 @@ fn held_assets(
         }
         _ => None,
     };
-    let Some(recorded) = recorded else { return Ok(HashSet::new()) };
-    // A file the run cannot read fails the row; nothing is held of it.
+    Ok(recorded.map(|r| same_digest(row, &r)).unwrap_or_default())
+}
+
+/// An `update` row's assets, as the run settles them on its video: those the journal records
+/// it holding, else its own record in its metadata, with the row's digest are not sent; the
+/// others are the row's `assets`, and planned (`assets`, when its fields are in step). Returns
+/// those held, for the estimate; `None` for a row that sends none.
+fn update_assets(
+    journal: Option<&Journal>,
+    row: &Row,
+    planned: &mut Planned,
+) -> anyhow::Result<Option<HashSet<String>>> {
+    let names = asset_names(row);
+    let Some(video) = planned.video.as_ref().filter(|_| row.action == RowAction::Update) else {
+        return Ok(None);
+    };
+    if names.is_empty() || !matches!(planned.action, Action::Skip | Action::Update) {
+        return Ok(None);
+    }
+    let recorded = journal.map(|j| j.assets(&row.key(), &video.video_id)).transpose()?.flatten();
+    let recorded = recorded.or_else(|| assets_marked(video)).unwrap_or_default();
+    let held = same_digest(row, &recorded);
+    planned.assets = names.into_iter().filter(|n| !held.contains(n)).collect();
+    if planned.action == Action::Skip && !planned.assets.is_empty() {
+        planned.action = Action::Assets;
+    }
+    Ok(Some(held))
+}
+
+/// The row's assets whose digest, their files read as the run reads them, is the one
+/// `recorded` holds. A file the run cannot read fails the row: nothing is held of it.
+fn same_digest(row: &Row, recorded: &HashMap<String, String>) -> HashSet<String> {
     let now = asset_digests(row).unwrap_or_default();
-    Ok(now
-        .into_iter()
+    now.into_iter()
         .filter(|(name, digest)| recorded.get(name) == Some(digest))
         .map(|(name, _)| name)
-        .collect())
+        .collect()
 }
 
 /// The API the dry run reads, with the embedded server serving `--local-data` when that is
@@ -367,6 +398,8 @@ struct Planned {
     assets: Vec<String>,
     /// With [`Action::Fail`]: the run's error.
     error: Option<String>,
+    /// The video an `update` row's fields and assets are settled on, when found.
+    video: Option<Video>,
 }
 
 impl Rows {
@@ -385,6 +418,7 @@ impl Rows {
             videos: Vec::new(),
             assets: Vec::new(),
             error: None,
+            video: None,
         };
         if planned.action == Action::Retry {
             self.weigh_failed(row, &mut planned);
@@ -417,7 +451,10 @@ impl Rows {
                 _ => {}
             },
             RowAction::Update => match video {
-                Some(video) => self.compare(row, &mut planned, video, recorded.as_ref()),
+                Some(video) => {
+                    self.compare(row, &mut planned, video, recorded.as_ref());
+                    planned.video = Some(video.clone());
+                }
                 None => planned.action = Action::Missing,
             },
             RowAction::Delete => {

@@ -2,8 +2,8 @@
 //! says what the run then does, and after the run the plan says `skip`. A resumed row costs
 //! the bytes it has left, a failed encoding is planned as the failure the run reports (and
 //! with `--force` as the upload it makes), assets added or changed since are planned and
-//! sent, fields the journal records as set are skipped by both, and a `delete` row names
-//! exactly the videos the run deletes, its file touched or not.
+//! sent (by an `update` row too), fields the journal records as set are skipped by both, and
+//! a `delete` row names exactly the videos the run deletes, its file touched or not.
 //!
 //! The real binary, against servers on 127.0.0.1 the tests start.
 
@@ -140,6 +140,29 @@ async fn captions_added_or_changed_since_are_planned_and_sent() {
         // The caption's file changes: its new digest goes.
         std::fs::write(batch.path("en.vtt"), vtt("Hello again")).unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_row_s_new_caption_is_planned_and_sent() {
+    let server = spawn_server_with(|_| {}).await;
+    let batch = Batch::new(1, |_| 2000);
+    let (code, row) = upload(&batch, &server.url, &[]).await;
+    assert_eq!(code, Some(0), "{row}");
+    std::fs::write(batch.path("en.vtt"), "WEBVTT\n\n00:00.000 --> 00:01.000\nHi\n").unwrap();
+    let csv = "id,path,title,captions.en,action\nrow-0,f0.mp4,Fault video 0,en.vtt,update\n";
+    std::fs::write(batch.manifest(), csv).unwrap();
+
+    // Its fields are as the journal set them; its caption is new: that alone goes.
+    let v = plan(&batch, &server.url, &[]).await;
+    assert_eq!(v["plan"][0]["action"], "assets", "{v}");
+    assert_eq!(sorted(&v["plan"][0]["assets"]), ["captions.en"], "{v}");
+    assert_eq!(v["estimate"]["requests"]["writes"], 2, "{v}");
+    let (code, row) = upload(&batch, &server.url, &[]).await;
+    assert_eq!(code, Some(0), "{row}");
+    assert_eq!((&row["status"], &row["assets"]), (&json!("uploaded"), &json!("captions.en")));
+    assert_eq!(first_row(&batch, &server.url, &[]).await["action"], "skip");
+    // Without the journal, the video's own record of its assets says the same.
+    assert_eq!(first_row(&batch, &server.url, &["--no-journal"]).await["action"], "skip");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -418,6 +418,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "tests/suite/plan_agrees.rs",
+        "an_update_row_s_new_caption_is_planned_and_sent",
+        "HEAD",
+        "the dry run said `skip` for an `update` row whose new caption the run then sent",
+    ),
+    (
+        "tests/suite/plan_agrees.rs",
         "fields_the_journal_records_as_set_are_skipped_by_plan_and_run_alike",
         "HEAD",
         "the dry run said `update (title,tags)` for a row the run skipped",

@@ -94,6 +94,12 @@ pub fn digests(row: &Row) -> Result<Vec<(String, String)>, String> {
     Ok(wanted(row)?.into_iter().map(|w| (w.name, w.digest)).collect())
 }
 
+/// The assets `video` says it holds, by name and digest: the record a run writes to its
+/// metadata once all of them are in ([`ASSETS_METADATA`]); `None` without one.
+pub fn marked(video: &avbatch_api::Video) -> Option<HashMap<String, String>> {
+    video.metadata_value(ASSETS_METADATA).map(parse_marker)
+}
+
 /// Whether the row has any asset to send.
 pub(super) fn any(row: &Row) -> bool {
     row.thumbnail.is_some() || !row.captions.is_empty() || !row.chapters.is_empty()
@@ -213,8 +219,7 @@ pub(super) async fn settle(
         Some(held) => held,
         None => {
             let found = ctx.client.video(video_id).await?;
-            let marked = found.as_ref().and_then(|v| v.metadata_value(ASSETS_METADATA));
-            let held = marked.map(parse_marker);
+            let held = found.as_ref().and_then(marked);
             video = found;
             match held {
                 Some(held) => held,
