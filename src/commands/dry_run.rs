@@ -6,8 +6,16 @@
 //! another `action` depend on what the account holds, so when the manifest has any, the
 //! account's keyed videos are read first (GETs only, page by page, as `avbatch check` reads
 //! them) and each such row compared with its key's video: the plan names the fields an
-//! update would change and the videos a delete would remove. A fresh embedded server
-//! (`--env local` without `--local-data`) holds nothing, and is not started for that.
+//! update would change and the videos a delete would remove, by the run's own rules
+//! ([`avbatch_core::engine::field_changes`], [`avbatch_core::engine::to_delete`]). A fresh
+//! embedded server (`--env local` without `--local-data`) holds nothing, and is not started
+//! for that.
+//!
+//! A row an earlier run failed has its video's status read, as the run reads it: a failed
+//! encoding is planned as the failure the run reports (`fail`, naming `--force`), or with
+//! `--force` as the new upload. A done row whose thumbnail, captions or chapters were added or
+//! changed since (their digests against the journal's) is planned `assets`: those are sent. A
+//! started upload costs the bytes it has left.
 //!
 //! With `--skip-invalid-rows`, a row with problems of its own is planned `invalid`, with each
 //! of them, and costs nothing: the run sends nothing for it.
@@ -27,10 +35,13 @@ use super::{Exit, Outcome, Stop};
 use crate::config::{Destination, UploadConfig};
 use crate::output::plan::{Action, Estimate, PlanHeader, PlanPrinter, PlanRow};
 use crate::output::{say, say_warning};
-use avbatch_api::{differences, Bucket, Quotas, Video};
+use avbatch_api::{Bucket, Quotas, Video};
 use avbatch_core::chunk::plan_parts;
 use avbatch_core::client::{Client, ClientConfig};
-use avbatch_core::engine::{new_video, KEY_METADATA, OWN_METADATA};
+use avbatch_core::engine::{
+    asset_digests, asset_names, assets_marked, field_changes, fields_held, journaled_for_delete,
+    replaces_unusable, to_delete, unusable, Journaled, KEY_METADATA,
+};
 use avbatch_core::journal::{FileIdentity, Journal, State};
 use avbatch_core::leftovers::keyed_videos;
 use avbatch_core::manifest::{Checked, Problem, Row, RowAction, RowRead};
@@ -77,6 +88,8 @@ pub(super) async fn print(
         force: config.force,
         journal: config.journal.clone().filter(|j| j.exists()),
         index: index.unwrap_or_default(),
+        client: client.cloned(),
+        runtime: tokio::runtime::Handle::current(),
     };
     let estimate = Estimate {
         cost: Cost::default(),
@@ -125,6 +138,10 @@ struct Rows {
     journal: Option<PathBuf>,
     /// The account's keyed videos, when read.
     index: Index,
+    /// The API, when there is one to read: the status of a video an earlier run failed on.
+    client: Option<Client>,
+    /// The runtime its reads are made on, from the thread the plan is printed on.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Rows {
@@ -152,18 +169,30 @@ impl Rows {
                 true => plan_parts(row.size, self.shape.chunk_size).map_or(0, |p| p.len() as u64),
                 false => 0,
             };
-            let mut planned = plan_row(&row, journal.as_ref(), &self.index)?;
+            let mut planned = self.plan_row(&row, journal.as_ref())?;
             if pulls && planned.action == Action::Upload {
                 planned.action = Action::Pull;
             }
             if let Some((source, to_send)) = self.source(&row, &planned, pulls, parts) {
-                let held = held_assets(journal.as_ref(), &planned, source)?;
+                let held = held_assets(journal.as_ref(), &row, &planned, source)?;
+                planned.assets =
+                    asset_names(&row).into_iter().filter(|n| !held.contains(n)).collect();
+                if planned.action == Action::Skip && !planned.assets.is_empty() {
+                    planned.action = Action::Assets;
+                }
                 estimate.cost += cost::of_row(&row, source, to_send, &held);
                 creating |= matches!(source, cost::Source::New | cost::Source::Pull);
-                // A pull crosses api.video's link, not this machine's.
-                if matches!(source, cost::Source::New | cost::Source::Started) {
-                    estimate.bytes += row.size;
-                }
+                // A pull crosses api.video's link, not this machine's; a started upload sends
+                // what it has left.
+                estimate.bytes += match (source, &planned.entry) {
+                    (cost::Source::New, _) => row.size,
+                    (cost::Source::Started, Some(e)) => row.size.saturating_sub(e.bytes_done),
+                    (cost::Source::Started, None) => row.size,
+                    _ => 0,
+                };
+            }
+            if let Some(held) = update_assets(journal.as_ref(), &row, &mut planned)? {
+                estimate.cost += cost::of_row(&row, cost::Source::Done, 0, &held);
             }
             match (row.action, planned.action) {
                 (_, Action::Delete) => {
@@ -185,6 +214,8 @@ impl Rows {
                 fields: &planned.fields,
                 videos: &planned.videos,
                 problems: &[],
+                assets: &planned.assets,
+                error: planned.error.as_deref(),
             });
         }
         if creating {
@@ -206,11 +237,13 @@ impl Rows {
         let replaces = self.force || row.action == RowAction::Upsert;
         match (planned.action, &planned.entry) {
             _ if !row.action.uploads() => None,
+            // The run fails it before it sends anything.
+            (Action::Fail, _) => None,
             (Action::Pull, _) => Some((cost::Source::Pull, 0)),
             (Action::Changed, _) if pulls && replaces => Some((cost::Source::Pull, 0)),
             (Action::Upload, _) => Some((cost::Source::New, parts)),
             (Action::Changed, _) if replaces => Some((cost::Source::New, parts)),
-            (Action::Resume, Some(e)) => {
+            (Action::Resume | Action::Retry, Some(e)) => {
                 Some((cost::Source::Started, parts.saturating_sub(e.parts_done)))
             }
             (Action::Resume | Action::Retry, _) => Some((cost::Source::Started, parts)),
@@ -233,27 +266,63 @@ fn print_invalid(printer: &mut PlanPrinter, row: &Row, problems: &[Problem]) {
         fields: &[],
         videos: &[],
         problems: &problems,
+        assets: &[],
+        error: None,
     });
 }
 
-/// The assets the journal holds for a row's video, which a run would not send again; none for
-/// a video not made yet.
+/// The assets the journal records the row's video holding as the row has them now (the same
+/// digest), which a run would not send again; none for a video not made yet.
 fn held_assets(
     journal: Option<&Journal>,
+    row: &Row,
     planned: &Planned,
     source: cost::Source,
 ) -> anyhow::Result<HashSet<String>> {
-    Ok(match (journal, &planned.entry) {
-        (Some(j), Some(e)) if !matches!(source, cost::Source::New | cost::Source::Pull) => e
-            .video_id
-            .as_deref()
-            .map(|v| j.assets(&e.key, v))
-            .transpose()?
-            .flatten()
-            .map(|held| held.into_keys().collect())
-            .unwrap_or_default(),
-        _ => HashSet::new(),
-    })
+    let recorded = match (journal, &planned.entry) {
+        _ if asset_names(row).is_empty() => None,
+        (Some(j), Some(e)) if !matches!(source, cost::Source::New | cost::Source::Pull) => {
+            e.video_id.as_deref().map(|v| j.assets(&e.key, v)).transpose()?.flatten()
+        }
+        _ => None,
+    };
+    Ok(recorded.map(|r| same_digest(row, &r)).unwrap_or_default())
+}
+
+/// An `update` row's assets, as the run settles them on its video: those the journal records
+/// it holding, else its own record in its metadata, with the row's digest are not sent; the
+/// others are the row's `assets`, and planned (`assets`, when its fields are in step). Returns
+/// those held, for the estimate; `None` for a row that sends none.
+fn update_assets(
+    journal: Option<&Journal>,
+    row: &Row,
+    planned: &mut Planned,
+) -> anyhow::Result<Option<HashSet<String>>> {
+    let names = asset_names(row);
+    let Some(video) = planned.video.as_ref().filter(|_| row.action == RowAction::Update) else {
+        return Ok(None);
+    };
+    if names.is_empty() || !matches!(planned.action, Action::Skip | Action::Update) {
+        return Ok(None);
+    }
+    let recorded = journal.map(|j| j.assets(&row.key(), &video.video_id)).transpose()?.flatten();
+    let recorded = recorded.or_else(|| assets_marked(video)).unwrap_or_default();
+    let held = same_digest(row, &recorded);
+    planned.assets = names.into_iter().filter(|n| !held.contains(n)).collect();
+    if planned.action == Action::Skip && !planned.assets.is_empty() {
+        planned.action = Action::Assets;
+    }
+    Ok(Some(held))
+}
+
+/// The row's assets whose digest, their files read as the run reads them, is the one
+/// `recorded` holds. A file the run cannot read fails the row: nothing is held of it.
+fn same_digest(row: &Row, recorded: &HashMap<String, String>) -> HashSet<String> {
+    let now = asset_digests(row).unwrap_or_default();
+    now.into_iter()
+        .filter(|(name, digest)| recorded.get(name) == Some(digest))
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// The API the dry run reads, with the embedded server serving `--local-data` when that is
@@ -325,58 +394,131 @@ struct Planned {
     entry: Option<avbatch_core::journal::Entry>,
     fields: Vec<&'static str>,
     videos: Vec<String>,
+    /// The assets it would send.
+    assets: Vec<String>,
+    /// With [`Action::Fail`]: the run's error.
+    error: Option<String>,
+    /// The video an `update` row's fields and assets are settled on, when found.
+    video: Option<Video>,
 }
 
-/// Plans a row: its upload from the journal; for other actions, what its key's videos in
-/// `index` make of it.
-fn plan_row(row: &Row, journal: Option<&Journal>, index: &Index) -> anyhow::Result<Planned> {
-    let (action, entry) = match journal {
-        Some(j) if row.action.uploads() => planned_action(j, row)?,
-        _ => (Action::Upload, None),
-    };
-    let mut planned = Planned { action, entry, fields: Vec::new(), videos: Vec::new() };
-    if row.action == RowAction::Create {
-        return Ok(planned);
-    }
-    let key = row.key();
-    let mut videos: Vec<&Video> =
-        index.get(&(KEY_METADATA, key.clone())).into_iter().flatten().collect();
-    let legacy = row.identity();
-    if legacy != key {
-        videos.extend(index.get(&(KEY_METADATA, legacy)).into_iter().flatten());
-    }
-    let compare = |planned: &mut Planned, video: &Video| {
-        planned.fields = differences(&new_video(row), video, &OWN_METADATA)
-            .into_iter()
-            .map(|d| d.field)
-            .collect();
-        planned.action = if planned.fields.is_empty() { Action::Skip } else { Action::Update };
-    };
-    match row.action {
-        RowAction::Create => {}
-        RowAction::Upsert => match (planned.action, videos.first()) {
-            // A changed file goes up again, as with --force.
-            (Action::Changed, _) | (Action::Upload, None) => {}
-            // Found by its key (or done per the journal): its fields compared.
-            (Action::Upload | Action::Skip | Action::Compare, Some(video)) => {
-                compare(&mut planned, video)
+impl Rows {
+    /// Plans a row: its upload from the journal (and, for one an earlier run failed, its
+    /// video's status); for other actions, what its key's videos in the index make of it, as
+    /// the run's own rules do ([`field_changes`], [`to_delete`]).
+    fn plan_row(&self, row: &Row, journal: Option<&Journal>) -> anyhow::Result<Planned> {
+        let (action, entry) = match journal {
+            Some(j) if row.action.uploads() => planned_action(j, row)?,
+            _ => (Action::Upload, None),
+        };
+        let mut planned = Planned {
+            action,
+            entry,
+            fields: Vec::new(),
+            videos: Vec::new(),
+            assets: Vec::new(),
+            error: None,
+            video: None,
+        };
+        if planned.action == Action::Retry {
+            self.weigh_failed(row, &mut planned);
+        }
+        if row.action == RowAction::Create || planned.action == Action::Fail {
+            return Ok(planned);
+        }
+        let key = row.key();
+        // The run's lookup: the videos under the row's key, else under avbatch 0.1's.
+        let under = |k: String| self.index.get(&(KEY_METADATA, k)).filter(|v| !v.is_empty());
+        let videos: Vec<&Video> =
+            under(key.clone()).or_else(|| under(row.identity())).into_iter().flatten().collect();
+        let recorded = journal.map(|j| j.fields_set_on(&key)).transpose()?.flatten();
+        // The video the run settles the fields of: the journal's, else the one found.
+        let journaled = planned.entry.as_ref().and_then(|e| e.video_id.clone());
+        let journaled = journaled.or_else(|| recorded.as_ref().map(|(v, _)| v.clone()));
+        let video = journaled
+            .and_then(|id| videos.iter().find(|v| v.video_id == id))
+            .or(videos.first())
+            .copied();
+        match row.action {
+            RowAction::Create => {}
+            RowAction::Upsert => match (planned.action, video) {
+                // A changed file goes up again, as with --force.
+                (Action::Changed, _) | (Action::Upload, None) => {}
+                // Found by its key (or done per the journal): its fields compared.
+                (Action::Upload | Action::Skip | Action::Compare, Some(video)) => {
+                    self.compare(row, &mut planned, video, recorded.as_ref())
+                }
+                _ => {}
+            },
+            RowAction::Update => match video {
+                Some(video) => {
+                    self.compare(row, &mut planned, video, recorded.as_ref());
+                    planned.video = Some(video.clone());
+                }
+                None => planned.action = Action::Missing,
+            },
+            RowAction::Delete => {
+                let said = match journal {
+                    Some(j) => journaled_for_delete(j, row, false)?,
+                    None => Journaled::default(),
+                };
+                planned.videos = match said.deleted {
+                    Some(_) => Vec::new(),
+                    None => to_delete(&said.uploaded, videos.iter().map(|v| v.video_id.clone())),
+                };
+                planned.action =
+                    if planned.videos.is_empty() { Action::Skip } else { Action::Delete };
             }
-            _ => {}
-        },
-        RowAction::Update => match videos.first() {
-            Some(video) => compare(&mut planned, video),
-            None => planned.action = Action::Missing,
-        },
-        RowAction::Delete => {
-            let recorded = journal.map(|j| j.deleted(&key)).transpose()?.flatten();
-            planned.videos = match recorded {
-                Some(_) => Vec::new(),
-                None => videos.iter().map(|v| v.video_id.clone()).collect(),
-            };
-            planned.action = if planned.videos.is_empty() { Action::Skip } else { Action::Delete };
+        }
+        Ok(planned)
+    }
+
+    /// The row's fields against its video's, as the run weighs them: nothing read when the
+    /// journal records them set on it; a field set only when a video is made fails the row,
+    /// or with --force makes an `upsert` row's new video.
+    fn compare(
+        &self,
+        row: &Row,
+        planned: &mut Planned,
+        video: &Video,
+        recorded: Option<&(String, String)>,
+    ) {
+        if fields_held(row, &video.video_id, recorded) {
+            planned.action = Action::Skip;
+            return;
+        }
+        let (fields, fixed) = field_changes(row, video);
+        planned.fields = fields;
+        planned.action = match fixed {
+            Some(_) if self.force && row.action == RowAction::Upsert => Action::Upload,
+            Some(why) => {
+                planned.error = Some(why);
+                Action::Fail
+            }
+            None if planned.fields.is_empty() => Action::Skip,
+            None => Action::Update,
+        };
+    }
+
+    /// A row an earlier run failed: as the run does, its video's status read. A video that
+    /// cannot be the row's (its encoding failed, it holds another file) fails the row, unless
+    /// the run replaces it with a new one (`--force`, `upsert`): then all of the file goes.
+    /// Without an API to ask, or when the read fails, the plan stays `retry`.
+    fn weigh_failed(&self, row: &Row, planned: &mut Planned) {
+        let video_id = planned.entry.as_ref().and_then(|e| e.video_id.clone());
+        let (Some(client), Some(video_id)) = (&self.client, video_id) else { return };
+        let Ok(status) = self.runtime.block_on(client.status(&video_id)) else { return };
+        let Some((why, hint)) = unusable(row, row.size, Some(&video_id), Some(&status)) else {
+            return;
+        };
+        if replaces_unusable(row, self.force) {
+            // A new video, sent whole: nothing of the old one is resumed.
+            (planned.action, planned.entry) = (Action::Upload, None);
+        } else {
+            planned.action = Action::Fail;
+            planned.error = Some(format!("{why}; {hint}"));
         }
     }
-    Ok(planned)
 }
 
 /// What a run would do with `row`'s upload, as the journal records it.

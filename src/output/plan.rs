@@ -24,6 +24,9 @@ pub enum Action {
     Retry,
     /// Done by an earlier run, its file unchanged: nothing sent.
     Skip,
+    /// Done by an earlier run, its file unchanged, but assets added or changed since (its
+    /// thumbnail, captions, chapters): those sent, not its source.
+    Assets,
     /// Done by an earlier run, its file's time moved but not its size: read and compared with
     /// the upload's fingerprint, skipped when the contents are the same.
     Compare,
@@ -36,23 +39,28 @@ pub enum Action {
     Delete,
     /// An `update` row whose key has no video: the run fails it.
     Missing,
+    /// What the run finds makes it fail the row, saying why and how to go on (a video whose
+    /// encoding failed, one holding another file, a field set only when a video is made).
+    Fail,
     /// A row with problems of its own, left out with `--skip-invalid-rows`: the run reports it
     /// failed with them and sends nothing for it.
     Invalid,
 }
 
 impl Action {
-    const ALL: [Action; 11] = [
+    const ALL: [Action; 13] = [
         Action::Upload,
         Action::Pull,
         Action::Resume,
         Action::Retry,
         Action::Skip,
+        Action::Assets,
         Action::Compare,
         Action::Changed,
         Action::Update,
         Action::Delete,
         Action::Missing,
+        Action::Fail,
         Action::Invalid,
     ];
 
@@ -64,11 +72,13 @@ impl Action {
             Action::Resume => "resume",
             Action::Retry => "retry",
             Action::Skip => "skip",
+            Action::Assets => "assets",
             Action::Compare => "compare",
             Action::Changed => "changed",
             Action::Update => "update",
             Action::Delete => "delete",
             Action::Missing => "missing",
+            Action::Fail => "fail",
             Action::Invalid => "invalid",
         }
     }
@@ -112,6 +122,10 @@ pub struct PlanRow<'a> {
     pub videos: &'a [String],
     /// With [`Action::Invalid`]: the row's problems, each with its line and column.
     pub problems: &'a [String],
+    /// The assets the run would send (a thumbnail, captions, chapters), when any.
+    pub assets: &'a [String],
+    /// With [`Action::Fail`]: the error the run would fail the row with.
+    pub error: Option<&'a str>,
 }
 
 impl PlanRow<'_> {
@@ -127,6 +141,8 @@ impl PlanRow<'_> {
             }
             Action::Delete => format!("  ({})", self.videos.join(" ")),
             Action::Invalid => format!("  ({})", self.problems.join("; ")),
+            Action::Assets => format!("  ({})", self.assets.join(" ")),
+            Action::Fail => format!("  ({})", self.error.unwrap_or_default()),
             _ => String::new(),
         }
     }
@@ -141,7 +157,7 @@ pub struct Estimate {
     pub quotas: Quotas,
     /// Whose quotas: `api.video's production`, `this account's`, …
     pub quotas_of: String,
-    /// The bytes to send.
+    /// The bytes to send: what the rows' uploads have left.
     pub bytes: u64,
     /// The link's rate, when known (`--assume-bandwidth`, `--bandwidth`).
     pub bytes_per_s: Option<u64>,
@@ -174,6 +190,7 @@ impl Estimate {
                 "readsAtMost": c.reads_max,
             },
             "quotaSeconds": round(c.seconds_at_least(self.quotas)),
+            "bytesToSend": self.bytes,
             "bytesPerSecond": self.bytes_per_s,
             "linkSeconds": self.link_seconds().map(round),
             "secondsAtLeast": round(self.seconds()),
@@ -336,6 +353,12 @@ impl PlanPrinter {
             }
             if row.action == Action::Invalid {
                 value["problems"] = json!(row.problems);
+            }
+            if !row.assets.is_empty() {
+                value["assets"] = json!(row.assets);
+            }
+            if let Some(error) = row.error {
+                value["error"] = json!(error);
             }
             let _ = write!(self.out, "{}{value}", if first { "" } else { "," });
         } else {

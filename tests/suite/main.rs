@@ -27,6 +27,7 @@ mod network_journal;
 mod nightly;
 mod notify_window;
 mod own_keys;
+mod plan_agrees;
 mod pulls;
 mod racing_creates;
 mod regressions;

@@ -434,6 +434,48 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "fc20304",
         "`check` of one of two manifests sharing an account listed all the other's videos as extra",
     ),
+    (
+        "tests/suite/plan_agrees.rs",
+        "a_resumed_row_is_planned_for_the_bytes_it_has_left",
+        "7e9d676",
+        "the dry run counted whole files for resumed rows: 964 MiB planned, 764 sent",
+    ),
+    (
+        "tests/suite/plan_agrees.rs",
+        "a_failed_encoding_is_planned_as_the_failure_and_force_as_the_upload",
+        "7e9d676",
+        "the dry run said `retry` for a failed encoding where the run sent nothing and failed",
+    ),
+    (
+        "tests/suite/plan_agrees.rs",
+        "captions_added_or_changed_since_are_planned_and_sent",
+        "7e9d676",
+        "the dry run said `skip` for a done row whose captions the run then sent",
+    ),
+    (
+        "tests/suite/plan_agrees.rs",
+        "an_update_row_s_new_caption_is_planned_and_sent",
+        "afac5c5",
+        "the dry run said `skip` for an `update` row whose new caption the run then sent",
+    ),
+    (
+        "tests/suite/plan_agrees.rs",
+        "fields_the_journal_records_as_set_are_skipped_by_plan_and_run_alike",
+        "7e9d676",
+        "the dry run said `update (title,tags)` for a row the run skipped",
+    ),
+    (
+        "tests/suite/plan_agrees.rs",
+        "a_delete_row_plans_the_videos_the_run_deletes_and_then_skips",
+        "7e9d676",
+        "a delete row planned two videos (one under 0.1's raw key); the run deleted one",
+    ),
+    (
+        "tests/suite/plan_agrees.rs",
+        "a_delete_row_keyed_by_its_touched_file_deletes_the_video_it_was_uploaded_as",
+        "7e9d676",
+        "a delete row keyed by its touched file found nothing: its video stayed",
+    ),
 ];
 
 fn repository() -> PathBuf {

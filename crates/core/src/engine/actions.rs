@@ -6,15 +6,20 @@
 //!   the same video, so a PATCH whose answer was lost is simply sent again. Once the video holds
 //!   the row's fields, the journal records their digest for that video (a create records it
 //!   too, the video being made with them): a re-run whose row did not change asks nothing.
-//! - **Delete.** Every video carrying the row's key (or the raw key avbatch 0.1 stored) goes,
-//!   with the one the journal recorded; a video already gone counts as deleted. The journal then
-//!   records the deletion and forgets the row's upload, so a later row with the key uploads
-//!   anew, and a re-run asks nothing.
+//! - **Delete.** Every video carrying the row's key (else, when none does, the raw key avbatch
+//!   0.1 stored) goes, with the one the journal recorded: for a row keyed by its file, whose key
+//!   moves with the file's time, the latest upload of its path. A video already gone counts as
+//!   deleted. The journal then records the deletion and forgets the row's upload, so a later
+//!   row with the key (or the path) uploads anew, and a re-run asks nothing.
+//!
+//! The rules are public ([`fields_held`], [`field_changes`], [`journaled_for_delete`],
+//! [`to_delete`]): `--dry-run` plans each row with them, so the plan and the run agree.
 
 use super::video::{self, Found};
 use super::{journal, new_video, Ctx, RowResult, SessionEnd, OWN_METADATA};
+use crate::journal::{Journal, JournalError};
 use crate::manifest::{Row, RowAction};
-use avbatch_api::{differences, update_for, NewVideo, VideoStatus, VideoUpdate};
+use avbatch_api::{differences, update_for, NewVideo, Video, VideoStatus, VideoUpdate};
 
 /// The digest of the fields a row sets that [`avbatch_api::differences`] compares, as a create
 /// or an update sends them (tags and metadata in a set's order, as they are compared), and the
@@ -58,28 +63,54 @@ pub(super) async fn record_fields(
     journal(ctx, move |j| j.fields_set(&k, &v, &d)).await.map(drop)
 }
 
+/// Whether the journal's record of the fields set on the row's video (`recorded`: the video
+/// and their digest) says video `video_id` holds the row's fields: then a run neither reads
+/// it nor changes it, and neither does its plan.
+pub fn fields_held(row: &Row, video_id: &str, recorded: Option<&(String, String)>) -> bool {
+    recorded.is_some_and(|(v, d)| v == video_id && *d == fields_digest(&new_video(row)))
+}
+
+/// What bringing `held`, the row's video, in step with the row takes: the fields one PATCH
+/// changes, in [`avbatch_api::differences`]' order, and, when a field api.video sets only when
+/// a video is made differs too, why the row fails (its other fields are set all the same).
+/// The run does this, and its plan says it.
+pub fn field_changes(row: &Row, held: &Video) -> (Vec<&'static str>, Option<String>) {
+    let found = differences(&new_video(row), held, &OWN_METADATA);
+    let changed = found.iter().filter(|d| d.settable()).map(|d| d.field).collect();
+    let fixed = found.iter().find(|d| !d.settable()).map(|fixed| {
+        // Not recorded as set: every run says it until a new video carries it.
+        let how = match row.action {
+            RowAction::Update => "an `upsert` row with --force makes a new video with it",
+            _ => "--force makes a new video with it, and the old one goes once it is complete",
+        };
+        format!(
+            "`{}` of video `{}` is {} where the row wants {}, and api.video sets it only when a \
+             video is made: {how}",
+            fixed.field, held.video_id, fixed.held, fixed.wanted
+        )
+    });
+    (changed, fixed)
+}
+
 /// Brings video `video_id`'s fields in step with the row: a PATCH of those that differ, none
-/// when the journal says it holds them already. Returns the fields changed, in
-/// [`avbatch_api::differences`]' order.
+/// when the journal says it holds them already ([`fields_held`], [`field_changes`]). Returns
+/// the fields changed, in [`avbatch_api::differences`]' order.
 pub(super) async fn settle_fields(
     ctx: &Ctx,
     row: &Row,
     key: &str,
     video_id: &str,
 ) -> Result<Vec<&'static str>, SessionEnd> {
-    let wanted = new_video(row);
-    let digest = fields_digest(&wanted);
     let k = key.to_owned();
     let recorded = journal(ctx, move |j| j.fields_set_on(&k)).await?.flatten();
-    if recorded.is_some_and(|(v, d)| v == video_id && d == digest) {
+    if fields_held(row, video_id, recorded.as_ref()) {
         return Ok(Vec::new());
     }
     let Some(held) = ctx.client.video(video_id).await? else {
         return Err(SessionEnd::Gone { video_id: video_id.to_owned() });
     };
-    let found = differences(&wanted, &held, &OWN_METADATA);
-    let changed: Vec<&'static str> =
-        found.iter().filter(|d| d.settable()).map(|d| d.field).collect();
+    let wanted = new_video(row);
+    let (changed, fixed) = field_changes(row, &held);
     if !changed.is_empty() {
         if ctx.stop.is_cancelled() {
             return Err(SessionEnd::Stopped);
@@ -87,17 +118,8 @@ pub(super) async fn settle_fields(
         ctx.client.update_video(video_id, &update_for(&wanted, &held, &OWN_METADATA)).await?;
         tracing::debug!(row = row.line, video_id, ?changed, "fields updated");
     }
-    if let Some(fixed) = found.iter().find(|d| !d.settable()) {
-        // Not recorded as set: every run says it until a new video carries it.
-        let how = match row.action {
-            RowAction::Update => "an `upsert` row with --force makes a new video with it",
-            _ => "--force makes a new video with it, and the old one goes once it is complete",
-        };
-        return Err(SessionEnd::failed(format!(
-            "`{}` of video `{video_id}` is {} where the row wants {}, and api.video sets it \
-             only when a video is made: {how}",
-            fixed.field, fixed.held, fixed.wanted
-        )));
+    if let Some(why) = fixed {
+        return Err(SessionEnd::failed(why));
     }
     record_fields(ctx, key, video_id, &wanted).await?;
     Ok(changed)
@@ -169,6 +191,58 @@ pub(super) async fn update(ctx: &Ctx, row: &Row, result: &mut RowResult) -> Resu
     Ok(())
 }
 
+/// What the journal says of a `delete` row.
+#[derive(Debug, Default)]
+pub struct Journaled {
+    /// The videos an earlier run deleted for it, when one did: nothing is left to do.
+    pub deleted: Option<Vec<String>>,
+    /// The videos the row's uploads went to: under its key, or, for a row keyed by its file
+    /// whose key moved with the file's time, the latest upload of its path.
+    pub uploaded: Vec<String>,
+    /// That latest upload's key, which is forgotten with the row's.
+    pub path_key: Option<String>,
+}
+
+/// What the journal says of `row`, a `delete` row. `migrate`: an entry under avbatch 0.1's key
+/// moves to the row's (a run's journal; a dry run reads its own without writing).
+pub fn journaled_for_delete(
+    j: &Journal,
+    row: &Row,
+    migrate: bool,
+) -> Result<Journaled, JournalError> {
+    let (key, legacy) = (row.key(), row.identity());
+    let entry = match migrate {
+        true => j.get_or_migrate(&key, &legacy)?,
+        false => j.get(&key)?.map_or_else(|| j.get(&legacy), |e| Ok(Some(e)))?,
+    };
+    let mut out = Journaled { deleted: j.deleted(&key)?, ..Journaled::default() };
+    match entry {
+        Some(e) => out.uploaded.extend(e.video_id),
+        // Keyed by its file (no `id`), the key moves with the file's time: its path's upload.
+        None if row.id.is_none() => {
+            if let Some(e) = j.latest_for_path(&row.path_text, &key)? {
+                out.uploaded.extend(e.video_id);
+                out.path_key = Some(e.key);
+            }
+        }
+        None => {}
+    }
+    Ok(out)
+}
+
+/// The videos a `delete` row deletes: the journal's (`uploaded`), then those its key's lookup
+/// finds (`found`: under its key, else under avbatch 0.1's), each once. The run deletes these,
+/// and its plan names them.
+pub fn to_delete(uploaded: &[String], found: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut ids = uploaded.to_vec();
+    for id in found {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
 /// A `delete` row: every video under its key deleted. `Err(AlreadyDone)` when there was none
 /// (or the journal records the deletion).
 pub(super) async fn delete(ctx: &Ctx, row: &Row, result: &mut RowResult) -> Result<(), SessionEnd> {
@@ -176,14 +250,9 @@ pub(super) async fn delete(ctx: &Ctx, row: &Row, result: &mut RowResult) -> Resu
     if !ctx.client.has_api_key() {
         return Err(SessionEnd::failed("deleting a video takes an API key, not an upload token"));
     }
-    let (k, legacy) = (key.clone(), row.identity());
-    let (deleted, uploaded) = journal(ctx, move |j| {
-        let uploaded = j.get_or_migrate(&k, &legacy)?.and_then(|e| e.video_id);
-        Ok((j.deleted(&k)?, uploaded))
-    })
-    .await?
-    .unwrap_or_default();
-    if let Some(ids) = deleted {
+    let r = row.clone();
+    let said = journal(ctx, move |j| journaled_for_delete(j, &r, true)).await?.unwrap_or_default();
+    if let Some(ids) = said.deleted {
         result.video_id = ids.first().cloned();
         result.add_note(match ids.len() {
             0 => "an earlier run found no video under its key".to_owned(),
@@ -191,12 +260,8 @@ pub(super) async fn delete(ctx: &Ctx, row: &Row, result: &mut RowResult) -> Resu
         });
         return Err(SessionEnd::AlreadyDone);
     }
-    let mut ids: Vec<String> = uploaded.into_iter().collect();
-    for video in video::look_up(ctx, row, &key).await? {
-        if !ids.contains(&video.video_id) {
-            ids.push(video.video_id);
-        }
-    }
+    let found = video::look_up(ctx, row, &key).await?;
+    let ids = to_delete(&said.uploaded, found.into_iter().map(|v| v.video_id));
     for id in &ids {
         if ctx.stop.is_cancelled() {
             return Err(SessionEnd::Stopped);
@@ -205,8 +270,13 @@ pub(super) async fn delete(ctx: &Ctx, row: &Row, result: &mut RowResult) -> Resu
         ctx.keys.forget(&key, id);
         tracing::debug!(row = row.line, video_id = %id, "video deleted");
     }
-    let (k, gone) = (key.clone(), ids.clone());
-    journal(ctx, move |j| j.record_deleted(&k, &gone)).await?;
+    let (k, gone, path_key) = (key.clone(), ids.clone(), said.path_key);
+    journal(ctx, move |j| {
+        j.record_deleted(&k, &gone)?;
+        // The path's upload under its old key is gone too: a later row for the path uploads.
+        path_key.map_or(Ok(()), |old| j.record_deleted(&old, &gone))
+    })
+    .await?;
     result.video_id = ids.first().cloned();
     if ids.len() > 1 {
         result.add_note(format!("deleted every video under its key: {}", super::listed(&ids)));

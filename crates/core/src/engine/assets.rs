@@ -90,6 +90,19 @@ pub fn names(row: &Row) -> Vec<String> {
     names
 }
 
+/// The row's assets as `(name, digest)`, in the order they are sent, their files read as a run
+/// reads them: an asset the video holds with another digest (or not at all) is sent. What a
+/// dry run compares with the journal's record.
+pub fn digests(row: &Row) -> Result<Vec<(String, String)>, String> {
+    Ok(wanted(row)?.into_iter().map(|w| (w.name, w.digest)).collect())
+}
+
+/// The assets `video` says it holds, by name and digest: the record a run writes to its
+/// metadata once all of them are in ([`ASSETS_METADATA`]); `None` without one.
+pub fn marked(video: &avbatch_api::Video) -> Option<HashMap<String, String>> {
+    video.metadata_value(ASSETS_METADATA).map(parse_marker)
+}
+
 /// Whether the row has any asset to send.
 pub(super) fn any(row: &Row) -> bool {
     row.thumbnail.is_some() || !row.captions.is_empty() || !row.chapters.is_empty()
@@ -271,8 +284,7 @@ async fn holding(
         none => none,
     };
     let video = ctx.client.video(video_id).await?;
-    let marked = video.as_ref().and_then(|v| v.metadata_value(ASSETS_METADATA));
-    let held = match (marked.map(parse_marker), recorded) {
+    let held = match (video.as_ref().and_then(marked), recorded) {
         (Some(marked), _) => confirmed(ctx, video_id, wanted, marked).await?,
         (None, Some(none)) => none,
         (None, None) => read_back(ctx, video_id, wanted).await?,

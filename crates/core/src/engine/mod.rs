@@ -33,8 +33,10 @@ mod send;
 mod transfer;
 mod video;
 
-pub use assets::names as asset_names;
+pub use actions::{field_changes, fields_held, journaled_for_delete, to_delete, Journaled};
+pub use assets::{digests as asset_digests, marked as assets_marked, names as asset_names};
 use prepare::{listed, prepare, settle_replaced, Prepared};
+pub use prepare::{replaces_unusable, unusable};
 use row::{changed_since_uploaded, identity, journal, timestamp, upload_row, SessionEnd};
 use transfer::{pieces, plan_held, record_start, transfer};
 

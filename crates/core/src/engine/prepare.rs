@@ -196,6 +196,25 @@ fn clash(
     ))
 }
 
+/// Why the row's video `video_id`, found with `status`, cannot be the row's: it holds another
+/// file than the row's of `len` bytes (a [`clash`]), or its encoding failed ([`unplayable`]);
+/// with how to go on. The run then fails the row saying both, unless [`replaces_unusable`];
+/// its plan says the same.
+pub fn unusable(
+    row: &Row,
+    len: u64,
+    video_id: Option<&str>,
+    status: Option<&VideoStatus>,
+) -> Option<(String, &'static str)> {
+    clash(row, len, video_id, status).or_else(|| unplayable(video_id, status))
+}
+
+/// Whether a run replaces an [`unusable`] video with a new one (`--force`, an `upsert` row)
+/// rather than failing the row.
+pub fn replaces_unusable(row: &Row, force: bool) -> bool {
+    force || row.action == RowAction::Upsert
+}
+
 /// Why the row's video, whole, will never play: api.video's encoding of it failed (qualities
 /// `failed`). Nothing resumes that; the file must go again, to a new video. With how.
 fn unplayable(
@@ -263,11 +282,9 @@ impl Lookup<'_> {
         if self.fresh {
             return Ok((video_id, status, created_at));
         }
-        let id = video_id.as_deref();
-        let unusable =
-            clash(row, len, id, status.as_ref()).or_else(|| unplayable(id, status.as_ref()));
+        let unusable = unusable(row, len, video_id.as_deref(), status.as_ref());
         if let Some((why, hint)) = unusable.as_ref() {
-            if !ctx.config.force && row.action != RowAction::Upsert {
+            if !replaces_unusable(row, ctx.config.force) {
                 return Err(SessionEnd::failed(format!("{why}; {hint}")));
             }
             result.add_note(format!("{why}: replaced"));
