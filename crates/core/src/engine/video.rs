@@ -470,7 +470,8 @@ pub(super) async fn sweep_late_creates(ctx: &Ctx, key: &str, kept: &str, result:
         let id = late.video_id;
         match ctx.client.delete_video(&id).await {
             Ok(()) => {
-                tracing::debug!(row = result.index, video = %id, "deleted a create that took effect late");
+                let row = result.index;
+                tracing::debug!(row, video = %id, "deleted a create that took effect late");
                 ctx.keys.forget(key, &id);
             }
             Err(e) => result.add_note(format!(
