@@ -462,9 +462,12 @@ impl Rows {
                     Some(j) => journaled_for_delete(j, row, false)?,
                     None => Journaled::default(),
                 };
+                // Every video the row owns: under its key and under avbatch 0.1's.
+                let legacy = Some(row.identity()).filter(|l| *l != key);
+                let owned = under(key.clone()).into_iter().chain(legacy.and_then(under)).flatten();
                 planned.videos = match said.deleted {
                     Some(_) => Vec::new(),
-                    None => to_delete(&said.uploaded, videos.iter().map(|v| v.video_id.clone())),
+                    None => to_delete(&said.uploaded, owned.map(|v| v.video_id.clone())),
                 };
                 planned.action =
                     if planned.videos.is_empty() { Action::Skip } else { Action::Delete };

@@ -226,6 +226,9 @@ async fn a_delete_row_plans_the_videos_the_run_deletes_and_then_skips() {
     }
     gone.sort();
     assert_eq!(sorted(&planned["videoIds"]), gone, "the plan named what the run deleted");
+    let mut both = vec![id.clone(), old.clone()];
+    both.sort();
+    assert_eq!(gone, both, "the row's video under each of its keys went");
     assert_eq!(first_row(&batch, &url, &[]).await["action"], "skip");
 }
 

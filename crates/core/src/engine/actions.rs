@@ -230,8 +230,8 @@ pub fn journaled_for_delete(
     Ok(out)
 }
 
-/// The videos a `delete` row deletes: the journal's (`uploaded`), then those its key's lookup
-/// finds (`found`: under its key, else under avbatch 0.1's), each once. The run deletes these,
+/// The videos a `delete` row deletes: the journal's (`uploaded`), then those the row owns
+/// (`found`: under its key and under avbatch 0.1's raw key), each once. The run deletes these,
 /// and its plan names them.
 pub fn to_delete(uploaded: &[String], found: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut ids = uploaded.to_vec();
@@ -260,7 +260,7 @@ pub(super) async fn delete(ctx: &Ctx, row: &Row, result: &mut RowResult) -> Resu
         });
         return Err(SessionEnd::AlreadyDone);
     }
-    let found = video::look_up(ctx, row, &key).await?;
+    let found = video::owned(ctx, row, &key).await?;
     let ids = to_delete(&said.uploaded, found.into_iter().map(|v| v.video_id));
     for id in &ids {
         if ctx.stop.is_cancelled() {
@@ -268,6 +268,7 @@ pub(super) async fn delete(ctx: &Ctx, row: &Row, result: &mut RowResult) -> Resu
         }
         ctx.client.delete_video(id).await?;
         ctx.keys.forget(&key, id);
+        ctx.keys.forget(&row.identity(), id);
         tracing::debug!(row = row.line, video_id = %id, "video deleted");
     }
     let (k, gone, path_key) = (key.clone(), ids.clone(), said.path_key);

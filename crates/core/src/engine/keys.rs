@@ -145,6 +145,21 @@ impl Keys {
         ))
     }
 
+    /// The videos under `key` and under `legacy`; `None` when rows must ask the server.
+    pub(super) async fn find_every(
+        &self,
+        key: &str,
+        legacy: &str,
+    ) -> Result<Option<Vec<Listed>>, ApiError> {
+        if *self.mode.get_or_try_init(|| self.decide()).await? != Mode::Indexed {
+            return Ok(None);
+        }
+        let index = self.read();
+        let legacy = Some(legacy).filter(|l| *l != key);
+        let under = [Some(key), legacy].into_iter().flatten().filter_map(|k| index.by_key.get(k));
+        Ok(Some(under.flatten().cloned().collect()))
+    }
+
     /// Marks a create under way until the guard goes to [`Keys::after_create`] (or is dropped).
     pub(super) fn creating(&self) -> Creating<'_> {
         self.creating.fetch_add(1, Ordering::SeqCst);

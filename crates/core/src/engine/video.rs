@@ -305,6 +305,21 @@ pub(super) async fn look_up(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Liste
     Ok(old.iter().map(|v| Listed::of(v, &ctx.run_mark)).collect())
 }
 
+/// Every video the row owns, oldest first under each key: under its key, and under the raw key
+/// avbatch 0.1 stored for it (a `delete` row deletes them all). From the run's index of the
+/// account when it has one, else from the server.
+pub(super) async fn owned(ctx: &Ctx, row: &Row, key: &str) -> Result<Vec<Listed>, SessionEnd> {
+    let legacy = row.identity();
+    if let Some(found) = ctx.keys.find_every(key, &legacy).await? {
+        return Ok(found);
+    }
+    let mut found = ctx.client.find_by_metadata(KEY_METADATA, key).await?;
+    if legacy != key && legacy.len() <= MAX_LEGACY_KEY {
+        found.extend(ctx.client.find_by_metadata(KEY_METADATA, &legacy).await?);
+    }
+    Ok(found.iter().map(|v| Listed::of(v, &ctx.run_mark)).collect())
+}
+
 /// Each video's status, in the order given.
 async fn with_status(ctx: &Ctx, videos: Vec<Listed>) -> Result<Vec<Candidate>, SessionEnd> {
     let mut candidates = Vec::with_capacity(videos.len());
