@@ -129,6 +129,13 @@ impl Keys {
         self.index.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The index, once the run settled on keeping one; `None` when rows must ask the server
+    /// themselves. Not to be held across a request.
+    async fn indexed(&self) -> Result<Option<RwLockReadGuard<'_, Index>>, ApiError> {
+        let mode = *self.mode.get_or_try_init(|| self.decide()).await?;
+        Ok((mode == Mode::Indexed).then(|| self.read()))
+    }
+
     /// The videos under `key` or, for avbatch 0.1's videos, `legacy`, in the server's order;
     /// `None` when rows must ask the server themselves.
     pub(super) async fn find(
@@ -136,13 +143,9 @@ impl Keys {
         key: &str,
         legacy: &str,
     ) -> Result<Option<Vec<Listed>>, ApiError> {
-        if *self.mode.get_or_try_init(|| self.decide()).await? != Mode::Indexed {
-            return Ok(None);
-        }
-        let index = self.read();
-        Ok(Some(
-            index.by_key.get(key).or_else(|| index.by_key.get(legacy)).cloned().unwrap_or_default(),
-        ))
+        Ok(self.indexed().await?.map(|index| {
+            index.by_key.get(key).or_else(|| index.by_key.get(legacy)).cloned().unwrap_or_default()
+        }))
     }
 
     /// The videos under `key` and under `legacy`; `None` when rows must ask the server.
@@ -151,13 +154,11 @@ impl Keys {
         key: &str,
         legacy: &str,
     ) -> Result<Option<Vec<Listed>>, ApiError> {
-        if *self.mode.get_or_try_init(|| self.decide()).await? != Mode::Indexed {
-            return Ok(None);
-        }
-        let index = self.read();
         let legacy = Some(legacy).filter(|l| *l != key);
-        let under = [Some(key), legacy].into_iter().flatten().filter_map(|k| index.by_key.get(k));
-        Ok(Some(under.flatten().cloned().collect()))
+        Ok(self.indexed().await?.map(|index| {
+            let keys = [Some(key), legacy].into_iter().flatten();
+            keys.filter_map(|k| index.by_key.get(k)).flatten().cloned().collect()
+        }))
     }
 
     /// Marks a create under way until the guard goes to [`Keys::after_create`] (or is dropped).
@@ -204,10 +205,7 @@ impl Keys {
     /// The videos that gave `key` up for a replacement not finished yet; `None` when rows must
     /// ask the server themselves.
     pub(super) async fn replaced(&self, key: &str) -> Result<Option<Vec<String>>, ApiError> {
-        if *self.mode.get_or_try_init(|| self.decide()).await? != Mode::Indexed {
-            return Ok(None);
-        }
-        Ok(Some(self.read().replaced.get(key).cloned().unwrap_or_default()))
+        Ok(self.indexed().await?.map(|index| index.replaced.get(key).cloned().unwrap_or_default()))
     }
 
     /// This run took `video_id` out from under `key` (it gave the key up, or was deleted): later
