@@ -398,6 +398,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "issue #25",
         "a dry run of 64 rows with two 26 MB caption files each peaked at 2.3 GB RSS",
     ),
+    (
+        "tests/suite/pulls.rs",
+        "a_pull_whose_create_answer_was_lost_is_reported_as_this_runs_pull",
+        "HEAD",
+        "a pulled row whose create's answer was lost was reported skipped by relay",
+    ),
 ];
 
 fn repository() -> PathBuf {
