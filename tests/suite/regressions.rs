@@ -404,6 +404,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "HEAD",
         "a pulled row whose create's answer was lost was reported skipped by relay",
     ),
+    (
+        "tests/suite/actions.rs",
+        "a_row_that_only_sent_assets_to_its_complete_video_is_reported_updated",
+        "HEAD",
+        "an `update` or in-step `upsert` row that only re-sent a caption was reported uploaded",
+    ),
 ];
 
 fn repository() -> PathBuf {

@@ -136,7 +136,8 @@ pub enum RowStatus {
     Interrupted,
     /// Not started (the run stopped first).
     Pending,
-    /// Its video's fields were changed (`upsert`, `update`); nothing uploaded.
+    /// Its video's fields were changed (`upsert`, `update`), or its thumbnail and tracks sent,
+    /// its source complete before this run; nothing uploaded.
     Updated,
     /// Its videos were deleted (`delete`).
     Deleted,

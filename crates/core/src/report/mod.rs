@@ -177,7 +177,8 @@ pub struct Summary {
     pub interrupted: usize,
     /// Rows not started.
     pub pending: usize,
-    /// Rows whose video's fields this run changed, nothing uploaded (`upsert`, `update`).
+    /// Rows whose video's fields, thumbnail or tracks this run changed, its source complete
+    /// before the run: nothing uploaded.
     #[serde(default)]
     pub updated: usize,
     /// Rows whose videos this run deleted (`delete`).
