@@ -410,6 +410,12 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "HEAD",
         "an `update` or in-step `upsert` row that only re-sent a caption was reported uploaded",
     ),
+    (
+        "tests/suite/report_record.rs",
+        "the_latest_report_carries_what_earlier_runs_did_of_each_row",
+        "HEAD",
+        "the latest report listed rows done before as skipped, assets and transfer blank",
+    ),
 ];
 
 fn repository() -> PathBuf {

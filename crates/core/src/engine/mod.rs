@@ -193,6 +193,9 @@ pub struct RowResult {
     /// How the source went: `file`, `relay` (an object read here and sent) or `pull` (api.video
     /// fetches it from its URL); none when no source was needed.
     pub transfer: Option<&'static str>,
+    /// A row the journal records as done before this run: when, by which run, how, and its
+    /// assets.
+    pub earlier: Option<crate::journal::History>,
 }
 
 /// Progress, sent by video tasks to the reporter.
@@ -410,6 +413,7 @@ impl RowResult {
             updated: Vec::new(),
             deleted: Vec::new(),
             transfer: None,
+            earlier: None,
         }
     }
 

@@ -425,6 +425,8 @@ impl Held {
                     result.bytes = e.bytes_done;
                     result.parts = e.parts_done;
                     result.parts_total = e.parts_done;
+                    let k = key.to_owned();
+                    result.earlier = journal(ctx, move |j| j.history(&k)).await?.flatten();
                     settle_replaced(ctx, key, held.replaces, result).await;
                     return Err(SessionEnd::AlreadyDone);
                 }

@@ -333,7 +333,7 @@ pub(super) async fn session(
         super::pull::arrival(ctx, &video_id, size, prepared.video_age).await?;
         result.bytes = size;
         let key = prepared.key.clone();
-        journal(ctx, move |j| j.done(&key, None)).await?;
+        journal(ctx, move |j| j.done(&key, None, Some("pull"))).await?;
         settle_replaced(ctx, &prepared.key, prepared.replaces, result).await;
         return Ok(());
     }
