@@ -88,6 +88,9 @@ pub async fn execute(config: &UploadConfig, show: bool) -> Result<Ran, Stop> {
     //    here, before anything is sent.
     let run = RunLabel::now(config);
     let journal = open_journal(config, &run.destination).await?;
+    if let Some(j) = &journal {
+        j.set_run(&run.id);
+    }
 
     // 3. Where to: a remote API, or the embedded server.
     let target = Target::reach(config).await?;

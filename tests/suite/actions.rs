@@ -411,3 +411,58 @@ async fn an_upsert_beside_a_delete_row_replaces_a_rewritten_file() {
         assert_eq!(ids_again[&row].1, ids[&row].1, "{row} keeps its video");
     }
 }
+
+/// Issue #25, point 9: a row whose source was complete before the run and whose video this
+/// run changed otherwise (its fields, or only its thumbnail and tracks) is `updated`, the
+/// assets it sent named in `assets`; never `uploaded`, which says the source went. Whether the
+/// row is `update`, `upsert` or `create`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_that_only_sent_assets_to_its_complete_video_is_reported_updated() {
+    let batch = Batch::new(4, |i| 3000 + i);
+    let data = batch.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = serve_on("127.0.0.1:0", &data, &[]).await;
+    let url = server.url.clone();
+    let up = run(batch.upload(&url, &[]), Duration::from_secs(120)).await;
+    assert_eq!(up.code, Some(0), "{}", up.text());
+    let first = by_id(&batch.read_report());
+
+    // The same fields; a caption track for each row, and a new title for row 3.
+    std::fs::write(batch.path("en.vtt"), "WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n").unwrap();
+    let mut csv = String::from("id,path,title,captions.en,action\n");
+    csv.push_str("row-0,f0.mp4,Fault video 0,en.vtt,update\n");
+    csv.push_str("row-1,f1.mp4,Fault video 1,en.vtt,upsert\n");
+    csv.push_str("row-2,f2.mp4,Fault video 2,en.vtt,create\n");
+    csv.push_str("row-3,f3.mp4,Video three,en.vtt,upsert\n");
+    std::fs::write(batch.manifest(), csv).unwrap();
+    let again = run(batch.upload(&url, &[]), Duration::from_secs(120)).await;
+    assert_eq!(again.code, Some(0), "{}", again.text());
+    let report = batch.read_report();
+    let said: Vec<(&str, &str, &str, u64)> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or("");
+            (text("status"), text("updated"), text("assets"), r["sent"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("updated", "", "captions.en", 0),
+            ("updated", "", "captions.en", 0),
+            ("updated", "", "captions.en", 0),
+            ("updated", "title", "captions.en", 0),
+        ],
+        "{report:#}"
+    );
+    let summary = &report["summary"];
+    assert_eq!((summary["uploaded"].as_u64(), summary["updated"].as_u64()), (Some(0), Some(4)));
+    for (id, (_, video_id, _)) in &by_id(&report) {
+        assert_eq!(video_id, &first[id].1, "{id}: the same video");
+        let track = get_api(format!("{url}/videos/{video_id}/captions/en")).await;
+        assert_eq!(track.status().as_u16(), 200, "{id}: its track is there");
+    }
+    assert_eq!(list_videos(&url).await.len(), 4, "no video made");
+}

@@ -284,7 +284,7 @@ async fn a_killed_run_resumes_its_assets_and_sends_each_once() {
     assert_eq!(done.code, Some(0), "{}", done.text());
     for row in library.report() {
         assert_eq!(row["assets"], "captions.en", "{row}");
-        assert_eq!(row["status"], "uploaded", "{row}");
+        assert_eq!(row["status"], "updated", "the source stays as it was: {row}");
     }
     // Each row's old English track deleted, the new one sent: two requests a row.
     let now = asset_requests(&log);

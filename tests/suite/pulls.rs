@@ -4,8 +4,8 @@
 //! double holds its source, never when the create is answered; one whose source does not arrive
 //! within `--pull-timeout` fails with the reason, and the next run replaces its video; an old
 //! complete video goes only once the new one holds its source; the row's assets follow its
-//! source; a bucket's presigned URL lives as long as the wait, and no longer than the session
-//! keys that sign it.
+//! source; a pull whose create's answer was lost is still reported as this run's pull; a bucket's
+//! presigned URL lives as long as the wait, and no longer than the session keys that sign it.
 
 use crate::common;
 
@@ -255,4 +255,58 @@ async fn a_presigned_url_lives_as_long_as_the_wait_and_no_longer_than_its_sessio
     let note = row["note"].as_str().unwrap_or_default();
     assert!(note.contains("the session keys that sign it expire then"), "{row}");
     assert!(!done.stderr.contains("a-session-token"), "the token is never printed");
+}
+
+/// Issue #25, point 9: a pulled row whose create's answer was lost finds its video again by
+/// its key, api.video having fetched the source meanwhile. This run made and pulled it: the
+/// report says `uploaded` by `pull`, as for a create whose answer came, never `skipped` by
+/// `relay` (nothing was relayed, and the video did not exist before the run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_whose_create_answer_was_lost_is_reported_as_this_runs_pull() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("requests.jsonl");
+    // A third of the API's answers lost once the request took effect; each request answered
+    // after 300 ms, by when the double has fetched a small source.
+    let log_arg = log.to_str().unwrap();
+    let extra =
+        ["--lose-rate", "0.3", "--seed", "25", "--latency", "300ms", "--request-log", log_arg];
+    let serve = serve_on("127.0.0.1:0", &d.join("data"), &extra).await;
+    let origin = web_server(WebObject::new(pattern(50_000, 4), None)).await;
+    let rows = 12;
+    let mut manifest = String::from("id,path,title\n");
+    for i in 0..rows {
+        manifest.push_str(&format!("row-{i},{origin}/films/{i}.mp4,Pulled {i}\n"));
+    }
+    std::fs::write(d.join("manifest.csv"), manifest).unwrap();
+    let mut cmd = avbatch();
+    cmd.args(["upload", "manifest.csv", "--base-url", &serve.url, "--report", "report.json"])
+        .args(["--wait-poll", "100ms", "--no-journal"])
+        .current_dir(d)
+        .env("AVBATCH_API_KEY", KEY);
+    let done = run(cmd, LIMIT).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+
+    // Some creates' answers were lost (the double took them): the case at hand happened.
+    let requests = std::fs::read_to_string(&log).unwrap();
+    let lost_creates = requests
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["method"] == "POST" && r["path"] == "/videos" && r["answered"] == false)
+        .count();
+    assert!(lost_creates > 0, "no create's answer was lost:\n{requests}");
+
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap();
+    let said: Vec<(String, String)> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["status"].to_string(), r["transfer"].to_string()))
+        .collect();
+    let pulled = ("\"uploaded\"".to_owned(), "\"pull\"".to_owned());
+    assert_eq!(said, vec![pulled; rows], "{lost_creates} creates' answers lost");
+    assert_eq!(doc["summary"]["uploaded"], rows, "{}", doc["summary"]);
+    let listed = list_videos(&serve.url).await;
+    assert_eq!(listed.len(), rows, "one video a row");
 }

@@ -476,6 +476,24 @@ const REGISTER: &[(&str, &str, &str, &str)] = &[
         "7e9d676",
         "a delete row keyed by its touched file found nothing: its video stayed",
     ),
+    (
+        "tests/suite/pulls.rs",
+        "a_pull_whose_create_answer_was_lost_is_reported_as_this_runs_pull",
+        "6741bb6",
+        "a pulled row whose create's answer was lost was reported skipped by relay",
+    ),
+    (
+        "tests/suite/actions.rs",
+        "a_row_that_only_sent_assets_to_its_complete_video_is_reported_updated",
+        "1e0c31a",
+        "an `update` or in-step `upsert` row that only re-sent a caption was reported uploaded",
+    ),
+    (
+        "tests/suite/report_record.rs",
+        "the_latest_report_carries_what_earlier_runs_did_of_each_row",
+        "8c9b610",
+        "the latest report listed rows done before as skipped, assets and transfer blank",
+    ),
 ];
 
 fn repository() -> PathBuf {

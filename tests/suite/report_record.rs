@@ -166,3 +166,63 @@ async fn report_cells_a_spreadsheet_would_run_are_neutralised_and_read_back_exac
     let again = std::fs::read_to_string(d.join("merged.csv")).unwrap();
     assert_eq!(again, std::fs::read_to_string(&report).unwrap(), "a CSV round trip is exact");
 }
+
+/// Issue #25, point 9: the latest report proves completion alone. A row an earlier run did is
+/// still `skipped` (this run sent nothing for it), and carries what its journal knows: its
+/// video, bytes, fingerprint, assets and transfer, when its source was complete (`doneAt`) and
+/// by which run (`doneBy`, that run's `runId`); `avbatch report merge` keeps both columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_latest_report_carries_what_earlier_runs_did_of_each_row() {
+    let server = spawn_server().await;
+    let batch = Batch::new(3, |i| 4000 + i);
+    std::fs::write(batch.path("en.vtt"), "WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n").unwrap();
+    let mut csv = String::from("id,path,title,captions.en\n");
+    csv.push_str("row-0,f0.mp4,Zero,en.vtt\nrow-1,f1.mp4,One,\nrow-2,f2.mp4,Two,\n");
+    std::fs::write(batch.manifest(), csv).unwrap();
+    let first = run(batch.upload(&server.url, &[]), Duration::from_secs(60)).await;
+    assert_eq!(first.code, Some(0), "{}", first.text());
+    let before = batch.read_report();
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = run(batch.upload(&server.url, &[]), Duration::from_secs(60)).await;
+    assert_eq!(second.code, Some(0), "{}", second.text());
+    let after = batch.read_report();
+    assert_ne!(after["summary"]["runId"], before["summary"]["runId"], "another run");
+
+    let time = |v: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap());
+    for (was, now) in
+        before["rows"].as_array().unwrap().iter().zip(after["rows"].as_array().unwrap())
+    {
+        assert_eq!((&was["status"], &now["status"]), (&"uploaded".into(), &"skipped".into()));
+        assert_eq!(now["sent"], 0, "this run sent nothing: {now}");
+        for same in ["videoId", "bytes", "parts", "fingerprint", "assets", "transfer"] {
+            assert_eq!(now[same], was[same], "{same}: {now}");
+        }
+        assert_eq!(now["transfer"], "file", "{now}");
+        // Done by the first run, while it worked on the row.
+        assert_eq!(now["doneBy"], before["summary"]["runId"], "{now}");
+        assert_eq!(was["doneBy"], before["summary"]["runId"], "{was}");
+        let done = time(&now["doneAt"]).unwrap_or_else(|e| panic!("doneAt: {e}: {now}"));
+        assert!(time(&was["startedAt"]).unwrap() <= done, "{was}\n{now}");
+        assert!(done <= time(&was["endedAt"]).unwrap(), "{was}\n{now}");
+    }
+    assert_eq!(after["rows"][0]["assets"], "captions.en", "{:#}", after["rows"][0]);
+
+    // Merged to CSV, the history stays in its columns.
+    let merged = batch.path("merged.csv");
+    let mut merge = avbatch();
+    merge.args(["report", "merge", batch.report().to_str().unwrap(), "-o"]).arg(&merged);
+    let done = run(merge, Duration::from_secs(60)).await;
+    assert_eq!(done.code, Some(0), "{}", done.text());
+    let (done_by, assets) = (column(&merged, "doneBy"), column(&merged, "assets"));
+    let cells: Vec<(String, String)> =
+        rows(&merged).iter().map(|r| (r[done_by].to_owned(), r[assets].to_owned())).collect();
+    let run_id = before["summary"]["runId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cells,
+        [
+            (run_id.clone(), "captions.en".to_owned()),
+            (run_id.clone(), String::new()),
+            (run_id, String::new())
+        ]
+    );
+}

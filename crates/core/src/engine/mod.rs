@@ -138,7 +138,8 @@ pub enum RowStatus {
     Interrupted,
     /// Not started (the run stopped first).
     Pending,
-    /// Its video's fields were changed (`upsert`, `update`); nothing uploaded.
+    /// Its video's fields were changed (`upsert`, `update`), or its thumbnail and tracks sent,
+    /// its source complete before this run; nothing uploaded.
     Updated,
     /// Its videos were deleted (`delete`).
     Deleted,
@@ -194,6 +195,9 @@ pub struct RowResult {
     /// How the source went: `file`, `relay` (an object read here and sent) or `pull` (api.video
     /// fetches it from its URL); none when no source was needed.
     pub transfer: Option<&'static str>,
+    /// A row the journal records as done before this run: when, by which run, how, and its
+    /// assets.
+    pub earlier: Option<crate::journal::History>,
 }
 
 /// Progress, sent by video tasks to the reporter.
@@ -411,6 +415,7 @@ impl RowResult {
             updated: Vec::new(),
             deleted: Vec::new(),
             transfer: None,
+            earlier: None,
         }
     }
 

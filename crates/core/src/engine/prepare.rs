@@ -112,15 +112,13 @@ async fn prepare_from(
         retire(ctx, &row, &key, &mut replaces, result).await?;
     }
     let lookup = Lookup { journaled: journal_video.as_deref(), fresh, pull: pull.as_deref() };
-    let (video_id, status, created_at) =
+    let (video_id, status, created_at, ours) =
         lookup.settle(ctx, &row, &key, body.len(), with_key, &mut replaces, result).await?;
     if entry.is_none() && with_key && !ctx.config.keep_old {
         let held = status.as_ref().is_some_and(|s| s.progress() != Progress::Empty);
         finish_stranded(ctx, &key, video_id.as_deref(), held, &mut replaces).await?;
     }
-    // Pulled: api.video fetches (or fetched) it, unless an earlier run relayed part of it.
-    let pulled = pull.is_some()
-        && status.as_ref().is_some_and(|s| !s.is_uploaded() && s.progress() != Progress::Partial);
+    let pulled = pull.is_some() && pulled_here(status.as_ref(), ours);
     result.video_id = video_id.clone();
     let resumed = video_id.is_some() && video_id == journal_video;
 
@@ -170,6 +168,14 @@ async fn prepare_from(
         pulled,
         video_age: pull::age(created_at),
     })
+}
+
+/// Whether a row made with its URL as its source is pulled by api.video: while it does not
+/// hold the source, unless an earlier run relayed part of it. A video this run made from the URL
+/// (its create's answer lost, found again by its key) was pulled by this run, even when api.video
+/// holds its source by now.
+fn pulled_here(status: Option<&VideoStatus>, ours: bool) -> bool {
+    status.is_some_and(|s| (ours || !s.is_uploaded()) && s.progress() != Progress::Partial)
 }
 
 /// Why the video found for a row holds another file than the row's: the whole source it holds
@@ -259,8 +265,8 @@ struct Lookup<'a> {
     pull: Option<&'a str>,
 }
 
-/// A row's video, what the server holds of it, and when it was made.
-type Settled = (Option<String>, Option<VideoStatus>, Option<DateTime<Utc>>);
+/// A row's video, what the server holds of it, when it was made, and whether this run made it.
+type Settled = (Option<String>, Option<VideoStatus>, Option<DateTime<Utc>>, bool);
 
 impl Lookup<'_> {
     /// [`Lookup::video`], and a new video in its place when the row sets what api.video cannot
@@ -278,10 +284,11 @@ impl Lookup<'_> {
         replaces: &mut Vec<String>,
         result: &mut RowResult,
     ) -> Result<Settled, SessionEnd> {
-        let (video_id, status, created_at) = self.video(ctx, row, key, with_key, result).await?;
+        let settled = self.video(ctx, row, key, with_key, result).await?;
         if self.fresh {
-            return Ok((video_id, status, created_at));
+            return Ok(settled);
         }
+        let (video_id, status) = (&settled.0, &settled.1);
         let unusable = unusable(row, len, video_id.as_deref(), status.as_ref());
         if let Some((why, hint)) = unusable.as_ref() {
             if !replaces_unusable(row, ctx.config.force) {
@@ -292,7 +299,7 @@ impl Lookup<'_> {
         if unusable.is_none()
             && !actions::needs_new_video(ctx, row, video_id.as_deref(), status.as_ref()).await?
         {
-            return Ok((video_id, status, created_at));
+            return Ok(settled);
         }
         retire(ctx, row, key, replaces, result).await?;
         Lookup { fresh: true, ..self }.video(ctx, row, key, with_key, result).await
@@ -312,7 +319,8 @@ impl Lookup<'_> {
             let found =
                 video::resolve(ctx, row, key, self.journaled, self.fresh, self.pull, result)
                     .await?;
-            return Ok((Some(found.video_id), Some(found.status), found.created_at));
+            let video::Found { video_id, status, created_at, ours } = found;
+            return Ok((Some(video_id), Some(status), created_at, ours));
         }
         if self.pull.is_some() {
             return Err(SessionEnd::failed(
@@ -320,7 +328,7 @@ impl Lookup<'_> {
                  uploads (pass --relay to send the object from here)",
             ));
         }
-        Ok((self.journaled.map(str::to_owned), None, None))
+        Ok((self.journaled.map(str::to_owned), None, None, false))
     }
 }
 
@@ -434,6 +442,8 @@ impl Held {
                     result.bytes = e.bytes_done;
                     result.parts = e.parts_done;
                     result.parts_total = e.parts_done;
+                    let k = key.to_owned();
+                    result.earlier = journal(ctx, move |j| j.history(&k)).await?.flatten();
                     settle_replaced(ctx, key, held.replaces, result).await;
                     return Err(SessionEnd::AlreadyDone);
                 }

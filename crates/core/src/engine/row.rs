@@ -81,12 +81,9 @@ async fn settle_video(
         }
     }
     if source_complete(&outcome) {
+        // A source complete before this run stays so: assets sent to it make the row `updated`.
         match assets::settle(ctx, &job.row, &job.row.key(), &video_id).await {
-            Ok(sent) if sent.is_empty() => {}
-            Ok(sent) => {
-                result.assets = sent;
-                outcome = Ok(());
-            }
+            Ok(sent) => result.assets = sent,
             Err(end) => outcome = Err(end),
         }
     }
@@ -128,14 +125,14 @@ async fn follow_encoding(
 
 /// The row's status from its outcome; a failure journaled and said.
 async fn conclude(ctx: &Ctx, job: &Job, result: &mut RowResult, outcome: Result<(), SessionEnd>) {
+    // Its video changed otherwise than by its source: fields set, or assets sent.
+    let changed = !result.updated.is_empty() || !result.assets.is_empty();
     match outcome {
         Ok(()) if result.sent == 0 && !result.updated.is_empty() => {
             result.status = RowStatus::Updated
         }
         Ok(()) => result.status = RowStatus::Uploaded,
-        Err(SessionEnd::AlreadyDone) if !result.updated.is_empty() => {
-            result.status = RowStatus::Updated
-        }
+        Err(SessionEnd::AlreadyDone) if changed => result.status = RowStatus::Updated,
         Err(SessionEnd::AlreadyDone) => result.status = RowStatus::Skipped,
         Err(SessionEnd::Stopped) if result.video_id.is_none() => result.status = RowStatus::Pending,
         Err(SessionEnd::Stopped) => result.status = RowStatus::Interrupted,
@@ -164,7 +161,7 @@ pub(super) async fn act_row(ctx: &Ctx, job: &Job, ahead: OwnedSemaphorePermit) -
     result.ended_at = Some(std::time::SystemTime::now());
     result.status = match outcome {
         Ok(()) if job.row.action == RowAction::Delete => RowStatus::Deleted,
-        Ok(()) if result.updated.is_empty() => RowStatus::Uploaded,
+        // Fields set, assets sent, or both: never an upload.
         Ok(()) => RowStatus::Updated,
         Err(SessionEnd::AlreadyDone) => RowStatus::Skipped,
         Err(SessionEnd::Stopped) if result.video_id.is_none() => RowStatus::Pending,
@@ -339,7 +336,7 @@ pub(super) async fn session(
         super::pull::arrival(ctx, &video_id, size, prepared.video_age).await?;
         result.bytes = size;
         let key = prepared.key.clone();
-        journal(ctx, move |j| j.done(&key, None)).await?;
+        journal(ctx, move |j| j.done(&key, None, Some("pull"))).await?;
         settle_replaced(ctx, &prepared.key, prepared.replaces, result).await;
         return Ok(());
     }

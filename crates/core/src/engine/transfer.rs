@@ -142,8 +142,8 @@ pub(super) async fn transfer(
         None => None,
     };
     result.fingerprint = fingerprint.clone().or(identity.sha256.clone());
-    let k = key.clone();
-    journal(ctx, move |j| j.done(&k, fingerprint.as_deref())).await?;
+    let (k, how) = (key.clone(), result.transfer);
+    journal(ctx, move |j| j.done(&k, fingerprint.as_deref(), how)).await?;
     settle_replaced(ctx, &key, replaces, result).await;
     Ok(())
 }

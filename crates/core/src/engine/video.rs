@@ -57,11 +57,14 @@ pub(super) struct Found {
     pub status: VideoStatus,
     /// When it was made, when known (not for a video made just now).
     pub created_at: Option<DateTime<Utc>>,
+    /// Made by this run (also when its create's answer was lost: it carries the run's mark).
+    pub ours: bool,
 }
 
 impl From<Candidate> for Found {
     fn from(c: Candidate) -> Found {
-        Found { video_id: c.video.video_id, status: c.status, created_at: c.video.created_at }
+        let Listed { video_id, created_at, ours } = c.video;
+        Found { video_id, status: c.status, created_at, ours }
     }
 }
 
@@ -384,6 +387,7 @@ async fn create(
                 video_id: own.clone(),
                 status: VideoStatus::default(),
                 created_at: None,
+                ours: true,
             });
         }
     }

@@ -3,16 +3,18 @@
 //! One table, one row per manifest row (by its idempotency key): the file's identity when it was
 //! uploaded (path, size, mtime, and the SHA-256 of the bytes sent once the row is done), the
 //! video it went to, the videos it replaces, the parts and bytes the server acknowledged, the
-//! state, and the last error. The video task writes it after each
-//! acknowledged part and before reporting that part, with `synchronous=FULL`, so a `kill -9`
-//! loses at most the parts in flight: in WAL mode on a local disk, in rollback-journal mode on a
-//! network or FUSE filesystem, where WAL's shared memory does not work ([`fs`]). A lock file next
-//! to the journal keeps two runs from sharing it, across hosts too, and is taken over from a run
-//! of this host that died ([`lock`]). The files are the owner's alone, and a URL's credentials
-//! are never written ([`private`]). This is the only module that knows SQL.
+//! state, the last error, and when, by which run and how it was done ([`History`]). The video
+//! task writes it after each acknowledged part and before reporting that part, with
+//! `synchronous=FULL`, so a `kill -9` loses at most the parts in flight: in WAL mode on a local
+//! disk, in rollback-journal mode on a network or FUSE filesystem, where WAL's shared memory
+//! does not work ([`fs`]). A lock file next to the journal keeps two runs from sharing it,
+//! across hosts too, and is taken over from a run of this host that died ([`lock`]). The files
+//! are the owner's alone, and a URL's credentials are never written ([`private`]). This is the
+//! only module that knows SQL.
 
 mod error;
 pub mod fs;
+mod history;
 mod lock;
 mod private;
 
@@ -23,6 +25,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 pub use error::JournalError;
 pub use fs::{Filesystem, JournalMode};
+pub use history::History;
 pub use lock::{Holder, RunState};
 
 /// Where a row stands.
@@ -134,6 +137,8 @@ pub struct Journal {
     filesystem: Filesystem,
     conn: Mutex<Connection>,
     lock: Option<lock::RunLock>,
+    /// The run writing it, as its report names it: recorded with each row it completes.
+    run: std::sync::OnceLock<String>,
 }
 
 const SCHEMA: &str = "
@@ -150,7 +155,10 @@ CREATE TABLE IF NOT EXISTS rows (
     state      TEXT NOT NULL,
     error      TEXT,
     updated_at INTEGER NOT NULL DEFAULT (unixepoch()),
-    replaces   TEXT
+    replaces   TEXT,
+    done_at    TEXT,
+    done_run   TEXT,
+    transfer   TEXT
 );
 CREATE INDEX IF NOT EXISTS rows_by_path ON rows (path);
 CREATE TABLE IF NOT EXISTS meta (
@@ -220,6 +228,23 @@ fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".lock");
     path.with_file_name(name)
+}
+
+/// Adds the columns of `rows` a journal written by an earlier avbatch lacks: before
+/// `--checksum` (`sha256`), before `--force` replaced videos (`replaces`), before the report
+/// carried each row's history (`done_at`, `done_run`, `transfer`).
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for column in ["sha256", "replaces", "done_at", "done_run", "transfer"] {
+        let has: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('rows') WHERE name = ?1",
+            [column],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE rows ADD COLUMN {column} TEXT"))?;
+        }
+    }
+    Ok(())
 }
 
 impl Journal {
@@ -380,21 +405,7 @@ impl Journal {
             // What a row's update replaces is zeroed, not left in the page's free space.
             conn.pragma_update(None, "secure_delete", "ON").map_err(sql)?;
             conn.execute_batch(SCHEMA).map_err(sql)?;
-            // Journals written before `--checksum` (or before `--force` replaced videos) lack
-            // their column.
-            for column in ["sha256", "replaces"] {
-                let has: bool = conn
-                    .query_row(
-                        "SELECT count(*) FROM pragma_table_info('rows') WHERE name = ?1",
-                        [column],
-                        |r| r.get(0),
-                    )
-                    .map_err(sql)?;
-                if !has {
-                    conn.execute_batch(&format!("ALTER TABLE rows ADD COLUMN {column} TEXT"))
-                        .map_err(sql)?;
-                }
-            }
+            add_missing_columns(&conn).map_err(sql)?;
             private::scrub(&conn).map_err(sql)?;
             // Prove the folder takes writes now (read-only folder, full disk), before uploading.
             conn.execute_batch(
@@ -402,7 +413,8 @@ impl Journal {
             )
             .map_err(sql)?;
         }
-        Ok(Journal { path: path.to_owned(), filesystem, conn: Mutex::new(conn), lock: None })
+        let (conn, run) = (Mutex::new(conn), std::sync::OnceLock::new());
+        Ok(Journal { path: path.to_owned(), filesystem, conn, lock: None, run })
     }
 
     /// The journal's path.
@@ -544,14 +556,29 @@ impl Journal {
             .map_err(|e| self.sql(e))
     }
 
+    /// Names the run writing the journal (its report's `runId`), recorded with each row it
+    /// completes. The first name given holds.
+    pub fn set_run(&self, run_id: &str) {
+        let _ = self.run.set(run_id.to_owned());
+    }
+
     /// Marks a row done, with the SHA-256 of its bytes when it is known (an earlier one stays
-    /// otherwise).
-    pub fn done(&self, key: &str, sha256: Option<&str>) -> Result<(), JournalError> {
+    /// otherwise), and how its source went; the first time since it started, when and by which
+    /// run.
+    pub fn done(
+        &self,
+        key: &str,
+        sha256: Option<&str>,
+        transfer: Option<&str>,
+    ) -> Result<(), JournalError> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         self.conn()
             .execute(
                 "UPDATE rows SET state = 'done', error = NULL, sha256 = COALESCE(?2, sha256), \
-                  updated_at = unixepoch() WHERE key = ?1",
-                params![key, sha256],
+                  updated_at = unixepoch(), done_at = COALESCE(done_at, ?3), \
+                  done_run = COALESCE(done_run, ?4), transfer = COALESCE(?5, transfer) \
+                  WHERE key = ?1",
+                params![key, sha256, now, self.run.get(), transfer],
             )
             .map(drop)
             .map_err(|e| self.sql(e))
@@ -576,7 +603,7 @@ impl Journal {
                  ON CONFLICT(key) DO UPDATE SET path = ?2, size = ?3, mtime_ns = ?4, sha256 = ?7, \
                   video_id = ?5, chunk_size = ?6,
                    parts_done = 0, bytes_done = 0, state = 'uploading', error = NULL, \
-                    updated_at = unixepoch()",
+                    updated_at = unixepoch(), done_at = NULL, done_run = NULL, transfer = NULL",
             params![
                 key,
                 private::kept(&file.path),

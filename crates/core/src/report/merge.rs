@@ -158,6 +158,8 @@ struct Columns {
     action: Option<usize>,
     updated: Option<usize>,
     transfer: Option<usize>,
+    done_at: Option<usize>,
+    done_by: Option<usize>,
 }
 
 impl Columns {
@@ -193,6 +195,8 @@ impl Columns {
             action: column("action"),
             updated: column("updated"),
             transfer: column("transfer"),
+            done_at: column("doneAt"),
+            done_by: column("doneBy"),
         })
     }
 
@@ -242,6 +246,8 @@ impl Columns {
             action: opt(self.action),
             updated: opt(self.updated),
             transfer: opt(self.transfer),
+            done_at: opt(self.done_at),
+            done_by: opt(self.done_by),
         })
     }
 }

@@ -46,7 +46,7 @@ impl RowSink for () {
 }
 
 /// The report's CSV columns, in order.
-const CSV_COLUMNS: [&str; 27] = [
+const CSV_COLUMNS: [&str; 29] = [
     "id",
     "line",
     "path",
@@ -74,6 +74,8 @@ const CSV_COLUMNS: [&str; 27] = [
     "action",
     "updated",
     "transfer",
+    "doneAt",
+    "doneBy",
 ];
 
 /// Finished rows held in memory before a sorted run of them goes to disk.
@@ -136,7 +138,8 @@ pub struct ReportRow {
     /// The fingerprint of the file's contents the journal keeps for the row, once done.
     #[serde(default)]
     pub fingerprint: Option<String>,
-    /// The assets this run sent (`thumbnail captions.en chapters.en …`, space-separated).
+    /// The assets this run sent (`thumbnail captions.en chapters.en …`, space-separated); for a
+    /// row done before the run, those the journal records on its video.
     #[serde(default)]
     pub assets: Option<String>,
     /// With `--wait`: `playable`, `encoded`, `failed` or `timeout`.
@@ -151,9 +154,17 @@ pub struct ReportRow {
     /// The fields this run changed on the video (`title tags …`, space-separated).
     #[serde(default)]
     pub updated: Option<String>,
-    /// How the source went: `file`, `relay` or `pull`.
+    /// How the source went: `file`, `relay` or `pull` (for a row done before the run, as the
+    /// journal recorded it then).
     #[serde(default)]
     pub transfer: Option<String>,
+    /// When the row's source was complete (RFC 3339, UTC): this run's end of it, or, for a row
+    /// done before the run, as its journal recorded it.
+    #[serde(default)]
+    pub done_at: Option<String>,
+    /// The run that completed it (its `runId`): this run, or an earlier one per the journal.
+    #[serde(default)]
+    pub done_by: Option<String>,
 }
 
 /// `2026-11-30T00:29:00.123Z`.
@@ -177,7 +188,8 @@ pub struct Summary {
     pub interrupted: usize,
     /// Rows not started.
     pub pending: usize,
-    /// Rows whose video's fields this run changed, nothing uploaded (`upsert`, `update`).
+    /// Rows whose video's fields, thumbnail or tracks this run changed, its source complete
+    /// before the run: nothing uploaded.
     #[serde(default)]
     pub updated: usize,
     /// Rows whose videos this run deleted (`delete`).

@@ -22,6 +22,8 @@ pub(super) struct Outcome {
     pub(super) updated: Vec<String>,
     #[serde(default)]
     pub(super) transfer: Option<String>,
+    #[serde(default)]
+    pub(super) earlier: Option<crate::journal::History>,
     pub(super) status: RowStatus,
     pub(super) video_id: Option<String>,
     pub(super) bytes: u64,
@@ -126,6 +128,7 @@ impl Results {
             error,
             note,
             assets,
+            earlier,
             ..
         } = r;
         self.outcomes.push(Outcome {
@@ -138,6 +141,7 @@ impl Results {
             encoding_seconds,
             updated,
             transfer,
+            earlier,
             status,
             video_id,
             bytes,

@@ -30,6 +30,8 @@ fn row(line: u64, status: RowStatus) -> ReportRow {
         action: Some("create".into()),
         updated: line.is_multiple_of(4).then(|| "title tags".into()),
         transfer: Some("file".into()),
+        done_at: Some("2026-11-30T00:30:10.000Z".into()),
+        done_by: line.is_multiple_of(2).then(|| "2026-11-29T23:00:00.000Z".into()),
     }
 }
 

@@ -212,6 +212,8 @@ fn csv_record(r: &ReportRow) -> [Cow<'_, str>; CSV_COLUMNS.len()] {
         text(r.action.as_deref()),
         text(r.updated.as_deref()),
         text(r.transfer.as_deref()),
+        text(r.done_at.as_deref()),
+        text(r.done_by.as_deref()),
     ]
 }
 
@@ -252,6 +254,8 @@ fn report_row(
         action: Some(row.action.as_str().to_owned()),
         updated: None,
         transfer: None,
+        done_at: None,
+        done_by: None,
     };
     if let Some(o) = outcome {
         r.video_id = o.video_id;
@@ -271,6 +275,17 @@ fn report_row(
         r.encoding_seconds = o.encoding_seconds.map(|s| (s * 1000.0).round() / 1000.0);
         r.updated = (!o.updated.is_empty()).then(|| o.updated.join(" "));
         r.transfer = o.transfer;
+        if r.status == RowStatus::Uploaded {
+            (r.done_at, r.done_by) = (r.ended_at.clone(), r.run_id.clone());
+        } else if let Some(e) = o.earlier {
+            // Done before this run: what its journal knows of it, so the last report proves
+            // completion alone.
+            (r.done_at, r.done_by) = (e.done_at, e.done_run);
+            r.transfer = r.transfer.or(e.transfer);
+            if r.assets.is_none() && !e.assets.is_empty() {
+                r.assets = Some(e.assets.join(" "));
+            }
+        }
     }
     r
 }
