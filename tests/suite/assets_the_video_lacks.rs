@@ -139,7 +139,7 @@ async fn tracks_deleted_by_hand_are_sent_again_without_the_journal_and_nothing_e
     );
     assert_eq!(
         library.said(),
-        [pair("uploaded", "captions.fr chapters.en captions.default"), pair("skipped", "")]
+        [pair("updated", "captions.fr chapters.en captions.default"), pair("skipped", "")]
     );
     assert_eq!(library.track(0, "captions/fr").await, (FR.to_owned(), true));
     assert_eq!(library.track(0, "chapters/en").await, (CHAPTERS.to_owned(), false));
@@ -152,7 +152,7 @@ async fn tracks_deleted_by_hand_are_sent_again_without_the_journal_and_nothing_e
     let done = library.upload(&["--journal", fresh.to_str().unwrap()]).await;
     assert_eq!(done.code, Some(0), "{}", done.text());
     assert_eq!(library.writes_since(from), [format!("POST /videos/{v1}/captions/en")]);
-    assert_eq!(library.said(), [pair("skipped", ""), pair("uploaded", "captions.en")]);
+    assert_eq!(library.said(), [pair("skipped", ""), pair("updated", "captions.en")]);
     assert_eq!(library.track(1, "captions/en").await, (EN.to_owned(), false));
 
     // In step now: a run without the journal sends nothing.

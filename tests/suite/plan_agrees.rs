@@ -135,7 +135,7 @@ async fn captions_added_or_changed_since_are_planned_and_sent() {
         assert_eq!(v["estimate"]["requests"]["writes"], 2, "{text}: {v}");
         let (code, row) = upload(&batch, &server.url, &[]).await;
         assert_eq!(code, Some(0), "{text}: {row}");
-        assert_eq!((&row["status"], &row["assets"]), (&json!("uploaded"), &json!("captions.en")));
+        assert_eq!((&row["status"], &row["assets"]), (&json!("updated"), &json!("captions.en")));
         assert_eq!(first_row(&batch, &server.url, &[]).await["action"], "skip", "{text}");
         // The caption's file changes: its new digest goes.
         std::fs::write(batch.path("en.vtt"), vtt("Hello again")).unwrap();
@@ -159,7 +159,7 @@ async fn an_update_row_s_new_caption_is_planned_and_sent() {
     assert_eq!(v["estimate"]["requests"]["writes"], 2, "{v}");
     let (code, row) = upload(&batch, &server.url, &[]).await;
     assert_eq!(code, Some(0), "{row}");
-    assert_eq!((&row["status"], &row["assets"]), (&json!("uploaded"), &json!("captions.en")));
+    assert_eq!((&row["status"], &row["assets"]), (&json!("updated"), &json!("captions.en")));
     assert_eq!(first_row(&batch, &server.url, &[]).await["action"], "skip");
     // Without the journal, the video's own record of its assets says the same.
     assert_eq!(first_row(&batch, &server.url, &["--no-journal"]).await["action"], "skip");
