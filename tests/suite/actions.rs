@@ -60,6 +60,22 @@ async fn exists(url: &str, id: &str) -> bool {
     get_api(format!("{url}/videos/{id}")).await.status().as_u16() == 200
 }
 
+/// `rows` files of `size(i)` bytes uploaded by a first run to a double of their own, and that
+/// run's report by id.
+async fn uploaded(
+    rows: usize,
+    size: impl Fn(usize) -> usize,
+) -> (Batch, ServeProcess, BTreeMap<String, (String, String, String)>) {
+    let batch = Batch::new(rows, size);
+    let data = batch.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = serve_on("127.0.0.1:0", &data, &[]).await;
+    let up = run(batch.upload(&server.url, &[]), Duration::from_secs(120)).await;
+    assert_eq!(up.code, Some(0), "{}", up.text());
+    let first = by_id(&batch.read_report());
+    (batch, server, first)
+}
+
 /// The report's rows by id: `(status, videoId, updated)`.
 fn by_id(report: &Value) -> BTreeMap<String, (String, String, String)> {
     report["rows"]
@@ -364,14 +380,8 @@ async fn updates_and_deletes_come_out_right_when_answers_are_lost() {
 /// without one, and the next run has nothing left to do (#25, point 1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_upsert_beside_a_delete_row_replaces_a_rewritten_file() {
-    let batch = Batch::new(4, |i| 4000 + i);
-    let data = batch.path("data");
-    std::fs::create_dir(&data).unwrap();
-    let server = serve_on("127.0.0.1:0", &data, &[]).await;
+    let (batch, server, first) = uploaded(4, |i| 4000 + i).await;
     let url = server.url.clone();
-    let up = run(batch.upload(&url, &[]), Duration::from_secs(120)).await;
-    assert_eq!(up.code, Some(0), "{}", up.text());
-    let first = by_id(&batch.read_report());
     let id_of = |i: usize| first[&format!("row-{i}")].1.clone();
 
     // Overnight: f0 rewritten in place (same size), f1 rewritten longer, f3 left the catalogue.
@@ -418,14 +428,8 @@ async fn an_upsert_beside_a_delete_row_replaces_a_rewritten_file() {
 /// row is `update`, `upsert` or `create`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_row_that_only_sent_assets_to_its_complete_video_is_reported_updated() {
-    let batch = Batch::new(4, |i| 3000 + i);
-    let data = batch.path("data");
-    std::fs::create_dir(&data).unwrap();
-    let server = serve_on("127.0.0.1:0", &data, &[]).await;
+    let (batch, server, first) = uploaded(4, |i| 3000 + i).await;
     let url = server.url.clone();
-    let up = run(batch.upload(&url, &[]), Duration::from_secs(120)).await;
-    assert_eq!(up.code, Some(0), "{}", up.text());
-    let first = by_id(&batch.read_report());
 
     // The same fields; a caption track for each row, and a new title for row 3.
     std::fs::write(batch.path("en.vtt"), "WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n").unwrap();
